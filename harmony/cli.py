@@ -1,0 +1,187 @@
+"""The `harmony` command: parse options, pick the target, hand over to harmony.commands.
+
+Only click is imported at start; everything else is imported when a command runs, so that
+`harmony --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+CONNECTION_OPTIONS = [
+    click.option("--ssh-user", help="SSH user, where the target or inventory does not give one."),
+    click.option("--ssh-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    click.option("--sudo-password-env", metavar="VAR",
+                 help="Name of an environment variable holding the sudo password."),
+    click.option("--name", default="harmony", show_default=True,
+                 help="The cluster's name: its kubeconfig context, cluster and user."),
+    click.option("--kubeconfig-server", metavar="URL",
+                 help="API address written into the merged kubeconfig (default: https://HOST:6443)."),
+    click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
+]
+
+RELEASE_OPTIONS = [
+    click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release."),
+    click.option("--channel", "k3s_channel", metavar="CHANNEL",
+                 help="Release channel: stable (default), latest, or vMAJOR.MINOR."),
+    click.option("--release-url", "k3s_release_url", metavar="URL",
+                 help="Base URL of k3s release downloads (a mirror)."),
+    click.option("--channel-url", "k3s_channel_url", metavar="URL",
+                 help="Base URL of the k3s channel server (a mirror)."),
+]
+
+UP_OPTIONS = [
+    click.option("--switch-context", is_flag=True,
+                 help="Make the cluster's context the current one in your kubeconfig."),
+    click.option("--wait-timeout", type=click.FloatRange(min=1), default=180, show_default=True,
+                 help="Seconds to wait for every node to be Ready."),
+]
+
+
+def with_options(*groups):
+    def decorate(func):
+        for group in groups:
+            for option in reversed(group):
+                func = option(func)
+        return func
+    return decorate
+
+
+def handles_errors(func):
+    """Turn harmony's errors into one line on stderr and their exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from harmony.errors import BadInput, RunFailed
+
+        try:
+            code = func(*args, **kwargs)
+        except (BadInput, RunFailed) as error:
+            click.echo(f"harmony: error: {error}", err=True)
+            sys.exit(error.exit_code)
+        sys.exit(code or 0)
+
+    return wrapper
+
+
+def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
+                  **extra):
+    from harmony import commands, runner, targets
+    from harmony.errors import BadInput
+
+    if not _valid_name(name):
+        raise BadInput(f"invalid --name '{name}': use letters, digits, '-', '_' and '.'")
+    sudo_password = None
+    if sudo_password_env:
+        if sudo_password_env not in os.environ:
+            raise BadInput(f"--sudo-password-env: environment variable {sudo_password_env} is not set")
+        sudo_password = os.environ[sudo_password_env]
+    if kubeconfig_server and not kubeconfig_server.startswith("https://"):
+        raise BadInput(f"--kubeconfig-server must be an https:// URL, not '{kubeconfig_server}'")
+    options = runner.RunOptions(ssh_user=ssh_user, ssh_key=ssh_key, sudo_password=sudo_password,
+                                verbosity=verbose)
+    release = {key: value for key, value in extra.items() if key.startswith("k3s_") and value}
+    return commands.Request(
+        target=targets.resolve(target, ssh_user),
+        options=options,
+        name=name,
+        kubeconfig_server=kubeconfig_server,
+        switch_context=extra.get("switch_context", False),
+        wait_timeout=extra.get("wait_timeout", 180.0),
+        release=release,
+    )
+
+
+def ask(question: str) -> None:
+    """Ask for a yes; without a terminal there is nobody to ask, so that is bad input."""
+    from harmony.errors import BadInput
+
+    if not sys.stdin.isatty():
+        raise BadInput(f"{question} Not asking without a terminal: add --yes")
+    click.confirm(question, abort=True, err=True)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "-_." for c in name)
+
+
+TARGET = click.argument("target", default="local")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harmony", prog_name="harmony")
+def main():
+    """A working Kubernetes runtime on any machine.
+
+    TARGET is `local` (this machine, the default), the name of an inventory in ./inventories,
+    a path to a pyinfra inventory file, or [user@]host[:port] for one host over SSH.
+    """
+
+
+@main.command()
+@TARGET
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS)
+@click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
+@handles_errors
+def up(target, yes, **options):
+    """Install or converge k3s on TARGET, wait until it is Ready, merge its kubeconfig."""
+    from harmony import commands
+
+    request = build_request(target, **options)
+    confirm = None if yes else functools.partial(ask, "Apply these changes?")
+    if confirm and not sys.stdin.isatty():
+        confirm()
+    return commands.up(request, confirm)
+
+
+@main.command()
+@TARGET
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS)
+@handles_errors
+def plan(target, **options):
+    """Show what `up` would change on TARGET, changing nothing."""
+    from harmony import commands
+
+    return commands.plan(build_request(target, **options))
+
+
+@main.command()
+@TARGET
+@with_options(CONNECTION_OPTIONS)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@handles_errors
+def status(target, as_json, **options):
+    """Per host: installed k3s version, service state, node Ready in the API."""
+    from harmony import commands
+
+    return commands.status(build_request(target, **options), as_json)
+
+
+@main.command()
+@TARGET
+@with_options(CONNECTION_OPTIONS)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
+@handles_errors
+def down(target, yes, **options):
+    """Stop and remove k3s from TARGET: binary, units, data, scripts; and its kubeconfig context."""
+    from harmony import commands
+
+    request = build_request(target, **options)
+    if not yes:
+        ask(f"Remove k3s and all its data from {request.target.description}?")
+    return commands.down(request)
+
+
+@main.command(name="kubeconfig")
+@TARGET
+@with_options(CONNECTION_OPTIONS, UP_OPTIONS)
+@handles_errors
+def kubeconfig_command(target, **options):
+    """Fetch the cluster's kubeconfig again and merge it into yours."""
+    from harmony import commands
+
+    return commands.kubeconfig_command(build_request(target, **options))

@@ -1,0 +1,194 @@
+"""What each harmony command does, between parsing its options (cli.py) and pyinfra (runner.py).
+
+Every command checks its input on the controller first (the target, every host's data, the
+release), so that bad input exits 2 before any host is touched; then runs one pyinfra deploy;
+then, for `up` and `kubeconfig`, waits for the cluster through the Kubernetes API and merges its
+kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import click
+
+from harmony import inventory, kubeconfig, localstate, readiness, releases, runner
+from harmony.errors import BadInput, RunFailed
+from harmony.targets import Target
+
+DEPLOY_UP = "harmony.k3s.deploy.up"
+DEPLOY_DOWN = "harmony.k3s.deploy.down"
+DEPLOY_KUBECONFIG = "harmony.k3s.deploy.kubeconfig"
+STATUS_FACT = "harmony.facts.K3sStatus"
+
+
+@dataclass
+class Request:
+    """A command's target and options, as parsed by the CLI."""
+
+    target: Target
+    options: runner.RunOptions
+    name: str = "harmony"
+    kubeconfig_server: str | None = None
+    switch_context: bool = False
+    wait_timeout: float = 180.0
+    release: dict = field(default_factory=dict)  # k3s_* data keys given as options
+
+
+def _pin_version(hosts: list[inventory.Host]) -> str:
+    """Resolve the one k3s version of this run, on the controller, and check it is published."""
+    wanted = {
+        h.settings.version or releases.resolve_channel(h.settings.channel_url, h.settings.channel)
+        for h in hosts
+    }
+    if len(wanted) > 1:
+        raise BadInput(
+            f"the hosts ask for different k3s versions ({', '.join(sorted(wanted))}); "
+            "a cluster runs one version: set k3s_version or k3s_channel alike for all hosts"
+        )
+    version = wanted.pop()
+    for url in sorted({h.settings.release_url for h in hosts}):
+        releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file)
+    return version
+
+
+def _load(request: Request, data: dict) -> list[inventory.Host]:
+    return inventory.load(request.target, {**request.target.data, **data})
+
+
+def _prepare(request: Request) -> tuple[list[inventory.Host], runner.RunOptions]:
+    """Check the inventory with the request's overrides, and pin the run's k3s version."""
+    data = {**request.options.data, **request.release}
+    hosts = _load(request, data)
+    data["k3s_version"] = _pin_version(hosts)
+    return hosts, replace(request.options, data=data)
+
+
+def _servers(hosts: list[inventory.Host]) -> list[inventory.Host]:
+    return [h for h in hosts if h.settings.role == "server"]
+
+
+def _report(result: runner.RunResult, verb: str) -> None:
+    for name, host in sorted(result.hosts.items()):
+        if not host.ok:
+            why = host.errors[-1] if host.errors else f"failed at: {', '.join(host.failed)}"
+            click.echo(f"{name}: failed: {why}")
+        elif host.changed:
+            click.echo(f"{name}: {verb} ({len(host.changed)} changed: {', '.join(host.changed)})")
+        else:
+            click.echo(f"{name}: unchanged")
+
+
+def _merge_kubeconfig(request: Request, hosts: list[inventory.Host], ok: set[str]) -> list[readiness.Node]:
+    """Wait for the cluster through the first healthy server, then merge its kubeconfig."""
+    server = next((h for h in _servers(hosts) if h.name in ok), None)
+    if server is None:
+        raise RunFailed("no server came up, so there is no cluster to wait for")
+    fetched = kubeconfig.load(localstate.fetched_kubeconfig(server.name))
+    address = request.kubeconfig_server or f"https://{server.address}:6443"
+    config = kubeconfig.for_cluster(fetched, request.name, address)
+    expected = {h.settings.node_name for h in hosts if h.name in ok and h.settings.node_name}
+    nodes = readiness.wait_ready(config, expected, len(ok), request.wait_timeout)
+    path = kubeconfig.default_path()
+    kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), config, request.name,
+                                             request.switch_context))
+    return nodes
+
+
+def _show_plan(result: runner.RunResult) -> None:
+    for name, host in sorted(result.hosts.items()):
+        click.echo(f"{name}: would change: {', '.join(host.changed)}" if host.changed
+                   else f"{name}: nothing to change")
+    if result.exit_code != 0:
+        raise RunFailed("planning failed; see above")
+
+
+def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
+    """Converge every host; with `confirm`, show the plan and ask before applying."""
+    hosts, options = _prepare(request)
+    if confirm:
+        _show_plan(runner.run(request.target, DEPLOY_UP, options, dry=True))
+        confirm()
+    result = runner.run(request.target, DEPLOY_UP, options)
+    _report(result, "changed")
+    ok = {name for name, host in result.hosts.items() if host.ok}
+    nodes = _merge_kubeconfig(request, hosts, ok)
+    click.echo(
+        f"cluster '{request.name}': {len(nodes)} node(s) Ready "
+        f"({', '.join(n.name for n in nodes)}); use it with: kubectl --context {request.name} get nodes"
+    )
+    if result.exit_code != 0 or len(ok) < len(hosts):
+        raise RunFailed(f"{len(hosts) - len(ok)} of {len(hosts)} host(s) failed; see above")
+    return 0
+
+
+def plan(request: Request) -> int:
+    _, options = _prepare(request)
+    _show_plan(runner.run(request.target, DEPLOY_UP, options, dry=True))
+    return 0
+
+
+def kubeconfig_command(request: Request) -> int:
+    hosts = _load(request, request.options.data)
+    result = runner.run(request.target, DEPLOY_KUBECONFIG, request.options)
+    ok = {name for name, host in result.hosts.items() if host.ok}
+    _merge_kubeconfig(request, hosts, ok)
+    click.echo(f"merged context '{request.name}' into {kubeconfig.default_path()}")
+    return 0
+
+
+def down(request: Request) -> int:
+    hosts = _load(request, request.options.data)
+    result = runner.run(request.target, DEPLOY_DOWN, request.options)
+    _report(result, "removed")
+    if result.exit_code != 0:
+        raise RunFailed("k3s could not be removed from every host; see above")
+    for host in hosts:
+        localstate.fetched_kubeconfig(host.name).unlink(missing_ok=True)
+    path = kubeconfig.default_path()
+    if path.exists():
+        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), request.name))
+    return 0
+
+
+def status(request: Request, as_json: bool) -> int:
+    hosts = _load(request, request.options.data)
+    facts = runner.facts(request.target, STATUS_FACT, request.options)
+    nodes: dict[str, readiness.Node] = {}
+    api = "unknown"
+    server = next((h for h in _servers(hosts) if facts.get(h.name, {}).get("active")), None)
+    if server:
+        path = localstate.fetched_kubeconfig(server.name)
+        address = request.kubeconfig_server or f"https://{server.address}:6443"
+        try:
+            config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, address)
+            nodes = {n.name: n for n in readiness.list_nodes(config)}
+            api = "ready"
+        except Exception as error:  # the API's state is what we report, whatever it is
+            api = f"not ready ({type(error).__name__})"
+    report = []
+    for host in hosts:
+        fact = facts.get(host.name)
+        node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
+        node = nodes.get(node_name)
+        report.append({
+            "host": host.name,
+            "reachable": fact is not None,
+            **(fact or {}),
+            "node_ready": bool(node and node.ready),
+        })
+    if as_json:
+        click.echo(json.dumps({"cluster": request.name, "api": api, "hosts": report}, indent=2))
+    else:
+        click.echo(f"cluster '{request.name}': API {api}")
+        for row in report:
+            if not row["reachable"]:
+                click.echo(f"{row['host']}: unreachable")
+                continue
+            click.echo(
+                f"{row['host']}: k3s {row['version'] or 'not installed'}, "
+                f"{row['unit']} {row['service']}, node {'Ready' if row['node_ready'] else 'not Ready'}"
+            )
+    return 0 if all(r["reachable"] for r in report) else 1

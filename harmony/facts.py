@@ -1,0 +1,158 @@
+"""pyinfra facts harmony reads from a host.
+
+pyinfra 3.10 does not cache facts: every `host.get_fact` is another round trip. So harmony asks
+one rich question per host (`K3sHost`) that reports everything the k3s deploy decides on: the
+architecture, the init system, the hash and mode of every managed file, the state of both k3s
+units and the commands on PATH. A no-op re-run then costs that one command per host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+from harmony.k3s import paths
+
+
+@dataclass(frozen=True)
+class FileState:
+    mode: str  # octal, as `stat -c %a` prints it: "600"
+    sha256: str
+
+
+@dataclass(frozen=True)
+class UnitState:
+    load_state: str = "not-found"
+    active_state: str = "inactive"
+    unit_file_state: str = ""
+    active_since: int = 0  # ActiveEnterTimestampMonotonic: changes on every (re)start
+
+    @property
+    def active(self) -> bool:
+        return self.active_state == "active"
+
+    @property
+    def enabled(self) -> bool:
+        return self.unit_file_state == "enabled"
+
+
+@dataclass
+class HostState:
+    """What one host looks like to the k3s deploy before it changes anything."""
+
+    arch: str = ""
+    hostname: str = ""
+    init: str = "none"  # systemd | openrc | none
+    uid: int = -1
+    files: dict[str, FileState] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+    commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
+    units: dict[str, UnitState] = field(default_factory=dict)
+    k3s_version: str = ""
+
+    def unit(self, name: str) -> UnitState:
+        return self.units.get(name, UnitState())
+
+    def has_anything(self) -> bool:
+        """Whether any trace of k3s is left on the host."""
+        return bool(self.files or self.dirs or any(
+            u.load_state == "loaded" for u in self.units.values()
+        ) or any(target == paths.BINARY for target in self.commands.values()))
+
+
+def _script() -> str:
+    files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES)
+    dirs = " ".join(shlex.quote(p) for p in paths.REMOVED_DIRS)
+    commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
+    units = " ".join(paths.unit_name(role) for role in paths.ROLES)
+    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic"
+    # Tab-separated records; the script never fails, so a host can always be described.
+    return f"""
+printf 'arch\\t%s\\n' "$(uname -m)"
+printf 'hostname\\t%s\\n' "$(hostname)"
+printf 'uid\\t%s\\n' "$(id -u)"
+if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
+elif [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then printf 'init\\topenrc\\n'
+else printf 'init\\tnone\\n'; fi
+for f in {files}; do
+  [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
+done
+for d in {dirs}; do [ -d "$d" ] && printf 'dir\\t%s\\n' "$d"; done
+for c in {commands}; do
+  p=$(command -v "$c" 2>/dev/null) && printf 'command\\t%s\\t%s\\n' "$c" "$(readlink -f "$p")"
+done
+if [ -d /run/systemd/system ]; then
+  for u in {units}; do
+    systemctl show -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
+  done
+fi
+[ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
+true
+"""
+
+
+def parse(lines: list[str]) -> HostState:
+    state = HostState()
+    units: dict[str, dict[str, str]] = {}
+    for line in lines:
+        kind, _, rest = line.partition("\t")
+        fields = rest.split("\t")
+        if kind == "arch":
+            state.arch = rest
+        elif kind == "hostname":
+            state.hostname = rest
+        elif kind == "uid" and rest.isdigit():
+            state.uid = int(rest)
+        elif kind == "init":
+            state.init = rest
+        elif kind == "file" and len(fields) == 3:
+            state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2])
+        elif kind == "dir":
+            state.dirs.add(rest)
+        elif kind == "command" and len(fields) == 2:
+            state.commands[fields[0]] = fields[1]
+        elif kind == "unit" and len(fields) == 2:
+            key, _, value = fields[1].partition("=")
+            units.setdefault(fields[0], {})[key] = value
+        elif kind == "version":
+            # "k3s version v1.31.4+k3s1 (a562d090)"
+            words = rest.split()
+            state.k3s_version = words[2] if len(words) > 2 else ""
+    for name, props in units.items():
+        since = props.get("ActiveEnterTimestampMonotonic", "0")
+        state.units[name] = UnitState(
+            load_state=props.get("LoadState", "not-found"),
+            active_state=props.get("ActiveState", "inactive"),
+            unit_file_state=props.get("UnitFileState", ""),
+            active_since=int(since) if since.isdigit() else 0,
+        )
+    return state
+
+
+class K3sHost(FactBase):
+    """Everything the k3s deploy needs to know about a host, in one round trip."""
+
+    def command(self) -> str:
+        return _script()
+
+    def process(self, output: list[str]) -> HostState:
+        return parse(output)
+
+
+class K3sStatus(K3sHost):
+    """A JSON-friendly summary of `K3sHost`, for `harmony status`."""
+
+    def process(self, output: list[str]) -> dict:
+        state = parse(output)
+        role = next((r for r in paths.ROLES if state.unit(paths.unit_name(r)).load_state == "loaded"), "")
+        unit = state.unit(paths.unit_name(role)) if role else UnitState()
+        return {
+            "hostname": state.hostname,
+            "version": state.k3s_version,
+            "role": role,
+            "unit": paths.unit_name(role) if role else "",
+            "service": unit.active_state if role else "not installed",
+            "active": unit.active,
+        }

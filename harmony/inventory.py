@@ -1,0 +1,46 @@
+"""The target's inventory, loaded on the controller before pyinfra runs: to check every host's
+data (bad input stops the run before any host is touched) and to know the cluster's shape."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from harmony.errors import BadInput
+from harmony.k3s.settings import Settings, from_data
+from harmony.targets import Target
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str  # where the controller reaches it
+    settings: Settings
+
+
+def load(target: Target, override_data: dict) -> list[Host]:
+    """The target's hosts with their settings, the run's overrides applied as pyinfra will."""
+    from pyinfra.api import State
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+    from click import ClickException  # pyinfra's CLI wraps errors in user code in these
+
+    try:
+        with ctx_state.use(State()):  # pyinfra executes inventory files inside a state
+            inventory = make_inventory(target.inventory, cwd=os.getcwd(), override_data=override_data)
+    except (PyinfraError, ClickException, SyntaxError) as error:
+        cause = getattr(error, "exception", None) or error  # the error in the user's file
+        text = cause.message if isinstance(cause, ClickException) else str(cause)
+        message = f"{type(cause).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
+        raise BadInput(f"cannot load {target.description}: {message}") from None
+    hosts = []
+    for host in inventory:
+        if host.name == "@local":
+            address = "127.0.0.1"
+        else:
+            address = host.data.get("ssh_hostname") or host.name
+        hosts.append(Host(host.name, str(address), from_data(host.data, host.name)))
+    if not hosts:
+        raise BadInput(f"{target.description} lists no hosts")
+    return hosts

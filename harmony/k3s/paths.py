@@ -1,0 +1,49 @@
+"""Where k3s keeps its files on a host: the same places the official install script uses."""
+
+BIN_DIR = "/usr/local/bin"
+BINARY = f"{BIN_DIR}/k3s"
+KILLALL_SCRIPT = f"{BIN_DIR}/k3s-killall.sh"
+CONFIG_DIR = "/etc/rancher/k3s"
+CONFIG = f"{CONFIG_DIR}/config.yaml"
+KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
+DATA_DIR = "/var/lib/rancher/k3s"
+SERVER_TOKEN = f"{DATA_DIR}/server/token"
+SYSTEMD_DIR = "/etc/systemd/system"
+LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
+
+# Where harmony stages uploads on a host before moving them into place (root-only but for the
+# login user, who must be able to write there over SFTP before sudo moves the file).
+STAGING_DIR = "/var/lib/harmony/staging"
+
+ROLES = ("server", "agent")
+
+
+def unit_name(role: str) -> str:
+    """`k3s` for a server, `k3s-agent` for an agent, as the install script names them."""
+    return "k3s" if role == "server" else "k3s-agent"
+
+
+def unit_file(role: str) -> str:
+    return f"{SYSTEMD_DIR}/{unit_name(role)}.service"
+
+
+def env_file(role: str) -> str:
+    return f"{SYSTEMD_DIR}/{unit_name(role)}.service.env"
+
+
+def uninstall_script(role: str) -> str:
+    return f"{BIN_DIR}/{unit_name(role)}-uninstall.sh"
+
+
+# Every file whose hash the host fact reports: the ones harmony writes, and the kubeconfig.
+HASHED_FILES = (
+    BINARY,
+    CONFIG,
+    KUBECONFIG,
+    KILLALL_SCRIPT,
+    *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
+)
+
+# Everything `harmony down` removes, besides the managed files and the command links.
+REMOVED_DIRS = (CONFIG_DIR, "/etc/rancher/node", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", "/run/flannel",
+                "/var/lib/harmony")

@@ -1,0 +1,151 @@
+"""The text of every file harmony writes on a k3s host, rendered from settings.
+
+All of k3s's configuration goes into config.yaml (never onto the command line in the unit), so a
+change to any setting is a change to one file that harmony hashes, and re-running can never drop
+configuration silently (k3s-io/k3s#7593).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from harmony.k3s import paths
+from harmony.k3s.settings import Settings
+
+HEADER = "# Managed by harmony: edits are replaced on the next `harmony up`.\n"
+
+
+def config_data(settings: Settings, hostname: str) -> dict[str, Any]:
+    """The mapping written to /etc/rancher/k3s/config.yaml."""
+    data: dict[str, Any] = dict(settings.extra_config)
+    data["node-name"] = settings.node_name or hostname.lower()
+    if settings.node_labels:
+        data["node-label"] = [f"{k}={v}" for k, v in sorted(settings.node_labels.items())]
+    if settings.node_taints:
+        data["node-taint"] = list(settings.node_taints)
+    return data
+
+
+def config_yaml(settings: Settings, hostname: str) -> str:
+    body = yaml.safe_dump(config_data(settings, hostname), default_flow_style=False, sort_keys=True)
+    return HEADER + body
+
+
+def env_file(settings: Settings) -> str:
+    """The unit's environment file: proxy settings only (they are not k3s flags)."""
+    lines = [f"{key}={_systemd_quote(value)}" for key, value in sorted(settings.proxy_env.items())]
+    return HEADER + "".join(line + "\n" for line in lines)
+
+
+def _systemd_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def unit(role: str) -> str:
+    """The systemd unit, as the official install script writes it."""
+    name = paths.unit_name(role)
+    return f"""{HEADER}[Unit]
+Description=Lightweight Kubernetes
+Documentation=https://k3s.io
+Wants=network-online.target
+After=network-online.target
+
+[Install]
+WantedBy=multi-user.target
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/%N
+EnvironmentFile=-/etc/sysconfig/%N
+EnvironmentFile=-{paths.env_file(role)}
+KillMode=process
+Delegate=yes
+User=root
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart={paths.BINARY} {role}
+SyslogIdentifier={name}
+"""
+
+
+KILLALL = f"""#!/bin/sh
+{HEADER.strip()}
+# Stops k3s and everything it started: containers, mounts and network interfaces.
+[ "$(id -u)" -eq 0 ] || exec sudo "$0" "$@"
+
+for service in /etc/systemd/system/k3s*.service; do
+    [ -s "$service" ] && systemctl stop "$(basename "$service")"
+done
+
+pschildren() {{
+    ps -e -o ppid= -o pid= | sed -e 's/^\\s*//g; s/\\s\\s*/\\t/g;' | grep -w "^$1" | cut -f2
+}}
+pstree() {{
+    for pid in "$@"; do
+        echo "$pid"
+        for child in $(pschildren "$pid"); do pstree "$child"; done
+    done
+}}
+killtree() {{
+    kill -9 $( {{ set +x; }} 2>/dev/null; pstree "$@"; set -x ) 2>/dev/null
+}}
+shims=$(ps -e -o pid= -o args= | sed -e 's/^ *//; s/\\s\\s*/\\t/;' \\
+    | grep -w 'k3s/data/[^/]*/bin/containerd-shim' | cut -f1)
+[ -n "$shims" ] && killtree $shims
+
+do_unmount_and_remove() {{
+    set +x
+    while read -r _ path _; do
+        case "$path" in $1*) echo "$path" ;; esac
+    done < /proc/self/mounts | sort -r | xargs -r -t -n 1 sh -c 'umount -f "$0" && rm -rf "$0"'
+    set -x
+}}
+do_unmount_and_remove /run/k3s
+do_unmount_and_remove /var/lib/rancher/k3s
+do_unmount_and_remove /var/lib/kubelet/pods
+do_unmount_and_remove /var/lib/kubelet/plugins
+do_unmount_and_remove /run/netns/cni-
+
+ip netns show 2>/dev/null | grep cni- | xargs -r -t -n 1 ip netns delete
+for link in flannel.1 flannel-v6.1 flannel-wg flannel-wg-v6 cni0 kube-ipvs0; do
+    ip link show "$link" >/dev/null 2>&1 && ip link delete "$link"
+done
+rm -rf /var/lib/cni/
+if command -v iptables-save >/dev/null; then
+    iptables-save | grep -v KUBE- | grep -v CNI- | grep -iv flannel | iptables-restore
+fi
+exit 0
+"""
+
+
+def uninstall_script(role: str) -> str:
+    """Removes k3s by hand, as the install script's uninstall script does."""
+    name = paths.unit_name(role)
+    links = " ".join(paths.LINKED_COMMANDS)
+    return f"""#!/bin/sh
+{HEADER.strip()}
+# Removes k3s from this host. `harmony down` does the same from the controller.
+set -x
+[ "$(id -u)" -eq 0 ] || exec sudo "$0" "$@"
+
+{paths.KILLALL_SCRIPT}
+systemctl disable {name} 2>/dev/null
+rm -f {paths.unit_file(role)} {paths.env_file(role)}
+systemctl daemon-reload
+for cmd in {links}; do
+    [ "$(readlink -f {paths.BIN_DIR}/$cmd)" = {paths.BINARY} ] && rm -f {paths.BIN_DIR}/$cmd
+done
+rm -rf {" ".join(paths.REMOVED_DIRS)}
+rm -f {paths.BINARY} {paths.KILLALL_SCRIPT}
+rm -f "$0"
+"""

@@ -1,0 +1,131 @@
+"""k3s releases, seen from the controller: versions, channels, asset URLs and their checksums.
+
+Everything here runs once per run on the controller, never per host: a channel is resolved to a
+pinned version before any host is touched, and each architecture's checksum file is fetched once
+(the results are cached for the life of the process, which is one pyinfra run).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from harmony.errors import BadInput
+
+DEFAULT_RELEASE_URL = "https://github.com/k3s-io/k3s/releases/download"
+DEFAULT_CHANNEL_URL = "https://update.k3s.io/v1-release/channels"
+DEFAULT_CHANNEL = "stable"
+
+VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$")
+CHANNEL_PATTERN = re.compile(r"^(stable|latest|testing|v\d+\.\d+)$")
+TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """The k3s binary for one architecture, and the checksum file that lists it."""
+
+    name: str
+    checksum_file: str
+
+
+# `uname -m` -> the release's asset, as the official install script maps it.
+ASSETS = {
+    "x86_64": Asset("k3s", "sha256sum-amd64.txt"),
+    "amd64": Asset("k3s", "sha256sum-amd64.txt"),
+    "aarch64": Asset("k3s-arm64", "sha256sum-arm64.txt"),
+    "arm64": Asset("k3s-arm64", "sha256sum-arm64.txt"),
+    "armv7l": Asset("k3s-armhf", "sha256sum-arm.txt"),
+    "armv6l": Asset("k3s-armhf", "sha256sum-arm.txt"),
+    "s390x": Asset("k3s-s390x", "sha256sum-s390x.txt"),
+}
+
+
+def asset_for(machine: str) -> Asset:
+    """The release asset for a host's `uname -m`; BadInput for an architecture k3s does not ship."""
+    try:
+        return ASSETS[machine]
+    except KeyError:
+        raise BadInput(
+            f"k3s has no release for architecture '{machine}' "
+            f"(supported: {', '.join(sorted(set(ASSETS)))})"
+        ) from None
+
+
+def check_version(version: str) -> str:
+    if not VERSION_PATTERN.fullmatch(version):
+        raise BadInput(
+            f"invalid k3s version '{version}': expected a release tag like v1.31.4+k3s1"
+        )
+    return version
+
+
+def check_channel(channel: str) -> str:
+    if not CHANNEL_PATTERN.fullmatch(channel):
+        raise BadInput(
+            f"invalid k3s channel '{channel}': expected stable, latest, testing or vMAJOR.MINOR"
+        )
+    return channel
+
+
+def download_url(release_url: str, version: str, asset_name: str) -> str:
+    return f"{release_url.rstrip('/')}/{quote(version, safe='')}/{asset_name}"
+
+
+def _get(url: str, what: str, hint: str) -> httpx.Response:
+    """GET without following redirects; any transport failure becomes one clear line."""
+    try:
+        with httpx.Client(timeout=TIMEOUT, transport=httpx.HTTPTransport(retries=2)) as client:
+            return client.get(url)
+    except httpx.HTTPError as error:
+        raise BadInput(f"cannot reach {what} at {url}: {error}; {hint}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_channel(channel_url: str, channel: str) -> str:
+    """A channel's current version, from the channel server's redirect to `.../tag/<version>`."""
+    check_channel(channel)
+    url = f"{channel_url.rstrip('/')}/{channel}"
+    response = _get(url, "the k3s channel server", "check --channel-url, or pin --version")
+    if response.status_code == 404:
+        raise BadInput(f"unknown k3s channel '{channel}' at {url}")
+    location = response.headers.get("location", "")
+    if not response.is_redirect or "/" not in location:
+        raise BadInput(
+            f"the channel server at {url} answered {response.status_code} without a release "
+            "redirect; check --channel-url, or pin --version"
+        )
+    version = httpx.URL(location).path.rstrip("/").rsplit("/", 1)[1]
+    return check_version(version)
+
+
+@functools.lru_cache(maxsize=None)
+def checksums(release_url: str, version: str, checksum_file: str) -> dict[str, str]:
+    """The release's `sha256sum-<arch>.txt` as {asset name: sha256}."""
+    url = download_url(release_url, version, checksum_file)
+    response = _get(url, "the k3s release site", "check --release-url and the network")
+    if response.status_code == 404:
+        raise BadInput(f"k3s {version} not found: {url} does not exist; check --version")
+    if response.status_code != 200:
+        raise BadInput(f"the k3s release site answered {response.status_code} for {url}")
+    sums = {}
+    for line in response.text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            sums[parts[1].lstrip("*")] = parts[0]
+    return sums
+
+
+def expected_sha256(release_url: str, version: str, asset: Asset) -> str:
+    """The published sha256 of one asset; BadInput if the checksum file does not list it."""
+    sums = checksums(release_url, version, asset.checksum_file)
+    try:
+        return sums[asset.name]
+    except KeyError:
+        raise BadInput(
+            f"{asset.checksum_file} of k3s {version} does not list {asset.name}"
+        ) from None

@@ -1,0 +1,160 @@
+"""Runs a harmony deploy with the `pyinfra` command, in a subprocess, and reads its results.
+
+Why a subprocess and not pyinfra's Python API: the `pyinfra` command orders operations across
+hosts correctly (by call-stack position; API mode keys them by call index and can run an agent's
+step before its server's), prepares hosts concurrently, patches gevent before any socket exists,
+and has a stable contract: exit code 1 when a host failed, `--dry` to plan, and `--json` for a
+machine-readable plan and per-host results on stdout. Its progress log goes to stderr, which is
+passed through to the user as it comes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from harmony.targets import Target
+
+
+@dataclass
+class HostResult:
+    name: str
+    changed: list[str] = field(default_factory=list)  # names of operations that changed the host
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)  # names of operations that failed
+    dropped: bool = False  # pyinfra gave up on the host (a failed operation, connection or fact)
+    errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.dropped
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    hosts: dict[str, HostResult]
+    output: str  # pyinfra's log (stderr), as the user saw it
+
+
+@dataclass
+class RunOptions:
+    """How pyinfra connects and what data overrides the inventory's."""
+
+    data: dict = field(default_factory=dict)
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_port: int | None = None
+    sudo_password: str | None = None
+    verbosity: int = 0
+    parallel: int | None = None
+
+
+def build_command(target: Target, operations: list[str], options: RunOptions, dry: bool) -> list[str]:
+    """The pyinfra command line. Never holds a secret: those travel in the environment."""
+    group_data = resources.files("harmony") / "pyinfra_data"
+    command = [sys.executable, "-m", "pyinfra", "--json", "--group-data", str(group_data)]
+    command.append("--dry" if dry else "-y")
+    if options.verbosity:
+        command.append("-" + "v" * options.verbosity)
+    if options.parallel:
+        command += ["--parallel", str(options.parallel)]
+    ssh_user = options.ssh_user or target.ssh_user
+    ssh_port = options.ssh_port or target.ssh_port
+    if ssh_user:
+        command += ["--ssh-user", ssh_user]
+    if ssh_port:
+        command += ["--ssh-port", str(ssh_port)]
+    if options.ssh_key:
+        command += ["--ssh-key", options.ssh_key]
+    for key, value in {**target.data, **options.data}.items():
+        command += ["--data", f"{key}={_data_value(value)}"]
+    return command + [target.inventory, *operations]
+
+
+def _data_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _start(target: Target, operations: list[str], options: RunOptions, dry: bool) -> subprocess.Popen:
+    # pyinfra records new SSH host keys in ~/.ssh/known_hosts, and fails if ~/.ssh is missing.
+    Path.home().joinpath(".ssh").mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ)
+    env.pop("HARMONY_SUDO_PASSWORD", None)
+    if options.sudo_password is not None:
+        env["HARMONY_SUDO_PASSWORD"] = options.sudo_password
+    return subprocess.Popen(
+        build_command(target, operations, options, dry),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1,
+    )
+
+
+def run(target: Target, deploy: str, options: RunOptions, dry: bool = False) -> RunResult:
+    """Run a deploy (`module.function`) over the target, showing pyinfra's progress."""
+    process = _start(target, [deploy], options, dry)
+    log: list[str] = []
+    assert process.stderr is not None and process.stdout is not None
+    for line in process.stderr:  # pass pyinfra's progress through as it comes
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        log.append(line)
+    stdout = process.stdout.read()
+    exit_code = process.wait()
+    output = "".join(log)
+    return RunResult(exit_code, parse_results(stdout, output, dry), output)
+
+
+def facts(target: Target, fact: str, options: RunOptions) -> dict[str, dict]:
+    """One fact from every host that answers: {host name: value}. pyinfra's log is kept quiet."""
+    process = _start(target, ["fact", fact], options, dry=False)
+    stdout, _ = process.communicate()
+    try:
+        payload = json.loads(stdout) if stdout.strip() else {}
+    except json.JSONDecodeError:
+        payload = {}
+    values = next(iter(payload.values()), {}) if payload else {}
+    return {host: value for host, value in values.items() if value is not None}
+
+
+HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
+ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
+
+
+def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
+    """Per-host results from pyinfra's JSON, with each failed host's own words from the log."""
+    hosts: dict[str, HostResult] = {}
+    try:
+        payload = json.loads(stdout) if stdout.strip() else {}
+    except json.JSONDecodeError:
+        payload = {}
+    if dry:
+        for op in payload.get("plan") or []:
+            for name in op["hosts_with_change"] + op["hosts_with_conditional_change"]:
+                hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
+    else:
+        results = payload.get("results") or {}
+        for op in results.get("operations", []):
+            for name in op["success"]:
+                hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
+            for name in op["no_change"]:
+                hosts.setdefault(name, HostResult(name)).unchanged += 1
+            for name in op["error"]:
+                hosts.setdefault(name, HostResult(name)).failed.append(op["name"])
+        for name in results.get("failed_hosts", []):
+            hosts.setdefault(name, HostResult(name)).dropped = True
+    for line in log.splitlines():
+        match = HOST_LINE.match(line)
+        if match and any(marker in match["text"] for marker in ERROR_MARKERS):
+            text = re.sub(r"\x1b\[[0-9;]*m", "", match["text"]).strip()
+            result = hosts.setdefault(match["host"], HostResult(match["host"]))
+            if text not in result.errors:
+                result.errors.append(text)
+    return hosts

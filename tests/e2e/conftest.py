@@ -1,0 +1,112 @@
+"""Fixtures for the end-to-end suite: test hosts, the release mirror, and an isolated user.
+
+Each test runs `harmony` as a user of its own (a temporary HOME, so its own ~/.kube/config and
+~/.ssh/known_hosts) against hosts it starts, with every container removed afterwards, also when
+the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import hosts as test_hosts
+from tests.standin.mirror import Mirror
+
+OLD, NEW = "v1.30.8+k3s1", "v1.31.4+k3s1"
+CHANNELS = {"stable": NEW, "latest": NEW, "v1.30": OLD, "v1.31": NEW}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_hosts_available():
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("the end-to-end tests need a running Docker engine (see .ci/run)")
+    test_hosts.ensure_image()
+    test_hosts.remove_all()
+    yield
+    test_hosts.remove_all()
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory) -> Path:
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture(scope="session")
+def mirror(tmp_path_factory):
+    server = Mirror(tmp_path_factory.mktemp("mirror"), [OLD, NEW], CHANNELS,
+                    test_hosts.bridge_gateway()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_host(ssh_key):
+    """Start test hosts: `start_host()` for a systemd host, `start_host(init=False)` without."""
+    started = []
+
+    def start(init: bool = True) -> test_hosts.Host:
+        host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init)
+        started.append(host)
+        return host
+
+    yield start
+    for host in started:
+        host.remove()
+
+
+@pytest.fixture
+def host(start_host) -> test_hosts.Host:
+    return start_host()
+
+
+@dataclass
+class Harmony:
+    """Runs the `harmony` CLI as an isolated user, with the mirror and SSH key as defaults."""
+
+    home: Path
+    ssh_key: Path
+    mirror: Mirror
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home / ".kube" / "config"
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "XDG_"))}
+        env["HOME"] = str(self.home)
+        return env
+
+    def __call__(self, *args: str, timeout: float = 300, env: dict | None = None):
+        return subprocess.run([sys.executable, "-m", "harmony", *args], capture_output=True,
+                              text=True, timeout=timeout, env={**self.env(), **(env or {})},
+                              stdin=subprocess.DEVNULL)
+
+    def release_args(self, version: str = NEW) -> list[str]:
+        return ["--version", version, "--release-url", self.mirror.release_url]
+
+    def up(self, host: test_hosts.Host, *extra: str, version: str = NEW):
+        return self(
+            "up", host.target, "--ssh-key", str(self.ssh_key), *self.release_args(version),
+            "--kubeconfig-server", host.api_url, "--yes", *extra,
+        )
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+                              capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def harmony(tmp_path, ssh_key, mirror) -> Harmony:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Harmony(home, ssh_key, mirror)

@@ -1,0 +1,123 @@
+"""Test hosts: Debian systemd + sshd containers, reached only through ports on 127.0.0.1.
+
+Each host publishes its SSH port and the k3s API port on 127.0.0.1; the containers reach each
+other, and the release mirror on the bridge's gateway address, over the Docker bridge.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE = "harmony-test-host:bookworm"
+LABEL = "harmony-e2e"
+BUILD_SCRIPT = Path(__file__).parents[1] / "hosts" / "build-image.sh"
+SYSTEMD_RUN = [
+    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+
+
+def docker(*args: str, timeout: float = 60, input: str | None = None, check: bool = True) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                            input=input)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])}... failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def ensure_image() -> None:
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+        subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, timeout=900)
+
+
+def bridge_gateway() -> str:
+    """The machine's own address on the Docker bridge: where the test mirror listens."""
+    return docker("network", "inspect", "bridge", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}") \
+        or _docker0_address()
+
+
+def _docker0_address() -> str:
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split()[3].split("/")[0]
+
+
+@dataclass
+class Host:
+    """A running test host."""
+
+    name: str
+    ssh_port: int
+    api_port: int
+    ip: str  # on the Docker bridge
+
+    @property
+    def target(self) -> str:
+        return f"root@127.0.0.1:{self.ssh_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def sh(self, command: str, check: bool = True, timeout: float = 60) -> str:
+        return docker("exec", self.name, "sh", "-c", command, timeout=timeout, check=check)
+
+    def exists(self, path: str) -> bool:
+        return subprocess.run(["docker", "exec", self.name, "test", "-e", path],
+                              capture_output=True, timeout=30).returncode == 0
+
+    def started_at(self, unit: str = "k3s") -> int:
+        return int(self.sh(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"))
+
+    def is_active(self, unit: str = "k3s") -> bool:
+        return self.sh(f"systemctl is-active {unit}", check=False) == "active"
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.name, check=False)
+
+
+def start(public_key: str, init: bool = True, prefix: str = "h") -> Host:
+    """Start a host and wait (bounded) until it takes SSH logins with `public_key`."""
+    name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
+    command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
+    docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
+           *(SYSTEMD_RUN if init else []),
+           "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGE, *command)
+    try:
+        docker("exec", "-i", name, "sh", "-c",
+               "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", input=public_key)
+        host = Host(name, _port(name, 22), _port(name, 6443),
+                    docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
+        _wait_for_ssh(host, init)
+        return host
+    except BaseException:
+        docker("rm", "-f", name, check=False)
+        raise
+
+
+def _port(name: str, port: int) -> int:
+    return int(docker("port", name, f"{port}/tcp").splitlines()[0].rsplit(":", 1)[1])
+
+
+def _wait_for_ssh(host: Host, init: bool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = "systemctl is-active ssh" if init else "pgrep sshd"
+        if subprocess.run(["docker", "exec", host.name, "sh", "-c", ready],
+                          capture_output=True, timeout=30).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{host.name}: sshd not up after {timeout}s")
+
+
+def remove_all() -> None:
+    """Remove every test host, also ones a killed earlier run left behind."""
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).split()
+    if ids:
+        docker("rm", "-f", *ids, check=False, timeout=120)

@@ -1,0 +1,157 @@
+"""`harmony up`, `status`, `kubeconfig` and `down` on one real host over SSH, with the stand-in k3s."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import yaml
+
+from tests.e2e.conftest import NEW, OLD
+
+SECRET_FILES = ("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/k3s.service.env",
+                "/var/lib/rancher/k3s/server/token", "/etc/rancher/k3s/k3s.yaml")
+
+
+def summary_line(result, host) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith("127.0.0.1"))
+
+
+def test_up_installs_a_ready_cluster_and_a_rerun_changes_nothing(harmony, host):
+    first = harmony.up(host)
+    assert first.returncode == 0, first.stderr
+    assert "changed" in summary_line(first, host)
+    assert host.is_active()
+    assert host.sh("k3s --version").splitlines()[0].startswith(f"k3s version {NEW} ")
+
+    nodes = harmony.kubectl("--context", "harmony", "get", "nodes", "-o", "json")
+    assert nodes.returncode == 0, nodes.stderr
+    (node,) = json.loads(nodes.stdout)["items"]
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+    table = harmony.kubectl("--context", "harmony", "get", "nodes").stdout
+    assert " Ready " in table and "control-plane" in table
+
+    for path in SECRET_FILES:
+        assert host.sh(f"stat -c '%a %U' {path}") == "600 root", path
+    assert stat.S_IMODE(harmony.kubeconfig.stat().st_mode) == 0o600
+    for command in ("kubectl", "crictl", "ctr"):
+        assert host.sh(f"readlink /usr/local/bin/{command}") == "/usr/local/bin/k3s"
+    assert host.exists("/usr/local/bin/k3s-killall.sh") and host.exists("/usr/local/bin/k3s-uninstall.sh")
+
+    started = host.started_at()
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stderr
+    assert summary_line(again, host) == "127.0.0.1: unchanged"
+    assert host.started_at() == started
+
+
+def test_kubeconfig_merge_keeps_other_contexts_and_replaces_stale_entries(harmony, host):
+    harmony.kubeconfig.parent.mkdir(parents=True)
+    other = {"name": "other", "cluster": {"server": "https://other.example:6443"}}
+    stale = {"name": "harmony", "cluster": {"server": "https://stale.example:6443"}}
+    harmony.kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [other, stale],
+        "users": [{"name": "other", "user": {"token": "x"}}, {"name": "harmony", "user": {"token": "old"}}],
+        "contexts": [{"name": "other", "context": {"cluster": "other", "user": "other"}}],
+    }))
+    assert harmony.up(host).returncode == 0
+
+    config = yaml.safe_load(harmony.kubeconfig.read_text())
+    assert config["current-context"] == "other"  # switched only when asked
+    assert [c["name"] for c in config["clusters"]] == ["other", "harmony"]
+    assert [u["name"] for u in config["users"]] == ["other", "harmony"]
+    (cluster,) = [c for c in config["clusters"] if c["name"] == "harmony"]
+    assert cluster["cluster"]["server"] == host.api_url
+    assert harmony.kubectl("--context", "harmony", "get", "nodes").returncode == 0
+
+    refetched = harmony("kubeconfig", host.target, "--ssh-key", str(harmony.ssh_key),
+                        "--kubeconfig-server", host.api_url, "--switch-context")
+    assert refetched.returncode == 0, refetched.stderr
+    config = yaml.safe_load(harmony.kubeconfig.read_text())
+    assert config["current-context"] == "harmony"
+    assert [c["name"] for c in config["contexts"]] == ["other", "harmony"]
+
+
+def test_a_config_change_restarts_k3s_and_changes_only_the_config(harmony, host, tmp_path):
+    inventory = tmp_path / "inventory.py"
+
+    def write_inventory(labels: dict) -> None:
+        inventory.write_text(
+            f"hosts = [('127.0.0.1', {{'ssh_port': {host.ssh_port}, 'ssh_user': 'root', "
+            f"'k3s_node_labels': {labels!r}}})]\n"
+        )
+
+    def up():
+        return harmony("up", str(inventory), "--ssh-key", str(harmony.ssh_key),
+                       *harmony.release_args(), "--kubeconfig-server", host.api_url, "--yes")
+
+    write_inventory({"tier": "edge"})
+    assert up().returncode == 0
+    started = host.started_at()
+
+    write_inventory({"tier": "core"})
+    changed = up()
+    assert changed.returncode == 0, changed.stderr
+    line = summary_line(changed, host)
+    assert "Write config.yaml" in line and "Restart k3s" in line
+    assert line.count(", ") == 1  # exactly those two operations
+    assert host.started_at() != started
+    assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml")
+    node = json.loads(harmony.kubectl("--context", "harmony", "get", "nodes", "-o", "json").stdout)
+    assert node["items"][0]["metadata"]["labels"]["tier"] == "core"
+
+
+def test_plan_shows_changes_and_changes_nothing(harmony, host):
+    plan = harmony("plan", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args())
+    assert plan.returncode == 0, plan.stderr
+    assert "would change" in plan.stdout and "Install k3s" in plan.stdout
+    assert not host.exists("/usr/local/bin/k3s")
+    assert not host.exists("/etc/rancher/k3s")
+
+
+def test_status_reports_version_service_and_node(harmony, host):
+    assert harmony.up(host).returncode == 0
+    result = harmony("status", host.target, "--ssh-key", str(harmony.ssh_key),
+                     "--kubeconfig-server", host.api_url, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["api"] == "ready"
+    (row,) = report["hosts"]
+    assert (row["version"], row["service"], row["role"], row["node_ready"]) == (NEW, "active", "server", True)
+
+
+def test_a_new_version_upgrades_in_place(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    assert OLD in host.sh("k3s --version")
+    upgraded = harmony.up(host, version=NEW)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert NEW in host.sh("k3s --version")
+    assert NEW in harmony.kubectl("--context", "harmony", "get", "nodes").stdout
+
+
+def test_channel_is_resolved_on_the_controller(harmony, host):
+    result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--channel", "v1.30",
+                     "--release-url", harmony.mirror.release_url,
+                     "--channel-url", harmony.mirror.channel_url,
+                     "--kubeconfig-server", host.api_url, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert OLD in host.sh("k3s --version")
+
+
+def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host):
+    assert harmony.up(host).returncode == 0
+    down = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
+    assert down.returncode == 0, down.stderr
+    for path in ("/usr/local/bin/k3s", "/usr/local/bin/kubectl", "/usr/local/bin/k3s-killall.sh",
+                 "/usr/local/bin/k3s-uninstall.sh", "/etc/systemd/system/k3s.service",
+                 "/etc/systemd/system/k3s.service.env", "/etc/rancher/k3s", "/var/lib/rancher"):
+        assert not host.exists(path), path
+    assert host.sh("systemctl show -p LoadState --value k3s") == "not-found"
+    assert host.sh("pgrep -f '[k]3s server'", check=False) == ""
+    config = yaml.safe_load(harmony.kubeconfig.read_text())
+    assert all(c["name"] != "harmony" for c in config["contexts"])
+
+    again = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
+    assert again.returncode == 0, again.stderr
+    assert summary_line(again, host) == "127.0.0.1: unchanged"

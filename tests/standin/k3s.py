@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""STAND-IN for the k3s binary, for harmony's tests only. Never shipped, never called by harmony.
+
+The test machines have no internet, so the real k3s release cannot be downloaded. This script
+follows the parts of the real program's contract that harmony depends on (see the README's
+"Testing" section):
+
+- `k3s --version` prints the same two lines as k3s;
+- `k3s server` reads /etc/rancher/k3s/config.yaml and config.yaml.d/*.yaml (CLI flags win),
+  makes a server CA, writes the token files (`K10<sha256 of the CA>::server:<secret>`) and the
+  admin kubeconfig at /etc/rancher/k3s/k3s.yaml (mode 0600), serves an HTTPS API on 6443
+  (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth),
+  and tells systemd READY=1 once it is serving;
+- `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
+  in the token, and register their node with the token, as real k3s does before trusting a server.
+
+The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
+different versions have different checksums.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import glob
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
+
+VERSION = "v0.0.0+k3s1"  # replaced by the mirror with the version it serves
+COMMIT = "5tand1n0"
+CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
+KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
+
+
+def fail(message: str) -> None:
+    print(f'level=fatal msg="{message}"', file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def log(message: str) -> None:
+    print(f'level=info msg="{message}"', file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def parse_flags(argv: list[str]) -> dict:
+    """`--key value`, `--key=value` and bare `--flag` (true); repeated keys become lists."""
+    flags: dict = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            fail(f"unexpected argument {arg}")
+        key, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                value = True
+        if key in flags:
+            previous = flags[key] if isinstance(flags[key], list) else [flags[key]]
+            flags[key] = previous + [value]
+        else:
+            flags[key] = value
+        i += 1
+    return flags
+
+
+def load_config(argv: list[str]) -> dict:
+    """config.yaml, then config.yaml.d/*.yaml in order (`key+:` appends), then CLI flags."""
+    flags = parse_flags(argv)
+    path = flags.pop("config", os.environ.get("K3S_CONFIG_FILE", CONFIG_FILE))
+    files = [path] + sorted(glob.glob(f"{path}.d/*.yaml"))
+    config: dict = {}
+    for name in files:
+        if not os.path.exists(name):
+            continue
+        with open(name) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            fail(f"{name}: config must be a mapping")
+        for key, value in data.items():
+            if key.endswith("+"):
+                key = key[:-1]
+                old = config.get(key, [])
+                config[key] = (old if isinstance(old, list) else [old]) + (
+                    value if isinstance(value, list) else [value]
+                )
+            else:
+                config[key] = value
+    config.update(flags)
+    for env, key in (("K3S_TOKEN", "token"), ("K3S_URL", "server"), ("K3S_NODE_NAME", "node-name")):
+        if os.environ.get(env) and key not in config:
+            config[key] = os.environ[env]
+    if os.environ.get("K3S_TOKEN_FILE") and "token-file" not in config:
+        config["token-file"] = os.environ["K3S_TOKEN_FILE"]
+    if "token-file" in config and "token" not in config:
+        with open(config["token-file"]) as f:
+            config["token"] = f.read().strip()
+    return config
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# ---------------------------------------------------------------- certificates and tokens
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca(directory: str, name: str) -> None:
+    if os.path.exists(f"{directory}/{name}.crt"):
+        return
+    openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", f"{directory}/{name}.key", "-out", f"{directory}/{name}.crt", "-days", "3650",
+        "-subj", f"/CN=k3s-{name}@{int(datetime.datetime.now().timestamp())}",
+    )
+
+
+def sign(directory: str, ca: str, name: str, subject: str, extensions: str) -> None:
+    key, csr, crt = (f"{directory}/{name}.{ext}" for ext in ("key", "csr", "crt"))
+    openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", subject,
+    )
+    ext_file = f"{directory}/{name}.ext"
+    with open(ext_file, "w") as f:
+        f.write(extensions)
+    openssl(
+        "x509", "-req", "-in", csr, "-CA", f"{directory}/{ca}.crt", "-CAkey", f"{directory}/{ca}.key",
+        "-CAcreateserial", "-out", crt, "-days", "365", "-extfile", ext_file,
+    )
+    os.remove(csr)
+    os.remove(ext_file)
+
+
+def host_addresses() -> list[str]:
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def ca_hash(ca_pem: bytes) -> str:
+    return hashlib.sha256(ca_pem).hexdigest()
+
+
+def secret_of(token: str) -> str:
+    """The secret part of a full (`K10<hash>::<user>:<secret>`) or bare token."""
+    if token.startswith("K10") and "::" in token:
+        return token.split("::", 1)[1].split(":", 1)[1]
+    return token
+
+
+def fetch_trusted_ca(server: str, token: str) -> bytes:
+    """Fetch the server's CA and check it against the hash in a full token, as k3s does."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{server}/cacerts", context=context, timeout=10) as response:
+            ca_pem = response.read()
+    except OSError as error:
+        fail(f"failed to get CA certs: {server}/cacerts: {error}")
+    if token.startswith("K10") and "::" in token:
+        expected = token[3:].split("::", 1)[0]
+        if ca_hash(ca_pem) != expected:
+            fail("token CA hash does not match the Cluster CA certificate hash")
+    return ca_pem
+
+
+# ---------------------------------------------------------------- node registry
+
+
+class Registry:
+    """The nodes a server knows, kept in a JSON file under the data dir."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def load(self) -> dict:
+        if not os.path.exists(self.path):
+            return {}
+        with open(self.path) as f:
+            return json.load(f)
+
+    def register(self, node: dict) -> None:
+        with self.lock:
+            nodes = self.load()
+            old = nodes.get(node["name"], {})
+            node["created"] = old.get("created", node["created"])
+            nodes[node["name"]] = node
+            tmp = f"{self.path}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(nodes, f)
+            os.replace(tmp, self.path)
+
+
+def node_record(config: dict, roles: list[str]) -> dict:
+    labels = {}
+    for item in as_list(config.get("node-label")):
+        key, _, value = str(item).partition("=")
+        labels[key] = value
+    name = config.get("node-name") or socket.gethostname()
+    return {
+        "name": name,
+        "uid": hashlib.md5(name.encode()).hexdigest(),
+        "roles": roles,
+        "labels": labels,
+        "taints": [str(t) for t in as_list(config.get("node-taint"))],
+        "address": (as_list(config.get("node-ip")) or host_addresses() or ["127.0.0.1"])[0],
+        "version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def node_object(node: dict) -> dict:
+    labels = {
+        "kubernetes.io/hostname": node["name"],
+        "kubernetes.io/os": "linux",
+        "node.kubernetes.io/instance-type": "k3s",
+    }
+    for role in node["roles"]:
+        labels[f"node-role.kubernetes.io/{role}"] = "true"
+    labels.update(node["labels"])
+    taints = []
+    for taint in node["taints"]:
+        key_value, _, effect = taint.partition(":")
+        key, _, value = key_value.partition("=")
+        taints.append({"key": key, "value": value, "effect": effect})
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {"name": node["name"], "uid": node["uid"],
+                     "creationTimestamp": node["created"], "labels": labels},
+        "spec": {"taints": taints} if taints else {},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status",
+                            "lastHeartbeatTime": now, "lastTransitionTime": node["created"]}],
+            "addresses": [{"type": "InternalIP", "address": node["address"]},
+                          {"type": "Hostname", "address": node["name"]}],
+            "nodeInfo": {"kubeletVersion": node["version"], "kubeProxyVersion": node["version"],
+                         "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "containerd://1.7.23-k3s2",
+                         "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": os.uname().release,
+                         "machineID": node["uid"], "systemUUID": node["uid"], "bootID": node["uid"]},
+        },
+    }
+
+
+def node_table(nodes: list[dict]) -> dict:
+    """The server-side Table kubectl asks for with `kubectl get nodes`."""
+    rows = []
+    for node in nodes:
+        roles = ",".join(sorted(r for r in node["roles"])) or "<none>"
+        rows.append({"cells": [node["name"], "Ready", roles, "1m", node["version"]],
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                "metadata": {"name": node["name"]}}})
+    columns = [{"name": n, "type": "string", "format": "name" if n == "Name" else "",
+                "description": n, "priority": 0}
+               for n in ("Name", "Status", "Roles", "Age", "Version")]
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": columns, "rows": rows}
+
+
+# ---------------------------------------------------------------- the HTTPS API
+
+
+NODES_RESOURCE = {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node",
+                  "verbs": ["get", "list"], "shortNames": ["no"]}
+
+
+class Api(BaseHTTPRequestHandler):
+    server_version = "k3s-standin"
+    registry: Registry
+    ca_pem: bytes
+    secret: str
+
+    def log_message(self, format, *args):  # noqa: A002 - keep the journal quiet
+        pass
+
+    def reply(self, code: int, body, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def authenticated(self) -> bool:
+        return bool(self.connection.getpeercert())
+
+    def node_authenticated(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user in ("node", "server") and secrets.compare_digest(password, self.secret)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        if path == "/cacerts":
+            return self.reply(200, self.ca_pem, "text/plain")
+        if path == "/ping":
+            return self.reply(200, b"pong", "text/plain")
+        if path in ("/readyz", "/livez", "/healthz"):
+            return self.reply(200, b"ok", "text/plain")
+        if path == "/version":
+            minor = VERSION.lstrip("v").split(".")[1]
+            return self.reply(200, {"major": "1", "minor": minor, "gitVersion": VERSION,
+                                    "gitCommit": COMMIT, "platform": "linux/amd64"})
+        if not self.authenticated():
+            return self.reply(401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                    "reason": "Unauthorized", "code": 401, "message": "Unauthorized"})
+        if path == "/api":
+            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"],
+                                    "serverAddressByClientCIDRs": [
+                                        {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
+        if path == "/apis":
+            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if path == "/api/v1":
+            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1",
+                                    "resources": [NODES_RESOURCE]})
+        nodes = sorted(self.registry.load().values(), key=lambda n: n["name"])
+        if path == "/api/v1/nodes":
+            if "as=Table" in self.headers.get("Accept", ""):
+                return self.reply(200, node_table(nodes))
+            return self.reply(200, {"kind": "NodeList", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": "1"},
+                                    "items": [node_object(n) for n in nodes]})
+        if path.startswith("/api/v1/nodes/"):
+            name = path.rsplit("/", 1)[1]
+            for node in nodes:
+                if node["name"] == name:
+                    return self.reply(200, node_object(node))
+        return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                "reason": "NotFound", "code": 404, "message": f"{path} not found"})
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path != "/v1-k3s/register":
+            return self.reply(404, {"message": "not found"})
+        if not self.node_authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        length = int(self.headers.get("Content-Length", "0"))
+        self.registry.register(json.loads(self.rfile.read(length)))
+        return self.reply(200, {"registered": True})
+
+
+def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(f"{tls_dir}/serving.crt", f"{tls_dir}/serving.key")
+    context.load_verify_locations(f"{tls_dir}/client-ca.crt")
+    context.verify_mode = ssl.CERT_OPTIONAL
+    handler = type("BoundApi", (Api,), {"registry": registry, "ca_pem": ca_pem, "secret": secret})
+    address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))
+    httpd = ThreadingHTTPServer(address, handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+
+# ---------------------------------------------------------------- systemd and the main loop
+
+
+def notify_ready() -> None:
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(b"READY=1")
+
+
+def register_with(server: str, token: str, node: dict) -> None:
+    """Present the token to a server and register this node there."""
+    context = ssl.create_default_context(cadata=fetch_trusted_ca(server, token).decode())
+    context.check_hostname = False
+    auth = base64.b64encode(f"node:{secret_of(token)}".encode()).decode()
+    request = urllib.request.Request(
+        f"{server}/v1-k3s/register", data=json.dumps(node).encode(), method="POST",
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
+    try:
+        urllib.request.urlopen(request, context=context, timeout=10).read()
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            fail(f"failed to register with {server}: token is not valid (401 Unauthorized)")
+        fail(f"failed to register with {server}: {error}")
+    except OSError as error:
+        fail(f"failed to register with {server}: {error}")
+
+
+def write_private(path: str, text: str, mode: int = 0o600) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def kubeconfig(tls_dir: str, port: int) -> str:
+    def b64(name: str) -> str:
+        with open(f"{tls_dir}/{name}", "rb") as f:
+            return base64.b64encode(f.read()).decode()
+
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": "default",
+        "clusters": [{"name": "default", "cluster": {
+            "certificate-authority-data": b64("server-ca.crt"), "server": f"https://127.0.0.1:{port}"}}],
+        "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}],
+        "users": [{"name": "default", "user": {
+            "client-certificate-data": b64("client-admin.crt"), "client-key-data": b64("client-admin.key")}}],
+    })
+
+
+def server(config: dict) -> None:
+    data_dir = config.get("data-dir", "/var/lib/rancher/k3s")
+    tls_dir = f"{data_dir}/server/tls"
+    os.makedirs(tls_dir, exist_ok=True)
+    os.chmod(f"{data_dir}/server", 0o700)
+    token = str(config.get("token", ""))
+    join = config.get("server")
+    if join:
+        if not token:
+            fail("--token is required when joining a server")
+        fetch_trusted_ca(join, token)
+    make_ca(tls_dir, "server-ca")
+    make_ca(tls_dir, "client-ca")
+    sans = ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", f"DNS:{socket.gethostname()}",
+            "IP:127.0.0.1", "IP:::1"]
+    for name in as_list(config.get("tls-san")) + host_addresses():
+        sans.append(f"IP:{name}" if name.replace(".", "").isdigit() or ":" in name else f"DNS:{name}")
+    if not os.path.exists(f"{tls_dir}/serving.crt"):
+        sign(tls_dir, "server-ca", "serving", "/CN=k3s",
+             f"subjectAltName={','.join(dict.fromkeys(sans))}\nextendedKeyUsage=serverAuth\n")
+        sign(tls_dir, "client-ca", "client-admin", "/O=system:masters/CN=system:admin",
+             "extendedKeyUsage=clientAuth\n")
+    with open(f"{tls_dir}/server-ca.crt", "rb") as f:
+        ca_pem = f.read()
+
+    token_file = f"{data_dir}/server/token"
+    stored = open(token_file).read().strip() if os.path.exists(token_file) else ""
+    secret = secret_of(token) if token else (secret_of(stored) if stored else secrets.token_hex(16))
+    if stored and secret_of(stored) != secret:
+        fail("bootstrap data already found and encrypted with different token")
+    full = f"K10{ca_hash(ca_pem)}::server:{secret}"
+    for name in ("token", "node-token", "agent-token"):
+        write_private(f"{data_dir}/server/{name}", full + "\n")
+
+    port = int(config.get("https-listen-port", 6443))
+    mode = int(str(config.get("write-kubeconfig-mode", "600")), 8)
+    write_private(config.get("write-kubeconfig", KUBECONFIG_FILE), kubeconfig(tls_dir, port), mode)
+
+    roles = ["control-plane", "master"] + (["etcd"] if config.get("cluster-init") or join else [])
+    registry = Registry(f"{data_dir}/server/standin-nodes.json")
+    node = node_record(config, roles)
+    if join:
+        register_with(join, token, node)
+    registry.register(node)
+    serve(config, tls_dir, registry, ca_pem, secret)
+    log(f"k3s {VERSION} is up and running")
+    notify_ready()
+    signal.pause()
+
+
+def agent(config: dict) -> None:
+    join, token = config.get("server"), str(config.get("token", ""))
+    if not join:
+        fail("--server is required")
+    if not token:
+        fail("--token is required")
+    register_with(join, token, node_record(config, []))
+    log(f"k3s agent {VERSION} joined {join}")
+    notify_ready()
+    signal.pause()
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if not argv or argv[0] in ("--version", "-v", "version"):
+        print(f"k3s version {VERSION} ({COMMIT})\ngo version go1.22.9")
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "server":
+        server(load_config(rest))
+    elif command == "agent":
+        agent(load_config(rest))
+    else:
+        fail(f"stand-in k3s does not implement '{command}'")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,59 @@
+import pytest
+import yaml
+
+from harmony.errors import BadInput
+from harmony.k3s import render
+from harmony.k3s.settings import from_data
+
+
+def test_defaults():
+    settings = from_data({}, "h")
+    assert settings.role == "server" and settings.channel == "stable" and settings.version is None
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"k3s_role": "boss"}, "'k3s_role' must be one of server, agent"),
+    ({"k3s_version": "1.31"}, "invalid k3s version '1.31'"),
+    ({"k3s_node_name": "Bad Name"}, "'k3s_node_name' must be a lower-case DNS name"),
+    ({"k3s_node_labels": ["a"]}, "'k3s_node_labels' must map label names"),
+    ({"k3s_node_taints": "a:NoSchedule"}, "'k3s_node_taints' must be a list"),
+    ({"k3s_config": {"token": "x"}}, "sets 'token', which harmony manages"),
+    ({"k3s_config": {"Bad Key": 1}}, "invalid k3s setting name"),
+    ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must be an http(s) URL"),
+    ({"http_proxy": "a\nb"}, "'http_proxy' must be a one-line string"),
+])
+def test_bad_data_names_host_and_key(data, message):
+    with pytest.raises(BadInput, match="^host h1: ") as error:
+        from_data(data, "h1")
+    assert message in str(error.value)
+
+
+def test_config_yaml_holds_node_settings_and_passes_the_rest_through():
+    settings = from_data({
+        "k3s_node_labels": {"b": "2", "a": "1"},
+        "k3s_node_taints": ["dedicated=edge:NoSchedule"],
+        "k3s_config": {"disable": ["traefik"], "tls-san+": ["x.example"]},
+    }, "h")
+    text = render.config_yaml(settings, "Edge-1")
+    assert text.startswith("# Managed by harmony")
+    assert yaml.safe_load(text) == {
+        "node-name": "edge-1",
+        "node-label": ["a=1", "b=2"],
+        "node-taint": ["dedicated=edge:NoSchedule"],
+        "disable": ["traefik"],
+        "tls-san+": ["x.example"],
+    }
+
+
+def test_env_file_quotes_proxy_values_for_systemd():
+    settings = from_data({"https_proxy": 'http://u:p"w@proxy:3128'}, "h")
+    assert 'HTTPS_PROXY="http://u:p\\"w@proxy:3128"' in render.env_file(settings)
+
+
+def test_unit_matches_the_install_scripts_essentials():
+    unit = render.unit("agent")
+    for line in ("Type=notify", "KillMode=process", "Delegate=yes", "Restart=always",
+                 "LimitNOFILE=1048576", "TimeoutStartSec=0", "WantedBy=multi-user.target",
+                 "EnvironmentFile=-/etc/systemd/system/k3s-agent.service.env",
+                 "ExecStart=/usr/local/bin/k3s agent"):
+        assert line in unit.splitlines()

@@ -1,0 +1,70 @@
+import json
+
+import pytest
+
+from harmony import runner, targets
+from harmony.errors import BadInput
+from harmony.facts import parse
+
+
+def test_ssh_targets():
+    t = targets.resolve("edge@10.0.0.5:2222")
+    assert (t.inventory, t.ssh_user, t.ssh_port, t.data) == ("10.0.0.5", "edge", 2222, {"_sudo": True})
+    t = targets.resolve("root@host.example")
+    assert (t.inventory, t.ssh_port, t.data) == ("host.example", None, {"_sudo": False})
+
+
+def test_named_inventory(tmp_path):
+    (tmp_path / "inventories").mkdir()
+    (tmp_path / "inventories" / "edge.py").write_text("hosts = []\n")
+    assert targets.resolve("edge", cwd=tmp_path).inventory == str(tmp_path / "inventories" / "edge.py")
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("missing.py", "inventory file missing.py not found"),
+    ("a b", "unknown target 'a b'"),
+    ("root@host:99999", "invalid SSH port"),
+])
+def test_bad_targets(spec, message, tmp_path):
+    with pytest.raises(BadInput, match=message):
+        targets.resolve(spec, cwd=tmp_path)
+
+
+def test_results_per_host_with_reasons():
+    stdout = json.dumps({"plan": [], "results": {
+        "operations": [
+            {"name": "k3s up | Install", "success": ["a"], "no_change": ["b"], "error": ["c"]},
+            {"name": "k3s up | Write config.yaml", "success": [], "no_change": ["a", "b"], "error": []},
+        ],
+        "failed_hosts": ["c"],
+    }})
+    log = "    [c] harmony: checksum mismatch for http://x\n    [b] No changes\n"
+    hosts = runner.parse_results(stdout, log, dry=False)
+    assert hosts["a"].changed == ["k3s up | Install"] and hosts["a"].ok
+    assert hosts["b"].changed == [] and hosts["b"].unchanged == 2 and hosts["b"].ok
+    assert not hosts["c"].ok and hosts["c"].errors == ["harmony: checksum mismatch for http://x"]
+
+
+def test_commands_never_carry_the_sudo_password():
+    options = runner.RunOptions(sudo_password="s3cret", data={"k3s_version": "v1.31.4+k3s1"})
+    command = runner.build_command(targets.resolve("edge@h"), ["harmony.k3s.deploy.up"], options, False)
+    assert "s3cret" not in " ".join(command)
+    assert "k3s_version=v1.31.4+k3s1" in command
+
+
+def test_fact_parsing():
+    state = parse([
+        "arch\tx86_64", "hostname\tedge-1", "uid\t0", "init\tsystemd",
+        "file\t/usr/local/bin/k3s\t755\t" + "a" * 64,
+        "dir\t/var/lib/rancher",
+        "command\tkubectl\t/usr/local/bin/k3s",
+        "unit\tk3s\tLoadState=loaded", "unit\tk3s\tActiveState=active",
+        "unit\tk3s\tUnitFileState=enabled", "unit\tk3s\tActiveEnterTimestampMonotonic=123",
+        "version\tk3s version v1.31.4+k3s1 (abc)",
+    ])
+    assert state.arch == "x86_64" and state.init == "systemd" and state.uid == 0
+    assert state.files["/usr/local/bin/k3s"].mode == "755"
+    assert state.unit("k3s").active and state.unit("k3s").enabled and state.unit("k3s").active_since == 123
+    assert not state.unit("k3s-agent").active
+    assert state.k3s_version == "v1.31.4+k3s1"
+    assert state.has_anything()
