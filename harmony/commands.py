@@ -70,22 +70,30 @@ def _servers(hosts: list[inventory.Host]) -> list[inventory.Host]:
     return [h for h in hosts if h.settings.role == "server"]
 
 
-def _report(result: runner.RunResult, verb: str) -> None:
-    for name, host in sorted(result.hosts.items()):
-        if not host.ok:
-            why = host.errors[-1] if host.errors else f"failed at: {', '.join(host.failed)}"
-            click.echo(f"{name}: failed: {why}")
-        elif host.changed:
-            click.echo(f"{name}: {verb} ({len(host.changed)} changed: {', '.join(host.changed)})")
+def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) -> set[str]:
+    """Print a line per host; return the names of the hosts that succeeded."""
+    ok = set()
+    for host in hosts:
+        outcome = result.hosts.get(host.name, runner.HostResult(host.name))
+        if not outcome.ok:
+            click.echo(f"{host.name}: failed: {outcome.reason}")
+        elif outcome.changed:
+            ok.add(host.name)
+            click.echo(f"{host.name}: {verb} ({len(outcome.changed)} changed: {', '.join(outcome.changed)})")
         else:
-            click.echo(f"{name}: unchanged")
+            ok.add(host.name)
+            click.echo(f"{host.name}: unchanged")
+    return ok
+
+
+def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
+    failed = [h.name for h in hosts if h.name not in ok]
+    return RunFailed(f"{len(failed)} of {len(hosts)} host(s) failed: {', '.join(failed)}")
 
 
 def _merge_kubeconfig(request: Request, hosts: list[inventory.Host], ok: set[str]) -> list[readiness.Node]:
     """Wait for the cluster through the first healthy server, then merge its kubeconfig."""
-    server = next((h for h in _servers(hosts) if h.name in ok), None)
-    if server is None:
-        raise RunFailed("no server came up, so there is no cluster to wait for")
+    server = next(h for h in _servers(hosts) if h.name in ok)
     fetched = kubeconfig.load(localstate.fetched_kubeconfig(server.name))
     address = request.kubeconfig_server or f"https://{server.address}:6443"
     config = kubeconfig.for_cluster(fetched, request.name, address)
@@ -112,15 +120,16 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         _show_plan(runner.run(request.target, DEPLOY_UP, options, dry=True))
         confirm()
     result = runner.run(request.target, DEPLOY_UP, options)
-    _report(result, "changed")
-    ok = {name for name, host in result.hosts.items() if host.ok}
+    ok = _report(result, hosts, "changed")
+    if not any(h.name in ok for h in _servers(hosts)):
+        raise _failed(hosts, ok)
     nodes = _merge_kubeconfig(request, hosts, ok)
     click.echo(
         f"cluster '{request.name}': {len(nodes)} node(s) Ready "
         f"({', '.join(n.name for n in nodes)}); use it with: kubectl --context {request.name} get nodes"
     )
-    if result.exit_code != 0 or len(ok) < len(hosts):
-        raise RunFailed(f"{len(hosts) - len(ok)} of {len(hosts)} host(s) failed; see above")
+    if len(ok) < len(hosts):
+        raise _failed(hosts, ok)
     return 0
 
 
@@ -133,7 +142,9 @@ def plan(request: Request) -> int:
 def kubeconfig_command(request: Request) -> int:
     hosts = _load(request, request.options.data)
     result = runner.run(request.target, DEPLOY_KUBECONFIG, request.options)
-    ok = {name for name, host in result.hosts.items() if host.ok}
+    ok = _report(result, hosts, "fetched")
+    if not any(h.name in ok for h in _servers(hosts)):
+        raise _failed(hosts, ok)
     _merge_kubeconfig(request, hosts, ok)
     click.echo(f"merged context '{request.name}' into {kubeconfig.default_path()}")
     return 0
@@ -142,9 +153,9 @@ def kubeconfig_command(request: Request) -> int:
 def down(request: Request) -> int:
     hosts = _load(request, request.options.data)
     result = runner.run(request.target, DEPLOY_DOWN, request.options)
-    _report(result, "removed")
-    if result.exit_code != 0:
-        raise RunFailed("k3s could not be removed from every host; see above")
+    ok = _report(result, hosts, "removed")
+    if len(ok) < len(hosts):
+        raise _failed(hosts, ok)
     for host in hosts:
         localstate.fetched_kubeconfig(host.name).unlink(missing_ok=True)
     path = kubeconfig.default_path()

@@ -156,3 +156,21 @@ class K3sStatus(K3sHost):
             "service": unit.active_state if role else "not installed",
             "active": unit.active,
         }
+
+
+class SudoAccess(FactBase):
+    """How the login user can become root: root, nopasswd, password or none.
+
+    Run without sudo, before anything that needs it: where sudo wants a password that nobody
+    gave, pyinfra would stop to prompt for one (and crash without a terminal).
+    """
+
+    def command(self) -> str:
+        return (
+            'if [ "$(id -u)" = 0 ]; then echo root; '
+            "elif sudo -n true 2>/dev/null; then echo nopasswd; "
+            "elif command -v sudo >/dev/null; then echo password; else echo none; fi"
+        )
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else "none"

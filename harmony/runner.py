@@ -29,11 +29,20 @@ class HostResult:
     unchanged: int = 0
     failed: list[str] = field(default_factory=list)  # names of operations that failed
     dropped: bool = False  # pyinfra gave up on the host (a failed operation, connection or fact)
+    reported: bool = False  # pyinfra's results name the host: without them, nothing is proven
     errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.dropped
+        return self.reported and not self.failed and not self.dropped
+
+    @property
+    def reason(self) -> str:
+        """The host's own words for its failure: harmony's message if it gave one."""
+        ours = [e for e in self.errors if e.startswith("harmony:")]
+        if ours or self.errors:
+            return (ours or self.errors)[-1]
+        return f"failed at: {', '.join(self.failed)}" if self.failed else "no result from pyinfra"
 
 
 @dataclass
@@ -91,9 +100,11 @@ def _start(target: Target, operations: list[str], options: RunOptions, dry: bool
     env.pop("HARMONY_SUDO_PASSWORD", None)
     if options.sudo_password is not None:
         env["HARMONY_SUDO_PASSWORD"] = options.sudo_password
+    # No stdin: pyinfra must never wait for an answer (harmony asks its questions itself).
     return subprocess.Popen(
         build_command(target, operations, options, dry),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        text=True, bufsize=1,
     )
 
 
@@ -139,6 +150,8 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
         for op in payload.get("plan") or []:
             for name in op["hosts_with_change"] + op["hosts_with_conditional_change"]:
                 hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
+        for result in hosts.values():
+            result.reported = "plan" in payload
     else:
         results = payload.get("results") or {}
         for op in results.get("operations", []):
@@ -148,6 +161,8 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
                 hosts.setdefault(name, HostResult(name)).unchanged += 1
             for name in op["error"]:
                 hosts.setdefault(name, HostResult(name)).failed.append(op["name"])
+        for result in hosts.values():
+            result.reported = True
         for name in results.get("failed_hosts", []):
             hosts.setdefault(name, HostResult(name)).dropped = True
     for line in log.splitlines():

@@ -13,9 +13,33 @@ from pyinfra.operations.util import any_changed
 
 from harmony import localstate, operations, releases
 from harmony.errors import BadInput
-from harmony.facts import HostState, K3sHost
+from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import paths, render
 from harmony.k3s.settings import from_data
+
+
+def root_access_problem() -> str | None:
+    """Why this run cannot become root on the host, or None: asked before anything uses sudo."""
+    if not host.data.get("_sudo"):
+        return None
+    access = host.get_fact(SudoAccess, _sudo=False)
+    if access in ("root", "nopasswd") or (access == "password" and host.data.get("_sudo_password")):
+        return None
+    if access == "password":
+        return (
+            "sudo asks for a password (or this user may not use sudo): give the password "
+            "with --sudo-password-env VAR (or _sudo_password in the data), or connect as root"
+        )
+    return "sudo is not installed: connect as root, or install sudo"
+
+
+def host_state(check_name: str) -> HostState | None:
+    """The host's state, or None after adding an operation that fails the host with the reason."""
+    problem = root_access_problem()
+    if problem:
+        operations.fail(name=check_name, message=problem, _sudo=False)
+        return None
+    return host.get_fact(K3sHost)
 
 
 def preflight(state: HostState) -> str | None:
@@ -53,7 +77,9 @@ def fetch_kubeconfig(state: HostState) -> None:
 @deploy("k3s up")
 def up() -> None:
     settings = from_data(host.data, host.name)
-    state = host.get_fact(K3sHost)
+    state = host_state("Check the host can run k3s")
+    if state is None:
+        return
     problem = preflight(state)
     if problem:
         operations.fail(name="Check the host can run k3s", message=problem)
@@ -126,7 +152,9 @@ def up() -> None:
 @deploy("k3s kubeconfig")
 def kubeconfig() -> None:
     from_data(host.data, host.name)
-    state = host.get_fact(K3sHost)
+    state = host_state("Find the kubeconfig")
+    if state is None:
+        return
     if paths.KUBECONFIG not in state.files:
         operations.fail(name="Find the kubeconfig", message=f"{paths.KUBECONFIG} not found: is k3s up?")
         return
@@ -135,7 +163,9 @@ def kubeconfig() -> None:
 
 @deploy("k3s down")
 def down() -> None:
-    state = host.get_fact(K3sHost)
+    state = host_state("Check access")
+    if state is None:
+        return
     for role in paths.ROLES:
         unit = paths.unit_name(role)
         operations.stop_and_disable(name=f"Stop and disable {unit}", unit=unit, current=state.unit(unit))

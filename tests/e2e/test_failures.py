@@ -1,0 +1,133 @@
+"""Failures: each gives one clear line, the right exit code, and leaves the host as it was."""
+
+from __future__ import annotations
+
+import contextlib
+
+from tests.e2e.conftest import NEW, OLD
+
+BINARY_PATH = "/k3s-io/k3s/releases/download/{version}/k3s"
+
+
+def assert_untouched(host) -> None:
+    for path in ("/usr/local/bin/k3s", "/etc/rancher/k3s", "/etc/systemd/system/k3s.service",
+                 "/var/lib/harmony"):
+        assert not host.exists(path), path
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("harmony: error: ")
+    return lines[0]
+
+
+@contextlib.contextmanager
+def fault(mirror, path: str, kind):
+    mirror.faults[path] = kind
+    try:
+        yield
+    finally:
+        mirror.faults.pop(path, None)
+
+
+def test_unknown_version_is_bad_input(harmony, host):
+    result = harmony.up(host, version="v1.99.9+k3s1")
+    assert result.returncode == 2
+    assert "k3s v1.99.9+k3s1 not found" in one_error_line(result)
+    assert_untouched(host)
+
+
+def test_invalid_version_is_bad_input(harmony, host):
+    result = harmony.up(host, version="1.31")
+    assert result.returncode == 2
+    assert "invalid k3s version '1.31'" in one_error_line(result)
+
+
+def test_unknown_channel_is_bad_input(harmony, host):
+    result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--channel", "v1.99",
+                     "--channel-url", harmony.mirror.channel_url, "--yes")
+    assert result.returncode == 2
+    assert "unknown k3s channel 'v1.99'" in one_error_line(result)
+    assert_untouched(host)
+
+
+def test_unreachable_release_site_is_bad_input(harmony, host):
+    result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--version", NEW,
+                     "--release-url", "http://127.0.0.1:9/k3s-io/k3s/releases/download", "--yes")
+    assert result.returncode == 2
+    assert "cannot reach the k3s release site" in one_error_line(result)
+    assert_untouched(host)
+
+
+def test_malformed_inventory_is_bad_input(harmony, tmp_path):
+    inventory = tmp_path / "broken.py"
+    inventory.write_text("hosts = [('h', {)]\n")
+    result = harmony("up", str(inventory), *harmony.release_args(), "--yes")
+    assert result.returncode == 2
+    assert "cannot load inventory" in one_error_line(result)
+
+
+def test_up_without_a_terminal_needs_yes(harmony, host):
+    result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args())
+    assert result.returncode == 2
+    assert "add --yes" in one_error_line(result)
+    assert_untouched(host)
+
+
+def test_checksum_mismatch_fails_the_host_and_keeps_the_running_binary(harmony, host):
+    with fault(harmony.mirror, BINARY_PATH.format(version=NEW), "corrupt"):
+        result = harmony.up(host)
+    assert result.returncode == 1
+    assert "checksum mismatch" in result.stdout
+    assert_untouched(host)
+
+    assert harmony.up(host, version=OLD).returncode == 0
+    started, old_binary = host.started_at(), host.sh("sha256sum /usr/local/bin/k3s")
+    with fault(harmony.mirror, BINARY_PATH.format(version=NEW), "truncate"):
+        result = harmony.up(host)
+    assert result.returncode == 1
+    assert "checksum mismatch" in result.stdout
+    assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
+    assert host.is_active() and host.started_at() == started
+    assert not host.sh("ls -A /usr/local/bin | grep harmony-new", check=False)
+
+
+def test_download_error_fails_the_host_cleanly(harmony, host):
+    with fault(harmony.mirror, BINARY_PATH.format(version=NEW), 500):
+        result = harmony.up(host)
+    assert result.returncode == 1
+    assert "download failed" in result.stdout
+    assert_untouched(host)
+
+
+def test_host_without_systemd_fails_with_a_clear_reason(harmony, start_host):
+    host = start_host(init=False)
+    result = harmony.up(host)
+    assert result.returncode == 1
+    assert "no systemd" in result.stdout and "k3d" in result.stdout
+    assert_untouched(host)
+
+
+def test_user_without_sudo_fails_with_a_clear_reason(harmony, host):
+    host.sh("useradd -m -s /bin/sh edge && mkdir -p /home/edge/.ssh && "
+            "cp /root/.ssh/authorized_keys /home/edge/.ssh/ && chown -R edge /home/edge/.ssh")
+    result = harmony("up", f"edge@127.0.0.1:{host.ssh_port}", "--ssh-key", str(harmony.ssh_key),
+                     *harmony.release_args(), "--kubeconfig-server", host.api_url, "--yes")
+    assert result.returncode == 1
+    assert "sudo" in result.stdout
+    assert_untouched(host)
+
+
+def test_sudo_with_a_password_from_the_environment(harmony, host):
+    password = "pw-9f8e7d6c"
+    host.sh("useradd -m -s /bin/sh -G sudo ops && echo 'ops:" + password + "' | chpasswd && "
+            "mkdir -p /home/ops/.ssh && cp /root/.ssh/authorized_keys /home/ops/.ssh/ && "
+            "chown -R ops /home/ops/.ssh")
+    result = harmony("up", f"ops@127.0.0.1:{host.ssh_port}", "--ssh-key", str(harmony.ssh_key),
+                     *harmony.release_args(), "--kubeconfig-server", host.api_url,
+                     "--sudo-password-env", "OPS_SUDO", "-vvv", "--yes", env={"OPS_SUDO": password})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert host.is_active()
+    assert password not in result.stdout + result.stderr
+    assert host.sh("stat -c '%a %U' /etc/rancher/k3s/config.yaml") == "600 root"
