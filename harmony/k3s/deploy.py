@@ -7,6 +7,8 @@ server's kubeconfig to the controller. Each is a list of operations decided from
 
 from __future__ import annotations
 
+import posixpath
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations.util import any_changed
@@ -96,41 +98,16 @@ def up() -> None:
         dest=paths.BINARY,
         current=state.files.get(paths.BINARY),
     )
-    config = operations.file(
-        name="Write config.yaml",
-        path=paths.CONFIG,
-        content=render.config_yaml(settings, state.hostname),
-        mode="600",
-        current=state.files.get(paths.CONFIG),
-    )
-    env = operations.file(
-        name="Write the service environment",
-        path=paths.env_file(role),
-        content=render.env_file(settings),
-        mode="600",
-        current=state.files.get(paths.env_file(role)),
-    )
-    unit_file = operations.file(
-        name=f"Write {unit}.service",
-        path=paths.unit_file(role),
-        content=render.unit(role),
-        mode="644",
-        current=state.files.get(paths.unit_file(role)),
-    )
-    operations.file(
-        name="Write k3s-killall.sh",
-        path=paths.KILLALL_SCRIPT,
-        content=render.KILLALL,
-        mode="755",
-        current=state.files.get(paths.KILLALL_SCRIPT),
-    )
-    operations.file(
-        name=f"Write {unit}-uninstall.sh",
-        path=paths.uninstall_script(role),
-        content=render.uninstall_script(role),
-        mode="755",
-        current=state.files.get(paths.uninstall_script(role)),
-    )
+
+    def write(path: str, content: str, mode: str, name: str | None = None):
+        return operations.file(name=name or f"Write {posixpath.basename(path)}", path=path,
+                               content=content, mode=mode, current=state.files.get(path))
+
+    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname), "600")
+    env = write(paths.env_file(role), render.env_file(settings), "600", "Write the service environment")
+    unit_file = write(paths.unit_file(role), render.unit(role), "644")
+    write(paths.KILLALL_SCRIPT, render.KILLALL, "755")
+    write(paths.uninstall_script(role), render.uninstall_script(role), "755")
     operations.link_commands(
         name="Link kubectl, crictl and ctr to k3s",
         names=paths.LINKED_COMMANDS,

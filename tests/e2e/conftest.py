@@ -15,13 +15,25 @@ from pathlib import Path
 
 import pytest
 
+from harmony import releases
 from tests.e2e import hosts as test_hosts
 from tests.standin.mirror import Mirror
 
-OLD, NEW = "v1.30.8+k3s1", "v1.31.4+k3s1"
+OLD, NEW = "v1.30.8+k3s1", "v1.31.4+k3s1"  # both are real k3s releases too
 CHANNELS = {"stable": NEW, "latest": NEW, "v1.30": OLD, "v1.31": NEW}
 
-pytestmark = pytest.mark.e2e
+# HARMONY_E2E_REAL=1: run the suite against the real k3s releases and channel server (needs the
+# internet, and privileged containers for the real k3s); tests that inject mirror faults skip.
+REAL = os.environ.get("HARMONY_E2E_REAL") == "1"
+needs_mirror = pytest.mark.skipif(REAL, reason="injects faults into the test mirror")
+
+
+@dataclass
+class RealReleases:
+    """The real release site and channel server, in place of the test mirror."""
+
+    release_url: str = releases.DEFAULT_RELEASE_URL
+    channel_url: str = releases.DEFAULT_CHANNEL_URL
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,6 +55,9 @@ def ssh_key(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory):
+    if REAL:
+        yield RealReleases()
+        return
     server = Mirror(tmp_path_factory.mktemp("mirror"), [OLD, NEW], CHANNELS,
                     test_hosts.bridge_gateway()).start()
     yield server
@@ -55,7 +70,7 @@ def start_host(ssh_key):
     started = []
 
     def start(init: bool = True) -> test_hosts.Host:
-        host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init)
+        host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init, privileged=REAL)
         started.append(host)
         return host
 
@@ -75,7 +90,7 @@ class Harmony:
 
     home: Path
     ssh_key: Path
-    mirror: Mirror
+    mirror: Mirror | RealReleases
 
     @property
     def kubeconfig(self) -> Path:

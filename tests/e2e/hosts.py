@@ -82,12 +82,12 @@ class Host:
         docker("rm", "-f", self.name, check=False)
 
 
-def start(public_key: str, init: bool = True, prefix: str = "h") -> Host:
+def start(public_key: str, init: bool = True, privileged: bool = False, prefix: str = "h") -> Host:
     """Start a host and wait (bounded) until it takes SSH logins with `public_key`."""
     name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
     command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
     docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
-           *(SYSTEMD_RUN if init else []),
+           *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []),
            "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGE, *command)
     try:
         docker("exec", "-i", name, "sh", "-c",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.e2e.conftest import NEW, OLD
+from tests.e2e.conftest import NEW, OLD, needs_mirror
 
 BINARY_PATH = "/k3s-io/k3s/releases/download/{version}/k3s"
 
@@ -75,6 +75,7 @@ def test_up_without_a_terminal_needs_yes(harmony, host):
     assert_untouched(host)
 
 
+@needs_mirror
 def test_checksum_mismatch_fails_the_host_and_keeps_the_running_binary(harmony, host):
     with fault(harmony.mirror, BINARY_PATH.format(version=NEW), "corrupt"):
         result = harmony.up(host)
@@ -93,6 +94,7 @@ def test_checksum_mismatch_fails_the_host_and_keeps_the_running_binary(harmony, 
     assert not host.sh("ls -A /usr/local/bin | grep harmony-new", check=False)
 
 
+@needs_mirror
 def test_download_error_fails_the_host_cleanly(harmony, host):
     with fault(harmony.mirror, BINARY_PATH.format(version=NEW), 500):
         result = harmony.up(host)
