@@ -96,12 +96,16 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     )
 
 
-def ask(question: str) -> None:
-    """Ask for a yes; without a terminal there is nobody to ask, so that is bad input."""
+def require_terminal(hint: str) -> None:
+    """Without a terminal there is nobody to ask: that is bad input, found before any host is touched."""
     from harmony.errors import BadInput
 
     if not sys.stdin.isatty():
-        raise BadInput(f"{question} Not asking without a terminal: add --yes")
+        raise BadInput(f"not asking without a terminal: {hint}")
+
+
+def ask(question: str) -> None:
+    require_terminal("add --yes")
     click.confirm(question, abort=True, err=True)
 
 
@@ -132,10 +136,10 @@ def up(target, yes, **options):
     from harmony import commands
 
     request = build_request(target, **options)
-    confirm = None if yes else functools.partial(ask, "Apply these changes?")
-    if confirm and not sys.stdin.isatty():
-        confirm()
-    return commands.up(request, confirm)
+    if yes:
+        return commands.up(request)
+    require_terminal("add --yes to apply without being asked")
+    return commands.up(request, functools.partial(ask, "Apply these changes?"))
 
 
 @main.command()

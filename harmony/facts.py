@@ -55,12 +55,6 @@ class HostState:
     def unit(self, name: str) -> UnitState:
         return self.units.get(name, UnitState())
 
-    def has_anything(self) -> bool:
-        """Whether any trace of k3s is left on the host."""
-        return bool(self.files or self.dirs or any(
-            u.load_state == "loaded" for u in self.units.values()
-        ) or any(target == paths.BINARY for target in self.commands.values()))
-
 
 def _script() -> str:
     files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES)

@@ -46,7 +46,6 @@ def _systemd_quote(value: str) -> str:
 
 def unit(role: str) -> str:
     """The systemd unit, as the official install script writes it."""
-    name = paths.unit_name(role)
     return f"""{HEADER}[Unit]
 Description=Lightweight Kubernetes
 Documentation=https://k3s.io
@@ -71,10 +70,10 @@ TasksMax=infinity
 TimeoutStartSec=0
 Restart=always
 RestartSec=5s
+ExecStartPre=/bin/sh -xc '! /usr/bin/systemctl is-enabled --quiet nm-cloud-setup.service 2>/dev/null'
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
 ExecStart={paths.BINARY} {role}
-SyslogIdentifier={name}
 """
 
 
