@@ -22,7 +22,8 @@ _common = {
     # "k3s_channel_url": "https://mirror.example.net/v1-release/channels",
     # Further k3s settings for /etc/rancher/k3s/config.yaml (k3s flags without "--"):
     "k3s_config": {"disable": ["traefik"]},
-    # Proxies for k3s and its download, written to the service's environment file:
+    # Proxies for the k3s service, written to its environment file (the binary's download on
+    # the host does not use them):
     # "https_proxy": "http://proxy.example.net:3128",
     # "no_proxy": "127.0.0.0/8,10.0.0.0/8,.svc,.cluster.local",
 }

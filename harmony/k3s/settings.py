@@ -1,9 +1,16 @@
 """A host's k3s settings, read from pyinfra host data and checked before anything runs.
 
-Every key harmony reads from inventory data is listed here, with its meaning; the harmony CLI's
-options arrive as the same keys (through pyinfra's `--data`, which wins over the inventory).
-Bad values raise BadInput naming the host and the key, so a typo stops the run before any host
-is touched.
+The data keys (inventories/edge.example.py shows them in use):
+- k3s_role: server (default) or agent;
+- k3s_version: a release tag like v1.31.4+k3s1; k3s_channel: stable (default), latest, vX.Y;
+- k3s_release_url, k3s_channel_url: mirrors of the release site and the channel server;
+- k3s_node_name (default: the host name), k3s_node_labels (mapping), k3s_node_taints (list);
+- k3s_config: further k3s settings for config.yaml (flags without "--");
+- http_proxy, https_proxy, no_proxy: for the k3s service (its environment file).
+
+The harmony CLI's options arrive as the same keys (through pyinfra's `--data`, which wins over
+the inventory). Bad values raise BadInput naming the host and the key, so a typo stops the run
+before any host is touched.
 """
 
 from __future__ import annotations
@@ -15,22 +22,6 @@ from typing import Any, Mapping
 from harmony import releases
 from harmony.errors import BadInput
 from harmony.k3s import paths
-
-# Data keys (with their defaults where they have one).
-KEYS = {
-    "k3s_role": "server or agent (default: server)",
-    "k3s_version": "a k3s release tag, e.g. v1.31.4+k3s1 (default: the channel's current one)",
-    "k3s_channel": f"a release channel (default: {releases.DEFAULT_CHANNEL})",
-    "k3s_release_url": "base URL of the release downloads (a mirror)",
-    "k3s_channel_url": "base URL of the channel server (a mirror)",
-    "k3s_node_name": "the node's name in Kubernetes (default: the host name)",
-    "k3s_node_labels": "mapping of node labels",
-    "k3s_node_taints": "list of taints, key=value:Effect",
-    "k3s_config": "mapping of further k3s settings for config.yaml (keys are k3s flags without --)",
-    "http_proxy": "HTTP_PROXY for k3s and its downloads",
-    "https_proxy": "HTTPS_PROXY for k3s and its downloads",
-    "no_proxy": "NO_PROXY for k3s",
-}
 
 # k3s settings harmony writes itself; setting them through k3s_config would contradict it.
 OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "server", "cluster-init"}
