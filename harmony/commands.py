@@ -77,11 +77,11 @@ def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) ->
         outcome = result.hosts.get(host.name, runner.HostResult(host.name))
         if not outcome.ok:
             click.echo(f"{host.name}: failed: {outcome.reason}")
-        elif outcome.changed:
-            ok.add(host.name)
+            continue
+        ok.add(host.name)
+        if outcome.changed:
             click.echo(f"{host.name}: {verb} ({len(outcome.changed)} changed: {', '.join(outcome.changed)})")
         else:
-            ok.add(host.name)
             click.echo(f"{host.name}: unchanged")
     return ok
 
@@ -93,7 +93,9 @@ def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
 
 def _merge_kubeconfig(request: Request, hosts: list[inventory.Host], ok: set[str]) -> list[readiness.Node]:
     """Wait for the cluster through the first healthy server, then merge its kubeconfig."""
-    server = next(h for h in _servers(hosts) if h.name in ok)
+    server = next((h for h in _servers(hosts) if h.name in ok), None)
+    if server is None:
+        raise _failed(hosts, ok)
     fetched = kubeconfig.load(localstate.fetched_kubeconfig(server.name))
     address = request.kubeconfig_server or f"https://{server.address}:6443"
     config = kubeconfig.for_cluster(fetched, request.name, address)
@@ -121,8 +123,6 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         confirm()
     result = runner.run(request.target, DEPLOY_UP, options)
     ok = _report(result, hosts, "changed")
-    if not any(h.name in ok for h in _servers(hosts)):
-        raise _failed(hosts, ok)
     nodes = _merge_kubeconfig(request, hosts, ok)
     click.echo(
         f"cluster '{request.name}': {len(nodes)} node(s) Ready "
@@ -143,8 +143,6 @@ def kubeconfig_command(request: Request) -> int:
     hosts = _load(request, request.options.data)
     result = runner.run(request.target, DEPLOY_KUBECONFIG, request.options)
     ok = _report(result, hosts, "fetched")
-    if not any(h.name in ok for h in _servers(hosts)):
-        raise _failed(hosts, ok)
     _merge_kubeconfig(request, hosts, ok)
     click.echo(f"merged context '{request.name}' into {kubeconfig.default_path()}")
     return 0
