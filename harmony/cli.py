@@ -32,6 +32,11 @@ RELEASE_OPTIONS = [
                  help="Base URL of k3s release downloads (a mirror)."),
     click.option("--channel-url", "k3s_channel_url", metavar="URL",
                  help="Base URL of the k3s channel server (a mirror)."),
+    # Only the file's path or the variable's name goes to pyinfra: never the token itself.
+    click.option("--token-file", "k3s_token_file", metavar="PATH",
+                 help="File holding the cluster's join token (default: the first server's)."),
+    click.option("--token-env", "k3s_token_env", metavar="VAR",
+                 help="Environment variable holding the cluster's join token."),
 ]
 
 UP_OPTIONS = [

@@ -16,6 +16,7 @@ import click
 
 from harmony import inventory, kubeconfig, localstate, readiness, releases, runner
 from harmony.errors import BadInput, RunFailed
+from harmony.k3s import cluster
 from harmony.targets import Target
 
 DEPLOY_UP = "harmony.k3s.deploy.up"
@@ -58,16 +59,22 @@ def _load(request: Request, data: dict) -> list[inventory.Host]:
     return inventory.load(request.target, {**request.target.data, **data})
 
 
+def _shape(hosts: list[inventory.Host]) -> cluster.Cluster:
+    return cluster.plan([(h.name, h.settings) for h in hosts])
+
+
 def _prepare(request: Request) -> tuple[list[inventory.Host], runner.RunOptions]:
-    """Check the inventory with the request's overrides, and pin the run's k3s version."""
+    """Check the inventory and the cluster it makes with the request's overrides, and pin the
+    run's k3s version."""
     data = {**request.options.data, **request.release}
     hosts = _load(request, data)
+    _shape(hosts)
     data["k3s_version"] = _pin_version(hosts)
     return hosts, replace(request.options, data=data)
 
 
-def _servers(hosts: list[inventory.Host]) -> list[inventory.Host]:
-    return [h for h in hosts if h.settings.role == "server"]
+def _api_url(request: Request, shape: cluster.Cluster) -> str:
+    return request.kubeconfig_server or shape.registration_url
 
 
 def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) -> set[str]:
@@ -92,13 +99,17 @@ def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
 
 
 def _merge_kubeconfig(request: Request, hosts: list[inventory.Host], ok: set[str]) -> list[readiness.Node]:
-    """Wait for the cluster through the first healthy server, then merge its kubeconfig."""
-    server = next((h for h in _servers(hosts) if h.name in ok), None)
+    """Wait for the cluster through the first healthy server's kubeconfig, then merge it.
+
+    The merged kubeconfig reaches the API at the registration address (or --kubeconfig-server),
+    never at the 127.0.0.1 that k3s writes.
+    """
+    shape = _shape(hosts)
+    server = next((name for name in shape.servers if name in ok), None)
     if server is None:
         raise _failed(hosts, ok)
-    fetched = kubeconfig.load(localstate.fetched_kubeconfig(server.name))
-    address = request.kubeconfig_server or f"https://{server.address}:6443"
-    config = kubeconfig.for_cluster(fetched, request.name, address)
+    fetched = kubeconfig.load(localstate.fetched_kubeconfig(server))
+    config = kubeconfig.for_cluster(fetched, request.name, _api_url(request, shape))
     expected = {h.settings.node_name for h in hosts if h.name in ok and h.settings.node_name}
     nodes = readiness.wait_ready(config, expected, len(ok), request.wait_timeout)
     path = kubeconfig.default_path()
@@ -163,41 +174,62 @@ def down(request: Request) -> int:
 
 
 def status(request: Request, as_json: bool) -> int:
+    """Each host's k3s (role, version, service) and its node in the API; and the nodes the API
+    lists that no host of the inventory is (removed from the inventory, not from the cluster)."""
     hosts = _load(request, request.options.data)
+    shape = _shape(hosts)
     facts = runner.facts(request.target, STATUS_FACT, request.options)
-    nodes: dict[str, readiness.Node] = {}
-    api = "unknown"
-    server = next((h for h in _servers(hosts) if facts.get(h.name, {}).get("active")), None)
-    if server:
-        path = localstate.fetched_kubeconfig(server.name)
-        address = request.kubeconfig_server or f"https://{server.address}:6443"
-        try:
-            config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, address)
-            nodes = {n.name: n for n in readiness.list_nodes(config)}
-            api = "ready"
-        except Exception as error:  # the API's state is what we report, whatever it is
-            api = f"not ready ({type(error).__name__})"
+    nodes, api = _api_nodes(request, shape, facts)
     report = []
     for host in hosts:
         fact = facts.get(host.name)
         node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
-        node = nodes.get(node_name)
+        node = nodes.pop(node_name, None)
         report.append({
             "host": host.name,
             "reachable": fact is not None,
             **(fact or {}),
+            "node": node_name,
             "node_ready": bool(node and node.ready),
         })
+    unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
+                for n in nodes.values()]
     if as_json:
-        click.echo(json.dumps({"cluster": request.name, "api": api, "hosts": report}, indent=2))
+        click.echo(json.dumps({"cluster": request.name, "api": api, "hosts": report,
+                               "nodes_not_in_inventory": unlisted}, indent=2))
     else:
-        click.echo(f"cluster '{request.name}': API {api}")
-        for row in report:
-            if not row["reachable"]:
-                click.echo(f"{row['host']}: unreachable")
-                continue
-            click.echo(
-                f"{row['host']}: k3s {row['version'] or 'not installed'}, "
-                f"{row['unit']} {row['service']}, node {'Ready' if row['node_ready'] else 'not Ready'}"
-            )
+        _show_status(request.name, api, report, unlisted)
     return 0 if all(r["reachable"] for r in report) else 1
+
+
+def _api_nodes(request: Request, shape: cluster.Cluster, facts: dict) -> tuple[dict, str]:
+    """The cluster's nodes by name, through the first running server's kubeconfig, and the API's
+    state in words."""
+    server = next((name for name in shape.servers if facts.get(name, {}).get("active")), None)
+    path = localstate.fetched_kubeconfig(server) if server else None
+    if path is None or not path.exists():
+        return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
+    try:
+        config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, _api_url(request, shape))
+        return {n.name: n for n in readiness.list_nodes(config)}, "ready"
+    except Exception as error:  # the API's state is what we report, whatever it is
+        return {}, f"not ready ({type(error).__name__})"
+
+
+def _show_status(name: str, api: str, report: list[dict], unlisted: list[dict]) -> None:
+    click.echo(f"cluster '{name}': API {api}")
+    for row in report:
+        if not row["reachable"]:
+            click.echo(f"{row['host']}: unreachable")
+            continue
+        click.echo(
+            f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
+            f"{row['unit'] or 'k3s'} {row['service']}, "
+            f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
+        )
+    for node in unlisted:
+        click.echo(
+            f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
+            f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
+            "inventory: add its host back, or remove it with kubectl delete node"
+        )

@@ -14,7 +14,6 @@ from harmony.targets import Target
 @dataclass(frozen=True)
 class Host:
     name: str
-    address: str  # where the controller reaches it
     settings: Settings
 
 
@@ -36,11 +35,7 @@ def load(target: Target, override_data: dict) -> list[Host]:
         raise BadInput(f"cannot load {target.description}: {message}") from None
     hosts = []
     for host in inventory:
-        if host.name == "@local":
-            address = "127.0.0.1"
-        else:
-            address = host.data.get("ssh_hostname") or host.name
-        hosts.append(Host(host.name, str(address), from_data(host.data, host.name)))
+        hosts.append(Host(host.name, from_data(host.data, host.name, host.groups)))
     if not hosts:
         raise BadInput(f"{target.description} lists no hosts")
     return hosts

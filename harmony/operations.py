@@ -7,17 +7,22 @@ file), and each yields nothing, with a `host.noop` saying why, when the host is 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import logging
 import os
 import posixpath
 import shlex
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileDownloadCommand, FileUploadCommand, StringCommand, operation
+from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
+                         StringCommand, operation)
 
 from harmony.facts import FileState, UnitState
 from harmony.k3s import paths
+
+logger = logging.getLogger("pyinfra")
 
 
 @operation()
@@ -27,13 +32,17 @@ def fail(message: str):
 
 
 @operation()
-def file(path: str, content: str, mode: str, current: FileState | None):
-    """Write a file (root-owned, `mode`) when its content or mode differ from `current`.
+def barrier(after: str):
+    """A step every host of a run passes, with nothing to do: pyinfra keeps each host's
+    operations in order but interleaves hosts, so only an operation all hosts share makes every
+    host wait until the operations before it are done everywhere."""
+    host.noop(f"{after}: done")
+    yield from ()
 
-    The content is uploaded as the login user into a staging directory only that user (and root)
-    can read, then installed with its final mode next to the target and renamed over it: the file
-    is never readable by others, and never half-written.
-    """
+
+@operation()
+def file(path: str, content: str, mode: str, current: FileState | None):
+    """Write a file (root-owned, `mode`) when its content or mode differ from `current`."""
     data = content.encode()
     if current and current.sha256 == hashlib.sha256(data).hexdigest():
         if current.mode == mode:
@@ -41,14 +50,44 @@ def file(path: str, content: str, mode: str, current: FileState | None):
             return
         yield StringCommand("chmod", mode, path)
         return
-    staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
-    new = f"{path}.harmony-new"
-    yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
-    yield FileUploadCommand(BytesIO(data), staged, _sudo=False)
-    yield (
-        f"install -m {mode} -o root -g root {staged} {shlex.quote(new)}"
-        f" && mv -f {shlex.quote(new)} {shlex.quote(path)} && rm -f {staged}"
-    )
+    yield from _install(BytesIO(data), path, mode)
+
+
+@operation()
+def copy_secret(source: Host, source_path: str, path: str, source_file: FileState | None,
+                current: FileState | None):
+    """Copy a root-only file from another host (a server's join token), when it differs here.
+
+    The content is read from `source` when this operation runs, so it can come from a server
+    started earlier in the same run, and it only ever passes through the controller's memory:
+    not through a fact (pyinfra prints facts' output at -vvv), a file or a command line.
+    """
+    if source_file and current and current.sha256 == source_file.sha256 and current.mode == "600":
+        host.noop(f"{path} matches {source.name}'s {source_path}")
+        return
+    buffer = BytesIO()
+    yield FunctionCommand(_read_secret, (source, source_path, buffer), {})
+    yield from _install(buffer, path, "600")
+
+
+def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
+    """Read `path` on `source` into `buffer`, printing neither the command's output nor errors."""
+    sudo = {"_sudo": True, "_sudo_password": source.data.get("_sudo_password")} if source.data.get("_sudo") else {}
+    try:
+        ok, output = source.run_shell_command(
+            StringCommand("base64", "-w0", path), print_output=False, print_input=False, **sudo)
+    except Exception as error:  # a lost connection, say: the message says which host and why
+        ok, output = False, None
+        reason = f"{type(error).__name__}: {error}"
+    else:
+        reason = "the file is missing or unreadable"
+    if not ok:
+        host.log(f"harmony: cannot read {path} on {source.name} ({reason}): is k3s up there?",
+                 log_func=logger.error)
+        return False
+    buffer.write(base64.b64decode("".join(output.stdout_lines)))
+    buffer.seek(0)
+    return True
 
 
 @operation()
@@ -167,12 +206,36 @@ def remove(targets: list[str]):
     yield StringCommand("rm", "-rf", *targets)
 
 
+def _install(content: BytesIO, path: str, mode: str):
+    """Commands that write `content` to `path` (root-owned, `mode`), never readable by others.
+
+    The content is uploaded as the login user into a staging directory only that user (and root)
+    can read, then installed with its final mode next to the target and renamed over it: the file
+    is never readable by others, and never half-written.
+    """
+    staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
+    new = f"{path}.harmony-new"
+    yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
+    yield FileUploadCommand(content, staged, _sudo=False)
+    yield (
+        f"install -m {mode} -o root -g root {staged} {shlex.quote(new)}"
+        f" && mv -f {shlex.quote(new)} {shlex.quote(path)} && rm -f {staged}"
+    )
+
+
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {paths.STAGING_DIR}'
 
 
+# How long a k3s start may take before harmony reports it (k3s retries a join forever).
+START_TIMEOUT = 300
+
+
 def _with_status(command: str, unit: str) -> str:
-    """Run a systemctl command; on failure show the unit's last log lines to say why."""
+    """Run a systemctl command, bounded; on failure say why with k3s's last error line, after
+    the unit's last log lines."""
     return (
-        f"{command} || {{ journalctl -u {unit}.service -n 15 --no-pager -o cat >&2;"
-        f" echo 'harmony: {unit} failed to start; see journalctl -u {unit}' >&2; exit 1; }}"
+        f"timeout {START_TIMEOUT} {command} || {{ code=$?; journalctl -u {unit}.service -n 15 --no-pager -o cat >&2;"
+        f" why=$(journalctl -u {unit}.service -n 50 --no-pager -o cat | grep -E 'level=(fatal|error)' | tail -n 1);"
+        f' [ $code = 124 ] && why="not ready after {START_TIMEOUT}s${{why:+, last error: $why}}";'
+        f' echo "harmony: {unit} failed to start${{why:+: $why}}; see journalctl -u {unit}" >&2; exit 1; }}'
     )

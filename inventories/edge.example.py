@@ -2,6 +2,10 @@
 
     harmony up inventories/edge.py          # or: pyinfra inventories/edge.py deploys/k3s.py
 
+The groups name the roles: hosts in `k3s_servers` run the control plane, hosts in `k3s_agents`
+run workloads. The first server starts the cluster; the others join it through the registration
+address. One server: agents join it. Several servers: HA with embedded etcd (use an odd number).
+
 Every key below is optional. The harmony CLI's options (--version, --release-url, ...) override
 the same keys here. Keys starting with `_` are pyinfra's own (connection and privilege).
 """
@@ -20,6 +24,15 @@ _common = {
     # Mirrors, for hosts that cannot reach GitHub:
     # "k3s_release_url": "https://mirror.example.net/k3s-io/k3s/releases/download",
     # "k3s_channel_url": "https://mirror.example.net/v1-release/channels",
+    # Where nodes join and where your kubeconfig reaches the API: a load balancer or a fixed
+    # address in front of the servers (it goes into their certificates). Default: the first
+    # server's k3s_server_address (or its SSH address).
+    # "k3s_registration_address": "k3s-api.example.net",
+    # The join token. Default: the first server's k3s generates one, and harmony copies it from
+    # there to each joining host (over SSH, never through a command line or log). To choose it,
+    # name a file or an environment variable on this machine (--token-file / --token-env):
+    # "k3s_token_file": "~/.config/harmony/edge.token",
+    # "k3s_token_env": "EDGE_K3S_TOKEN",
     # Further k3s settings for /etc/rancher/k3s/config.yaml (k3s flags without "--"):
     "k3s_config": {"disable": ["traefik"]},
     # Proxies for the k3s service, written to its environment file (the binary's download on
@@ -31,7 +44,22 @@ _common = {
 k3s_servers = (
     [
         # (host, host data): host data wins over group data.
-        ("edge-1.example.net", {"k3s_node_labels": {"site": "berlin"}}),
+        # k3s_server_address: where the other nodes reach this server, when it is not the
+        # address you connect to (say, you connect over a VPN or through NAT).
+        ("edge-1.example.net", {"k3s_server_address": "10.0.0.11"}),
+        # For HA, add servers: ("edge-2.example.net", {}), ("edge-3.example.net", {}),
     ],
-    {**_common, "k3s_role": "server"},
+    _common,
+)
+
+k3s_agents = (
+    [
+        ("edge-4.example.net", {"k3s_node_labels": {"site": "berlin"}}),
+        ("edge-5.example.net", {
+            "k3s_node_name": "edge-5",
+            "k3s_node_labels": {"site": "berlin", "gpu": "true"},
+            "k3s_node_taints": ["gpu=true:NoSchedule"],
+        }),
+    ],
+    _common,
 )

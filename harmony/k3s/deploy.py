@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import posixpath
 
-from pyinfra import host
-from pyinfra.api import deploy
+from weakref import WeakKeyDictionary
+
+from pyinfra import host, inventory
+from pyinfra.api import Host, deploy
 from pyinfra.operations.util import any_changed
 
 from harmony import localstate, operations, releases
 from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
-from harmony.k3s import paths, render
-from harmony.k3s.settings import from_data
+from harmony.k3s import cluster, paths, render
+from harmony.k3s.cluster import Cluster
+from harmony.k3s.settings import Settings, from_data
 
 
-def root_access_problem() -> str | None:
-    """Why this run cannot become root on the host, or None: asked before anything uses sudo."""
-    if not host.data.get("_sudo"):
+def root_access_problem(target: Host) -> str | None:
+    """Why this run cannot become root on `target`, or None: asked before anything uses sudo."""
+    if not target.data.get("_sudo"):
         return None
-    access = host.get_fact(SudoAccess, _sudo=False)
-    if access in ("root", "nopasswd") or (access == "password" and host.data.get("_sudo_password")):
+    access = target.get_fact(SudoAccess, _sudo=False)
+    if access in ("root", "nopasswd") or (access == "password" and target.data.get("_sudo_password")):
         return None
     if access == "password":
         return (
@@ -35,13 +38,27 @@ def root_access_problem() -> str | None:
     return "sudo is not installed: connect as root, or install sudo"
 
 
+# Each host's state, gathered once per run: a joining host also needs the first server's.
+_states: WeakKeyDictionary[Host, HostState | str] = WeakKeyDictionary()
+
+
+def state_of(target: Host) -> HostState | str:
+    """The host's `K3sHost` state, or why it cannot be had."""
+    if target not in _states:
+        if not target.connected or target in target.state.failed_hosts:
+            _states[target] = f"{target.name} is unreachable"
+        else:
+            _states[target] = root_access_problem(target) or target.get_fact(K3sHost)
+    return _states[target]
+
+
 def host_state(check_name: str) -> HostState | None:
-    """The host's state, or None after adding an operation that fails the host with the reason."""
-    problem = root_access_problem()
-    if problem:
-        operations.fail(name=check_name, message=problem, _sudo=False)
+    """This host's state, or None after adding an operation that fails the host with the reason."""
+    state = state_of(host)
+    if isinstance(state, str):
+        operations.fail(name=check_name, message=state, _sudo=False)
         return None
-    return host.get_fact(K3sHost)
+    return state
 
 
 def preflight(state: HostState) -> str | None:
@@ -76,9 +93,15 @@ def fetch_kubeconfig(state: HostState) -> None:
     )
 
 
+def inventory_cluster() -> Cluster:
+    """The cluster this run's inventory makes (checked on the controller before the run)."""
+    return cluster.plan([(h.name, from_data(h.data, h.name, h.groups)) for h in inventory])
+
+
 @deploy("k3s up")
 def up() -> None:
-    settings = from_data(host.data, host.name)
+    settings = from_data(host.data, host.name, host.groups)
+    shape = inventory_cluster()
     state = host_state("Check the host can run k3s")
     if state is None:
         return
@@ -86,10 +109,28 @@ def up() -> None:
     if problem:
         operations.fail(name="Check the host can run k3s", message=problem)
         return
+    # Order by construction: the first server converges first, and its start returns only once
+    # its API is ready (the unit is Type=notify); then the other servers join, one at a time, as
+    # embedded etcd needs; then the agents, all at once. Barriers keep pyinfra from interleaving.
+    stage, joins = shape.stage(host.name), len(shape.servers) + len(shape.agents) > 1
+    if stage == cluster.FIRST_SERVER:
+        converge(settings, shape, state)
+    if joins:
+        operations.barrier(name="Wait for the first server", after="the first server")
+    if stage == cluster.SERVER:
+        converge(settings, shape, state, one_at_a_time=True)
+    if joins:
+        operations.barrier(name="Wait for the servers", after="the servers")
+    if stage == cluster.AGENT:
+        converge(settings, shape, state)
 
+
+def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time: bool = False) -> None:
+    """The operations that bring this host to its spec, restarting k3s only for a change."""
     version = settings.version or releases.resolve_channel(settings.channel_url, settings.channel)
     asset = releases.asset_for(state.arch)
     role, unit = settings.role, paths.unit_name(settings.role)
+    remove_other_role(role, state)
 
     binary = operations.binary(
         name=f"Install k3s {version}",
@@ -103,7 +144,8 @@ def up() -> None:
         return operations.file(name=name or f"Write {posixpath.basename(path)}", path=path,
                                content=content, mode=mode, current=state.files.get(path))
 
-    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname), "600")
+    token = write_token(settings, shape, state)
+    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name), "600")
     env = write(paths.env_file(role), render.env_file(settings), "600", "Write the service environment")
     unit_file = write(paths.unit_file(role), render.unit(role), "644")
     write(paths.KILLALL_SCRIPT, render.KILLALL, "755")
@@ -115,20 +157,56 @@ def up() -> None:
         commands=state.commands,
     )
     operations.daemon_reload(name="Reload systemd", _if=unit_file.did_change)
+    changed = [binary, config, env, unit_file] + ([token] if token else [])
     if state.unit(unit).active:
-        operations.restart(
-            name=f"Restart {unit} for its changed files",
-            unit=unit,
-            _if=any_changed(binary, config, env, unit_file),
-        )
-    operations.enable_and_start(name=f"Enable and start {unit}", unit=unit, current=state.unit(unit))
+        operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
+                           _if=any_changed(*changed))
+    operations.enable_and_start(name=f"Enable and start {unit}", unit=unit,
+                                current=state.unit(unit), _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
 
 
+def write_token(settings: Settings, shape: Cluster, state: HostState):
+    """The token file this host presents, or None where k3s needs none (a first server that
+    generates its own). A host joining with the cluster's token gets the first server's full
+    token, which also pins the cluster's CA; an agent given a token of its own presents that."""
+    first_server = shape.stage(host.name) == cluster.FIRST_SERVER
+    if settings.token and (first_server or settings.token != shape.token):
+        return operations.file(name="Write the token", path=paths.TOKEN_FILE,
+                               content=settings.token + "\n", mode="600",
+                               current=state.files.get(paths.TOKEN_FILE))
+    if first_server:
+        return None
+    first = inventory.get_host(shape.first_server)
+    first_state = state_of(first)
+    return operations.copy_secret(
+        name="Write the join token",
+        source=first,
+        source_path=paths.SERVER_TOKEN,
+        path=paths.TOKEN_FILE,
+        source_file=first_state.files.get(paths.SERVER_TOKEN) if isinstance(first_state, HostState) else None,
+        current=state.files.get(paths.TOKEN_FILE),
+    )
+
+
+def remove_other_role(role: str, state: HostState) -> None:
+    """A host that changed role keeps no unit of its old one (it would start again at boot)."""
+    other = next(r for r in paths.ROLES if r != role)
+    unit = paths.unit_name(other)
+    files = [p for p in (paths.unit_file(other), paths.env_file(other), paths.uninstall_script(other))
+             if p in state.files]
+    if state.unit(unit).load_state != "loaded" and not files:
+        return
+    operations.stop_and_disable(name=f"Stop and disable {unit} (the host is now a {role})",
+                                unit=unit, current=state.unit(unit))
+    operations.remove(name=f"Remove {unit}'s files", targets=files)
+    operations.daemon_reload(name="Reload systemd")
+
+
 @deploy("k3s kubeconfig")
 def kubeconfig() -> None:
-    from_data(host.data, host.name)
+    from_data(host.data, host.name, host.groups)
     state = host_state("Find the kubeconfig")
     if state is None:
         return

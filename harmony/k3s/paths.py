@@ -7,7 +7,8 @@ CONFIG_DIR = "/etc/rancher/k3s"
 CONFIG = f"{CONFIG_DIR}/config.yaml"
 KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
 DATA_DIR = "/var/lib/rancher/k3s"
-SERVER_TOKEN = f"{DATA_DIR}/server/token"
+SERVER_TOKEN = f"{DATA_DIR}/server/token"  # the full token k3s writes on a server
+TOKEN_FILE = f"{CONFIG_DIR}/token"  # the token a host presents (config.yaml's token-file)
 SYSTEMD_DIR = "/etc/systemd/system"
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
@@ -40,6 +41,8 @@ HASHED_FILES = (
     BINARY,
     CONFIG,
     KUBECONFIG,
+    TOKEN_FILE,
+    SERVER_TOKEN,
     KILLALL_SCRIPT,
     *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
 )

@@ -12,24 +12,42 @@ from typing import Any
 import yaml
 
 from harmony.k3s import paths
+from harmony.k3s.cluster import FIRST_SERVER, Cluster
 from harmony.k3s.settings import Settings
 
 HEADER = "# Managed by harmony: edits are replaced on the next `harmony up`.\n"
 
 
-def config_data(settings: Settings, hostname: str) -> dict[str, Any]:
-    """The mapping written to /etc/rancher/k3s/config.yaml."""
+def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: str) -> dict[str, Any]:
+    """The mapping written to /etc/rancher/k3s/config.yaml on host `host_name` of `cluster`.
+
+    Every host but the first server joins through the registration address with the token in
+    paths.TOKEN_FILE (so config.yaml holds no secret); the first server of several starts
+    embedded etcd; every server's certificate names the registration address.
+    """
     data: dict[str, Any] = dict(settings.extra_config)
     data["node-name"] = settings.node_name or hostname.lower()
     if settings.node_labels:
         data["node-label"] = [f"{k}={v}" for k, v in sorted(settings.node_labels.items())]
     if settings.node_taints:
         data["node-taint"] = list(settings.node_taints)
+    first = cluster.stage(host_name) == FIRST_SERVER
+    if not first:
+        data["server"] = cluster.registration_url
+    if not first or settings.token:
+        data["token-file"] = paths.TOKEN_FILE
+    if first and cluster.ha:
+        data["cluster-init"] = True
+    if settings.role == "server":
+        sans = data.get("tls-san", [])
+        sans = sans if isinstance(sans, list) else [sans]
+        data["tls-san"] = list(dict.fromkeys([*sans, cluster.registration_host]))
     return data
 
 
-def config_yaml(settings: Settings, hostname: str) -> str:
-    body = yaml.safe_dump(config_data(settings, hostname), default_flow_style=False, sort_keys=True)
+def config_yaml(settings: Settings, hostname: str, cluster: Cluster, host_name: str) -> str:
+    body = yaml.safe_dump(config_data(settings, hostname, cluster, host_name),
+                          default_flow_style=False, sort_keys=True)
     return HEADER + body
 
 

@@ -1,12 +1,19 @@
 """A host's k3s settings, read from pyinfra host data and checked before anything runs.
 
 The data keys (inventories/edge.example.py shows them in use):
-- k3s_role: server (default) or agent;
+- k3s_role: server or agent; by default a host's group says (`k3s_servers`, `k3s_agents`), and a
+  host in neither is a server;
 - k3s_version: a release tag like v1.31.4+k3s1; k3s_channel: stable (default), latest, vX.Y;
 - k3s_release_url, k3s_channel_url: mirrors of the release site and the channel server;
 - k3s_node_name (default: the host name), k3s_node_labels (mapping), k3s_node_taints (list);
 - k3s_config: further k3s settings for config.yaml (flags without "--");
-- http_proxy, https_proxy, no_proxy: for the k3s service (its environment file).
+- http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
+- k3s_server_address: where the other nodes reach this server (default: its SSH address);
+- k3s_registration_address: where nodes join the cluster, `host` or `host:port`, for example a
+  load balancer (default: the first server's address); it goes into every server's TLS SANs;
+- k3s_token, k3s_token_file (a file on the controller), k3s_token_env (an environment variable
+  on the controller): the cluster's join token, at most one of them. Without one, the first
+  server's k3s generates it, and the others are given the first server's.
 
 The harmony CLI's options arrive as the same keys (through pyinfra's `--data`, which wins over
 the inventory). Bad values raise BadInput naming the host and the key, so a typo stops the run
@@ -15,6 +22,7 @@ before any host is touched.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -24,9 +32,12 @@ from harmony.errors import BadInput
 from harmony.k3s import paths
 
 # k3s settings harmony writes itself; setting them through k3s_config would contradict it.
-OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "server", "cluster-init"}
+OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "token-file", "server",
+                     "cluster-init"}
+GROUP_ROLES = {"k3s_servers": "server", "k3s_agents": "agent"}
 CONFIG_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*\+?$")
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:\d{1,5})?$")
 TAINT = re.compile(r"^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
 
@@ -42,6 +53,9 @@ class Settings:
     node_taints: tuple[str, ...] = ()
     extra_config: dict[str, Any] = field(default_factory=dict)
     proxy_env: dict[str, str] = field(default_factory=dict)
+    server_address: str = ""
+    registration_address: str | None = None
+    token: str | None = field(default=None, repr=False)  # never printed
 
 
 def _fail(host_name: str, key: str, problem: str) -> BadInput:
@@ -64,11 +78,61 @@ def _url(data: Mapping, host_name: str, key: str, default: str) -> str:
     return value.rstrip("/")
 
 
-def from_data(data: Mapping, host_name: str) -> Settings:
-    """Check a host's data and return its settings; BadInput names the first wrong key."""
-    role = _string(data, host_name, "k3s_role") or "server"
-    if role not in paths.ROLES:
+def _role(data: Mapping, host_name: str, groups) -> str:
+    """The host's role: its k3s_role, else its group's; the two must not disagree."""
+    by_group = {GROUP_ROLES[g] for g in groups if g in GROUP_ROLES}
+    if len(by_group) > 1:
+        raise BadInput(f"host {host_name} is in both k3s_servers and k3s_agents: keep it in one")
+    role = _string(data, host_name, "k3s_role")
+    if role and role not in paths.ROLES:
         raise _fail(host_name, "k3s_role", f"must be one of {', '.join(paths.ROLES)}, not {role!r}")
+    if role and by_group and role not in by_group:
+        raise _fail(host_name, "k3s_role",
+                    f"is {role!r} but the host is in group k3s_{by_group.pop()}s: make them agree")
+    return role or (by_group.pop() if by_group else "server")
+
+
+def _address(data: Mapping, host_name: str, key: str) -> str | None:
+    value = _string(data, host_name, key)
+    if value is not None and not ADDRESS.fullmatch(value):
+        raise _fail(host_name, key, f"must be a host name or IP address, optionally with :port, not {value!r}")
+    return value
+
+
+def _token(data: Mapping, host_name: str) -> str | None:
+    """The join token from k3s_token, k3s_token_file or k3s_token_env; never put in a message."""
+    given = [key for key in ("k3s_token", "k3s_token_file", "k3s_token_env") if data.get(key)]
+    if len(given) > 1:
+        raise BadInput(f"host {host_name}: give the join token once, not as {' and '.join(given)}")
+    if not given:
+        return None
+    key = given[0]
+    source = data.get(key)
+    if not isinstance(source, str):
+        raise _fail(host_name, key, "must be a string")
+    if key == "k3s_token_file":
+        try:
+            with open(os.path.expanduser(source)) as f:
+                token = f.read().strip()
+        except OSError as error:
+            raise _fail(host_name, key, f"names a file that cannot be read: {error.strerror}") from None
+    elif key == "k3s_token_env":
+        if source not in os.environ:
+            raise _fail(host_name, key, f"names ${source}, which is not set in harmony's environment")
+        token = os.environ[source].strip()
+    else:
+        token = source
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        raise _fail(host_name, key, "must give a non-empty token without spaces or newlines")
+    return token
+
+
+def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
+    """Check a host's data and return its settings; BadInput names the first wrong key.
+
+    `groups` are the host's pyinfra inventory groups, which may give its role.
+    """
+    role = _role(data, host_name, groups)
 
     version = _string(data, host_name, "k3s_version")
     channel = _string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
@@ -122,4 +186,8 @@ def from_data(data: Mapping, host_name: str) -> Settings:
         node_taints=tuple(taints),
         extra_config=dict(extra),
         proxy_env=proxy_env,
+        server_address=_address(data, host_name, "k3s_server_address")
+        or ("127.0.0.1" if host_name == "@local" else str(data.get("ssh_hostname") or host_name)),
+        registration_address=_address(data, host_name, "k3s_registration_address"),
+        token=_token(data, host_name),
     )

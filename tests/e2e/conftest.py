@@ -115,9 +115,37 @@ class Harmony:
             "--kubeconfig-server", host.api_url, "--yes", *extra,
         )
 
+    def up_cluster(self, inventory: Path, first_server: test_hosts.Host, *extra: str,
+                   version: str = NEW, **kwargs):
+        """`harmony up` over an inventory file; the controller reaches the API through the first
+        server's published port (the registration address is on the Docker bridge)."""
+        return self(
+            "up", str(inventory), "--ssh-user", "root", "--ssh-key", str(self.ssh_key),
+            *self.release_args(version), "--kubeconfig-server", first_server.api_url, "--yes",
+            *extra, **kwargs,
+        )
+
     def kubectl(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
                               capture_output=True, text=True, timeout=60)
+
+
+def write_inventory(path: Path, servers: dict, agents: dict | None = None, data: dict | None = None) -> Path:
+    """A pyinfra inventory file: {host name: (test host, host data)} per group. Each host is
+    reached on its published SSH port; the others reach a server at its bridge address."""
+
+    def group(members: dict, server: bool) -> list:
+        return [
+            (name, {"ssh_hostname": "127.0.0.1", "ssh_port": h.ssh_port,
+                    **({"k3s_server_address": h.ip} if server else {}), **extra})
+            for name, (h, extra) in members.items()
+        ]
+
+    path.write_text(
+        f"k3s_servers = ({group(servers, True)!r}, {data or {}!r})\n"
+        f"k3s_agents = ({group(agents or {}, False)!r}, {data or {}!r})\n"
+    )
+    return path
 
 
 @pytest.fixture

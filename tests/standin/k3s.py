@@ -12,7 +12,9 @@ follows the parts of the real program's contract that harmony depends on (see th
   (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth),
   and tells systemd READY=1 once it is serving;
 - `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
-  in the token, and register their node with the token, as real k3s does before trusting a server.
+  in the token, and register their node with the token, as real k3s does before trusting a server;
+  a joining server also takes the cluster's CA from /v1-k3s/server-bootstrap, which (as with real
+  k3s) only a server running embedded etcd (`cluster-init`, or joined itself) offers.
 
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
@@ -296,6 +298,8 @@ class Api(BaseHTTPRequestHandler):
     registry: Registry
     ca_pem: bytes
     secret: str
+    tls_dir: str
+    etcd: bool
 
     def log_message(self, format, *args):  # noqa: A002 - keep the journal quiet
         pass
@@ -326,6 +330,8 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(200, b"pong", "text/plain")
         if path in ("/readyz", "/livez", "/healthz"):
             return self.reply(200, b"ok", "text/plain")
+        if path == "/v1-k3s/server-bootstrap":
+            return self.server_bootstrap()
         if path == "/version":
             minor = VERSION.lstrip("v").split(".")[1]
             return self.reply(200, {"major": "1", "minor": minor, "gitVersion": VERSION,
@@ -357,6 +363,19 @@ class Api(BaseHTTPRequestHandler):
         return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                 "reason": "NotFound", "code": 404, "message": f"{path} not found"})
 
+    def server_bootstrap(self) -> None:
+        """The cluster CA for a joining server: with the token, and only with embedded etcd."""
+        if not self.node_authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        if not self.etcd:
+            return self.reply(503, {"message": "this server does not run embedded etcd: "
+                                               "start the first server with cluster-init"})
+        files = {}
+        for name in CLUSTER_CA_FILES:
+            with open(f"{self.tls_dir}/{name}") as f:
+                files[name] = f.read()
+        return self.reply(200, files)
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         if self.path != "/v1-k3s/register":
             return self.reply(404, {"message": "not found"})
@@ -367,12 +386,35 @@ class Api(BaseHTTPRequestHandler):
         return self.reply(200, {"registered": True})
 
 
-def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str) -> None:
+CLUSTER_CA_FILES = ("server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key")
+
+
+def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
+    """Fetch the cluster's CA from a server with embedded etcd, as a joining server does."""
+    context = ssl.create_default_context(cadata=fetch_trusted_ca(server, token).decode())
+    context.check_hostname = False
+    auth = base64.b64encode(f"server:{secret_of(token)}".encode()).decode()
+    request = urllib.request.Request(f"{server}/v1-k3s/server-bootstrap",
+                                     headers={"Authorization": f"Basic {auth}"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            files = json.load(response)
+    except urllib.error.HTTPError as error:
+        fail(f"failed to get the cluster's bootstrap data from {server}: {error.code} "
+             f"{error.read().decode(errors='replace')}")
+    except OSError as error:
+        fail(f"failed to get the cluster's bootstrap data from {server}: {error}")
+    for name in CLUSTER_CA_FILES:
+        write_private(f"{tls_dir}/{name}", files[name])
+
+
+def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str, etcd: bool) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{tls_dir}/serving.crt", f"{tls_dir}/serving.key")
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
-    handler = type("BoundApi", (Api,), {"registry": registry, "ca_pem": ca_pem, "secret": secret})
+    handler = type("BoundApi", (Api,), {"registry": registry, "ca_pem": ca_pem, "secret": secret,
+                                        "tls_dir": tls_dir, "etcd": etcd})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))
     httpd = ThreadingHTTPServer(address, handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
@@ -445,7 +487,8 @@ def server(config: dict) -> None:
     if join:
         if not token:
             fail("--token is required when joining a server")
-        fetch_trusted_ca(join, token)
+        if not os.path.exists(f"{tls_dir}/server-ca.crt"):
+            take_cluster_ca(join, token, tls_dir)
     make_ca(tls_dir, "server-ca")
     make_ca(tls_dir, "client-ca")
     sans = ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", f"DNS:{socket.gethostname()}",
@@ -473,13 +516,14 @@ def server(config: dict) -> None:
     mode = int(str(config.get("write-kubeconfig-mode", "600")), 8)
     write_private(config.get("write-kubeconfig", KUBECONFIG_FILE), kubeconfig(tls_dir, port), mode)
 
-    roles = ["control-plane", "master"] + (["etcd"] if config.get("cluster-init") or join else [])
+    etcd = bool(config.get("cluster-init") or join)
+    roles = ["control-plane", "master"] + (["etcd"] if etcd else [])
     registry = Registry(f"{data_dir}/server/standin-nodes.json")
     node = node_record(config, roles)
     if join:
         register_with(join, token, node)
     registry.register(node)
-    serve(config, tls_dir, registry, ca_pem, secret)
+    serve(config, tls_dir, registry, ca_pem, secret, etcd)
     log(f"k3s {VERSION} is up and running")
     notify_ready()
     signal.pause()

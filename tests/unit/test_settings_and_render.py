@@ -2,8 +2,12 @@ import pytest
 import yaml
 
 from harmony.errors import BadInput
-from harmony.k3s import render
+from harmony.k3s import cluster, render
 from harmony.k3s.settings import from_data
+
+
+def single(settings, name="h"):
+    return cluster.plan([(name, settings)])
 
 
 def test_defaults():
@@ -34,7 +38,7 @@ def test_config_yaml_holds_node_settings_and_passes_the_rest_through():
         "k3s_node_taints": ["dedicated=edge:NoSchedule"],
         "k3s_config": {"disable": ["traefik"], "tls-san+": ["x.example"]},
     }, "h")
-    text = render.config_yaml(settings, "Edge-1")
+    text = render.config_yaml(settings, "Edge-1", single(settings), "h")
     assert text.startswith("# Managed by harmony")
     assert yaml.safe_load(text) == {
         "node-name": "edge-1",
@@ -42,6 +46,7 @@ def test_config_yaml_holds_node_settings_and_passes_the_rest_through():
         "node-taint": ["dedicated=edge:NoSchedule"],
         "disable": ["traefik"],
         "tls-san+": ["x.example"],
+        "tls-san": ["h"],
     }
 
 

@@ -1,0 +1,210 @@
+"""Clusters of several real SSH hosts: servers, agents, HA, join tokens, role changes.
+
+The hosts reach each other on the Docker bridge (each server's k3s_server_address is its bridge
+address); the controller reaches them only through their ports on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import yaml
+
+from tests.e2e.conftest import write_inventory
+
+AGENT_UNIT = "k3s-agent"
+
+
+def summary(result) -> dict[str, str]:
+    """harmony's per-host summary lines: {host: what happened}."""
+    lines = [line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line]
+    return {name: text for name, text in lines if not name.startswith(("cluster", "harmony"))}
+
+
+def nodes(harmony) -> dict[str, dict]:
+    result = harmony.kubectl("--context", "harmony", "get", "nodes", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return {n["metadata"]["name"]: n for n in json.loads(result.stdout)["items"]}
+
+
+def ready(node: dict) -> bool:
+    return {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+
+
+def roles(node: dict) -> set[str]:
+    prefix = "node-role.kubernetes.io/"
+    return {key[len(prefix):] for key in node["metadata"]["labels"] if key.startswith(prefix)}
+
+
+class ProcessWatch:
+    """Samples every process's command line on this machine (the hosts' included: containers
+    share its kernel) while a run goes on, to prove a secret never appears in argv."""
+
+    def __init__(self) -> None:
+        self.samples: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                               text=True, timeout=10).stdout)
+            time.sleep(0.1)
+
+    def __enter__(self) -> ProcessWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def test_server_and_agents_join_a_rerun_changes_nothing_and_a_new_agent_touches_no_one(
+        harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+    # As with real k3s, a proxied node must exempt the cluster's own addresses.
+    a1_data = {"k3s_node_name": "a1", "k3s_node_labels": {"site": "berlin"},
+               "https_proxy": "http://proxy.example:3128", "no_proxy": server.ip}
+    inventory = write_inventory(
+        tmp_path / "edge.py",
+        servers={"s1": (server, {"k3s_node_name": "s1"})},
+        agents={"a1": (agent1, a1_data), "a2": (agent2, {"k3s_node_name": "a2"})},
+    )
+    with ProcessWatch() as watch:
+        first = harmony.up_cluster(inventory, server, "-vvv")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert set(summary(first)) >= {"s1", "a1", "a2"}
+
+    listed = nodes(harmony)
+    assert sorted(listed) == ["a1", "a2", "s1"] and all(ready(n) for n in listed.values())
+    assert "control-plane" in roles(listed["s1"]) and not roles(listed["a1"])
+    assert listed["a1"]["metadata"]["labels"]["site"] == "berlin"
+
+    # The agents joined with the server's full token, which pins its CA; it never showed.
+    token = server.sh("cat /var/lib/rancher/k3s/server/token")
+    assert token.startswith("K10")
+    for agent in (agent1, agent2):
+        assert agent.sh("cat /etc/rancher/k3s/token") == token
+        assert agent.sh("stat -c '%a %U' /etc/rancher/k3s/token") == "600 root"
+        config = yaml.safe_load(agent.sh("cat /etc/rancher/k3s/config.yaml"))
+        assert config["server"] == f"https://{server.ip}:6443" and "token" not in config
+        assert agent.is_active(AGENT_UNIT) and not agent.exists("/etc/systemd/system/k3s.service")
+    secret = token.rsplit(":", 1)[1]
+    assert secret not in first.stdout + first.stderr
+    assert len(watch.samples) > 5 and not any(secret in sample for sample in watch.samples)
+    assert 'HTTPS_PROXY="http://proxy.example:3128"' in agent1.sh(
+        "cat /etc/systemd/system/k3s-agent.service.env")
+    # The kubeconfig k3s writes names 127.0.0.1; the one fetched for the cluster is re-pointed.
+    assert server.sh("grep server: /etc/rancher/k3s/k3s.yaml").endswith("https://127.0.0.1:6443")
+
+    started = {h.name: h.started_at(u) for h, u in ((server, "k3s"), (agent1, AGENT_UNIT), (agent2, AGENT_UNIT))}
+    again = harmony.up_cluster(inventory, server)
+    assert again.returncode == 0, again.stderr
+    assert summary(again) == {"s1": "unchanged", "a1": "unchanged", "a2": "unchanged"}
+
+    agent3 = start_host()
+    write_inventory(
+        inventory,
+        servers={"s1": (server, {"k3s_node_name": "s1"})},
+        agents={"a1": (agent1, a1_data), "a2": (agent2, {"k3s_node_name": "a2"}),
+                "a3": (agent3, {"k3s_node_name": "a3"})},
+    )
+    grown = harmony.up_cluster(inventory, server)
+    assert grown.returncode == 0, grown.stderr
+    outcome = summary(grown)
+    assert outcome["a3"].startswith("changed") and {outcome[n] for n in ("s1", "a1", "a2")} == {"unchanged"}
+    assert sorted(nodes(harmony)) == ["a1", "a2", "a3", "s1"]
+    for host, unit in ((server, "k3s"), (agent1, AGENT_UNIT), (agent2, AGENT_UNIT)):
+        assert host.started_at(unit) == started[host.name]
+
+
+def test_ha_servers_join_through_the_registration_address_with_a_given_token(
+        harmony, start_host, tmp_path):
+    s1, s2, s3, agent = (start_host() for _ in range(4))
+    inventory = write_inventory(
+        tmp_path / "ha.py",
+        servers={"s1": (s1, {}), "s2": (s2, {}), "s3": (s3, {})},
+        agents={"a1": (agent, {})},
+        data={"k3s_registration_address": s1.ip, "k3s_token_env": "HARMONY_TEST_TOKEN"},
+    )
+    token = "harmony-e2e-given-token-5f1c0a"
+    env = {"HARMONY_TEST_TOKEN": token}
+    with ProcessWatch() as watch:
+        first = harmony.up_cluster(inventory, s1, "-vvv", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert token not in first.stdout + first.stderr
+    assert not any(token in sample for sample in watch.samples)
+
+    listed = nodes(harmony)
+    assert len(listed) == 4 and all(ready(n) for n in listed.values())
+    assert sum("etcd" in roles(n) for n in listed.values()) == 3
+
+    assert yaml.safe_load(s1.sh("cat /etc/rancher/k3s/config.yaml"))["cluster-init"] is True
+    assert s1.sh("cat /etc/rancher/k3s/token") == token
+    for joined in (s2, s3):
+        config = yaml.safe_load(joined.sh("cat /etc/rancher/k3s/config.yaml"))
+        assert config["server"] == f"https://{s1.ip}:6443" and "cluster-init" not in config
+        assert s1.ip in config["tls-san"]
+        # One cluster: the joined servers took its CA, so they hold the same full token.
+        assert joined.sh("cat /var/lib/rancher/k3s/server/token") == s1.sh("cat /var/lib/rancher/k3s/server/token")
+
+    started = [h.started_at() for h in (s1, s2, s3)]
+    again = harmony.up_cluster(inventory, s1, env=env)
+    assert again.returncode == 0, again.stderr
+    assert set(summary(again).values()) == {"unchanged"} and len(summary(again)) == 4
+    assert [h.started_at() for h in (s1, s2, s3)] == started
+
+
+def test_a_wrong_token_fails_that_agent_alone(harmony, start_host, tmp_path):
+    server, good, bad = start_host(), start_host(), start_host()
+    inventory = write_inventory(
+        tmp_path / "edge.py",
+        servers={"s1": (server, {"k3s_node_name": "s1"})},
+        agents={"good": (good, {"k3s_node_name": "good"}),
+                "bad": (bad, {"k3s_node_name": "bad", "k3s_token": "not-the-cluster-token"})},
+    )
+    result = harmony.up_cluster(inventory, server)
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcome = summary(result)
+    assert outcome["bad"].startswith("failed:") and "401" in outcome["bad"], outcome
+    assert outcome["s1"].startswith("changed") and outcome["good"].startswith("changed")
+    assert "1 of 3 host(s) failed: bad" in result.stderr
+    assert sorted(nodes(harmony)) == ["good", "s1"]
+
+
+def test_a_host_changing_role_keeps_only_its_new_unit_and_status_names_unlisted_nodes(
+        harmony, start_host, tmp_path):
+    server, other = start_host(), start_host()
+    inventory = tmp_path / "edge.py"
+    write_inventory(inventory, servers={"s1": (server, {"k3s_node_name": "s1"})},
+                    agents={"x": (other, {"k3s_node_name": "x"})})
+    first = harmony.up_cluster(inventory, server)
+    assert first.returncode == 0, first.stderr
+    assert other.is_active(AGENT_UNIT)
+
+    write_inventory(inventory, servers={"s1": (server, {"k3s_node_name": "s1"}),
+                                        "x": (other, {"k3s_node_name": "x"})})
+    promoted = harmony.up_cluster(inventory, server)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert other.is_active("k3s")
+    assert other.sh(f"systemctl show -p LoadState --value {AGENT_UNIT}") == "not-found"
+    for path in ("/etc/systemd/system/k3s-agent.service", "/etc/systemd/system/k3s-agent.service.env",
+                 "/usr/local/bin/k3s-agent-uninstall.sh"):
+        assert not other.exists(path), path
+    assert "control-plane" in roles(nodes(harmony)["x"])
+
+    write_inventory(inventory, servers={"s1": (server, {"k3s_node_name": "s1"})})
+    status = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                     "--kubeconfig-server", server.api_url, "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    (row,) = report["hosts"]
+    assert (row["host"], row["role"], row["service"], row["node_ready"]) == ("s1", "server", "active", True)
+    assert [n["node"] for n in report["nodes_not_in_inventory"]] == ["x"]
+    text = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                   "--kubeconfig-server", server.api_url).stdout
+    assert "node x (" in text and "not in the inventory" in text
