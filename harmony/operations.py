@@ -32,11 +32,12 @@ def fail(message: str):
 
 
 @operation()
-def barrier(after: str):
-    """A step every host of a run passes, with nothing to do: pyinfra keeps each host's
-    operations in order but interleaves hosts, so only an operation all hosts share makes every
-    host wait until the operations before it are done everywhere."""
-    host.noop(f"{after}: done")
+def nothing(reason: str):
+    """Change nothing, saying why. Two uses: a step every host of a run passes (pyinfra keeps
+    each host's operations in order but interleaves hosts, so only an operation all hosts share
+    makes each wait until the operations before it are done everywhere); and a host's only step,
+    where it has nothing to do but must still be in the run's results."""
+    host.noop(reason)
     yield from ()
 
 

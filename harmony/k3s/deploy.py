@@ -8,11 +8,10 @@ server's kubeconfig to the controller. Each is a list of operations decided from
 from __future__ import annotations
 
 import posixpath
-
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, inventory
-from pyinfra.api import Host, deploy
+from pyinfra.api import Host, State, deploy
 from pyinfra.operations.util import any_changed
 
 from harmony import localstate, operations, releases
@@ -38,18 +37,20 @@ def root_access_problem(target: Host) -> str | None:
     return "sudo is not installed: connect as root, or install sudo"
 
 
-# Each host's state, gathered once per run: a joining host also needs the first server's.
-_states: WeakKeyDictionary[Host, HostState | str] = WeakKeyDictionary()
+# Each host's state, gathered once per run (per pyinfra State): a joining host also needs the
+# first server's. Keyed by name, as `host` is pyinfra's proxy for whichever host is current.
+_states: WeakKeyDictionary[State, dict[str, HostState | str]] = WeakKeyDictionary()
 
 
 def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, or why it cannot be had."""
-    if target not in _states:
-        if not target.connected or target in target.state.failed_hosts:
-            _states[target] = f"{target.name} is unreachable"
+    known = _states.setdefault(target.state, {})
+    if target.name not in known:
+        if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
+            known[target.name] = f"{target.name} is unreachable"
         else:
-            _states[target] = root_access_problem(target) or target.get_fact(K3sHost)
-    return _states[target]
+            known[target.name] = root_access_problem(target) or target.get_fact(K3sHost)
+    return known[target.name]
 
 
 def host_state(check_name: str) -> HostState | None:
@@ -93,9 +94,14 @@ def fetch_kubeconfig(state: HostState) -> None:
     )
 
 
+_clusters: WeakKeyDictionary[State, Cluster] = WeakKeyDictionary()
+
+
 def inventory_cluster() -> Cluster:
     """The cluster this run's inventory makes (checked on the controller before the run)."""
-    return cluster.plan([(h.name, from_data(h.data, h.name, h.groups)) for h in inventory])
+    if host.state not in _clusters:
+        _clusters[host.state] = cluster.plan([(h.name, from_data(h.data, h.name, h.groups)) for h in inventory])
+    return _clusters[host.state]
 
 
 @deploy("k3s up")
@@ -116,11 +122,11 @@ def up() -> None:
     if stage == cluster.FIRST_SERVER:
         converge(settings, shape, state)
     if joins:
-        operations.barrier(name="Wait for the first server", after="the first server")
+        operations.nothing(name="Wait for the first server", reason="the first server is done")
     if stage == cluster.SERVER:
         converge(settings, shape, state, one_at_a_time=True)
     if joins:
-        operations.barrier(name="Wait for the servers", after="the servers")
+        operations.nothing(name="Wait for the servers", reason="the servers are done")
     if stage == cluster.AGENT:
         converge(settings, shape, state)
 
@@ -160,7 +166,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
     changed = [binary, config, env, unit_file] + ([token] if token else [])
     if state.unit(unit).active:
         operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
-                           _if=any_changed(*changed))
+                           _if=any_changed(*changed), _serial=one_at_a_time)
     operations.enable_and_start(name=f"Enable and start {unit}", unit=unit,
                                 current=state.unit(unit), _serial=one_at_a_time)
     if role == "server":
@@ -206,7 +212,9 @@ def remove_other_role(role: str, state: HostState) -> None:
 
 @deploy("k3s kubeconfig")
 def kubeconfig() -> None:
-    from_data(host.data, host.name, host.groups)
+    if from_data(host.data, host.name, host.groups).role != "server":
+        operations.nothing(name="Find the kubeconfig", reason="an agent has no kubeconfig")
+        return
     state = host_state("Find the kubeconfig")
     if state is None:
         return

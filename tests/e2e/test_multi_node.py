@@ -74,6 +74,12 @@ def test_server_and_agents_join_a_rerun_changes_nothing_and_a_new_agent_touches_
         servers={"s1": (server, {"k3s_node_name": "s1"})},
         agents={"a1": (agent1, a1_data), "a2": (agent2, {"k3s_node_name": "a2"})},
     )
+    plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                   *harmony.release_args())
+    assert plan.returncode == 0, plan.stderr
+    assert "Write the join token" in summary(plan)["a1"] and "Install k3s" in summary(plan)["s1"]
+    assert not agent1.exists("/etc/rancher/k3s") and not server.exists("/usr/local/bin/k3s")
+
     with ProcessWatch() as watch:
         first = harmony.up_cluster(inventory, server, "-vvv")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -105,6 +111,10 @@ def test_server_and_agents_join_a_rerun_changes_nothing_and_a_new_agent_touches_
     again = harmony.up_cluster(inventory, server)
     assert again.returncode == 0, again.stderr
     assert summary(again) == {"s1": "unchanged", "a1": "unchanged", "a2": "unchanged"}
+    refetched = harmony("kubeconfig", str(inventory), "--ssh-user", "root", "--ssh-key",
+                        str(harmony.ssh_key), "--kubeconfig-server", server.api_url)
+    assert refetched.returncode == 0, refetched.stderr
+    assert summary(refetched) == {"s1": "unchanged", "a1": "unchanged", "a2": "unchanged"}
 
     agent3 = start_host()
     write_inventory(
