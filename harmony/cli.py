@@ -22,6 +22,12 @@ CONNECTION_OPTIONS = [
     click.option("--kubeconfig-server", metavar="URL",
                  help="API address written into the merged kubeconfig (default: https://HOST:6443)."),
     click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
+    click.option("--runtime", type=click.Choice(["k3s", "k3d"]),
+                 help="k3s under the host's init system, or k3s in Docker with k3d "
+                      "(default: chosen from the host's facts)."),
+    click.option("--set", "data", multiple=True, metavar="KEY=VALUE",
+                 help="Set an inventory data key for every host (not for secrets: they would "
+                      "show in the process list; use --token-env)."),
 ]
 
 RELEASE_OPTIONS = [
@@ -40,6 +46,8 @@ RELEASE_OPTIONS = [
 ]
 
 UP_OPTIONS = [
+    click.option("--recreate", is_flag=True,
+                 help="k3d: delete and re-create a cluster whose spec changed (its workloads are lost)."),
     click.option("--switch-context", is_flag=True,
                  help="Make the cluster's context the current one in your kubeconfig."),
     click.option("--wait-timeout", type=click.FloatRange(min=1), default=180, show_default=True,
@@ -74,7 +82,7 @@ def handles_errors(func):
 
 
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
-                  **extra):
+                  runtime, data, **extra):
     from harmony import commands, runner, targets
     from harmony.errors import BadInput
 
@@ -87,8 +95,14 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         sudo_password = os.environ[sudo_password_env]
     if kubeconfig_server and not kubeconfig_server.startswith("https://"):
         raise BadInput(f"--kubeconfig-server must be an https:// URL, not '{kubeconfig_server}'")
-    options = runner.RunOptions(ssh_user=ssh_user, ssh_key=ssh_key, sudo_password=sudo_password,
-                                verbosity=verbose)
+    overrides = {}
+    for item in data:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise BadInput(f"--set '{item}': expected KEY=VALUE, with KEY a data key like k3d_api_port")
+        overrides[key] = value
+    options = runner.RunOptions(data=overrides, ssh_user=ssh_user, ssh_key=ssh_key,
+                                sudo_password=sudo_password, verbosity=verbose)
     release = {key: value for key, value in extra.items() if key.startswith("k3s_") and value}
     return commands.Request(
         target=targets.resolve(target, ssh_user),
@@ -98,6 +112,9 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         switch_context=extra.get("switch_context", False),
         wait_timeout=extra.get("wait_timeout", 180.0),
         release=release,
+        runtime=runtime,
+        recreate=extra.get("recreate", False),
+        purge=extra.get("purge", False),
     )
 
 
@@ -174,6 +191,7 @@ def status(target, as_json, **options):
 @TARGET
 @with_options(CONNECTION_OPTIONS)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
+@click.option("--purge", is_flag=True, help="k3d: also remove the k3d executable.")
 @handles_errors
 def down(target, yes, **options):
     """Stop and remove k3s from TARGET: binary, units, data, scripts; and its kubeconfig context."""

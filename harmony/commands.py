@@ -1,9 +1,9 @@
 """What each harmony command does, between parsing its options (cli.py) and pyinfra (runner.py).
 
 Every command checks its input on the controller first (the target, every host's data, the
-release), so that bad input exits 2 before any host is touched; then runs one pyinfra deploy;
-then, for `up` and `kubeconfig`, waits for the cluster through the Kubernetes API and merges its
-kubeconfig.
+release), so that bad input exits 2 before any host is touched; then picks the runtime (k3s, or
+k3s in Docker through k3d: `harmony.runtime`); then runs one pyinfra deploy; then, for `up` and
+`kubeconfig`, waits for the cluster through the Kubernetes API and merges its kubeconfig.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Callable
 
 import click
 
-from harmony import inventory, kubeconfig, localstate, readiness, releases, runner
+from harmony import inventory, kubeconfig, localstate, readiness, releases, runner, runtime
 from harmony.errors import BadInput, RunFailed
+from harmony.k3d import settings as k3d_settings
 from harmony.k3s import cluster
 from harmony.targets import Target
 
-DEPLOY_UP = "harmony.k3s.deploy.up"
-DEPLOY_DOWN = "harmony.k3s.deploy.down"
-DEPLOY_KUBECONFIG = "harmony.k3s.deploy.kubeconfig"
-STATUS_FACT = "harmony.facts.K3sStatus"
+DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
+STATUS_FACTS = {"k3s": "harmony.facts.K3sStatus", "k3d": "harmony.facts.K3dStatus"}
+PLATFORM_FACT = "harmony.facts.Platform"
 
 
 @dataclass
@@ -35,11 +35,26 @@ class Request:
     kubeconfig_server: str | None = None
     switch_context: bool = False
     wait_timeout: float = 180.0
-    release: dict = field(default_factory=dict)  # k3s_* data keys given as options
+    release: dict = field(default_factory=dict)  # data keys given as options
+    runtime: str | None = None
+    recreate: bool = False
+    purge: bool = False
+
+
+@dataclass
+class Run:
+    """What a command runs: the target's hosts, their runtime, and pyinfra's options."""
+
+    hosts: list[inventory.Host]
+    runtime: str
+    options: runner.RunOptions
+
+    def deploy(self, verb: str) -> str:
+        return f"{DEPLOYS[self.runtime]}.{verb}"
 
 
 def _pin_version(hosts: list[inventory.Host]) -> str:
-    """Resolve the one k3s version of this run, on the controller, and check it is published."""
+    """Resolve the one k3s version of this run, on the controller."""
     wanted = {
         h.settings.version or releases.resolve_channel(h.settings.channel_url, h.settings.channel)
         for h in hosts
@@ -49,10 +64,18 @@ def _pin_version(hosts: list[inventory.Host]) -> str:
             f"the hosts ask for different k3s versions ({', '.join(sorted(wanted))}); "
             "a cluster runs one version: set k3s_version or k3s_channel alike for all hosts"
         )
-    version = wanted.pop()
-    for url in sorted({h.settings.release_url for h in hosts}):
-        releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file)
-    return version
+    return wanted.pop()
+
+
+def _check_published(run: Run, version: str) -> None:
+    """Check the release this run downloads exists: k3s's binaries, or k3d's (k3s comes as an
+    image then)."""
+    if run.runtime == "k3s":
+        for url in sorted({h.settings.release_url for h in run.hosts}):
+            releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file)
+        return
+    k3d = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name)
+    releases.checksums(k3d.release_url, k3d.version, "checksums.txt", "k3d")
 
 
 def _load(request: Request, data: dict) -> list[inventory.Host]:
@@ -63,18 +86,47 @@ def _shape(hosts: list[inventory.Host]) -> cluster.Cluster:
     return cluster.plan([(h.name, h.settings) for h in hosts])
 
 
-def _prepare(request: Request) -> tuple[list[inventory.Host], runner.RunOptions]:
-    """Check the inventory and the cluster it makes with the request's overrides, and pin the
-    run's k3s version."""
-    data = {**request.options.data, **request.release}
+def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Choice:
+    """k3s or k3d: asked for (--runtime, or harmony_runtime in the data), or decided from the
+    one host's facts (read without sudo: Docker must answer the login user). An inventory of
+    several hosts is one k3s cluster."""
+    requested = request.runtime or hosts[0].data.get("harmony_runtime")
+    if requested and requested not in runtime.RUNTIMES:
+        raise BadInput(f"unknown runtime '{requested}': use k3s or k3d")
+    if len(hosts) > 1:
+        if requested == "k3d":
+            raise BadInput("k3d runs a cluster in one host's Docker: give one host, or use k3s "
+                           "for an inventory of several")
+        return runtime.Choice("k3s", f"an inventory of {len(hosts)} hosts is one k3s cluster")
+    if requested:
+        return runtime.Choice(requested, "asked for")
+    (host,) = hosts
+    options = replace(request.options, data={**request.options.data, "_sudo": False})
+    platform = runner.facts(request.target, PLATFORM_FACT, options).get(host.name)
+    if not platform:
+        raise RunFailed(f"{host.name}: unreachable, so its runtime cannot be chosen; see above")
+    return runtime.choose(host.name, runtime.Platform(**platform), None)
+
+
+def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
+    """Check the inventory with the request's overrides and pin the run's k3s version, choose
+    the runtime, check the cluster the hosts make (unless the command works host by host: not
+    `whole`) and that the release to download exists. Only then say which runtime, and why."""
+    data = {**request.options.data, **request.release, "harmony_cluster": request.name}
+    data.update({key: True for key in ("k3d_recreate", "k3d_purge") if getattr(request, key[4:])})
     hosts = _load(request, data)
-    _shape(hosts)
-    data["k3s_version"] = _pin_version(hosts)
-    return hosts, replace(request.options, data=data)
-
-
-def _api_url(request: Request, shape: cluster.Cluster) -> str:
-    return request.kubeconfig_server or shape.registration_url
+    version = _pin_version(hosts) if pin else None
+    choice = _choose_runtime(request, hosts)
+    run = Run(hosts, choice.runtime, replace(request.options, data=data))
+    if run.runtime == "k3s" and whole:
+        _shape(hosts)
+    elif run.runtime == "k3d":
+        k3d_settings.from_data(hosts[0].data, hosts[0].name)
+    if version:
+        _check_published(run, version)
+        data["k3s_version"] = version
+    click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
+    return run
 
 
 def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) -> set[str]:
@@ -98,20 +150,44 @@ def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
     return RunFailed(f"{len(failed)} of {len(hosts)} host(s) failed: {', '.join(failed)}")
 
 
-def _merge_kubeconfig(request: Request, hosts: list[inventory.Host], ok: set[str]) -> list[readiness.Node]:
-    """Wait for the cluster through the first healthy server's kubeconfig, then merge it.
+@dataclass(frozen=True)
+class Api:
+    """Where the controller finds a cluster's API, and which nodes it must list."""
 
-    The merged kubeconfig reaches the API at the registration address (or --kubeconfig-server),
-    never at the 127.0.0.1 that k3s writes.
-    """
-    shape = _shape(hosts)
-    server = next((name for name in shape.servers if name in ok), None)
-    if server is None:
-        raise _failed(hosts, ok)
-    fetched = kubeconfig.load(localstate.fetched_kubeconfig(server))
-    config = kubeconfig.for_cluster(fetched, request.name, _api_url(request, shape))
-    expected = {h.settings.node_name for h in hosts if h.name in ok and h.settings.node_name}
-    nodes = readiness.wait_ready(config, expected, len(ok), request.wait_timeout)
+    server: str | None  # the host whose fetched kubeconfig is used, None if none is healthy
+    url: str
+    expected: set[str]  # node names known in advance
+    count: int
+
+
+def _api(request: Request, run: Run, ok: set[str]) -> Api:
+    """k3s: the first healthy server's kubeconfig, at the registration address (never the
+    127.0.0.1 that k3s writes). k3d: the one host's, at its published API port."""
+    if run.runtime == "k3d":
+        (host,) = run.hosts
+        k3d = k3d_settings.from_data(host.data, host.name)
+        address = "127.0.0.1" if host.name == "@local" else host.settings.server_address
+        nodes = [f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)]
+        nodes += [f"k3d-{k3d.cluster}-agent-{i}" for i in range(k3d.agents)]
+        return Api(host.name if host.name in ok else None,
+                   request.kubeconfig_server or f"https://{address}:{k3d.api_port}", set(nodes), len(nodes))
+    shape = _shape(run.hosts)
+    return Api(
+        next((name for name in shape.servers if name in ok), None),
+        request.kubeconfig_server or shape.registration_url,
+        {h.settings.node_name for h in run.hosts if h.name in ok and h.settings.node_name},
+        len(ok),
+    )
+
+
+def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readiness.Node]:
+    """Wait for the cluster through the fetched kubeconfig, then merge it into the user's."""
+    api = _api(request, run, ok)
+    if api.server is None:
+        raise _failed(run.hosts, ok)
+    fetched = kubeconfig.load(localstate.fetched_kubeconfig(api.server))
+    config = kubeconfig.for_cluster(fetched, request.name, api.url)
+    nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout)
     path = kubeconfig.default_path()
     kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), config, request.name,
                                              request.switch_context))
@@ -128,40 +204,41 @@ def _show_plan(result: runner.RunResult) -> None:
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying."""
-    hosts, options = _prepare(request)
+    run = _prepare(request)
     if confirm:
-        _show_plan(runner.run(request.target, DEPLOY_UP, options, dry=True))
+        _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True))
         confirm()
-    result = runner.run(request.target, DEPLOY_UP, options)
-    ok = _report(result, hosts, "changed")
-    nodes = _merge_kubeconfig(request, hosts, ok)
+    result = runner.run(request.target, run.deploy("up"), run.options)
+    ok = _report(result, run.hosts, "changed")
+    nodes = _merge_kubeconfig(request, run, ok)
     click.echo(
         f"cluster '{request.name}': {len(nodes)} node(s) Ready "
         f"({', '.join(n.name for n in nodes)}); use it with: kubectl --context {request.name} get nodes"
     )
-    if len(ok) < len(hosts):
-        raise _failed(hosts, ok)
+    if len(ok) < len(run.hosts):
+        raise _failed(run.hosts, ok)
     return 0
 
 
 def plan(request: Request) -> int:
-    _, options = _prepare(request)
-    _show_plan(runner.run(request.target, DEPLOY_UP, options, dry=True))
+    run = _prepare(request)
+    _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True))
     return 0
 
 
 def kubeconfig_command(request: Request) -> int:
-    hosts = _load(request, request.options.data)
-    result = runner.run(request.target, DEPLOY_KUBECONFIG, request.options)
-    ok = _report(result, hosts, "fetched")
-    _merge_kubeconfig(request, hosts, ok)
+    run = _prepare(request, pin=False)
+    result = runner.run(request.target, run.deploy("kubeconfig"), run.options)
+    ok = _report(result, run.hosts, "fetched")
+    _merge_kubeconfig(request, run, ok)
     click.echo(f"merged context '{request.name}' into {kubeconfig.default_path()}")
     return 0
 
 
 def down(request: Request) -> int:
-    hosts = _load(request, request.options.data)
-    result = runner.run(request.target, DEPLOY_DOWN, request.options)
+    run = _prepare(request, pin=False, whole=False)
+    hosts = run.hosts
+    result = runner.run(request.target, run.deploy("down"), run.options)
     ok = _report(result, hosts, "removed")
     if len(ok) < len(hosts):
         raise _failed(hosts, ok)
@@ -174,24 +251,29 @@ def down(request: Request) -> int:
 
 
 def status(request: Request, as_json: bool) -> int:
-    """Each host's k3s (role, version, service) and its node in the API; and the nodes the API
-    lists that no host of the inventory is (removed from the inventory, not from the cluster)."""
-    hosts = _load(request, request.options.data)
-    shape = _shape(hosts)
-    facts = runner.facts(request.target, STATUS_FACT, request.options)
-    nodes, api = _api_nodes(request, shape, facts)
+    """Each host's runtime and state (k3s: role, version, service; k3d: the cluster's nodes),
+    its node in the API, and the nodes the API lists that no host of the inventory is (removed
+    from the inventory, not from the cluster)."""
+    run = _prepare(request, pin=False)
+    bin_dir = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).bin_dir if run.runtime == "k3d" else None
+    facts = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
+                         (f"bin_dir={bin_dir}",) if bin_dir else ())
+    running = {name for name, fact in facts.items()
+               if fact.get("active") or (fact.get("clusters") or {}).get(request.name, {}).get("running")}
+    nodes, api = _api_nodes(request, _api(request, run, running))
     report = []
-    for host in hosts:
+    for host in run.hosts:
         fact = facts.get(host.name)
-        node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
-        node = nodes.pop(node_name, None)
-        report.append({
-            "host": host.name,
-            "reachable": fact is not None,
-            **(fact or {}),
-            "node": node_name,
-            "node_ready": bool(node and node.ready),
-        })
+        row = {"host": host.name, "runtime": run.runtime, "reachable": fact is not None}
+        if run.runtime == "k3d":
+            row.update(docker=(fact or {}).get("docker"), cluster=(fact or {}).get("clusters", {}).get(request.name),
+                       nodes_ready=sorted(n.name for n in nodes.values() if n.ready))
+            nodes = {}
+        else:
+            node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
+            node = nodes.pop(node_name, None)
+            row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready))
+        report.append(row)
     unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
                 for n in nodes.values()]
     if as_json:
@@ -202,15 +284,14 @@ def status(request: Request, as_json: bool) -> int:
     return 0 if all(r["reachable"] for r in report) else 1
 
 
-def _api_nodes(request: Request, shape: cluster.Cluster, facts: dict) -> tuple[dict, str]:
-    """The cluster's nodes by name, through the first running server's kubeconfig, and the API's
+def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
+    """The cluster's nodes by name, through a running server's fetched kubeconfig, and the API's
     state in words."""
-    server = next((name for name in shape.servers if facts.get(name, {}).get("active")), None)
-    path = localstate.fetched_kubeconfig(server) if server else None
+    path = localstate.fetched_kubeconfig(api.server) if api.server else None
     if path is None or not path.exists():
         return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
     try:
-        config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, _api_url(request, shape))
+        config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, api.url)
         return {n.name: n for n in readiness.list_nodes(config)}, "ready"
     except Exception as error:  # the API's state is what we report, whatever it is
         return {}, f"not ready ({type(error).__name__})"
@@ -221,12 +302,19 @@ def _show_status(name: str, api: str, report: list[dict], unlisted: list[dict]) 
     for row in report:
         if not row["reachable"]:
             click.echo(f"{row['host']}: unreachable")
-            continue
-        click.echo(
-            f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
-            f"{row['unit'] or 'k3s'} {row['service']}, "
-            f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
-        )
+        elif row["runtime"] == "k3d":
+            cluster = row["cluster"]
+            click.echo(
+                f"{row['host']}: k3d, Docker {row['docker']}, " + (
+                    f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), "
+                    f"{cluster['running']} running, {cluster['image']}, "
+                    f"{len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster"))
+        else:
+            click.echo(
+                f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
+                f"{row['unit'] or 'k3s'} {row['service']}, "
+                f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
+            )
     for node in unlisted:
         click.echo(
             f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "

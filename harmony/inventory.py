@@ -4,7 +4,7 @@ data (bad input stops the run before any host is touched) and to know the cluste
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harmony.errors import BadInput
 from harmony.k3s.settings import Settings, from_data
@@ -15,6 +15,7 @@ from harmony.targets import Target
 class Host:
     name: str
     settings: Settings
+    data: dict = field(default_factory=dict)  # all its data, for settings of other runtimes
 
 
 def load(target: Target, override_data: dict) -> list[Host]:
@@ -35,7 +36,7 @@ def load(target: Target, override_data: dict) -> list[Host]:
         raise BadInput(f"cannot load {target.description}: {message}") from None
     hosts = []
     for host in inventory:
-        hosts.append(Host(host.name, from_data(host.data, host.name, host.groups)))
+        hosts.append(Host(host.name, from_data(host.data, host.name, host.groups), host.data.dict()))
     if not hosts:
         raise BadInput(f"{target.description} lists no hosts")
     return hosts

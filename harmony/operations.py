@@ -55,6 +55,19 @@ def file(path: str, content: str, mode: str, current: FileState | None):
 
 
 @operation()
+def user_file(path: str, content: str, current: FileState | None):
+    """Write a file of the login user's (mode 0600), atomically, when its content differs."""
+    data = content.encode()
+    if current and current.sha256 == hashlib.sha256(data).hexdigest() and current.mode == "600":
+        host.noop(f"{path} is up to date")
+        return
+    new = f"{path}.harmony-new"
+    yield f"umask 077 && mkdir -p {shlex.quote(posixpath.dirname(path))}"
+    yield FileUploadCommand(BytesIO(data), new)
+    yield f"chmod 600 {shlex.quote(new)} && mv -f {shlex.quote(new)} {shlex.quote(path)}"
+
+
+@operation()
 def copy_secret(source: Host, source_path: str, path: str, source_file: FileState | None,
                 current: FileState | None):
     """Copy a root-only file from another host (a server's join token), when it differs here.
@@ -92,17 +105,20 @@ def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
 
 
 @operation()
-def fetch(path: str, local_path: str, current: FileState | None):
-    """Download a root-only file to the controller, when the local copy differs.
+def fetch(path: str, local_path: str, current: FileState | None, as_root: bool = True):
+    """Download a file to the controller, when the local copy differs.
 
-    pyinfra's `files.get` copies the file to /tmp and makes it world-readable for the download;
-    this copies it into the login user's private staging directory instead.
+    A root-only file (`as_root`) is first copied into the login user's private staging
+    directory: pyinfra's `files.get` would copy it to /tmp and make it world-readable.
     """
     if current and os.path.exists(local_path):
         with open(local_path, "rb") as f:
             if hashlib.sha256(f.read()).hexdigest() == current.sha256:
                 host.noop(f"{local_path} is up to date")
                 return
+    if not as_root:
+        yield FileDownloadCommand(path, local_path)
+        return
     staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
     yield (
         f"{_MAKE_STAGING} && install -m 0600 -o \"${{SUDO_USER:-$(id -un)}}\" "
@@ -128,6 +144,7 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None):
     tmp = shlex.quote(f"{posixpath.dirname(dest)}/.{posixpath.basename(dest)}.harmony-new")
     quoted_url = shlex.quote(url)
     yield f"""set -u
+mkdir -p {shlex.quote(posixpath.dirname(dest))}
 rm -f {tmp}
 if command -v curl >/dev/null; then
   curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 10 --max-time 900 -o {tmp} {quoted_url}
@@ -193,9 +210,9 @@ def stop_and_disable(unit: str, current: UnitState):
 
 
 @operation()
-def run_script(path: str):
-    """Run a script on the host: only called where the fact shows there is work for it."""
-    yield StringCommand(path)
+def run(command: str):
+    """Run a shell command: only called where the fact shows there is work for it."""
+    yield command
 
 
 @operation()

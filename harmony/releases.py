@@ -104,28 +104,29 @@ def resolve_channel(channel_url: str, channel: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def checksums(release_url: str, version: str, checksum_file: str) -> dict[str, str]:
-    """The release's `sha256sum-<arch>.txt` as {asset name: sha256}."""
+def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s") -> dict[str, str]:
+    """A release's checksum file (`sha256sum` format) as {asset file name: sha256}."""
     url = download_url(release_url, version, checksum_file)
-    response = _get(url, "the k3s release site", "check --release-url and the network")
+    option = "--release-url" if product == "k3s" else f"{product}_release_url"
+    response = _get(url, f"the {product} release site", f"check {option} and the network")
     if response.status_code == 404:
-        raise BadInput(f"k3s {version} not found: {url} does not exist; check --version")
+        raise BadInput(f"{product} {version} not found: {url} does not exist; check the version")
     if response.status_code != 200:
-        raise BadInput(f"the k3s release site answered {response.status_code} for {url}")
+        raise BadInput(f"the {product} release site answered {response.status_code} for {url}")
     sums = {}
     for line in response.text.splitlines():
         parts = line.split()
         if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-            sums[parts[1].lstrip("*")] = parts[0]
+            sums[parts[1].lstrip("*").rsplit("/", 1)[-1]] = parts[0]
     return sums
 
 
-def expected_sha256(release_url: str, version: str, asset: Asset) -> str:
+def expected_sha256(release_url: str, version: str, asset: Asset, product: str = "k3s") -> str:
     """The published sha256 of one asset; BadInput if the checksum file does not list it."""
-    sums = checksums(release_url, version, asset.checksum_file)
+    sums = checksums(release_url, version, asset.checksum_file, product)
     try:
         return sums[asset.name]
     except KeyError:
         raise BadInput(
-            f"{asset.checksum_file} of k3s {version} does not list {asset.name}"
+            f"{asset.checksum_file} of {product} {version} does not list {asset.name}"
         ) from None

@@ -123,9 +123,10 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False) -> 
     return RunResult(exit_code, parse_results(stdout, output, dry), output)
 
 
-def facts(target: Target, fact: str, options: RunOptions) -> dict[str, dict]:
-    """One fact from every host that answers: {host name: value}. pyinfra's log is kept quiet."""
-    process = _start(target, ["fact", fact], options, dry=False)
+def facts(target: Target, fact: str, options: RunOptions, args: tuple[str, ...] = ()) -> dict[str, dict]:
+    """One fact (with `key=value` args) from every host that answers: {host name: value}.
+    pyinfra's log is kept quiet."""
+    process = _start(target, ["fact", fact, *args], options, dry=False)
     stdout, _ = process.communicate()
     try:
         payload = json.loads(stdout) if stdout.strip() else {}

@@ -233,7 +233,7 @@ def down() -> None:
         unit = paths.unit_name(role)
         operations.stop_and_disable(name=f"Stop and disable {unit}", unit=unit, current=state.unit(unit))
     if paths.KILLALL_SCRIPT in state.files:
-        operations.run_script(name="Stop what k3s started", path=paths.KILLALL_SCRIPT)
+        operations.run(name="Stop what k3s started", command=paths.KILLALL_SCRIPT)
     links = [
         f"{paths.BIN_DIR}/{name}" for name, target in state.commands.items()
         if name in paths.LINKED_COMMANDS and target == paths.BINARY

@@ -71,7 +71,7 @@ def _string(data: Mapping, host_name: str, key: str) -> str | None:
     return value
 
 
-def _url(data: Mapping, host_name: str, key: str, default: str) -> str:
+def url(data: Mapping, host_name: str, key: str, default: str) -> str:
     value = _string(data, host_name, key) or default
     if not value.startswith(("https://", "http://")):
         raise _fail(host_name, key, f"must be an http(s) URL, not {value!r}")
@@ -179,8 +179,8 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         role=role,
         version=version,
         channel=channel,
-        release_url=_url(data, host_name, "k3s_release_url", releases.DEFAULT_RELEASE_URL),
-        channel_url=_url(data, host_name, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL),
+        release_url=url(data, host_name, "k3s_release_url", releases.DEFAULT_RELEASE_URL),
+        channel_url=url(data, host_name, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL),
         node_name=node_name,
         node_labels=dict(labels),
         node_taints=tuple(taints),

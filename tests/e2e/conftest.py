@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harmony import releases
+from harmony.k3d import settings as k3d_settings
 from tests.e2e import hosts as test_hosts
 from tests.standin.mirror import Mirror
 
@@ -34,6 +35,7 @@ class RealReleases:
 
     release_url: str = releases.DEFAULT_RELEASE_URL
     channel_url: str = releases.DEFAULT_CHANNEL_URL
+    k3d_release_url: str = k3d_settings.DEFAULT_RELEASE_URL
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,7 +6,9 @@ other, and the release mirror on the bridge's gateway address, over the Docker b
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -121,3 +123,34 @@ def remove_all() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).split()
     if ids:
         docker("rm", "-f", *ids, check=False, timeout=120)
+
+
+def k3s_image(version: str, binary: bytes) -> str:
+    """The image k3d runs for a k3s version (`rancher/k3s:<tag>`), built here around the stand-in
+    k3s from the test-host image, as the real one cannot be pulled. Rebuilt when the stand-in
+    changes (its hash is a label)."""
+    tag = f"rancher/k3s:{version.replace('+', '-')}"
+    digest = hashlib.sha256(binary).hexdigest()
+    current = docker("image", "inspect", "-f", '{{index .Config.Labels "harmony.standin"}}', tag, check=False)
+    if current == digest:
+        return tag
+    container = docker("create", IMAGE)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "k3s"
+            path.write_bytes(binary)
+            path.chmod(0o755)
+            docker("cp", str(path), f"{container}:/usr/local/bin/k3s")
+        docker("commit", "--change", 'ENTRYPOINT ["/usr/local/bin/k3s"]', "--change", 'CMD ["server"]',
+               "--change", f"LABEL harmony.standin={digest}", container, tag)
+    finally:
+        docker("rm", "-f", container, check=False)
+    return tag
+
+
+def remove_k3d_cluster(name: str) -> None:
+    """Remove a k3d cluster's containers and network, whatever state a test left them in."""
+    ids = docker("ps", "-aq", "--filter", f"label=k3d.cluster={name}", check=False).split()
+    if ids:
+        docker("rm", "-f", *ids, check=False, timeout=120)
+    docker("network", "rm", f"k3d-{name}", check=False)

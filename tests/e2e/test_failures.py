@@ -103,11 +103,18 @@ def test_download_error_fails_the_host_cleanly(harmony, host):
     assert_untouched(host)
 
 
-def test_host_without_systemd_fails_with_a_clear_reason(harmony, start_host):
+def test_host_without_systemd_or_docker_has_no_runtime_and_says_how_to_get_one(harmony, start_host):
     host = start_host(init=False)
     result = harmony.up(host)
-    assert result.returncode == 1
-    assert "no systemd" in result.stdout and "k3d" in result.stdout
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_error_line(result)
+    assert "no runtime: k3s needs an init system harmony supports (systemd)" in line
+    assert "and docker is not installed: install Docker (Debian/Ubuntu: sudo apt-get install docker.io" in line
+    assert_untouched(host)
+
+    forced = harmony.up(host, "--runtime", "k3s")
+    assert forced.returncode == 1
+    assert "no systemd" in forced.stdout and "k3d" in forced.stdout
     assert_untouched(host)
 
 
@@ -116,8 +123,10 @@ def test_user_without_sudo_fails_with_a_clear_reason(harmony, host):
             "cp /root/.ssh/authorized_keys /home/edge/.ssh/ && chown -R edge /home/edge/.ssh")
     result = harmony("up", f"edge@127.0.0.1:{host.ssh_port}", "--ssh-key", str(harmony.ssh_key),
                      *harmony.release_args(), "--kubeconfig-server", host.api_url, "--yes")
-    assert result.returncode == 1
-    assert "sudo" in result.stdout
+    # sudo is installed, so the facts cannot tell "needs a password" from "not allowed": k3s is
+    # chosen, and the host fails before anything changes.
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "sudo asks for a password (or this user may not use sudo)" in result.stdout
     assert_untouched(host)
 
 

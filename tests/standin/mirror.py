@@ -4,7 +4,9 @@ It serves, from a directory it builds:
 - `/k3s-io/k3s/releases/download/<version>/<asset>` for each asset of each version (the stand-in
   k3s with its version baked in) and the real-format `sha256sum-<arch>.txt` files;
 - `/k3s-io/k3s/releases/tag/<version>`;
-- `/v1-release/channels` (JSON) and `/v1-release/channels/<name>` (a 302 to the release tag).
+- `/v1-release/channels` (JSON) and `/v1-release/channels/<name>` (a 302 to the release tag);
+- `/k3d-io/k3d/releases/download/<version>/k3d-<os>-<arch>` (the stand-in k3d, run by the
+  Python of the test process: it only ever runs on this machine) and `checksums.txt`.
 
 Faults can be injected per path (`mirror.faults[path] = "corrupt" | "truncate" | 500 | "stall"`)
 to prove that harmony refuses bad downloads.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +24,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 STANDIN_K3S = Path(__file__).with_name("k3s.py")
+STANDIN_K3D = Path(__file__).with_name("k3d.py")
+K3D_VERSION = "v5.7.4"  # a real k3d release
+K3D_ASSETS = ("k3d-linux-amd64", "k3d-linux-arm64", "k3d-darwin-amd64", "k3d-darwin-arm64",
+              "k3d-windows-amd64.exe")
+K3D_PREFIX = "/k3d-io/k3d/releases/download"
 ARCH_FILES = {  # checksum file -> asset, as on the real release site
     "sha256sum-amd64.txt": "k3s",
     "sha256sum-arm64.txt": "k3s-arm64",
@@ -32,6 +40,22 @@ DOWNLOAD_PREFIX = "/k3s-io/k3s/releases/download"
 def standin_binary(version: str) -> bytes:
     text = STANDIN_K3S.read_text().replace('VERSION = "v0.0.0+k3s1"', f'VERSION = "{version}"', 1)
     return text.encode()
+
+
+def standin_k3d() -> bytes:
+    lines = STANDIN_K3D.read_text().splitlines(keepends=True)
+    text = f"#!{sys.executable}\n" + "".join(lines[1:])
+    return text.replace('VERSION = "v0.0.0"', f'VERSION = "{K3D_VERSION}"', 1).encode()
+
+
+def build_k3d_tree(root: Path) -> None:
+    directory = root / K3D_PREFIX.strip("/") / K3D_VERSION
+    directory.mkdir(parents=True, exist_ok=True)
+    data = standin_k3d()
+    for asset in K3D_ASSETS:
+        (directory / asset).write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    (directory / "checksums.txt").write_text("".join(f"{digest}  {asset}\n" for asset in K3D_ASSETS))
 
 
 def build_tree(root: Path, versions: list[str]) -> None:
@@ -55,6 +79,7 @@ class Mirror:
         self.faults: dict[str, object] = {}
         self.requests: list[str] = []
         build_tree(root, versions)
+        build_k3d_tree(root)
         self.httpd = ThreadingHTTPServer((host, 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -67,6 +92,10 @@ class Mirror:
     @property
     def release_url(self) -> str:
         return self.base + DOWNLOAD_PREFIX
+
+    @property
+    def k3d_release_url(self) -> str:
+        return self.base + K3D_PREFIX
 
     @property
     def channel_url(self) -> str:

@@ -1,0 +1,94 @@
+"""A host's k3d settings, from pyinfra host data; checked before anything runs.
+
+The data keys, besides the k3s ones that apply (k3s_version or k3s_channel for the k3s image,
+k3s_config for k3s's arguments, k3s_token):
+- k3d_version: the k3d release (default DEFAULT_VERSION); k3d_release_url: a mirror of k3d's
+  release downloads;
+- k3d_servers (default 1), k3d_agents (default 0): the cluster's nodes, each a container;
+- k3d_api_port (default 6443): the host port of the Kubernetes API; k3d_api_host_ip: the address
+  it listens on (default 127.0.0.1 on this machine, 0.0.0.0 on a remote host);
+- k3d_ports: k3d port mappings, like ["8080:80@loadbalancer"];
+- k3d_registries: k3d's `registries` section, passed through (create, use, config);
+- k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else).
+
+harmony's CLI gives harmony_cluster (--name), k3d_recreate (--recreate) and k3d_purge (--purge).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from harmony.errors import BadInput
+from harmony.k3s import settings as k3s_settings
+
+DEFAULT_VERSION = "v5.7.4"
+DEFAULT_RELEASE_URL = "https://github.com/k3d-io/k3d/releases/download"
+VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+PORT_MAPPING = re.compile(r"^(\d{1,5}:)?\d{1,5}(/(tcp|udp))?(@[a-z0-9:*,-]+)?$")
+
+
+@dataclass(frozen=True)
+class K3dSettings:
+    k3s: k3s_settings.Settings
+    cluster: str = "harmony"
+    version: str = DEFAULT_VERSION
+    release_url: str = DEFAULT_RELEASE_URL
+    servers: int = 1
+    agents: int = 0
+    api_host_ip: str = "0.0.0.0"
+    api_port: int = 6443
+    ports: tuple[str, ...] = ()
+    registries: dict[str, Any] = field(default_factory=dict)
+    bin_dir: str | None = None
+    recreate: bool = False
+    purge: bool = False
+
+
+def _count(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadInput(f"host {host_name}: data '{key}' must be a whole number from {low} to {high}")
+    return value
+
+
+def _flag(data: Mapping, key: str) -> bool:
+    return data.get(key) in (True, "true", "True", "1")
+
+
+def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
+    """Check a host's data for k3d; BadInput names the first wrong key."""
+    k3s = k3s_settings.from_data(data, host_name, groups)
+    cluster = data.get("harmony_cluster") or "harmony"
+    if not isinstance(cluster, str) or not CLUSTER_NAME.fullmatch(cluster):
+        raise BadInput(f"invalid cluster name {cluster!r} for k3d: use lower-case letters, digits "
+                       "and '-' (at most 32), as k3d requires")
+    version = data.get("k3d_version") or DEFAULT_VERSION
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise BadInput(f"host {host_name}: data 'k3d_version' must be a k3d release like {DEFAULT_VERSION}")
+    ports = data.get("k3d_ports") or []
+    if isinstance(ports, str) or not all(isinstance(p, str) and PORT_MAPPING.fullmatch(p) for p in ports):
+        raise BadInput(f"host {host_name}: data 'k3d_ports' must be a list like ['8080:80@loadbalancer']")
+    registries = data.get("k3d_registries") or {}
+    if not isinstance(registries, Mapping):
+        raise BadInput(f"host {host_name}: data 'k3d_registries' must be a mapping (k3d's registries section)")
+    host_ip = data.get("k3d_api_host_ip") or ("127.0.0.1" if host_name == "@local" else "0.0.0.0")
+    return K3dSettings(
+        k3s=k3s,
+        cluster=cluster,
+        version=version,
+        release_url=k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
+        servers=_count(data, host_name, "k3d_servers", 1, 1, 9),
+        agents=_count(data, host_name, "k3d_agents", 0, 0, 99),
+        api_host_ip=str(host_ip),
+        api_port=_count(data, host_name, "k3d_api_port", 6443, 1, 65535),
+        ports=tuple(ports),
+        registries=dict(registries),
+        bin_dir=data.get("k3d_bin_dir"),
+        recreate=_flag(data, "k3d_recreate"),
+        purge=_flag(data, "k3d_purge"),
+    )

@@ -1,0 +1,104 @@
+"""k3d on this machine, which has a Docker engine but no init system: `harmony up` with no
+target picks k3d by itself, installs the (stand-in) k3d from the mirror, and creates a cluster
+of real Docker containers running the stand-in k3s; kubectl reaches it on a 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import uuid
+
+import pytest
+import yaml
+
+from tests.e2e import hosts as test_hosts
+from tests.e2e.conftest import NEW, REAL
+from tests.standin.mirror import standin_binary
+
+pytestmark = pytest.mark.skipif(os.path.isdir("/run/systemd/system"),
+                                reason="this machine has systemd: harmony would pick k3s here")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def k3d_cluster(tmp_path, mirror):
+    """A cluster name of this test's, the stand-in k3s image, and cleanup of whatever is left."""
+    if not REAL:
+        test_hosts.k3s_image(NEW, standin_binary(NEW))
+    name = f"h{uuid.uuid4().hex[:8]}"
+    yield name
+    test_hosts.remove_k3d_cluster(name)
+
+
+def containers(name: str) -> dict[str, str]:
+    """{container name: start time} of a cluster's containers."""
+    ids = test_hosts.docker("ps", "-aq", "--filter", f"label=k3d.cluster={name}").split()
+    return {c["Name"]: c["State"]["StartedAt"] for c in json.loads(test_hosts.docker("inspect", *ids))} if ids else {}
+
+
+def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirror, k3d_cluster, tmp_path):
+    bin_dir = tmp_path / "bin"
+    port = free_port()
+    settings = ["--version", NEW, "--name", k3d_cluster,
+                "--set", f"k3d_release_url={mirror.k3d_release_url}",
+                "--set", f"k3d_bin_dir={bin_dir}", "--set", f"k3d_api_port={port}"]
+
+    first = harmony("up", "--yes", *settings)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "runtime: k3d (k3s needs an init system harmony supports (systemd)" in first.stderr
+    assert "Docker is running" in first.stderr
+
+    checksums = (mirror.root / "k3d-io/k3d/releases/download/v5.7.4/checksums.txt").read_text()
+    installed = hashlib.sha256((bin_dir / "k3d").read_bytes()).hexdigest()
+    assert f"{installed}  k3d-linux-amd64" in checksums.splitlines()
+
+    nodes = harmony.kubectl("--context", k3d_cluster, "get", "nodes", "-o", "json")
+    assert nodes.returncode == 0, nodes.stderr
+    (node,) = json.loads(nodes.stdout)["items"]
+    assert node["metadata"]["name"] == f"k3d-{k3d_cluster}-server-0"
+    config = yaml.safe_load(harmony.kubeconfig.read_text())
+    (cluster,) = [c for c in config["clusters"] if c["name"] == k3d_cluster]
+    assert cluster["cluster"]["server"] == f"https://127.0.0.1:{port}"
+    spec = harmony.home / ".config" / "harmony" / "k3d" / f"{k3d_cluster}.yaml"
+    assert oct(spec.stat().st_mode & 0o777) == "0o600"
+
+    started = containers(k3d_cluster)
+    assert len(started) == 1
+    again = harmony("up", "--yes", *settings)
+    assert again.returncode == 0, again.stderr
+    assert "@local: unchanged" in again.stdout
+    assert containers(k3d_cluster) == started
+
+    grown = settings + ["--set", "k3d_agents=1"]
+    plan = harmony("plan", *grown)
+    assert plan.returncode == 0, plan.stderr
+    assert "agents 0 -> 1" in plan.stdout
+    refused = harmony("up", "--yes", *grown)
+    assert refused.returncode == 1
+    assert "differs from its spec (agents 0 -> 1)" in refused.stdout and "--recreate" in refused.stdout
+    assert containers(k3d_cluster) == started
+
+    recreated = harmony("up", "--yes", "--recreate", *grown)
+    assert recreated.returncode == 0, recreated.stdout + recreated.stderr
+    assert "Re-create (agents 0 -> 1) the k3d cluster" in recreated.stdout
+    assert len(containers(k3d_cluster)) == 2
+    status = harmony("status", "--json", "--name", k3d_cluster, *grown[4:])
+    assert status.returncode == 0, status.stderr
+    (row,) = json.loads(status.stdout)["hosts"]
+    assert row["runtime"] == "k3d" and row["cluster"]["agents"] == 1 and row["cluster"]["running"] == 2
+    assert sorted(row["nodes_ready"]) == [f"k3d-{k3d_cluster}-agent-0", f"k3d-{k3d_cluster}-server-0"]
+
+    down = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert containers(k3d_cluster) == {}
+    config = yaml.safe_load(harmony.kubeconfig.read_text())
+    assert all(c["name"] != k3d_cluster for c in config["contexts"])
+    again = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
+    assert again.returncode == 0 and "@local: unchanged" in again.stdout
