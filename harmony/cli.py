@@ -46,6 +46,8 @@ RELEASE_OPTIONS = [
 ]
 
 UP_OPTIONS = [
+    click.option("--install-docker", is_flag=True,
+                 help="k3d: install Docker from the distribution's packages where it is missing."),
     click.option("--recreate", is_flag=True,
                  help="k3d: delete and re-create a cluster whose spec changed (its workloads are lost)."),
     click.option("--switch-context", is_flag=True,
@@ -114,6 +116,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         release=release,
         runtime=runtime,
         recreate=extra.get("recreate", False),
+        install_docker=extra.get("install_docker", False),
         purge=extra.get("purge", False),
     )
 

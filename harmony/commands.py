@@ -39,6 +39,7 @@ class Request:
     runtime: str | None = None
     recreate: bool = False
     purge: bool = False
+    install_docker: bool = False
 
 
 @dataclass
@@ -105,7 +106,8 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
     platform = runner.facts(request.target, PLATFORM_FACT, options).get(host.name)
     if not platform:
         raise RunFailed(f"{host.name}: unreachable, so its runtime cannot be chosen; see above")
-    return runtime.choose(host.name, runtime.Platform(**platform), None)
+    install_docker = k3d_settings.from_data(host.data, host.name).install_docker
+    return runtime.choose(host.name, runtime.Platform(**platform), None, install_docker)
 
 
 def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
@@ -113,7 +115,9 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     the runtime, check the cluster the hosts make (unless the command works host by host: not
     `whole`) and that the release to download exists. Only then say which runtime, and why."""
     data = {**request.options.data, **request.release, "harmony_cluster": request.name}
-    data.update({key: True for key in ("k3d_recreate", "k3d_purge") if getattr(request, key[4:])})
+    flags = {"k3d_recreate": request.recreate, "k3d_purge": request.purge,
+             "k3d_install_docker": request.install_docker}
+    data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
     version = _pin_version(hosts) if pin else None
     choice = _choose_runtime(request, hosts)

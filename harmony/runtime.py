@@ -72,11 +72,19 @@ def _docker_problem(platform: Platform) -> str | None:
     return None
 
 
-def choose(host: str, platform: Platform, requested: str | None) -> Choice:
+def can_install_docker(platform: Platform) -> bool:
+    """harmony installs Docker from the distribution's packages (when asked) only where an init
+    system can run it and the login user can become root."""
+    return platform.os == "linux" and platform.init in ("systemd", "openrc") and platform.root != "none"
+
+
+def choose(host: str, platform: Platform, requested: str | None, install_docker: bool = False) -> Choice:
     """The runtime for `host`, or BadInput saying what is missing and how to get it."""
     if requested and requested not in RUNTIMES:
         raise BadInput(f"unknown runtime '{requested}': use k3s or k3d")
     k3s_problem, docker_problem = _k3s_problem(platform), _docker_problem(platform)
+    if docker_problem and platform.docker == "absent" and install_docker and can_install_docker(platform):
+        docker_problem = None
     if requested == "k3s":
         if k3s_problem:
             raise BadInput(f"{host}: runtime k3s asked for, but {k3s_problem}; use --runtime k3d")

@@ -23,6 +23,16 @@ from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
 USER = {"_sudo": False}  # k3d and Docker are the login user's
+INSTALL_DOCKER = """set -e
+if command -v apt-get >/dev/null; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
+elif command -v dnf >/dev/null; then dnf install -y moby-engine || dnf install -y docker
+elif command -v apk >/dev/null; then apk add docker
+else echo "harmony: no package manager harmony knows (apt-get, dnf, apk): install Docker by hand" >&2; exit 1
+fi
+if [ -d /run/systemd/system ]; then systemctl enable --now docker
+else rc-update add docker default && rc-service docker start
+fi
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then usermod -aG docker "$SUDO_USER"; fi"""
 
 
 def asset(system: str, machine: str) -> releases.Asset:
@@ -61,7 +71,11 @@ def up() -> None:
     settings = from_data(host.data, host.name, host.groups)
     state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **USER)
     problem = docker_problem(state)
-    if problem:
+    if problem and state.docker == "absent" and settings.install_docker:
+        # As root (sudo per the host's data), unlike the rest: then Docker answers this run's
+        # commands as root, or, for another user, from the next login (the docker group).
+        operations.run(name="Install Docker from the distribution's packages", command=INSTALL_DOCKER)
+    elif problem:
         operations.fail(name="Check Docker", message=problem, **USER)
         return
     version = settings.k3s.version or releases.resolve_channel(settings.k3s.channel_url, settings.k3s.channel)

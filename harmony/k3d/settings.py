@@ -9,7 +9,9 @@ k3s_config for k3s's arguments, k3s_token):
   it listens on (default 127.0.0.1 on this machine, 0.0.0.0 on a remote host);
 - k3d_ports: k3d port mappings, like ["8080:80@loadbalancer"];
 - k3d_registries: k3d's `registries` section, passed through (create, use, config);
-- k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else).
+- k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else);
+- k3d_install_docker: install Docker from the distribution's packages where it is missing
+  (Linux with systemd or OpenRC, as root or with sudo; opt-in).
 
 harmony's CLI gives harmony_cluster (--name), k3d_recreate (--recreate) and k3d_purge (--purge).
 """
@@ -45,6 +47,7 @@ class K3dSettings:
     bin_dir: str | None = None
     recreate: bool = False
     purge: bool = False
+    install_docker: bool = False
 
 
 def _count(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
@@ -91,4 +94,5 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
         bin_dir=data.get("k3d_bin_dir"),
         recreate=_flag(data, "k3d_recreate"),
         purge=_flag(data, "k3d_purge"),
+        install_docker=_flag(data, "k3d_install_docker"),
     )

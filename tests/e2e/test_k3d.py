@@ -38,9 +38,9 @@ def k3d_cluster(tmp_path, mirror):
 
 
 def containers(name: str) -> dict[str, str]:
-    """{container name: start time} of a cluster's containers."""
-    ids = test_hosts.docker("ps", "-aq", "--filter", f"label=k3d.cluster={name}").split()
-    return {c["Name"]: c["State"]["StartedAt"] for c in json.loads(test_hosts.docker("inspect", *ids))} if ids else {}
+    """{container ID: start time} of a cluster's containers."""
+    ids = test_hosts.docker("ps", "-aq", "--no-trunc", "--filter", f"label=k3d.cluster={name}").split()
+    return {c["Id"]: c["State"]["StartedAt"] for c in json.loads(test_hosts.docker("inspect", *ids))} if ids else {}
 
 
 def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirror, k3d_cluster, tmp_path):
@@ -75,6 +75,13 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert again.returncode == 0, again.stderr
     assert "@local: unchanged" in again.stdout
     assert containers(k3d_cluster) == started
+
+    test_hosts.docker("stop", *started)
+    restarted = harmony("up", "--yes", *settings)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "Start the k3d cluster" in restarted.stdout
+    assert set(containers(k3d_cluster)) == set(started)
+    started = containers(k3d_cluster)
 
     grown = settings + ["--set", "k3d_agents=1"]
     plan = harmony("plan", *grown)

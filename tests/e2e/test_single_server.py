@@ -20,6 +20,7 @@ def summary_line(result, host) -> str:
 def test_up_installs_a_ready_cluster_and_a_rerun_changes_nothing(harmony, host):
     first = harmony.up(host)
     assert first.returncode == 0, first.stderr
+    assert "runtime: k3s (Linux with systemd and root)" in first.stderr
     assert "changed" in summary_line(first, host)
     assert host.is_active()
     assert host.sh("k3s --version").splitlines()[0].startswith(f"k3s version {NEW} ")

@@ -12,6 +12,7 @@ contract that harmony uses, and really runs the cluster in Docker:
   logs that k3s is up, as k3d waits for. Unlike k3d, the API port is published by the first
   server itself, not by a load-balancer container;
 - `k3d cluster list -o json` lists clusters with their nodes and running counts (no token);
+- `k3d cluster start NAME` starts a cluster's stopped containers, servers first;
 - `k3d cluster delete NAME` removes a cluster's containers and network;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
   the published API port.
@@ -114,6 +115,16 @@ def wait_for_log(node: str, text: str, timeout: float = 60) -> None:
     fail(f"node {node} not ready after {timeout:.0f}s")
 
 
+def start(name: str) -> None:
+    nodes = sorted(containers(name), key=lambda c: c["Config"]["Labels"]["k3d.role"] != "server")
+    if not nodes:
+        fail(f"No nodes found for cluster '{name}'")
+    for node in nodes:
+        if not node["State"]["Running"]:
+            docker("start", node["Id"])
+    print(f"INFO[0000] Started cluster '{name}'", file=sys.stderr)
+
+
 def delete(name: str) -> None:
     ids = [c["Id"] for c in containers(name)]
     if ids:
@@ -144,6 +155,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps(list_clusters()))
     elif argv[:2] == ["cluster", "create"] and "--config" in argv:
         create(argv[argv.index("--config") + 1])
+    elif argv[:2] == ["cluster", "start"] and len(argv) > 2:
+        start(argv[2])
     elif argv[:2] == ["cluster", "delete"] and len(argv) > 2:
         delete(argv[2])
     elif argv[:2] == ["kubeconfig", "get"] and len(argv) > 2:

@@ -45,3 +45,15 @@ def test_a_requested_runtime_wins_but_is_checked():
         choose("h", Platform("Darwin", "none", "root", "running"), "k3s")
     with pytest.raises(BadInput, match="unknown runtime 'podman'"):
         choose("h", LINUX_SYSTEMD_ROOT, "podman")
+
+
+def test_docker_can_be_installed_when_asked_where_an_init_system_can_run_it():
+    openrc = Platform("Linux", "openrc", "root", "absent")
+    with pytest.raises(BadInput, match="no runtime"):
+        choose("h", openrc, None)
+    assert choose("h", openrc, None, install_docker=True).runtime == "k3d"
+    assert choose("h", LINUX_SYSTEMD_ROOT, "k3d", install_docker=True).runtime == "k3d"
+    with pytest.raises(BadInput, match="no runtime"):  # nothing could start the engine
+        choose("h", Platform("Linux", "none", "root", "absent"), None, install_docker=True)
+    with pytest.raises(BadInput, match="no runtime"):  # not root, no sudo
+        choose("h", Platform("Linux", "openrc", "none", "absent"), None, install_docker=True)
