@@ -215,3 +215,70 @@ def kubeconfig_command(target, **options):
     from harmony import commands
 
     return commands.kubeconfig_command(build_request(target, **options))
+
+
+@main.group()
+def lab():
+    """A throwaway multi-node cluster of Vagrant machines on this workstation (see Vagrantfile)."""
+
+
+LAB_OPTIONS = [
+    click.option("--name", default="harmony-lab", show_default=True,
+                 help="The lab cluster's name: its kubeconfig context."),
+    click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
+]
+
+
+def _lab_request(name, verbose, **options):
+    """The lab's directory and a request for its inventory, with Vagrant's commands pointed there."""
+    from harmony import lab as lab_module
+
+    lab_module.require_vagrant()
+    directory = lab_module.vagrantfile_dir()
+    os.environ["VAGRANT_CWD"] = str(directory)  # for pyinfra's @vagrant connector too
+    request = build_request(str(directory / "inventories" / "vagrant.py"), None, None, None, name,
+                            lab_module.api_url(), verbose, None, (), **options)
+    return directory, request
+
+
+@lab.command("up")
+@with_options(LAB_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS)
+@click.option("--provider", type=click.Choice(["libvirt", "virtualbox", "docker"]),
+              help="Vagrant provider (default: VAGRANT_DEFAULT_PROVIDER, else the first usable "
+                   "of libvirt, virtualbox, docker).")
+@handles_errors
+def lab_up(provider, **options):
+    """Start the lab's machines (vagrant up) and make them a cluster (harmony up vagrant)."""
+    from harmony import commands, lab as lab_module
+
+    directory, request = _lab_request(**options)
+    chosen = lab_module.choose_provider(provider)
+    if chosen == "docker":
+        lab_module.ensure_host_image()
+    lab_module.vagrant("up", "--provider", chosen, directory=directory)
+    return commands.up(request)
+
+
+@lab.command("status")
+@with_options(LAB_OPTIONS)
+@handles_errors
+def lab_status(**options):
+    """The lab's machines (vagrant status) and its cluster (harmony status)."""
+    from harmony import commands, lab as lab_module
+
+    directory, request = _lab_request(**options)
+    lab_module.vagrant("status", directory=directory)
+    return commands.status(request, as_json=False)
+
+
+@lab.command("down")
+@with_options(LAB_OPTIONS)
+@handles_errors
+def lab_down(**options):
+    """Destroy the lab's machines (vagrant destroy) and drop its kubeconfig context."""
+    from harmony import commands, lab as lab_module
+
+    directory, request = _lab_request(**options)
+    lab_module.vagrant("destroy", "-f", directory=directory)
+    commands.forget(request.name)
+    return 0

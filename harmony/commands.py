@@ -246,12 +246,18 @@ def down(request: Request) -> int:
     ok = _report(result, hosts, "removed")
     if len(ok) < len(hosts):
         raise _failed(hosts, ok)
-    for host in hosts:
-        localstate.fetched_kubeconfig(host.name).unlink(missing_ok=True)
+    forget(request.name, [host.name for host in hosts])
+    return 0
+
+
+def forget(name: str, host_names: list[str] = ()) -> None:
+    """Drop a removed cluster's entries from the user's kubeconfig, and the kubeconfigs fetched
+    from its hosts."""
+    for host_name in host_names:
+        localstate.fetched_kubeconfig(host_name).unlink(missing_ok=True)
     path = kubeconfig.default_path()
     if path.exists():
-        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), request.name))
-    return 0
+        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
 
 
 def status(request: Request, as_json: bool) -> int:

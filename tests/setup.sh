@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (as root) to run harmony's test suite:
-# Docker engine, debootstrap, the test-host image, and a virtualenv with harmony and pytest.
+# Docker engine, debootstrap, Vagrant (with the libvirt plugin, so that its provider settings can
+# be validated), the host image, and a virtualenv with harmony and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
+command -v vagrant >/dev/null || need+=(vagrant)
+dpkg -s vagrant-libvirt >/dev/null 2>&1 || need+=(vagrant-libvirt)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}" ca-certificates
@@ -23,7 +26,7 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null
 fi
 
-bash tests/hosts/build-image.sh
+bash harmony/lab/host-image.sh
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

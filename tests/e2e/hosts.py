@@ -7,6 +7,7 @@ other, and the release mirror on the bridge's gateway address, over the Docker b
 from __future__ import annotations
 
 import hashlib
+import socket
 import subprocess
 import tempfile
 import time
@@ -14,9 +15,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE = "harmony-test-host:bookworm"
+IMAGE = "harmony-host:bookworm"
 LABEL = "harmony-e2e"
-BUILD_SCRIPT = Path(__file__).parents[1] / "hosts" / "build-image.sh"
+BUILD_SCRIPT = Path(__file__).parents[2] / "harmony" / "lab" / "host-image.sh"
 SYSTEMD_RUN = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -96,7 +97,7 @@ def start(public_key: str, init: bool = True, privileged: bool = False, prefix: 
                "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", input=public_key)
         host = Host(name, _port(name, 22), _port(name, 6443),
                     docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
-        _wait_for_ssh(host, init)
+        _wait_for_ssh(host)
         return host
     except BaseException:
         docker("rm", "-f", name, check=False)
@@ -107,15 +108,18 @@ def _port(name: str, port: int) -> int:
     return int(docker("port", name, f"{port}/tcp").splitlines()[0].rsplit(":", 1)[1])
 
 
-def _wait_for_ssh(host: Host, init: bool, timeout: float = 60) -> None:
+def _wait_for_ssh(host: Host, timeout: float = 60) -> None:
+    """Until sshd answers with its banner through the published port, as harmony will reach it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = "systemctl is-active ssh" if init else "pgrep sshd"
-        if subprocess.run(["docker", "exec", host.name, "sh", "-c", ready],
-                          capture_output=True, timeout=30).returncode == 0:
-            return
+        try:
+            with socket.create_connection(("127.0.0.1", host.ssh_port), timeout=5) as sock:
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
         time.sleep(0.5)
-    raise TimeoutError(f"{host.name}: sshd not up after {timeout}s")
+    raise TimeoutError(f"{host.name}: sshd not answering on 127.0.0.1:{host.ssh_port} after {timeout}s")
 
 
 def remove_all() -> None:
