@@ -38,11 +38,16 @@ RELEASE_OPTIONS = [
                  help="Base URL of k3s release downloads (a mirror)."),
     click.option("--channel-url", "k3s_channel_url", metavar="URL",
                  help="Base URL of the k3s channel server (a mirror)."),
+    click.option("--airgap", "k3s_airgap_dir", metavar="DIR", type=click.Path(file_okay=False),
+                 help="Install from an airgap bundle on this machine (made by harmony bundle): "
+                      "no host downloads anything."),
     # Only the file's path or the variable's name goes to pyinfra: never the token itself.
     click.option("--token-file", "k3s_token_file", metavar="PATH",
                  help="File holding the cluster's join token (default: the first server's)."),
     click.option("--token-env", "k3s_token_env", metavar="VAR",
                  help="Environment variable holding the cluster's join token."),
+    click.option("--allow-downgrade", "k3s_allow_downgrade", is_flag=True, default=None,
+                 help="Install an older k3s than the one on a host (refused otherwise)."),
 ]
 
 UP_OPTIONS = [
@@ -170,6 +175,18 @@ def up(target, yes, **options):
 @main.command()
 @TARGET
 @with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS)
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@handles_errors
+def check(target, as_json, **options):
+    """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""
+    from harmony import commands
+
+    return commands.check(build_request(target, **options), as_json)
+
+
+@main.command()
+@TARGET
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""
@@ -215,6 +232,27 @@ def kubeconfig_command(target, **options):
     from harmony import commands
 
     return commands.kubeconfig_command(build_request(target, **options))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="The k3s release (default: the channel's).")
+@click.option("--channel", "k3s_channel", default="stable", show_default=True, help="Release channel.")
+@click.option("--arch", "arches", multiple=True, type=click.Choice(["amd64", "arm64", "arm", "s390x"]),
+              default=["amd64"], show_default=True, help="Architectures to include (repeat for several).")
+@click.option("--release-url", default=None, metavar="URL", help="Base URL of k3s release downloads.")
+@click.option("--channel-url", default=None, metavar="URL", help="Base URL of the k3s channel server.")
+@handles_errors
+def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url):
+    """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`."""
+    from harmony import airgap, releases
+
+    version = releases.check_version(k3s_version) if k3s_version else releases.resolve_channel(
+        channel_url or releases.DEFAULT_CHANNEL_URL, k3s_channel)
+    written = airgap.make(directory, version, (release_url or releases.DEFAULT_RELEASE_URL).rstrip("/"),
+                          list(arches))
+    click.echo(f"k3s {version} bundled in {directory}: {', '.join(p.name for p in written)}")
+    return 0
 
 
 @main.group()

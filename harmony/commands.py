@@ -14,7 +14,7 @@ from typing import Callable
 
 import click
 
-from harmony import inventory, kubeconfig, localstate, readiness, releases, runner, runtime
+from harmony import airgap, inventory, kubeconfig, localstate, readiness, releases, runner, runtime
 from harmony.errors import BadInput, RunFailed
 from harmony.k3d import settings as k3d_settings
 from harmony.k3s import cluster
@@ -55,7 +55,17 @@ class Run:
 
 
 def _pin_version(hosts: list[inventory.Host]) -> str:
-    """Resolve the one k3s version of this run, on the controller."""
+    """Resolve the one k3s version of this run, on the controller: an airgap bundle's, or the
+    one asked for, with channels resolved."""
+    bundles = {h.settings.airgap_dir for h in hosts}
+    if bundles != {None}:
+        if len(bundles) > 1:
+            raise BadInput("give all hosts the same airgap bundle (k3s_airgap_dir, --airgap), or none")
+        bundled = airgap.version(bundles.pop())
+        asked = sorted({h.settings.version for h in hosts if h.settings.version} - {bundled})
+        if asked:
+            raise BadInput(f"the airgap bundle holds k3s {bundled}, not {', '.join(asked)}")
+        return bundled
     wanted = {
         h.settings.version or releases.resolve_channel(h.settings.channel_url, h.settings.channel)
         for h in hosts
@@ -72,6 +82,8 @@ def _check_published(run: Run, version: str) -> None:
     """Check the release this run downloads exists: k3s's binaries, or k3d's (k3s comes as an
     image then)."""
     if run.runtime == "k3s":
+        if run.hosts[0].settings.airgap_dir:
+            return  # nothing is downloaded: the bundle was checked when the version was pinned
         for url in sorted({h.settings.release_url for h in run.hosts}):
             releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file)
         return
@@ -198,10 +210,11 @@ def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readines
     return nodes
 
 
-def _show_plan(result: runner.RunResult) -> None:
-    for name, host in sorted(result.hosts.items()):
-        click.echo(f"{name}: would change: {', '.join(host.changed)}" if host.changed
-                   else f"{name}: nothing to change")
+def _show_plan(result: runner.RunResult, hosts: list[inventory.Host]) -> None:
+    for host in hosts:
+        outcome = result.hosts.get(host.name)
+        click.echo(f"{host.name}: would change: {', '.join(outcome.changed)}" if outcome and outcome.changed
+                   else f"{host.name}: nothing to change")
     if result.exit_code != 0:
         raise RunFailed("planning failed; see above")
 
@@ -210,7 +223,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying."""
     run = _prepare(request)
     if confirm:
-        _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True))
+        _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
         confirm()
     result = runner.run(request.target, run.deploy("up"), run.options)
     ok = _report(result, run.hosts, "changed")
@@ -226,7 +239,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
 
 def plan(request: Request) -> int:
     run = _prepare(request)
-    _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True))
+    _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
     return 0
 
 
@@ -260,38 +273,89 @@ def forget(name: str, host_names: list[str] = ()) -> None:
         kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
 
 
-def status(request: Request, as_json: bool) -> int:
-    """Each host's runtime and state (k3s: role, version, service; k3d: the cluster's nodes),
-    its node in the API, and the nodes the API lists that no host of the inventory is (removed
-    from the inventory, not from the cluster)."""
-    run = _prepare(request, pin=False)
+@dataclass
+class Survey:
+    """What the hosts and the API say of a cluster, without changing anything."""
+
+    api: str
+    hosts: list[dict]  # one row a host; "healthy": running, and its node(s) Ready
+    unlisted: list[dict]  # nodes in the cluster that no host of the inventory is
+
+
+def _survey(request: Request, run: Run) -> Survey:
     bin_dir = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).bin_dir if run.runtime == "k3d" else None
     facts = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
                          (f"bin_dir={bin_dir}",) if bin_dir else ())
     running = {name for name, fact in facts.items()
                if fact.get("active") or (fact.get("clusters") or {}).get(request.name, {}).get("running")}
     nodes, api = _api_nodes(request, _api(request, run, running))
-    report = []
+    rows = []
     for host in run.hosts:
         fact = facts.get(host.name)
         row = {"host": host.name, "runtime": run.runtime, "reachable": fact is not None}
         if run.runtime == "k3d":
-            row.update(docker=(fact or {}).get("docker"), cluster=(fact or {}).get("clusters", {}).get(request.name),
-                       nodes_ready=sorted(n.name for n in nodes.values() if n.ready))
+            cluster_state = (fact or {}).get("clusters", {}).get(request.name)
+            ready = sorted(n.name for n in nodes.values() if n.ready)
+            total = cluster_state["servers"] + cluster_state["agents"] if cluster_state else 0
+            row.update(docker=(fact or {}).get("docker"), cluster=cluster_state, nodes_ready=ready,
+                       healthy=bool(cluster_state) and cluster_state["running"] == total == len(ready))
             nodes = {}
         else:
             node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
             node = nodes.pop(node_name, None)
             row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready))
-        report.append(row)
+            row["healthy"] = bool(row.get("active") and row["node_ready"])
+        rows.append(row)
     unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
                 for n in nodes.values()]
+    return Survey(api, rows, unlisted)
+
+
+def status(request: Request, as_json: bool) -> int:
+    """Each host's runtime and state (k3s: role, version, service; k3d: the cluster's nodes),
+    its node in the API, and the nodes the API lists that no host of the inventory is (removed
+    from the inventory, not from the cluster)."""
+    survey = _survey(request, _prepare(request, pin=False))
     if as_json:
-        click.echo(json.dumps({"cluster": request.name, "api": api, "hosts": report,
-                               "nodes_not_in_inventory": unlisted}, indent=2))
+        click.echo(json.dumps({"cluster": request.name, "api": survey.api, "hosts": survey.hosts,
+                               "nodes_not_in_inventory": survey.unlisted}, indent=2))
     else:
-        _show_status(request.name, api, report, unlisted)
-    return 0 if all(r["reachable"] for r in report) else 1
+        _show_status(request.name, survey.api, survey.hosts, survey.unlisted)
+    return 0 if all(r["reachable"] for r in survey.hosts) else 1
+
+
+# Operations a dry run lists that are not a difference on the host.
+NOT_DRIFT = ("Fetch the kubeconfig to the controller",)
+
+
+def check(request: Request, as_json: bool) -> int:
+    """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
+    run), whether k3s runs and its node is Ready; exit 1 listing each difference if any."""
+    run = _prepare(request)
+    planned = runner.run(request.target, run.deploy("up"), run.options, dry=True, quiet=True)
+    survey = _survey(request, run)
+    report = []
+    for row in survey.hosts:
+        plan_result = planned.hosts.get(row["host"], runner.HostResult(row["host"]))
+        if not row["reachable"]:
+            differences = [f"unreachable: {plan_result.reason}"]
+        else:
+            differences = [f"would change: {name.split(' | ', 1)[-1]}" for name in plan_result.changed
+                           if name.split(" | ", 1)[-1] not in NOT_DRIFT]
+            if not row["healthy"]:
+                differences.append("not running, or its node is not Ready")
+        report.append({"host": row["host"], "differences": differences})
+    extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
+    drifted = bool(extra) or any(r["differences"] for r in report)
+    if as_json:
+        click.echo(json.dumps({"cluster": request.name, "drifted": drifted, "hosts": report,
+                               "cluster_differences": extra}, indent=2))
+    else:
+        for r in report:
+            click.echo(f"{r['host']}: " + ("; ".join(r["differences"]) if r["differences"] else "as specified"))
+        for line in extra:
+            click.echo(line)
+    return 1 if drifted else 0
 
 
 def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:

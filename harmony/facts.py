@@ -21,6 +21,7 @@ from harmony.k3s import paths
 class FileState:
     mode: str  # octal, as `stat -c %a` prints it: "600"
     sha256: str
+    mtime: int = 0  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class UnitState:
     active_state: str = "inactive"
     unit_file_state: str = ""
     active_since: int = 0  # ActiveEnterTimestampMonotonic: changes on every (re)start
+    started: int = 0  # ActiveEnterTimestamp, seconds since the epoch
 
     @property
     def active(self) -> bool:
@@ -68,7 +70,7 @@ def _script() -> str:
     dirs = " ".join(shlex.quote(p) for p in paths.REMOVED_DIRS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
     units = " ".join(paths.unit_name(role) for role in paths.ROLES)
-    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic"
+    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic,ActiveEnterTimestamp"
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""
 printf 'arch\\t%s\\n' "$(uname -m)"
@@ -76,7 +78,7 @@ printf 'hostname\\t%s\\n' "$(hostname)"
 printf 'uid\\t%s\\n' "$(id -u)"
 {_INIT}
 for f in {files}; do
-  [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
+  [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
 done
 for d in {dirs}; do [ -d "$d" ] && printf 'dir\\t%s\\n' "$d"; done
 for c in {commands}; do
@@ -84,7 +86,7 @@ for c in {commands}; do
 done
 if [ -d /run/systemd/system ]; then
   for u in {units}; do
-    systemctl show -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
+    systemctl show --timestamp=unix -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
   done
 fi
 [ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
@@ -106,8 +108,9 @@ def parse(lines: list[str]) -> HostState:
             state.uid = int(rest)
         elif kind == "init":
             state.init = rest
-        elif kind == "file" and len(fields) == 3:
-            state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2])
+        elif kind == "file" and len(fields) == 4:
+            state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2],
+                                               mtime=int(fields[3]) if fields[3].isdigit() else 0)
         elif kind == "dir":
             state.dirs.add(rest)
         elif kind == "command" and len(fields) == 2:
@@ -121,11 +124,13 @@ def parse(lines: list[str]) -> HostState:
             state.k3s_version = words[2] if len(words) > 2 else ""
     for name, props in units.items():
         since = props.get("ActiveEnterTimestampMonotonic", "0")
+        started = props.get("ActiveEnterTimestamp", "").lstrip("@")
         state.units[name] = UnitState(
             load_state=props.get("LoadState", "not-found"),
             active_state=props.get("ActiveState", "inactive"),
             unit_file_state=props.get("UnitFileState", ""),
             active_since=int(since) if since.isdigit() else 0,
+            started=int(started) if started.isdigit() else 0,
         )
     return state
 

@@ -14,6 +14,7 @@ import os
 import posixpath
 import shlex
 from io import BytesIO
+from weakref import WeakKeyDictionary
 
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
@@ -162,6 +163,16 @@ chmod 755 {tmp} && mv -f {tmp} {shlex.quote(dest)}"""
 
 
 @operation()
+def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileState | None):
+    """Install a file from the controller (an airgap bundle's), verified against `sha256` on the
+    host before it is renamed over `dest`, when the host's copy differs."""
+    if current and current.sha256 == sha256 and current.mode == mode:
+        host.noop(f"{dest} already has sha256 {sha256[:12]}")
+        return
+    yield from _install(local_path, dest, mode, sha256)
+
+
+@operation()
 def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str]):
     """Link each of `names` to `target` in its directory, unless the command exists already.
 
@@ -184,8 +195,27 @@ def daemon_reload():
 
 @operation()
 def restart(unit: str):
-    """Restart a unit and wait until it reports ready (k3s is Type=notify)."""
+    """Restart a unit and wait until it reports ready (k3s is Type=notify); but not once any
+    host of this run has failed: callers restart one host at a time, and a failure stops the
+    rollout there."""
+    yield FunctionCommand(_no_failure_yet, (), {})
     yield _with_status(f"systemctl restart {unit}.service", unit)
+
+
+# Per run, the hosts a stopped rollout left alone: they are not where it stopped.
+_held: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _no_failure_yet(state, host) -> bool:
+    # A host that failed earlier in this same serial operation is not yet in failed_hosts.
+    held = _held.setdefault(state, set())
+    failed = sorted(({h.name for h in state.failed_hosts}
+                     | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops}) - held)
+    if failed:
+        held.add(host.name)
+        host.log(f"harmony: not restarted: the rollout stopped at {', '.join(failed)}, which failed",
+                 log_func=logger.error)
+    return not failed
 
 
 @operation()
@@ -224,19 +254,22 @@ def remove(targets: list[str]):
     yield StringCommand("rm", "-rf", *targets)
 
 
-def _install(content: BytesIO, path: str, mode: str):
-    """Commands that write `content` to `path` (root-owned, `mode`), never readable by others.
+def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = None):
+    """Commands that write `content` (bytes, or a file on the controller) to `path` (root-owned,
+    `mode`), never readable by others, never half-written.
 
     The content is uploaded as the login user into a staging directory only that user (and root)
-    can read, then installed with its final mode next to the target and renamed over it: the file
-    is never readable by others, and never half-written.
+    can read, checked against `sha256` if given, then installed with its final mode next to the
+    target and renamed over it.
     """
     staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
     new = f"{path}.harmony-new"
     yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
     yield FileUploadCommand(content, staged, _sudo=False)
+    check = (f'[ "$(sha256sum {staged} | cut -d" " -f1)" = {sha256} ] || {{ rm -f {staged};'
+             f' echo "harmony: {path}: the upload does not match sha256 {sha256}" >&2; exit 1; }}; ') if sha256 else ""
     yield (
-        f"install -m {mode} -o root -g root {staged} {shlex.quote(new)}"
+        f"{check}install -m {mode} -o root -g root {staged} {shlex.quote(new)}"
         f" && mv -f {shlex.quote(new)} {shlex.quote(path)} && rm -f {staged}"
     )
 

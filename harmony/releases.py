@@ -64,6 +64,15 @@ def check_version(version: str) -> str:
     return version
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """A k3s release tag as a sortable tuple: v1.31.4-rc1+k3s2 -> (1, 31, 4, 1, 2); a final
+    release sorts after its release candidates."""
+    check_version(version)
+    numbers, _, k3s = version[1:].partition("+k3s")
+    base, _, rc = numbers.partition("-rc")
+    return (*map(int, base.split(".")), int(rc) if rc else 10**6, int(k3s))
+
+
 def check_channel(channel: str) -> str:
     if not CHANNEL_PATTERN.fullmatch(channel):
         raise BadInput(

@@ -108,14 +108,15 @@ def _start(target: Target, operations: list[str], options: RunOptions, dry: bool
     )
 
 
-def run(target: Target, deploy: str, options: RunOptions, dry: bool = False) -> RunResult:
-    """Run a deploy (`module.function`) over the target, showing pyinfra's progress."""
+def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False) -> RunResult:
+    """Run a deploy (`module.function`) over the target, showing pyinfra's progress unless quiet."""
     process = _start(target, [deploy], options, dry)
     log: list[str] = []
     assert process.stderr is not None and process.stdout is not None
     for line in process.stderr:  # pass pyinfra's progress through as it comes
-        sys.stderr.write(line)
-        sys.stderr.flush()
+        if not quiet:
+            sys.stderr.write(line)
+            sys.stderr.flush()
         log.append(line)
     stdout = process.stdout.read()
     exit_code = process.wait()
@@ -148,10 +149,16 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
     except json.JSONDecodeError:
         payload = {}
     if dry:
+        # An operation that runs only if another changed (a restart, a reload) is listed only for
+        # a host where something changes for sure.
+        conditional: dict[str, list[str]] = {}
         for op in payload.get("plan") or []:
-            for name in op["hosts_with_change"] + op["hosts_with_conditional_change"]:
+            for name in op["hosts_with_change"]:
                 hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
-        for result in hosts.values():
+            for name in op["hosts_with_conditional_change"]:
+                conditional.setdefault(name, []).append(op["name"])
+        for name, result in hosts.items():
+            result.changed += conditional.get(name, [])
             result.reported = "plan" in payload
     else:
         results = payload.get("results") or {}

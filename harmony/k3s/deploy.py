@@ -14,7 +14,7 @@ from pyinfra import host, inventory
 from pyinfra.api import Host, State, deploy
 from pyinfra.operations.util import any_changed
 
-from harmony import localstate, operations, releases
+from harmony import airgap, localstate, operations, releases
 from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, paths, render
@@ -62,7 +62,7 @@ def host_state(check_name: str) -> HostState | None:
     return state
 
 
-def preflight(state: HostState) -> str | None:
+def preflight(state: HostState, settings: Settings) -> str | None:
     """Why this host cannot run k3s as harmony installs it, or None."""
     if state.uid != 0:
         return (
@@ -74,10 +74,13 @@ def preflight(state: HostState) -> str | None:
             f"no systemd on {state.hostname or host.name} (init: {state.init}); k3s needs an "
             "init system: use a systemd host, or run k3s in Docker with k3d"
         )
-    if "curl" not in state.commands and "wget" not in state.commands:
+    if not settings.airgap_dir and "curl" not in state.commands and "wget" not in state.commands:
         return "neither curl nor wget is installed: install one of them"
     try:
-        releases.asset_for(state.arch)
+        if settings.airgap_dir:
+            airgap.items(settings.airgap_dir, state.arch)
+        else:
+            releases.asset_for(state.arch)
     except BadInput as error:
         return str(error)
     return None
@@ -111,7 +114,7 @@ def up() -> None:
     state = host_state("Check the host can run k3s")
     if state is None:
         return
-    problem = preflight(state)
+    problem = preflight(state, settings)
     if problem:
         operations.fail(name="Check the host can run k3s", message=problem)
         return
@@ -132,19 +135,39 @@ def up() -> None:
 
 
 def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time: bool = False) -> None:
-    """The operations that bring this host to its spec, restarting k3s only for a change."""
+    """The operations that bring this host to its spec, restarting k3s only for a change, one
+    host at a time; `one_at_a_time` also starts new hosts so (joining etcd members)."""
     version = settings.version or releases.resolve_channel(settings.channel_url, settings.channel)
+    installed = state.k3s_version
+    if installed and releases.VERSION_PATTERN.fullmatch(installed) and not settings.allow_downgrade \
+            and releases.version_key(version) < releases.version_key(installed):
+        operations.fail(name=f"Check the version ({installed} -> {version})",
+                        message=f"k3s {installed} is installed: refusing to downgrade to {version} "
+                                "(k3s does not support it; pass --allow-downgrade to do it anyway)")
+        return
     asset = releases.asset_for(state.arch)
     role, unit = settings.role, paths.unit_name(settings.role)
     remove_other_role(role, state)
 
-    binary = operations.binary(
-        name=f"Install k3s {version}",
-        url=releases.download_url(settings.release_url, version, asset.name),
-        sha256=releases.expected_sha256(settings.release_url, version, asset),
-        dest=paths.BINARY,
-        current=state.files.get(paths.BINARY),
-    )
+    install = f"Install k3s {version}" + (f" (from {installed})" if installed and installed != version else "")
+    images = None
+    if settings.airgap_dir:
+        binary_item, *image_items = airgap.items(settings.airgap_dir, state.arch)
+        binary = operations.upload(name=install + " from the airgap bundle", local_path=str(binary_item.path),
+                                   sha256=binary_item.sha256, dest=paths.BINARY, mode="755",
+                                   current=state.files.get(paths.BINARY))
+        for item in image_items:
+            images = operations.upload(name="Upload the airgap images", local_path=str(item.path),
+                                       sha256=item.sha256, dest=item.dest, mode="644",
+                                       current=state.files.get(item.dest))
+    else:
+        binary = operations.binary(
+            name=install,
+            url=releases.download_url(settings.release_url, version, asset.name),
+            sha256=releases.expected_sha256(settings.release_url, version, asset),
+            dest=paths.BINARY,
+            current=state.files.get(paths.BINARY),
+        )
 
     def write(path: str, content: str, mode: str, name: str | None = None):
         return operations.file(name=name or f"Write {posixpath.basename(path)}", path=path,
@@ -152,6 +175,11 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
 
     token = write_token(settings, shape, state)
     config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name), "600")
+    registries = None
+    if settings.registries:
+        registries = write(paths.REGISTRIES, render.registries_yaml(settings), "600", "Write registries.yaml")
+    elif settings.registries is not None and paths.REGISTRIES in state.files:
+        registries = operations.remove(name="Remove registries.yaml", targets=[paths.REGISTRIES])
     env = write(paths.env_file(role), render.env_file(settings), "600", "Write the service environment")
     unit_file = write(paths.unit_file(role), render.unit(role), "644")
     write(paths.KILLALL_SCRIPT, render.KILLALL, "755")
@@ -163,14 +191,25 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         commands=state.commands,
     )
     operations.daemon_reload(name="Reload systemd", _if=unit_file.did_change)
-    changed = [binary, config, env, unit_file] + ([token] if token else [])
+    changed = [op for op in (binary, images, config, registries, env, unit_file, token) if op]
     if state.unit(unit).active:
-        operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
-                           _if=any_changed(*changed), _serial=one_at_a_time)
+        # One host at a time, each back (Type=notify) before the next: a rolling change. A file
+        # newer than the running k3s (a run stopped before its restart) restarts it too.
+        pending = restart_pending(state, unit, [paths.BINARY, paths.CONFIG, paths.REGISTRIES, paths.env_file(role),
+                                                paths.unit_file(role), paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
+        condition = {} if pending else {"_if": any_changed(*changed)}
+        operations.restart(name=f"Restart {unit} for its changed files", unit=unit, _serial=True,
+                           **condition)
     operations.enable_and_start(name=f"Enable and start {unit}", unit=unit,
                                 current=state.unit(unit), _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
+
+
+def restart_pending(state: HostState, unit: str, files: list[str]) -> bool:
+    """Whether any of `files` changed after the running unit started."""
+    started = state.unit(unit).started
+    return bool(started) and any(state.files[p].mtime > started for p in files if p in state.files)
 
 
 def write_token(settings: Settings, shape: Cluster, state: HostState):

@@ -1,5 +1,7 @@
 """Where k3s keeps its files on a host: the same places the official install script uses."""
 
+from harmony.airgap import IMAGE_PATHS
+
 BIN_DIR = "/usr/local/bin"
 BINARY = f"{BIN_DIR}/k3s"
 KILLALL_SCRIPT = f"{BIN_DIR}/k3s-killall.sh"
@@ -9,6 +11,7 @@ KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
 DATA_DIR = "/var/lib/rancher/k3s"
 SERVER_TOKEN = f"{DATA_DIR}/server/token"  # the full token k3s writes on a server
 TOKEN_FILE = f"{CONFIG_DIR}/token"  # the token a host presents (config.yaml's token-file)
+REGISTRIES = f"{CONFIG_DIR}/registries.yaml"
 SYSTEMD_DIR = "/etc/systemd/system"
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
@@ -43,6 +46,8 @@ HASHED_FILES = (
     KUBECONFIG,
     TOKEN_FILE,
     SERVER_TOKEN,
+    REGISTRIES,
+    *IMAGE_PATHS,
     KILLALL_SCRIPT,
     *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
 )

@@ -51,6 +51,10 @@ def config_yaml(settings: Settings, hostname: str, cluster: Cluster, host_name: 
     return HEADER + body
 
 
+def registries_yaml(settings: Settings) -> str:
+    return HEADER + yaml.safe_dump(settings.registries, default_flow_style=False, sort_keys=True)
+
+
 def env_file(settings: Settings) -> str:
     """The unit's environment file: proxy settings only (they are not k3s flags)."""
     lines = [f"{key}={_systemd_quote(value)}" for key, value in sorted(settings.proxy_env.items())]

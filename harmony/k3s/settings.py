@@ -7,6 +7,13 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_release_url, k3s_channel_url: mirrors of the release site and the channel server;
 - k3s_node_name (default: the host name), k3s_node_labels (mapping), k3s_node_taints (list);
 - k3s_config: further k3s settings for config.yaml (flags without "--");
+- k3s_registries: k3s's registries.yaml (`mirrors`, `configs`); a registry's password or token
+  comes from the controller's environment or a file (`password_env`, `password_file`,
+  `token_env`, `token_file` in its `auth`), never from the inventory itself. Without the key, a
+  registries.yaml on the host is left alone; an empty one removes it;
+- k3s_airgap_dir: an airgap bundle on the controller (harmony.airgap) to install from, instead of
+  downloading on each host;
+- k3s_allow_downgrade: install an older k3s than the one on the host (refused otherwise);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
 - k3s_server_address: where the other nodes reach this server (default: its SSH address);
 - k3s_registration_address: where nodes join the cluster, `host` or `host:port`, for example a
@@ -56,6 +63,9 @@ class Settings:
     server_address: str = ""
     registration_address: str | None = None
     token: str | None = field(default=None, repr=False)  # never printed
+    allow_downgrade: bool = False
+    airgap_dir: str | None = None
+    registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
 
 
 def _fail(host_name: str, key: str, problem: str) -> BadInput:
@@ -127,6 +137,57 @@ def _token(data: Mapping, host_name: str) -> str | None:
     return token
 
 
+def _secret(host_name: str, where: str, auth: Mapping, name: str) -> str | None:
+    """A registry secret from `<name>_env` or `<name>_file` on the controller; never its value in
+    the inventory, nor in a message."""
+    if name in auth:
+        raise _fail(host_name, "k3s_registries",
+                    f"gives {where}'s {name} in the inventory: use {name}_env or {name}_file")
+    if f"{name}_env" in auth:
+        variable = str(auth[f"{name}_env"])
+        if variable not in os.environ:
+            raise _fail(host_name, "k3s_registries", f"names ${variable} for {where}, which is not set")
+        return os.environ[variable]
+    if f"{name}_file" in auth:
+        try:
+            with open(os.path.expanduser(str(auth[f"{name}_file"]))) as f:
+                return f.read().strip()
+        except OSError as error:
+            raise _fail(host_name, "k3s_registries", f"names a file for {where} that cannot be read: "
+                                                     f"{error.strerror}") from None
+    return None
+
+
+def _registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
+    """registries.yaml's content, with each registry's secrets read from where the data says;
+    None when the data does not manage registries."""
+    if data.get("k3s_registries") is None:
+        return None
+    registries = data.get("k3s_registries") or {}
+    if not isinstance(registries, Mapping) or set(registries) - {"mirrors", "configs"}:
+        raise _fail(host_name, "k3s_registries", "must be a mapping with 'mirrors' and/or 'configs'")
+    configs = {}
+    for registry, config in (registries.get("configs") or {}).items():
+        if not isinstance(config, Mapping):
+            raise _fail(host_name, "k3s_registries", f"configs.{registry} must be a mapping")
+        config = dict(config)
+        auth = dict(config.get("auth") or {})
+        if auth:
+            resolved = {k: v for k, v in auth.items() if k in ("username", "auth")}
+            for name in ("password", "token"):
+                value = _secret(host_name, registry, auth, name)
+                if value is not None:
+                    resolved["identitytoken" if name == "token" else name] = value
+            config["auth"] = resolved
+        configs[str(registry)] = config
+    result = {}
+    if registries.get("mirrors"):
+        result["mirrors"] = dict(registries["mirrors"])
+    if configs:
+        result["configs"] = configs
+    return result
+
+
 def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
     """Check a host's data and return its settings; BadInput names the first wrong key.
 
@@ -190,4 +251,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         or ("127.0.0.1" if host_name == "@local" else str(data.get("ssh_hostname") or host_name)),
         registration_address=_address(data, host_name, "k3s_registration_address"),
         token=_token(data, host_name),
+        allow_downgrade=data.get("k3s_allow_downgrade") in (True, "true", "True", "1"),
+        registries=_registries(data, host_name),
+        airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -13,7 +13,7 @@ import time
 
 import yaml
 
-from tests.e2e.conftest import write_inventory
+from tests.e2e.conftest import NEW, OLD, write_inventory
 
 AGENT_UNIT = "k3s-agent"
 
@@ -218,3 +218,38 @@ def test_a_host_changing_role_keeps_only_its_new_unit_and_status_names_unlisted_
     text = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                    "--kubeconfig-server", server.api_url).stdout
     assert "node x (" in text and "not in the inventory" in text
+
+
+def test_an_upgrade_rolls_one_node_at_a_time_and_stops_at_the_first_failure(harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+    members = {"servers": {"s1": (server, {"k3s_node_name": "s1"})},
+               "agents": {"a1": (agent1, {"k3s_node_name": "a1"}), "a2": (agent2, {"k3s_node_name": "a2"})}}
+    inventory = write_inventory(tmp_path / "edge.py", **members)
+    assert harmony.up_cluster(inventory, server, version=OLD).returncode == 0
+
+    plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                   *harmony.release_args(NEW))
+    assert f"Install k3s {NEW} (from {OLD})" in summary(plan)["a2"]
+
+    before = {h.name: h.started_at(u) for h, u in ((agent1, AGENT_UNIT), (agent2, AGENT_UNIT))}
+    # The server gets a setting its k3s refuses, so its restart into the new version fails: the
+    # rollout must stop there, before the agents.
+    members["servers"]["s1"] = (server, {"k3s_node_name": "s1", "k3s_config": {"no-such-flag": True}})
+    write_inventory(inventory, **members)
+    result = harmony.up_cluster(inventory, server, version=NEW)
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcome = summary(result)
+    assert "flag provided but not defined: -no-such-flag" in outcome["s1"]
+    for name, agent in (("a1", agent1), ("a2", agent2)):
+        assert "not restarted: the rollout stopped at s1" in outcome[name], outcome
+        assert agent.started_at(AGENT_UNIT) == before[agent.name]
+        assert NEW in agent.sh("k3s --version")  # installed, not yet running
+
+    members["servers"]["s1"] = (server, {"k3s_node_name": "s1"})
+    write_inventory(inventory, **members)
+    fixed = harmony.up_cluster(inventory, server, version=NEW)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()} == {
+        "s1": NEW, "a1": NEW, "a2": NEW}
+    restarted = sorted((h.started_at(u), h.name) for h, u in ((agent1, AGENT_UNIT), (agent2, AGENT_UNIT)))
+    assert restarted[0][0] > server.started_at()  # agents after the server

@@ -7,7 +7,7 @@ import stat
 
 import yaml
 
-from tests.e2e.conftest import NEW, OLD
+from tests.e2e.conftest import NEW, OLD, write_inventory
 
 SECRET_FILES = ("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/k3s.service.env",
                 "/var/lib/rancher/k3s/server/token", "/etc/rancher/k3s/k3s.yaml")
@@ -122,13 +122,23 @@ def test_status_reports_version_service_and_node(harmony, host):
     assert (row["version"], row["service"], row["role"], row["node_ready"]) == (NEW, "active", "server", True)
 
 
-def test_a_new_version_upgrades_in_place(harmony, host):
+def test_a_new_version_upgrades_in_place_and_a_downgrade_needs_asking(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
     assert OLD in host.sh("k3s --version")
     upgraded = harmony.up(host, version=NEW)
     assert upgraded.returncode == 0, upgraded.stderr
+    assert f"Install k3s {NEW} (from {OLD})" in upgraded.stdout
     assert NEW in host.sh("k3s --version")
     assert NEW in harmony.kubectl("--context", "harmony", "get", "nodes").stdout
+
+    started = host.started_at()
+    refused = harmony.up(host, version=OLD)
+    assert refused.returncode == 1
+    assert f"k3s {NEW} is installed: refusing to downgrade to {OLD}" in refused.stdout
+    assert NEW in host.sh("k3s --version") and host.started_at() == started
+    downgraded = harmony.up(host, "--allow-downgrade", version=OLD)
+    assert downgraded.returncode == 0, downgraded.stdout + downgraded.stderr
+    assert OLD in host.sh("k3s --version")
 
 
 def test_channel_is_resolved_on_the_controller(harmony, host):
@@ -156,3 +166,43 @@ def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host
     again = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert again.returncode == 0, again.stderr
     assert summary_line(again, host) == "127.0.0.1: unchanged"
+
+
+def test_check_lists_drift_changes_nothing_and_exits_1(harmony, host):
+    assert harmony.up(host).returncode == 0
+    check = ["check", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+             "--kubeconfig-server", host.api_url]
+    clean = harmony(*check)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.strip() == "127.0.0.1: as specified"
+
+    host.sh("echo 'debug: true' >> /etc/rancher/k3s/config.yaml && systemctl stop k3s")
+    tampered = host.sh("sha256sum /etc/rancher/k3s/config.yaml")
+    drifted = harmony(*check, "--json")
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    report = json.loads(drifted.stdout)
+    assert report["drifted"] is True
+    (row,) = report["hosts"]
+    assert "would change: Write config.yaml" in row["differences"]
+    assert "not running, or its node is not Ready" in row["differences"]
+    assert host.sh("sha256sum /etc/rancher/k3s/config.yaml") == tampered and not host.is_active()
+
+
+def test_registries_yaml_gets_its_password_from_the_environment(harmony, host, tmp_path):
+    inventory = write_inventory(tmp_path / "one.py", servers={"h": (host, {"k3s_registries": {
+        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example:5000"]}},
+        "configs": {"mirror.example:5000": {"auth": {"username": "pull", "password_env": "REG_PW"}}},
+    }})})
+    first = harmony.up_cluster(inventory, host, "-vvv", env={"REG_PW": "registry-pw-41ab"})
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "registry-pw-41ab" not in first.stdout + first.stderr
+    assert host.sh("stat -c '%a %U' /etc/rancher/k3s/registries.yaml") == "600 root"
+    written = yaml.safe_load(host.sh("cat /etc/rancher/k3s/registries.yaml"))
+    assert written["configs"]["mirror.example:5000"]["auth"] == {"username": "pull", "password": "registry-pw-41ab"}
+
+    started = host.started_at()
+    same = harmony.up_cluster(inventory, host, env={"REG_PW": "registry-pw-41ab"})
+    assert "h: unchanged" in same.stdout and host.started_at() == started
+    rotated = harmony.up_cluster(inventory, host, env={"REG_PW": "registry-pw-rotated"})
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert "Write registries.yaml" in rotated.stdout and host.started_at() != started

@@ -110,10 +110,32 @@ def load_config(argv: list[str]) -> dict:
             config[key] = os.environ[env]
     if os.environ.get("K3S_TOKEN_FILE") and "token-file" not in config:
         config["token-file"] = os.environ["K3S_TOKEN_FILE"]
+    check_flags(config)
     if "token-file" in config and "token" not in config:
         with open(config["token-file"]) as f:
             config["token"] = f.read().strip()
     return config
+
+
+# The k3s flags the stand-in knows (of real k3s's many): like k3s, it refuses the others, which
+# is how a mistyped setting in config.yaml fails a real node.
+KNOWN_FLAGS = {
+    "agent-token", "agent-token-file", "bind-address", "cluster-cidr", "cluster-dns", "cluster-domain",
+    "cluster-init", "config", "data-dir", "debug", "default-local-storage-path", "disable",
+    "disable-cloud-controller", "disable-helm-controller", "disable-kube-proxy", "disable-network-policy",
+    "disable-scheduler", "embedded-registry", "etcd-expose-metrics", "flannel-backend", "flannel-iface",
+    "https-listen-port", "kube-apiserver-arg", "kube-controller-manager-arg", "kube-proxy-arg",
+    "kubelet-arg", "node-external-ip", "node-ip", "node-label", "node-name", "node-taint",
+    "prefer-bundled-bin", "private-registry", "protect-kernel-defaults", "secrets-encryption", "selinux",
+    "server", "service-cidr", "snapshotter", "tls-san", "token", "token-file", "write-kubeconfig",
+    "write-kubeconfig-mode",
+}
+
+
+def check_flags(config: dict) -> None:
+    for key in config:
+        if key not in KNOWN_FLAGS:
+            fail(f"flag provided but not defined: -{key}")
 
 
 def as_list(value) -> list:

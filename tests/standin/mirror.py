@@ -2,7 +2,8 @@
 
 It serves, from a directory it builds:
 - `/k3s-io/k3s/releases/download/<version>/<asset>` for each asset of each version (the stand-in
-  k3s with its version baked in) and the real-format `sha256sum-<arch>.txt` files;
+  k3s with its version baked in, and a token `k3s-airgap-images-<arch>.tar.zst`) and the
+  real-format `sha256sum-<arch>.txt` files;
 - `/k3s-io/k3s/releases/tag/<version>`;
 - `/v1-release/channels` (JSON) and `/v1-release/channels/<name>` (a 302 to the release tag);
 - `/k3d-io/k3d/releases/download/<version>/k3d-<os>-<arch>` (the stand-in k3d, run by the
@@ -64,9 +65,13 @@ def build_tree(root: Path, versions: list[str]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         data = standin_binary(version)
         for checksum_file, asset in ARCH_FILES.items():
+            arch = checksum_file[len("sha256sum-"):-len(".txt")]
+            # The images archive k3s imports at start, as the release ships it (here, a token).
+            images = f"k3s-airgap-images-{arch}.tar.zst"
             (directory / asset).write_bytes(data)
-            digest = hashlib.sha256(data).hexdigest()
-            (directory / checksum_file).write_text(f"{digest}  {asset}\n")
+            (directory / images).write_bytes(f"stand-in images of k3s {version} for {arch}\n".encode())
+            (directory / checksum_file).write_text("".join(
+                f"{hashlib.sha256((directory / name).read_bytes()).hexdigest()}  {name}\n" for name in (asset, images)))
 
 
 class Mirror:

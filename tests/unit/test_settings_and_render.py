@@ -62,3 +62,31 @@ def test_unit_matches_the_install_scripts_essentials():
                  "EnvironmentFile=-/etc/systemd/system/k3s-agent.service.env",
                  "ExecStart=/usr/local/bin/k3s agent"):
         assert line in unit.splitlines()
+
+
+def test_registries_take_secrets_from_the_environment_or_files_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("REG_PASSWORD", "pw-1")
+    (tmp_path / "token").write_text("tok-2\n")
+    settings = from_data({"k3s_registries": {
+        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example:5000"]}},
+        "configs": {"mirror.example:5000": {"auth": {"username": "u", "password_env": "REG_PASSWORD"}},
+                    "other.example": {"auth": {"token_file": str(tmp_path / "token")}}},
+    }}, "h")
+    assert yaml.safe_load(render.registries_yaml(settings)) == {
+        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example:5000"]}},
+        "configs": {"mirror.example:5000": {"auth": {"username": "u", "password": "pw-1"}},
+                    "other.example": {"auth": {"identitytoken": "tok-2"}}},
+    }
+    assert "pw-1" not in repr(settings)
+    assert from_data({}, "h").registries is None  # not managed: a registries.yaml is left alone
+
+
+@pytest.mark.parametrize("registries,message", [
+    ({"configs": {"r": {"auth": {"password": "inline"}}}}, "gives r's password in the inventory: use password_env"),
+    ({"configs": {"r": {"auth": {"password_env": "HARMONY_UNSET_VAR"}}}}, "names $HARMONY_UNSET_VAR for r"),
+    ({"mirror": {}}, "must be a mapping with 'mirrors' and/or 'configs'"),
+])
+def test_bad_registries_are_named_without_secrets(registries, message):
+    with pytest.raises(BadInput) as error:
+        from_data({"k3s_registries": registries}, "h")
+    assert message in str(error.value) and "inline" not in str(error.value)

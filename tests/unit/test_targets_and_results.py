@@ -55,15 +55,29 @@ def test_commands_never_carry_the_sudo_password():
 def test_fact_parsing():
     state = parse([
         "arch\tx86_64", "hostname\tedge-1", "uid\t0", "init\tsystemd",
-        "file\t/usr/local/bin/k3s\t755\t" + "a" * 64,
+        "file\t/usr/local/bin/k3s\t755\t" + "a" * 64 + "\t1700000100",
         "dir\t/var/lib/rancher",
         "command\tkubectl\t/usr/local/bin/k3s",
         "unit\tk3s\tLoadState=loaded", "unit\tk3s\tActiveState=active",
         "unit\tk3s\tUnitFileState=enabled", "unit\tk3s\tActiveEnterTimestampMonotonic=123",
+        "unit\tk3s\tActiveEnterTimestamp=@1700000000",
         "version\tk3s version v1.31.4+k3s1 (abc)",
     ])
     assert state.arch == "x86_64" and state.init == "systemd" and state.uid == 0
-    assert state.files["/usr/local/bin/k3s"].mode == "755"
+    assert state.files["/usr/local/bin/k3s"].mode == "755" and state.files["/usr/local/bin/k3s"].mtime == 1700000100
+    assert state.unit("k3s").started == 1700000000
     assert state.unit("k3s").active and state.unit("k3s").enabled and state.unit("k3s").active_since == 123
     assert not state.unit("k3s-agent").active
     assert state.k3s_version == "v1.31.4+k3s1"
+
+
+def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
+    from harmony.facts import FileState, HostState, UnitState
+    from harmony.k3s.deploy import restart_pending
+
+    state = HostState(files={"/bin/k": FileState("755", "a" * 64, mtime=200)},
+                      units={"k3s": UnitState("loaded", "active", "enabled", 1, started=100)})
+    assert restart_pending(state, "k3s", ["/bin/k", "/missing"])
+    state.units["k3s"] = UnitState("loaded", "active", "enabled", 1, started=200)
+    assert not restart_pending(state, "k3s", ["/bin/k"])
+    assert not restart_pending(state, "k3s-agent", ["/bin/k"])  # not running: nothing to restart

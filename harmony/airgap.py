@@ -1,0 +1,143 @@
+"""Airgap bundles: everything a host needs to install one k3s release without a network.
+
+A bundle is a directory on the controller, made by `harmony bundle DIR --version V` on a machine
+that reaches the release site (once for all hosts: also the fast path for big fleets):
+
+    DIR/VERSION                              the k3s release, e.g. v1.31.4+k3s1
+    DIR/sha256sum-<arch>.txt                 the release's checksum files
+    DIR/k3s, k3s-arm64, k3s-armhf            the binaries
+    DIR/k3s-airgap-images-<arch>.tar.zst     the images k3s imports at start (or .tar.gz, .tar)
+
+`harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
+verified against the bundle's checksum files on the controller and again on the host; no host
+needs the internet.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from harmony import releases
+from harmony.errors import BadInput, RunFailed
+
+IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+ARCHES = ("amd64", "arm64", "arm", "s390x")  # as the release's checksum files name them
+BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x"}
+# Every place an images archive can land on a host (the host fact hashes them).
+IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{a}{s}" for a in ARCHES for s in IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file of the bundle for a host: where it is, its checksum, and where it goes."""
+
+    path: Path
+    sha256: str
+    dest: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def version(directory: str) -> str:
+    """The release a bundle holds, after checking every file it has against its checksum files;
+    BadInput if the directory is not a bundle, or is damaged."""
+    bundle = Path(directory)
+    path = bundle / "VERSION"
+    if not path.is_file():
+        raise BadInput(f"{directory} is not an airgap bundle (no VERSION file): make one with "
+                       "harmony bundle DIR --version V")
+    for checksum_file in sorted(p.name for p in bundle.glob("sha256sum-*.txt")):
+        for name, sha256 in _sums(bundle, checksum_file).items():
+            if (bundle / name).is_file() and _sha256(bundle / name) != sha256:
+                raise BadInput(f"{bundle / name} does not match its checksum in {checksum_file}: "
+                               "the bundle is damaged; make it again")
+    return releases.check_version(path.read_text().strip())
+
+
+def _sums(directory: Path, checksum_file: str) -> dict[str, str]:
+    path = directory / checksum_file
+    if not path.is_file():
+        raise BadInput(f"the airgap bundle {directory} has no {checksum_file}: it was made for other "
+                       "architectures; make it again with --arch")
+    sums = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0]
+    return sums
+
+
+@functools.lru_cache(maxsize=None)
+def items(directory: str, machine: str) -> tuple[Item, ...]:
+    """The binary and the images for a host's `uname -m`, each checked against the bundle's
+    checksum file here, on the controller, before anything is uploaded (once per run)."""
+    bundle = Path(directory)
+    asset = releases.asset_for(machine)
+    sums = _sums(bundle, asset.checksum_file)
+    arch = asset.checksum_file[len("sha256sum-"):-len(".txt")]
+    names = [asset.name] + [n for n in (f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES)
+                            if (bundle / n).is_file()][:1]
+    found = []
+    for name in names:
+        path = bundle / name
+        if not path.is_file() or name not in sums:
+            raise BadInput(f"the airgap bundle {directory} lacks {name} or its checksum")
+        if _sha256(path) != sums[name]:
+            raise BadInput(f"{path} does not match its checksum in {asset.checksum_file}: the bundle "
+                           "is damaged; make it again")
+        dest = "/usr/local/bin/k3s" if name == asset.name else f"{IMAGES_DIR}/{name}"
+        found.append(Item(path, sums[name], dest))
+    return tuple(found)
+
+
+def make(directory: str, version_: str, release_url: str, arches: list[str]) -> list[Path]:
+    """Download a release's binaries, checksum files and image archives into `directory`,
+    each verified; what was already there and verified is kept."""
+    bundle = Path(directory)
+    bundle.mkdir(parents=True, exist_ok=True)
+    written = []
+    for arch in arches:
+        checksum_file = f"sha256sum-{arch}.txt"
+        sums = releases.checksums(release_url, version_, checksum_file)
+        (bundle / checksum_file).write_text("".join(f"{sha}  {name}\n" for name, sha in sums.items()))
+        binary = BINARIES[arch]
+        images = next((f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES
+                       if f"k3s-airgap-images-{arch}{s}" in sums), None)
+        for name in filter(None, (binary, images)):
+            written.append(_download(releases.download_url(release_url, version_, name),
+                                     bundle / name, sums[name]))
+    (bundle / "VERSION").write_text(version_ + "\n")
+    return written
+
+
+def _download(url: str, path: Path, sha256: str) -> Path:
+    if path.is_file() and _sha256(path) == sha256:
+        return path
+    partial = path.with_name(path.name + ".part")
+    try:
+        with httpx.stream("GET", url, timeout=releases.TIMEOUT, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise RunFailed(f"download of {url} failed: HTTP {response.status_code}")
+            with partial.open("wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+    except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
+        raise RunFailed(f"download of {url} failed: {error}") from None
+    if _sha256(partial) != sha256:
+        partial.unlink()
+        raise RunFailed(f"{url} does not match its published sha256 {sha256}: discarded")
+    partial.rename(path)
+    return path
