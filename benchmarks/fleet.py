@@ -48,9 +48,11 @@ def main(count: int) -> None:
                                     agents={f"a{i}": (h, {}) for i, h in enumerate(agents, 1)})
         connection = ["--ssh-user", "root", "--ssh-key", str(key)]
         up = [sys.executable, "-m", "harmony", "up", str(inventory), *connection, "--version", NEW,
-              "--release-url", mirror.release_url, "--kubeconfig-server", server.api_url, "--yes"]
+              "--release-url", mirror.release_url, "--allow-http", "--kubeconfig-server", server.api_url,
+              "--yes"]
         pyinfra = [sys.executable, "-m", "pyinfra", "-y", *connection, "--data", f"k3s_version={NEW}",
-                   "--data", f"k3s_release_url={mirror.release_url}", str(inventory), "deploys/k3s.py"]
+                   "--data", f"k3s_release_url={mirror.release_url}", "--data", "harmony_allow_http=true",
+                   str(inventory), "deploys/k3s.py"]
         cold, _ = timed(up, env)
         print(f"hosts: {count} (1 server, {count - 1} agents)")
         print(f"harmony up, cold:            {cold:6.1f} s")

@@ -15,6 +15,13 @@ import click
 CONNECTION_OPTIONS = [
     click.option("--ssh-user", help="SSH user, where the target or inventory does not give one."),
     click.option("--ssh-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    click.option("--ssh-host-keys", type=click.Choice(["accept-new", "strict", "off"]), default=None,
+                 help="SSH host key checking: accept-new (default: trust a new host's key on first "
+                      "use, refuse a changed one), strict (only keys already in known_hosts), off."),
+    click.option("--parallel", type=click.IntRange(min=1), metavar="N",
+                 help="Work on at most N hosts at once (default: all)."),
+    click.option("--fail-percent", type=click.IntRange(0, 100), metavar="P",
+                 help="Stop the whole run once more than P percent of the hosts have failed."),
     click.option("--sudo-password-env", metavar="VAR",
                  help="Name of an environment variable holding the sudo password."),
     click.option("--name", default="harmony", show_default=True,
@@ -38,6 +45,8 @@ RELEASE_OPTIONS = [
                  help="Base URL of k3s release downloads (a mirror)."),
     click.option("--channel-url", "k3s_channel_url", metavar="URL",
                  help="Base URL of the k3s channel server (a mirror)."),
+    click.option("--allow-http", "harmony_allow_http", is_flag=True, default=None,
+                 help="Allow plain-http release and channel URLs (a mirror on your own network)."),
     click.option("--airgap", "k3s_airgap_dir", metavar="DIR", type=click.Path(file_okay=False),
                  help="Install from an airgap bundle on this machine (made by harmony bundle): "
                       "no host downloads anything."),
@@ -89,7 +98,7 @@ def handles_errors(func):
 
 
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
-                  runtime, data, **extra):
+                  runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, **extra):
     from harmony import commands, runner, targets
     from harmony.errors import BadInput
 
@@ -108,9 +117,13 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         if not sep or not key.isidentifier():
             raise BadInput(f"--set '{item}': expected KEY=VALUE, with KEY a data key like k3d_api_port")
         overrides[key] = value
+    if ssh_host_keys:
+        overrides["ssh_strict_host_key_checking"] = {"strict": "yes", "accept-new": "accept-new",
+                                                     "off": "no"}[ssh_host_keys]
     options = runner.RunOptions(data=overrides, ssh_user=ssh_user, ssh_key=ssh_key,
-                                sudo_password=sudo_password, verbosity=verbose)
-    release = {key: value for key, value in extra.items() if key.startswith("k3s_") and value}
+                                sudo_password=sudo_password, verbosity=verbose, parallel=parallel,
+                                fail_percent=fail_percent)
+    release = {key: value for key, value in extra.items() if key.startswith(("k3s_", "harmony_")) and value}
     return commands.Request(
         target=targets.resolve(target, ssh_user),
         options=options,
@@ -242,15 +255,20 @@ def kubeconfig_command(target, **options):
               default=["amd64"], show_default=True, help="Architectures to include (repeat for several).")
 @click.option("--release-url", default=None, metavar="URL", help="Base URL of k3s release downloads.")
 @click.option("--channel-url", default=None, metavar="URL", help="Base URL of the k3s channel server.")
+@click.option("--allow-http", is_flag=True, help="Allow plain-http URLs (a mirror on your own network).")
 @handles_errors
-def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url):
+def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url, allow_http):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`."""
     from harmony import airgap, releases
+    from harmony.k3s.settings import DOWNLOAD_URLS, check_https, url
 
+    data = {"k3s_release_url": release_url, "k3s_channel_url": channel_url, "harmony_allow_http": allow_http}
+    check_https(data, "this machine", DOWNLOAD_URLS)
+    release_url = url(data, "this machine", "k3s_release_url", releases.DEFAULT_RELEASE_URL)
+    channel_url = url(data, "this machine", "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
     version = releases.check_version(k3s_version) if k3s_version else releases.resolve_channel(
-        channel_url or releases.DEFAULT_CHANNEL_URL, k3s_channel)
-    written = airgap.make(directory, version, (release_url or releases.DEFAULT_RELEASE_URL).rstrip("/"),
-                          list(arches))
+        channel_url, k3s_channel)
+    written = airgap.make(directory, version, release_url, list(arches))
     click.echo(f"k3s {version} bundled in {directory}: {', '.join(p.name for p in written)}")
     return 0
 

@@ -18,6 +18,7 @@ from harmony import airgap, inventory, kubeconfig, localstate, readiness, releas
 from harmony.errors import BadInput, RunFailed
 from harmony.k3d import settings as k3d_settings
 from harmony.k3s import cluster
+from harmony.k3s.settings import DOWNLOAD_URLS, check_https
 from harmony.targets import Target
 
 DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
@@ -131,6 +132,9 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
              "k3d_install_docker": request.install_docker}
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
+    if pin:
+        for host in hosts:
+            check_https(host.data, host.name, DOWNLOAD_URLS)
     version = _pin_version(hosts) if pin else None
     choice = _choose_runtime(request, hosts)
     run = Run(hosts, choice.runtime, replace(request.options, data=data))

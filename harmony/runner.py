@@ -63,6 +63,7 @@ class RunOptions:
     sudo_password: str | None = None
     verbosity: int = 0
     parallel: int | None = None
+    fail_percent: int | None = None
 
 
 def build_command(target: Target, operations: list[str], options: RunOptions, dry: bool) -> list[str]:
@@ -74,6 +75,8 @@ def build_command(target: Target, operations: list[str], options: RunOptions, dr
         command.append("-" + "v" * options.verbosity)
     if options.parallel:
         command += ["--parallel", str(options.parallel)]
+    if options.fail_percent is not None:
+        command += ["--fail-percent", str(options.fail_percent)]
     ssh_user = options.ssh_user or target.ssh_user
     ssh_port = options.ssh_port or target.ssh_port
     if ssh_user:

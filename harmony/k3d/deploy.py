@@ -19,6 +19,7 @@ from harmony.errors import BadInput
 from harmony.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings, from_data
+from harmony.k3s.deploy import insecure_urls
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
@@ -69,6 +70,10 @@ def _paths(state: K3dHostState, settings: K3dSettings) -> tuple[str, str, str]:
 @deploy("k3d up")
 def up() -> None:
     settings = from_data(host.data, host.name, host.groups)
+    refused = insecure_urls()
+    if refused:
+        operations.fail(name="Check the download URLs", message=refused, **USER)
+        return
     state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **USER)
     problem = docker_problem(state)
     if problem and state.docker == "absent" and settings.install_docker:

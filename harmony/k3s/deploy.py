@@ -19,7 +19,7 @@ from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, paths, render
 from harmony.k3s.cluster import Cluster
-from harmony.k3s.settings import Settings, from_data
+from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
 
 
 def root_access_problem(target: Host) -> str | None:
@@ -107,9 +107,22 @@ def inventory_cluster() -> Cluster:
     return _clusters[host.state]
 
 
+def insecure_urls() -> str | None:
+    """Why this host's download URLs are refused (plain http, not allowed), or None."""
+    try:
+        check_https(host.data, host.name, DOWNLOAD_URLS)
+    except BadInput as error:
+        return str(error)
+    return None
+
+
 @deploy("k3s up")
 def up() -> None:
     settings = from_data(host.data, host.name, host.groups)
+    refused = insecure_urls()
+    if refused:
+        operations.fail(name="Check the download URLs", message=refused, _sudo=False)
+        return
     shape = inventory_cluster()
     state = host_state("Check the host can run k3s")
     if state is None:

@@ -4,7 +4,8 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_role: server or agent; by default a host's group says (`k3s_servers`, `k3s_agents`), and a
   host in neither is a server;
 - k3s_version: a release tag like v1.31.4+k3s1; k3s_channel: stable (default), latest, vX.Y;
-- k3s_release_url, k3s_channel_url: mirrors of the release site and the channel server;
+- k3s_release_url, k3s_channel_url: mirrors of the release site and the channel server (https;
+  plain http only with harmony_allow_http, the CLI's --allow-http);
 - k3s_node_name (default: the host name), k3s_node_labels (mapping), k3s_node_taints (list);
 - k3s_config: further k3s settings for config.yaml (flags without "--");
 - k3s_registries: k3s's registries.yaml (`mirrors`, `configs`); a registry's password or token
@@ -84,8 +85,24 @@ def _string(data: Mapping, host_name: str, key: str) -> str | None:
 def url(data: Mapping, host_name: str, key: str, default: str) -> str:
     value = _string(data, host_name, key) or default
     if not value.startswith(("https://", "http://")):
-        raise _fail(host_name, key, f"must be an http(s) URL, not {value!r}")
+        raise _fail(host_name, key, f"must be an https URL, not {value!r}")
     return value.rstrip("/")
+
+
+def check_https(data: Mapping, host_name: str, keys: tuple[str, ...]) -> None:
+    """Refuse plain-http download URLs unless the data allows them (harmony_allow_http, the CLI's
+    --allow-http): a checksum fetched over plain http proves nothing. Checked where something is
+    downloaded (up, plan, check), not where nothing is (status, down)."""
+    if data.get("harmony_allow_http") in (True, "true", "True", "1"):
+        return
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value.startswith("http://"):
+            raise _fail(host_name, key, f"is plain http ({value}): use https, or allow it with "
+                                        "--allow-http (for a mirror you trust on your own network)")
+
+
+DOWNLOAD_URLS = ("k3s_release_url", "k3s_channel_url", "k3d_release_url")
 
 
 def _role(data: Mapping, host_name: str, groups) -> str:

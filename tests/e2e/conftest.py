@@ -108,8 +108,14 @@ class Harmony:
                               text=True, timeout=timeout, env={**self.env(), **(env or {})},
                               stdin=subprocess.DEVNULL)
 
+    def spawn(self, *args: str) -> subprocess.Popen:
+        """Start `harmony` without waiting, in a session of its own (to kill it whole)."""
+        return subprocess.Popen([sys.executable, "-m", "harmony", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env(),
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
     def release_args(self, version: str = NEW) -> list[str]:
-        return ["--version", version, "--release-url", self.mirror.release_url]
+        return ["--version", version, "--release-url", self.mirror.release_url, "--allow-http"]
 
     def up(self, host: test_hosts.Host, *extra: str, version: str = NEW):
         return self(

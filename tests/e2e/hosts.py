@@ -84,6 +84,15 @@ class Host:
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
 
+    def kill(self) -> None:
+        docker("kill", self.name)
+
+    def revive(self) -> None:
+        """Start a killed host again: Docker may publish its ports on new numbers."""
+        docker("start", self.name)
+        self.ssh_port, self.api_port = _port(self.name, 22), _port(self.name, 6443)
+        _wait_for_ssh(self)
+
 
 def start(public_key: str, init: bool = True, privileged: bool = False, prefix: str = "h") -> Host:
     """Start a host and wait (bounded) until it takes SSH logins with `public_key`."""

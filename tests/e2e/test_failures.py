@@ -46,7 +46,7 @@ def test_invalid_version_is_bad_input(harmony, host):
 
 def test_unknown_channel_is_bad_input(harmony, host):
     result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--channel", "v1.99",
-                     "--channel-url", harmony.mirror.channel_url, "--yes")
+                     "--channel-url", harmony.mirror.channel_url, "--allow-http", "--yes")
     assert result.returncode == 2
     assert "unknown k3s channel 'v1.99'" in one_error_line(result)
     assert_untouched(host)
@@ -54,7 +54,7 @@ def test_unknown_channel_is_bad_input(harmony, host):
 
 def test_unreachable_release_site_is_bad_input(harmony, host):
     result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--version", NEW,
-                     "--release-url", "http://127.0.0.1:9/k3s-io/k3s/releases/download", "--yes")
+                     "--release-url", "https://127.0.0.1:9/k3s-io/k3s/releases/download", "--yes")
     assert result.returncode == 2
     assert "cannot reach the k3s release site" in one_error_line(result)
     assert_untouched(host)
@@ -142,3 +142,14 @@ def test_sudo_with_a_password_from_the_environment(harmony, host):
     assert host.is_active()
     assert password not in result.stdout + result.stderr
     assert host.sh("stat -c '%a %U' /etc/rancher/k3s/config.yaml") == "600 root"
+
+
+def test_a_changed_ssh_host_key_stops_the_run_unless_checking_is_turned_off(harmony, host):
+    assert harmony.up(host).returncode == 0
+    host.sh("rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -A && systemctl restart ssh")
+    changed = harmony.up(host)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "127.0.0.1: failed:" in changed.stdout
+    assert "host key" in (changed.stdout + changed.stderr).lower()
+    unchecked = harmony.up(host, "--ssh-host-keys", "off")
+    assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr

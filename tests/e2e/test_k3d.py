@@ -47,7 +47,7 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     bin_dir = tmp_path / "bin"
     port = free_port()
     settings = ["--version", NEW, "--name", k3d_cluster,
-                "--set", f"k3d_release_url={mirror.k3d_release_url}",
+                "--set", f"k3d_release_url={mirror.k3d_release_url}", "--allow-http",
                 "--set", f"k3d_bin_dir={bin_dir}", "--set", f"k3d_api_port={port}"]
 
     first = harmony("up", "--yes", *settings)
@@ -96,7 +96,7 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert recreated.returncode == 0, recreated.stdout + recreated.stderr
     assert "Re-create (agents 0 -> 1) the k3d cluster" in recreated.stdout
     assert len(containers(k3d_cluster)) == 2
-    status = harmony("status", "--json", "--name", k3d_cluster, *grown[4:])
+    status = harmony("status", "--json", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
     assert status.returncode == 0, status.stderr
     (row,) = json.loads(status.stdout)["hosts"]
     assert row["runtime"] == "k3d" and row["cluster"]["agents"] == 1 and row["cluster"]["running"] == 2

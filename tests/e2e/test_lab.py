@@ -69,7 +69,7 @@ def lab_env(tmp_path, harmony):
 
 
 def test_lab_up_makes_three_ready_nodes_a_rerun_changes_nothing_and_down_destroys(harmony, mirror, lab_env):
-    release = ["--version", NEW, "--release-url", mirror.release_url]
+    release = ["--version", NEW, "--release-url", mirror.release_url, "--allow-http"]
     up = harmony("lab", "up", "--provider", "docker", *release, env=lab_env, timeout=1200)
     assert up.returncode == 0, up.stdout + up.stderr
     assert vagrant_status({**harmony.env(), **lab_env}) == {

@@ -32,7 +32,7 @@ def test_up_local_inside_a_host(host, wheelhouse, mirror, tmp_path):
     host.sh("python3 -m venv /opt/harmony && "
             "/opt/harmony/bin/pip install -q --no-index --find-links /wheels harmony", timeout=300)
 
-    up = f"cd /root && /opt/harmony/bin/harmony up --yes --version {NEW} --release-url {mirror.release_url}"
+    up = f"cd /root && /opt/harmony/bin/harmony up --yes --version {NEW} --release-url {mirror.release_url} --allow-http"
     first = host.sh(up, timeout=300)
     assert "@local: changed" in first
     assert host.is_active()

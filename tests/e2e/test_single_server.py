@@ -144,7 +144,7 @@ def test_a_new_version_upgrades_in_place_and_a_downgrade_needs_asking(harmony, h
 def test_channel_is_resolved_on_the_controller(harmony, host):
     result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--channel", "v1.30",
                      "--release-url", harmony.mirror.release_url,
-                     "--channel-url", harmony.mirror.channel_url,
+                     "--channel-url", harmony.mirror.channel_url, "--allow-http",
                      "--kubeconfig-server", host.api_url, "--yes")
     assert result.returncode == 0, result.stderr
     assert host.sh("k3s --version").startswith("k3s version v1.30.")

@@ -23,7 +23,7 @@ def test_defaults():
     ({"k3s_node_taints": "a:NoSchedule"}, "'k3s_node_taints' must be a list"),
     ({"k3s_config": {"token": "x"}}, "sets 'token', which harmony manages"),
     ({"k3s_config": {"Bad Key": 1}}, "invalid k3s setting name"),
-    ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must be an http(s) URL"),
+    ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must be an https URL"),
     ({"http_proxy": "a\nb"}, "'http_proxy' must be a one-line string"),
 ])
 def test_bad_data_names_host_and_key(data, message):
@@ -90,3 +90,13 @@ def test_bad_registries_are_named_without_secrets(registries, message):
     with pytest.raises(BadInput) as error:
         from_data({"k3s_registries": registries}, "h")
     assert message in str(error.value) and "inline" not in str(error.value)
+
+
+def test_plain_http_downloads_need_allowing():
+    from harmony.k3s.settings import DOWNLOAD_URLS, check_https
+
+    data = {"k3s_release_url": "http://mirror.lan/k3s"}
+    with pytest.raises(BadInput, match="'k3s_release_url' is plain http .* --allow-http"):
+        check_https(data, "h", DOWNLOAD_URLS)
+    check_https({**data, "harmony_allow_http": "true"}, "h", DOWNLOAD_URLS)
+    check_https({"k3s_release_url": "https://mirror.lan/k3s"}, "h", DOWNLOAD_URLS)

@@ -1,0 +1,85 @@
+"""Faults in the middle of a run: a host dies, the controller is killed, a disk is full."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+from tests.e2e.conftest import NEW, OLD, write_inventory
+from tests.e2e.test_multi_node import AGENT_UNIT, nodes, summary
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 120) -> None:
+    """Read the process's stderr (in a thread, to bound the wait, which goes on reading it to the
+    end) until a line holds `text`."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if text in lines.get(timeout=1):
+                return
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+    raise AssertionError(f"never saw {text!r} (exit {process.poll()})")
+
+
+def test_a_host_killed_mid_run_is_named_the_others_finish_and_it_converges_later(harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+
+    def inventory():
+        return write_inventory(tmp_path / "edge.py", servers={"s1": (server, {"k3s_node_name": "s1"})},
+                               agents={"a1": (agent1, {"k3s_node_name": "a1"}),
+                                       "a2": (agent2, {"k3s_node_name": "a2"})})
+
+    run = harmony.spawn("up", str(inventory()), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                        *harmony.release_args(), "--kubeconfig-server", server.api_url, "--yes")
+    wait_for_line(run, "Starting operation")
+    agent2.kill()
+    stdout = run.stdout.read()
+    assert run.wait(timeout=300) == 1, stdout
+    outcome = {name: text for name, text in (line.split(": ", 1) for line in stdout.splitlines() if ": " in line)}
+    assert outcome["a2"].startswith("failed:"), outcome
+    assert outcome["s1"].startswith("changed") and outcome["a1"].startswith("changed"), outcome
+    assert sorted(nodes(harmony)) == ["a1", "s1"]
+
+    agent2.revive()
+    started = {h.name: h.started_at(u) for h, u in ((server, "k3s"), (agent1, AGENT_UNIT))}
+    again = harmony.up_cluster(inventory(), server)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert summary(again)["a2"].startswith("changed") and summary(again)["a1"] == "unchanged"
+    assert sorted(nodes(harmony)) == ["a1", "a2", "s1"]
+    assert {h.name: h.started_at(u) for h, u in ((server, "k3s"), (agent1, AGENT_UNIT))} == started
+
+
+def test_a_controller_killed_mid_run_leaves_nothing_half_done_and_a_rerun_converges(harmony, host):
+    run = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                        "--kubeconfig-server", host.api_url, "--yes")
+    wait_for_line(run, "Starting operation: k3s up | Write config.yaml")
+    os.killpg(run.pid, signal.SIGKILL)  # harmony and its pyinfra, as if the controller died
+    run.wait(timeout=30)
+
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert host.is_active()
+    assert host.sh("find / -xdev -name '*.harmony-new' 2>/dev/null") == ""
+    assert harmony.up(host).stdout.count("127.0.0.1: unchanged") == 1
+
+
+def test_a_full_disk_fails_the_upgrade_clearly_and_the_old_k3s_keeps_running(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    started = host.started_at()
+    # /usr/local/bin becomes a filesystem with room for what is there and little more.
+    host.sh("cp -a /usr/local/bin /tmp/bin && used=$(du -sk /tmp/bin | cut -f1) && "
+            "mount -t tmpfs -o size=$((used + 8))k tmpfs /usr/local/bin && cp -a /tmp/bin/. /usr/local/bin/")
+    result = harmony.up(host, version=NEW)
+    assert result.returncode == 1
+    assert "127.0.0.1: failed: harmony: download failed" in result.stdout
+    assert OLD in host.sh("/usr/local/bin/k3s --version")
+    assert not host.exists("/usr/local/bin/.k3s.harmony-new")
+    assert host.started_at() == started and host.is_active()

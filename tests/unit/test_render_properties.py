@@ -1,0 +1,45 @@
+"""Property-based tests (hypothesis): whatever the inventory data holds, the rendered
+config.yaml parses back to exactly that data, and no value can inject a key of its own."""
+
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from harmony.errors import BadInput
+from harmony.k3s import cluster, render
+from harmony.k3s.settings import CONFIG_KEY, OWNED_CONFIG_KEYS, from_data
+
+# Values as YAML would mistake them: quotes, newlines, unicode, YAML's special words, huge values.
+tricky_text = st.one_of(
+    st.text(max_size=200),
+    st.sampled_from(["yes", "no", "on", "off", "null", "~", "true", "1e3", "0x1F", "- a", "a: b",
+                     "'", '"', "#x", "&a", "*a", "!!python/object", "---", "...", "{a: 1}", "[1]"]),
+    st.text(alphabet="abc\n:-#'\" ", min_size=1000, max_size=5000),
+)
+scalar = st.one_of(tricky_text, st.integers(), st.booleans(), st.floats(allow_nan=False))
+config_key = st.from_regex(CONFIG_KEY, fullmatch=True).filter(lambda k: k.rstrip("+") not in OWNED_CONFIG_KEYS
+                                                              and k.rstrip("+") != "tls-san")
+label_value = st.text(max_size=60).filter(lambda v: "\n" not in v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(extra=st.dictionaries(config_key, st.one_of(scalar, st.lists(scalar, max_size=5)), max_size=8),
+       labels=st.dictionaries(label_value.filter(bool), label_value, max_size=5))
+def test_config_yaml_parses_back_to_exactly_the_data(extra, labels):
+    settings_ = from_data({"k3s_config": extra, "k3s_node_labels": labels, "k3s_node_name": "n1"}, "h")
+    shape = cluster.plan([("h", settings_)])
+    parsed = yaml.safe_load(render.config_yaml(settings_, "host", shape, "h"))
+    expected = {**extra, "node-name": "n1", "tls-san": ["h"]}
+    if labels:
+        expected["node-label"] = [f"{k}={v}" for k, v in sorted(labels.items())]
+    assert parsed == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=100))
+def test_a_setting_name_cannot_smuggle_yaml(key):
+    try:
+        settings_ = from_data({"k3s_config": {key: "x"}}, "h")
+    except BadInput:
+        return  # refused with a clear message
+    parsed = yaml.safe_load(render.config_yaml(settings_, "host", cluster.plan([("h", settings_)]), "h"))
+    assert set(parsed) == {key, "node-name", "tls-san"}
