@@ -120,6 +120,8 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     if ssh_host_keys:
         overrides["ssh_strict_host_key_checking"] = {"strict": "yes", "accept-new": "accept-new",
                                                      "off": "no"}[ssh_host_keys]
+    if ssh_host_keys == "off":  # a known but different key is refused unless none is known
+        overrides["ssh_known_hosts_file"] = "/dev/null"
     options = runner.RunOptions(data=overrides, ssh_user=ssh_user, ssh_key=ssh_key,
                                 sudo_password=sudo_password, verbosity=verbose, parallel=parallel,
                                 fail_percent=fail_percent)

@@ -116,9 +116,11 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
         return runtime.Choice(requested, "asked for")
     (host,) = hosts
     options = replace(request.options, data={**request.options.data, "_sudo": False})
-    platform = runner.facts(request.target, PLATFORM_FACT, options).get(host.name)
+    answered, reasons = runner.facts(request.target, PLATFORM_FACT, options)
+    platform = answered.get(host.name)
     if not platform:
-        raise RunFailed(f"{host.name}: unreachable, so its runtime cannot be chosen; see above")
+        raise RunFailed(f"{host.name}: cannot read its facts to choose a runtime: "
+                        f"{reasons.get(host.name, 'no answer')}")
     install_docker = k3d_settings.from_data(host.data, host.name).install_docker
     return runtime.choose(host.name, runtime.Platform(**platform), None, install_docker)
 
@@ -175,9 +177,16 @@ class Api:
     """Where the controller finds a cluster's API, and which nodes it must list."""
 
     server: str | None  # the host whose fetched kubeconfig is used, None if none is healthy
-    url: str
+    url: str | None  # None: the fetched kubeconfig's own (k3d publishes the API itself)
     expected: set[str]  # node names known in advance
     count: int
+    address: str = "127.0.0.1"  # the host's address, for an API published on all its addresses
+
+    def url_for(self, fetched: dict) -> str:
+        if self.url:
+            return self.url
+        server = str(((fetched.get("clusters") or [{}])[0].get("cluster") or {}).get("server", ""))
+        return server.replace("://0.0.0.0:", f"://{self.address}:")
 
 
 def _api(request: Request, run: Run, ok: set[str]) -> Api:
@@ -187,10 +196,10 @@ def _api(request: Request, run: Run, ok: set[str]) -> Api:
         (host,) = run.hosts
         k3d = k3d_settings.from_data(host.data, host.name)
         address = "127.0.0.1" if host.name == "@local" else host.settings.server_address
-        nodes = [f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)]
-        nodes += [f"k3d-{k3d.cluster}-agent-{i}" for i in range(k3d.agents)]
-        return Api(host.name if host.name in ok else None,
-                   request.kubeconfig_server or f"https://{address}:{k3d.api_port}", set(nodes), len(nodes))
+        # Agents added later are named by k3d's node create; the servers' names are known.
+        servers = {f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)}
+        return Api(host.name if host.name in ok else None, request.kubeconfig_server, servers,
+                   k3d.servers + k3d.agents, address)
     shape = _shape(run.hosts)
     return Api(
         next((name for name in shape.servers if name in ok), None),
@@ -206,7 +215,7 @@ def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readines
     if api.server is None:
         raise _failed(run.hosts, ok)
     fetched = kubeconfig.load(localstate.fetched_kubeconfig(api.server))
-    config = kubeconfig.for_cluster(fetched, request.name, api.url)
+    config = kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
     nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout)
     path = kubeconfig.default_path()
     kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), config, request.name,
@@ -288,8 +297,8 @@ class Survey:
 
 def _survey(request: Request, run: Run) -> Survey:
     bin_dir = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).bin_dir if run.runtime == "k3d" else None
-    facts = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
-                         (f"bin_dir={bin_dir}",) if bin_dir else ())
+    facts, reasons = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
+                                  (f"bin_dir={bin_dir}",) if bin_dir else ())
     running = {name for name, fact in facts.items()
                if fact.get("active") or (fact.get("clusters") or {}).get(request.name, {}).get("running")}
     nodes, api = _api_nodes(request, _api(request, run, running))
@@ -297,6 +306,8 @@ def _survey(request: Request, run: Run) -> Survey:
     for host in run.hosts:
         fact = facts.get(host.name)
         row = {"host": host.name, "runtime": run.runtime, "reachable": fact is not None}
+        if fact is None:
+            row["reason"] = reasons.get(host.name, "no answer")
         if run.runtime == "k3d":
             cluster_state = (fact or {}).get("clusters", {}).get(request.name)
             ready = sorted(n.name for n in nodes.values() if n.ready)
@@ -342,7 +353,7 @@ def check(request: Request, as_json: bool) -> int:
     for row in survey.hosts:
         plan_result = planned.hosts.get(row["host"], runner.HostResult(row["host"]))
         if not row["reachable"]:
-            differences = [f"unreachable: {plan_result.reason}"]
+            differences = [f"unreachable: {row['reason']}"]
         else:
             differences = [f"would change: {name.split(' | ', 1)[-1]}" for name in plan_result.changed
                            if name.split(" | ", 1)[-1] not in NOT_DRIFT]
@@ -369,7 +380,8 @@ def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
     if path is None or not path.exists():
         return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
     try:
-        config = kubeconfig.for_cluster(kubeconfig.load(path), request.name, api.url)
+        fetched = kubeconfig.load(path)
+        config = kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
         return {n.name: n for n in readiness.list_nodes(config)}, "ready"
     except Exception as error:  # the API's state is what we report, whatever it is
         return {}, f"not ready ({type(error).__name__})"
@@ -379,7 +391,7 @@ def _show_status(name: str, api: str, report: list[dict], unlisted: list[dict]) 
     click.echo(f"cluster '{name}': API {api}")
     for row in report:
         if not row["reachable"]:
-            click.echo(f"{row['host']}: unreachable")
+            click.echo(f"{row['host']}: unreachable: {row['reason']}")
         elif row["runtime"] == "k3d":
             cluster = row["cluster"]
             click.echo(

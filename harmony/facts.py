@@ -206,6 +206,7 @@ class K3dCluster:
     agents: int
     running: int
     image: str
+    agent_names: tuple[str, ...] = ()  # the agents' containers, by name
 
 
 @dataclass
@@ -274,6 +275,7 @@ def _k3d_clusters(text: str) -> dict[str, K3dCluster]:
             agents=sum(n["role"] == "agent" for n in nodes),
             running=sum(bool((n.get("State") or {}).get("Running")) for n in nodes),
             image=next((n.get("image", "") for n in nodes if n["role"] == "server"), ""),
+            agent_names=tuple(sorted(n["name"] for n in nodes if n["role"] == "agent")),
         )
     return clusters
 

@@ -127,17 +127,21 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
     return RunResult(exit_code, parse_results(stdout, output, dry), output)
 
 
-def facts(target: Target, fact: str, options: RunOptions, args: tuple[str, ...] = ()) -> dict[str, dict]:
-    """One fact (with `key=value` args) from every host that answers: {host name: value}.
-    pyinfra's log is kept quiet."""
+def facts(target: Target, fact: str, options: RunOptions,
+          args: tuple[str, ...] = ()) -> tuple[dict[str, dict], dict[str, str]]:
+    """One fact (with `key=value` args) from every host that answers, {host name: value}, and
+    why each other host did not, {host name: reason}. pyinfra's log is kept quiet."""
     process = _start(target, ["fact", fact, *args], options, dry=False)
-    stdout, _ = process.communicate()
+    stdout, log = process.communicate()
     try:
         payload = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
         payload = {}
     values = next(iter(payload.values()), {}) if payload else {}
-    return {host: value for host, value in values.items() if value is not None}
+    answered = {host: value for host, value in values.items() if value is not None}
+    reasons = {name: result.reason for name, result in parse_results("", log, dry=True).items()
+               if name not in answered}
+    return answered, reasons
 
 
 HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from dataclasses import replace
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -88,13 +89,15 @@ def up() -> None:
     spec = render.config_yaml(settings, version)
     cluster = state.clusters.get(settings.cluster)
     current_spec = state.files.get(spec_path)
-    same_spec = bool(current_spec and current_spec.sha256 == hashlib.sha256(spec.encode()).hexdigest())
-    if cluster and not same_spec and not settings.recreate:
+    same_spec = bool(current_spec and current_spec.sha256 == _sha256(spec))
+    scalable = bool(cluster and current_spec and not same_spec and current_spec.sha256 == _sha256(
+        render.config_yaml(replace(settings, agents=cluster.agents), version)))
+    if cluster and not same_spec and not scalable and not settings.recreate:
         difference = spec_difference(cluster, settings, version)
         operations.fail(
             name=f"Check the k3d cluster against its spec ({difference})",
             message=f"k3d cluster '{settings.cluster}' differs from its spec ({difference}); k3d cannot "
-                    "change it in place: `harmony up --recreate` deletes and re-creates it (its "
+                    "change that in place: `harmony up --recreate` deletes and re-creates it (its "
                     "workloads are lost), `harmony plan` shows what would change",
             **USER,
         )
@@ -115,22 +118,41 @@ def up() -> None:
     )
     operations.user_file(name="Write the cluster's k3d config", path=spec_path, content=spec,
                          current=current_spec, **USER)
-    quoted = shlex.quote(k3d), shlex.quote(spec_path), shlex.quote(settings.cluster)
-    if cluster is None:
-        command, what = f"{quoted[0]} cluster create --config {quoted[1]}", "Create"
-    elif not same_spec:
-        difference = spec_difference(cluster, settings, version)
-        command = f"{quoted[0]} cluster delete {quoted[2]} && {quoted[0]} cluster create --config {quoted[1]}"
-        what = f"Re-create ({difference})"
-    elif cluster.running < cluster.servers + cluster.agents:
-        command, what = f"{quoted[0]} cluster start {quoted[2]}", "Start"
-    else:
-        command, what = None, ""
+    command, what = cluster_command(k3d, spec_path, settings, cluster, same_spec, scalable, version)
     if command:
         operations.run(name=f"{what} the k3d cluster {settings.cluster}", command=command, **USER)
     if command or kubeconfig not in state.files:
         write_kubeconfig(k3d, settings.cluster, kubeconfig)
     fetch_kubeconfig(kubeconfig, None if command else state.files.get(kubeconfig))
+
+
+def cluster_command(k3d: str, spec_path: str, settings: K3dSettings, cluster: K3dCluster | None,
+                    same_spec: bool, scalable: bool, version: str) -> tuple[str | None, str]:
+    """The k3d command that brings the cluster to its spec, and what it does, in words.
+
+    Only the number of agents changes in place (`k3d node create/delete`); any other change
+    re-creates the cluster, which the caller allows only when asked.
+    """
+    k3d_, spec_, name = shlex.quote(k3d), shlex.quote(spec_path), shlex.quote(settings.cluster)
+    if cluster is None:
+        return f"{k3d_} cluster create --config {spec_}", "Create"
+    if scalable and not settings.recreate:
+        image = shlex.quote(render.image(version))
+        added = [f"{k3d_} node create {shlex.quote(f'{settings.cluster}-agent-{i}')} --cluster {name}"
+                 f" --role agent --image {image} --wait" for i in range(cluster.agents, settings.agents)]
+        removed = [f"{k3d_} node delete {shlex.quote(node)}" for node in cluster.agent_names[settings.agents:]]
+        return " && ".join(added + removed), f"Scale (agents {cluster.agents} -> {settings.agents})"
+    if not same_spec:
+        difference = spec_difference(cluster, settings, version)
+        return (f"{k3d_} cluster delete {name} && {k3d_} cluster create --config {spec_}",
+                f"Re-create ({difference})")
+    if cluster.running < cluster.servers + cluster.agents:
+        return f"{k3d_} cluster start {name}", "Start"
+    return None, ""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_kubeconfig(k3d: str, cluster: str, path: str) -> None:

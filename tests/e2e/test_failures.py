@@ -149,7 +149,6 @@ def test_a_changed_ssh_host_key_stops_the_run_unless_checking_is_turned_off(harm
     host.sh("rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -A && systemctl restart ssh")
     changed = harmony.up(host)
     assert changed.returncode == 1, changed.stdout + changed.stderr
-    assert "127.0.0.1: failed:" in changed.stdout
-    assert "host key" in (changed.stdout + changed.stderr).lower()
+    assert "host key" in one_error_line(changed).lower()
     unchecked = harmony.up(host, "--ssh-host-keys", "off")
     assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr

@@ -83,24 +83,35 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert set(containers(k3d_cluster)) == set(started)
     started = containers(k3d_cluster)
 
+    # k3d adds (or removes) agents in place: the server's container is left alone.
     grown = settings + ["--set", "k3d_agents=1"]
     plan = harmony("plan", *grown)
     assert plan.returncode == 0, plan.stderr
-    assert "agents 0 -> 1" in plan.stdout
-    refused = harmony("up", "--yes", *grown)
-    assert refused.returncode == 1
-    assert "differs from its spec (agents 0 -> 1)" in refused.stdout and "--recreate" in refused.stdout
-    assert containers(k3d_cluster) == started
-
-    recreated = harmony("up", "--yes", "--recreate", *grown)
-    assert recreated.returncode == 0, recreated.stdout + recreated.stderr
-    assert "Re-create (agents 0 -> 1) the k3d cluster" in recreated.stdout
-    assert len(containers(k3d_cluster)) == 2
+    assert "Scale (agents 0 -> 1) the k3d cluster" in plan.stdout
+    scaled = harmony("up", "--yes", *grown)
+    assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+    after = containers(k3d_cluster)
+    assert len(after) == 2 and all(after[i] == started[i] for i in started)
+    # status and down need no port: the fetched kubeconfig knows where the API is.
     status = harmony("status", "--json", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
     assert status.returncode == 0, status.stderr
     (row,) = json.loads(status.stdout)["hosts"]
     assert row["runtime"] == "k3d" and row["cluster"]["agents"] == 1 and row["cluster"]["running"] == 2
-    assert sorted(row["nodes_ready"]) == [f"k3d-{k3d_cluster}-agent-0", f"k3d-{k3d_cluster}-server-0"]
+    assert sorted(row["nodes_ready"]) == [f"k3d-{k3d_cluster}-agent-0-0", f"k3d-{k3d_cluster}-server-0"]
+    assert "@local: unchanged" in harmony("up", "--yes", *grown).stdout
+
+    # Anything else (here the API port) needs the cluster re-created, which up does only when asked.
+    moved = grown + ["--set", f"k3d_api_port={free_port()}"]
+    plan = harmony("plan", *moved)
+    assert "Check the k3d cluster against its spec (other settings)" in plan.stdout
+    refused = harmony("up", "--yes", *moved)
+    assert refused.returncode == 1
+    assert "differs from its spec (other settings)" in refused.stdout and "--recreate" in refused.stdout
+    assert containers(k3d_cluster) == after
+    recreated = harmony("up", "--yes", "--recreate", *moved)
+    assert recreated.returncode == 0, recreated.stdout + recreated.stderr
+    assert "Re-create (other settings) the k3d cluster" in recreated.stdout
+    assert len(containers(k3d_cluster)) == 2 and not set(containers(k3d_cluster)) & set(after)
 
     down = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
     assert down.returncode == 0, down.stdout + down.stderr

@@ -12,6 +12,8 @@ contract that harmony uses, and really runs the cluster in Docker:
   logs that k3s is up, as k3d waits for. Unlike k3d, the API port is published by the first
   server itself, not by a load-balancer container;
 - `k3d cluster list -o json` lists clusters with their nodes and running counts (no token);
+- `k3d node create NAME --cluster C --role agent --image I` adds an agent container `k3d-NAME-0`,
+  and `k3d node delete NODE` removes one, as k3d names and removes them;
 - `k3d cluster start NAME` starts a cluster's stopped containers, servers first;
 - `k3d cluster delete NAME` removes a cluster's containers and network;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
@@ -95,12 +97,28 @@ def create(config_path: str) -> None:
                "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)
         wait_for_log(node, "is up and running")
     for i in range(int(config.get("agents", 0))):
-        node = f"k3d-{name}-agent-{i}"
-        docker("run", "-d", "--name", node, "--hostname", node, "--network", network, *labels,
-               "--label", "k3d.role=agent", "-e", f"K3S_URL=https://{server0}:6443",
-               "-e", f"K3S_TOKEN={token}", image, "agent")
-        wait_for_log(node, "joined")
+        start_agent(name, f"k3d-{name}-agent-{i}", image, token)
     print(f"INFO[0000] Cluster '{name}' created successfully!", file=sys.stderr)
+
+
+def start_agent(cluster: str, node: str, image: str, token: str) -> None:
+    docker("run", "-d", "--name", node, "--hostname", node, "--network", f"k3d-{cluster}",
+           "--label", "app=k3d", "--label", f"k3d.cluster={cluster}", "--label", "k3d.role=agent",
+           "-e", f"K3S_URL=https://k3d-{cluster}-server-0:6443", "-e", f"K3S_TOKEN={token}", image, "agent")
+    wait_for_log(node, "joined")
+
+
+def node_create(name: str, cluster: str, image: str) -> None:
+    servers = [c for c in containers(cluster) if c["Name"].lstrip("/") == f"k3d-{cluster}-server-0"]
+    if not servers:
+        fail(f"Failed to find cluster '{cluster}'")
+    env = dict(item.split("=", 1) for item in servers[0]["Config"]["Env"])
+    start_agent(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"], env["K3S_TOKEN"])
+    print(f"INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1] if name in argv else ""
 
 
 def wait_for_log(node: str, text: str, timeout: float = 60) -> None:
@@ -155,6 +173,10 @@ def main(argv: list[str]) -> None:
         print(json.dumps(list_clusters()))
     elif argv[:2] == ["cluster", "create"] and "--config" in argv:
         create(argv[argv.index("--config") + 1])
+    elif argv[:2] == ["node", "create"] and len(argv) > 2 and option(argv, "--role") == "agent":
+        node_create(argv[2], option(argv, "--cluster"), option(argv, "--image"))
+    elif argv[:2] == ["node", "delete"] and len(argv) > 2:
+        docker("rm", "-f", argv[2])
     elif argv[:2] == ["cluster", "start"] and len(argv) > 2:
         start(argv[2])
     elif argv[:2] == ["cluster", "delete"] and len(argv) > 2:
