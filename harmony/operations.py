@@ -194,12 +194,12 @@ def daemon_reload():
 
 
 @operation()
-def restart(unit: str):
-    """Restart a unit and wait until it reports ready (k3s is Type=notify); but not once any
-    host of this run has failed: callers restart one host at a time, and a failure stops the
-    rollout there."""
+def restart(unit: str, timeout: int):
+    """Restart a unit and wait (at most `timeout` seconds) until it reports ready (k3s is
+    Type=notify); but not once any host of this run has failed: callers restart one host at a
+    time, and a failure stops the rollout there."""
     yield FunctionCommand(_no_failure_yet, (), {})
-    yield _with_status(f"systemctl restart {unit}.service", unit)
+    yield _with_status(f"systemctl restart {unit}.service", unit, timeout)
 
 
 # Per run, the hosts a stopped rollout left alone: they are not where it stopped.
@@ -219,15 +219,15 @@ def _no_failure_yet(state, host) -> bool:
 
 
 @operation()
-def enable_and_start(unit: str, current: UnitState):
-    """Enable a unit and start it, where it is not already."""
+def enable_and_start(unit: str, current: UnitState, timeout: int):
+    """Enable a unit and start it (waiting at most `timeout` seconds), where it is not already."""
     if current.enabled and current.active:
         host.noop(f"{unit} is enabled and running")
         return
     if not current.enabled:
         yield f"systemctl enable {unit}.service"
     if not current.active:
-        yield _with_status(f"systemctl start {unit}.service", unit)
+        yield _with_status(f"systemctl start {unit}.service", unit, timeout)
 
 
 @operation()
@@ -277,16 +277,12 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {paths.STAGING_DIR}'
 
 
-# How long a k3s start may take before harmony reports it (k3s retries a join forever).
-START_TIMEOUT = 300
-
-
-def _with_status(command: str, unit: str) -> str:
-    """Run a systemctl command, bounded; on failure say why with k3s's last error line, after
-    the unit's last log lines."""
+def _with_status(command: str, unit: str, timeout: int) -> str:
+    """Run a systemctl command, bounded (k3s retries a join for ever); on failure say why with
+    k3s's last error line, after the unit's last log lines."""
     return (
-        f"timeout {START_TIMEOUT} {command} || {{ code=$?; journalctl -u {unit}.service -n 15 --no-pager -o cat >&2;"
+        f"timeout {timeout} {command} || {{ code=$?; journalctl -u {unit}.service -n 15 --no-pager -o cat >&2;"
         f" why=$(journalctl -u {unit}.service -n 50 --no-pager -o cat | grep -E 'level=(fatal|error)' | tail -n 1);"
-        f' [ $code = 124 ] && why="not ready after {START_TIMEOUT}s${{why:+, last error: $why}}";'
+        f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";'
         f' echo "harmony: {unit} failed to start${{why:+: $why}}; see journalctl -u {unit}" >&2; exit 1; }}'
     )

@@ -33,6 +33,9 @@ _common = {
     # name a file or an environment variable on this machine (--token-file / --token-env):
     # "k3s_token_file": "~/.config/harmony/edge.token",
     # "k3s_token_env": "EDGE_K3S_TOKEN",
+    # How long a k3s start may take before the host is reported failed (k3s itself keeps
+    # retrying a join it cannot make yet, for example while the server is unreachable):
+    # "k3s_start_timeout": 300,
     # Further k3s settings for /etc/rancher/k3s/config.yaml (k3s flags without "--"):
     "k3s_config": {"disable": ["traefik"]},
     # Proxies for the k3s service, written to its environment file (the binary's download on

@@ -211,10 +211,10 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         pending = restart_pending(state, unit, [paths.BINARY, paths.CONFIG, paths.REGISTRIES, paths.env_file(role),
                                                 paths.unit_file(role), paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
         condition = {} if pending else {"_if": any_changed(*changed)}
-        operations.restart(name=f"Restart {unit} for its changed files", unit=unit, _serial=True,
-                           **condition)
-    operations.enable_and_start(name=f"Enable and start {unit}", unit=unit,
-                                current=state.unit(unit), _serial=one_at_a_time)
+        operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
+                           timeout=settings.start_timeout, _serial=True, **condition)
+    operations.enable_and_start(name=f"Enable and start {unit}", unit=unit, current=state.unit(unit),
+                                timeout=settings.start_timeout, _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
 

@@ -15,6 +15,8 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_airgap_dir: an airgap bundle on the controller (harmony.airgap) to install from, instead of
   downloading on each host;
 - k3s_allow_downgrade: install an older k3s than the one on the host (refused otherwise);
+- k3s_start_timeout: seconds a k3s start or restart may take before the host is reported failed
+  (default 300; k3s itself goes on retrying a join it cannot make yet);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
 - k3s_server_address: where the other nodes reach this server (default: its SSH address);
 - k3s_registration_address: where nodes join the cluster, `host` or `host:port`, for example a
@@ -65,6 +67,7 @@ class Settings:
     registration_address: str | None = None
     token: str | None = field(default=None, repr=False)  # never printed
     allow_downgrade: bool = False
+    start_timeout: int = 300
     airgap_dir: str | None = None
     registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
 
@@ -124,6 +127,17 @@ def _address(data: Mapping, host_name: str, key: str) -> str | None:
     if value is not None and not ADDRESS.fullmatch(value):
         raise _fail(host_name, key, f"must be a host name or IP address, optionally with :port, not {value!r}")
     return value
+
+
+def _seconds(data: Mapping, host_name: str, key: str, default: int) -> int:
+    value = data.get(key, default)
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if isinstance(value, bool) or not 1 <= seconds <= 86400:
+        raise _fail(host_name, key, f"must be a number of seconds from 1 to 86400, not {value!r}")
+    return seconds
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -269,6 +283,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         registration_address=_address(data, host_name, "k3s_registration_address"),
         token=_token(data, host_name),
         allow_downgrade=data.get("k3s_allow_downgrade") in (True, "true", "True", "1"),
+        start_timeout=_seconds(data, host_name, "k3s_start_timeout", 300),
         registries=_registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -186,6 +186,28 @@ def test_a_wrong_token_fails_that_agent_alone(harmony, start_host, tmp_path):
     assert sorted(nodes(harmony)) == ["good", "s1"]
 
 
+def test_hosts_that_cannot_reach_the_first_server_fail_alone_with_k3s_own_reason(
+        harmony, start_host, tmp_path):
+    s1, s2, a1, a2 = (start_host() for _ in range(4))
+    for cut_off in (s2, a2):  # their packets to the first server go nowhere
+        cut_off.sh(f"ip route add unreachable {s1.ip}/32")
+    inventory = write_inventory(
+        tmp_path / "ha.py",
+        servers={"s1": (s1, {"k3s_node_name": "s1"}), "s2": (s2, {"k3s_node_name": "s2"})},
+        agents={"a1": (a1, {"k3s_node_name": "a1"}), "a2": (a2, {"k3s_node_name": "a2"})},
+        data={"k3s_start_timeout": 15},
+    )
+    result = harmony.up_cluster(inventory, s1)
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcome = summary(result)
+    for name in ("s2", "a2"):  # k3s retries for ever; harmony reports it after the timeout
+        assert "failed to start: not ready after 15s, last error:" in outcome[name], outcome
+        assert f"failed to get CA certs: Get \\\"https://{s1.ip}:6443/cacerts" in outcome[name], outcome
+    assert outcome["s1"].startswith("changed") and outcome["a1"].startswith("changed"), outcome
+    assert "2 of 4 host(s) failed: s2, a2" in result.stderr
+    assert sorted(nodes(harmony)) == ["a1", "s1"]
+
+
 def test_a_host_changing_role_keeps_only_its_new_unit_and_status_names_unlisted_nodes(
         harmony, start_host, tmp_path):
     server, other = start_host(), start_host()

@@ -35,6 +35,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -199,11 +200,17 @@ def fetch_trusted_ca(server: str, token: str) -> bytes:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(f"{server}/cacerts", context=context, timeout=10) as response:
-            ca_pem = response.read()
-    except OSError as error:
-        fail(f"failed to get CA certs: {server}/cacerts: {error}")
+    while True:  # as k3s does, an unreachable server is retried every 2 s, for ever
+        try:
+            with urllib.request.urlopen(f"{server}/cacerts", context=context, timeout=10) as response:
+                ca_pem = response.read()
+            break
+        except urllib.error.HTTPError as error:
+            fail(f"failed to get CA certs: {server}/cacerts: {error}")
+        except OSError as error:
+            print(f'level=error msg="failed to get CA certs: Get \\"{server}/cacerts\\": {error}"',
+                  file=sys.stderr, flush=True)
+            time.sleep(2)
     if token.startswith("K10") and "::" in token:
         expected = token[3:].split("::", 1)[0]
         if ca_hash(ca_pem) != expected:
