@@ -130,11 +130,13 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
 
 
 @operation()
-def binary(url: str, sha256: str, dest: str, current: FileState | None):
+def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int = 30):
     """Install an executable from `url`, verified against `sha256`, atomically.
 
-    The download goes to a temporary file beside `dest`; only when its checksum matches is it
-    renamed over `dest`. A failed, truncated or tampered download leaves `dest` as it was.
+    The download goes to a temporary file of its own beside `dest`, removed however the script
+    ends; only when its checksum matches is it renamed over `dest`. A failed, truncated, stalled
+    or tampered download leaves `dest` as it was. A download that moves less than 1 KiB/s for
+    `stall_timeout` seconds is abandoned and tried again, 4 tries in all.
     """
     if current and current.sha256 == sha256:
         if current.mode == "755":
@@ -142,24 +144,26 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None):
             return
         yield StringCommand("chmod", "755", dest)
         return
-    tmp = shlex.quote(f"{posixpath.dirname(dest)}/.{posixpath.basename(dest)}.harmony-new")
+    directory = posixpath.dirname(dest)
+    pattern = shlex.quote(f"{directory}/.{posixpath.basename(dest)}.harmony-XXXXXX")
     quoted_url = shlex.quote(url)
     yield f"""set -u
-mkdir -p {shlex.quote(posixpath.dirname(dest))}
-rm -f {tmp}
+mkdir -p {shlex.quote(directory)} && tmp=$(mktemp {pattern}) || exit 1
+trap 'rm -f "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
 if command -v curl >/dev/null; then
-  curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 10 --max-time 900 -o {tmp} {quoted_url}
+  curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 10 --speed-limit 1024 \\
+       --speed-time {stall_timeout} --max-time 3600 -o "$tmp" {quoted_url}
 else
-  wget -q -T 30 -t 3 -O {tmp} {quoted_url}
-fi || {{ rm -f {tmp}; echo "harmony: download failed: {url}" >&2; exit 1; }}
-actual=$(sha256sum {tmp} | cut -d' ' -f1)
+  wget -q -T {stall_timeout} -t 4 -O "$tmp" {quoted_url}
+fi || {{ echo "harmony: download failed after 4 tries: {url}; {dest} left as it was" >&2; exit 1; }}
+actual=$( (sha256sum "$tmp" 2>/dev/null || shasum -a 256 "$tmp") | cut -d' ' -f1)
 if [ "$actual" != {sha256} ]; then
-  rm -f {tmp}
   echo "harmony: checksum mismatch for {url}: expected {sha256}, got $actual;" \\
        "the download was discarded and {dest} left as it was" >&2
   exit 1
 fi
-chmod 755 {tmp} && mv -f {tmp} {shlex.quote(dest)}"""
+chmod 755 "$tmp" && mv -f "$tmp" {shlex.quote(dest)}"""
 
 
 @operation()

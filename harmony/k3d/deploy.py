@@ -114,6 +114,7 @@ def up() -> None:
         sha256=releases.expected_sha256(settings.release_url, settings.version, k3d_asset, "k3d"),
         dest=k3d,
         current=state.files.get(k3d),
+        stall_timeout=settings.k3s.download_stall_timeout,
         **USER,
     )
     operations.user_file(name="Write the cluster's k3d config", path=spec_path, content=spec,

@@ -50,15 +50,6 @@ class K3dSettings:
     install_docker: bool = False
 
 
-def _count(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadInput(f"host {host_name}: data '{key}' must be a whole number from {low} to {high}")
-    return value
-
-
 def _flag(data: Mapping, key: str) -> bool:
     return data.get(key) in (True, "true", "True", "1")
 
@@ -85,10 +76,10 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
         cluster=cluster,
         version=version,
         release_url=k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
-        servers=_count(data, host_name, "k3d_servers", 1, 1, 9),
-        agents=_count(data, host_name, "k3d_agents", 0, 0, 99),
+        servers=k3s_settings.number(data, host_name, "k3d_servers", 1, 1, 9),
+        agents=k3s_settings.number(data, host_name, "k3d_agents", 0, 0, 99),
         api_host_ip=str(host_ip),
-        api_port=_count(data, host_name, "k3d_api_port", 6443, 1, 65535),
+        api_port=k3s_settings.number(data, host_name, "k3d_api_port", 6443, 1, 65535),
         ports=tuple(ports),
         registries=dict(registries),
         bin_dir=data.get("k3d_bin_dir"),

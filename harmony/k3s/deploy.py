@@ -180,6 +180,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
             sha256=releases.expected_sha256(settings.release_url, version, asset),
             dest=paths.BINARY,
             current=state.files.get(paths.BINARY),
+            stall_timeout=settings.download_stall_timeout,
         )
 
     def write(path: str, content: str, mode: str, name: str | None = None):

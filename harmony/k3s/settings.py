@@ -17,6 +17,8 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_allow_downgrade: install an older k3s than the one on the host (refused otherwise);
 - k3s_start_timeout: seconds a k3s start or restart may take before the host is reported failed
   (default 300; k3s itself goes on retrying a join it cannot make yet);
+- harmony_download_stall_timeout: seconds a download (k3s's, k3d's) may stall, moving under 1 KiB/s,
+  before it is abandoned and tried again, 4 tries in all (default 30);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
 - k3s_server_address: where the other nodes reach this server (default: its SSH address);
 - k3s_registration_address: where nodes join the cluster, `host` or `host:port`, for example a
@@ -68,6 +70,7 @@ class Settings:
     token: str | None = field(default=None, repr=False)  # never printed
     allow_downgrade: bool = False
     start_timeout: int = 300
+    download_stall_timeout: int = 30
     airgap_dir: str | None = None
     registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
 
@@ -129,15 +132,14 @@ def _address(data: Mapping, host_name: str, key: str) -> str | None:
     return value
 
 
-def _seconds(data: Mapping, host_name: str, key: str, default: int) -> int:
+def number(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high` (given as a number or as digits: --set gives strings)."""
     value = data.get(key, default)
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        seconds = 0
-    if isinstance(value, bool) or not 1 <= seconds <= 86400:
-        raise _fail(host_name, key, f"must be a number of seconds from 1 to 86400, not {value!r}")
-    return seconds
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(host_name, key, f"must be a whole number from {low} to {high}, not {value!r}")
+    return value
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -283,7 +285,8 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         registration_address=_address(data, host_name, "k3s_registration_address"),
         token=_token(data, host_name),
         allow_downgrade=data.get("k3s_allow_downgrade") in (True, "true", "True", "1"),
-        start_timeout=_seconds(data, host_name, "k3s_start_timeout", 300),
+        start_timeout=number(data, host_name, "k3s_start_timeout", 300, 1, 86400),
+        download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
         registries=_registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -81,6 +81,10 @@ class Host:
     def is_active(self, unit: str = "k3s") -> bool:
         return self.sh(f"systemctl is-active {unit}", check=False) == "active"
 
+    def leftovers(self) -> str:
+        """harmony's temporary files anywhere on the host (a half-done write or download)."""
+        return self.sh("find / -xdev -name '*.harmony-*' 2>/dev/null", check=False)
+
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
 

@@ -91,7 +91,22 @@ def test_checksum_mismatch_fails_the_host_and_keeps_the_running_binary(harmony, 
     assert "checksum mismatch" in result.stdout
     assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
     assert host.is_active() and host.started_at() == started
-    assert not host.sh("ls -A /usr/local/bin | grep harmony-new", check=False)
+    assert host.leftovers() == ""
+
+
+@needs_mirror
+def test_a_stalled_download_is_tried_four_times_then_fails_and_the_old_k3s_keeps_running(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    started, old_binary = host.started_at(), host.sh("sha256sum /usr/local/bin/k3s")
+    path = BINARY_PATH.format(version=NEW)
+    asked = harmony.mirror.requests.count(path)
+    with fault(harmony.mirror, path, "stall"):
+        result = harmony.up(host, "--set", "harmony_download_stall_timeout=2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "127.0.0.1: failed: harmony: download failed after 4 tries" in result.stdout
+    assert harmony.mirror.requests.count(path) - asked == 4
+    assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
+    assert host.is_active() and host.started_at() == started and host.leftovers() == ""
 
 
 @needs_mirror

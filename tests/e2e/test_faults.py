@@ -9,7 +9,8 @@ import subprocess
 import threading
 import time
 
-from tests.e2e.conftest import NEW, OLD, write_inventory
+from tests.e2e.conftest import NEW, OLD, needs_mirror, write_inventory
+from tests.e2e.test_failures import BINARY_PATH
 from tests.e2e.test_multi_node import AGENT_UNIT, nodes, summary
 
 
@@ -67,7 +68,38 @@ def test_a_controller_killed_mid_run_leaves_nothing_half_done_and_a_rerun_conver
     again = harmony.up(host)
     assert again.returncode == 0, again.stdout + again.stderr
     assert host.is_active()
-    assert host.sh("find / -xdev -name '*.harmony-new' 2>/dev/null") == ""
+    assert host.leftovers() == ""
+    assert harmony.up(host).stdout.count("127.0.0.1: unchanged") == 1
+
+
+@needs_mirror
+def test_a_run_killed_during_the_download_leaves_the_old_k3s_and_a_rerun_converges(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    path = BINARY_PATH.format(version=NEW)
+    harmony.mirror.faults[path] = "stall"
+    try:
+        run = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                            "--kubeconfig-server", host.api_url, "--set", "harmony_download_stall_timeout=3",
+                            "--yes")
+        wait_for_line(run, f"Starting operation: k3s up | Install k3s {NEW}")
+        deadline = time.monotonic() + 60
+        while path not in harmony.mirror.requests and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert path in harmony.mirror.requests
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        harmony.mirror.faults.pop(path, None)
+    assert OLD in host.sh("k3s --version") and host.is_active()
+
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert NEW in host.sh("k3s --version") and host.is_active()
+    # The killed run's download, if it still runs on the host, gives up and removes its file.
+    deadline = time.monotonic() + 60
+    while host.leftovers() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert host.leftovers() == ""
     assert harmony.up(host).stdout.count("127.0.0.1: unchanged") == 1
 
 
@@ -81,5 +113,5 @@ def test_a_full_disk_fails_the_upgrade_clearly_and_the_old_k3s_keeps_running(har
     assert result.returncode == 1
     assert "127.0.0.1: failed: harmony: download failed" in result.stdout
     assert OLD in host.sh("/usr/local/bin/k3s --version")
-    assert not host.exists("/usr/local/bin/.k3s.harmony-new")
+    assert host.leftovers() == ""
     assert host.started_at() == started and host.is_active()

@@ -176,16 +176,20 @@ def test_check_lists_drift_changes_nothing_and_exits_1(harmony, host):
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert clean.stdout.strip() == "127.0.0.1: as specified"
 
-    host.sh("echo 'debug: true' >> /etc/rancher/k3s/config.yaml && systemctl stop k3s")
-    tampered = host.sh("sha256sum /etc/rancher/k3s/config.yaml")
+    # A hand edit, a stopped service and a replaced binary (still a working k3s).
+    host.sh("echo 'debug: true' >> /etc/rancher/k3s/config.yaml && systemctl stop k3s"
+            " && echo '# replaced' >> /usr/local/bin/k3s")
+    tampered = host.sh("sha256sum /etc/rancher/k3s/config.yaml /usr/local/bin/k3s")
     drifted = harmony(*check, "--json")
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     report = json.loads(drifted.stdout)
     assert report["drifted"] is True
     (row,) = report["hosts"]
     assert "would change: Write config.yaml" in row["differences"]
+    assert f"would change: Install k3s {NEW}" in row["differences"]
     assert "not running, or its node is not Ready" in row["differences"]
-    assert host.sh("sha256sum /etc/rancher/k3s/config.yaml") == tampered and not host.is_active()
+    assert host.sh("sha256sum /etc/rancher/k3s/config.yaml /usr/local/bin/k3s") == tampered
+    assert not host.is_active()
 
 
 def test_registries_yaml_gets_its_password_from_the_environment(harmony, host, tmp_path):

@@ -10,7 +10,8 @@ It serves, from a directory it builds:
   Python of the test process: it only ever runs on this machine) and `checksums.txt`.
 
 Faults can be injected per path (`mirror.faults[path] = "corrupt" | "truncate" | 500 | "stall"`)
-to prove that harmony refuses bad downloads.
+to prove that harmony refuses bad downloads; a stalled download sends its first 4 KiB, then
+nothing for STALL_SECONDS, then closes the connection.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ARCH_FILES = {  # checksum file -> asset, as on the real release site
     "sha256sum-arm.txt": "k3s-armhf",
 }
 DOWNLOAD_PREFIX = "/k3s-io/k3s/releases/download"
+STALL_SECONDS = 60
 
 
 def standin_binary(version: str) -> bytes:
@@ -135,9 +137,6 @@ class Mirror:
                 fault = mirror.faults.get(path)
                 if isinstance(fault, int):
                     return self.send(fault, b"injected failure")
-                if fault == "stall":
-                    time.sleep(60)
-                    return self.send(504, b"stalled")
                 if path == "/v1-release/channels":
                     data = [{"id": name, "name": name, "latest": version}
                             for name, version in sorted(mirror.channels.items())]
@@ -156,6 +155,14 @@ class Mirror:
                 if mirror.root.resolve() not in file.parents or not file.is_file():
                     return self.send(404, b"Not Found")
                 body = file.read_bytes()
+                if fault == "stall":  # a transfer that starts, then stops moving
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:4096])
+                    self.wfile.flush()
+                    time.sleep(STALL_SECONDS)
+                    return
                 if fault == "corrupt":
                     body = body.replace(b"stand-in", b"tampered", 1)
                 elif fault == "truncate":

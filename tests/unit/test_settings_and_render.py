@@ -26,8 +26,8 @@ def test_defaults():
     ({"k3s_config": {"Bad Key": 1}}, "invalid k3s setting name"),
     ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must be an https URL"),
     ({"http_proxy": "a\nb"}, "'http_proxy' must be a one-line string"),
-    ({"k3s_start_timeout": "soon"}, "'k3s_start_timeout' must be a number of seconds from 1 to 86400"),
-    ({"k3s_start_timeout": 0}, "'k3s_start_timeout' must be a number of seconds"),
+    ({"k3s_start_timeout": "soon"}, "'k3s_start_timeout' must be a whole number from 1 to 86400"),
+    ({"harmony_download_stall_timeout": 0}, "'harmony_download_stall_timeout' must be a whole number from 1"),
 ])
 def test_bad_data_names_host_and_key(data, message):
     with pytest.raises(BadInput, match="^host h1: ") as error:
