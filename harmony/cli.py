@@ -57,6 +57,9 @@ RELEASE_OPTIONS = [
                  help="Environment variable holding the cluster's join token."),
     click.option("--allow-downgrade", "k3s_allow_downgrade", is_flag=True, default=None,
                  help="Install an older k3s than the one on a host (refused otherwise)."),
+    click.option("--drain", "k3s_drain", is_flag=True, default=None,
+                 help="Rolling restarts: cordon and drain each node before its restart, uncordon "
+                      "it once it is Ready again."),
 ]
 
 UP_OPTIONS = [

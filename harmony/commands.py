@@ -130,6 +130,8 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     the runtime, check the cluster the hosts make (unless the command works host by host: not
     `whole`) and that the release to download exists. Only then say which runtime, and why."""
     data = {**request.options.data, **request.release, "harmony_cluster": request.name}
+    if request.kubeconfig_server:
+        data["harmony_kubeconfig_server"] = request.kubeconfig_server
     flags = {"k3d_recreate": request.recreate, "k3d_purge": request.purge,
              "k3d_install_docker": request.install_docker}
     data.update({key: True for key, given in flags.items() if given})
@@ -316,7 +318,7 @@ def _survey(request: Request, run: Run) -> Survey:
                        healthy=bool(cluster_state) and cluster_state["running"] == total == len(ready))
             nodes = {}
         else:
-            node_name = host.settings.node_name or (fact or {}).get("hostname", "").lower()
+            node_name = host.settings.node((fact or {}).get("hostname", ""))
             node = nodes.pop(node_name, None)
             row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready))
             row["healthy"] = bool(row.get("active") and row["node_ready"])

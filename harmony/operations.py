@@ -13,13 +13,17 @@ import logging
 import os
 import posixpath
 import shlex
+from dataclasses import dataclass
 from io import BytesIO
 from weakref import WeakKeyDictionary
 
+import yaml
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
+from harmony import kubeconfig, rollout
+from harmony.errors import RunFailed
 from harmony.facts import FileState, UnitState
 from harmony.k3s import paths
 
@@ -87,22 +91,28 @@ def copy_secret(source: Host, source_path: str, path: str, source_file: FileStat
 
 def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
     """Read `path` on `source` into `buffer`, printing neither the command's output nor errors."""
+    content, reason = read_file(source, path)
+    if content is None:
+        host.log(f"harmony: cannot read {path} on {source.name} ({reason}): is k3s up there?",
+                 log_func=logger.error)
+        return False
+    buffer.write(content)
+    buffer.seek(0)
+    return True
+
+
+def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
+    """A root-only file's content on `source` (None, and why, if it cannot be read), through
+    the controller's memory only: the command prints neither its output nor its errors."""
     sudo = {"_sudo": True, "_sudo_password": source.data.get("_sudo_password")} if source.data.get("_sudo") else {}
     try:
         ok, output = source.run_shell_command(
             StringCommand("base64", "-w0", path), print_output=False, print_input=False, **sudo)
     except Exception as error:  # a lost connection, say: the message says which host and why
-        ok, output = False, None
-        reason = f"{type(error).__name__}: {error}"
-    else:
-        reason = "the file is missing or unreadable"
+        return None, f"{type(error).__name__}: {error}"
     if not ok:
-        host.log(f"harmony: cannot read {path} on {source.name} ({reason}): is k3s up there?",
-                 log_func=logger.error)
-        return False
-    buffer.write(base64.b64decode("".join(output.stdout_lines)))
-    buffer.seek(0)
-    return True
+        return None, "the file is missing or unreadable"
+    return base64.b64decode("".join(output.stdout_lines)), ""
 
 
 @operation()
@@ -198,12 +208,68 @@ def daemon_reload():
 
 
 @operation()
-def restart(unit: str, timeout: int):
+def restart(unit: str, timeout: int, turn: Turn | None = None):
     """Restart a unit and wait (at most `timeout` seconds) until it reports ready (k3s is
     Type=notify); but not once any host of this run has failed: callers restart one host at a
-    time, and a failure stops the rollout there."""
+    time, and a failure stops the rollout there. With a `turn`, the node is also drained first
+    if asked, and must be Ready on its new version in the API before the operation ends."""
     yield FunctionCommand(_no_failure_yet, (), {})
+    if turn:
+        yield FunctionCommand(_before_restart, (turn,), {})
     yield _with_status(f"systemctl restart {unit}.service", unit, timeout)
+    if turn:
+        yield FunctionCommand(_after_restart, (turn, timeout), {})
+
+
+@dataclass
+class Turn:
+    """A node's turn in a rolling restart: where the API is, and what to do around the restart."""
+
+    node: str
+    version: str
+    api_source: Host  # the host whose admin kubeconfig reaches the API (the first server)
+    api_url: str
+    drain: bool
+    drain_timeout: int
+    cordoned: bool = False  # by harmony, in this turn
+
+
+def _before_restart(state, host, turn: Turn) -> bool:
+    if not turn.drain:
+        return True
+    return _api_step(state, host, turn, "drain", lambda config: setattr(
+        turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
+
+
+def _after_restart(state, host, turn: Turn, timeout: int) -> bool:
+    return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
+        config, turn.node, turn.version, timeout, turn.cordoned))
+
+
+# Per run, the cluster's kubeconfig by API URL: the first server's, read once, kept in memory.
+_api_configs: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _api_config(state, turn: Turn) -> dict:
+    known = _api_configs.setdefault(state, {})
+    if turn.api_url not in known:
+        content, reason = read_file(turn.api_source, paths.KUBECONFIG)
+        if content is None:
+            raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
+        known[turn.api_url] = kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
+    return known[turn.api_url]
+
+
+def _api_step(state, host, turn: Turn, what: str, step) -> bool:
+    """Run a step against the cluster's API; on any failure, fail the host saying why."""
+    try:
+        step(_api_config(state, turn))
+    except Exception as error:  # an API or transport error, or harmony's RunFailed
+        text = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        host.log(f"harmony: cannot {what} node {turn.node} through the API at {turn.api_url}: {text}",
+                 log_func=logger.error)
+        return False
+    return True
 
 
 # Per run, the hosts a stopped rollout left alone: they are not where it stopped.

@@ -20,7 +20,7 @@ class Node:
     version: str
 
 
-def _api(kubeconfig: dict):
+def core_api(kubeconfig: dict):
     from kubernetes import client, config
 
     return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig))
@@ -29,7 +29,7 @@ def _api(kubeconfig: dict):
 def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
     """The cluster's nodes; raises the client's errors when the API cannot be reached."""
     nodes = []
-    for item in _api(kubeconfig).list_node(_request_timeout=timeout).items:
+    for item in core_api(kubeconfig).list_node(_request_timeout=timeout).items:
         conditions = item.status.conditions or []
         labels = item.metadata.labels or {}
         nodes.append(Node(
@@ -43,8 +43,10 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
     return nodes
 
 
-def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float) -> list[Node]:
-    """Wait until the named nodes and at least `count` nodes in all are Ready."""
+def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float,
+               version: str | None = None) -> list[Node]:
+    """Wait until the named nodes (on `version`, if given) and at least `count` nodes in all are
+    Ready."""
     deadline = time.monotonic() + timeout
     problem = "the API did not answer"
     while True:
@@ -53,13 +55,14 @@ def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float)
         except Exception as error:  # any transport or API error: keep polling until the deadline
             problem = f"the API did not answer ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
         else:
-            ready = {n.name for n in nodes if n.ready}
+            ready = {n.name for n in nodes if n.ready and (not version or n.name not in expected
+                                                           or n.version == version)}
             missing = sorted(expected - ready)
             if not missing and len(ready) >= count:
                 return nodes
             not_ready = sorted({n.name for n in nodes} - ready)
             problem = "; ".join(filter(None, [
-                f"not Ready: {', '.join(not_ready)}" if not_ready else "",
+                f"not Ready{f' on {version}' if version else ''}: {', '.join(not_ready)}" if not_ready else "",
                 f"missing: {', '.join(missing)}" if missing else "",
                 f"{len(ready)} of {count} nodes Ready",
             ]))

@@ -50,10 +50,6 @@ class K3dSettings:
     install_docker: bool = False
 
 
-def _flag(data: Mapping, key: str) -> bool:
-    return data.get(key) in (True, "true", "True", "1")
-
-
 def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
     """Check a host's data for k3d; BadInput names the first wrong key."""
     k3s = k3s_settings.from_data(data, host_name, groups)
@@ -83,7 +79,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
         ports=tuple(ports),
         registries=dict(registries),
         bin_dir=data.get("k3d_bin_dir"),
-        recreate=_flag(data, "k3d_recreate"),
-        purge=_flag(data, "k3d_purge"),
-        install_docker=_flag(data, "k3d_install_docker"),
+        recreate=k3s_settings.flag(data, "k3d_recreate"),
+        purge=k3s_settings.flag(data, "k3d_purge"),
+        install_docker=k3s_settings.flag(data, "k3d_install_docker"),
     )

@@ -213,11 +213,25 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
                                                 paths.unit_file(role), paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
         condition = {} if pending else {"_if": any_changed(*changed)}
         operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
-                           timeout=settings.start_timeout, _serial=True, **condition)
+                           timeout=settings.start_timeout, turn=turn(settings, shape, state, version),
+                           _serial=True, **condition)
     operations.enable_and_start(name=f"Enable and start {unit}", unit=unit, current=state.unit(unit),
                                 timeout=settings.start_timeout, _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
+
+
+def turn(settings: Settings, shape: Cluster, state: HostState, version: str) -> operations.Turn:
+    """This node's turn in a rolling restart: drained first if asked, Ready on `version` in the
+    API (at the address the controller uses) before the next node's turn."""
+    return operations.Turn(
+        node=settings.node(state.hostname),
+        version=version,
+        api_source=inventory.get_host(shape.first_server),
+        api_url=host.data.get("harmony_kubeconfig_server") or shape.registration_url,
+        drain=settings.drain,
+        drain_timeout=settings.drain_timeout,
+    )
 
 
 def restart_pending(state: HostState, unit: str, files: list[str]) -> bool:

@@ -26,7 +26,7 @@ def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: 
     embedded etcd; every server's certificate names the registration address.
     """
     data: dict[str, Any] = dict(settings.extra_config)
-    data["node-name"] = settings.node_name or hostname.lower()
+    data["node-name"] = settings.node(hostname)
     if settings.node_labels:
         data["node-label"] = [f"{k}={v}" for k, v in sorted(settings.node_labels.items())]
     if settings.node_taints:

@@ -17,6 +17,12 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_allow_downgrade: install an older k3s than the one on the host (refused otherwise);
 - k3s_start_timeout: seconds a k3s start or restart may take before the host is reported failed
   (default 300; k3s itself goes on retrying a join it cannot make yet);
+- k3s_drain: in a rolling restart (an upgrade, a changed setting), cordon each node and evict its
+  pods before its restart, and uncordon it once it is Ready again (default: no drain; every
+  restarted node is waited for, Ready on its new version, either way); k3s_drain_timeout: how
+  long the evictions may take, in seconds (default 300);
+- harmony_kubeconfig_server: the API address the controller uses, during the run too (the CLI's
+  --kubeconfig-server; default the registration address);
 - harmony_download_stall_timeout: seconds a download (k3s's, k3d's) may stall, moving under 1 KiB/s,
   before it is abandoned and tried again, 4 tries in all (default 30);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
@@ -71,8 +77,14 @@ class Settings:
     allow_downgrade: bool = False
     start_timeout: int = 300
     download_stall_timeout: int = 30
+    drain: bool = False
+    drain_timeout: int = 300
     airgap_dir: str | None = None
     registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
+
+    def node(self, hostname: str) -> str:
+        """The host's node name in the cluster: k3s_node_name, else its host name."""
+        return self.node_name or hostname.lower()
 
 
 def _fail(host_name: str, key: str, problem: str) -> BadInput:
@@ -99,7 +111,7 @@ def check_https(data: Mapping, host_name: str, keys: tuple[str, ...]) -> None:
     """Refuse plain-http download URLs unless the data allows them (harmony_allow_http, the CLI's
     --allow-http): a checksum fetched over plain http proves nothing. Checked where something is
     downloaded (up, plan, check), not where nothing is (status, down)."""
-    if data.get("harmony_allow_http") in (True, "true", "True", "1"):
+    if flag(data, "harmony_allow_http"):
         return
     for key in keys:
         value = data.get(key)
@@ -130,6 +142,11 @@ def _address(data: Mapping, host_name: str, key: str) -> str | None:
     if value is not None and not ADDRESS.fullmatch(value):
         raise _fail(host_name, key, f"must be a host name or IP address, optionally with :port, not {value!r}")
     return value
+
+
+def flag(data: Mapping, key: str) -> bool:
+    """A yes/no key: true as data, or as the strings pyinfra's --data and harmony's --set give."""
+    return data.get(key) in (True, "true", "True", "1")
 
 
 def number(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
@@ -284,8 +301,10 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         or ("127.0.0.1" if host_name == "@local" else str(data.get("ssh_hostname") or host_name)),
         registration_address=_address(data, host_name, "k3s_registration_address"),
         token=_token(data, host_name),
-        allow_downgrade=data.get("k3s_allow_downgrade") in (True, "true", "True", "1"),
+        allow_downgrade=flag(data, "k3s_allow_downgrade"),
         start_timeout=number(data, host_name, "k3s_start_timeout", 300, 1, 86400),
+        drain=flag(data, "k3s_drain"),
+        drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
         download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
         registries=_registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,

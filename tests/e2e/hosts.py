@@ -7,6 +7,7 @@ other, and the release mirror on the bridge's gateway address, over the Docker b
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import subprocess
 import tempfile
@@ -70,6 +71,16 @@ class Host:
 
     def sh(self, command: str, check: bool = True, timeout: float = 60) -> str:
         return docker("exec", self.name, "sh", "-c", command, timeout=timeout, check=check)
+
+    def write(self, path: str, text: str) -> None:
+        docker("exec", "-i", self.name, "sh", "-c", f"cat > {path}", input=text)
+
+    def journal(self, unit: str = "k3s") -> list[tuple[int, str]]:
+        """The unit's log lines with their CLOCK_MONOTONIC times (µs), which the host's
+        ActiveEnterTimestampMonotonic uses too (all test hosts share this machine's kernel)."""
+        out = self.sh(f"journalctl -u {unit} -o json --no-pager")
+        entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [(int(e["__MONOTONIC_TIMESTAMP"]), str(e.get("MESSAGE", ""))) for e in entries]
 
     def exists(self, path: str) -> bool:
         return subprocess.run(["docker", "exec", self.name, "test", "-e", path],

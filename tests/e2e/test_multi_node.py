@@ -275,3 +275,51 @@ def test_an_upgrade_rolls_one_node_at_a_time_and_stops_at_the_first_failure(harm
         "s1": NEW, "a1": NEW, "a2": NEW}
     restarted = sorted((h.started_at(u), h.name) for h, u in ((agent1, AGENT_UNIT), (agent2, AGENT_UNIT)))
     assert restarted[0][0] > server.started_at()  # agents after the server
+
+
+def planted_pod(namespace: str, name: str, node: str, daemonset: bool = False) -> dict:
+    owners = [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name.rsplit("-", 1)[0],
+               "uid": f"ds-{name}", "controller": True}] if daemonset else []
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "ownerReferences": owners},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]},
+            "status": {"phase": "Running"}}
+
+
+def test_a_drained_upgrade_cordons_evicts_and_uncordons_one_node_at_a_time(harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+    inventory = write_inventory(
+        tmp_path / "edge.py", servers={"s1": (server, {"k3s_node_name": "s1"})},
+        agents={"a1": (agent1, {"k3s_node_name": "a1"}), "a2": (agent2, {"k3s_node_name": "a2"})})
+    assert harmony.up_cluster(inventory, server, version=OLD).returncode == 0
+    server.write("/var/lib/rancher/k3s/server/standin-pods.json", json.dumps([
+        planted_pod("default", "web-1", "a1"), planted_pod("kube-system", "svclb-1", "a1", daemonset=True),
+        planted_pod("default", "web-2", "a2")]))
+    assert harmony.kubectl("--context", "harmony", "cordon", "a2").returncode == 0  # the user's
+
+    result = harmony.up_cluster(inventory, server, "--drain", version=NEW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    log = server.journal()
+
+    def when(text: str) -> int:
+        (time_,) = [t for t, message in log if f'msg="{text}"' in message]
+        return time_
+    started = {"s1": server.started_at(), "a1": agent1.started_at(AGENT_UNIT), "a2": agent2.started_at(AGENT_UNIT)}
+    # Each node's turn: cordoned, evicted, restarted, Ready, uncordoned; the next turn after it.
+    assert when("node s1 cordoned") < started["s1"] < when("node s1 uncordoned")
+    assert when("node a1 cordoned") < when("pod default/web-1 evicted") < started["a1"] < when("node a1 uncordoned")
+    assert when("pod default/web-2 evicted") < started["a2"]
+    turns = sorted([(when("node s1 cordoned"), when("node s1 uncordoned")),
+                    (when("node a1 cordoned"), when("node a1 uncordoned")),
+                    (when("pod default/web-2 evicted"), started["a2"])])
+    assert turns[0][0] == when("node s1 cordoned")  # the server first
+    assert all(earlier[1] < later[0] for earlier, later in zip(turns, turns[1:]))
+    # a2 was cordoned by its user before (the one cordon logged): harmony leaves it so.
+    assert [message for _, message in log if "node a2" in message] == ['level=info msg="node a2 cordoned"']
+    listed = nodes(harmony)
+    assert {name: bool(node["spec"].get("unschedulable")) for name, node in listed.items()} == {
+        "s1": False, "a1": False, "a2": True}
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in listed.values()} == {NEW}
+    left = json.loads(server.sh("cat /var/lib/rancher/k3s/server/standin-pods.json"))
+    assert [p["metadata"]["name"] for p in left] == ["svclb-1"]  # DaemonSets' pods stay

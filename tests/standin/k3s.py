@@ -9,8 +9,9 @@ follows the parts of the real program's contract that harmony depends on (see th
 - `k3s server` reads /etc/rancher/k3s/config.yaml and config.yaml.d/*.yaml (CLI flags win),
   makes a server CA, writes the token files (`K10<sha256 of the CA>::server:<secret>`) and the
   admin kubeconfig at /etc/rancher/k3s/k3s.yaml (mode 0600), serves an HTTPS API on 6443
-  (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth),
-  and tells systemd READY=1 once it is serving;
+  (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth;
+  cordoning by a PATCH of a node, /api/v1/pods and pod evictions, over pods that tests plant in
+  its data dir, as it runs no workloads), and tells systemd READY=1 once it is serving;
 - `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
   in the token, and register their node with the token, as real k3s does before trusting a server;
   a joining server also takes the cluster's CA from /v1-k3s/server-bootstrap, which (as with real
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -235,15 +237,53 @@ class Registry:
             return json.load(f)
 
     def register(self, node: dict) -> None:
+        """Add or refresh a node; as in Kubernetes, a node registering again stays cordoned."""
         with self.lock:
             nodes = self.load()
             old = nodes.get(node["name"], {})
             node["created"] = old.get("created", node["created"])
+            node["unschedulable"] = old.get("unschedulable", False)
             nodes[node["name"]] = node
-            tmp = f"{self.path}.tmp"
-            with open(tmp, "w") as f:
-                json.dump(nodes, f)
-            os.replace(tmp, self.path)
+            self._save(nodes)
+
+    def set_unschedulable(self, name: str, value: bool) -> dict | None:
+        with self.lock:
+            nodes = self.load()
+            if name not in nodes:
+                return None
+            nodes[name]["unschedulable"] = value
+            self._save(nodes)
+            return nodes[name]
+
+    def _save(self, nodes: dict) -> None:
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(nodes, f)
+        os.replace(tmp, self.path)
+
+
+class Pods:
+    """The pods a server knows: this stand-in runs no workloads, so tests plant pod objects in its
+    JSON file (under the data dir) to see what a drain evicts."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def on_node(self, node: str | None) -> list[dict]:
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            pods = json.load(f)
+        return [p for p in pods if node is None or p.get("spec", {}).get("nodeName") == node]
+
+    def evict(self, namespace: str, name: str) -> bool:
+        with self.lock:
+            pods = self.on_node(None)
+            kept = [p for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) != (namespace, name)]
+            with open(self.path, "w") as f:
+                json.dump(kept, f)
+            return len(kept) < len(pods)
 
 
 def node_record(config: dict, roles: list[str]) -> dict:
@@ -274,7 +314,7 @@ def node_object(node: dict) -> dict:
         labels[f"node-role.kubernetes.io/{role}"] = "true"
     labels.update(node["labels"])
     taints = []
-    for taint in node["taints"]:
+    for taint in node["taints"] + (["node.kubernetes.io/unschedulable:NoSchedule"] if node.get("unschedulable") else []):
         key_value, _, effect = taint.partition(":")
         key, _, value = key_value.partition("=")
         taints.append({"key": key, "value": value, "effect": effect})
@@ -284,7 +324,8 @@ def node_object(node: dict) -> dict:
         "apiVersion": "v1",
         "metadata": {"name": node["name"], "uid": node["uid"],
                      "creationTimestamp": node["created"], "labels": labels},
-        "spec": {"taints": taints} if taints else {},
+        "spec": {**({"taints": taints} if taints else {}),
+                 **({"unschedulable": True} if node.get("unschedulable") else {})},
         "status": {
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status",
@@ -319,12 +360,18 @@ def node_table(nodes: list[dict]) -> dict:
 
 
 NODES_RESOURCE = {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node",
-                  "verbs": ["get", "list"], "shortNames": ["no"]}
+                  "verbs": ["get", "list", "patch"], "shortNames": ["no"]}
+
+
+def not_found(path: str) -> dict:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+            "code": 404, "message": f"{path} not found"}
 
 
 class Api(BaseHTTPRequestHandler):
     server_version = "k3s-standin"
     registry: Registry
+    pods: Pods
     ca_pem: bytes
     secret: str
     tls_dir: str
@@ -389,8 +436,27 @@ class Api(BaseHTTPRequestHandler):
             for node in nodes:
                 if node["name"] == name:
                     return self.reply(200, node_object(node))
-        return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                "reason": "NotFound", "code": 404, "message": f"{path} not found"})
+        if path == "/api/v1/pods":
+            query = urllib.parse.parse_qs(self.path.partition("?")[2])
+            selector = (query.get("fieldSelector") or [""])[0]
+            node = selector.removeprefix("spec.nodeName=") if selector.startswith("spec.nodeName=") else None
+            return self.reply(200, {"kind": "PodList", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": "1"}, "items": self.pods.on_node(node)})
+        return self.reply(404, not_found(path))
+
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
+        """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal."""
+        path = self.path.split("?", 1)[0]
+        if not self.authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        patch = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        name = path.rsplit("/", 1)[1]
+        value = bool((patch.get("spec") or {}).get("unschedulable"))
+        node = self.registry.set_unschedulable(name, value) if path.startswith("/api/v1/nodes/") else None
+        if node is None:
+            return self.reply(404, not_found(path))
+        log(f"node {name} {'cordoned' if value else 'uncordoned'}")
+        return self.reply(200, node_object(node))
 
     def server_bootstrap(self) -> None:
         """The cluster CA for a joining server: with the token, and only with embedded etcd."""
@@ -406,6 +472,15 @@ class Api(BaseHTTPRequestHandler):
         return self.reply(200, files)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        # /api/v1/namespaces/NS/pods/NAME/eviction
+        if len(parts) == 7 and parts[:3] == ["api", "v1", "namespaces"] and parts[4::2] == ["pods", "eviction"]:
+            if not self.authenticated():
+                return self.reply(401, {"message": "Unauthorized"})
+            if not self.pods.evict(parts[3], parts[5]):
+                return self.reply(404, not_found(self.path))
+            log(f"pod {parts[3]}/{parts[5]} evicted")
+            return self.reply(201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})
         if self.path != "/v1-k3s/register":
             return self.reply(404, {"message": "not found"})
         if not self.node_authenticated():
@@ -442,8 +517,9 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     context.load_cert_chain(f"{tls_dir}/serving.crt", f"{tls_dir}/serving.key")
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
-    handler = type("BoundApi", (Api,), {"registry": registry, "ca_pem": ca_pem, "secret": secret,
-                                        "tls_dir": tls_dir, "etcd": etcd})
+    pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
+    handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "ca_pem": ca_pem,
+                                        "secret": secret, "tls_dir": tls_dir, "etcd": etcd})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))
     httpd = ThreadingHTTPServer(address, handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
