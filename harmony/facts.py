@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from harmony.k3s import paths
+from harmony.k3s import paths, prepare
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class HostState:
     commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
     units: dict[str, UnitState] = field(default_factory=dict)
     k3s_version: str = ""
+    modules: set[str] = field(default_factory=set)  # of the ones k3s needs, those loaded
+    sysctls: dict[str, str] = field(default_factory=dict)  # of the ones k3s needs, those present
 
     def unit(self, name: str) -> UnitState:
         return self.units.get(name, UnitState())
@@ -70,6 +72,7 @@ def _script() -> str:
     dirs = " ".join(shlex.quote(p) for p in paths.REMOVED_DIRS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
     units = " ".join(paths.unit_name(role) for role in paths.ROLES)
+    sysctls = " ".join(prepare.SYSCTLS)
     props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic,ActiveEnterTimestamp"
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""
@@ -90,6 +93,11 @@ if [ -d /run/systemd/system ]; then
   done
 fi
 [ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
+[ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
+grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
+for k in {sysctls}; do
+  f=/proc/sys/$(echo "$k" | tr . /); [ -r "$f" ] && printf 'sysctl\\t%s\\t%s\\n' "$k" "$(cat "$f")"
+done
 true
 """
 
@@ -118,6 +126,10 @@ def parse(lines: list[str]) -> HostState:
         elif kind == "unit" and len(fields) == 2:
             key, _, value = fields[1].partition("=")
             units.setdefault(fields[0], {})[key] = value
+        elif kind == "module":
+            state.modules.add(rest)
+        elif kind == "sysctl" and len(fields) == 2:
+            state.sysctls[fields[0]] = fields[1]
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()

@@ -17,7 +17,7 @@ from pyinfra.operations.util import any_changed
 from harmony import airgap, localstate, operations, releases
 from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
-from harmony.k3s import cluster, paths, render
+from harmony.k3s import cluster, paths, prepare, render
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
 
@@ -187,6 +187,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         return operations.file(name=name or f"Write {posixpath.basename(path)}", path=path,
                                content=content, mode=mode, current=state.files.get(path))
 
+    prepare_host(state, write)
     token = write_token(settings, shape, state)
     config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name), "600")
     registries = None
@@ -219,6 +220,24 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
                                 timeout=settings.start_timeout, _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
+
+
+def prepare_host(state: HostState, write) -> None:
+    """Load the kernel modules and set the kernel settings k3s needs, where they are missing,
+    and keep them for the next boot; nothing where the host has them."""
+    missing = prepare.missing_modules(state.modules)
+    if missing:
+        write(paths.MODULES_FILE, prepare.modules_conf(list(prepare.MODULES)), "644",
+              "Load br_netfilter and overlay at boot")
+        operations.run(name=f"Load the kernel modules {', '.join(missing)}",
+                       command=f"modprobe -a {' '.join(missing)} || {{ echo 'harmony: cannot load the kernel "
+                               f"modules {' '.join(missing)} k3s needs: install them for this kernel' >&2; exit 1; }}")
+    wrong = prepare.wrong_sysctls(state.sysctls, state.modules)
+    if wrong:
+        write(paths.SYSCTL_FILE, prepare.sysctl_conf(prepare.SYSCTLS), "644", "Keep k3s's kernel settings")
+        operations.run(name=f"Set {', '.join(sorted(wrong))}",
+                       command=f"sysctl -q -p {paths.SYSCTL_FILE} || {{ echo 'harmony: cannot set "
+                               f"{', '.join(sorted(wrong))} (k3s needs them at 1)' >&2; exit 1; }}")
 
 
 def turn(settings: Settings, shape: Cluster, state: HostState, version: str) -> operations.Turn:

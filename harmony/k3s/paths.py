@@ -39,6 +39,10 @@ def uninstall_script(role: str) -> str:
     return f"{BIN_DIR}/{unit_name(role)}-uninstall.sh"
 
 
+# Host preparation, written only where a kernel module or setting k3s needs is missing.
+MODULES_FILE = "/etc/modules-load.d/k3s.conf"
+SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
+
 # Every file whose hash the host fact reports: the ones harmony writes, and the kubeconfig.
 HASHED_FILES = (
     BINARY,
@@ -49,6 +53,8 @@ HASHED_FILES = (
     REGISTRIES,
     *IMAGE_PATHS,
     KILLALL_SCRIPT,
+    MODULES_FILE,
+    SYSCTL_FILE,
     *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
 )
 

@@ -68,11 +68,13 @@ def mirror(tmp_path_factory):
 
 @pytest.fixture
 def start_host(ssh_key):
-    """Start test hosts: `start_host()` for a systemd host, `start_host(init=False)` without."""
+    """Start test hosts: `start_host()` for a systemd host, `start_host(init=False)` without,
+    `docker_args` for more `docker run` options."""
     started = []
 
-    def start(init: bool = True) -> test_hosts.Host:
-        host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init, privileged=REAL)
+    def start(init: bool = True, docker_args: tuple[str, ...] = ()) -> test_hosts.Host:
+        host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init, privileged=REAL,
+                                docker_args=docker_args)
         started.append(host)
         return host
 

@@ -109,12 +109,14 @@ class Host:
         _wait_for_ssh(self)
 
 
-def start(public_key: str, init: bool = True, privileged: bool = False, prefix: str = "h") -> Host:
-    """Start a host and wait (bounded) until it takes SSH logins with `public_key`."""
+def start(public_key: str, init: bool = True, privileged: bool = False, prefix: str = "h",
+          docker_args: tuple[str, ...] = ()) -> Host:
+    """Start a host (with `docker_args` for `docker run`) and wait (bounded) until it takes SSH
+    logins with `public_key`."""
     name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
     command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
     docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
-           *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []),
+           *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []), *docker_args,
            "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGE, *command)
     try:
         docker("exec", "-i", name, "sh", "-c",

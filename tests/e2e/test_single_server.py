@@ -38,6 +38,8 @@ def test_up_installs_a_ready_cluster_and_a_rerun_changes_nothing(harmony, host):
     for command in ("kubectl", "crictl", "ctr"):
         assert host.sh(f"readlink /usr/local/bin/{command}") == "/usr/local/bin/k3s"
     assert host.exists("/usr/local/bin/k3s-killall.sh") and host.exists("/usr/local/bin/k3s-uninstall.sh")
+    # The test hosts have the kernel modules and settings k3s needs: preparing them is a no-op.
+    assert not host.exists("/etc/modules-load.d/k3s.conf") and not host.exists("/etc/sysctl.d/90-k3s.conf")
 
     started = host.started_at()
     again = harmony.up(host)
@@ -210,3 +212,22 @@ def test_registries_yaml_gets_its_password_from_the_environment(harmony, host, t
     rotated = harmony.up_cluster(inventory, host, env={"REG_PW": "registry-pw-rotated"})
     assert rotated.returncode == 0, rotated.stdout + rotated.stderr
     assert "Write registries.yaml" in rotated.stdout and host.started_at() != started
+
+
+def test_a_host_without_ip_forwarding_gets_it_and_keeps_it_and_others_get_nothing(harmony, start_host):
+    host = start_host(docker_args=("--sysctl", "net.ipv4.ip_forward=0"))
+    # A container's /proc/sys is read-only; a real host's is not (the setting is the container's own).
+    host.sh("mount -o remount,rw /proc/sys")
+    first = harmony.up(host)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Set net.ipv4.ip_forward" in first.stdout
+    assert host.sh("cat /proc/sys/net/ipv4/ip_forward") == "1"
+    assert "net.ipv4.ip_forward = 1" in host.sh("cat /etc/sysctl.d/90-k3s.conf")
+    assert host.sh("stat -c '%a %U' /etc/sysctl.d/90-k3s.conf") == "644 root"
+    again = harmony.up(host)
+    assert again.returncode == 0 and "127.0.0.1: unchanged" in again.stdout
+
+    # These hosts load br_netfilter and overlay and forward already: nothing is written.
+    assert not host.exists("/etc/modules-load.d/k3s.conf")
+    removed = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
+    assert removed.returncode == 0 and not host.exists("/etc/sysctl.d/90-k3s.conf")
