@@ -208,17 +208,16 @@ def daemon_reload():
 
 
 @operation()
-def restart(unit: str, timeout: int, turn: Turn | None = None):
+def restart(unit: str, timeout: int, turn: Turn):
     """Restart a unit and wait (at most `timeout` seconds) until it reports ready (k3s is
-    Type=notify); but not once any host of this run has failed: callers restart one host at a
-    time, and a failure stops the rollout there. With a `turn`, the node is also drained first
-    if asked, and must be Ready on its new version in the API before the operation ends."""
+    Type=notify), then until its node is Ready in the API; with `turn.drain`, drain the node
+    first. Not once any host of this run has failed: callers restart one host at a time, and a
+    failure stops the rollout there."""
     yield FunctionCommand(_no_failure_yet, (), {})
-    if turn:
-        yield FunctionCommand(_before_restart, (turn,), {})
+    if turn.drain:
+        yield FunctionCommand(_drain, (turn,), {})
     yield _with_status(f"systemctl restart {unit}.service", unit, timeout)
-    if turn:
-        yield FunctionCommand(_after_restart, (turn, timeout), {})
+    yield FunctionCommand(_back_and_ready, (turn, timeout), {})
 
 
 @dataclass
@@ -234,14 +233,12 @@ class Turn:
     cordoned: bool = False  # by harmony, in this turn
 
 
-def _before_restart(state, host, turn: Turn) -> bool:
-    if not turn.drain:
-        return True
+def _drain(state, host, turn: Turn) -> bool:
     return _api_step(state, host, turn, "drain", lambda config: setattr(
         turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
 
 
-def _after_restart(state, host, turn: Turn, timeout: int) -> bool:
+def _back_and_ready(state, host, turn: Turn, timeout: int) -> bool:
     return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
         config, turn.node, turn.version, timeout, turn.cordoned))
 

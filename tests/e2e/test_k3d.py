@@ -99,11 +99,18 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert row["runtime"] == "k3d" and row["cluster"]["agents"] == 1 and row["cluster"]["running"] == 2
     assert sorted(row["nodes_ready"]) == [f"k3d-{k3d_cluster}-agent-0-0", f"k3d-{k3d_cluster}-server-0"]
     assert "@local: unchanged" in harmony("up", "--yes", *grown).stdout
+    clean = harmony("check", *grown)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.strip() == "@local: as specified"
 
     # Anything else (here the API port) needs the cluster re-created, which up does only when asked.
     moved = grown + ["--set", f"k3d_api_port={free_port()}"]
     plan = harmony("plan", *moved)
     assert "Check the k3d cluster against its spec (other settings)" in plan.stdout
+    drift = harmony("check", "--json", *moved)
+    assert drift.returncode == 1, drift.stdout + drift.stderr
+    (row,) = json.loads(drift.stdout)["hosts"]
+    assert row["differences"] == ["would change: Check the k3d cluster against its spec (other settings)"]
     refused = harmony("up", "--yes", *moved)
     assert refused.returncode == 1
     assert "differs from its spec (other settings)" in refused.stdout and "--recreate" in refused.stdout
