@@ -56,6 +56,14 @@ class HostState:
     k3s_version: str = ""
     modules: set[str] = field(default_factory=set)  # of the ones k3s needs, those loaded
     sysctls: dict[str, str] = field(default_factory=dict)  # of the ones k3s needs, those present
+    selinux: str = ""  # getenforce's answer: Enforcing, Permissive, Disabled; "" without SELinux
+    os_family: set[str] = field(default_factory=set)  # os-release's ID and ID_LIKE words
+    os_version: str = ""  # os-release's VERSION_ID
+    selinux_policy: bool = False  # the k3s-selinux package is installed
+
+    @property
+    def enforcing(self) -> bool:
+        return self.selinux == "Enforcing"
 
     def unit(self, name: str) -> UnitState:
         return self.units.get(name, UnitState())
@@ -95,6 +103,9 @@ fi
 [ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
 [ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
 grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
+command -v getenforce >/dev/null 2>&1 && printf 'selinux\\t%s\\n' "$(getenforce 2>/dev/null)"
+[ -r /etc/os-release ] && (. /etc/os-release; printf 'os\\t%s %s\\t%s\\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}")
+command -v rpm >/dev/null 2>&1 && rpm -q --quiet k3s-selinux 2>/dev/null && printf 'selinux_policy\\tk3s\\n'
 for k in {sysctls}; do
   f=/proc/sys/$(echo "$k" | tr . /); [ -r "$f" ] && printf 'sysctl\\t%s\\t%s\\n' "$k" "$(cat "$f")"
 done
@@ -130,6 +141,12 @@ def parse(lines: list[str]) -> HostState:
             state.modules.add(rest)
         elif kind == "sysctl" and len(fields) == 2:
             state.sysctls[fields[0]] = fields[1]
+        elif kind == "selinux":
+            state.selinux = rest
+        elif kind == "os" and len(fields) == 2:
+            state.os_family, state.os_version = set(fields[0].split()), fields[1]
+        elif kind == "selinux_policy":
+            state.selinux_policy = True
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()

@@ -76,6 +76,11 @@ def preflight(state: HostState, settings: Settings) -> str | None:
         )
     if not settings.airgap_dir and "curl" not in state.commands and "wget" not in state.commands:
         return "neither curl nor wget is installed: install one of them"
+    selinux = prepare.selinux_problem(state.enforcing, state.selinux_policy,
+                                      prepare.rpm_repo_path(state.os_family, state.os_version),
+                                      bool(settings.airgap_dir))
+    if selinux:
+        return selinux
     try:
         if settings.airgap_dir:
             airgap.items(settings.airgap_dir, state.arch)
@@ -189,7 +194,8 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
 
     prepare_host(state, write)
     token = write_token(settings, shape, state)
-    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name), "600")
+    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name, state.enforcing),
+                   "600")
     registries = None
     if settings.registries:
         registries = write(paths.REGISTRIES, render.registries_yaml(settings), "600", "Write registries.yaml")
@@ -223,8 +229,8 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
 
 
 def prepare_host(state: HostState, write) -> None:
-    """Load the kernel modules and set the kernel settings k3s needs, where they are missing,
-    and keep them for the next boot; nothing where the host has them."""
+    """Load the kernel modules and set the kernel settings k3s needs, and install the SELinux
+    policy it needs, where they are missing; nothing where the host has them."""
     missing = prepare.missing_modules(state.modules)
     if missing:
         write(paths.MODULES_FILE, prepare.modules_conf(list(prepare.MODULES)), "644",
@@ -232,6 +238,10 @@ def prepare_host(state: HostState, write) -> None:
         operations.run(name=f"Load the kernel modules {', '.join(missing)}",
                        command=f"modprobe -a {' '.join(missing)} || {{ echo 'harmony: cannot load the kernel "
                                f"modules {' '.join(missing)} k3s needs: install them for this kernel' >&2; exit 1; }}")
+    if state.enforcing and not state.selinux_policy:  # preflight made sure harmony can install it
+        repo = prepare.rpm_repo_path(state.os_family, state.os_version)
+        write(paths.RPM_REPO, prepare.rpm_repo(repo), "644", "Add Rancher's RPM repository (k3s-selinux)")
+        operations.run(name="Install the k3s-selinux policy", command=prepare.INSTALL_POLICY)
     wrong = prepare.wrong_sysctls(state.sysctls, state.modules)
     if wrong:
         write(paths.SYSCTL_FILE, prepare.sysctl_conf(prepare.SYSCTLS), "644", "Keep k3s's kernel settings")
@@ -320,6 +330,8 @@ def down() -> None:
         operations.stop_and_disable(name=f"Stop and disable {unit}", unit=unit, current=state.unit(unit))
     if paths.KILLALL_SCRIPT in state.files:
         operations.run(name="Stop what k3s started", command=paths.KILLALL_SCRIPT)
+    if state.selinux_policy and paths.RPM_REPO in state.files:  # harmony installed it
+        operations.run(name="Remove the k3s-selinux policy", command=prepare.REMOVE_POLICY)
     links = [
         f"{paths.BIN_DIR}/{name}" for name, target in state.commands.items()
         if name in paths.LINKED_COMMANDS and target == paths.BINARY

@@ -42,6 +42,7 @@ def uninstall_script(role: str) -> str:
 # Host preparation, written only where a kernel module or setting k3s needs is missing.
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
+RPM_REPO = "/etc/yum.repos.d/rancher-k3s-common.repo"  # for the k3s-selinux policy
 
 # Every file whose hash the host fact reports: the ones harmony writes, and the kubeconfig.
 HASHED_FILES = (
@@ -55,6 +56,7 @@ HASHED_FILES = (
     KILLALL_SCRIPT,
     MODULES_FILE,
     SYSCTL_FILE,
+    RPM_REPO,
     *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
 )
 

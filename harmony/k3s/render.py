@@ -18,8 +18,10 @@ from harmony.k3s.settings import Settings
 HEADER = "# Managed by harmony: edits are replaced on the next `harmony up`.\n"
 
 
-def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: str) -> dict[str, Any]:
-    """The mapping written to /etc/rancher/k3s/config.yaml on host `host_name` of `cluster`.
+def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: str,
+                selinux: bool = False) -> dict[str, Any]:
+    """The mapping written to /etc/rancher/k3s/config.yaml on host `host_name` of `cluster`
+    (`selinux`: the host enforces SELinux, so k3s must run its containers under it).
 
     Every host but the first server joins through the registration address with the token in
     paths.TOKEN_FILE (so config.yaml holds no secret); the first server of several starts
@@ -38,6 +40,8 @@ def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: 
         data["token-file"] = paths.TOKEN_FILE
     if first and cluster.ha:
         data["cluster-init"] = True
+    if selinux:
+        data.setdefault("selinux", True)
     if settings.role == "server":
         sans = data.get("tls-san", [])
         sans = sans if isinstance(sans, list) else [sans]
@@ -45,8 +49,9 @@ def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: 
     return data
 
 
-def config_yaml(settings: Settings, hostname: str, cluster: Cluster, host_name: str) -> str:
-    body = yaml.safe_dump(config_data(settings, hostname, cluster, host_name),
+def config_yaml(settings: Settings, hostname: str, cluster: Cluster, host_name: str,
+                selinux: bool = False) -> str:
+    body = yaml.safe_dump(config_data(settings, hostname, cluster, host_name, selinux),
                           default_flow_style=False, sort_keys=True)
     return HEADER + body
 
