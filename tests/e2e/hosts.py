@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 
 IMAGE = "harmony-host:bookworm"
 LABEL = "harmony-e2e"
+OWNER_LABEL = f"{LABEL}.owner"  # the process that started a host: its hosts are its own to remove
 BUILD_SCRIPT = Path(__file__).parents[2] / "harmony" / "lab" / "host-image.sh"
 SYSTEMD_RUN = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
@@ -116,6 +118,7 @@ def start(public_key: str, init: bool = True, privileged: bool = False, prefix: 
     name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
     command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
     docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
+           "--label", f"{OWNER_LABEL}={os.getpid()}",
            *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []), *docker_args,
            "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGE, *command)
     try:
@@ -149,10 +152,24 @@ def _wait_for_ssh(host: Host, timeout: float = 60) -> None:
 
 
 def remove_all() -> None:
-    """Remove every test host, also ones a killed earlier run left behind."""
-    ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).split()
+    """Remove this process's test hosts, and those a run that is no longer alive left behind;
+    not those of another test run going on beside this one."""
+    listed = docker("ps", "-a", "--filter", f"label={LABEL}", "--format",
+                    f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}', check=False)
+    ids = [cid for cid, _, owner in (line.partition(" ") for line in listed.splitlines())
+           if owner == str(os.getpid()) or not _alive(owner)]
     if ids:
         docker("rm", "-f", *ids, check=False, timeout=120)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's process, alive
+        return True
+    return True
 
 
 def k3s_image(version: str, binary: bytes) -> str:
