@@ -19,6 +19,7 @@ from harmony.errors import RunFailed
 # Annotation the kubelet puts on static pods' mirrors: they cannot be evicted.
 MIRROR_POD = "kubernetes.io/config.mirror"
 
+
 def cordon_and_drain(config: dict, node: str, timeout: float) -> bool:
     """Cordon `node` and evict its pods but DaemonSets' and static ones, waiting (bounded) until
     they are gone. Returns whether harmony cordoned it (False: it already was, and stays so)."""
@@ -34,7 +35,8 @@ def cordon_and_drain(config: dict, node: str, timeout: float) -> bool:
             return not already
         if time.monotonic() >= deadline:
             names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in pods)
-            raise RunFailed(f"node {node} not drained after {timeout:.0f}s: still running {names}")
+            raise RunFailed(f"node {node} not drained after {timeout:.0f}s (it stays cordoned): "
+                            f"still running {names}")
         for pod in pods:
             _evict(api, pod)
         time.sleep(1)
