@@ -140,7 +140,7 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
 
 
 @operation()
-def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int = 30):
+def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int):
     """Install an executable from `url`, verified against `sha256`, atomically.
 
     The download goes to a temporary file of its own beside `dest`, removed however the script

@@ -46,7 +46,7 @@ def _evictable(pod) -> bool:
     owners = pod.metadata.owner_references or []
     return not any(o.kind == "DaemonSet" for o in owners) and \
         MIRROR_POD not in (pod.metadata.annotations or {}) and \
-        pod.status.phase not in ("Succeeded", "Failed")
+        (pod.status.phase if pod.status else None) not in ("Succeeded", "Failed")
 
 
 def _evict(api, pod) -> None:

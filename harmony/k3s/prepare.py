@@ -1,11 +1,10 @@
-"""What a host needs before k3s can run there, decided from its facts: kernel modules and
-kernel settings. Each is a no-op where the host already has it.
+"""What a host needs before k3s can run there, decided from its facts: kernel modules, kernel
+settings and, where SELinux is enforcing, its policy. Each is a no-op where the host has it.
 
 - br_netfilter and overlay: k3s's pod networking and containerd's snapshotter. They are loaded
   with modprobe and listed in /etc/modules-load.d/k3s.conf, so they load again at boot.
 - net.ipv4.ip_forward and the bridge's call-iptables settings: without them pods cannot reach
   each other across nodes. They are set with sysctl and kept in /etc/sysctl.d/90-k3s.conf.
-
 - SELinux: on a host that enforces it, k3s runs its containers under SELinux (`selinux: true` in
   config.yaml) and needs the k3s-selinux policy; on the RHEL family it is installed from
   Rancher's RPM repository, as the official install script does.
