@@ -50,7 +50,7 @@ class HostState:
     init: str = "none"  # systemd | openrc | none
     uid: int = -1
     files: dict[str, FileState] = field(default_factory=dict)
-    dirs: set[str] = field(default_factory=set)
+    removable: set[str] = field(default_factory=set)  # of paths.REMOVED_PATHS, those present
     commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
     units: dict[str, UnitState] = field(default_factory=dict)
     k3s_version: str = ""
@@ -77,7 +77,7 @@ else printf 'init\\tnone\\n'; fi"""
 
 def _script() -> str:
     files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES)
-    dirs = " ".join(shlex.quote(p) for p in paths.REMOVED_DIRS)
+    removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
     units = " ".join(paths.unit_name(role) for role in paths.ROLES)
     sysctls = " ".join(prepare.SYSCTLS)
@@ -91,13 +91,21 @@ printf 'uid\\t%s\\n' "$(id -u)"
 for f in {files}; do
   [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
 done
-for d in {dirs}; do [ -d "$d" ] && printf 'dir\\t%s\\n' "$d"; done
+for p in {removable}; do [ -e "$p" ] && printf 'removable\\t%s\\n' "$p"; done
 for c in {commands}; do
   p=$(command -v "$c" 2>/dev/null) && printf 'command\\t%s\\t%s\\n' "$c" "$(readlink -f "$p")"
 done
 if [ -d /run/systemd/system ]; then
   for u in {units}; do
     systemctl show --timestamp=unix -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
+  done
+elif command -v rc-service >/dev/null 2>&1; then
+  for u in {units}; do  # the same properties, as OpenRC knows them (supervise-daemon's pidfile)
+    [ -f {paths.OPENRC_DIR}/$u ] || continue
+    printf 'unit\\t%s\\tLoadState=loaded\\n' "$u"
+    [ -e /etc/runlevels/default/$u ] && printf 'unit\\t%s\\tUnitFileState=enabled\\n' "$u"
+    rc-service "$u" status >/dev/null 2>&1 && printf 'unit\\t%s\\tActiveState=active\\nunit\\t%s\\tActiveEnterTimestamp=@%s\\n' \\
+      "$u" "$u" "$(stat -c %Y /var/run/$u.pid 2>/dev/null)"
   done
 fi
 [ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
@@ -130,8 +138,8 @@ def parse(lines: list[str]) -> HostState:
         elif kind == "file" and len(fields) == 4:
             state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2],
                                                mtime=int(fields[3]) if fields[3].isdigit() else 0)
-        elif kind == "dir":
-            state.dirs.add(rest)
+        elif kind == "removable":
+            state.removable.add(rest)
         elif kind == "command" and len(fields) == 2:
             state.commands[fields[0]] = fields[1]
         elif kind == "unit" and len(fields) == 2:

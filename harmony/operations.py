@@ -13,6 +13,7 @@ import logging
 import os
 import posixpath
 import shlex
+import time
 from dataclasses import dataclass
 from io import BytesIO
 from weakref import WeakKeyDictionary
@@ -26,6 +27,7 @@ from harmony import kubeconfig, rollout
 from harmony.errors import RunFailed
 from harmony.facts import FileState, UnitState
 from harmony.k3s import paths
+from harmony.k3s.service import Service
 
 logger = logging.getLogger("pyinfra")
 
@@ -101,6 +103,9 @@ def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
     return True
 
 
+MISSING = "the file is missing or unreadable"
+
+
 def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     """A root-only file's content on `source` (None, and why, if it cannot be read), through
     the controller's memory only: the command prints neither its output nor its errors."""
@@ -111,7 +116,7 @@ def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     except Exception as error:  # a lost connection, say: the message says which host and why
         return None, f"{type(error).__name__}: {error}"
     if not ok:
-        return None, "the file is missing or unreadable"
+        return None, MISSING
     return base64.b64decode("".join(output.stdout_lines)), ""
 
 
@@ -202,22 +207,16 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
 
 
 @operation()
-def daemon_reload():
-    """Reload systemd's unit files: only ever called with `_if` on a unit file's change."""
-    yield "systemctl daemon-reload"
-
-
-@operation()
-def restart(unit: str, timeout: int, turn: Turn):
-    """Restart a unit and wait (at most `timeout` seconds) until it reports ready (k3s is
-    Type=notify), then until its node is Ready in the API; with `turn.drain`, drain the node
-    first. Not once any host of this run has failed: callers restart one host at a time, and a
-    failure stops the rollout there."""
+def restart(service: Service, timeout: int, turn: Turn):
+    """Restart k3s's service and wait (at most `timeout` seconds) until it reports ready (under
+    systemd), then until its node is Ready in the API; with `turn.drain`, drain the node first.
+    Not once any host of this run has failed: callers restart one host at a time, and a failure
+    stops the rollout there."""
     yield FunctionCommand(_no_failure_yet, (), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
-    yield _with_status(f"systemctl restart {unit}.service", unit, timeout)
-    yield FunctionCommand(_back_and_ready, (turn, timeout), {})
+    yield _with_status(service, "restart", timeout)
+    yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
 
 
 @dataclass
@@ -238,29 +237,43 @@ def _drain(state, host, turn: Turn) -> bool:
         turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
 
 
-def _back_and_ready(state, host, turn: Turn, timeout: int) -> bool:
-    return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
-        config, turn.node, turn.version, timeout, turn.cordoned))
+def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service) -> bool:
+    """Wait until the node is Ready on its version; where it is not, say k3s's last error too."""
+    deadline = time.monotonic() + timeout
+    if _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
+            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline):
+        return True
+    ok, output = host.run_shell_command(StringCommand(service.last_error()), print_output=False,
+                                        print_input=False)
+    why = "".join(output.stdout_lines).strip() if ok else ""
+    if why:
+        host.log(f"harmony: {service.name}'s last error: {why}; see {service.log_hint}", log_func=logger.error)
+    return False
 
 
 # Per run, the cluster's kubeconfig by API URL: the first server's, read once, kept in memory.
 _api_configs: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def _api_config(state, turn: Turn) -> dict:
+def _api_config(state, turn: Turn, deadline: float) -> dict:
+    """The cluster's admin kubeconfig, for the API at `turn.api_url`: until `deadline`, wait for
+    a first server just started to write it."""
     known = _api_configs.setdefault(state, {})
-    if turn.api_url not in known:
+    while turn.api_url not in known:
         content, reason = read_file(turn.api_source, paths.KUBECONFIG)
-        if content is None:
+        if content is not None:
+            known[turn.api_url] = kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
+        elif reason != MISSING or time.monotonic() >= deadline:
             raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
-        known[turn.api_url] = kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
+        else:
+            time.sleep(1)
     return known[turn.api_url]
 
 
-def _api_step(state, host, turn: Turn, what: str, step) -> bool:
+def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> bool:
     """Run a step against the cluster's API; on any failure, fail the host saying why."""
     try:
-        step(_api_config(state, turn))
+        step(_api_config(state, turn, deadline))
     except Exception as error:  # an API or transport error, or harmony's RunFailed
         text = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         host.log(f"harmony: cannot {what} node {turn.node} through the API at {turn.api_url}: {text}",
@@ -286,24 +299,31 @@ def _no_failure_yet(state, host) -> bool:
 
 
 @operation()
-def enable_and_start(unit: str, current: UnitState, timeout: int):
-    """Enable a unit and start it (waiting at most `timeout` seconds), where it is not already."""
+def enable_and_start(service: Service, current: UnitState, timeout: int, turn: Turn):
+    """Enable k3s's service and start it, where it is not already, waiting (at most `timeout`
+    seconds) until it is ready: under OpenRC, whose start does not wait, until its node is
+    Ready in the API."""
     if current.enabled and current.active:
-        host.noop(f"{unit} is enabled and running")
+        host.noop(f"{service.name} is enabled and running")
         return
     if not current.enabled:
-        yield f"systemctl enable {unit}.service"
+        yield service.enable()
     if not current.active:
-        yield _with_status(f"systemctl start {unit}.service", unit, timeout)
+        yield _with_status(service, "start", timeout)
+        if not service.notifies_ready:
+            yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
 
 
 @operation()
-def stop_and_disable(unit: str, current: UnitState):
-    """Stop and disable a unit, where it is loaded."""
+def stop_and_disable(service: Service, current: UnitState):
+    """Stop and disable k3s's service, where it is installed."""
     if current.load_state != "loaded":
-        host.noop(f"{unit} is not installed")
+        host.noop(f"{service.name} is not installed")
         return
-    yield f"systemctl disable --now {unit}.service"
+    if current.active:
+        yield service.control("stop")
+    if current.enabled:
+        yield service.disable()
 
 
 @operation()
@@ -344,12 +364,12 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {paths.STAGING_DIR}'
 
 
-def _with_status(command: str, unit: str, timeout: int) -> str:
-    """Run a systemctl command, bounded (k3s retries a join for ever); on failure say why with
-    k3s's last error line, after the unit's last log lines."""
+def _with_status(service: Service, action: str, timeout: int) -> str:
+    """Start or restart the service, bounded (k3s retries a join for ever); on failure say why
+    with k3s's last error line, after the service's last log lines."""
     return (
-        f"timeout {timeout} {command} || {{ code=$?; journalctl -u {unit}.service -n 15 --no-pager -o cat >&2;"
-        f" why=$(journalctl -u {unit}.service -n 50 --no-pager -o cat | grep -E 'level=(fatal|error)' | tail -n 1);"
+        f"timeout {timeout} {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;"
+        f" why=$({service.last_error()});"
         f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";'
-        f' echo "harmony: {unit} failed to start${{why:+: $why}}; see journalctl -u {unit}" >&2; exit 1; }}'
+        f' echo "harmony: {service.name} failed to start${{why:+: $why}}; see {service.log_hint}" >&2; exit 1; }}'
     )

@@ -1,7 +1,7 @@
 """Which runtime a host gets: k3s under its init system, or k3s in Docker through k3d.
 
 Decided from facts about the host (`harmony.facts.Platform`), never guessed: a Linux host with
-systemd and root (or sudo) gets k3s; a host where Docker is the runtime (macOS, Windows, Linux
+systemd or OpenRC and root (or sudo) gets k3s; a host where Docker is the runtime (macOS, Windows, Linux
 without an init system or without root) gets k3d, if its Docker engine answers. A user's choice
 (`--runtime`, or `harmony_runtime` in the data) wins, but is checked against the same facts.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harmony.errors import BadInput
+from harmony.k3s.paths import INITS
 
 RUNTIMES = ("k3s", "k3d")
 
@@ -56,8 +57,8 @@ START_DOCKER = {
 def _k3s_problem(platform: Platform) -> str | None:
     if platform.os != "linux":
         return f"k3s runs on Linux, and this host runs {platform.system}"
-    if platform.init != "systemd":
-        return f"k3s needs an init system harmony supports (systemd), and this host has {platform.init}"
+    if platform.init not in INITS:
+        return f"k3s needs an init system harmony supports (systemd or OpenRC), and this host has {platform.init}"
     if platform.root == "none":
         return "k3s needs root, and the login user is not root and has no sudo"
     return None
@@ -75,7 +76,7 @@ def _docker_problem(platform: Platform) -> str | None:
 def can_install_docker(platform: Platform) -> bool:
     """harmony installs Docker from the distribution's packages (when asked) only where an init
     system can run it and the login user can become root."""
-    return platform.os == "linux" and platform.init in ("systemd", "openrc") and platform.root != "none"
+    return platform.os == "linux" and platform.init in INITS and platform.root != "none"
 
 
 def choose(host: str, platform: Platform, requested: str | None, install_docker: bool = False) -> Choice:

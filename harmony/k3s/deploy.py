@@ -19,6 +19,7 @@ from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, paths, prepare, render
 from harmony.k3s.cluster import Cluster
+from harmony.k3s.service import Service
 from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
 
 
@@ -69,10 +70,10 @@ def preflight(state: HostState, settings: Settings) -> str | None:
             "not running as root: connect as root, or set _sudo=True in the host's data "
             "(--sudo-password-env VAR if sudo asks for a password)"
         )
-    if state.init != "systemd":
+    if state.init not in paths.INITS:
         return (
-            f"no systemd on {state.hostname or host.name} (init: {state.init}); k3s needs an "
-            "init system: use a systemd host, or run k3s in Docker with k3d"
+            f"no systemd or OpenRC on {state.hostname or host.name} (init: {state.init}); k3s needs an "
+            "init system: use a host with one, or run k3s in Docker with k3d"
         )
     if not settings.airgap_dir and "curl" not in state.commands and "wget" not in state.commands:
         return "neither curl nor wget is installed: install one of them"
@@ -137,7 +138,7 @@ def up() -> None:
         operations.fail(name="Check the host can run k3s", message=problem)
         return
     # Order by construction: the first server converges first, and its start returns only once
-    # its API is ready (the unit is Type=notify); then the other servers join, one at a time, as
+    # it is ready (systemd: the unit is Type=notify; OpenRC: its node is Ready); then the other servers join, one at a time, as
     # embedded etcd needs; then the agents, all at once. Barriers keep pyinfra from interleaving.
     stage, joins = shape.stage(host.name), len(shape.servers) + len(shape.agents) > 1
     if stage == cluster.FIRST_SERVER:
@@ -164,7 +165,8 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
                                 "(k3s does not support it; pass --allow-downgrade to do it anyway)")
         return
     asset = releases.asset_for(state.arch)
-    role, unit = settings.role, paths.unit_name(settings.role)
+    role, service = settings.role, Service(settings.role, state.init)
+    unit = service.name
     remove_other_role(role, state)
 
     install = f"Install k3s {version}" + (f" (from {installed})" if installed and installed != version else "")
@@ -201,29 +203,32 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         registries = write(paths.REGISTRIES, render.registries_yaml(settings), "600", "Write registries.yaml")
     elif settings.registries is not None and paths.REGISTRIES in state.files:
         registries = operations.remove(name="Remove registries.yaml", targets=[paths.REGISTRIES])
-    env = write(paths.env_file(role), render.env_file(settings), "600", "Write the service environment")
-    unit_file = write(paths.unit_file(role), render.unit(role), "644")
+    env = write(service.env_file, render.env_file(settings, service), "600", "Write the service environment")
+    unit_file = write(service.file, render.service_file(service), service.file_mode, f"Write {service.file}")
+    if service.openrc:
+        write(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")
     write(paths.KILLALL_SCRIPT, render.KILLALL, "755")
-    write(paths.uninstall_script(role), render.uninstall_script(role), "755")
+    write(paths.uninstall_script(role), render.uninstall_script(service), "755")
     operations.link_commands(
         name="Link kubectl, crictl and ctr to k3s",
         names=paths.LINKED_COMMANDS,
         target=paths.BINARY,
         commands=state.commands,
     )
-    operations.daemon_reload(name="Reload systemd", _if=unit_file.did_change)
+    if service.reload:
+        operations.run(name="Reload systemd", command=service.reload, _if=unit_file.did_change)
     changed = [op for op in (binary, images, config, registries, env, unit_file, token) if op]
+    this_turn = turn(settings, shape, state, version)
     if state.unit(unit).active:
-        # One host at a time, each back (Type=notify) before the next: a rolling change. A file
+        # One host at a time, each back and Ready before the next: a rolling change. A file
         # newer than the running k3s (a run stopped before its restart) restarts it too.
-        pending = restart_pending(state, unit, [paths.BINARY, paths.CONFIG, paths.REGISTRIES, paths.env_file(role),
-                                                paths.unit_file(role), paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
+        pending = restart_pending(state, unit, [paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file,
+                                                service.file, paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
         condition = {} if pending else {"_if": any_changed(*changed)}
-        operations.restart(name=f"Restart {unit} for its changed files", unit=unit,
-                           timeout=settings.start_timeout, turn=turn(settings, shape, state, version),
-                           _serial=True, **condition)
-    operations.enable_and_start(name=f"Enable and start {unit}", unit=unit, current=state.unit(unit),
-                                timeout=settings.start_timeout, _serial=one_at_a_time)
+        operations.restart(name=f"Restart {unit} for its changed files", service=service,
+                           timeout=settings.start_timeout, turn=this_turn, _serial=True, **condition)
+    operations.enable_and_start(name=f"Enable and start {unit}", service=service, current=state.unit(unit),
+                                timeout=settings.start_timeout, turn=this_turn, _serial=one_at_a_time)
     if role == "server":
         fetch_kubeconfig(state)
 
@@ -293,17 +298,16 @@ def write_token(settings: Settings, shape: Cluster, state: HostState):
 
 
 def remove_other_role(role: str, state: HostState) -> None:
-    """A host that changed role keeps no unit of its old one (it would start again at boot)."""
-    other = next(r for r in paths.ROLES if r != role)
-    unit = paths.unit_name(other)
-    files = [p for p in (paths.unit_file(other), paths.env_file(other), paths.uninstall_script(other))
-             if p in state.files]
-    if state.unit(unit).load_state != "loaded" and not files:
+    """A host that changed role keeps no service of its old one (it would start again at boot)."""
+    other = Service(next(r for r in paths.ROLES if r != role), state.init)
+    files = [p for p in other.files if p in state.files]
+    if state.unit(other.name).load_state != "loaded" and not files:
         return
-    operations.stop_and_disable(name=f"Stop and disable {unit} (the host is now a {role})",
-                                unit=unit, current=state.unit(unit))
-    operations.remove(name=f"Remove {unit}'s files", targets=files)
-    operations.daemon_reload(name="Reload systemd")
+    operations.stop_and_disable(name=f"Stop and disable {other.name} (the host is now a {role})",
+                                service=other, current=state.unit(other.name))
+    operations.remove(name=f"Remove {other.name}'s files", targets=files)
+    if other.reload:
+        operations.run(name="Reload systemd", command=other.reload)
 
 
 @deploy("k3s kubeconfig")
@@ -325,9 +329,10 @@ def down() -> None:
     state = host_state("Check access")
     if state is None:
         return
-    for role in paths.ROLES:
-        unit = paths.unit_name(role)
-        operations.stop_and_disable(name=f"Stop and disable {unit}", unit=unit, current=state.unit(unit))
+    services = [Service(role, state.init) for role in paths.ROLES]
+    for service in services:
+        operations.stop_and_disable(name=f"Stop and disable {service.name}", service=service,
+                                    current=state.unit(service.name))
     if paths.KILLALL_SCRIPT in state.files:
         operations.run(name="Stop what k3s started", command=paths.KILLALL_SCRIPT)
     if state.selinux_policy and paths.RPM_REPO in state.files:  # harmony installed it
@@ -338,8 +343,7 @@ def down() -> None:
     ]
     operations.remove(
         name="Remove k3s files",
-        targets=sorted(state.files) + links + sorted(state.dirs),
+        targets=sorted(state.files) + links + sorted(state.removable),
     )
-    unit_files = [paths.unit_file(role) for role in paths.ROLES]
-    if any(path in state.files for path in unit_files):
-        operations.daemon_reload(name="Reload systemd")
+    if any(s.reload and s.file in state.files for s in services):
+        operations.run(name="Reload systemd", command=services[0].reload)

@@ -13,6 +13,8 @@ SERVER_TOKEN = f"{DATA_DIR}/server/token"  # the full token k3s writes on a serv
 TOKEN_FILE = f"{CONFIG_DIR}/token"  # the token a host presents (config.yaml's token-file)
 REGISTRIES = f"{CONFIG_DIR}/registries.yaml"
 SYSTEMD_DIR = "/etc/systemd/system"
+OPENRC_DIR = "/etc/init.d"
+INITS = ("systemd", "openrc")  # the init systems harmony runs k3s under
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
 # Where harmony stages uploads on a host before moving them into place (root-only but for the
@@ -27,12 +29,28 @@ def unit_name(role: str) -> str:
     return "k3s" if role == "server" else "k3s-agent"
 
 
-def unit_file(role: str) -> str:
+def unit_file(role: str, init: str) -> str:
+    """The systemd unit, or the OpenRC script."""
+    if init == "openrc":
+        return f"{OPENRC_DIR}/{unit_name(role)}"
     return f"{SYSTEMD_DIR}/{unit_name(role)}.service"
 
 
-def env_file(role: str) -> str:
+def env_file(role: str, init: str) -> str:
+    """The service's environment (proxy settings), where the install script puts it."""
+    if init == "openrc":
+        return f"{CONFIG_DIR}/{unit_name(role)}.env"
     return f"{SYSTEMD_DIR}/{unit_name(role)}.service.env"
+
+
+def log_file(role: str) -> str:
+    """Where k3s logs under OpenRC (systemd keeps its log in the journal)."""
+    return f"/var/log/{unit_name(role)}.log"
+
+
+def logrotate_file(role: str) -> str:
+    """Rotation of the OpenRC log."""
+    return f"/etc/logrotate.d/{unit_name(role)}"
 
 
 def uninstall_script(role: str) -> str:
@@ -57,9 +75,11 @@ HASHED_FILES = (
     MODULES_FILE,
     SYSCTL_FILE,
     RPM_REPO,
-    *(path for role in ROLES for path in (unit_file(role), env_file(role), uninstall_script(role))),
+    *(uninstall_script(role) for role in ROLES),
+    *(logrotate_file(role) for role in ROLES),
+    *(path for init in INITS for role in ROLES for path in (unit_file(role, init), env_file(role, init))),
 )
 
 # Everything `harmony down` removes, besides the managed files and the command links.
-REMOVED_DIRS = (CONFIG_DIR, "/etc/rancher/node", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", "/run/flannel",
-                "/var/lib/harmony")
+REMOVED_PATHS = (CONFIG_DIR, "/etc/rancher/node", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", "/run/flannel",
+                 "/var/lib/harmony", *(log_file(role) for role in ROLES))

@@ -7,12 +7,14 @@ configuration silently (k3s-io/k3s#7593).
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import yaml
 
 from harmony.k3s import paths
 from harmony.k3s.cluster import FIRST_SERVER, Cluster
+from harmony.k3s.service import Service
 from harmony.k3s.settings import Settings
 
 HEADER = "# Managed by harmony: edits are replaced on the next `harmony up`.\n"
@@ -60,9 +62,11 @@ def registries_yaml(settings: Settings) -> str:
     return HEADER + yaml.safe_dump(settings.registries, default_flow_style=False, sort_keys=True)
 
 
-def env_file(settings: Settings) -> str:
-    """The unit's environment file: proxy settings only (they are not k3s flags)."""
-    lines = [f"{key}={_systemd_quote(value)}" for key, value in sorted(settings.proxy_env.items())]
+def env_file(settings: Settings, service: Service) -> str:
+    """The service's environment file: proxy settings only (they are not k3s flags). systemd
+    reads it as an EnvironmentFile; the OpenRC script sources it with sh."""
+    quote = shlex.quote if service.openrc else _systemd_quote
+    lines = [f"{key}={quote(value)}" for key, value in sorted(settings.proxy_env.items())]
     return HEADER + "".join(line + "\n" for line in lines)
 
 
@@ -71,8 +75,12 @@ def _systemd_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def unit(role: str) -> str:
-    """The systemd unit, as the official install script writes it."""
+def service_file(service: Service) -> str:
+    """The systemd unit or OpenRC script, as the official install script writes it."""
+    return openrc_script(service) if service.openrc else unit(service)
+
+
+def unit(service: Service) -> str:
     return f"""{HEADER}[Unit]
 Description=Lightweight Kubernetes
 Documentation=https://k3s.io
@@ -86,7 +94,7 @@ WantedBy=multi-user.target
 Type=notify
 EnvironmentFile=-/etc/default/%N
 EnvironmentFile=-/etc/sysconfig/%N
-EnvironmentFile=-{paths.env_file(role)}
+EnvironmentFile=-{service.env_file}
 KillMode=process
 Delegate=yes
 User=root
@@ -100,7 +108,50 @@ RestartSec=5s
 ExecStartPre=/bin/sh -xc '! /usr/bin/systemctl is-enabled --quiet nm-cloud-setup.service 2>/dev/null'
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
-ExecStart={paths.BINARY} {role}
+ExecStart={paths.BINARY} {service.role}
+"""
+
+
+def openrc_script(service: Service) -> str:
+    log = paths.log_file(service.role)
+    return f"""#!/sbin/openrc-run
+{HEADER.strip()}
+
+depend() {{
+    after network-online
+    want cgroups
+}}
+
+start_pre() {{
+    rm -f /tmp/k3s.*
+}}
+
+supervisor=supervise-daemon
+name={service.name}
+command={paths.BINARY}
+command_args="{service.role} >>{log} 2>&1"
+
+output_log={log}
+error_log={log}
+
+pidfile="/var/run/{service.name}.pid"
+respawn_delay=5
+respawn_max=0
+
+set -o allexport
+if [ -f /etc/environment ]; then . /etc/environment; fi
+if [ -f {service.env_file} ]; then . {service.env_file}; fi
+set +o allexport
+"""
+
+
+def logrotate(role: str) -> str:
+    """Rotation of k3s's log under OpenRC, as the install script sets it up."""
+    return f"""{HEADER}{paths.log_file(role)} {{
+	missingok
+	notifempty
+	copytruncate
+}}
 """
 
 
@@ -109,8 +160,11 @@ KILLALL = f"""#!/bin/sh
 # Stops k3s and everything it started: containers, mounts and network interfaces.
 [ "$(id -u)" -eq 0 ] || exec sudo "$0" "$@"
 
-for service in /etc/systemd/system/k3s*.service; do
+for service in {paths.SYSTEMD_DIR}/k3s*.service; do
     [ -s "$service" ] && systemctl stop "$(basename "$service")"
+done
+for service in {paths.OPENRC_DIR}/k3s*; do
+    [ -x "$service" ] && "$service" stop
 done
 
 pschildren() {{
@@ -154,9 +208,8 @@ exit 0
 """
 
 
-def uninstall_script(role: str) -> str:
+def uninstall_script(service: Service) -> str:
     """Removes k3s by hand, as the install script's uninstall script does."""
-    name = paths.unit_name(role)
     links = " ".join(paths.LINKED_COMMANDS)
     return f"""#!/bin/sh
 {HEADER.strip()}
@@ -165,13 +218,12 @@ set -x
 [ "$(id -u)" -eq 0 ] || exec sudo "$0" "$@"
 
 {paths.KILLALL_SCRIPT}
-systemctl disable {name} 2>/dev/null
-rm -f {paths.unit_file(role)} {paths.env_file(role)}
-systemctl daemon-reload
+{service.disable()} >/dev/null 2>&1
+rm -f {" ".join(service.files)}
+{service.reload or ""}
 for cmd in {links}; do
     [ "$(readlink -f {paths.BIN_DIR}/$cmd)" = {paths.BINARY} ] && rm -f {paths.BIN_DIR}/$cmd
 done
-rm -rf {" ".join(paths.REMOVED_DIRS)}
+rm -rf {" ".join(paths.REMOVED_PATHS)}
 rm -f {paths.BINARY} {paths.KILLALL_SCRIPT}
-rm -f "$0"
 """

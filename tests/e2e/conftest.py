@@ -42,7 +42,7 @@ class RealReleases:
 def docker_hosts_available():
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("the end-to-end tests need a running Docker engine (see .ci/run)")
-    test_hosts.ensure_image()
+    test_hosts.ensure_images()
     test_hosts.remove_all()
     yield
     test_hosts.remove_all()
@@ -68,11 +68,12 @@ def mirror(tmp_path_factory):
 
 @pytest.fixture
 def start_host(ssh_key):
-    """Start test hosts: `start_host()` for a systemd host, `start_host(init=False)` without,
-    `docker_args` for more `docker run` options."""
+    """Start test hosts: `start_host()` for a systemd host, `start_host(init="openrc")` for an
+    OpenRC one, `start_host(init=None)` for one without init; `docker_args` for more `docker run`
+    options."""
     started = []
 
-    def start(init: bool = True, docker_args: tuple[str, ...] = ()) -> test_hosts.Host:
+    def start(init: str | None = "systemd", docker_args: tuple[str, ...] = ()) -> test_hosts.Host:
         host = test_hosts.start(ssh_key.with_suffix(".pub").read_text(), init=init, privileged=REAL,
                                 docker_args=docker_args)
         started.append(host)
@@ -84,8 +85,14 @@ def start_host(ssh_key):
 
 
 @pytest.fixture
-def host(start_host) -> test_hosts.Host:
-    return start_host()
+def host(start_host, request) -> test_hosts.Host:
+    """A systemd host; under `@each_init`, one of each init system harmony supports."""
+    return start_host(init=getattr(request, "param", "systemd"))
+
+
+INITS = tuple(test_hosts.IMAGES)
+# A test of one host that runs once under each init system (systemd, OpenRC).
+each_init = pytest.mark.parametrize("host", INITS, indirect=True)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Test hosts: Debian systemd + sshd containers, reached only through ports on 127.0.0.1.
+"""Test hosts: Debian + sshd containers with systemd or OpenRC as init (or none), reached only
+through ports on 127.0.0.1.
 
 Each host publishes its SSH port and the k3s API port on 127.0.0.1; the containers reach each
 other, and the release mirror on the bridge's gateway address, over the Docker bridge.
@@ -17,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE = "harmony-host:bookworm"
+IMAGES = {"systemd": "harmony-host:bookworm", "openrc": "harmony-host:bookworm-openrc"}
+IMAGE = IMAGES["systemd"]  # also the image of hosts without init, which run sshd alone
 LABEL = "harmony-e2e"
 OWNER_LABEL = f"{LABEL}.owner"  # the process that started a host: its hosts are its own to remove
 BUILD_SCRIPT = Path(__file__).parents[2] / "harmony" / "lab" / "host-image.sh"
@@ -37,9 +39,10 @@ def docker(*args: str, timeout: float = 60, input: str | None = None, check: boo
     return result.stdout.strip()
 
 
-def ensure_image() -> None:
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, timeout=900)
+def ensure_images() -> None:
+    """Build the host images where missing or built by an older recipe (the script knows)."""
+    for init in IMAGES:
+        subprocess.run(["bash", str(BUILD_SCRIPT), f"--init={init}"], check=True, timeout=900)
 
 
 def bridge_gateway() -> str:
@@ -62,6 +65,7 @@ class Host:
     ssh_port: int
     api_port: int
     ip: str  # on the Docker bridge
+    init: str | None = "systemd"  # or openrc, or None
 
     @property
     def target(self) -> str:
@@ -89,9 +93,25 @@ class Host:
                               capture_output=True, timeout=30).returncode == 0
 
     def started_at(self, unit: str = "k3s") -> int:
+        """When the service last (re)started, to compare with other times of the same host's
+        init: systemd's monotonic µs, or (OpenRC) the supervisor's pidfile's mtime in ns."""
+        if self.init == "openrc":
+            return int(self.sh(f"stat -c %.9Y /var/run/{unit}.pid").replace(".", ""))
         return int(self.sh(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"))
 
+    def stop(self, unit: str = "k3s") -> None:
+        self.sh(f"rc-service {unit} stop" if self.init == "openrc" else f"systemctl stop {unit}")
+
+    def unit_file(self, unit: str = "k3s") -> str:
+        return f"/etc/init.d/{unit}" if self.init == "openrc" else f"/etc/systemd/system/{unit}.service"
+
+    def env_file(self, unit: str = "k3s") -> str:
+        return f"/etc/rancher/k3s/{unit}.env" if self.init == "openrc" else f"/etc/systemd/system/{unit}.service.env"
+
     def is_active(self, unit: str = "k3s") -> bool:
+        if self.init == "openrc":
+            return subprocess.run(["docker", "exec", self.name, "rc-service", unit, "status"],
+                                  capture_output=True, timeout=30).returncode == 0
         return self.sh(f"systemctl is-active {unit}", check=False) == "active"
 
     def leftovers(self) -> str:
@@ -111,21 +131,22 @@ class Host:
         _wait_for_ssh(self)
 
 
-def start(public_key: str, init: bool = True, privileged: bool = False, prefix: str = "h",
+def start(public_key: str, init: str | None = "systemd", privileged: bool = False, prefix: str = "h",
           docker_args: tuple[str, ...] = ()) -> Host:
-    """Start a host (with `docker_args` for `docker run`) and wait (bounded) until it takes SSH
-    logins with `public_key`."""
+    """Start a host with `init` (systemd, openrc, or None: sshd alone), with `docker_args` for
+    `docker run`, and wait (bounded) until it takes SSH logins with `public_key`."""
     name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
     command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
     docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
            "--label", f"{OWNER_LABEL}={os.getpid()}",
            *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []), *docker_args,
-           "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGE, *command)
+           "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGES.get(init or "", IMAGE), *command)
     try:
         docker("exec", "-i", name, "sh", "-c",
                "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", input=public_key)
         host = Host(name, _port(name, 22), _port(name, 6443),
-                    docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
+                    docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name),
+                    init)
         _wait_for_ssh(host)
         return host
     except BaseException:

@@ -119,11 +119,11 @@ def test_download_error_fails_the_host_cleanly(harmony, host):
 
 
 def test_host_without_systemd_or_docker_has_no_runtime_and_says_how_to_get_one(harmony, start_host):
-    host = start_host(init=False)
+    host = start_host(init=None)
     result = harmony.up(host)
     assert result.returncode == 2, result.stdout + result.stderr
     line = one_error_line(result)
-    assert "no runtime: k3s needs an init system harmony supports (systemd)" in line
+    assert "no runtime: k3s needs an init system harmony supports (systemd or OpenRC)" in line
     assert "and docker is not installed: install Docker (Debian/Ubuntu: sudo apt-get install docker.io" in line
     assert_untouched(host)
 

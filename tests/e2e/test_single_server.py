@@ -7,20 +7,20 @@ import stat
 
 import yaml
 
-from tests.e2e.conftest import NEW, OLD, write_inventory
+from tests.e2e.conftest import NEW, OLD, each_init, write_inventory
 
-SECRET_FILES = ("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/k3s.service.env",
-                "/var/lib/rancher/k3s/server/token", "/etc/rancher/k3s/k3s.yaml")
+SECRET_FILES = ("/etc/rancher/k3s/config.yaml", "/var/lib/rancher/k3s/server/token", "/etc/rancher/k3s/k3s.yaml")
 
 
 def summary_line(result, host) -> str:
     return next(line for line in result.stdout.splitlines() if line.startswith("127.0.0.1"))
 
 
+@each_init
 def test_up_installs_a_ready_cluster_and_a_rerun_changes_nothing(harmony, host):
     first = harmony.up(host)
     assert first.returncode == 0, first.stderr
-    assert "runtime: k3s (Linux with systemd and root)" in first.stderr
+    assert f"runtime: k3s (Linux with {host.init} and root)" in first.stderr
     assert "changed" in summary_line(first, host)
     assert host.is_active()
     assert host.sh("k3s --version").splitlines()[0].startswith(f"k3s version {NEW} ")
@@ -32,12 +32,14 @@ def test_up_installs_a_ready_cluster_and_a_rerun_changes_nothing(harmony, host):
     table = harmony.kubectl("--context", "harmony", "get", "nodes").stdout
     assert " Ready " in table and "control-plane" in table
 
-    for path in SECRET_FILES:
+    for path in (*SECRET_FILES, host.env_file()):
         assert host.sh(f"stat -c '%a %U' {path}") == "600 root", path
     assert stat.S_IMODE(harmony.kubeconfig.stat().st_mode) == 0o600
     for command in ("kubectl", "crictl", "ctr"):
         assert host.sh(f"readlink /usr/local/bin/{command}") == "/usr/local/bin/k3s"
     assert host.exists("/usr/local/bin/k3s-killall.sh") and host.exists("/usr/local/bin/k3s-uninstall.sh")
+    if host.init == "openrc":  # the script, enabled at boot, as the install script sets it up
+        assert host.sh("stat -c %a /etc/init.d/k3s") == "755" and host.exists("/etc/runlevels/default/k3s")
     # The test hosts have the kernel modules and settings k3s needs: preparing them is a no-op.
     assert not host.exists("/etc/modules-load.d/k3s.conf") and not host.exists("/etc/sysctl.d/90-k3s.conf")
 
@@ -76,6 +78,7 @@ def test_kubeconfig_merge_keeps_other_contexts_and_replaces_stale_entries(harmon
     assert [c["name"] for c in config["contexts"]] == ["other", "harmony"]
 
 
+@each_init
 def test_a_config_change_restarts_k3s_and_changes_only_the_config(harmony, host, tmp_path):
     inventory = tmp_path / "inventory.py"
 
@@ -113,6 +116,7 @@ def test_plan_shows_changes_and_changes_nothing(harmony, host):
     assert not host.exists("/etc/rancher/k3s")
 
 
+@each_init
 def test_status_reports_version_service_and_node(harmony, host):
     assert harmony.up(host).returncode == 0
     result = harmony("status", host.target, "--ssh-key", str(harmony.ssh_key),
@@ -124,6 +128,7 @@ def test_status_reports_version_service_and_node(harmony, host):
     assert (row["version"], row["service"], row["role"], row["node_ready"]) == (NEW, "active", "server", True)
 
 
+@each_init
 def test_a_new_version_upgrades_in_place_and_a_downgrade_needs_asking(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
     assert OLD in host.sh("k3s --version")
@@ -152,15 +157,19 @@ def test_channel_is_resolved_on_the_controller(harmony, host):
     assert host.sh("k3s --version").startswith("k3s version v1.30.")
 
 
+@each_init
 def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host):
     assert harmony.up(host).returncode == 0
     down = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert down.returncode == 0, down.stderr
     for path in ("/usr/local/bin/k3s", "/usr/local/bin/kubectl", "/usr/local/bin/k3s-killall.sh",
-                 "/usr/local/bin/k3s-uninstall.sh", "/etc/systemd/system/k3s.service",
-                 "/etc/systemd/system/k3s.service.env", "/etc/rancher/k3s", "/var/lib/rancher"):
+                 "/usr/local/bin/k3s-uninstall.sh", host.unit_file(), host.env_file(), "/etc/rancher/k3s",
+                 "/var/lib/rancher", "/var/log/k3s.log", "/etc/logrotate.d/k3s"):
         assert not host.exists(path), path
-    assert host.sh("systemctl show -p LoadState --value k3s") == "not-found"
+    if host.init == "systemd":
+        assert host.sh("systemctl show -p LoadState --value k3s") == "not-found"
+    else:
+        assert not host.exists("/etc/runlevels/default/k3s")
     assert host.sh("pgrep -f '[k]3s server'", check=False) == ""
     config = yaml.safe_load(harmony.kubeconfig.read_text())
     assert all(c["name"] != "harmony" for c in config["contexts"])
@@ -170,6 +179,7 @@ def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host
     assert summary_line(again, host) == "127.0.0.1: unchanged"
 
 
+@each_init
 def test_check_lists_drift_changes_nothing_and_exits_1(harmony, host):
     assert harmony.up(host).returncode == 0
     check = ["check", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
@@ -179,8 +189,8 @@ def test_check_lists_drift_changes_nothing_and_exits_1(harmony, host):
     assert clean.stdout.strip() == "127.0.0.1: as specified"
 
     # A hand edit, a stopped service and a replaced binary (still a working k3s).
-    host.sh("echo 'debug: true' >> /etc/rancher/k3s/config.yaml && systemctl stop k3s"
-            " && echo '# replaced' >> /usr/local/bin/k3s")
+    host.stop()
+    host.sh("echo 'debug: true' >> /etc/rancher/k3s/config.yaml && echo '# replaced' >> /usr/local/bin/k3s")
     tampered = host.sh("sha256sum /etc/rancher/k3s/config.yaml /usr/local/bin/k3s")
     drifted = harmony(*check, "--json")
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr

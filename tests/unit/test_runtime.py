@@ -13,7 +13,7 @@ LINUX_SYSTEMD_ROOT = Platform("Linux", "systemd", "root", "absent")
     (Platform("Linux", "systemd", "password", "running"), "k3s", "Linux with systemd and root"),
     (Platform("Linux", "systemd", "nopasswd", "absent"), "k3s", "Linux with systemd and root"),
     (Platform("Linux", "none", "root", "running"), "k3d", "has none; Docker is running"),
-    (Platform("Linux", "openrc", "root", "running"), "k3d", "has openrc; Docker is running"),
+    (Platform("Linux", "openrc", "root", "absent"), "k3s", "Linux with openrc and root"),
     (Platform("Linux", "systemd", "none", "running"), "k3d", "no sudo; Docker is running"),
     (Platform("Darwin", "none", "password", "running"), "k3d", "this host runs Darwin; Docker is running"),
     (Platform("MINGW64_NT-10.0", "none", "none", "running"), "k3d", "runs MINGW64_NT-10.0; Docker"),
@@ -49,9 +49,9 @@ def test_a_requested_runtime_wins_but_is_checked():
 
 def test_docker_can_be_installed_when_asked_where_an_init_system_can_run_it():
     openrc = Platform("Linux", "openrc", "root", "absent")
-    with pytest.raises(BadInput, match="no runtime"):
-        choose("h", openrc, None)
-    assert choose("h", openrc, None, install_docker=True).runtime == "k3d"
+    with pytest.raises(BadInput, match="runtime k3d asked for, but Docker is not installed"):
+        choose("h", openrc, "k3d")
+    assert choose("h", openrc, "k3d", install_docker=True).runtime == "k3d"
     assert choose("h", LINUX_SYSTEMD_ROOT, "k3d", install_docker=True).runtime == "k3d"
     with pytest.raises(BadInput, match="no runtime"):  # nothing could start the engine
         choose("h", Platform("Linux", "none", "root", "absent"), None, install_docker=True)

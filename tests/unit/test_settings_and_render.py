@@ -1,8 +1,11 @@
+import subprocess
+
 import pytest
 import yaml
 
 from harmony.errors import BadInput
 from harmony.k3s import cluster, render
+from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
 
 
@@ -53,18 +56,32 @@ def test_config_yaml_holds_node_settings_and_passes_the_rest_through():
     }
 
 
-def test_env_file_quotes_proxy_values_for_systemd():
-    settings = from_data({"https_proxy": 'http://u:p"w@proxy:3128'}, "h")
-    assert 'HTTPS_PROXY="http://u:p\\"w@proxy:3128"' in render.env_file(settings)
+def test_env_file_quotes_proxy_values_for_systemd_and_for_sh():
+    settings = from_data({"https_proxy": 'http://u:p"w$x@proxy:3128'}, "h")
+    assert 'HTTPS_PROXY="http://u:p\\"w$x@proxy:3128"' in render.env_file(settings, Service("server", "systemd"))
+    sourced = render.env_file(settings, Service("server", "openrc"))
+    shown = subprocess.run(["sh", "-c", 'eval "$(cat)"; printf %s "$HTTPS_PROXY"'], input=sourced,
+                           capture_output=True, text=True, check=True).stdout
+    assert shown == 'http://u:p"w$x@proxy:3128'
 
 
 def test_unit_matches_the_install_scripts_essentials():
-    unit = render.unit("agent")
+    unit = render.service_file(Service("agent", "systemd"))
     for line in ("Type=notify", "KillMode=process", "Delegate=yes", "Restart=always",
                  "LimitNOFILE=1048576", "TimeoutStartSec=0", "WantedBy=multi-user.target",
                  "EnvironmentFile=-/etc/systemd/system/k3s-agent.service.env",
                  "ExecStart=/usr/local/bin/k3s agent"):
         assert line in unit.splitlines()
+
+
+def test_openrc_script_matches_the_install_scripts_essentials():
+    script = render.service_file(Service("agent", "openrc"))
+    assert script.startswith("#!/sbin/openrc-run\n")
+    for line in ("supervisor=supervise-daemon", "command=/usr/local/bin/k3s",
+                 'command_args="agent >>/var/log/k3s-agent.log 2>&1"', 'pidfile="/var/run/k3s-agent.pid"',
+                 "respawn_delay=5", "respawn_max=0", "if [ -f /etc/rancher/k3s/k3s-agent.env ]; then . /etc/rancher/k3s/k3s-agent.env; fi"):
+        assert line in script.splitlines()
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
 
 
 def test_registries_take_secrets_from_the_environment_or_files_only(tmp_path, monkeypatch):
