@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from harmony.k3s import paths, prepare
+from harmony.k3s.firewall import COMMENT, Firewall, NftChain
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class HostState:
     os_family: set[str] = field(default_factory=set)  # os-release's ID and ID_LIKE words
     os_version: str = ""  # os-release's VERSION_ID
     selinux_policy: bool = False  # the k3s-selinux package is installed
+    firewall: Firewall = field(default_factory=Firewall)
 
     @property
     def enforcing(self) -> bool:
@@ -68,6 +70,24 @@ class HostState:
     def unit(self, name: str) -> UnitState:
         return self.units.get(name, UnitState())
 
+
+# The active firewall and what it allows: ufw's added rules, firewalld's permanent ports and
+# trusted sources, or nftables' base input chains (policy, last rule, harmony's rules' handles).
+_FIREWALL = r"""if grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf && ufw status 2>/dev/null | grep -q '^Status: active'; then
+  printf 'firewall\tufw\n'; ufw show added 2>/dev/null | sed -n 's/^ufw /fw_rule\tufw /p'
+elif [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
+  printf 'firewall\tfirewalld\n'
+  for p in $(firewall-cmd --permanent --list-ports 2>/dev/null); do printf 'fw_rule\tport %s\n' "$p"; done
+  for s in $(firewall-cmd --permanent --zone=trusted --list-sources 2>/dev/null); do printf 'fw_rule\tsource %s\n' "$s"; done
+elif command -v nft >/dev/null 2>&1; then
+  nft list chains 2>/dev/null | awk '/^table /{t=$2" "$3} /^[[:space:]]*chain /{c=$2} /hook input/{print t, c, (/policy drop/ ? "drop" : "accept")}' |
+  while read -r f t c p; do
+    last=$(nft list chain "$f" "$t" "$c" | grep -vE '^[[:space:]]*(table|chain|type|}|$)' | tail -n 1 \
+      | sed -E 's/^[[:space:]]+//; s/counter packets [0-9]+ bytes [0-9]+ ?//; s/ ?comment ".*"$//')
+    printf 'firewall\tnftables\nnft_chain\t%s %s %s\t%s\t%s\n' "$f" "$t" "$c" "$p" "$last"
+    nft -a list chain "$f" "$t" "$c" | sed -n "s/.*comment \"\(COMMENT [0-9a-f]*\)\" # handle \([0-9]*\)\$/nft_mark\t$f $t $c\t\2\t\1/p"
+  done
+fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
 
 # Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
 _INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
@@ -88,6 +108,7 @@ printf 'arch\\t%s\\n' "$(uname -m)"
 printf 'hostname\\t%s\\n' "$(hostname)"
 printf 'uid\\t%s\\n' "$(id -u)"
 {_INIT}
+{_FIREWALL}
 for f in {files}; do
   [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
 done
@@ -155,6 +176,14 @@ def parse(lines: list[str]) -> HostState:
             state.os_family, state.os_version = set(fields[0].split()), fields[1]
         elif kind == "selinux_policy":
             state.selinux_policy = True
+        elif kind == "firewall":
+            state.firewall.kind = rest
+        elif kind == "fw_rule":
+            state.firewall.rules.add(rest)
+        elif kind == "nft_chain" and len(fields) == 3:
+            state.firewall.chains[fields[0]] = NftChain(policy=fields[1], last_rule=fields[2])
+        elif kind == "nft_mark" and len(fields) == 3 and fields[0] in state.firewall.chains:
+            state.firewall.chains[fields[0]].marked[fields[1]] = fields[2]
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()

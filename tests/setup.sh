@@ -26,7 +26,7 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null
 fi
 
-bash harmony/lab/host-image.sh
+bash harmony/lab/host-image.sh && bash harmony/lab/host-image.sh --init=openrc
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

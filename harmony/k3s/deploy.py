@@ -17,7 +17,7 @@ from pyinfra.operations.util import any_changed
 from harmony import airgap, localstate, operations, releases
 from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
-from harmony.k3s import cluster, paths, prepare, render
+from harmony.k3s import cluster, firewall, paths, prepare, render
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
 from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
@@ -195,6 +195,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
                                content=content, mode=mode, current=state.files.get(path))
 
     prepare_host(state, write)
+    firewall_hook = open_ports(settings, shape, state, write)
     token = write_token(settings, shape, state)
     config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name, state.enforcing),
                    "600")
@@ -204,7 +205,8 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
     elif settings.registries is not None and paths.REGISTRIES in state.files:
         registries = operations.remove(name="Remove registries.yaml", targets=[paths.REGISTRIES])
     env = write(service.env_file, render.env_file(settings, service), "600", "Write the service environment")
-    unit_file = write(service.file, render.service_file(service), service.file_mode, f"Write {service.file}")
+    unit_file = write(service.file, render.service_file(service, firewall_hook), service.file_mode,
+                      f"Write {service.file}")
     if service.openrc:
         write(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")
     write(paths.KILLALL_SCRIPT, render.KILLALL, "755")
@@ -253,6 +255,24 @@ def prepare_host(state: HostState, write) -> None:
         operations.run(name=f"Set {', '.join(sorted(wrong))}",
                        command=f"sysctl -q -p {paths.SYSCTL_FILE} || {{ echo 'harmony: cannot set "
                                f"{', '.join(sorted(wrong))} (k3s needs them at 1)' >&2; exit 1; }}")
+
+
+def open_ports(settings: Settings, shape: Cluster, state: HostState, write) -> bool:
+    """Open k3s's ports in the host's active firewall, where they are not open; returns whether
+    k3s's service must open them itself before it starts (nftables, whose rules harmony adds to
+    the running ruleset, which is loaded anew at boot)."""
+    wanted = firewall.openings(settings.role, shape.ha, settings.extra_config)
+    commands = firewall.open_commands(state.firewall, wanted)
+    if commands:
+        operations.run(name=f"Open k3s's ports in {state.firewall.kind}", command=" && ".join(commands))
+    chains = firewall.blocking_chains(state.firewall)
+    if chains:
+        script = write(paths.FIREWALL_SCRIPT, firewall.nft_script(wanted, chains), "755")
+        condition = {} if firewall.nft_missing(state.firewall, wanted) else {"_if": script.did_change}
+        operations.run(name="Open k3s's ports in nftables", command=paths.FIREWALL_SCRIPT, **condition)
+    elif paths.FIREWALL_SCRIPT in state.files:
+        operations.remove(name="Remove k3s-firewall.sh (no nftables chain drops)", targets=[paths.FIREWALL_SCRIPT])
+    return bool(chains)
 
 
 def turn(settings: Settings, shape: Cluster, state: HostState, version: str) -> operations.Turn:
@@ -335,6 +355,9 @@ def down() -> None:
                                     current=state.unit(service.name))
     if paths.KILLALL_SCRIPT in state.files:
         operations.run(name="Stop what k3s started", command=paths.KILLALL_SCRIPT)
+    closing = firewall.close_commands(state.firewall)
+    if closing:
+        operations.run(name=f"Remove k3s's rules from {state.firewall.kind}", command=" && ".join(closing))
     if state.selinux_policy and paths.RPM_REPO in state.files:  # harmony installed it
         operations.run(name="Remove the k3s-selinux policy", command=prepare.REMOVE_POLICY)
     links = [

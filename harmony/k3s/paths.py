@@ -5,6 +5,7 @@ from harmony.airgap import IMAGE_PATHS
 BIN_DIR = "/usr/local/bin"
 BINARY = f"{BIN_DIR}/k3s"
 KILLALL_SCRIPT = f"{BIN_DIR}/k3s-killall.sh"
+FIREWALL_SCRIPT = f"{BIN_DIR}/k3s-firewall.sh"  # nftables only: ufw and firewalld keep their rules
 CONFIG_DIR = "/etc/rancher/k3s"
 CONFIG = f"{CONFIG_DIR}/config.yaml"
 KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
@@ -72,6 +73,7 @@ HASHED_FILES = (
     REGISTRIES,
     *IMAGE_PATHS,
     KILLALL_SCRIPT,
+    FIREWALL_SCRIPT,
     MODULES_FILE,
     SYSCTL_FILE,
     RPM_REPO,

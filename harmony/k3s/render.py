@@ -75,12 +75,14 @@ def _systemd_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def service_file(service: Service) -> str:
-    """The systemd unit or OpenRC script, as the official install script writes it."""
-    return openrc_script(service) if service.openrc else unit(service)
+def service_file(service: Service, firewall: bool = False) -> str:
+    """The systemd unit or OpenRC script, as the official install script writes it; with
+    `firewall`, it opens k3s's ports in nftables before k3s starts (`harmony.k3s.firewall`)."""
+    return openrc_script(service, firewall) if service.openrc else unit(service, firewall)
 
 
-def unit(service: Service) -> str:
+def unit(service: Service, firewall: bool = False) -> str:
+    hook = f"ExecStartPre={paths.FIREWALL_SCRIPT}\n" if firewall else ""
     return f"""{HEADER}[Unit]
 Description=Lightweight Kubernetes
 Documentation=https://k3s.io
@@ -108,12 +110,13 @@ RestartSec=5s
 ExecStartPre=/bin/sh -xc '! /usr/bin/systemctl is-enabled --quiet nm-cloud-setup.service 2>/dev/null'
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
-ExecStart={paths.BINARY} {service.role}
+{hook}ExecStart={paths.BINARY} {service.role}
 """
 
 
-def openrc_script(service: Service) -> str:
+def openrc_script(service: Service, firewall: bool = False) -> str:
     log = paths.log_file(service.role)
+    hook = f"\n    {paths.FIREWALL_SCRIPT}" if firewall else ""
     return f"""#!/sbin/openrc-run
 {HEADER.strip()}
 
@@ -123,7 +126,7 @@ depend() {{
 }}
 
 start_pre() {{
-    rm -f /tmp/k3s.*
+    rm -f /tmp/k3s.*{hook}
 }}
 
 supervisor=supervise-daemon
