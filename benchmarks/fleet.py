@@ -1,74 +1,221 @@
-"""Times harmony over a fleet of N test hosts: one server and N-1 agents.
+"""The fleet benchmark: harmony's wall time against the number of hosts.
 
-    .venv/bin/python -m benchmarks.fleet 10
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python -m benchmarks.fleet [--sizes 1,5,10,20] [--repeat 3] [--out benchmarks/results]
 
-Starts N systemd test hosts (as the e2e tests do: containers reached through 127.0.0.1 ports),
-serves the stand-in k3s from the test mirror, and prints wall times for: a cold `harmony up`,
-three no-op `harmony up` runs, and three no-op runs of the plain `pyinfra` deploy. Every host is
-removed at the end, also on failure. Needs what `bash tests/setup.sh` installs.
+Starts as many systemd test hosts as the largest size (containers reached through 127.0.0.1
+ports, as the e2e tests do), serves the stand-in k3s from the test mirror, and for each size N
+(the first N hosts: 1 server and N-1 agents) times, `--repeat` times each:
+
+- ssh floor: one SSH session to every host at once, running `true`: the least any SSH-based
+  tool must spend;
+- cold up: `harmony up` on hosts just cleared by `harmony down`;
+- no-op up: `harmony up` again (checked: every host unchanged, so nothing is sent or fetched);
+- no-op pyinfra: the same deploy through the plain `pyinfra` command;
+- one change: one node label changed on one host (checked: that host alone changes);
+- plan: `harmony plan` over the fleet (a dry run);
+
+and, once, `harmony --help`. Prints min / median / max, writes fleet.json, fleet.csv and
+fleet.png (matplotlib) to `--out`. Every host is removed at the end, also on failure. Needs what
+`bash tests/setup.sh` installs.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.e2e import hosts as test_hosts
 from tests.e2e.conftest import CHANNELS, NEW, OLD, write_inventory
 from tests.standin.mirror import Mirror
 
-
-def timed(command: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800,
-                            stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stdout}\n{result.stderr[-3000:]}")
-    return time.monotonic() - start, result
+MEASURES = ("ssh floor", "cold up", "no-op up", "no-op pyinfra", "one change", "plan")
 
 
-def main(count: int) -> None:
-    test_hosts.ensure_image()
-    work = Path(tempfile.mkdtemp(prefix="harmony-bench-"))
-    (work / "home").mkdir()
-    key = work / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    env = {**os.environ, "HOME": str(work / "home")}
-    mirror = Mirror(work / "mirror", [OLD, NEW], CHANNELS, test_hosts.bridge_gateway()).start()
-    fleet: list[test_hosts.Host] = []
-    try:
-        for _ in range(count):
-            fleet.append(test_hosts.start(key.with_suffix(".pub").read_text()))
-        server, agents = fleet[0], fleet[1:]
-        inventory = write_inventory(work / "fleet.py", servers={"s1": (server, {})},
-                                    agents={f"a{i}": (h, {}) for i, h in enumerate(agents, 1)})
-        connection = ["--ssh-user", "root", "--ssh-key", str(key)]
-        up = [sys.executable, "-m", "harmony", "up", str(inventory), *connection, "--version", NEW,
-              "--release-url", mirror.release_url, "--allow-http", "--kubeconfig-server", server.api_url,
-              "--yes"]
-        pyinfra = [sys.executable, "-m", "pyinfra", "-y", *connection, "--data", f"k3s_version={NEW}",
-                   "--data", f"k3s_release_url={mirror.release_url}", "--data", "harmony_allow_http=true",
-                   str(inventory), "deploys/k3s.py"]
-        cold, _ = timed(up, env)
-        print(f"hosts: {count} (1 server, {count - 1} agents)")
-        print(f"harmony up, cold:            {cold:6.1f} s")
-        for label, command in (("harmony up, no-op:", up), ("pyinfra deploys/k3s.py, no-op:", pyinfra)):
-            runs = []
-            for _ in range(3):
-                seconds, result = timed(command, env)
-                if command is up and result.stdout.count(": unchanged") != count:
-                    sys.exit(f"a no-op run changed something:\n{result.stdout}")
-                runs.append(seconds)
-            print(f"{label:<29}{min(runs):6.1f} s (best of 3; all: {', '.join(f'{r:.1f}' for r in runs)})")
-    finally:
-        for host in fleet:
+class Fleet:
+    """The benchmark's hosts, key, mirror and a HOME of its own, with the commands it times."""
+
+    def __init__(self, work: Path, size: int) -> None:
+        self.work = work
+        (work / "home").mkdir()
+        self.key = work / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
+        self.env = {**os.environ, "HOME": str(work / "home")}
+        self.mirror = Mirror(work / "mirror", [OLD, NEW], CHANNELS, test_hosts.bridge_gateway()).start()
+        public = self.key.with_suffix(".pub").read_text()
+        with ThreadPoolExecutor(8) as pool:
+            self.hosts = list(pool.map(lambda _: test_hosts.start(public, prefix="bench"), range(size)))
+
+    def close(self) -> None:
+        for host in self.hosts:
             host.remove()
-        mirror.stop()
+        self.mirror.stop()
+
+    def inventory(self, size: int, label: str = "a") -> Path:
+        """The first `size` hosts; the last one carries the node label `bench=<label>`."""
+        data = [{"k3s_node_labels": {"bench": label}} if i == size - 1 else {} for i in range(size)]
+        return write_inventory(self.work / f"fleet{size}.py", servers={"s1": (self.hosts[0], data[0])},
+                               agents={f"a{i}": (self.hosts[i], data[i]) for i in range(1, size)})
+
+    def harmony(self, command: str, inventory: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "harmony", command, str(inventory), "--ssh-user", "root",
+                "--ssh-key", str(self.key), *extra]
+
+    def up(self, inventory: Path) -> list[str]:
+        return self.harmony("up", inventory, "--version", NEW, "--release-url", self.mirror.release_url,
+                            "--allow-http", "--kubeconfig-server", self.hosts[0].api_url, "--yes")
+
+    def pyinfra(self, inventory: Path) -> list[str]:
+        return [sys.executable, "-m", "pyinfra", "-y", "--ssh-user", "root", "--ssh-key", str(self.key),
+                "--data", f"k3s_version={NEW}", "--data", f"k3s_release_url={self.mirror.release_url}",
+                "--data", "harmony_allow_http=true", str(inventory), "deploys/k3s.py"]
+
+    def ssh_floor(self, size: int) -> float:
+        options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                   "-o", "LogLevel=ERROR", "-i", str(self.key)]
+        start = time.monotonic()
+        sessions = [subprocess.Popen(["ssh", *options, "-p", str(h.ssh_port), "root@127.0.0.1", "true"])
+                    for h in self.hosts[:size]]
+        if any(s.wait(timeout=120) != 0 for s in sessions):
+            sys.exit("an SSH session failed")
+        return time.monotonic() - start
+
+
+def run(command: list[str], env: dict, expect_changed: int | None = None) -> float:
+    """Run a command and return its wall time; exit if it fails, or if it changed other than
+    `expect_changed` hosts (harmony's summary: one line per host)."""
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800, stdin=subprocess.DEVNULL)
+    seconds = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command[:6])}...\n{result.stdout}\n{result.stderr[-3000:]}")
+    changed = sum(": changed" in line for line in result.stdout.splitlines())
+    if expect_changed is not None and changed != expect_changed:
+        sys.exit(f"expected {expect_changed} changed hosts, got {changed}:\n{result.stdout}")
+    return seconds
+
+
+def measure(fleet: Fleet, size: int, repeat: int) -> dict[str, list[float]]:
+    inventory = fleet.inventory(size)
+    times: dict[str, list[float]] = {m: [] for m in MEASURES}
+    down = fleet.harmony("down", inventory, "--yes")
+    for _ in range(repeat):
+        run(down, fleet.env)
+        times["cold up"].append(run(fleet.up(inventory), fleet.env, expect_changed=size))
+    for i in range(repeat):
+        times["ssh floor"].append(fleet.ssh_floor(size))
+        times["no-op up"].append(run(fleet.up(inventory), fleet.env, expect_changed=0))
+        times["no-op pyinfra"].append(run(fleet.pyinfra(inventory), fleet.env))
+        times["plan"].append(run(fleet.harmony("plan", inventory, "--version", NEW, "--release-url",
+                                               fleet.mirror.release_url, "--allow-http"), fleet.env))
+        changed = fleet.inventory(size, label="b" if i % 2 == 0 else "a")
+        times["one change"].append(run(fleet.up(changed), fleet.env, expect_changed=1))
+    fleet.inventory(size)  # the label as the cold run set it, for the next size
+    run(fleet.up(inventory), fleet.env)
+    return times
+
+
+def help_times(repeat: int) -> list[float]:
+    return [run([sys.executable, "-m", "harmony", "--help"], os.environ) for _ in range(max(repeat, 5))]
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    from pyinfra import __version__ as pyinfra_version
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "pyinfra": pyinfra_version,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def summarize(runs: list[float]) -> dict:
+    return {"min": min(runs), "median": statistics.median(runs), "max": max(runs), "runs": runs}
+
+
+def write_results(out: Path, info: dict, rows: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fleet.json").write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+    with open(out / "fleet.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["measure", "hosts", "min_s", "median_s", "max_s", "runs"])
+        for row in rows:
+            writer.writerow([row["measure"], row["hosts"], f"{row['min']:.3f}", f"{row['median']:.3f}",
+                             f"{row['max']:.3f}", len(row["runs"])])
+    plot(out / "fleet.png", info, rows)
+
+
+def plot(path: Path, info: dict, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 5))
+    for name in MEASURES:
+        points = sorted((r["hosts"], r["median"], r["min"], r["max"]) for r in rows if r["measure"] == name)
+        if points:
+            sizes, medians, lows, highs = zip(*points)
+            axes.errorbar(sizes, medians, yerr=[[m - lo for m, lo in zip(medians, lows)],
+                                                [hi - m for m, hi in zip(medians, highs)]],
+                          marker="o", capsize=3, label=name)
+    axes.set_xlabel("hosts (1 server, the others agents)")
+    axes.set_ylabel("wall time, s (median; bars: min to max)")
+    axes.set_title(f"harmony over a fleet: {info['cores']} cores, {info['cpu'][:40]}", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def table(rows: list[dict], sizes: list[int]) -> str:
+    """A Markdown table: one row per measure, one column per fleet size, median (min-max)."""
+    lines = ["| measure | " + " | ".join(f"{n} host{'s' if n > 1 else ''}" for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    names = [m for m in (*MEASURES, "harmony --help") if any(r["measure"] == m for r in rows)]
+    for name in names:
+        cells = []
+        for n in sizes:
+            row = next((r for r in rows if r["measure"] == name and r["hosts"] in (n, 0)), None)
+            cells.append(f"{row['median']:.2f} ({row['min']:.2f}-{row['max']:.2f})" if row else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,5,10,20", help="fleet sizes, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measure per size")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    sizes = sorted({int(n) for n in args.sizes.split(",")})
+    test_hosts.ensure_images()
+    fleet = Fleet(Path(tempfile.mkdtemp(prefix="harmony-bench-")), max(sizes))
+    rows = [{"measure": "harmony --help", "hosts": 0, **summarize(help_times(args.repeat))}]
+    try:
+        for size in sizes:
+            for name, runs in measure(fleet, size, args.repeat).items():
+                rows.append({"measure": name, "hosts": size, **summarize(runs)})
+                print(f"{size:>3} hosts  {name:<14} min {min(runs):6.2f}  median {statistics.median(runs):6.2f}"
+                      f"  max {max(runs):6.2f} s", flush=True)
+    finally:
+        fleet.close()
+    info = machine()
+    write_results(args.out, info, rows)
+    print(f"\nmachine: {info}\n\n{table(rows, sizes)}\n\nwritten: {args.out}/fleet.json, fleet.csv, fleet.png")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    main()

@@ -52,7 +52,7 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
 
     first = harmony("up", "--yes", *settings)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "runtime: k3d (k3s needs an init system harmony supports (systemd)" in first.stderr
+    assert "runtime: k3d (k3s needs an init system harmony supports (systemd or OpenRC)" in first.stderr
     assert "Docker is running" in first.stderr
 
     checksums = (mirror.root / "k3d-io/k3d/releases/download/v5.7.4/checksums.txt").read_text()
