@@ -240,6 +240,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     if confirm:
         _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
         confirm()
+    readiness.preload()
     result = runner.run(request.target, run.deploy("up"), run.options)
     ok = _report(result, run.hosts, "changed")
     nodes = _merge_kubeconfig(request, run, ok)

@@ -6,6 +6,9 @@ nodes were missing or not Ready.
 
 from __future__ import annotations
 
+import importlib
+import json
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,19 +29,37 @@ def core_api(kubeconfig: dict):
     return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig))
 
 
+def preload() -> None:
+    """Import the client in the background (0.2 s), while the deploy runs: every `up` ends with
+    a call to the API."""
+    threading.Thread(target=importlib.import_module, args=("kubernetes.config",), daemon=True).start()
+
+
 def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
-    """The cluster's nodes; raises the client's errors when the API cannot be reached."""
+    """The cluster's nodes; raises the client's errors when the API cannot be reached.
+
+    Read as plain JSON through the client's ApiClient: the generated CoreV1Api and its models
+    take longer to import (0.4 s) than a no-op run spends on everything else on the controller.
+    """
+    from kubernetes import config
+
+    api = config.new_client_from_config_dict(kubeconfig)
+    request = api.param_serialize("GET", "/api/v1/nodes", header_params={"Accept": "application/json"},
+                                  auth_settings=["BearerToken"])
+    response = api.call_api(*request, _request_timeout=timeout)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise RunFailed(f"the API answered {response.status} for /api/v1/nodes")
     nodes = []
-    for item in core_api(kubeconfig).list_node(_request_timeout=timeout).items:
-        conditions = item.status.conditions or []
-        labels = item.metadata.labels or {}
+    for item in json.loads(response.data).get("items") or []:
+        status, labels = item.get("status") or {}, item["metadata"].get("labels") or {}
         nodes.append(Node(
-            name=item.metadata.name,
-            ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
+            name=item["metadata"]["name"],
+            ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []),
             roles=tuple(sorted(
                 key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/")
             )),
-            version=item.status.node_info.kubelet_version if item.status.node_info else "",
+            version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
         ))
     return nodes
 

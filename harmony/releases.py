@@ -2,13 +2,15 @@
 
 Everything here runs once per run on the controller, never per host: a channel is resolved to a
 pinned version before any host is touched, and each architecture's checksum file is fetched once
-(the results are cached for the life of the process, which is one pyinfra run).
+(the results are cached for the life of the process, which is one pyinfra run, and fetched once
+even when all the run's hosts ask at the same moment).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -85,6 +87,20 @@ def download_url(release_url: str, version: str, asset_name: str) -> str:
     return f"{release_url.rstrip('/')}/{quote(version, safe='')}/{asset_name}"
 
 
+def _once(function):
+    """Cache a function's results for the process, computing each one once: pyinfra prepares
+    the hosts of a run concurrently (greenlets), and they all ask for the same checksums."""
+    cached = functools.lru_cache(maxsize=None)(function)
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def once(*args, **kwargs):
+        with lock:
+            return cached(*args, **kwargs)
+
+    return once
+
+
 def _get(url: str, what: str, hint: str) -> httpx.Response:
     """GET without following redirects; any transport failure becomes one clear line."""
     try:
@@ -94,7 +110,7 @@ def _get(url: str, what: str, hint: str) -> httpx.Response:
         raise BadInput(f"cannot reach {what} at {url}: {error}; {hint}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@_once
 def resolve_channel(channel_url: str, channel: str) -> str:
     """A channel's current version, from the channel server's redirect to `.../tag/<version>`."""
     check_channel(channel)
@@ -112,7 +128,7 @@ def resolve_channel(channel_url: str, channel: str) -> str:
     return check_version(version)
 
 
-@functools.lru_cache(maxsize=None)
+@_once
 def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s") -> dict[str, str]:
     """A release's checksum file (`sha256sum` format) as {asset file name: sha256}."""
     url = download_url(release_url, version, checksum_file)

@@ -23,6 +23,17 @@ different versions have different checksums.
 
 from __future__ import annotations
 
+import sys
+
+VERSION = "v0.0.0+k3s1"  # replaced by the mirror with the version it serves
+COMMIT = "5tand1n0"
+
+if __name__ == "__main__" and sys.argv[1:2] in ([], ["--version"], ["-v"], ["version"]):
+    # Answered before the imports below: harmony's host fact asks on every run, and the real
+    # k3s (a Go binary) answers in milliseconds, not in the tenth of a second they take.
+    print(f"k3s version {VERSION} ({COMMIT})\ngo version go1.22.9")
+    sys.exit(0)
+
 import base64
 import datetime
 import glob
@@ -34,7 +45,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -43,8 +53,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-VERSION = "v0.0.0+k3s1"  # replaced by the mirror with the version it serves
-COMMIT = "5tand1n0"
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
 
@@ -648,9 +656,6 @@ def agent(config: dict) -> None:
 
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if not argv or argv[0] in ("--version", "-v", "version"):
-        print(f"k3s version {VERSION} ({COMMIT})\ngo version go1.22.9")
-        return
     command, rest = argv[0], argv[1:]
     if command == "server":
         server(load_config(rest))
