@@ -13,6 +13,7 @@ import logging
 import os
 import posixpath
 import shlex
+import threading
 import time
 from dataclasses import dataclass
 from io import BytesIO
@@ -91,9 +92,24 @@ def copy_secret(source: Host, source_path: str, path: str, source_file: FileStat
     yield from _install(buffer, path, "600")
 
 
+# Per run, the root-only files read from other hosts (the join token), by host and path: every
+# agent of a fleet needs the same one, and sshd opens at most MaxSessions (10) channels at once
+# on the one connection to the server. Read once, by the first host to ask; the others wait.
+_shared_reads: WeakKeyDictionary = WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def _read_shared(state, source: Host, path: str) -> tuple[bytes | None, str]:
+    with _shared_lock:
+        known = _shared_reads.setdefault(state, {})
+        if known.get((source.name, path), (None,))[0] is None:
+            known[source.name, path] = read_file(source, path)
+        return known[source.name, path]
+
+
 def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
     """Read `path` on `source` into `buffer`, printing neither the command's output nor errors."""
-    content, reason = read_file(source, path)
+    content, reason = _read_shared(state, source, path)
     if content is None:
         host.log(f"harmony: cannot read {path} on {source.name} ({reason}): is k3s up there?",
                  log_func=logger.error)
