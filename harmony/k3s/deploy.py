@@ -8,6 +8,7 @@ server's kubeconfig to the controller. Each is a list of operations decided from
 from __future__ import annotations
 
 import posixpath
+import threading
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, inventory
@@ -43,14 +44,21 @@ def root_access_problem(target: Host) -> str | None:
 _states: WeakKeyDictionary[State, dict[str, HostState | str]] = WeakKeyDictionary()
 
 
+# One lock a host: pyinfra prepares the hosts concurrently (greenlets), and every agent asks for
+# the first server's state at once; sshd would refuse more than MaxSessions (10) of those at a
+# time on the one connection, so the first to ask reads it and the others wait.
+_state_locks: WeakKeyDictionary[State, dict[str, threading.Lock]] = WeakKeyDictionary()
+
+
 def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, or why it cannot be had."""
     known = _states.setdefault(target.state, {})
-    if target.name not in known:
-        if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
-            known[target.name] = f"{target.name} is unreachable"
-        else:
-            known[target.name] = root_access_problem(target) or target.get_fact(K3sHost)
+    with _state_locks.setdefault(target.state, {}).setdefault(target.name, threading.Lock()):
+        if target.name not in known:
+            if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
+                known[target.name] = f"{target.name} is unreachable"
+            else:
+                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost)
     return known[target.name]
 
 
