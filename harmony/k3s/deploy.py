@@ -146,8 +146,9 @@ def up() -> None:
         operations.fail(name="Check the host can run k3s", message=problem)
         return
     # Order by construction: the first server converges first, and its start returns only once
-    # it is ready (systemd: the unit is Type=notify; OpenRC: its node is Ready); then the other servers join, one at a time, as
-    # embedded etcd needs; then the agents, all at once. Barriers keep pyinfra from interleaving.
+    # it is ready (systemd: the unit is Type=notify; OpenRC: its node is Ready); then the other
+    # servers join, one at a time, as embedded etcd needs; then the agents, all at once.
+    # Barriers keep pyinfra from interleaving.
     stage, joins = shape.stage(host.name), len(shape.servers) + len(shape.agents) > 1
     if stage == cluster.FIRST_SERVER:
         converge(settings, shape, state)

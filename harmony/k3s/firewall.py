@@ -92,16 +92,22 @@ def firewalld_rules(wanted: Openings) -> dict[str, str]:
 # ---------------------------------------------------------------- nftables
 
 
-def nft_rules(wanted: Openings, family: str) -> list[str]:
-    """harmony's rules for a chain of `family` (inet, ip or ip6), tagged with a hash of them all,
-    so a chain holding exactly these is recognised, and any other set is replaced."""
+def _nft_accepts(wanted: Openings, family: str) -> tuple[list[str], str]:
+    """harmony's rules for a chain of `family` (inet, ip or ip6), and the comment they carry: a
+    tag with a hash of them all, so a chain holding exactly these is recognised, and any other
+    set is replaced."""
     rules = [f"tcp dport {{ {', '.join(wanted.tcp)} }} accept", f"udp dport {{ {', '.join(wanted.udp)} }} accept"]
     for version, match in ((4, "ip"), (6, "ip6")):
         sources = [s for s in wanted.sources if (":" in s) == (version == 6)]
         if sources and family in ("inet", match):
             rules.append(f"{match} saddr {{ {', '.join(sources)} }} accept")
-    tag = hashlib.sha256("\n".join(rules).encode()).hexdigest()[:8]
-    return [f'{rule} comment "{COMMENT} {tag}"' for rule in rules]
+    return rules, f"{COMMENT} {hashlib.sha256(chr(10).join(rules).encode()).hexdigest()[:8]}"
+
+
+def nft_rules(wanted: Openings, family: str) -> list[str]:
+    """harmony's rules for a chain of `family`, with their comment."""
+    rules, comment = _nft_accepts(wanted, family)
+    return [f'{rule} comment "{comment}"' for rule in rules]
 
 
 def nft_script(wanted: Openings, chains: list[str]) -> str:
@@ -128,9 +134,12 @@ open_chain() {{  # family table chain rule...
 
 def nft_missing(firewall: Firewall, wanted: Openings) -> list[str]:
     """The blocking chains that lack harmony's current rules (or hold others of harmony's)."""
-    return [name for name, chain in sorted(firewall.chains.items())
-            if chain.blocks and sorted(chain.marked.values()) != sorted(
-                rule.split(" comment ", 1)[1].strip('"') for rule in nft_rules(wanted, name.split()[0]))]
+    missing = []
+    for name, chain in sorted(firewall.chains.items()):
+        rules, comment = _nft_accepts(wanted, name.split()[0])
+        if chain.blocks and sorted(chain.marked.values()) != [comment] * len(rules):
+            missing.append(name)
+    return missing
 
 
 def blocking_chains(firewall: Firewall) -> list[str]:
