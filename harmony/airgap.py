@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from harmony import releases
+from harmony import fetch, releases
 from harmony.errors import BadInput, RunFailed
 
 IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
@@ -71,12 +71,7 @@ def _sums(directory: Path, checksum_file: str) -> dict[str, str]:
     if not path.is_file():
         raise BadInput(f"the airgap bundle {directory} has no {checksum_file}: it was made for other "
                        "architectures; make it again with --arch")
-    sums = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            sums[parts[1].lstrip("*")] = parts[0]
-    return sums
+    return releases.parse_checksums(path.read_text())
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,7 +97,7 @@ def items(directory: str, machine: str) -> tuple[Item, ...]:
     return tuple(found)
 
 
-def make(directory: str, version_: str, release_url: str, arches: list[str]) -> list[Path]:
+def make(directory: str, version_: str, release_url: str, arches: list[str], allow_http: bool) -> list[Path]:
     """Download a release's binaries, checksum files and image archives into `directory`,
     each verified; what was already there and verified is kept."""
     bundle = Path(directory)
@@ -110,24 +105,24 @@ def make(directory: str, version_: str, release_url: str, arches: list[str]) -> 
     written = []
     for arch in arches:
         checksum_file = f"sha256sum-{arch}.txt"
-        sums = releases.checksums(release_url, version_, checksum_file)
+        sums = releases.checksums(release_url, version_, checksum_file, allow_http=allow_http)
         (bundle / checksum_file).write_text("".join(f"{sha}  {name}\n" for name, sha in sums.items()))
         binary = BINARIES[arch]
         images = next((f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES
                        if f"k3s-airgap-images-{arch}{s}" in sums), None)
         for name in filter(None, (binary, images)):
             written.append(_download(releases.download_url(release_url, version_, name),
-                                     bundle / name, sums[name]))
+                                     bundle / name, sums[name], allow_http))
     (bundle / "VERSION").write_text(version_ + "\n")
     return written
 
 
-def _download(url: str, path: Path, sha256: str) -> Path:
+def _download(url: str, path: Path, sha256: str, allow_http: bool) -> Path:
     if path.is_file() and _sha256(path) == sha256:
         return path
     partial = path.with_name(path.name + ".part")
     try:
-        with httpx.stream("GET", url, timeout=releases.TIMEOUT, follow_redirects=True) as response:
+        with fetch.opened(url, allow_http, "the k3s release site", "check --release-url and the network") as response:
             if response.status_code != 200:
                 raise RunFailed(f"download of {url} failed: HTTP {response.status_code}")
             with partial.open("wb") as f:

@@ -273,7 +273,7 @@ def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url
     channel_url = url(data, "this machine", "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
     version = releases.check_version(k3s_version) if k3s_version else releases.resolve_channel(
         channel_url, k3s_channel)
-    written = airgap.make(directory, version, release_url, list(arches))
+    written = airgap.make(directory, version, release_url, list(arches), bool(allow_http))
     click.echo(f"k3s {version} bundled in {directory}: {', '.join(p.name for p in written)}")
     return 0
 

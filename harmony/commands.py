@@ -85,11 +85,11 @@ def _check_published(run: Run, version: str) -> None:
     if run.runtime == "k3s":
         if run.hosts[0].settings.airgap_dir:
             return  # nothing is downloaded: the bundle was checked when the version was pinned
-        for url in sorted({h.settings.release_url for h in run.hosts}):
-            releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file)
+        for url, allow_http in sorted({(h.settings.release_url, h.settings.allow_http) for h in run.hosts}):
+            releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file, allow_http=allow_http)
         return
     k3d = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name)
-    releases.checksums(k3d.release_url, k3d.version, "checksums.txt", "k3d")
+    releases.checksums(k3d.release_url, k3d.version, "checksums.txt", "k3d", k3d.k3s.allow_http)
 
 
 def _load(request: Request, data: dict) -> list[inventory.Host]:
@@ -225,13 +225,21 @@ def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readines
     return nodes
 
 
-def _show_plan(result: runner.RunResult, hosts: list[inventory.Host]) -> None:
+def _show_plan(result: runner.RunResult, hosts: list[inventory.Host]) -> list[str]:
+    """Print what `up` would do on each host; return the hosts it would fail on."""
+    refused = []
     for host in hosts:
-        outcome = result.hosts.get(host.name)
-        click.echo(f"{host.name}: would change: {', '.join(outcome.changed)}" if outcome and outcome.changed
-                   else f"{host.name}: nothing to change")
+        outcome = result.hosts.get(host.name) or runner.HostResult(host.name)
+        if outcome.refused:  # a check before any change: nothing else would happen there
+            refused.append(host.name)
+            click.echo(f"{host.name}: would fail: {outcome.refused}")
+        elif outcome.changed:
+            click.echo(f"{host.name}: would change: {', '.join(outcome.changed)}")
+        else:
+            click.echo(f"{host.name}: nothing to change")
     if result.exit_code != 0:
         raise RunFailed("planning failed; see above")
+    return refused
 
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
@@ -254,8 +262,11 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
 
 
 def plan(request: Request) -> int:
+    """Show what `up` would do; exit 1 when it would fail on a host."""
     run = _prepare(request)
-    _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
+    refused = _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
+    if refused:
+        raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
     return 0
 
 
@@ -357,6 +368,8 @@ def check(request: Request, as_json: bool) -> int:
         plan_result = planned.hosts.get(row["host"], runner.HostResult(row["host"]))
         if not row["reachable"]:
             differences = [f"unreachable: {row['reason']}"]
+        elif plan_result.refused:
+            differences = [f"would fail: {plan_result.refused}"]
         else:
             differences = [f"would change: {name.split(' | ', 1)[-1]}" for name in plan_result.changed
                            if name.split(" | ", 1)[-1] not in NOT_DRIFT]

@@ -24,7 +24,7 @@ from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import kubeconfig, rollout
+from harmony import kubeconfig, rollout, runner
 from harmony.errors import RunFailed
 from harmony.facts import FileState, UnitState
 from harmony.k3s import paths
@@ -35,7 +35,13 @@ logger = logging.getLogger("pyinfra")
 
 @operation()
 def fail(message: str):
-    """Fail this host with a message, and nothing else: used by checks that run before changes."""
+    """Fail this host with a message, and nothing else: used by checks that run before changes.
+
+    A dry run (`harmony plan`, `check`) says so too, in a log line the runner reads back
+    (runner.WOULD_FAIL): pyinfra's plan would only count the failing command as a change.
+    """
+    if not host.state.is_executing:
+        host.log(runner.WOULD_FAIL + message, log_func=logger.error)
     yield f"echo {shlex.quote('harmony: ' + message)} >&2; exit 1"
 
 
@@ -160,14 +166,26 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
     yield StringCommand("rm", "-f", staged)
 
 
+DOWNLOAD_TRIES = 4
+
+
 @operation()
-def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int):
+def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int,
+           allow_http: bool = False):
     """Install an executable from `url`, verified against `sha256`, atomically.
 
     The download goes to a temporary file of its own beside `dest`, removed however the script
     ends; only when its checksum matches is it renamed over `dest`. A failed, truncated, stalled
-    or tampered download leaves `dest` as it was. A download that moves less than 1 KiB/s for
-    `stall_timeout` seconds is abandoned and tried again, 4 tries in all.
+    or tampered download leaves `dest` as it was.
+
+    Each try asks `url` itself: release sites redirect to signed links that expire, so a link
+    that went stale (a 403) is mended by asking again. Redirects are followed, at most 5, never
+    from https down to plain http unless `allow_http` (curl's --proto-redir; wget cannot refuse
+    one, and the checksum, read by the controller, still decides what is installed). A try that
+    fails for a reason that may pass (a stall: under 1 KiB/s for `stall_timeout` seconds, a
+    broken transfer, a 5xx or 403 answer, a refused connection) is followed by another,
+    DOWNLOAD_TRIES in all; one that cannot (a 404, a full disk, an untrusted certificate, a
+    refused redirect) ends the download at once. The message says which, and after how many tries.
     """
     if current and current.sha256 == sha256:
         if current.mode == "755":
@@ -178,19 +196,60 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
     directory = posixpath.dirname(dest)
     pattern = shlex.quote(f"{directory}/.{posixpath.basename(dest)}.harmony-XXXXXX")
     quoted_url = shlex.quote(url)
+    protocols = "=http,https" if allow_http else "=https"
     yield f"""set -u
 mkdir -p {shlex.quote(directory)} && tmp=$(mktemp {pattern}) || exit 1
 trap 'rm -f "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
-if command -v curl >/dev/null; then
-  curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 10 --speed-limit 1024 \\
-       --speed-time {stall_timeout} --max-time 3600 -o "$tmp" {quoted_url}
-else
-  wget -q -T {stall_timeout} -t 4 -O "$tmp" {quoted_url}
-fi || {{ echo "harmony: download failed after 4 tries: {url}; {dest} left as it was" >&2; exit 1; }}
+# One try; returns 0 when the file is in "$tmp", 1 for a failure worth another try, 2 otherwise.
+try_once() {{
+  if command -v curl >/dev/null; then
+    code=$(curl -sL --proto =http,https --proto-redir {protocols} --max-redirs 5 --connect-timeout 10 \
+           --speed-limit 1024 --speed-time {stall_timeout} --max-time 3600 -w '%{{http_code}}' \
+           -o "$tmp" {quoted_url}); rc=$?
+    case $rc in
+      0) case $code in
+           200) return 0 ;;
+           404|410) why="the server answered $code (no such file)"; return 2 ;;
+           *) why="the server answered $code"; return 1 ;;
+         esac ;;
+      1) why="it redirects to plain http, which is refused (--allow-http allows it)"; return 2 ;;
+      6) why="cannot resolve the server's name"; return 1 ;;
+      7) why="cannot connect to the server"; return 1 ;;
+      18|52|56) why="the transfer broke off"; return 1 ;;
+      23) why="cannot write to {directory} (is the disk full?)"; return 2 ;;
+      28) why="it stalled (under 1 KiB/s for {stall_timeout} s) or timed out"; return 1 ;;
+      47) why="it redirects more than 5 times"; return 2 ;;
+      35|60|77) why="this host does not trust the server's TLS certificate: add its CA to the host's \
+trust store (Debian: copy it to /usr/local/share/ca-certificates/ and run update-ca-certificates)"; return 2 ;;
+      *) why="curl failed (exit $rc)"; return 1 ;;
+    esac
+  fi
+  wget -q -T {stall_timeout} -t 1 --max-redirect 5 -O "$tmp" {quoted_url}; rc=$?
+  case $rc in
+    0) return 0 ;;
+    3) why="cannot write to {directory} (is the disk full?)"; return 2 ;;
+    4) why="a network failure (refused, broken off or stalled)"; return 1 ;;
+    5) why="this host does not trust the server's TLS certificate: add its CA to the host's trust store"; return 2 ;;
+    8) why="the server answered an error"; return 1 ;;
+    *) why="wget failed (exit $rc)"; return 1 ;;
+  esac
+}}
+tries=0
+while :; do
+  tries=$((tries + 1))
+  try_once; rc=$?
+  [ $rc = 0 ] && break
+  if [ $rc = 2 ] || [ $tries -ge {DOWNLOAD_TRIES} ]; then
+    [ $tries = 1 ] && n="1 try" || n="$tries tries"
+    echo "harmony: download failed after $n: $why: {url}; {dest} left as it was" >&2
+    exit 1
+  fi
+  sleep 2
+done
 actual=$( (sha256sum "$tmp" 2>/dev/null || shasum -a 256 "$tmp") | cut -d' ' -f1)
 if [ "$actual" != {sha256} ]; then
-  echo "harmony: checksum mismatch for {url}: expected {sha256}, got $actual;" \\
+  echo "harmony: checksum mismatch for {url}: expected {sha256}, got $actual;" \
        "the download was discarded and {dest} left as it was" >&2
   exit 1
 fi

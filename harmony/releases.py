@@ -1,9 +1,11 @@
 """k3s releases, seen from the controller: versions, channels, asset URLs and their checksums.
 
-Everything here runs once per run on the controller, never per host: a channel is resolved to a
-pinned version before any host is touched, and each architecture's checksum file is fetched once
-(the results are cached for the life of the process, which is one pyinfra run, and fetched once
-even when all the run's hosts ask at the same moment).
+Everything here runs on the controller, never per host: a channel is resolved to a pinned
+version before any host is touched, once per run. A release's checksum file never changes once
+published, so it is kept on the controller (`localstate.cached`, keyed by its URL, which names
+the version) and fetched only the first time: a no-op run of a pinned version asks the release
+site nothing, and works while that site is down. Within a process (one pyinfra run) each result
+is also computed once, even when all the run's hosts ask at the same moment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from harmony import fetch, localstate
 from harmony.errors import BadInput
 
 DEFAULT_RELEASE_URL = "https://github.com/k3s-io/k3s/releases/download"
@@ -24,7 +27,6 @@ DEFAULT_CHANNEL = "stable"
 
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$")
 CHANNEL_PATTERN = re.compile(r"^(stable|latest|testing|v\d+\.\d+)$")
-TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 
 
 @dataclass(frozen=True)
@@ -101,21 +103,14 @@ def _once(function):
     return once
 
 
-def _get(url: str, what: str, hint: str) -> httpx.Response:
-    """GET without following redirects; any transport failure becomes one clear line."""
-    try:
-        with httpx.Client(timeout=TIMEOUT, transport=httpx.HTTPTransport(retries=2)) as client:
-            return client.get(url)
-    except httpx.HTTPError as error:
-        raise BadInput(f"cannot reach {what} at {url}: {error}; {hint}") from None
-
-
 @_once
 def resolve_channel(channel_url: str, channel: str) -> str:
-    """A channel's current version, from the channel server's redirect to `.../tag/<version>`."""
+    """A channel's current version, from the channel server's redirect to `.../tag/<version>`
+    (read, not followed)."""
     check_channel(channel)
     url = f"{channel_url.rstrip('/')}/{channel}"
-    response = _get(url, "the k3s channel server", "check --channel-url, or pin --version")
+    response = fetch.get(url, True, "the k3s channel server", "check --channel-url, or pin --version",
+                         follow=False)
     if response.status_code == 404:
         raise BadInput(f"unknown k3s channel '{channel}' at {url}")
     location = response.headers.get("location", "")
@@ -129,26 +124,44 @@ def resolve_channel(channel_url: str, channel: str) -> str:
 
 
 @_once
-def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s") -> dict[str, str]:
-    """A release's checksum file (`sha256sum` format) as {asset file name: sha256}."""
+def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s",
+              allow_http: bool = False) -> dict[str, str]:
+    """A release's checksum file (`sha256sum` format) as {asset file name: sha256}: from the
+    controller's cache, else from the release site (then kept)."""
     url = download_url(release_url, version, checksum_file)
+    text = localstate.cached(url)
+    if text is None:
+        text = _download_checksums(url, version, product, allow_http)
+        if not parse_checksums(text):
+            raise BadInput(f"{url} lists no sha256 checksums: is --release-url a k3s release mirror?")
+        localstate.keep(url, text)
+    return parse_checksums(text)
+
+
+def _download_checksums(url: str, version: str, product: str, allow_http: bool) -> str:
     option = "--release-url" if product == "k3s" else f"{product}_release_url"
-    response = _get(url, f"the {product} release site", f"check {option} and the network")
+    response = fetch.get(url, allow_http, f"the {product} release site", f"check {option} and the network")
     if response.status_code == 404:
         raise BadInput(f"{product} {version} not found: {url} does not exist; check the version")
     if response.status_code != 200:
         raise BadInput(f"the {product} release site answered {response.status_code} for {url}")
+    return response.text
+
+
+def parse_checksums(text: str) -> dict[str, str]:
+    """`sha256sum` lines (`<hex>  <name>`, a `*` for binary mode) as {file name: sha256}."""
     sums = {}
-    for line in response.text.splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
             sums[parts[1].lstrip("*").rsplit("/", 1)[-1]] = parts[0]
     return sums
 
 
-def expected_sha256(release_url: str, version: str, asset: Asset, product: str = "k3s") -> str:
+def expected_sha256(release_url: str, version: str, asset: Asset, product: str = "k3s",
+                    allow_http: bool = False) -> str:
     """The published sha256 of one asset; BadInput if the checksum file does not list it."""
-    sums = checksums(release_url, version, asset.checksum_file, product)
+    sums = checksums(release_url, version, asset.checksum_file, product, allow_http)
     try:
         return sums[asset.name]
     except KeyError:

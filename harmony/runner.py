@@ -31,6 +31,7 @@ class HostResult:
     dropped: bool = False  # pyinfra gave up on the host (a failed operation, connection or fact)
     reported: bool = False  # pyinfra's results name the host: without them, nothing is proven
     errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
+    refused: str = ""  # a dry run: why the host would fail (a check before any change refuses)
 
     @property
     def ok(self) -> bool:
@@ -144,6 +145,8 @@ def facts(target: Target, fact: str, options: RunOptions,
     return answered, reasons
 
 
+# How a dry run's log says a host would fail (harmony.operations.fail writes it).
+WOULD_FAIL = "harmony: would fail: "
 HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
 ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
 
@@ -185,6 +188,8 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
         if match and any(marker in match["text"] for marker in ERROR_MARKERS):
             text = re.sub(r"\x1b\[[0-9;]*m", "", match["text"]).strip()
             result = hosts.setdefault(match["host"], HostResult(match["host"]))
-            if text not in result.errors:
+            if dry and text.startswith(WOULD_FAIL):
+                result.refused = result.refused or text[len(WOULD_FAIL):]
+            elif text not in result.errors:
                 result.errors.append(text)
     return hosts

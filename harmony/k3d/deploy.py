@@ -111,10 +111,12 @@ def up() -> None:
     operations.binary(
         name=f"Install k3d {settings.version}",
         url=releases.download_url(settings.release_url, settings.version, k3d_asset.name),
-        sha256=releases.expected_sha256(settings.release_url, settings.version, k3d_asset, "k3d"),
+        sha256=releases.expected_sha256(settings.release_url, settings.version, k3d_asset, "k3d",
+                                        settings.k3s.allow_http),
         dest=k3d,
         current=state.files.get(k3d),
         stall_timeout=settings.k3s.download_stall_timeout,
+        allow_http=settings.k3s.allow_http,
         **USER,
     )
     operations.user_file(name="Write the cluster's k3d config", path=spec_path, content=spec,

@@ -193,10 +193,11 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         binary = operations.binary(
             name=install,
             url=releases.download_url(settings.release_url, version, asset.name),
-            sha256=releases.expected_sha256(settings.release_url, version, asset),
+            sha256=releases.expected_sha256(settings.release_url, version, asset, allow_http=settings.allow_http),
             dest=paths.BINARY,
             current=state.files.get(paths.BINARY),
             stall_timeout=settings.download_stall_timeout,
+            allow_http=settings.allow_http,
         )
 
     def write(path: str, content: str, mode: str, name: str | None = None):

@@ -75,6 +75,7 @@ class Settings:
     registration_address: str | None = None
     token: str | None = field(default=None, repr=False)  # never printed
     allow_downgrade: bool = False
+    allow_http: bool = False  # plain-http downloads, redirects to plain http included
     start_timeout: int = 300
     download_stall_timeout: int = 30
     drain: bool = False
@@ -302,6 +303,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         registration_address=_address(data, host_name, "k3s_registration_address"),
         token=_token(data, host_name),
         allow_downgrade=flag(data, "k3s_allow_downgrade"),
+        allow_http=flag(data, "harmony_allow_http"),
         start_timeout=number(data, host_name, "k3s_start_timeout", 300, 1, 86400),
         drain=flag(data, "k3s_drain"),
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),

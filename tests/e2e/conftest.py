@@ -17,7 +17,7 @@ import pytest
 
 from harmony import releases
 from harmony.k3d import settings as k3d_settings
-from tests.e2e import hosts as test_hosts
+from tests.e2e import hosts as test_hosts, tls
 from tests.standin.mirror import Mirror
 
 OLD, NEW = "v1.30.8+k3s1", "v1.31.4+k3s1"  # both are real k3s releases too
@@ -38,6 +38,21 @@ class RealReleases:
     k3d_release_url: str = k3d_settings.DEFAULT_RELEASE_URL
 
 
+def assert_untouched(host) -> None:
+    """Nothing of k3s or harmony on the host."""
+    for path in ("/usr/local/bin/k3s", "/etc/rancher/k3s", "/etc/systemd/system/k3s.service",
+                 "/var/lib/harmony"):
+        assert not host.exists(path), path
+
+
+def one_error_line(result) -> str:
+    """The one line a refused command prints on stderr."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("harmony: error: ")
+    return lines[0]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def docker_hosts_available():
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
@@ -55,13 +70,33 @@ def ssh_key(tmp_path_factory) -> Path:
     return key
 
 
+def start_mirror(directory: Path, **options) -> Mirror:
+    """A release mirror on the Docker bridge's gateway, where the test hosts reach it: by
+    default, one that redirects every download to expiring links on another origin, as
+    github.com does."""
+    return Mirror(directory, [OLD, NEW], CHANNELS, test_hosts.bridge_gateway(), **options).start()
+
+
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory):
     if REAL:
         yield RealReleases()
         return
-    server = Mirror(tmp_path_factory.mktemp("mirror"), [OLD, NEW], CHANNELS,
-                    test_hosts.bridge_gateway()).start()
+    server = start_mirror(tmp_path_factory.mktemp("mirror"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def private_ca(tmp_path_factory) -> tls.PrivateCA:
+    """A CA of the test's own, and a certificate it signs for the mirror's address."""
+    return tls.make(tmp_path_factory.mktemp("ca"), test_hosts.bridge_gateway())
+
+
+@pytest.fixture(scope="session")
+def https_mirror(tmp_path_factory, private_ca):
+    """The redirecting mirror on HTTPS, with a certificate of a private CA (a company's mirror)."""
+    server = start_mirror(tmp_path_factory.mktemp("https-mirror"), tls=private_ca.server)
     yield server
     server.stop()
 

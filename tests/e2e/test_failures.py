@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.e2e.conftest import NEW, OLD, needs_mirror
+from tests.e2e.conftest import NEW, OLD, assert_untouched, needs_mirror, one_error_line
 
 BINARY_PATH = "/k3s-io/k3s/releases/download/{version}/k3s"
-
-
-def assert_untouched(host) -> None:
-    for path in ("/usr/local/bin/k3s", "/etc/rancher/k3s", "/etc/systemd/system/k3s.service",
-                 "/var/lib/harmony"):
-        assert not host.exists(path), path
-
-
-def one_error_line(result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("harmony: error: ")
-    return lines[0]
 
 
 @contextlib.contextmanager

@@ -106,11 +106,14 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     # Anything else (here the API port) needs the cluster re-created, which up does only when asked.
     moved = grown + ["--set", f"k3d_api_port={free_port()}"]
     plan = harmony("plan", *moved)
-    assert "Check the k3d cluster against its spec (other settings)" in plan.stdout
+    assert plan.returncode == 1, plan.stdout + plan.stderr  # the plan predicts up's refusal
+    assert (f"@local: would fail: k3d cluster '{k3d_cluster}' differs from its spec (other settings)"
+            in plan.stdout) and "--recreate" in plan.stdout
     drift = harmony("check", "--json", *moved)
     assert drift.returncode == 1, drift.stdout + drift.stderr
     (row,) = json.loads(drift.stdout)["hosts"]
-    assert row["differences"] == ["would change: Check the k3d cluster against its spec (other settings)"]
+    assert len(row["differences"]) == 1
+    assert row["differences"][0].startswith(f"would fail: k3d cluster '{k3d_cluster}' differs from its spec")
     refused = harmony("up", "--yes", *moved)
     assert refused.returncode == 1
     assert "differs from its spec (other settings)" in refused.stdout and "--recreate" in refused.stdout

@@ -45,6 +45,20 @@ def test_results_per_host_with_reasons():
     assert not hosts["c"].ok and hosts["c"].errors == ["harmony: checksum mismatch for http://x"]
 
 
+def test_a_dry_run_names_the_hosts_that_would_fail_and_why():
+    stdout = json.dumps({"plan": [
+        {"name": "k3s up | Check the host can run k3s", "hosts_with_change": ["a"],
+         "hosts_with_conditional_change": []},
+        {"name": "k3s up | Write config.yaml", "hosts_with_change": ["b"], "hosts_with_conditional_change": []},
+    ]})
+    log = "    [a] harmony: would fail: no systemd or OpenRC on a\n"
+    hosts = runner.parse_results(stdout, log, dry=True)
+    assert hosts["a"].refused == "no systemd or OpenRC on a" and hosts["a"].errors == []
+    assert hosts["b"].refused == "" and hosts["b"].changed == ["k3s up | Write config.yaml"]
+    # A real run's log line of that form is not a plan's: it is the host's error.
+    assert runner.parse_results("", log, dry=False)["a"].refused == ""
+
+
 def test_commands_never_carry_the_sudo_password():
     options = runner.RunOptions(sudo_password="s3cret", data={"k3s_version": "v1.31.4+k3s1"})
     command = runner.build_command(targets.resolve("edge@h"), ["harmony.k3s.deploy.up"], options, False)
