@@ -22,9 +22,10 @@ default_image=harmony-host:bookworm
 image=${HARMONY_HOST_IMAGE:-$default_image}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
-# What the tests need on a host: Python for the stand-in k3s, the tools k3s and harmony use, and
+# What the tests need on a host: Python for the stand-in k3s, the tools k3s and harmony use (both
+# of the downloaders harmony can use: curl, and wget where curl is missing), and
 # the firewalls harmony opens k3s's ports in (installed, not active).
-packages=sudo,python3,python3-venv,python3-yaml,ca-certificates,curl,openssl,iproute2,procps,kmod
+packages=sudo,python3,python3-venv,python3-yaml,ca-certificates,curl,wget,openssl,iproute2,procps,kmod
 packages+=,iptables,nftables,ufw
 
 built=$(docker image inspect -f '{{index .Config.Labels "harmony.recipe"}}' "$image" 2>/dev/null || true)

@@ -13,7 +13,6 @@ from tests.e2e.conftest import NEW, assert_untouched, needs_mirror, one_error_li
 from tests.e2e.proxy import Proxy
 from tests.e2e.test_failures import BINARY_PATH
 
-pytestmark = needs_mirror
 CHECKSUMS_PATH = f"/k3s-io/k3s/releases/download/{NEW}/sha256sum-amd64.txt"
 BINARY = BINARY_PATH.format(version=NEW)
 
@@ -41,6 +40,7 @@ def downgraded(mirror, *paths: str):
         mirror.downgrade.difference_update(paths)
 
 
+@needs_mirror
 def test_redirects_to_another_origin_are_followed_on_the_controller_and_on_the_host(harmony, host):
     mirror = harmony.mirror
     seen = len(mirror.hits)
@@ -57,6 +57,7 @@ def test_redirects_to_another_origin_are_followed_on_the_controller_and_on_the_h
     assert NEW in host.sh("k3s --version") and host.is_active()
 
 
+@needs_mirror
 def test_stale_links_and_transient_answers_are_asked_for_again(harmony, host):
     mirror = harmony.mirror
     mirror.stale.update({CHECKSUMS_PATH: 1, BINARY: 1})
@@ -75,6 +76,23 @@ def test_stale_links_and_transient_answers_are_asked_for_again(harmony, host):
     assert NEW in host.sh("k3s --version") and host.is_active()
 
 
+@needs_mirror
+def test_a_host_with_wget_only_follows_redirects_and_asks_again_after_a_stale_link(harmony, host):
+    host.sh("rm /usr/bin/curl && command -v wget")
+    mirror = harmony.mirror
+    mirror.stale[BINARY] = 1
+    seen = len(mirror.hits)
+    try:
+        result = harmony.up(host)
+    finally:
+        mirror.stale.pop(BINARY, None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    hits = [h for h in mirror.hits[seen:] if h.client == host.ip]
+    assert [h.origin for h in hits] == ["release", "blob", "release", "blob"]  # 403, then the file
+    assert NEW in host.sh("k3s --version") and host.is_active()
+
+
+@needs_mirror
 def test_a_plain_mirror_that_serves_downloads_itself(harmony, host, tmp_path):
     plain = start_mirror(tmp_path / "plain", redirect=False)
     try:
@@ -87,6 +105,7 @@ def test_a_plain_mirror_that_serves_downloads_itself(harmony, host, tmp_path):
     assert host.is_active()
 
 
+@needs_mirror
 def test_an_https_mirror_with_a_private_ca(harmony, host, https_mirror, private_ca):
     trust(host, private_ca)
     trusted = {"SSL_CERT_FILE": str(private_ca.ca_cert)}
@@ -107,6 +126,7 @@ def test_an_https_mirror_with_a_private_ca(harmony, host, https_mirror, private_
     assert again.returncode == 0 and "127.0.0.1: unchanged" in again.stdout
 
 
+@needs_mirror
 def test_a_host_that_does_not_trust_the_mirror_is_told_how_to(harmony, host, https_mirror, private_ca):
     result = up_from(harmony, https_mirror, host, env={"SSL_CERT_FILE": str(private_ca.ca_cert)})
     assert result.returncode == 1, result.stdout + result.stderr
@@ -115,6 +135,7 @@ def test_a_host_that_does_not_trust_the_mirror_is_told_how_to(harmony, host, htt
     assert_untouched(host)
 
 
+@needs_mirror
 def test_a_redirect_from_https_down_to_plain_http_is_refused(harmony, host, https_mirror, private_ca):
     trust(host, private_ca)
     trusted = {"SSL_CERT_FILE": str(private_ca.ca_cert)}
@@ -132,6 +153,7 @@ def test_a_redirect_from_https_down_to_plain_http_is_refused(harmony, host, http
     assert not any(h.origin == "blob-http" and h.client == host.ip for h in https_mirror.hits)
 
 
+@needs_mirror
 def test_the_controller_goes_through_https_proxy_unless_no_proxy(harmony, host, https_mirror, private_ca):
     proxy = Proxy().start()
     release, blob = (https_mirror.origin(name).split("://", 1)[1] for name in ("release", "blob"))
@@ -151,6 +173,7 @@ def test_the_controller_goes_through_https_proxy_unless_no_proxy(harmony, host, 
         proxy.stop()
 
 
+@needs_mirror
 def test_a_pinned_no_op_asks_the_release_site_nothing_and_works_while_it_is_down(harmony, host, tmp_path):
     own = start_mirror(tmp_path / "mirror")
     try:
