@@ -24,8 +24,8 @@ CONNECTION_OPTIONS = [
                  help="Stop the whole run once more than P percent of the hosts have failed."),
     click.option("--sudo-password-env", metavar="VAR",
                  help="Name of an environment variable holding the sudo password."),
-    click.option("--name", default="harmony", show_default=True,
-                 help="The cluster's name: its kubeconfig context, cluster and user."),
+    click.option("--name", help="The cluster's name: its kubeconfig context, cluster and user "
+                                "(default: harmony_cluster in the data, else harmony)."),
     click.option("--kubeconfig-server", metavar="URL",
                  help="API address written into the merged kubeconfig (default: https://HOST:6443)."),
     click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
@@ -88,11 +88,11 @@ def handles_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from harmony.errors import BadInput, RunFailed
+        from harmony.errors import BadInput, Interrupted, RunFailed
 
         try:
             code = func(*args, **kwargs)
-        except (BadInput, RunFailed) as error:
+        except (BadInput, Interrupted, RunFailed) as error:
             click.echo(f"harmony: error: {error}", err=True)
             sys.exit(error.exit_code)
         sys.exit(code or 0)
@@ -102,24 +102,23 @@ def handles_errors(func):
 
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
                   runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, **extra):
-    from harmony import commands, runner, targets
+    from pyinfra_cli.util import parse_cli_arg
+
+    from harmony import commands, datakeys, runner, targets
     from harmony.errors import BadInput
 
-    if not _valid_name(name):
-        raise BadInput(f"invalid --name '{name}': use letters, digits, '-', '_' and '.'")
     sudo_password = None
     if sudo_password_env:
         if sudo_password_env not in os.environ:
             raise BadInput(f"--sudo-password-env: environment variable {sudo_password_env} is not set")
         sudo_password = os.environ[sudo_password_env]
-    if kubeconfig_server and not kubeconfig_server.startswith("https://"):
-        raise BadInput(f"--kubeconfig-server must be an https:// URL, not '{kubeconfig_server}'")
     overrides = {}
     for item in data:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise BadInput(f"--set '{item}': expected KEY=VALUE, with KEY a data key like k3d_api_port")
-        overrides[key] = value
+        datakeys.check_set(key)
+        overrides[key] = parse_cli_arg(value)  # as pyinfra's --data reads it: numbers, JSON, true
     if ssh_host_keys:
         overrides["ssh_strict_host_key_checking"] = {"strict": "yes", "accept-new": "accept-new",
                                                      "off": "no"}[ssh_host_keys]
@@ -155,10 +154,6 @@ def require_terminal(hint: str) -> None:
 def ask(question: str) -> None:
     require_terminal("add --yes")
     click.confirm(question, abort=True, err=True)
-
-
-def _valid_name(name: str) -> bool:
-    return bool(name) and all(c.isalnum() or c in "-_." for c in name)
 
 
 TARGET = click.argument("target", default="local")

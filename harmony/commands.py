@@ -9,7 +9,9 @@ k3s in Docker through k3d: `harmony.runtime`); then runs one pyinfra deploy; the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -21,6 +23,7 @@ from harmony.k3s import cluster
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
 from harmony.targets import Target
 
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
 STATUS_FACTS = {"k3s": "harmony.facts.K3sStatus", "k3d": "harmony.facts.K3dStatus"}
 PLATFORM_FACT = "harmony.facts.Platform"
@@ -32,7 +35,7 @@ class Request:
 
     target: Target
     options: runner.RunOptions
-    name: str = "harmony"
+    name: str | None = None  # None: the data's harmony_cluster, else "harmony"
     kubeconfig_server: str | None = None
     switch_context: bool = False
     wait_timeout: float = 180.0
@@ -50,6 +53,7 @@ class Run:
     hosts: list[inventory.Host]
     runtime: str
     options: runner.RunOptions
+    request: Request  # the command's, with what the inventory data gives filled in
 
     def deploy(self, verb: str) -> str:
         return f"{DEPLOYS[self.runtime]}.{verb}"
@@ -93,7 +97,8 @@ def _check_published(run: Run, version: str) -> None:
 
 
 def _load(request: Request, data: dict) -> list[inventory.Host]:
-    return inventory.load(request.target, {**request.target.data, **data})
+    port = {"ssh_port": request.target.ssh_port} if request.target.ssh_port else {}
+    return inventory.load(request.target, {**request.target.data, **port, **data})
 
 
 def _shape(hosts: list[inventory.Host]) -> cluster.Cluster:
@@ -129,19 +134,23 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     """Check the inventory with the request's overrides and pin the run's k3s version, choose
     the runtime, check the cluster the hosts make (unless the command works host by host: not
     `whole`) and that the release to download exists. Only then say which runtime, and why."""
-    data = {**request.options.data, **request.release, "harmony_cluster": request.name}
+    data = {**request.options.data, **request.release}
+    if request.name:
+        data["harmony_cluster"] = request.name
     if request.kubeconfig_server:
         data["harmony_kubeconfig_server"] = request.kubeconfig_server
     flags = {"k3d_recreate": request.recreate, "k3d_purge": request.purge,
              "k3d_install_docker": request.install_docker}
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
+    request = _with_data(request, hosts[0].data)
+    data["harmony_cluster"] = request.name
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
     version = _pin_version(hosts) if pin else None
     choice = _choose_runtime(request, hosts)
-    run = Run(hosts, choice.runtime, replace(request.options, data=data))
+    run = Run(hosts, choice.runtime, replace(request.options, data=data), request)
     if run.runtime == "k3s" and whole:
         _shape(hosts)
     elif run.runtime == "k3d":
@@ -151,6 +160,20 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
         data["k3s_version"] = version
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
+
+
+def _with_data(request: Request, data: dict) -> Request:
+    """The request with the options it leaves out taken from the inventory data (the option
+    wins): the cluster's name and the API address the controller uses."""
+    name = request.name or data.get("harmony_cluster") or "harmony"
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise BadInput(f"invalid cluster name {name!r} (--name, harmony_cluster): use letters, digits, "
+                       "'-', '_' and '.'")
+    server = request.kubeconfig_server or data.get("harmony_kubeconfig_server")
+    if server is not None and not (isinstance(server, str) and server.startswith("https://")):
+        raise BadInput(f"the API address (--kubeconfig-server, harmony_kubeconfig_server) must be an "
+                       f"https:// URL, not {server!r}")
+    return replace(request, name=name, kubeconfig_server=server)
 
 
 def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) -> set[str]:
@@ -178,7 +201,7 @@ def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
 class Api:
     """Where the controller finds a cluster's API, and which nodes it must list."""
 
-    server: str | None  # the host whose fetched kubeconfig is used, None if none is healthy
+    fetched: Path | None  # the kubeconfig its deploy fetched from a healthy server, if any
     url: str | None  # None: the fetched kubeconfig's own (k3d publishes the API itself)
     expected: set[str]  # node names known in advance
     count: int
@@ -200,23 +223,28 @@ def _api(request: Request, run: Run, ok: set[str]) -> Api:
         address = "127.0.0.1" if host.name == "@local" else host.settings.server_address
         # Agents added later are named by k3d's node create; the servers' names are known.
         servers = {f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)}
-        return Api(host.name if host.name in ok else None, request.kubeconfig_server, servers,
+        return Api(_fetched(request, host) if host.name in ok else None, request.kubeconfig_server, servers,
                    k3d.servers + k3d.agents, address)
     shape = _shape(run.hosts)
+    server = next((h for name in shape.servers for h in run.hosts if h.name == name and name in ok), None)
     return Api(
-        next((name for name in shape.servers if name in ok), None),
+        _fetched(request, server) if server else None,
         request.kubeconfig_server or shape.registration_url,
         {h.settings.node_name for h in run.hosts if h.name in ok and h.settings.node_name},
         len(ok),
     )
 
 
+def _fetched(request: Request, host: inventory.Host) -> Path:
+    return localstate.fetched_kubeconfig(request.name, host.name, host.data)
+
+
 def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readiness.Node]:
     """Wait for the cluster through the fetched kubeconfig, then merge it into the user's."""
     api = _api(request, run, ok)
-    if api.server is None:
+    if api.fetched is None:
         raise _failed(run.hosts, ok)
-    fetched = kubeconfig.load(localstate.fetched_kubeconfig(api.server))
+    fetched = kubeconfig.load(api.fetched)
     config = kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
     nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout)
     path = kubeconfig.default_path()
@@ -245,6 +273,7 @@ def _show_plan(result: runner.RunResult, hosts: list[inventory.Host]) -> list[st
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying."""
     run = _prepare(request)
+    request = run.request
     if confirm:
         _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
         confirm()
@@ -264,6 +293,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
 def plan(request: Request) -> int:
     """Show what `up` would do; exit 1 when it would fail on a host."""
     run = _prepare(request)
+    request = run.request
     refused = _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
     if refused:
         raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
@@ -272,6 +302,7 @@ def plan(request: Request) -> int:
 
 def kubeconfig_command(request: Request) -> int:
     run = _prepare(request, pin=False)
+    request = run.request
     result = runner.run(request.target, run.deploy("kubeconfig"), run.options)
     ok = _report(result, run.hosts, "fetched")
     _merge_kubeconfig(request, run, ok)
@@ -281,20 +312,21 @@ def kubeconfig_command(request: Request) -> int:
 
 def down(request: Request) -> int:
     run = _prepare(request, pin=False, whole=False)
+    request = run.request
     hosts = run.hosts
     result = runner.run(request.target, run.deploy("down"), run.options)
     ok = _report(result, hosts, "removed")
     if len(ok) < len(hosts):
         raise _failed(hosts, ok)
-    forget(request.name, [host.name for host in hosts])
+    forget(request.name, [_fetched(request, host) for host in hosts])
     return 0
 
 
-def forget(name: str, host_names: list[str] = ()) -> None:
+def forget(name: str, fetched: list[Path] = ()) -> None:
     """Drop a removed cluster's entries from the user's kubeconfig, and the kubeconfigs fetched
     from its hosts."""
-    for host_name in host_names:
-        localstate.fetched_kubeconfig(host_name).unlink(missing_ok=True)
+    for path in fetched:
+        path.unlink(missing_ok=True)
     path = kubeconfig.default_path()
     if path.exists():
         kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
@@ -344,7 +376,9 @@ def status(request: Request, as_json: bool) -> int:
     """Each host's runtime and state (k3s: role, version, service; k3d: the cluster's nodes),
     its node in the API, and the nodes the API lists that no host of the inventory is (removed
     from the inventory, not from the cluster)."""
-    survey = _survey(request, _prepare(request, pin=False))
+    run = _prepare(request, pin=False)
+    request = run.request
+    survey = _survey(request, run)
     if as_json:
         click.echo(json.dumps({"cluster": request.name, "api": survey.api, "hosts": survey.hosts,
                                "nodes_not_in_inventory": survey.unlisted}, indent=2))
@@ -361,6 +395,7 @@ def check(request: Request, as_json: bool) -> int:
     """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
     run), whether k3s runs and its node is Ready; exit 1 listing each difference if any."""
     run = _prepare(request)
+    request = run.request
     planned = runner.run(request.target, run.deploy("up"), run.options, dry=True, quiet=True)
     survey = _survey(request, run)
     report = []
@@ -392,7 +427,7 @@ def check(request: Request, as_json: bool) -> int:
 def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
     """The cluster's nodes by name, through a running server's fetched kubeconfig, and the API's
     state in words."""
-    path = localstate.fetched_kubeconfig(api.server) if api.server else None
+    path = api.fetched
     if path is None or not path.exists():
         return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
     try:

@@ -10,6 +10,19 @@ class BadInput(Exception):
     exit_code = 2
 
 
+class Interrupted(Exception):
+    """harmony was told to stop (SIGINT, SIGTERM) and has stopped its run: exit 130."""
+
+    exit_code = 130
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(
+            f"stopped by {signal_name}: the run ended on every host; a step a host had already "
+            "handed to its init system (a restart) completes there; run the command again to "
+            "converge (it picks up what this run left)"
+        )
+
+
 class RunFailed(Exception):
     """One or more hosts failed (or the cluster never became ready): exit 1."""
 

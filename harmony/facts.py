@@ -52,6 +52,7 @@ class HostState:
     uid: int = -1
     files: dict[str, FileState] = field(default_factory=dict)
     removable: set[str] = field(default_factory=set)  # of paths.REMOVED_PATHS, those present
+    parent_dirs: dict[str, set[str]] = field(default_factory=dict)  # of paths.PARENT_DIRS: entries
     commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
     units: dict[str, UnitState] = field(default_factory=dict)
     k3s_version: str = ""
@@ -62,6 +63,9 @@ class HostState:
     os_version: str = ""  # os-release's VERSION_ID
     selinux_policy: bool = False  # the k3s-selinux package is installed
     firewall: Firewall = field(default_factory=Firewall)
+    lock: str = ""  # held | busy (another run kept it) | untied (nothing ties it to this run) | "" none
+    lock_holder: str = ""  # busy: who holds it; else, who held it and died without letting go
+    lock_waited: bool = False  # another run held it when this one asked
 
     @property
     def enforcing(self) -> bool:
@@ -89,6 +93,58 @@ elif command -v nft >/dev/null 2>&1; then
   done
 fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
 
+# Sets $w to the process this run's commands on the host live under: `watch` if given (a local
+# run: the pyinfra process), else the SSH connection's own sshd (or dropbear) process, which
+# every command of the run shares and which ends when the run's connection ends, however the
+# run ended. Empty where there is none.
+def run_watch(watch: str) -> str:
+    return f"""w={shlex.quote(watch)}
+if [ -z "$w" ]; then
+  p=$$
+  while [ "$p" -gt 1 ] 2>/dev/null; do
+    case $(cat /proc/$p/comm 2>/dev/null) in sshd*|dropbear*) w=$p; break ;; esac
+    p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2)
+  done
+fi"""
+
+
+LOCK_FILE = "/run/harmony.lock"  # in /run: not removed by `down`, gone at boot with its holders
+
+
+def lock_script(mode: str, wait: int, who: str, watch: str) -> str:
+    """Take the host's run lock (`flock`: `exclusive` for up and down, `shared` for a dry run),
+    waiting at most `wait` seconds, and hand it to a holder process that keeps it until the run's
+    connection ends (`run_watch`). Prints `lock_busy` (and nothing else) where another run kept
+    it; `lock_held` once it is held; `lock_stale` with what an exclusive holder that died without letting go left in the
+    lock's info file; `lock_untied` where nothing ties the lock to the run (it is let go)."""
+    flag = "-x" if mode == "exclusive" else "-s"
+    info = shlex.quote(LOCK_FILE + ".info")
+    record = f"printf '%s\\n' {shlex.quote(who)} > {info}" if mode == "exclusive" else ":"
+    forget = f"rm -f {info}" if mode == "exclusive" else ":"
+    holder = f"trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; {forget}"
+    stale = f'[ -s {info} ] && printf "lock_stale\\t%s\\n" "$(cat {info})"' if mode == "exclusive" else ":"
+    return f"""if [ "$(id -u)" = 0 ] && command -v flock >/dev/null 2>&1 && exec 9>>{LOCK_FILE}; then
+  if ! flock -n {flag} 9; then
+    printf 'lock_waited\\t%s\\n' "$(cat {info} 2>/dev/null)"
+    if ! flock -w {int(wait)} {flag} 9; then
+      printf 'lock_busy\\t%s\\n' "$(cat {info} 2>/dev/null)"
+      exit 0
+    fi
+  fi
+{run_watch(watch)}
+  if [ -z "$w" ]; then
+    printf 'lock_untied\\n'
+  else
+    {stale}
+    {record}
+    s=; command -v setsid >/dev/null 2>&1 && s=setsid
+    $s sh -c {shlex.quote(holder)} harmony-lock "$w" 9>&9 </dev/null >/dev/null 2>&1 &
+    printf 'lock_held\\n'
+  fi
+  exec 9>&-
+fi"""
+
+
 # Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
 _INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
 elif [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then printf 'init\\topenrc\\n'
@@ -113,6 +169,9 @@ for f in {files}; do
   [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
 done
 for p in {removable}; do [ -e "$p" ] && printf 'removable\\t%s\\n' "$p"; done
+for d in {" ".join(paths.PARENT_DIRS)}; do
+  [ -d "$d" ] && printf 'parent_dir\\t%s\\t%s\\n' "$d" "$(ls -A "$d" | tr '\\n' ' ')"
+done
 for c in {commands}; do
   p=$(command -v "$c" 2>/dev/null) && printf 'command\\t%s\\t%s\\n' "$c" "$(readlink -f "$p")"
 done
@@ -161,6 +220,8 @@ def parse(lines: list[str]) -> HostState:
                                                mtime=int(fields[3]) if fields[3].isdigit() else 0)
         elif kind == "removable":
             state.removable.add(rest)
+        elif kind == "parent_dir" and len(fields) == 2:
+            state.parent_dirs[fields[0]] = set(fields[1].split())
         elif kind == "command" and len(fields) == 2:
             state.commands[fields[0]] = fields[1]
         elif kind == "unit" and len(fields) == 2:
@@ -184,6 +245,13 @@ def parse(lines: list[str]) -> HostState:
             state.firewall.chains[fields[0]] = NftChain(policy=fields[1], last_rule=fields[2])
         elif kind == "nft_mark" and len(fields) == 3 and fields[0] in state.firewall.chains:
             state.firewall.chains[fields[0]].marked[fields[1]] = fields[2]
+        elif kind in ("lock_held", "lock_busy", "lock_untied"):
+            state.lock = kind[len("lock_"):]
+            state.lock_holder = rest if kind == "lock_busy" else state.lock_holder
+        elif kind == "lock_stale":
+            state.lock_holder = rest
+        elif kind == "lock_waited":
+            state.lock_waited = True
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()
@@ -202,10 +270,11 @@ def parse(lines: list[str]) -> HostState:
 
 
 class K3sHost(FactBase):
-    """Everything the k3s deploy needs to know about a host, in one round trip."""
+    """Everything the k3s deploy needs to know about a host, in one round trip; with `lock`
+    (exclusive or shared), read under the host's run lock (`lock_script`), taken first."""
 
-    def command(self) -> str:
-        return _script()
+    def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
+        return (lock_script(lock, wait, who, watch) if lock else "") + _script()
 
     def process(self, output: list[str]) -> HostState:
         return parse(output)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from harmony import datakeys
 from harmony.errors import BadInput
 from harmony.k3s.settings import Settings, from_data
 from harmony.targets import Target
@@ -36,6 +37,7 @@ def load(target: Target, override_data: dict) -> list[Host]:
         raise BadInput(f"cannot load {target.description}: {message}") from None
     hosts = []
     for host in inventory:
+        datakeys.check_data(host.data.dict(), f"host {host.name}")
         hosts.append(Host(host.name, from_data(host.data, host.name, host.groups), host.data.dict()))
     if not hosts:
         raise BadInput(f"{target.description} lists no hosts")

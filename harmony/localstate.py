@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 
 def state_dir() -> Path:
@@ -21,10 +22,16 @@ def cache_dir() -> Path:
     return Path(base) / "harmony"
 
 
-def fetched_kubeconfig(host_name: str) -> Path:
-    """Where the deploy puts a server's /etc/rancher/k3s/k3s.yaml on the controller."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", host_name)
-    return state_dir() / "kubeconfigs" / f"{safe}.yaml"
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def fetched_kubeconfig(cluster: str, host_name: str, data: Mapping) -> Path:
+    """Where the deploy puts a server's admin kubeconfig on the controller: a file per cluster
+    and host, the host as it is reached (its name and SSH port, from its `data`), so that two
+    hosts reached at one address on other ports never share one."""
+    port = data.get("ssh_port") or 22
+    return state_dir() / "kubeconfigs" / f"{_safe(cluster)}--{_safe(host_name)}-{port}.yaml"
 
 
 def ensure_private_dir(path: Path) -> None:

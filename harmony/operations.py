@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import secrets
 import shlex
 import threading
 import time
@@ -26,11 +27,13 @@ from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand
 
 from harmony import kubeconfig, rollout, runner
 from harmony.errors import RunFailed
-from harmony.facts import FileState, UnitState
+from harmony.facts import FileState, UnitState, run_watch
 from harmony.k3s import paths
 from harmony.k3s.service import Service
 
 logger = logging.getLogger("pyinfra")
+# This run's mark on the files it stages: two runs never share a staging or temporary name.
+RUN_ID = secrets.token_hex(4)
 
 
 @operation()
@@ -75,7 +78,7 @@ def user_file(path: str, content: str, current: FileState | None):
     if current and current.sha256 == hashlib.sha256(data).hexdigest() and current.mode == "600":
         host.noop(f"{path} is up to date")
         return
-    new = f"{path}.harmony-new"
+    new = f"{path}.harmony-{RUN_ID}"
     yield f"umask 077 && mkdir -p {shlex.quote(posixpath.dirname(path))}"
     yield FileUploadCommand(BytesIO(data), new)
     yield f"chmod 600 {shlex.quote(new)} && mv -f {shlex.quote(new)} {shlex.quote(path)}"
@@ -156,14 +159,22 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
                 return
     if not as_root:
         yield FileDownloadCommand(path, local_path)
+        yield FunctionCommand(_private, (local_path,), {})
         return
-    staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
+    staged = f"{paths.STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
     yield (
         f"{_MAKE_STAGING} && install -m 0600 -o \"${{SUDO_USER:-$(id -un)}}\" "
         f"{shlex.quote(path)} {staged}"
     )
     yield FileDownloadCommand(staged, local_path, _sudo=False)
+    yield FunctionCommand(_private, (local_path,), {})
     yield StringCommand("rm", "-f", staged)
+
+
+def _private(state, host, local_path: str) -> bool:
+    """A fetched kubeconfig holds the cluster's admin credentials: only its user reads it."""
+    os.chmod(local_path, 0o600)
+    return True
 
 
 DOWNLOAD_TRIES = 4
@@ -171,7 +182,7 @@ DOWNLOAD_TRIES = 4
 
 @operation()
 def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int,
-           allow_http: bool = False):
+           allow_http: bool = False, watch: str = ""):
     """Install an executable from `url`, verified against `sha256`, atomically.
 
     The download goes to a temporary file of its own beside `dest`, removed however the script
@@ -186,6 +197,9 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
     broken transfer, a 5xx or 403 answer, a refused connection) is followed by another,
     DOWNLOAD_TRIES in all; one that cannot (a 404, a full disk, an untrusted certificate, a
     refused redirect) ends the download at once. The message says which, and after how many tries.
+
+    The download ends with the run: a watchdog stops it, and nothing is renamed, once the run's
+    connection (`facts.run_watch`; `watch` for a local run) is gone, however the run ended.
     """
     if current and current.sha256 == sha256:
         if current.mode == "755":
@@ -199,14 +213,22 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
     protocols = "=http,https" if allow_http else "=https"
     yield f"""set -u
 mkdir -p {shlex.quote(directory)} && tmp=$(mktemp {pattern}) || exit 1
-trap 'rm -f "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+pid= dog=
+trap 'rm -f "$tmp" "$tmp.code"; [ -z "$dog" ] || kill "$dog" 2>/dev/null' EXIT
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; exit 1' HUP INT TERM
+{run_watch(watch)}
+if [ -n "$w" ]; then  # once the run is gone, stop
+  (while kill -0 "$w" 2>/dev/null; do sleep 1; done; kill -TERM $$) >/dev/null 2>&1 &
+  dog=$!
+fi
+# The downloader runs in the background: a stop does not wait for it to end.
+in_background() {{ "$@" & pid=$!; wait "$pid"; rc=$?; pid=; return $rc; }}
 # One try; returns 0 when the file is in "$tmp", 1 for a failure worth another try, 2 otherwise.
 try_once() {{
   if command -v curl >/dev/null; then
-    code=$(curl -sL --proto =http,https --proto-redir {protocols} --max-redirs 5 --connect-timeout 10 \
-           --speed-limit 1024 --speed-time {stall_timeout} --max-time 3600 -w '%{{http_code}}' \
-           -o "$tmp" {quoted_url}); rc=$?
+    in_background curl -sL --proto =http,https --proto-redir {protocols} --max-redirs 5 \
+      --connect-timeout 10 --speed-limit 1024 --speed-time {stall_timeout} --max-time 3600 \
+      -w '%{{http_code}}' -o "$tmp" {quoted_url} >"$tmp.code"; rc=$?; code=$(cat "$tmp.code")
     case $rc in
       0) case $code in
            200) return 0 ;;
@@ -225,7 +247,7 @@ trust store (Debian: copy it to /usr/local/share/ca-certificates/ and run update
       *) why="curl failed (exit $rc)"; return 1 ;;
     esac
   fi
-  wget -q -T {stall_timeout} -t 1 --max-redirect 5 -O "$tmp" {quoted_url}; rc=$?
+  in_background wget -q -T {stall_timeout} -t 1 --max-redirect 5 -O "$tmp" {quoted_url}; rc=$?
   case $rc in
     0) return 0 ;;
     3) why="cannot write to {directory} (is the disk full?)"; return 2 ;;
@@ -253,6 +275,7 @@ if [ "$actual" != {sha256} ]; then
        "the download was discarded and {dest} left as it was" >&2
   exit 1
 fi
+[ -z "$w" ] || kill -0 "$w" 2>/dev/null || exit 1  # the run ended while this one checked
 chmod 755 "$tmp" && mv -f "$tmp" {shlex.quote(dest)}"""
 
 
@@ -424,8 +447,8 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     can read, checked against `sha256` if given, then installed with its final mode next to the
     target and renamed over it.
     """
-    staged = f"{paths.STAGING_DIR}/{posixpath.basename(path)}"
-    new = f"{path}.harmony-new"
+    staged = f"{paths.STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
+    new = f"{path}.harmony-{RUN_ID}"
     yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
     yield FileUploadCommand(content, staged, _sudo=False)
     check = (f'[ "$(sha256sum {staged} | cut -d" " -f1)" = {sha256} ] || {{ rm -f {staged};'

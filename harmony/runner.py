@@ -6,20 +6,35 @@ step before its server's), prepares hosts concurrently, patches gevent before an
 and has a stable contract: exit code 1 when a host failed, `--dry` to plan, and `--json` for a
 machine-readable plan and per-host results on stdout. Its progress log goes to stderr, which is
 passed through to the user as it comes.
+
+The pyinfra process dies with harmony: it runs in a session of its own; SIGINT or SIGTERM to
+harmony ends that whole session (pyinfra and what it runs on this machine) with SIGTERM, since
+pyinfra's own SIGINT handling waits on its hosts' connections; and on Linux the kernel sends it
+SIGTERM if harmony itself dies, even by SIGKILL (PR_SET_PDEATHSIG). On the hosts, what a run
+started ends with the run's connection (`harmony.facts.run_watch`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import datetime
+import getpass
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from harmony.errors import Interrupted
 from harmony.targets import Target
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_GRACE = 10  # seconds pyinfra's session has to end after SIGTERM, before SIGKILL
 
 
 @dataclass
@@ -40,6 +55,9 @@ class HostResult:
     @property
     def reason(self) -> str:
         """The host's own words for its failure: harmony's message if it gave one."""
+        if any("incorrect password attempt" in e for e in self.errors):
+            return ("sudo refused the password (sudo: incorrect password attempts): check the one "
+                    "--sudo-password-env names")
         ours = [e for e in self.errors if e.startswith("harmony:")]
         if ours or self.errors:
             return (ours or self.errors)[-1]
@@ -86,15 +104,24 @@ def build_command(target: Target, operations: list[str], options: RunOptions, dr
         command += ["--ssh-port", str(ssh_port)]
     if options.ssh_key:
         command += ["--ssh-key", options.ssh_key]
-    for key, value in {**target.data, **options.data}.items():
+    for key, value in {**target.data, **options.data, **_run_data(dry)}.items():
         command += ["--data", f"{key}={_data_value(value)}"]
     return command + [target.inventory, *operations]
 
 
+def _run_data(dry: bool) -> dict[str, str]:
+    """What the deploy needs to take each host's run lock: how, and who this run is."""
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"harmony_lock": "shared" if dry else "exclusive",
+            "harmony_run": f"{getpass.getuser()}@{socket.gethostname()}, harmony pid {os.getpid()}, "
+                           f"started {started}"}
+
+
 def _data_value(value) -> str:
+    """A value as pyinfra's --data reads it back (true/false, numbers, JSON, else a string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _start(target: Target, operations: list[str], options: RunOptions, dry: bool) -> subprocess.Popen:
@@ -108,8 +135,50 @@ def _start(target: Target, operations: list[str], options: RunOptions, dry: bool
     return subprocess.Popen(
         build_command(target, operations, options, dry),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        text=True, bufsize=1,
+        text=True, bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,
     )
+
+
+def _die_with_parent() -> None:
+    """In the child, before pyinfra starts: ask Linux for SIGTERM when harmony dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class _Stopper:
+    """While pyinfra runs: a stop signal to harmony ends pyinfra's whole session (SIGTERM, then
+    SIGKILL after STOP_GRACE seconds), and `Interrupted` is raised once pyinfra has ended."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.signal: int | None = None
+
+    def __enter__(self) -> "_Stopper":
+        # Signals, not threads: harmony's process is gevent's once pyinfra's CLI is imported.
+        self.previous = {sig: signal.signal(sig, self._stop) for sig in STOP_SIGNALS}
+        self.previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *_: self._end(signal.SIGKILL))
+        return self
+
+    def _stop(self, signum, frame) -> None:
+        if self.signal is None:
+            signal.alarm(STOP_GRACE)
+        self.signal = self.signal or signum
+        self._end(signal.SIGTERM)
+
+    def _end(self, signum: int) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        signal.alarm(0)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        if self.signal:
+            self.process.wait()
+            raise Interrupted(signal.Signals(self.signal).name)
 
 
 def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False) -> RunResult:
@@ -117,13 +186,14 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
     process = _start(target, [deploy], options, dry)
     log: list[str] = []
     assert process.stderr is not None and process.stdout is not None
-    for line in process.stderr:  # pass pyinfra's progress through as it comes
-        if not quiet:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-        log.append(line)
-    stdout = process.stdout.read()
-    exit_code = process.wait()
+    with _Stopper(process):
+        for line in process.stderr:  # pass pyinfra's progress through as it comes
+            if not quiet:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            log.append(line)
+        stdout = process.stdout.read()
+        exit_code = process.wait()
     output = "".join(log)
     return RunResult(exit_code, parse_results(stdout, output, dry), output)
 
@@ -133,7 +203,8 @@ def facts(target: Target, fact: str, options: RunOptions,
     """One fact (with `key=value` args) from every host that answers, {host name: value}, and
     why each other host did not, {host name: reason}. pyinfra's log is kept quiet."""
     process = _start(target, ["fact", fact, *args], options, dry=False)
-    stdout, log = process.communicate()
+    with _Stopper(process):
+        stdout, log = process.communicate()
     try:
         payload = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
@@ -159,16 +230,11 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
     except json.JSONDecodeError:
         payload = {}
     if dry:
-        # An operation that runs only if another changed (a restart, a reload) is listed only for
-        # a host where something changes for sure.
-        conditional: dict[str, list[str]] = {}
+        # The deploys decide every operation from the facts (no `_if`): nothing is conditional.
         for op in payload.get("plan") or []:
             for name in op["hosts_with_change"]:
                 hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
-            for name in op["hosts_with_conditional_change"]:
-                conditional.setdefault(name, []).append(op["name"])
-        for name, result in hosts.items():
-            result.changed += conditional.get(name, [])
+        for result in hosts.values():
             result.reported = "plan" in payload
     else:
         results = payload.get("results") or {}

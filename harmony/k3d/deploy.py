@@ -20,7 +20,7 @@ from harmony.errors import BadInput
 from harmony.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings, from_data
-from harmony.k3s.deploy import insecure_urls
+from harmony.k3s.deploy import insecure_urls, run_process
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
@@ -117,6 +117,7 @@ def up() -> None:
         current=state.files.get(k3d),
         stall_timeout=settings.k3s.download_stall_timeout,
         allow_http=settings.k3s.allow_http,
+        watch=run_process(host),
         **USER,
     )
     operations.user_file(name="Write the cluster's k3d config", path=spec_path, content=spec,
@@ -169,7 +170,7 @@ def write_kubeconfig(k3d: str, cluster: str, path: str) -> None:
 
 
 def fetch_kubeconfig(path: str, current) -> None:
-    local = localstate.fetched_kubeconfig(host.name)
+    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
     localstate.ensure_private_dir(local.parent)
     operations.fetch(name="Fetch the kubeconfig to the controller", path=path, local_path=str(local),
                      current=current, as_root=False, **USER)

@@ -7,13 +7,15 @@ server's kubeconfig to the controller. Each is a list of operations decided from
 
 from __future__ import annotations
 
+import logging
+import os
 import posixpath
+import socket
 import threading
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, inventory
 from pyinfra.api import Host, State, deploy
-from pyinfra.operations.util import any_changed
 
 from harmony import airgap, localstate, operations, releases
 from harmony.errors import BadInput
@@ -21,7 +23,9 @@ from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, firewall, paths, prepare, render
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
-from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
+from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data, number
+
+logger = logging.getLogger("pyinfra")
 
 
 def root_access_problem(target: Host) -> str | None:
@@ -51,23 +55,52 @@ _state_locks: WeakKeyDictionary[State, dict[str, threading.Lock]] = WeakKeyDicti
 
 
 def state_of(target: Host) -> HostState | str:
-    """The host's `K3sHost` state, or why it cannot be had."""
+    """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
     known = _states.setdefault(target.state, {})
     with _state_locks.setdefault(target.state, {}).setdefault(target.name, threading.Lock()):
         if target.name not in known:
             if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
                 known[target.name] = f"{target.name} is unreachable"
             else:
-                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost)
+                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost, **run_lock(target))
     return known[target.name]
 
 
+def run_lock(target: Host) -> dict:
+    """How this run takes a host's lock (`facts.lock_script`): exclusive, or shared for a dry run
+    (harmony's runner says which), naming the run, tied to the run's connection (a local run:
+    to this pyinfra process)."""
+    data = target.data
+    who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
+    return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
+            "wait": number(data, target.name, "harmony_lock_wait", 60, 0, 86400), "who": who,
+            "watch": run_process(target)}
+
+
+def run_process(target: Host) -> str:
+    """The process on `target` that lives as long as this run (`facts.run_watch`): this pyinfra
+    process for a local run; else "", the host's own sshd for this run's connection."""
+    return str(os.getpid()) if target.name.startswith("@local") else ""
+
+
 def host_state(check_name: str) -> HostState | None:
-    """This host's state, or None after adding an operation that fails the host with the reason."""
+    """This host's state, or None after adding an operation that fails the host with the reason
+    (it cannot be read, or another run holds the host's lock)."""
     state = state_of(host)
+    if isinstance(state, HostState) and state.lock == "busy":
+        state = (f"another harmony run holds this host ({state.lock_holder or 'a plan or check'}); "
+                 f"it did not end within {run_lock(host)['wait']} s: run again once it has")
     if isinstance(state, str):
         operations.fail(name=check_name, message=state, _sudo=False)
         return None
+    if state.lock_waited:
+        host.log("harmony: waited for another harmony run on this host to end", log_func=logger.warning)
+    if state.lock_holder:
+        host.log(f"harmony: warning: took over this host's lock from a run that ended without "
+                 f"letting go ({state.lock_holder})", log_func=logger.warning)
+    elif state.lock == "untied":
+        host.log("harmony: warning: cannot tie the host's lock to this run (no sshd process found): "
+                 "another run could interleave with this one", log_func=logger.warning)
     return state
 
 
@@ -101,7 +134,7 @@ def preflight(state: HostState, settings: Settings) -> str | None:
 
 
 def fetch_kubeconfig(state: HostState) -> None:
-    local = localstate.fetched_kubeconfig(host.name)
+    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
     localstate.ensure_private_dir(local.parent)
     operations.fetch(
         name="Fetch the kubeconfig to the controller",
@@ -198,6 +231,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
             current=state.files.get(paths.BINARY),
             stall_timeout=settings.download_stall_timeout,
             allow_http=settings.allow_http,
+            watch=run_process(host),
         )
 
     def write(path: str, content: str, mode: str, name: str | None = None):
@@ -227,18 +261,19 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
         target=paths.BINARY,
         commands=state.commands,
     )
-    if service.reload:
-        operations.run(name="Reload systemd", command=service.reload, _if=unit_file.did_change)
-    changed = [op for op in (binary, images, config, registries, env, unit_file, token) if op]
+    # Whether an operation will change the host is known now, from the facts: deciding on it
+    # here (not with pyinfra's `_if`, judged while running) makes a plan list what `up` does.
+    if service.reload and unit_file.will_change:
+        operations.run(name="Reload systemd", command=service.reload)
+    changed = any(op.will_change for op in (binary, images, config, registries, env, unit_file, token) if op)
     this_turn = turn(settings, shape, state, version)
-    if state.unit(unit).active:
-        # One host at a time, each back and Ready before the next: a rolling change. A file
-        # newer than the running k3s (a run stopped before its restart) restarts it too.
-        pending = restart_pending(state, unit, [paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file,
-                                                service.file, paths.TOKEN_FILE, *airgap.IMAGE_PATHS])
-        condition = {} if pending else {"_if": any_changed(*changed)}
+    # One host at a time, each back and Ready before the next: a rolling change. A file newer
+    # than the running k3s (a run stopped before its restart) restarts it too.
+    if state.unit(unit).active and (changed or restart_pending(state, unit, [
+            paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
+            *airgap.IMAGE_PATHS])):
         operations.restart(name=f"Restart {unit} for its changed files", service=service,
-                           timeout=settings.start_timeout, turn=this_turn, _serial=True, **condition)
+                           timeout=settings.start_timeout, turn=this_turn, _serial=True)
     operations.enable_and_start(name=f"Enable and start {unit}", service=service, current=state.unit(unit),
                                 timeout=settings.start_timeout, turn=this_turn, _serial=one_at_a_time)
     if role == "server":
@@ -278,8 +313,8 @@ def open_ports(settings: Settings, shape: Cluster, state: HostState, write) -> b
     chains = firewall.blocking_chains(state.firewall)
     if chains:
         script = write(paths.FIREWALL_SCRIPT, firewall.nft_script(wanted, chains), "755")
-        condition = {} if firewall.nft_missing(state.firewall, wanted) else {"_if": script.did_change}
-        operations.run(name="Open k3s's ports in nftables", command=paths.FIREWALL_SCRIPT, **condition)
+        if script.will_change or firewall.nft_missing(state.firewall, wanted):
+            operations.run(name="Open k3s's ports in nftables", command=paths.FIREWALL_SCRIPT)
     elif paths.FIREWALL_SCRIPT in state.files:
         operations.remove(name="Remove k3s-firewall.sh (no nftables chain drops)", targets=[paths.FIREWALL_SCRIPT])
     return bool(chains)
@@ -374,9 +409,9 @@ def down() -> None:
         f"{paths.BIN_DIR}/{name}" for name, target in state.commands.items()
         if name in paths.LINKED_COMMANDS and target == paths.BINARY
     ]
-    operations.remove(
-        name="Remove k3s files",
-        targets=sorted(state.files) + links + sorted(state.removable),
-    )
+    removed = sorted(state.files) + links + sorted(state.removable)
+    emptied = [d for d, entries in state.parent_dirs.items()
+               if all(f"{d}/{entry}" in removed for entry in entries)]
+    operations.remove(name="Remove k3s files", targets=removed + emptied)
     if any(s.reload and s.file in state.files for s in services):
         operations.run(name="Reload systemd", command=services[0].reload)

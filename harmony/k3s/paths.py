@@ -82,6 +82,9 @@ HASHED_FILES = (
     *(path for init in INITS for role in ROLES for path in (unit_file(role, init), env_file(role, init))),
 )
 
+# Directories k3s's own live in, which `harmony down` removes too when nothing else is left in
+# them (/etc/rancher also holds rke2's configuration, for one).
+PARENT_DIRS = ("/etc/rancher",)
 # Everything `harmony down` removes, besides the managed files and the command links.
 REMOVED_PATHS = (CONFIG_DIR, "/etc/rancher/node", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", "/run/flannel",
                  "/var/lib/harmony", *(log_file(role) for role in ROLES))

@@ -56,7 +56,16 @@ GROUP_ROLES = {"k3s_servers": "server", "k3s_agents": "agent"}
 CONFIG_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*\+?$")
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:\d{1,5})?$")
-TAINT = re.compile(r"^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+# Kubernetes' rules for label (and taint) keys and values: a key is an optional DNS-subdomain
+# prefix (at most 253 characters) and '/', then a name of at most 63; a value is at most 63,
+# empty or alphanumeric at both ends with '-', '_', '.' between (k8s.io/apimachinery validation).
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# What k3s's config.yaml reader cannot take in a value: every flag is one line, and YAML
+# forbids C0 and C1 control characters in plain text; a value longer than this is a mistake.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_VALUE = 4096
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,49 @@ class Settings:
     def node(self, hostname: str) -> str:
         """The host's node name in the cluster: k3s_node_name, else its host name."""
         return self.node_name or hostname.lower()
+
+
+def label_key_problem(key: str) -> str | None:
+    """What is wrong with a label (or taint) key by Kubernetes' rules, or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (prefix and len(prefix) <= 253 and LABEL_PREFIX.fullmatch(prefix)):
+        return "a key's prefix must be a lower-case DNS subdomain of at most 253 characters"
+    if not LABEL_NAME.fullmatch(name):
+        return ("a key's name must be 1 to 63 characters, letters and digits at both ends, "
+                "'-', '_' or '.' between")
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """What is wrong with a label (or taint) value by Kubernetes' rules, or None."""
+    if value and not LABEL_NAME.fullmatch(value):
+        return ("a value must be empty, or 1 to 63 characters, letters and digits at both ends, "
+                "'-', '_' or '.' between")
+    return None
+
+
+def taint_problem(taint: str) -> str | None:
+    """What is wrong with a taint written `key[=value]:Effect`, as k3s's node-taint takes it."""
+    rest, colon, effect = taint.rpartition(":")
+    if not colon or effect not in TAINT_EFFECTS:
+        return f"expected key=value:Effect, the effect one of {', '.join(TAINT_EFFECTS)}"
+    key, _, value = rest.partition("=")
+    return label_key_problem(key) or label_value_problem(value)
+
+
+def config_value_problem(value: Any) -> str | None:
+    """Why k3s could not take `value` for a flag in config.yaml, or None: a flag's value is a
+    string, number or yes/no, or a list of those (a repeated flag), each one line."""
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if not isinstance(item, (str, int, float, bool)) or item is None:
+            return f"{item!r} is not a string, number, yes/no, or a list of them"
+        text = str(item)
+        if CONTROL.search(text):
+            return f"{text[:40]!r} holds a line break or control character (flags are one line)"
+        if len(text) > MAX_VALUE:
+            return f"a value of {len(text)} characters (at most {MAX_VALUE})"
+    return None
 
 
 def _fail(host_name: str, key: str, problem: str) -> BadInput:
@@ -260,19 +312,26 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         raise _fail(host_name, "k3s_node_name", "must be a lower-case DNS name (a-z, 0-9, '-', '.')")
 
     labels = data.get("k3s_node_labels") or {}
-    if not isinstance(labels, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) and "\n" not in k + v for k, v in labels.items()
-    ):
+    if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in labels.items()):
         raise _fail(host_name, "k3s_node_labels", "must map label names to string values")
+    for key, value in labels.items():
+        problem = label_key_problem(key) or label_value_problem(value)
+        if problem:
+            raise _fail(host_name, "k3s_node_labels", f"has {key!r}: {value!r}: {problem}")
 
     taints = data.get("k3s_node_taints") or []
-    if isinstance(taints, str) or not all(isinstance(t, str) and TAINT.fullmatch(t) for t in taints):
+    if isinstance(taints, str) or not all(isinstance(t, str) for t in taints):
         raise _fail(host_name, "k3s_node_taints", "must be a list like ['key=value:NoSchedule']")
+    for taint in taints:
+        problem = taint_problem(taint)
+        if problem:
+            raise _fail(host_name, "k3s_node_taints", f"has {taint!r}: {problem}")
 
     extra = data.get("k3s_config") or {}
     if not isinstance(extra, Mapping):
         raise _fail(host_name, "k3s_config", "must be a mapping of k3s settings")
-    for key in extra:
+    for key, value in extra.items():
         if not isinstance(key, str) or not CONFIG_KEY.fullmatch(key):
             raise _fail(host_name, "k3s_config", f"has an invalid k3s setting name {key!r}")
         if key.rstrip("+") in OWNED_CONFIG_KEYS:
@@ -280,6 +339,9 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
                 host_name, "k3s_config",
                 f"sets '{key}', which harmony manages; use the k3s_* data keys instead",
             )
+        problem = config_value_problem(value)
+        if problem:
+            raise _fail(host_name, "k3s_config", f"sets '{key}' to a value k3s cannot read: {problem}")
 
     proxy_env = {}
     for key in ("http_proxy", "https_proxy", "no_proxy"):

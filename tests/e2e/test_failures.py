@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.e2e.conftest import NEW, OLD, assert_untouched, needs_mirror, one_error_line
+import pytest
+
+from tests.e2e.conftest import NEW, OLD, assert_untouched, needs_mirror, one_error_line, start_mirror
 
 BINARY_PATH = "/k3s-io/k3s/releases/download/{version}/k3s"
 
@@ -90,18 +92,42 @@ def test_a_stalled_download_is_tried_four_times_then_fails_and_the_old_k3s_keeps
     with fault(harmony.mirror, path, "stall"):
         result = harmony.up(host, "--set", "harmony_download_stall_timeout=2")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "127.0.0.1: failed: harmony: download failed after 4 tries" in result.stdout
+    assert ("127.0.0.1: failed: harmony: download failed after 4 tries: it stalled (under 1 KiB/s for "
+            "2 s) or timed out") in result.stdout
     assert harmony.mirror.requests.count(path) - asked == 4
     assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
     assert host.is_active() and host.started_at() == started and host.leftovers() == ""
 
 
 @needs_mirror
-def test_download_error_fails_the_host_cleanly(harmony, host):
-    with fault(harmony.mirror, BINARY_PATH.format(version=NEW), 500):
+@pytest.mark.parametrize("kind,tries,why", [
+    (500, 4, "the server answered 500"),
+    (404, 1, "the server answered 404 (no such file)"),
+    ("broken", 4, "the transfer broke off"),
+], ids=["500", "404", "broken-off"])
+def test_a_failed_download_says_why_after_the_tries_it_made(harmony, host, kind, tries, why):
+    path = BINARY_PATH.format(version=NEW)
+    asked = harmony.mirror.requests.count(path)
+    with fault(harmony.mirror, path, kind):
         result = harmony.up(host)
     assert result.returncode == 1
-    assert "download failed" in result.stdout
+    count = "1 try" if tries == 1 else f"{tries} tries"
+    assert f"127.0.0.1: failed: harmony: download failed after {count}: {why}: " in result.stdout, result.stdout
+    assert harmony.mirror.requests.count(path) - asked == tries
+    assert_untouched(host)
+
+
+@needs_mirror
+def test_a_mirror_that_refuses_connections_is_named_as_such(harmony, host, tmp_path):
+    gone = start_mirror(tmp_path / "gone")
+    plan = harmony("plan", host.target, "--ssh-key", str(harmony.ssh_key), "--version", NEW,
+                   "--release-url", gone.release_url, "--allow-http")  # the controller keeps its checksums
+    gone.stop()
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    result = harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--version", NEW,
+                     "--release-url", gone.release_url, "--allow-http", "--kubeconfig-server", host.api_url, "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "download failed after 4 tries: cannot connect to the server" in result.stdout, result.stdout
     assert_untouched(host)
 
 

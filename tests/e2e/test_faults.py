@@ -111,7 +111,8 @@ def test_a_full_disk_fails_the_upgrade_clearly_and_the_old_k3s_keeps_running(har
             "mount -t tmpfs -o size=$((used + 8))k tmpfs /usr/local/bin && cp -a /tmp/bin/. /usr/local/bin/")
     result = harmony.up(host, version=NEW)
     assert result.returncode == 1
-    assert "127.0.0.1: failed: harmony: download failed" in result.stdout
+    assert ("127.0.0.1: failed: harmony: download failed after 1 try: cannot write to /usr/local/bin "
+            "(is the disk full?)") in result.stdout, result.stdout
     assert OLD in host.sh("/usr/local/bin/k3s --version")
     assert host.leftovers() == ""
     assert host.started_at() == started and host.is_active()

@@ -163,8 +163,8 @@ def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host
     down = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert down.returncode == 0, down.stderr
     for path in ("/usr/local/bin/k3s", "/usr/local/bin/kubectl", "/usr/local/bin/k3s-killall.sh",
-                 "/usr/local/bin/k3s-uninstall.sh", host.unit_file(), host.env_file(), "/etc/rancher/k3s",
-                 "/var/lib/rancher", "/var/log/k3s.log", "/etc/logrotate.d/k3s"):
+                 "/usr/local/bin/k3s-uninstall.sh", host.unit_file(), host.env_file(), "/etc/rancher",
+                 "/var/lib/rancher", "/var/lib/harmony", "/var/log/k3s.log", "/etc/logrotate.d/k3s"):
         assert not host.exists(path), path
     if host.init == "systemd":
         assert host.sh("systemctl show -p LoadState --value k3s") == "not-found"
@@ -173,6 +173,7 @@ def test_down_removes_everything_and_a_second_down_changes_nothing(harmony, host
     assert host.sh("pgrep -f '[k]3s server'", check=False) == ""
     config = yaml.safe_load(harmony.kubeconfig.read_text())
     assert all(c["name"] != "harmony" for c in config["contexts"])
+    assert list((harmony.home / ".local" / "state" / "harmony" / "kubeconfigs").iterdir()) == []
 
     again = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert again.returncode == 0, again.stderr

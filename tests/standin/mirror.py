@@ -23,9 +23,10 @@ What it models, from the real sites (see the contract notes in the README's test
   `downgrade`, whose redirects go down to http.
 
 Faults, injected per release path (the URL a client asks first):
-- `faults[path] = CODE`: the release host answers CODE; `= "corrupt" | "truncate" | "stall"`:
-  the file itself is served tampered, cut in half, or stalled (its first 4 KiB, then nothing
-  for STALL_SECONDS, then the connection closes);
+- `faults[path] = CODE`: the release host answers CODE; `= "corrupt" | "truncate" | "stall" |
+  "broken"`: the file itself is served tampered, cut in half, stalled (its first 4 KiB, then
+  nothing for STALL_SECONDS, then the connection closes), or broken off (half of what its
+  Content-Length promises, then the connection closes);
 - `transient[path] = [503, 502, ...]`: the next answers of the release host, one per request;
 - `stale[path] = N`: the next N redirects give links that have already expired.
 
@@ -319,15 +320,17 @@ def serve_file(handler: _Handler, path: str) -> None:
     body, fault = file.read_bytes(), handler.mirror.faults.get(path)
     headers = {"Content-Type": "application/octet-stream",
                "Content-Disposition": f"attachment; filename={file.name}"}
-    if fault == "stall":  # a transfer that starts, then stops moving
+    if fault in ("stall", "broken"):  # a transfer that starts, then stops moving, or breaks off
         handler.send_response(200)
         for key, value in headers.items():
             handler.send_header(key, value)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
-        handler.wfile.write(body[:4096])
+        handler.wfile.write(body[:4096] if fault == "stall" else body[: len(body) // 2])
         handler.wfile.flush()
-        time.sleep(STALL_SECONDS)
+        if fault == "stall":
+            time.sleep(STALL_SECONDS)
+        handler.close_connection = True
         return
     if fault == "corrupt":
         body = body.replace(b"stand-in", b"tampered", 1)

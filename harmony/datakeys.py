@@ -1,0 +1,67 @@
+"""The inventory data keys harmony knows, so that a typo stops the run instead of being ignored.
+
+Every key harmony owns (`k3s_*`, `k3d_*`, `harmony_*`) must be one of KNOWN: a misspelt one
+(`k3s_versoin`) would otherwise drop the setting the user meant in silence. Other keys in an
+inventory are the user's own, or pyinfra's, and left alone; but `--set` takes only harmony's
+keys and pyinfra's connection keys (CONNECTION), since nothing else reads what it sets.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Mapping
+
+from harmony.errors import BadInput
+
+OWNED_PREFIXES = ("k3s_", "k3d_", "harmony_")
+
+K3S = {
+    "k3s_role", "k3s_version", "k3s_channel", "k3s_release_url", "k3s_channel_url", "k3s_node_name",
+    "k3s_node_labels", "k3s_node_taints", "k3s_config", "k3s_registries", "k3s_airgap_dir",
+    "k3s_allow_downgrade", "k3s_start_timeout", "k3s_drain", "k3s_drain_timeout", "k3s_server_address",
+    "k3s_registration_address", "k3s_token", "k3s_token_file", "k3s_token_env",
+}
+K3D = {
+    "k3d_version", "k3d_release_url", "k3d_servers", "k3d_agents", "k3d_api_port", "k3d_api_host_ip",
+    "k3d_ports", "k3d_registries", "k3d_bin_dir", "k3d_install_docker", "k3d_recreate", "k3d_purge",
+}
+HARMONY = {
+    "harmony_kubeconfig_server", "harmony_download_stall_timeout", "harmony_allow_http",
+    "harmony_runtime", "harmony_cluster", "harmony_lock_wait",
+    # Set by harmony's runner for the deploy, never by a user: how and who takes a host's lock.
+    "harmony_lock", "harmony_run",
+}
+PROXIES = {"http_proxy", "https_proxy", "no_proxy"}
+KNOWN = K3S | K3D | HARMONY | PROXIES
+# pyinfra's own keys that `--set` may give: how to connect, and how to become root.
+CONNECTION = {
+    "ssh_hostname", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts_file",
+    "ssh_strict_host_key_checking", "ssh_connect_retries", "ssh_file_transfer_protocol",
+    "_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env", "_su_user", "_doas", "_doas_user",
+}
+
+
+def _did_you_mean(key: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(choices), n=1, cutoff=0.6)
+    return f": did you mean '{close[0]}'?" if close else ""
+
+
+def check_data(data: Mapping, where: str) -> None:
+    """BadInput for the first harmony-owned key in `data` that harmony does not know, or a
+    connection key of the wrong type."""
+    for key in data:
+        if isinstance(key, str) and key.startswith(OWNED_PREFIXES) and key not in KNOWN:
+            raise BadInput(f"{where}: unknown data key '{key}'{_did_you_mean(key, KNOWN)} "
+                           "(inventories/edge.example.py lists the keys)")
+    port = data.get("ssh_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise BadInput(f"{where}: data 'ssh_port' must be a port number (an int from 1 to 65535), "
+                       f"not {port!r}")
+
+
+def check_set(key: str) -> None:
+    """BadInput unless `--set KEY=...` names a key something reads."""
+    allowed = (KNOWN - {"harmony_lock", "harmony_run"}) | CONNECTION
+    if key not in allowed:
+        raise BadInput(f"--set {key}: not a data key harmony or pyinfra's connection reads"
+                       f"{_did_you_mean(key, allowed)}")

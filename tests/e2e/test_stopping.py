@@ -1,0 +1,135 @@
+"""Stopping means stopped: a run told to stop ends on the controller and on the hosts, leaving
+each host as it was; two runs against one host never interleave."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.conftest import NEW, OLD, needs_mirror
+from tests.e2e.test_failures import BINARY_PATH
+from tests.e2e.test_faults import wait_for_line
+
+BINARY = BINARY_PATH.format(version=NEW)
+
+
+def controller_processes(run: subprocess.Popen) -> str:
+    """This run's processes on the controller: pyinfra carries harmony's pid in its arguments."""
+    return subprocess.run(["pgrep", "-af", f"harmony pid {run.pid},"], capture_output=True, text=True).stdout
+
+
+def until(condition, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()
+
+
+def run_processes_on(host) -> str:
+    """What a run leaves running on a host: a downloader, harmony's scripts, its lock holder."""
+    return host.sh("pgrep -af 'curl|wget|try_once|harmony-lock' | grep -v pgrep || true")
+
+
+def spawn_up(harmony, host, *extra: str) -> subprocess.Popen:
+    return harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                         "--kubeconfig-server", host.api_url, "--yes", *extra)
+
+
+@needs_mirror
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_run_stopped_mid_download_ends_everywhere_and_leaves_the_old_k3s(harmony, host, stop):
+    assert harmony.up(host, version=OLD).returncode == 0
+    started, old_binary = host.started_at(), host.sh("sha256sum /usr/local/bin/k3s")
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        run = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
+        wait_for_line(run, f"Starting operation: k3s up | Install k3s {NEW}")
+        assert until(lambda: any(h.client == host.ip and h.origin == "blob" for h in harmony.mirror.hits[-5:])
+                     and "curl" in run_processes_on(host), timeout=60)
+        os.kill(run.pid, stop)  # harmony alone, as `kill PID` does
+        code = run.wait(timeout=60)
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    if stop == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 130
+    assert until(lambda: controller_processes(run) == ""), controller_processes(run)
+    assert until(lambda: run_processes_on(host) == ""), run_processes_on(host)
+    assert host.leftovers() == ""
+    assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
+    assert host.is_active() and host.started_at() == started
+
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert NEW in host.sh("k3s --version") and host.is_active()
+    assert until(lambda: run_processes_on(host) == "")  # the lock holder ends with the run
+
+
+@needs_mirror
+def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        first = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
+        wait_for_line(first, f"Starting operation: k3s up | Install k3s {NEW}")
+        second = harmony.up(host, "--set", "harmony_lock_wait=1")
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "another harmony run holds this host (" in second.stdout
+        assert f"harmony pid {first.pid}," in second.stdout
+        os.kill(first.pid, signal.SIGTERM)
+        assert first.wait(timeout=60) == 130
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    assert until(lambda: host.leftovers() == "") and OLD in host.sh("k3s --version")
+    third = harmony.up(host, "--set", "harmony_lock_wait=1")
+    assert third.returncode == 0, third.stdout + third.stderr
+
+
+def test_two_runs_at_once_take_turns_and_both_tell_the_truth(harmony, host):
+    runs = {version: spawn_up(harmony, host) if version == NEW else
+            harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(OLD),
+                          "--kubeconfig-server", host.api_url, "--yes")
+            for version in (OLD, NEW)}
+    results = {version: (run.wait(timeout=300), run.stdout.read(), run.stderr.read())
+               for version, run in runs.items()}
+    waited = [version for version, (_, _, err) in results.items() if "waited for another harmony run" in err]
+    assert len(waited) == 1, results
+    assert results[NEW][0] == 0, results[NEW]  # first, or an upgrade after OLD's install
+    if waited == [OLD]:  # OLD came second: a downgrade, refused
+        assert results[OLD][0] == 1 and "refusing to downgrade" in results[OLD][1], results[OLD]
+    else:
+        assert results[OLD][0] == 0, results[OLD]
+    assert NEW in host.sh("k3s --version") and host.is_active() and host.leftovers() == ""
+
+
+def test_up_racing_down_take_turns(harmony, host):
+    assert harmony.up(host).returncode == 0
+    down = harmony.spawn("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
+    up = spawn_up(harmony, host)
+    results = {name: (run.wait(timeout=300), run.stdout.read(), run.stderr.read())
+               for name, run in (("down", down), ("up", up))}
+    assert all(code == 0 for code, _, _ in results.values()), results
+    waited = [name for name, (_, _, err) in results.items() if "waited for another harmony run" in err]
+    if waited == ["up"]:  # down first, then up installed k3s again
+        assert host.is_active()
+    else:
+        assert waited == ["down"], results
+        assert not host.exists("/usr/local/bin/k3s")
+
+
+def test_a_lock_left_by_a_holder_that_died_is_taken_over_with_a_warning(harmony, host):
+    assert harmony.up(host).returncode == 0
+    host.sh("echo 'ops@elsewhere, harmony pid 4242, started 2026-11-30T10:00:00+00:00' > /run/harmony.lock.info")
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ("took over this host's lock from a run that ended without letting go "
+            "(ops@elsewhere, harmony pid 4242") in again.stderr
+    assert "127.0.0.1: unchanged" in again.stdout
+    assert until(lambda: not host.exists("/run/harmony.lock.info"))
