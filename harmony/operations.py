@@ -59,8 +59,9 @@ def nothing(reason: str):
 
 
 @operation()
-def file(path: str, content: str, mode: str, current: FileState | None):
-    """Write a file (root-owned, `mode`) when its content or mode differ from `current`."""
+def file(path: str, content: str, mode: str, current: FileState | None, keep: str | None = None):
+    """Write a file (root-owned, `mode`) when its content or mode differ from `current`; with
+    `keep`, a copy of the file it replaces is kept there (to put back)."""
     data = content.encode()
     if current and current.sha256 == hashlib.sha256(data).hexdigest():
         if current.mode == mode:
@@ -68,6 +69,8 @@ def file(path: str, content: str, mode: str, current: FileState | None):
             return
         yield StringCommand("chmod", mode, path)
         return
+    if keep:
+        yield f"install -d -m 0700 {shlex.quote(posixpath.dirname(keep))} && cp -p {shlex.quote(path)} {shlex.quote(keep)}"
     yield from _install(BytesIO(data), path, mode)
 
 
@@ -305,15 +308,16 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
 
 
 @operation()
-def restart(service: Service, timeout: int, turn: Turn):
+def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = None):
     """Restart k3s's service and wait (at most `timeout` seconds) until it reports ready (under
     systemd), then until its node is Ready in the API; with `turn.drain`, drain the node first.
     Not once any host of this run has failed: callers restart one host at a time, and a failure
-    stops the rollout there."""
+    stops the rollout there. With `rollback` (the config.yaml k3s ran on), a k3s that does not
+    come up on its new config.yaml is started again on that one, and the host fails saying so."""
     yield FunctionCommand(_no_failure_yet, (), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
-    yield _with_status(service, "restart", timeout)
+    yield _with_status(service, "restart", timeout, rollback)
     yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
 
 
@@ -462,12 +466,18 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {paths.STAGING_DIR}'
 
 
-def _with_status(service: Service, action: str, timeout: int) -> str:
+def _with_status(service: Service, action: str, timeout: int, rollback: str | None = None) -> str:
     """Start or restart the service, bounded (k3s retries a join for ever); on failure say why
-    with k3s's last error line, after the service's last log lines."""
+    with k3s's last error line, after the service's last log lines. With `rollback`, a failed
+    start puts that config.yaml back and starts the service on it."""
+    put_back = (
+        f" if [ -f {rollback} ]; then mv -f {rollback} {paths.CONFIG} && timeout {timeout} {service.control('restart')}"
+        f' && {{ echo "harmony: {service.name} failed to start on the new config.yaml${{why:+ ($why)}};'
+        f' the previous config.yaml was put back and {service.name} runs on it again" >&2; exit 1; }}; fi;'
+    ) if rollback else ""
     return (
         f"timeout {timeout} {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;"
         f" why=$({service.last_error()});"
-        f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";'
+        f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";{put_back}'
         f' echo "harmony: {service.name} failed to start${{why:+: $why}}; see {service.log_hint}" >&2; exit 1; }}'
-    )
+    ) + (f" && rm -f {rollback}" if rollback else "")

@@ -36,6 +36,9 @@ _common = {
     # How long a k3s start may take before the host is reported failed (k3s itself keeps
     # retrying a join it cannot make yet, for example while the server is unreachable):
     # "k3s_start_timeout": 300,
+    # How long a run waits for another harmony run on the same host to end, before it fails that
+    # host naming the other run (runs against one host never interleave):
+    # "harmony_lock_wait": 60,
     # Further k3s settings for /etc/rancher/k3s/config.yaml (k3s flags without "--"):
     "k3s_config": {"disable": ["traefik"]},
     # Proxies for the k3s service, written to its environment file (the binary's download on

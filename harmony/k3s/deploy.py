@@ -23,7 +23,7 @@ from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, firewall, paths, prepare, render
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
-from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data, number
+from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data, lock_wait
 
 logger = logging.getLogger("pyinfra")
 
@@ -73,7 +73,7 @@ def run_lock(target: Host) -> dict:
     data = target.data
     who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
     return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
-            "wait": number(data, target.name, "harmony_lock_wait", 60, 0, 86400), "who": who,
+            "wait": lock_wait(data, target.name), "who": who,
             "watch": run_process(target)}
 
 
@@ -241,8 +241,12 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
     prepare_host(state, write)
     firewall_hook = open_ports(settings, shape, state, write)
     token = write_token(settings, shape, state)
-    config = write(paths.CONFIG, render.config_yaml(settings, state.hostname, shape, host.name, state.enforcing),
-                   "600")
+    # Where a new config.yaml restarts k3s and the service says when it is ready (systemd), the
+    # one k3s runs on is kept: if k3s fails on the new one, the restart starts it on that again.
+    kept = bool(service.notifies_ready and state.unit(unit).active and paths.CONFIG in state.files)
+    config = operations.file(name="Write config.yaml", path=paths.CONFIG, mode="600",
+                             content=render.config_yaml(settings, state.hostname, shape, host.name, state.enforcing),
+                             current=state.files.get(paths.CONFIG), keep=paths.PREVIOUS_CONFIG if kept else None)
     registries = None
     if settings.registries:
         registries = write(paths.REGISTRIES, render.registries_yaml(settings), "600", "Write registries.yaml")
@@ -273,7 +277,8 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
             paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
             *airgap.IMAGE_PATHS])):
         operations.restart(name=f"Restart {unit} for its changed files", service=service,
-                           timeout=settings.start_timeout, turn=this_turn, _serial=True)
+                           timeout=settings.start_timeout, turn=this_turn,
+                           rollback=paths.PREVIOUS_CONFIG if kept and config.will_change else None, _serial=True)
     operations.enable_and_start(name=f"Enable and start {unit}", service=service, current=state.unit(unit),
                                 timeout=settings.start_timeout, turn=this_turn, _serial=one_at_a_time)
     if role == "server":

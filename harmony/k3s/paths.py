@@ -21,6 +21,8 @@ LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 # Where harmony stages uploads on a host before moving them into place (root-only but for the
 # login user, who must be able to write there over SFTP before sudo moves the file).
 STAGING_DIR = "/var/lib/harmony/staging"
+# The config.yaml k3s ran on before a restart for a new one: put back if k3s fails on the new.
+PREVIOUS_CONFIG = "/var/lib/harmony/previous-config.yaml"
 
 ROLES = ("server", "agent")
 

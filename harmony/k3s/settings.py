@@ -23,6 +23,8 @@ The data keys (inventories/edge.example.py shows them in use):
   long the evictions may take, in seconds (default 300);
 - harmony_kubeconfig_server: the API address the controller uses, during the run too (the CLI's
   --kubeconfig-server; default the registration address);
+- harmony_lock_wait: seconds a run waits for another run's lock on a host before it fails that
+  host naming the holder (default 60; harmony.facts.lock_script);
 - harmony_download_stall_timeout: seconds a download (k3s's, k3d's) may stall, moving under 1 KiB/s,
   before it is abandoned and tried again, 4 tries in all (default 30);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
@@ -89,6 +91,7 @@ class Settings:
     download_stall_timeout: int = 30
     drain: bool = False
     drain_timeout: int = 300
+    lock_wait: int = 60
     airgap_dir: str | None = None
     registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
 
@@ -210,6 +213,11 @@ def number(data: Mapping, host_name: str, key: str, default: int, low: int, high
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(host_name, key, f"must be a whole number from {low} to {high}, not {value!r}")
     return value
+
+
+def lock_wait(data: Mapping, host_name: str) -> int:
+    """How long a run waits for another run's lock on the host (harmony_lock_wait)."""
+    return number(data, host_name, "harmony_lock_wait", 60, 0, 86400)
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -370,6 +378,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         drain=flag(data, "k3s_drain"),
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
         download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
+        lock_wait=lock_wait(data, host_name),
         registries=_registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -242,3 +242,15 @@ def test_a_host_without_ip_forwarding_gets_it_and_keeps_it_and_others_get_nothin
     assert not host.exists("/etc/modules-load.d/k3s.conf")
     removed = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert removed.returncode == 0 and not host.exists("/etc/sysctl.d/90-k3s.conf")
+
+
+def test_a_config_k3s_fails_on_is_put_back_and_k3s_runs_on_the_old_one(harmony, host):
+    assert harmony.up(host).returncode == 0
+    before = host.sh("cat /etc/rancher/k3s/config.yaml")
+    bad = harmony.up(host, "--set", 'k3s_config={"no-such-flag": "x"}')
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert ("k3s failed to start on the new config.yaml (level=fatal msg=\"flag provided but not defined: "
+            "-no-such-flag\"); the previous config.yaml was put back and k3s runs on it again") in bad.stdout, bad.stdout
+    assert host.is_active() and host.sh("cat /etc/rancher/k3s/config.yaml") == before
+    assert not host.exists("/var/lib/harmony/previous-config.yaml")
+    assert summary_line(harmony.up(host), host) == "127.0.0.1: unchanged"
