@@ -65,7 +65,7 @@ class HostState:
     firewall: Firewall = field(default_factory=Firewall)
     lock: str = ""  # held | busy (another run kept it) | untied (nothing ties it to this run) | "" none
     lock_holder: str = ""  # busy: who holds it; else, who held it and died without letting go
-    lock_waited: bool = False  # another run held it when this one asked
+    lock_waited: str = ""  # another run held it when this one asked: who, if it was exclusive
 
     @property
     def enforcing(self) -> bool:
@@ -121,7 +121,10 @@ def lock_script(mode: str, wait: int, who: str, watch: str) -> str:
     info = shlex.quote(LOCK_FILE + ".info")
     record = f"printf '%s\\n' {shlex.quote(who)} > {info}" if mode == "exclusive" else ":"
     forget = f"rm -f {info}" if mode == "exclusive" else ":"
-    holder = f"trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; {forget}"
+    # Polled 4 times a second where `sleep` takes fractions (GNU, busybox), else once: a run's
+    # lock is let go soon after its connection ends, so a run just after it hardly waits.
+    holder = (f"trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 0.25 2>/dev/null || sleep 1; "
+              f"done; {forget}")
     stale = f'[ -s {info} ] && printf "lock_stale\\t%s\\n" "$(cat {info})"' if mode == "exclusive" else ":"
     return f"""if [ "$(id -u)" = 0 ] && command -v flock >/dev/null 2>&1 && exec 9>>{LOCK_FILE}; then
   if ! flock -n {flag} 9; then
@@ -251,7 +254,7 @@ def parse(lines: list[str]) -> HostState:
         elif kind == "lock_stale":
             state.lock_holder = rest
         elif kind == "lock_waited":
-            state.lock_waited = True
+            state.lock_waited = rest or "a plan or check"
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()

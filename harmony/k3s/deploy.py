@@ -94,7 +94,8 @@ def host_state(check_name: str) -> HostState | None:
         operations.fail(name=check_name, message=state, _sudo=False)
         return None
     if state.lock_waited:
-        host.log("harmony: waited for another harmony run on this host to end", log_func=logger.warning)
+        host.log(f"harmony: waited for another harmony run on this host to end ({state.lock_waited})",
+                 log_func=logger.warning)
     if state.lock_holder:
         host.log(f"harmony: warning: took over this host's lock from a run that ended without "
                  f"letting go ({state.lock_holder})", log_func=logger.warning)

@@ -126,6 +126,7 @@ def test_up_racing_down_take_turns(harmony, host):
 
 def test_a_lock_left_by_a_holder_that_died_is_taken_over_with_a_warning(harmony, host):
     assert harmony.up(host).returncode == 0
+    assert until(lambda: run_processes_on(host) == "")  # that run's holder has let go
     host.sh("echo 'ops@elsewhere, harmony pid 4242, started 2026-11-30T10:00:00+00:00' > /run/harmony.lock.info")
     again = harmony.up(host)
     assert again.returncode == 0, again.stdout + again.stderr
