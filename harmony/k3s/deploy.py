@@ -273,10 +273,14 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
     changed = any(op.will_change for op in (binary, images, config, registries, env, unit_file, token) if op)
     this_turn = turn(settings, shape, state, version)
     # One host at a time, each back and Ready before the next: a rolling change. A file newer
-    # than the running k3s (a run stopped before its restart) restarts it too.
-    if state.unit(unit).active and (changed or restart_pending(state, unit, [
-            paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
-            *airgap.IMAGE_PATHS])):
+    # than the running k3s (a run stopped before its restart) restarts it too, saying so.
+    pending = state.unit(unit).active and not changed and restart_pending(state, unit, [
+        paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
+        *airgap.IMAGE_PATHS])
+    if pending:
+        host.log(f"harmony: {unit} runs on files older than those in place (an earlier run stopped "
+                 "before its restart): restarting it", log_func=logger.warning)
+    if state.unit(unit).active and (changed or pending):
         operations.restart(name=f"Restart {unit} for its changed files", service=service,
                            timeout=settings.start_timeout, turn=this_turn,
                            rollback=paths.PREVIOUS_CONFIG if kept and config.will_change else None, _serial=True)

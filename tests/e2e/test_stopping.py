@@ -134,3 +134,16 @@ def test_a_lock_left_by_a_holder_that_died_is_taken_over_with_a_warning(harmony,
             "(ops@elsewhere, harmony pid 4242") in again.stderr
     assert "127.0.0.1: unchanged" in again.stdout
     assert until(lambda: not host.exists("/run/harmony.lock.info"))
+
+
+def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host):
+    """A run stopped after it wrote config.yaml and before it restarted k3s leaves a k3s that
+    runs on older files than those in place."""
+    assert harmony.up(host).returncode == 0
+    started = host.started_at()
+    host.sh("sleep 1 && touch /etc/rancher/k3s/config.yaml")
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "k3s runs on files older than those in place (an earlier run stopped before its restart)" in again.stderr
+    assert host.started_at() != started
+    assert "127.0.0.1: unchanged" in harmony.up(host).stdout
