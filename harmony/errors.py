@@ -15,11 +15,12 @@ class Interrupted(Exception):
 
     exit_code = 130
 
-    def __init__(self, signal_name: str) -> None:
+    def __init__(self, signal_name: str, step: str = "") -> None:
+        during = f" during '{step}'" if step else ""
         super().__init__(
-            f"stopped by {signal_name}: the run ended on every host; a step a host had already "
-            "handed to its init system (a restart) completes there; run the command again to "
-            "converge (it picks up what this run left)"
+            f"stopped by {signal_name}{during}: the run ended on every host; a step a host had "
+            "already handed to its init system (a restart) completes there; run the command again "
+            "to converge (it picks up what this run left)"
         )
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from harmony.errors import Interrupted
 from harmony.targets import Target
 
+STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_GRACE = 10  # seconds pyinfra's session has to end after SIGTERM, before SIGKILL
 
@@ -152,6 +153,7 @@ class _Stopper:
     def __init__(self, process: subprocess.Popen) -> None:
         self.process = process
         self.signal: int | None = None
+        self.step = ""  # the operation pyinfra last said it started
 
     def __enter__(self) -> "_Stopper":
         # Signals, not threads: harmony's process is gevent's once pyinfra's CLI is imported.
@@ -178,7 +180,7 @@ class _Stopper:
             signal.signal(sig, handler)
         if self.signal:
             self.process.wait()
-            raise Interrupted(signal.Signals(self.signal).name)
+            raise Interrupted(signal.Signals(self.signal).name, self.step)
 
 
 def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False) -> RunResult:
@@ -186,12 +188,15 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
     process = _start(target, [deploy], options, dry)
     log: list[str] = []
     assert process.stderr is not None and process.stdout is not None
-    with _Stopper(process):
+    with _Stopper(process) as stopper:
         for line in process.stderr:  # pass pyinfra's progress through as it comes
             if not quiet:
                 sys.stderr.write(line)
                 sys.stderr.flush()
             log.append(line)
+            started = STARTING.search(line)
+            if started:
+                stopper.step = started[1].strip()
         stdout = process.stdout.read()
         exit_code = process.wait()
     output = "".join(log)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -147,3 +148,30 @@ def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host
     assert "k3s runs on files older than those in place (an earlier run stopped before its restart)" in again.stderr
     assert host.started_at() != started
     assert "127.0.0.1: unchanged" in harmony.up(host).stdout
+
+
+def test_a_run_stopped_mid_restart_names_the_step_and_the_restart_completes(harmony, host):
+    """The restart systemd was asked for completes; the stopped run says which step it was in."""
+    assert harmony.up(host).returncode == 0
+    started = host.started_at()
+    host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=10\n")  # a start that takes a while
+    run = spawn_up(harmony, host, "--set", 'k3s_node_labels={"tier": "core"}')
+    lines = read_lines(run)
+    assert until(lambda: any("operation: k3s up | Restart k3s" in line for line in lines), timeout=120)
+    time.sleep(2)
+    os.kill(run.pid, signal.SIGINT)
+    assert run.wait(timeout=60) == 130
+    assert until(lambda: any("stopped by SIGINT during 'k3s up | Restart k3s for its changed files'" in line
+                             for line in lines)), lines[-3:]
+    assert until(lambda: controller_processes(run) == "")
+    assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
+    assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml")
+    host.sh("rm /etc/default/k3s")
+    assert "127.0.0.1: unchanged" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
+
+
+def read_lines(process: subprocess.Popen) -> list[str]:
+    """The process's stderr lines, read in a thread, as they come."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True).start()
+    return lines

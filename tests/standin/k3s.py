@@ -11,7 +11,8 @@ follows the parts of the real program's contract that harmony depends on (see th
   admin kubeconfig at /etc/rancher/k3s/k3s.yaml (mode 0600), serves an HTTPS API on 6443
   (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth;
   cordoning by a PATCH of a node, /api/v1/pods and pod evictions, over pods that tests plant in
-  its data dir, as it runs no workloads), and tells systemd READY=1 once it is serving;
+  its data dir, as it runs no workloads), and tells systemd READY=1 once it is serving (at once,
+  unlike the real k3s's 10 to 30 s, unless HARMONY_STANDIN_START_SECONDS says otherwise);
 - `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
   in the token, and register their node with the token, as real k3s does before trusting a server;
   a joining server also takes the cluster's CA from /v1-k3s/server-bootstrap, which (as with real
@@ -538,6 +539,10 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
 
 
 def notify_ready() -> None:
+    """READY=1 to systemd, after HARMONY_STANDIN_START_SECONDS (default 0): the real k3s takes
+    10 to 30 s to start; the suite keeps its starts quick, and the tests of what a slow start
+    changes set it (in /etc/default/k3s, which the unit reads)."""
+    time.sleep(float(os.environ.get("HARMONY_STANDIN_START_SECONDS", "0")))
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return
