@@ -88,3 +88,16 @@ def test_set_takes_known_and_connection_keys(key):
 def test_set_refuses_anything_else(key, message):
     with pytest.raises(BadInput, match=message):
         datakeys.check_set(key)
+
+
+def test_every_key_the_code_reads_is_known():
+    """A data key read somewhere in harmony but missing from datakeys.KNOWN would be refused."""
+    import re
+    from pathlib import Path
+
+    import harmony
+    from harmony.k3s.settings import GROUP_ROLES
+
+    source = "".join(p.read_text() for p in Path(harmony.__file__).parent.rglob("*.py"))
+    read = set(re.findall(r"""["']((?:k3s|k3d|harmony)_[a-z_]+)["']""", source)) - set(GROUP_ROLES)
+    assert read - datakeys.KNOWN == set()
