@@ -134,13 +134,27 @@ def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
 MISSING = "the file is missing or unreadable"
 
 
+def _as_root(target: Host) -> dict:
+    """The arguments that make a command of harmony's own (outside an operation) run as root
+    on `target`, as its operations do."""
+    data = target.data
+    return {"_sudo": True, "_sudo_password": data.get("_sudo_password")} if data.get("_sudo") else {}
+
+
+def _quietly(target: Host, command: str) -> tuple[bool, str]:
+    """Run a command as root on `target`, printing neither it nor its output: its success, and
+    what it printed."""
+    ok, output = target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
+                                          **_as_root(target))
+    return ok, "".join(output.stdout_lines).strip()
+
+
 def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     """A root-only file's content on `source` (None, and why, if it cannot be read), through
     the controller's memory only: the command prints neither its output nor its errors."""
-    sudo = {"_sudo": True, "_sudo_password": source.data.get("_sudo_password")} if source.data.get("_sudo") else {}
     try:
         ok, output = source.run_shell_command(
-            StringCommand("base64", "-w0", path), print_output=False, print_input=False, **sudo)
+            StringCommand("base64", "-w0", path), print_output=False, print_input=False, **_as_root(source))
     except Exception as error:  # a lost connection, say: the message says which host and why
         return None, f"{type(error).__name__}: {error}"
     if not ok:
@@ -317,8 +331,10 @@ def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = N
     yield FunctionCommand(_no_failure_yet, (), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
-    yield _with_status(service, "restart", timeout, rollback)
-    yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
+    # Under systemd the restart itself waits for k3s, and puts the config back; under OpenRC the
+    # wait for the node in the API does.
+    yield _with_status(service, "restart", timeout, rollback if service.notifies_ready else None)
+    yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else rollback), {})
 
 
 @dataclass
@@ -339,16 +355,25 @@ def _drain(state, host, turn: Turn) -> bool:
         turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
 
 
-def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service) -> bool:
-    """Wait until the node is Ready on its version; where it is not, say k3s's last error too."""
-    deadline = time.monotonic() + timeout
-    if _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
-            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline):
+def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rollback: str | None = None) -> bool:
+    """Wait until the node is Ready on its version; where it is not, say k3s's last error too.
+    With `rollback` (a config.yaml k3s ran on), put that back, restart, and wait again."""
+
+    def ready() -> bool:
+        deadline = time.monotonic() + timeout
+        return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
+            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline)
+
+    if ready():
+        if rollback:
+            _quietly(host, f"rm -f {rollback}")
         return True
-    ok, output = host.run_shell_command(StringCommand(service.last_error()), print_output=False,
-                                        print_input=False)
-    why = "".join(output.stdout_lines).strip() if ok else ""
-    if why:
+    why = _quietly(host, service.last_error())[1]
+    if rollback and _quietly(host, f"[ -f {rollback} ] && mv -f {rollback} {paths.CONFIG} && "
+                                   f"{service.control('restart')}")[0] and ready():
+        host.log(f"harmony: {service.name} failed to start on the new config.yaml{f' ({why})' if why else ''};"
+                 f" the previous config.yaml was put back and {service.name} runs on it again", log_func=logger.error)
+    elif why:
         host.log(f"harmony: {service.name}'s last error: {why}; see {service.log_hint}", log_func=logger.error)
     return False
 

@@ -242,9 +242,9 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
     prepare_host(state, write)
     firewall_hook = open_ports(settings, shape, state, write)
     token = write_token(settings, shape, state)
-    # Where a new config.yaml restarts k3s and the service says when it is ready (systemd), the
-    # one k3s runs on is kept: if k3s fails on the new one, the restart starts it on that again.
-    kept = bool(service.notifies_ready and state.unit(unit).active and paths.CONFIG in state.files)
+    # Where a new config.yaml restarts k3s, the one k3s runs on is kept: if k3s fails on the new
+    # one, the restart starts it on that again.
+    kept = bool(state.unit(unit).active and paths.CONFIG in state.files)
     config = operations.file(name="Write config.yaml", path=paths.CONFIG, mode="600",
                              content=render.config_yaml(settings, state.hostname, shape, host.name, state.enforcing),
                              current=state.files.get(paths.CONFIG), keep=paths.PREVIOUS_CONFIG if kept else None)
