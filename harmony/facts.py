@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from harmony import runlock
 from harmony.k3s import paths, prepare
 from harmony.k3s.firewall import COMMENT, Firewall, NftChain
+from harmony.runlock import Lock
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,7 @@ class HostState:
     os_version: str = ""  # os-release's VERSION_ID
     selinux_policy: bool = False  # the k3s-selinux package is installed
     firewall: Firewall = field(default_factory=Firewall)
-    lock: str = ""  # held | busy (another run kept it) | untied (nothing ties it to this run) | "" none
-    lock_holder: str = ""  # busy: who holds it; else, who held it and died without letting go
-    lock_waited: str = ""  # another run held it when this one asked: who, if it was exclusive
+    lock: Lock = field(default_factory=Lock)  # the host's run lock, as this run found it
 
     @property
     def enforcing(self) -> bool:
@@ -92,61 +92,6 @@ elif command -v nft >/dev/null 2>&1; then
     nft -a list chain "$f" "$t" "$c" | sed -n "s/.*comment \"\(COMMENT [0-9a-f]*\)\" # handle \([0-9]*\)\$/nft_mark\t$f $t $c\t\2\t\1/p"
   done
 fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
-
-# Sets $w to the process this run's commands on the host live under: `watch` if given (a local
-# run: the pyinfra process), else the SSH connection's own sshd (or dropbear) process, which
-# every command of the run shares and which ends when the run's connection ends, however the
-# run ended. Empty where there is none.
-def run_watch(watch: str) -> str:
-    return f"""w={shlex.quote(watch)}
-if [ -z "$w" ]; then
-  p=$$
-  while [ "$p" -gt 1 ] 2>/dev/null; do
-    case $(cat /proc/$p/comm 2>/dev/null) in sshd*|dropbear*) w=$p; break ;; esac
-    p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2)
-  done
-fi"""
-
-
-LOCK_FILE = "/run/harmony.lock"  # in /run: not removed by `down`, gone at boot with its holders
-
-
-def lock_script(mode: str, wait: int, who: str, watch: str) -> str:
-    """Take the host's run lock (`flock`: `exclusive` for up and down, `shared` for a dry run),
-    waiting at most `wait` seconds, and hand it to a holder process that keeps it until the run's
-    connection ends (`run_watch`). Prints `lock_busy` (and nothing else) where another run kept
-    it; `lock_held` once it is held; `lock_stale` with what an exclusive holder that died without letting go left in the
-    lock's info file; `lock_untied` where nothing ties the lock to the run (it is let go)."""
-    flag = "-x" if mode == "exclusive" else "-s"
-    info = shlex.quote(LOCK_FILE + ".info")
-    record = f"printf '%s\\n' {shlex.quote(who)} > {info}" if mode == "exclusive" else ":"
-    forget = f"rm -f {info}" if mode == "exclusive" else ":"
-    # Polled 4 times a second where `sleep` takes fractions (GNU, busybox), else once: a run's
-    # lock is let go soon after its connection ends, so a run just after it hardly waits.
-    holder = (f"trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 0.25 2>/dev/null || sleep 1; "
-              f"done; {forget}")
-    stale = f'[ -s {info} ] && printf "lock_stale\\t%s\\n" "$(cat {info})"' if mode == "exclusive" else ":"
-    return f"""if [ "$(id -u)" = 0 ] && command -v flock >/dev/null 2>&1 && exec 9>>{LOCK_FILE}; then
-  if ! flock -n {flag} 9; then
-    printf 'lock_waited\\t%s\\n' "$(cat {info} 2>/dev/null)"
-    if ! flock -w {int(wait)} {flag} 9; then
-      printf 'lock_busy\\t%s\\n' "$(cat {info} 2>/dev/null)"
-      exit 0
-    fi
-  fi
-{run_watch(watch)}
-  if [ -z "$w" ]; then
-    printf 'lock_untied\\n'
-  else
-    {stale}
-    {record}
-    s=; command -v setsid >/dev/null 2>&1 && s=setsid
-    $s sh -c {shlex.quote(holder)} harmony-lock "$w" 9>&9 </dev/null >/dev/null 2>&1 &
-    printf 'lock_held\\n'
-  fi
-  exec 9>&-
-fi"""
-
 
 # Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
 _INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
@@ -248,13 +193,8 @@ def parse(lines: list[str]) -> HostState:
             state.firewall.chains[fields[0]] = NftChain(policy=fields[1], last_rule=fields[2])
         elif kind == "nft_mark" and len(fields) == 3 and fields[0] in state.firewall.chains:
             state.firewall.chains[fields[0]].marked[fields[1]] = fields[2]
-        elif kind in ("lock_held", "lock_busy", "lock_untied"):
-            state.lock = kind[len("lock_"):]
-            state.lock_holder = rest if kind == "lock_busy" else state.lock_holder
-        elif kind == "lock_stale":
-            state.lock_holder = rest
-        elif kind == "lock_waited":
-            state.lock_waited = rest or "a plan or check"
+        elif state.lock.read(kind, rest):
+            pass
         elif kind == "version":
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()
@@ -274,10 +214,10 @@ def parse(lines: list[str]) -> HostState:
 
 class K3sHost(FactBase):
     """Everything the k3s deploy needs to know about a host, in one round trip; with `lock`
-    (exclusive or shared), read under the host's run lock (`lock_script`), taken first."""
+    (exclusive or shared), read under the host's run lock (`harmony.runlock`), taken first."""
 
     def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
-        return (lock_script(lock, wait, who, watch) if lock else "") + _script()
+        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script()
 
     def process(self, output: list[str]) -> HostState:
         return parse(output)
@@ -358,6 +298,7 @@ class K3dHostState:
     docker: str = "absent"
     files: dict[str, FileState] = field(default_factory=dict)
     clusters: dict[str, K3dCluster] = field(default_factory=dict)
+    lock: Lock = field(default_factory=Lock)  # the login user's k3d run lock on the host
 
 
 def k3d_state_dir(home: str) -> str:
@@ -367,12 +308,13 @@ def k3d_state_dir(home: str) -> str:
 
 class K3dHost(FactBase):
     """Everything the k3d deploy needs to know about a host, in one round trip, as the login
-    user (who runs Docker and k3d). `k3d cluster list` prints no cluster token without --token."""
+    user (who runs Docker and k3d), under that user's run lock when `lock` is given.
+    `k3d cluster list` prints no cluster token without --token."""
 
-    def command(self, bin_dir: str = "") -> str:
+    def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
         default = '$( [ "$(id -u)" = 0 ] && echo /usr/local/bin || echo "$HOME/.local/bin")'
         state_dir = k3d_state_dir("$HOME")
-        return f"""bin={shlex.quote(bin_dir) if bin_dir else default}
+        return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
 printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
 if ! command -v docker >/dev/null 2>&1; then printf 'docker\\tabsent\\n'
 elif docker info >/dev/null 2>&1; then printf 'docker\\trunning\\n'
@@ -391,6 +333,8 @@ true"""
         for line in output:
             kind, _, rest = line.partition("\t")
             fields = rest.split("\t")
+            if state.lock.read(kind, rest):
+                continue
             if kind in ("system", "arch", "home", "bin_dir", "docker"):
                 setattr(state, kind, rest)
             elif kind == "file" and len(fields) == 3:

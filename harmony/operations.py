@@ -27,7 +27,8 @@ from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand
 
 from harmony import kubeconfig, rollout, runner
 from harmony.errors import RunFailed
-from harmony.facts import FileState, UnitState, run_watch
+from harmony.facts import FileState, UnitState
+from harmony.runlock import run_watch
 from harmony.k3s import paths
 from harmony.k3s.service import Service
 

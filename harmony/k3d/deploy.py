@@ -15,12 +15,12 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import localstate, operations, releases
+from harmony import localstate, operations, releases, runlock
 from harmony.errors import BadInput
 from harmony.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings, from_data
-from harmony.k3s.deploy import insecure_urls, run_process
+from harmony.k3s.deploy import insecure_urls
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
@@ -44,6 +44,17 @@ def asset(system: str, machine: str) -> releases.Asset:
         raise BadInput(f"k3d has no release for {system} on {machine}")
     name = f"k3d-{'darwin' if os_name == 'macos' else os_name}-{ARCHES[machine]}"
     return releases.Asset(name + (".exe" if os_name == "windows" else ""), "checksums.txt")
+
+
+def k3d_state(settings: K3dSettings, check_name: str) -> K3dHostState | None:
+    """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
+    after adding an operation that fails the host, where another run holds it."""
+    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **runlock.take(host), **USER)
+    problem = state.lock.problem(host)
+    if problem:
+        operations.fail(name=check_name, message=problem, **USER)
+        return None
+    return state
 
 
 def docker_problem(state: K3dHostState) -> str | None:
@@ -75,7 +86,9 @@ def up() -> None:
     if refused:
         operations.fail(name="Check the download URLs", message=refused, **USER)
         return
-    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **USER)
+    state = k3d_state(settings, "Check Docker")
+    if state is None:
+        return
     problem = docker_problem(state)
     if problem and state.docker == "absent" and settings.install_docker:
         # As root (sudo per the host's data), unlike the rest: then Docker answers this run's
@@ -117,7 +130,7 @@ def up() -> None:
         current=state.files.get(k3d),
         stall_timeout=settings.k3s.download_stall_timeout,
         allow_http=settings.k3s.allow_http,
-        watch=run_process(host),
+        watch=runlock.run_process(host),
         **USER,
     )
     operations.user_file(name="Write the cluster's k3d config", path=spec_path, content=spec,
@@ -179,7 +192,9 @@ def fetch_kubeconfig(path: str, current) -> None:
 @deploy("k3d kubeconfig")
 def kubeconfig() -> None:
     settings = from_data(host.data, host.name, host.groups)
-    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **USER)
+    state = k3d_state(settings, "Find the k3d cluster")
+    if state is None:
+        return
     k3d, _, path = _paths(state, settings)
     if settings.cluster not in state.clusters:
         operations.fail(name="Find the k3d cluster", message=f"no k3d cluster '{settings.cluster}': "
@@ -192,7 +207,9 @@ def kubeconfig() -> None:
 @deploy("k3d down")
 def down() -> None:
     settings = from_data(host.data, host.name, host.groups)
-    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **USER)
+    state = k3d_state(settings, "Delete the k3d cluster")
+    if state is None:
+        return
     k3d, spec_path, kubeconfig = _paths(state, settings)
     if settings.cluster in state.clusters:
         operations.run(name=f"Delete the k3d cluster {settings.cluster}",

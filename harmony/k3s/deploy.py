@@ -8,22 +8,20 @@ server's kubeconfig to the controller. Each is a list of operations decided from
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
-import socket
 import threading
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, inventory
 from pyinfra.api import Host, State, deploy
 
-from harmony import airgap, localstate, operations, releases
+from harmony import airgap, localstate, operations, releases, runlock
 from harmony.errors import BadInput
 from harmony.facts import HostState, K3sHost, SudoAccess
 from harmony.k3s import cluster, firewall, paths, prepare, render
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
-from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data, lock_wait
+from harmony.k3s.settings import DOWNLOAD_URLS, Settings, check_https, from_data
 
 logger = logging.getLogger("pyinfra")
 
@@ -62,46 +60,19 @@ def state_of(target: Host) -> HostState | str:
             if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
                 known[target.name] = f"{target.name} is unreachable"
             else:
-                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost, **run_lock(target))
+                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target))
     return known[target.name]
-
-
-def run_lock(target: Host) -> dict:
-    """How this run takes a host's lock (`facts.lock_script`): exclusive, or shared for a dry run
-    (harmony's runner says which), naming the run, tied to the run's connection (a local run:
-    to this pyinfra process)."""
-    data = target.data
-    who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
-    return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
-            "wait": lock_wait(data, target.name), "who": who,
-            "watch": run_process(target)}
-
-
-def run_process(target: Host) -> str:
-    """The process on `target` that lives as long as this run (`facts.run_watch`): this pyinfra
-    process for a local run; else "", the host's own sshd for this run's connection."""
-    return str(os.getpid()) if target.name.startswith("@local") else ""
 
 
 def host_state(check_name: str) -> HostState | None:
     """This host's state, or None after adding an operation that fails the host with the reason
     (it cannot be read, or another run holds the host's lock)."""
     state = state_of(host)
-    if isinstance(state, HostState) and state.lock == "busy":
-        state = (f"another harmony run holds this host ({state.lock_holder or 'a plan or check'}); "
-                 f"it did not end within {run_lock(host)['wait']} s: run again once it has")
+    if isinstance(state, HostState):
+        state = state.lock.problem(host) or state
     if isinstance(state, str):
         operations.fail(name=check_name, message=state, _sudo=False)
         return None
-    if state.lock_waited:
-        host.log(f"harmony: waited for another harmony run on this host to end ({state.lock_waited})",
-                 log_func=logger.warning)
-    if state.lock_holder:
-        host.log(f"harmony: warning: took over this host's lock from a run that ended without "
-                 f"letting go ({state.lock_holder})", log_func=logger.warning)
-    elif state.lock == "untied":
-        host.log("harmony: warning: cannot tie the host's lock to this run (no sshd process found): "
-                 "another run could interleave with this one", log_func=logger.warning)
     return state
 
 
@@ -232,7 +203,7 @@ def converge(settings: Settings, shape: Cluster, state: HostState, one_at_a_time
             current=state.files.get(paths.BINARY),
             stall_timeout=settings.download_stall_timeout,
             allow_http=settings.allow_http,
-            watch=run_process(host),
+            watch=runlock.run_process(host),
         )
 
     def write(path: str, content: str, mode: str, name: str | None = None):

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -130,3 +132,22 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert all(c["name"] != k3d_cluster for c in config["contexts"])
     again = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
     assert again.returncode == 0 and "@local: unchanged" in again.stdout
+
+
+def test_a_k3d_run_refuses_while_another_holds_this_machine(harmony, mirror, tmp_path):
+    """k3d runs as the login user, under a lock of that user's on the Docker host."""
+    lock = f"/tmp/harmony-k3d-{os.getuid()}.lock"
+    holder = subprocess.Popen(["flock", lock, "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["flock", "-n", lock, "true"]).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        result = harmony("up", "--yes", "--runtime", "k3d", "--version", NEW, "--name", "hlocked",
+                         "--set", f"k3d_release_url={mirror.k3d_release_url}", "--allow-http",
+                         "--set", f"k3d_bin_dir={tmp_path / 'bin'}", "--set", "harmony_lock_wait=1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "@local: failed: harmony: another harmony run holds this host" in result.stdout, result.stdout
+    assert not (tmp_path / "bin").exists()
