@@ -217,7 +217,7 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
     refused redirect) ends the download at once. The message says which, and after how many tries.
 
     The download ends with the run: a watchdog stops it, and nothing is renamed, once the run's
-    connection (`facts.run_watch`; `watch` for a local run) is gone, however the run ended.
+    connection (`runlock.run_watch`; `watch` for a local run) is gone, however the run ended.
     """
     if current and current.sha256 == sha256:
         if current.mode == "755":

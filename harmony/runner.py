@@ -11,7 +11,7 @@ The pyinfra process dies with harmony: it runs in a session of its own; SIGINT o
 harmony ends that whole session (pyinfra and what it runs on this machine) with SIGTERM, since
 pyinfra's own SIGINT handling waits on its hosts' connections; and on Linux the kernel sends it
 SIGTERM if harmony itself dies, even by SIGKILL (PR_SET_PDEATHSIG). On the hosts, what a run
-started ends with the run's connection (`harmony.facts.run_watch`).
+started ends with the run's connection (`harmony.runlock.run_watch`).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ The data keys (inventories/edge.example.py shows them in use):
 - harmony_kubeconfig_server: the API address the controller uses, during the run too (the CLI's
   --kubeconfig-server; default the registration address);
 - harmony_lock_wait: seconds a run waits for another run's lock on a host before it fails that
-  host naming the holder (default 60; harmony.facts.lock_script);
+  host naming the holder (default 60; harmony.runlock);
 - harmony_download_stall_timeout: seconds a download (k3s's, k3d's) may stall, moving under 1 KiB/s,
   before it is abandoned and tried again, 4 tries in all (default 30);
 - http_proxy, https_proxy, no_proxy: for the k3s service (its environment file);
