@@ -93,6 +93,8 @@ def handles_errors(func):
         try:
             code = func(*args, **kwargs)
         except (BadInput, Interrupted, RunFailed) as error:
+            for line in getattr(error, "hosts", ()):  # what a stopped run did, host by host
+                click.echo(line)
             click.echo(f"harmony: error: {error}", err=True)
             sys.exit(error.exit_code)
         sys.exit(code or 0)

@@ -181,14 +181,9 @@ def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) ->
     ok = set()
     for host in hosts:
         outcome = result.hosts.get(host.name, runner.HostResult(host.name))
-        if not outcome.ok:
-            click.echo(f"{host.name}: failed: {outcome.reason}")
-            continue
-        ok.add(host.name)
-        if outcome.changed:
-            click.echo(f"{host.name}: {verb} ({len(outcome.changed)} changed: {', '.join(outcome.changed)})")
-        else:
-            click.echo(f"{host.name}: unchanged")
+        click.echo(outcome.summary(verb))
+        if outcome.ok:
+            ok.add(host.name)
     return ok
 
 

@@ -8,12 +8,14 @@ file), and each yields nothing, with a `host.noop` saying why, when the host is 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import os
 import posixpath
 import secrets
 import shlex
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -33,11 +35,37 @@ from harmony.k3s import paths
 from harmony.k3s.service import Service
 
 logger = logging.getLogger("pyinfra")
+
+# A stop asked of this pyinfra run by harmony's runner (SIGUSR1): no step begins after it.
+_stop_asked = [False]
+STOPPED = "harmony: not begun: the run was asked to stop"
+
+
+def _ask_stop(signum, frame) -> None:
+    _stop_asked[0] = True
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGUSR1, _ask_stop)
+
+
+def step(func):
+    """A harmony operation: pyinfra's `@operation`, which fails at once, saying so, where the
+    run was asked to stop before it began. The steps in progress then finish, and are reported."""
+
+    @functools.wraps(func)
+    def stoppable(*args, **kwargs):
+        if _stop_asked[0] and host.state.is_executing:
+            yield f"echo {shlex.quote(STOPPED)} >&2; exit 1"
+            return
+        yield from func(*args, **kwargs)
+
+    return operation()(stoppable)
 # This run's mark on the files it stages: two runs never share a staging or temporary name.
 RUN_ID = secrets.token_hex(4)
 
 
-@operation()
+@step
 def fail(message: str):
     """Fail this host with a message, and nothing else: used by checks that run before changes.
 
@@ -49,7 +77,7 @@ def fail(message: str):
     yield f"echo {shlex.quote('harmony: ' + message)} >&2; exit 1"
 
 
-@operation()
+@step
 def nothing(reason: str):
     """Change nothing, saying why. Two uses: a step every host of a run passes (pyinfra keeps
     each host's operations in order but interleaves hosts, so only an operation all hosts share
@@ -59,7 +87,7 @@ def nothing(reason: str):
     yield from ()
 
 
-@operation()
+@step
 def file(path: str, content: str, mode: str, current: FileState | None, keep: str | None = None):
     """Write a file (root-owned, `mode`) when its content or mode differ from `current`; with
     `keep`, a copy of the file it replaces is kept there (to put back)."""
@@ -75,7 +103,7 @@ def file(path: str, content: str, mode: str, current: FileState | None, keep: st
     yield from _install(BytesIO(data), path, mode)
 
 
-@operation()
+@step
 def user_file(path: str, content: str, current: FileState | None):
     """Write a file of the login user's (mode 0600), atomically, when its content differs."""
     data = content.encode()
@@ -88,7 +116,7 @@ def user_file(path: str, content: str, current: FileState | None):
     yield f"chmod 600 {shlex.quote(new)} && mv -f {shlex.quote(new)} {shlex.quote(path)}"
 
 
-@operation()
+@step
 def copy_secret(source: Host, source_path: str, path: str, source_file: FileState | None,
                 current: FileState | None):
     """Copy a root-only file from another host (a server's join token), when it differs here.
@@ -163,7 +191,7 @@ def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     return base64.b64decode("".join(output.stdout_lines)), ""
 
 
-@operation()
+@step
 def fetch(path: str, local_path: str, current: FileState | None, as_root: bool = True):
     """Download a file to the controller, when the local copy differs.
 
@@ -198,7 +226,7 @@ def _private(state, host, local_path: str) -> bool:
 DOWNLOAD_TRIES = 4
 
 
-@operation()
+@step
 def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int,
            allow_http: bool = False, watch: str = ""):
     """Install an executable from `url`, verified against `sha256`, atomically.
@@ -297,7 +325,7 @@ fi
 chmod 755 "$tmp" && mv -f "$tmp" {shlex.quote(dest)}"""
 
 
-@operation()
+@step
 def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileState | None):
     """Install a file from the controller (an airgap bundle's), verified against `sha256` on the
     host before it is renamed over `dest`, when the host's copy differs."""
@@ -307,7 +335,7 @@ def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileStat
     yield from _install(local_path, dest, mode, sha256)
 
 
-@operation()
+@step
 def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str]):
     """Link each of `names` to `target` in its directory, unless the command exists already.
 
@@ -322,7 +350,7 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
         yield StringCommand("ln", "-sf", target, f"{directory}/{name}")
 
 
-@operation()
+@step
 def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = None):
     """Restart k3s's service and wait (at most `timeout` seconds) until it reports ready (under
     systemd), then until its node is Ready in the API; with `turn.drain`, drain the node first.
@@ -426,7 +454,7 @@ def _no_failure_yet(state, host) -> bool:
     return not failed
 
 
-@operation()
+@step
 def enable_and_start(service: Service, current: UnitState, timeout: int, turn: Turn):
     """Enable k3s's service and start it, where it is not already, waiting (at most `timeout`
     seconds) until it is ready: under OpenRC, whose start does not wait, until its node is
@@ -442,7 +470,7 @@ def enable_and_start(service: Service, current: UnitState, timeout: int, turn: T
             yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
 
 
-@operation()
+@step
 def stop_and_disable(service: Service, current: UnitState):
     """Stop and disable k3s's service, where it is installed."""
     if current.load_state != "loaded":
@@ -454,13 +482,13 @@ def stop_and_disable(service: Service, current: UnitState):
         yield service.disable()
 
 
-@operation()
+@step
 def run(command: str):
     """Run a shell command: only called where the fact shows there is work for it."""
     yield command
 
 
-@operation()
+@step
 def remove(targets: list[str]):
     """Remove files and directories; `targets` lists only those that exist."""
     if not targets:

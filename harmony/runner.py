@@ -7,9 +7,11 @@ and has a stable contract: exit code 1 when a host failed, `--dry` to plan, and 
 machine-readable plan and per-host results on stdout. Its progress log goes to stderr, which is
 passed through to the user as it comes.
 
-The pyinfra process dies with harmony: it runs in a session of its own; SIGINT or SIGTERM to
-harmony ends that whole session (pyinfra and what it runs on this machine) with SIGTERM, since
-pyinfra's own SIGINT handling waits on its hosts' connections; and on Linux the kernel sends it
+The pyinfra process stops with harmony. A first SIGINT or SIGTERM to harmony asks it to begin no
+further step (SIGUSR1: `harmony.operations.step`): the steps in progress finish and are
+reported. Where they have not within STEPS_GRACE seconds, or at a second signal, pyinfra's
+session of its own (pyinfra and what it runs on this machine) is ended with SIGTERM (pyinfra's
+own SIGINT handling waits on its hosts' connections), then SIGKILL. On Linux the kernel sends it
 SIGTERM if harmony itself dies, even by SIGKILL (PR_SET_PDEATHSIG). On the hosts, what a run
 started ends with the run's connection (`harmony.runlock.run_watch`).
 """
@@ -35,6 +37,7 @@ from harmony.targets import Target
 
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STEPS_GRACE = 30  # seconds the steps in progress have to finish after a stop, before SIGTERM
 STOP_GRACE = 10  # seconds pyinfra's session has to end after SIGTERM, before SIGKILL
 
 
@@ -52,6 +55,16 @@ class HostResult:
     @property
     def ok(self) -> bool:
         return self.reported and not self.failed and not self.dropped
+
+    def summary(self, verb: str) -> str:
+        """The host's line in a report: `verb` (changed, removed, ...) and what changed, or
+        unchanged, or failed and why."""
+        if not self.ok:  # and what it changed before, if anything: that is true on the host too
+            before = f" (after {len(self.changed)} changed: {', '.join(self.changed)})" if self.changed else ""
+            return f"{self.name}: failed: {self.reason}{before}"
+        if self.changed:
+            return f"{self.name}: {verb} ({len(self.changed)} changed: {', '.join(self.changed)})"
+        return f"{self.name}: unchanged"
 
     @property
     def reason(self) -> str:
@@ -147,30 +160,48 @@ def _die_with_parent() -> None:
 
 
 class _Stopper:
-    """While pyinfra runs: a stop signal to harmony ends pyinfra's whole session (SIGTERM, then
-    SIGKILL after STOP_GRACE seconds), and `Interrupted` is raised once pyinfra has ended."""
+    """While pyinfra runs: a stop signal to harmony asks pyinfra to begin no further step, then
+    ends its whole session (SIGTERM, then SIGKILL) when the steps in progress take too long or
+    another stop signal comes. `signal` says which stopped the run, `forced` whether it ended
+    before the steps in progress had."""
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.process = process
         self.signal: int | None = None
+        self.forced = False
         self.step = ""  # the operation pyinfra last said it started
+        self.stopped_during = ""  # the step when the stop came
 
     def __enter__(self) -> "_Stopper":
         # Signals, not threads: harmony's process is gevent's once pyinfra's CLI is imported.
         self.previous = {sig: signal.signal(sig, self._stop) for sig in STOP_SIGNALS}
-        self.previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *_: self._end(signal.SIGKILL))
+        self.previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *_: self._escalate())
         return self
 
     def _stop(self, signum, frame) -> None:
-        if self.signal is None:
-            signal.alarm(STOP_GRACE)
-        self.signal = self.signal or signum
-        self._end(signal.SIGTERM)
+        if self.signal is not None:
+            self._escalate()
+            return
+        self.signal = signum
+        self.stopped_during = self.step
+        self._send(signal.SIGUSR1, whole=False)
+        signal.alarm(STEPS_GRACE)
+        sys.stderr.write(f"harmony: stopping once the steps in progress have finished (at most {STEPS_GRACE} s; "
+                         "stop again to end them now)\n")
 
-    def _end(self, signum: int) -> None:
+    def _escalate(self) -> None:
+        """End pyinfra's session: SIGTERM, then (after STOP_GRACE seconds) SIGKILL."""
+        if self.forced:
+            self._send(signal.SIGKILL)
+            return
+        self.forced = True
+        self._send(signal.SIGTERM)
+        signal.alarm(STOP_GRACE)
+
+    def _send(self, signum: int, whole: bool = True) -> None:
         if self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, signum)
+                (os.killpg if whole else os.kill)(self.process.pid, signum)
             except ProcessLookupError:
                 pass
 
@@ -180,7 +211,6 @@ class _Stopper:
             signal.signal(sig, handler)
         if self.signal:
             self.process.wait()
-            raise Interrupted(signal.Signals(self.signal).name, self.step)
 
 
 def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False) -> RunResult:
@@ -200,7 +230,11 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
         stdout = process.stdout.read()
         exit_code = process.wait()
     output = "".join(log)
-    return RunResult(exit_code, parse_results(stdout, output, dry), output)
+    hosts = parse_results(stdout, output, dry)
+    if stopper.signal:
+        raise Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced,
+                          [result.summary("changed") for result in hosts.values()])
+    return RunResult(exit_code, hosts, output)
 
 
 def facts(target: Target, fact: str, options: RunOptions,
@@ -208,8 +242,10 @@ def facts(target: Target, fact: str, options: RunOptions,
     """One fact (with `key=value` args) from every host that answers, {host name: value}, and
     why each other host did not, {host name: reason}. pyinfra's log is kept quiet."""
     process = _start(target, ["fact", fact, *args], options, dry=False)
-    with _Stopper(process):
+    with _Stopper(process) as stopper:
         stdout, log = process.communicate()
+    if stopper.signal:
+        raise Interrupted(signal.Signals(stopper.signal).name)
     try:
         payload = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
@@ -254,10 +290,20 @@ def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
             result.reported = True
         for name in results.get("failed_hosts", []):
             hosts.setdefault(name, HostResult(name)).dropped = True
+    operation = ""
     for line in log.splitlines():
+        started = STARTING.search(line)
+        if started:
+            operation = started[1].strip()
+            continue
         match = HOST_LINE.match(line)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", match["text"]).strip() if match else ""
+        if match and not dry and text == "Success" and operation:
+            # pyinfra's JSON leaves out a host that failed: what it changed before is in the log.
+            result = hosts.setdefault(match["host"], HostResult(match["host"]))
+            if not result.reported and operation not in result.changed:
+                result.changed.append(operation)
         if match and any(marker in match["text"] for marker in ERROR_MARKERS):
-            text = re.sub(r"\x1b\[[0-9;]*m", "", match["text"]).strip()
             result = hosts.setdefault(match["host"], HostResult(match["host"]))
             if dry and text.startswith(WOULD_FAIL):
                 result.refused = result.refused or text[len(WOULD_FAIL):]

@@ -150,8 +150,10 @@ def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host
     assert "127.0.0.1: unchanged" in harmony.up(host).stdout
 
 
-def test_a_run_stopped_mid_restart_names_the_step_and_the_restart_completes(harmony, host):
-    """The restart systemd was asked for completes; the stopped run says which step it was in."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmony, host, stop):
+    """SIGINT or SIGTERM: the restart in progress finishes, is reported, and no further step
+    begins. SIGKILL leaves nobody to report, and the restart systemd was asked for completes."""
     assert harmony.up(host).returncode == 0
     started = host.started_at()
     host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=10\n")  # a start that takes a while
@@ -159,13 +161,17 @@ def test_a_run_stopped_mid_restart_names_the_step_and_the_restart_completes(harm
     lines = read_lines(run)
     assert until(lambda: any("operation: k3s up | Restart k3s" in line for line in lines), timeout=120)
     time.sleep(2)
-    os.kill(run.pid, signal.SIGINT)
-    assert run.wait(timeout=60) == 130
-    assert until(lambda: any("stopped by SIGINT during 'k3s up | Restart k3s for its changed files'" in line
-                             for line in lines)), lines[-3:]
+    os.kill(run.pid, stop)
+    assert run.wait(timeout=60) == (-signal.SIGKILL if stop == signal.SIGKILL else 130)
+    if stop != signal.SIGKILL:
+        assert until(lambda: any(f"stopped by {stop.name} during 'k3s up | Restart k3s for its changed files': "
+                                 "the steps in progress finished; no host began another" in line for line in lines))
+        reported = run.stdout.read()
+        assert "127.0.0.1: failed: harmony: not begun: the run was asked to stop (after " in reported, reported
+        assert "k3s up | Restart k3s for its changed files" in reported
     assert until(lambda: controller_processes(run) == "")
     assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
-    assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml")
+    assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml") and host.leftovers() == ""
     host.sh("rm /etc/default/k3s")
     assert "127.0.0.1: unchanged" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
 

@@ -95,3 +95,20 @@ def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     state.units["k3s"] = UnitState("loaded", "active", "enabled", 1, started=200)
     assert not restart_pending(state, "k3s", ["/bin/k"])
     assert not restart_pending(state, "k3s-agent", ["/bin/k"])  # not running: nothing to restart
+
+
+def test_what_a_failed_host_changed_before_comes_from_the_log():
+    """pyinfra's JSON leaves out hosts that failed; the log still says what they changed first."""
+    stdout = json.dumps({"results": {"operations": [
+        {"name": "k3s up | Write config.yaml", "success": ["a"], "no_change": [], "error": []}],
+        "failed_hosts": ["c"]}})
+    log = ("--> Starting operation: k3s up | Write config.yaml \n    [a] Success\n    [c] Success\n"
+           "--> Starting serial operation: k3s up | Restart k3s for its changed files \n    [c] Success\n"
+           "--> Starting operation: k3s up | Enable and start k3s \n"
+           "    [c] harmony: not begun: the run was asked to stop\n    [c] Error\n")
+    hosts = runner.parse_results(stdout, log, dry=False)
+    assert hosts["a"].changed == ["k3s up | Write config.yaml"]
+    assert hosts["c"].changed == ["k3s up | Write config.yaml", "k3s up | Restart k3s for its changed files"]
+    assert hosts["c"].summary("changed") == (
+        "c: failed: harmony: not begun: the run was asked to stop (after 2 changed: "
+        "k3s up | Write config.yaml, k3s up | Restart k3s for its changed files)")
