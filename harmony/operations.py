@@ -182,13 +182,12 @@ def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     """A root-only file's content on `source` (None, and why, if it cannot be read), through
     the controller's memory only: the command prints neither its output nor its errors."""
     try:
-        ok, output = source.run_shell_command(
-            StringCommand("base64", "-w0", path), print_output=False, print_input=False, **_as_root(source))
+        ok, text = _quietly(source, f"base64 -w0 {shlex.quote(path)}")
     except Exception as error:  # a lost connection, say: the message says which host and why
         return None, f"{type(error).__name__}: {error}"
     if not ok:
         return None, MISSING
-    return base64.b64decode("".join(output.stdout_lines)), ""
+    return base64.b64decode(text), ""
 
 
 @step
