@@ -179,6 +179,16 @@ def check_https(data: Mapping, host_name: str, keys: tuple[str, ...]) -> None:
 DOWNLOAD_URLS = ("k3s_release_url", "k3s_channel_url", "k3d_release_url")
 
 
+def insecure_urls(data: Mapping, host_name: str) -> str | None:
+    """Why a host's download URLs are refused (plain http, not allowed), or None: for the deploy,
+    which fails the host with it (the controller refuses the run before any host, with check_https)."""
+    try:
+        check_https(data, host_name, DOWNLOAD_URLS)
+    except BadInput as error:
+        return str(error)
+    return None
+
+
 def _role(data: Mapping, host_name: str, groups) -> str:
     """The host's role: its k3s_role, else its group's; the two must not disagree."""
     by_group = {GROUP_ROLES[g] for g in groups if g in GROUP_ROLES}

@@ -87,7 +87,7 @@ def test_fact_parsing():
 
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     from harmony.facts import FileState, HostState, UnitState
-    from harmony.k3s.deploy import restart_pending
+    from harmony.k3s.phases.start import restart_pending
 
     state = HostState(files={"/bin/k": FileState("755", "a" * 64, mtime=200)},
                       units={"k3s": UnitState("loaded", "active", "enabled", 1, started=100)})

@@ -1,0 +1,62 @@
+"""Each host's `K3sHost` state, read once per run, under the host's run lock.
+
+A joining host also needs the first server's state (its token file), so the states are kept per
+pyinfra State, by host name (`pyinfra.host` is a proxy for whichever host is current).
+"""
+
+from __future__ import annotations
+
+import threading
+from weakref import WeakKeyDictionary
+
+from pyinfra import host
+from pyinfra.api import Host, State
+
+from harmony import operations, runlock
+from harmony.facts import HostState, K3sHost, SudoAccess
+
+_states: WeakKeyDictionary[State, dict[str, HostState | str]] = WeakKeyDictionary()
+
+# One lock a host: pyinfra prepares the hosts concurrently (greenlets), and every agent asks for
+# the first server's state at once; sshd would refuse more than MaxSessions (10) of those at a
+# time on the one connection, so the first to ask reads it and the others wait.
+_state_locks: WeakKeyDictionary[State, dict[str, threading.Lock]] = WeakKeyDictionary()
+
+
+def root_access_problem(target: Host) -> str | None:
+    """Why this run cannot become root on `target`, or None: asked before anything uses sudo."""
+    if not target.data.get("_sudo"):
+        return None
+    access = target.get_fact(SudoAccess, _sudo=False)
+    if access in ("root", "nopasswd") or (access == "password" and target.data.get("_sudo_password")):
+        return None
+    if access == "password":
+        return (
+            "sudo asks for a password (or this user may not use sudo): give the password "
+            "with --sudo-password-env VAR (or _sudo_password in the data), or connect as root"
+        )
+    return "sudo is not installed: connect as root, or install sudo"
+
+
+def state_of(target: Host) -> HostState | str:
+    """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
+    known = _states.setdefault(target.state, {})
+    with _state_locks.setdefault(target.state, {}).setdefault(target.name, threading.Lock()):
+        if target.name not in known:
+            if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
+                known[target.name] = f"{target.name} is unreachable"
+            else:
+                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target))
+    return known[target.name]
+
+
+def host_state(check_name: str) -> HostState | None:
+    """This host's state, or None after adding an operation that fails the host with the reason
+    (it cannot be read, or another run holds the host's lock)."""
+    state = state_of(host)
+    if isinstance(state, HostState):
+        state = state.lock.problem(host) or state
+    if isinstance(state, str):
+        operations.fail(name=check_name, message=state, _sudo=False)
+        return None
+    return state

@@ -1,0 +1,27 @@
+"""Kubeconfig: a server's kubeconfig fetched to the controller (private, 0600), where the
+controller then waits for the cluster's nodes and merges it into the user's."""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from harmony import localstate, operations
+from harmony.facts import HostState
+from harmony.k3s import paths
+from harmony.k3s.node import Node
+
+
+def run(node: Node) -> None:
+    if node.settings.role == "server":
+        fetch(node.state)
+
+
+def fetch(state: HostState) -> None:
+    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
+    localstate.ensure_private_dir(local.parent)
+    operations.fetch(
+        name="Fetch the kubeconfig to the controller",
+        path=paths.KUBECONFIG,
+        local_path=str(local),
+        current=state.files.get(paths.KUBECONFIG),
+    )

@@ -1,0 +1,32 @@
+"""The service: k3s's unit (systemd) or init script (OpenRC), its log rotation (OpenRC), the
+killall and uninstall scripts, and kubectl, crictl and ctr linked to k3s."""
+
+from __future__ import annotations
+
+import posixpath
+
+from harmony import operations
+from harmony.k3s import paths, render
+from harmony.k3s.node import Node
+
+
+def run(node: Node) -> None:
+    service, role = node.service, node.settings.role
+    unit_file = node.write(service.file, render.service_file(service, node.firewall_hook), service.file_mode,
+                           f"Write {service.file}")
+    node.restarts.append(unit_file)
+    if service.openrc:
+        node.write(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")
+    for path, content in ((paths.KILLALL_SCRIPT, render.KILLALL),
+                          (paths.uninstall_script(role), render.uninstall_script(service))):
+        node.write(path, content, "755", f"Write {posixpath.basename(path)}")
+    operations.link_commands(
+        name="Link kubectl, crictl and ctr to k3s",
+        names=paths.LINKED_COMMANDS,
+        target=paths.BINARY,
+        commands=node.state.commands,
+    )
+    # Whether an operation will change the host is known now, from the facts: deciding on it
+    # here (not with pyinfra's `_if`, judged while running) makes a plan list what `up` does.
+    if service.reload and unit_file.will_change:
+        operations.run(name="Reload systemd", command=service.reload)
