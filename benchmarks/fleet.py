@@ -12,12 +12,16 @@ ports, as the e2e tests do), serves the stand-in k3s from the test mirror, and f
 - cold up: `harmony up` on hosts just cleared by `harmony down`;
 - no-op up: `harmony up` again (checked: every host unchanged, so nothing is sent or fetched);
 - no-op pyinfra: the same deploy through the plain `pyinfra` command;
+- one-op pyinfra: the plain `pyinfra` command with one operation that changes nothing
+  (`files.directory` on a directory that exists): the least a pyinfra run costs;
 - one change: one node label changed on one host (checked: that host alone changes);
 - plan: `harmony plan` over the fleet (a dry run);
 
-and, once, `harmony --help`. Prints min / median / max, writes fleet.json, fleet.csv and
-fleet.png (matplotlib) to `--out`. Every host is removed at the end, also on failure. Needs what
-`bash tests/setup.sh` installs.
+and, once, `harmony --help`. Also, per size: the controller's peak memory (the largest resident
+set of a harmony run, from the kernel's accounting of the child), the lines a no-op `up` prints,
+and once the memory one test host uses. Prints min / median / max, writes fleet.json, fleet.csv
+and fleet.png (matplotlib) to `--out`. Every host is removed at the end, also on failure. Needs
+what `bash tests/setup.sh` installs.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e import hosts as test_hosts
 from tests.e2e.conftest import CHANNELS, NEW, OLD, write_inventory
 from tests.standin.mirror import Mirror
 
-MEASURES = ("ssh floor", "cold up", "no-op up", "no-op pyinfra", "one change", "plan")
+MEASURES = ("ssh floor", "cold up", "no-op up", "no-op pyinfra", "one-op pyinfra", "one change", "plan")
 
 
 class Fleet:
@@ -80,6 +85,17 @@ class Fleet:
                 "--data", f"k3s_version={NEW}", "--data", f"k3s_release_url={self.mirror.release_url}",
                 "--data", "harmony_allow_http=true", str(inventory), "deploys/k3s.py"]
 
+    def one_op(self, inventory: Path) -> list[str]:
+        return [sys.executable, "-m", "pyinfra", "-y", "--ssh-user", "root", "--ssh-key", str(self.key),
+                str(inventory), "files.directory", "path=/etc"]
+
+    def host_memory_mib(self) -> float:
+        """What one test host's container uses (cgroup memory, as `docker stats` shows it)."""
+        usage = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", self.hosts[0].name],
+                               capture_output=True, text=True, check=True).stdout.split("/")[0].strip()
+        number, unit = float(usage.rstrip("KMGiB")), usage.lstrip("0123456789.")
+        return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
     def ssh_floor(self, size: int) -> float:
         options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                    "-o", "LogLevel=ERROR", "-i", str(self.key)]
@@ -91,42 +107,63 @@ class Fleet:
         return time.monotonic() - start
 
 
-def run(command: list[str], env: dict, expect_changed: int | None = None) -> float:
-    """Run a command and return its wall time; exit if it fails, or if it changed other than
-    `expect_changed` hosts (harmony's summary: one line per host)."""
+@dataclass
+class Run:
+    seconds: float
+    peak_mib: float  # the command's largest resident set
+    lines: int  # lines it printed, stdout and stderr
+
+
+def run(command: list[str], env: dict, expect_changed: int | None = None) -> Run:
+    """Run a command, measuring it; exit if it fails, or if it changed other than
+    `expect_changed` hosts (harmony's report: a line per changed host)."""
     start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800, stdin=subprocess.DEVNULL)
-    seconds = time.monotonic() - start
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command[:6])}...\n{result.stdout}\n{result.stderr[-3000:]}")
-    changed = sum(": changed" in line for line in result.stdout.splitlines())
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - start
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(command[:6])}...\n{stdout}\n{stderr[-3000:]}")
+    changed = sum(": changed" in line for line in stdout.splitlines())
     if expect_changed is not None and changed != expect_changed:
-        sys.exit(f"expected {expect_changed} changed hosts, got {changed}:\n{result.stdout}")
-    return seconds
+        sys.exit(f"expected {expect_changed} changed hosts, got {changed}:\n{stdout}")
+    return Run(seconds, usage.ru_maxrss / 1024, len((stdout + stderr).splitlines()))
 
 
-def measure(fleet: Fleet, size: int, repeat: int) -> dict[str, list[float]]:
+def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Each measure's wall times at this size, and the figures taken once: peak memory, lines."""
     inventory = fleet.inventory(size)
     times: dict[str, list[float]] = {m: [] for m in MEASURES}
+    peaks: list[float] = []
     down = fleet.harmony("down", inventory, "--yes")
     for _ in range(repeat):
         run(down, fleet.env)
-        times["cold up"].append(run(fleet.up(inventory), fleet.env, expect_changed=size))
+        cold = run(fleet.up(inventory), fleet.env, expect_changed=size)
+        times["cold up"].append(cold.seconds)
+        peaks.append(cold.peak_mib)
+    lines = 0
     for i in range(repeat):
         times["ssh floor"].append(fleet.ssh_floor(size))
-        times["no-op up"].append(run(fleet.up(inventory), fleet.env, expect_changed=0))
-        times["no-op pyinfra"].append(run(fleet.pyinfra(inventory), fleet.env))
+        noop = run(fleet.up(inventory), fleet.env, expect_changed=0)
+        times["no-op up"].append(noop.seconds)
+        peaks.append(noop.peak_mib)
+        lines = noop.lines
+        times["no-op pyinfra"].append(run(fleet.pyinfra(inventory), fleet.env).seconds)
+        times["one-op pyinfra"].append(run(fleet.one_op(inventory), fleet.env).seconds)
         times["plan"].append(run(fleet.harmony("plan", inventory, "--version", NEW, "--release-url",
-                                               fleet.mirror.release_url, "--allow-http"), fleet.env))
+                                               fleet.mirror.release_url, "--allow-http"), fleet.env).seconds)
         changed = fleet.inventory(size, label="b" if i % 2 == 0 else "a")
-        times["one change"].append(run(fleet.up(changed), fleet.env, expect_changed=1))
+        times["one change"].append(run(fleet.up(changed), fleet.env, expect_changed=1).seconds)
     fleet.inventory(size)  # the label as the cold run set it, for the next size
     run(fleet.up(inventory), fleet.env)
-    return times
+    return times, {"peak memory, MiB": max(peaks), "lines of a no-op up": lines}
 
 
 def help_times(repeat: int) -> list[float]:
-    return [run([sys.executable, "-m", "harmony", "--help"], os.environ) for _ in range(max(repeat, 5))]
+    return [run([sys.executable, "-m", "harmony", "--help"], os.environ).seconds for _ in range(max(repeat, 5))]
 
 
 def machine() -> dict:
@@ -204,15 +241,20 @@ def main() -> None:
     test_hosts.ensure_images()
     fleet = Fleet(Path(tempfile.mkdtemp(prefix="harmony-bench-")), max(sizes))
     rows = [{"measure": "harmony --help", "hosts": 0, **summarize(help_times(args.repeat))}]
+    figures: list[dict] = []
     try:
         for size in sizes:
-            for name, runs in measure(fleet, size, args.repeat).items():
+            times, once = measure(fleet, size, args.repeat)
+            for name, runs in times.items():
                 rows.append({"measure": name, "hosts": size, **summarize(runs)})
                 print(f"{size:>3} hosts  {name:<14} min {min(runs):6.2f}  median {statistics.median(runs):6.2f}"
                       f"  max {max(runs):6.2f} s", flush=True)
+            figures.append({"hosts": size, **once})
+            print(f"{size:>3} hosts  {once}", flush=True)
+        host_mib = fleet.host_memory_mib()
     finally:
         fleet.close()
-    info = machine()
+    info = {**machine(), "one host's memory, MiB": round(host_mib, 1), "figures": figures}
     write_results(args.out, info, rows)
     print(f"\nmachine: {info}\n\n{table(rows, sizes)}\n\nwritten: {args.out}/fleet.json, fleet.csv, fleet.png")
 

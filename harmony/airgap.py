@@ -15,14 +15,13 @@ needs the internet.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from harmony import fetch, releases
+from harmony import fetch, once, releases
 from harmony.errors import BadInput, RunFailed
 
 IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
@@ -74,7 +73,7 @@ def _sums(directory: Path, checksum_file: str) -> dict[str, str]:
     return releases.parse_checksums(path.read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@once.per_process
 def items(directory: str, machine: str) -> tuple[Item, ...]:
     """The binary and the images for a host's `uname -m`, each checked against the bundle's
     checksum file here, on the controller, before anything is uploaded (once per run)."""

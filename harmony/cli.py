@@ -62,6 +62,9 @@ RELEASE_OPTIONS = [
                       "it once it is Ready again."),
 ]
 
+JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
+                            help="Print the report as one JSON object (its shape: README, Output).")]
+
 UP_OPTIONS = [
     click.option("--install-docker", is_flag=True,
                  help="k3d: install Docker from the distribution's packages where it is missing."),
@@ -88,6 +91,11 @@ def handles_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        # pyinfra runs in this process: gevent patches it first, before any socket exists, as
+        # the `pyinfra` command patches its own. Only a command's run pays for it, not --help.
+        from gevent import monkey
+        monkey.patch_all()
+
         from harmony.errors import BadInput, Interrupted, RunFailed
 
         try:
@@ -142,6 +150,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         recreate=extra.get("recreate", False),
         install_docker=extra.get("install_docker", False),
         purge=extra.get("purge", False),
+        as_json=extra.get("as_json", False),
     )
 
 
@@ -173,7 +182,7 @@ def main():
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS)
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @handles_errors
 def up(target, yes, **options):
@@ -189,19 +198,18 @@ def up(target, yes, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS)
-@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
 @handles_errors
-def check(target, as_json, **options):
+def check(target, **options):
     """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""
     from harmony import commands
 
-    return commands.check(build_request(target, **options), as_json)
+    return commands.check(build_request(target, **options))
 
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS)
+@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""
@@ -212,19 +220,18 @@ def plan(target, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS)
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@with_options(CONNECTION_OPTIONS, JSON_OPTION)
 @handles_errors
-def status(target, as_json, **options):
+def status(target, **options):
     """Per host: installed k3s version, service state, node Ready in the API."""
     from harmony import commands
 
-    return commands.status(build_request(target, **options), as_json)
+    return commands.status(build_request(target, **options))
 
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS)
+@with_options(CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 @click.option("--purge", is_flag=True, help="k3d: also remove the k3d executable.")
 @handles_errors
@@ -240,7 +247,7 @@ def down(target, yes, **options):
 
 @main.command(name="kubeconfig")
 @TARGET
-@with_options(CONNECTION_OPTIONS, UP_OPTIONS)
+@with_options(CONNECTION_OPTIONS, UP_OPTIONS, JSON_OPTION)
 @handles_errors
 def kubeconfig_command(target, **options):
     """Fetch the cluster's kubeconfig again and merge it into yours."""
@@ -326,7 +333,7 @@ def lab_status(**options):
 
     directory, request = _lab_request(**options)
     lab_module.vagrant("status", directory=directory)
-    return commands.status(request, as_json=False)
+    return commands.status(request)
 
 
 @lab.command("down")

@@ -8,15 +8,18 @@ k3s in Docker through k3d: `harmony.runtime`); then runs one pyinfra deploy; the
 
 from __future__ import annotations
 
-import json
+import contextlib
+import dataclasses
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import click
 
-from harmony import airgap, inventory, kubeconfig, localstate, readiness, releases, runner, runtime
+from harmony import (airgap, facts, inventory, kubeconfig, localstate, progress, readiness, releases, report,
+                     runner, runtime)
 from harmony.errors import BadInput, RunFailed
 from harmony.k3d import settings as k3d_settings
 from harmony.k3s import cluster
@@ -25,8 +28,7 @@ from harmony.targets import Target
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
-STATUS_FACTS = {"k3s": "harmony.facts.K3sStatus", "k3d": "harmony.facts.K3dStatus"}
-PLATFORM_FACT = "harmony.facts.Platform"
+STATUS_FACTS = {"k3s": facts.K3sStatus, "k3d": facts.K3dStatus}
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Request:
     recreate: bool = False
     purge: bool = False
     install_docker: bool = False
+    as_json: bool = False  # print the report as JSON
 
 
 @dataclass
@@ -121,13 +124,13 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
         return runtime.Choice(requested, "asked for")
     (host,) = hosts
     options = replace(request.options, data={**request.options.data, "_sudo": False})
-    answered, reasons = runner.facts(request.target, PLATFORM_FACT, options)
+    answered, reasons = runner.facts(request.target, facts.Platform, options)
     platform = answered.get(host.name)
     if not platform:
         raise RunFailed(f"{host.name}: cannot read its facts to choose a runtime: "
                         f"{reasons.get(host.name, 'no answer')}")
     install_docker = k3d_settings.from_data(host.data, host.name).install_docker
-    return runtime.choose(host.name, runtime.Platform(**platform), None, install_docker)
+    return runtime.choose(host.name, runtime.Platform(**platform), install_docker)
 
 
 def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
@@ -144,20 +147,20 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
     request = _with_data(request, hosts[0].data)
-    data["harmony_cluster"] = request.name
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
     version = _pin_version(hosts) if pin else None
     choice = _choose_runtime(request, hosts)
-    run = Run(hosts, choice.runtime, replace(request.options, data=data), request)
+    # The run's data: the overrides, and what the controller resolved for every host.
+    resolved = {**data, "harmony_cluster": request.name, **({"k3s_version": version} if version else {})}
+    run = Run(hosts, choice.runtime, replace(request.options, data=resolved), request)
     if run.runtime == "k3s" and whole:
         _shape(hosts)
     elif run.runtime == "k3d":
         k3d_settings.from_data(hosts[0].data, hosts[0].name)
     if version:
         _check_published(run, version)
-        data["k3s_version"] = version
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
 
@@ -176,20 +179,66 @@ def _with_data(request: Request, data: dict) -> Request:
     return replace(request, name=name, kubeconfig_server=server)
 
 
-def _report(result: runner.RunResult, hosts: list[inventory.Host], verb: str) -> set[str]:
-    """Print a line per host; return the names of the hosts that succeeded."""
-    ok = set()
-    for host in hosts:
+def _deploy(request: Request, run: Run, verb: str, dry: bool = False) -> runner.RunResult:
+    """Run one of the runtime's deploys: its progress shown phase by phase, or with -v pyinfra's
+    own log instead, or (--json, or a plan: nothing runs) nothing."""
+    verbose = bool(run.options.verbosity)
+    shown = None if verbose or request.as_json or dry else progress.Progress()
+    return runner.run(request.target, run.deploy(verb), run.options, dry=dry, quiet=not verbose, progress=shown)
+
+
+def _run_report(command: str, request: Request, run: Run, result: runner.RunResult,
+                statuses: tuple[str, ...], started: float) -> report.Report:
+    """What a run did, host by host (changed, unchanged or failed, and why) and phase by phase."""
+    hosts = []
+    for host in run.hosts:
         outcome = result.hosts.get(host.name, runner.HostResult(host.name))
-        click.echo(outcome.summary(verb))
-        if outcome.ok:
-            ok.add(host.name)
-    return ok
+        hosts.append(outcome.report(statuses))
+    return report.Report(command, request.name, hosts, statuses, phases=_phases(result), started=started,
+                         ok=all(h.status != report.FAILED for h in hosts))
+
+
+def _phases(result: runner.RunResult) -> list[report.PhaseCount]:
+    """Per phase, the hosts on which it changed something, nothing, or failed."""
+    counts: dict[str, report.PhaseCount] = {}
+    for outcome in result.hosts.values():
+        seen: dict[str, str] = {}
+        for names, verdict in ((outcome.unchanged, "unchanged"), (outcome.changed, "changed"),
+                               (outcome.failed, "failed")):
+            for name in names:
+                if report.phase_of(name):
+                    seen[report.phase_of(name)] = verdict
+        for phase, verdict in seen.items():
+            count = counts.setdefault(phase, report.PhaseCount(phase))
+            setattr(count, verdict, getattr(count, verdict) + 1)
+    return list(counts.values())
+
+
+@contextlib.contextmanager
+def _reported(rep: report.Report, as_json: bool):
+    """Print the report when the block ends, also when it fails (then with the error, not ok)."""
+    try:
+        yield rep
+    except (RunFailed, BadInput) as error:
+        rep.ok = False
+        rep.extra["error"] = str(error)
+        raise
+    finally:
+        _emit(rep, as_json)
+
+
+def _emit(rep: report.Report, as_json: bool) -> None:
+    rep.seconds = time.monotonic() - rep.started
+    click.echo(rep.as_json() if as_json else "\n".join(rep.text()))
 
 
 def _failed(hosts: list[inventory.Host], ok: set[str]) -> RunFailed:
     failed = [h.name for h in hosts if h.name not in ok]
     return RunFailed(f"{len(failed)} of {len(hosts)} host(s) failed: {', '.join(failed)}")
+
+
+def _succeeded(rep: report.Report) -> set[str]:
+    return {h.host for h in rep.hosts if h.status != report.FAILED}
 
 
 @dataclass(frozen=True)
@@ -248,72 +297,79 @@ def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readines
     return nodes
 
 
-def _show_plan(result: runner.RunResult, hosts: list[inventory.Host]) -> list[str]:
-    """Print what `up` would do on each host; return the hosts it would fail on."""
-    refused = []
-    for host in hosts:
+def _plan_report(request: Request, run: Run, result: runner.RunResult, started: float) -> report.Report:
+    """What `up` would do on each host, or why it would fail there."""
+    hosts = []
+    for host in run.hosts:
         outcome = result.hosts.get(host.name) or runner.HostResult(host.name)
         if outcome.refused:  # a check before any change: nothing else would happen there
-            refused.append(host.name)
-            click.echo(f"{host.name}: would fail: {outcome.refused}")
-        elif outcome.changed:
-            click.echo(f"{host.name}: would change: {', '.join(outcome.changed)}")
+            hosts.append(report.HostReport(host.name, "would fail", reason=outcome.refused))
+        elif not outcome.ok:
+            hosts.append(report.HostReport(host.name, report.FAILED, reason=outcome.reason))
         else:
-            click.echo(f"{host.name}: nothing to change")
-    if result.exit_code != 0:
-        raise RunFailed("planning failed; see above")
-    return refused
+            hosts.append(outcome.report(report.PLAN))
+    return report.Report("plan", request.name, hosts, report.PLAN, phases=_phases(result), started=started,
+                         ok=all(h.status in report.PLAN[:2] for h in hosts))
 
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying."""
+    started = time.monotonic()
     run = _prepare(request)
     request = run.request
     if confirm:
-        _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
+        shown = _plan_report(request, run, _deploy(request, run, "up", dry=True), started)
+        _emit(shown, as_json=False)
+        if not shown.ok:
+            raise RunFailed("planning failed; see above")
         confirm()
     readiness.preload()
-    result = runner.run(request.target, run.deploy("up"), run.options)
-    ok = _report(result, run.hosts, "changed")
-    nodes = _merge_kubeconfig(request, run, ok)
-    click.echo(
-        f"cluster '{request.name}': {len(nodes)} node(s) Ready "
-        f"({', '.join(n.name for n in nodes)}); use it with: kubectl --context {request.name} get nodes"
-    )
-    if len(ok) < len(run.hosts):
-        raise _failed(run.hosts, ok)
+    with _reported(_run_report("up", request, run, _deploy(request, run, "up"), report.UP, started),
+                   request.as_json) as rep:
+        ok = _succeeded(rep)
+        nodes = _merge_kubeconfig(request, run, ok)
+        rep.extra["nodes"] = [dataclasses.asdict(n) for n in nodes]
+        rep.notes.append(f"cluster '{request.name}': {len(nodes)} node(s) Ready ({', '.join(n.name for n in nodes)}); "
+                         f"use it with: kubectl --context {request.name} get nodes")
+        if len(ok) < len(run.hosts):
+            raise _failed(run.hosts, ok)
     return 0
 
 
 def plan(request: Request) -> int:
     """Show what `up` would do; exit 1 when it would fail on a host."""
+    started = time.monotonic()
     run = _prepare(request)
     request = run.request
-    refused = _show_plan(runner.run(request.target, run.deploy("up"), run.options, dry=True), run.hosts)
-    if refused:
-        raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
+    with _reported(_plan_report(request, run, _deploy(request, run, "up", dry=True), started),
+                   request.as_json) as rep:
+        if not rep.ok:
+            refused = [h.host for h in rep.hosts if h.status not in report.PLAN[:2]]
+            raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
     return 0
 
 
 def kubeconfig_command(request: Request) -> int:
+    started = time.monotonic()
     run = _prepare(request, pin=False)
     request = run.request
-    result = runner.run(request.target, run.deploy("kubeconfig"), run.options)
-    ok = _report(result, run.hosts, "fetched")
-    _merge_kubeconfig(request, run, ok)
-    click.echo(f"merged context '{request.name}' into {kubeconfig.default_path()}")
+    with _reported(_run_report("kubeconfig", request, run, _deploy(request, run, "kubeconfig"),
+                               report.KUBECONFIG, started), request.as_json) as rep:
+        _merge_kubeconfig(request, run, _succeeded(rep))
+        rep.extra["kubeconfig"] = str(kubeconfig.default_path())
+        rep.notes.append(f"merged context '{request.name}' into {kubeconfig.default_path()}")
     return 0
 
 
 def down(request: Request) -> int:
+    started = time.monotonic()
     run = _prepare(request, pin=False, whole=False)
     request = run.request
-    hosts = run.hosts
-    result = runner.run(request.target, run.deploy("down"), run.options)
-    ok = _report(result, hosts, "removed")
-    if len(ok) < len(hosts):
-        raise _failed(hosts, ok)
-    forget(request.name, [_fetched(request, host) for host in hosts])
+    with _reported(_run_report("down", request, run, _deploy(request, run, "down"), report.DOWN, started),
+                   request.as_json) as rep:
+        if not rep.ok:
+            raise _failed(run.hosts, _succeeded(rep))
+        forget(request.name, [_fetched(request, host) for host in run.hosts])
     return 0
 
 
@@ -338,14 +394,14 @@ class Survey:
 
 def _survey(request: Request, run: Run) -> Survey:
     bin_dir = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).bin_dir if run.runtime == "k3d" else None
-    facts, reasons = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
-                                  (f"bin_dir={bin_dir}",) if bin_dir else ())
-    running = {name for name, fact in facts.items()
+    answers, reasons = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
+                                    **({"bin_dir": bin_dir} if bin_dir else {}))
+    running = {name for name, fact in answers.items()
                if fact.get("active") or (fact.get("clusters") or {}).get(request.name, {}).get("running")}
     nodes, api = _api_nodes(request, _api(request, run, running))
     rows = []
     for host in run.hosts:
-        fact = facts.get(host.name)
+        fact = answers.get(host.name)
         row = {"host": host.name, "runtime": run.runtime, "reachable": fact is not None}
         if fact is None:
             row["reason"] = reasons.get(host.name, "no answer")
@@ -367,33 +423,39 @@ def _survey(request: Request, run: Run) -> Survey:
     return Survey(api, rows, unlisted)
 
 
-def status(request: Request, as_json: bool) -> int:
+def status(request: Request) -> int:
     """Each host's runtime and state (k3s: role, version, service; k3d: the cluster's nodes),
     its node in the API, and the nodes the API lists that no host of the inventory is (removed
     from the inventory, not from the cluster)."""
+    started = time.monotonic()
     run = _prepare(request, pin=False)
     request = run.request
     survey = _survey(request, run)
-    if as_json:
-        click.echo(json.dumps({"cluster": request.name, "api": survey.api, "hosts": survey.hosts,
-                               "nodes_not_in_inventory": survey.unlisted}, indent=2))
-    else:
-        _show_status(request.name, survey.api, survey.hosts, survey.unlisted)
-    return 0 if all(r["reachable"] for r in survey.hosts) else 1
+    hosts = [report.HostReport(row["host"], "unreachable" if not row["reachable"] else
+                               report.STATUS[0] if row["healthy"] else report.STATUS[1],
+                               details=row) for row in survey.hosts]  # the notes list every host
+    rep = report.Report("status", request.name, hosts, report.STATUS, started=started,
+                        ok=all(r["reachable"] for r in survey.hosts),
+                        notes=_status_lines(request.name, survey.api, survey.hosts, survey.unlisted),
+                        extra={"api": survey.api, "nodes_not_in_inventory": survey.unlisted})
+    _emit(rep, request.as_json)
+    return 0 if rep.ok else 1
 
 
-# Operations a dry run lists that are not a difference on the host.
-NOT_DRIFT = ("Fetch the kubeconfig to the controller",)
+# The lifecycle's phases whose steps change the controller (its copy of the kubeconfig), not
+# the host: what a dry run lists of them is no difference on the host.
+CONTROLLER_PHASES = ("kubeconfig",)
 
 
-def check(request: Request, as_json: bool) -> int:
+def check(request: Request) -> int:
     """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
     run), whether k3s runs and its node is Ready; exit 1 listing each difference if any."""
+    started = time.monotonic()
     run = _prepare(request)
     request = run.request
     planned = runner.run(request.target, run.deploy("up"), run.options, dry=True, quiet=True)
     survey = _survey(request, run)
-    report = []
+    hosts = []
     for row in survey.hosts:
         plan_result = planned.hosts.get(row["host"], runner.HostResult(row["host"]))
         if not row["reachable"]:
@@ -401,21 +463,17 @@ def check(request: Request, as_json: bool) -> int:
         elif plan_result.refused:
             differences = [f"would fail: {plan_result.refused}"]
         else:
-            differences = [f"would change: {name.split(' | ', 1)[-1]}" for name in plan_result.changed
-                           if name.split(" | ", 1)[-1] not in NOT_DRIFT]
+            differences = [f"would change: {report.step_of(name)}" for name in plan_result.changed
+                           if report.phase_of(name) not in CONTROLLER_PHASES]
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
-        report.append({"host": row["host"], "differences": differences})
+        status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
+        hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
+                                       details={"differences": differences}))
     extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
-    drifted = bool(extra) or any(r["differences"] for r in report)
-    if as_json:
-        click.echo(json.dumps({"cluster": request.name, "drifted": drifted, "hosts": report,
-                               "cluster_differences": extra}, indent=2))
-    else:
-        for r in report:
-            click.echo(f"{r['host']}: " + ("; ".join(r["differences"]) if r["differences"] else "as specified"))
-        for line in extra:
-            click.echo(line)
+    drifted = bool(extra) or any(h.reason for h in hosts)
+    _emit(report.Report("check", request.name, hosts, report.CHECK, started=started, ok=not drifted, notes=extra,
+                        extra={"drifted": drifted, "cluster_differences": extra}), request.as_json)
     return 1 if drifted else 0
 
 
@@ -433,27 +491,26 @@ def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
         return {}, f"not ready ({type(error).__name__})"
 
 
-def _show_status(name: str, api: str, report: list[dict], unlisted: list[dict]) -> None:
-    click.echo(f"cluster '{name}': API {api}")
-    for row in report:
+def _status_lines(name: str, api: str, rows: list[dict], unlisted: list[dict]) -> list[str]:
+    """A line for the API, one for every host, one for every node no host of the inventory is."""
+    lines = [f"cluster '{name}': API {api}"]
+    for row in rows:
         if not row["reachable"]:
-            click.echo(f"{row['host']}: unreachable: {row['reason']}")
+            lines.append(f"{row['host']}: unreachable: {row['reason']}")
         elif row["runtime"] == "k3d":
             cluster = row["cluster"]
-            click.echo(
+            lines.append(
                 f"{row['host']}: k3d, Docker {row['docker']}, " + (
                     f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), "
                     f"{cluster['running']} running, {cluster['image']}, "
                     f"{len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster"))
         else:
-            click.echo(
+            lines.append(
                 f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
                 f"{row['unit'] or 'k3s'} {row['service']}, "
                 f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
             )
-    for node in unlisted:
-        click.echo(
-            f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
-            f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
-            "inventory: add its host back, or remove it with kubectl delete node"
-        )
+    lines += [f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
+              f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
+              "inventory: add its host back, or remove it with kubectl delete node" for node in unlisted]
+    return lines

@@ -65,3 +65,22 @@ def check_set(key: str) -> None:
     if key not in allowed:
         raise BadInput(f"--set {key}: not a data key harmony or pyinfra's connection reads"
                        f"{_did_you_mean(key, allowed)}")
+
+
+def bad_value(host_name: str, key: str, problem: str) -> BadInput:
+    return BadInput(f"host {host_name}: data '{key}' {problem}")
+
+
+def flag(data: Mapping, key: str) -> bool:
+    """A yes/no key: true as data, or as the strings pyinfra's --data and harmony's --set give."""
+    return data.get(key) in (True, "true", "True", "1")
+
+
+def number(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high` (given as a number or as digits: --set gives strings)."""
+    value = data.get(key, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise bad_value(host_name, key, f"must be a whole number from {low} to {high}, not {value!r}")
+    return value

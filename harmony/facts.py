@@ -32,7 +32,6 @@ class UnitState:
     load_state: str = "not-found"
     active_state: str = "inactive"
     unit_file_state: str = ""
-    active_since: int = 0  # ActiveEnterTimestampMonotonic: changes on every (re)start
     started: int = 0  # ActiveEnterTimestamp, seconds since the epoch
 
     @property
@@ -105,7 +104,7 @@ def _script() -> str:
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
     units = " ".join(paths.unit_name(role) for role in paths.ROLES)
     sysctls = " ".join(prepare.SYSCTLS)
-    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic,ActiveEnterTimestamp"
+    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""
 printf 'arch\\t%s\\n' "$(uname -m)"
@@ -200,13 +199,11 @@ def parse(lines: list[str]) -> HostState:
             words = rest.split()
             state.k3s_version = words[2] if len(words) > 2 else ""
     for name, props in units.items():
-        since = props.get("ActiveEnterTimestampMonotonic", "0")
         started = props.get("ActiveEnterTimestamp", "").lstrip("@")
         state.units[name] = UnitState(
             load_state=props.get("LoadState", "not-found"),
             active_state=props.get("ActiveState", "inactive"),
             unit_file_state=props.get("UnitFileState", ""),
-            active_since=int(since) if since.isdigit() else 0,
             started=int(started) if started.isdigit() else 0,
         )
     return state

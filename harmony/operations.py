@@ -15,19 +15,16 @@ import os
 import posixpath
 import secrets
 import shlex
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from io import BytesIO
-from weakref import WeakKeyDictionary
 
 import yaml
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import kubeconfig, rollout, runner
+from harmony import kubeconfig, once, rollout, runner
 from harmony.errors import RunFailed
 from harmony.facts import FileState, UnitState
 from harmony.runlock import run_watch
@@ -36,17 +33,13 @@ from harmony.k3s.service import Service
 
 logger = logging.getLogger("pyinfra")
 
-# A stop asked of this pyinfra run by harmony's runner (SIGUSR1): no step begins after it.
+# A stop asked of this run by harmony's runner: no step begins after it.
 _stop_asked = [False]
 STOPPED = "harmony: not begun: the run was asked to stop"
 
 
-def _ask_stop(signum, frame) -> None:
-    _stop_asked[0] = True
-
-
-if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGUSR1, _ask_stop)
+def ask_stop(asked: bool = True) -> None:
+    _stop_asked[0] = asked
 
 
 def step(func):
@@ -133,24 +126,11 @@ def copy_secret(source: Host, source_path: str, path: str, source_file: FileStat
     yield from _install(buffer, path, "600")
 
 
-# Per run, the root-only files read from other hosts (the join token), by host and path: every
-# agent of a fleet needs the same one, and sshd opens at most MaxSessions (10) channels at once
-# on the one connection to the server. Read once, by the first host to ask; the others wait.
-_shared_reads: WeakKeyDictionary = WeakKeyDictionary()
-_shared_lock = threading.Lock()
-
-
-def _read_shared(state, source: Host, path: str) -> tuple[bytes | None, str]:
-    with _shared_lock:
-        known = _shared_reads.setdefault(state, {})
-        if known.get((source.name, path), (None,))[0] is None:
-            known[source.name, path] = read_file(source, path)
-        return known[source.name, path]
-
-
 def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
     """Read `path` on `source` into `buffer`, printing neither the command's output nor errors."""
-    content, reason = _read_shared(state, source, path)
+    # Every agent of a fleet needs the same token: read once a run, by the first host to ask.
+    content, reason = once.get(state, ("read", source.name, path), lambda: read_file(source, path),
+                               keep=lambda read: read[0] is not None)
     if content is None:
         host.log(f"harmony: cannot read {path} on {source.name} ({reason}): is k3s up there?",
                  log_func=logger.error)
@@ -406,23 +386,19 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rol
     return False
 
 
-# Per run, the cluster's kubeconfig by API URL: the first server's, read once, kept in memory.
-_api_configs: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def _api_config(state, turn: Turn, deadline: float) -> dict:
-    """The cluster's admin kubeconfig, for the API at `turn.api_url`: until `deadline`, wait for
-    a first server just started to write it."""
-    known = _api_configs.setdefault(state, {})
-    while turn.api_url not in known:
-        content, reason = read_file(turn.api_source, paths.KUBECONFIG)
-        if content is not None:
-            known[turn.api_url] = kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
-        elif reason != MISSING or time.monotonic() >= deadline:
-            raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
-        else:
+    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, read
+    once a run): until `deadline`, wait for a first server just started to write it."""
+    def read() -> dict:
+        while True:
+            content, reason = read_file(turn.api_source, paths.KUBECONFIG)
+            if content is not None:
+                return kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
+            if reason != MISSING or time.monotonic() >= deadline:
+                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
             time.sleep(1)
-    return known[turn.api_url]
+
+    return once.get(state, ("kubeconfig", turn.api_url), read)
 
 
 def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> bool:
@@ -437,13 +413,10 @@ def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> 
     return True
 
 
-# Per run, the hosts a stopped rollout left alone: they are not where it stopped.
-_held: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def _no_failure_yet(state, host) -> bool:
-    # A host that failed earlier in this same serial operation is not yet in failed_hosts.
-    held = _held.setdefault(state, set())
+    # A host that failed earlier in this same serial operation is not yet in failed_hosts. The
+    # hosts a stopped rollout left alone (kept for the run) are not where it stopped.
+    held = once.get(state, "held", set)
     failed = sorted(({h.name for h in state.failed_hosts}
                      | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops}) - held)
     if failed:

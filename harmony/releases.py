@@ -10,15 +10,13 @@ is also computed once, even when all the run's hosts ask at the same moment.
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
-from harmony import fetch, localstate
+from harmony import fetch, localstate, once
 from harmony.errors import BadInput
 
 DEFAULT_RELEASE_URL = "https://github.com/k3s-io/k3s/releases/download"
@@ -89,21 +87,7 @@ def download_url(release_url: str, version: str, asset_name: str) -> str:
     return f"{release_url.rstrip('/')}/{quote(version, safe='')}/{asset_name}"
 
 
-def _once(function):
-    """Cache a function's results for the process, computing each one once: pyinfra prepares
-    the hosts of a run concurrently (greenlets), and they all ask for the same checksums."""
-    cached = functools.lru_cache(maxsize=None)(function)
-    lock = threading.Lock()
-
-    @functools.wraps(function)
-    def once(*args, **kwargs):
-        with lock:
-            return cached(*args, **kwargs)
-
-    return once
-
-
-@_once
+@once.per_process
 def resolve_channel(channel_url: str, channel: str) -> str:
     """A channel's current version, from the channel server's redirect to `.../tag/<version>`
     (read, not followed)."""
@@ -123,7 +107,7 @@ def resolve_channel(channel_url: str, channel: str) -> str:
     return check_version(version)
 
 
-@_once
+@once.per_process
 def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s",
               allow_http: bool = False) -> dict[str, str]:
     """A release's checksum file (`sha256sum` format) as {asset file name: sha256}: from the

@@ -5,7 +5,7 @@ operation: a no-op run stays a run of zero changes), with `flock`: exclusive for
 kubeconfig, shared for the dry runs of plan and check. The fact hands it to a small holder
 process that keeps it until the run's connection ends, however the run ends: it watches the
 run's own sshd (or dropbear) process, which every command of the run shares (`run_watch`), or,
-for a local run, the pyinfra process. A second run waits for it, at most `harmony_lock_wait`
+for a local run, the harmony process. A second run waits for it, at most `harmony_lock_wait`
 seconds, then fails the host naming the holder; a holder that died without letting go (its
 record is still there) is taken over with a warning.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import Host
 
-from harmony.k3s.settings import lock_wait
+from harmony.datakeys import number
 
 logger = logging.getLogger("pyinfra")
 
@@ -132,7 +132,12 @@ def take(target: Host) -> dict:
             "wait": lock_wait(data, target.name), "who": who, "watch": run_process(target)}
 
 
+def lock_wait(data, host_name: str) -> int:
+    """How long a run waits for another run's lock on the host (harmony_lock_wait)."""
+    return number(data, host_name, "harmony_lock_wait", 60, 0, 86400)
+
+
 def run_process(target: Host) -> str:
-    """The process on `target` that lives as long as this run (`run_watch`): this pyinfra
+    """The process on `target` that lives as long as this run (`run_watch`): this harmony
     process for a local run; else "", the host's own sshd for this run's connection."""
     return str(os.getpid()) if target.name.startswith("@local") else ""

@@ -1,51 +1,53 @@
-"""Runs a harmony deploy with the `pyinfra` command, in a subprocess, and reads its results.
+"""Runs a harmony deploy with pyinfra's Python API, in this process, and reads its results.
 
-Why a subprocess and not pyinfra's Python API: the `pyinfra` command orders operations across
-hosts correctly (by call-stack position; API mode keys them by call index and can run an agent's
-step before its server's), prepares hosts concurrently, patches gevent before any socket exists,
-and has a stable contract: exit code 1 when a host failed, `--dry` to plan, and `--json` for a
-machine-readable plan and per-host results on stdout. Its progress log goes to stderr, which is
-passed through to the user as it comes.
+pyinfra runs here, not as the `pyinfra` command in a subprocess: a run saves pyinfra's process
+start, and its results are read from pyinfra's State (each host's operations, what each changed
+or why it failed, also for hosts that failed) rather than from printed JSON. The run does what
+the `pyinfra` command does, in the same order (`_session`): the inventory made as it makes it,
+operations ordered by their call-stack position (`pyinfra.is_cli`: the k3s lifecycle relies on
+it, see `harmony.k3s.lifecycle`), hosts prepared concurrently (greenlets), no prompts, change
+detection only for a dry run. pyinfra's log is passed through to stderr as it comes, and kept
+to read each failed host's own words. gevent patches this process before anything runs
+(`harmony.cli`), as the `pyinfra` command patches its own.
 
-The pyinfra process stops with harmony. A first SIGINT or SIGTERM to harmony asks it to begin no
-further step (SIGUSR1: `harmony.operations.step`): the steps in progress finish and are
-reported. Where they have not within STEPS_GRACE seconds, or at a second signal, pyinfra's
-session of its own (pyinfra and what it runs on this machine) is ended with SIGTERM (pyinfra's
-own SIGINT handling waits on its hosts' connections), then SIGKILL. On Linux the kernel sends it
-SIGTERM if harmony itself dies, even by SIGKILL (PR_SET_PDEATHSIG). On the hosts, what a run
-started ends with the run's connection (`harmony.runlock.run_watch`).
+A first SIGINT or SIGTERM asks the run to begin no further step (`harmony.operations.step`):
+the steps in progress finish and are reported. Where they have not within STEPS_GRACE seconds,
+or at a second signal, the run is ended: its greenlets killed, every host's connection closed,
+this process's children (a local run's commands) sent SIGTERM. On the hosts, what a run started
+ends with the run's connection, or with this process for a local run (`harmony.runlock`).
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import datetime
 import getpass
-import json
+import logging
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+import click
+
+from harmony import report
 from harmony.errors import Interrupted
 from harmony.targets import Target
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STEPS_GRACE = 30  # seconds the steps in progress have to finish after a stop, before SIGTERM
-STOP_GRACE = 10  # seconds pyinfra's session has to end after SIGTERM, before SIGKILL
+STEPS_GRACE = 30  # seconds the steps in progress have to finish after a stop, before the run ends
 
 
 @dataclass
 class HostResult:
     name: str
     changed: list[str] = field(default_factory=list)  # names of operations that changed the host
-    unchanged: int = 0
+    unchanged: list[str] = field(default_factory=list)  # names of operations that did not
     failed: list[str] = field(default_factory=list)  # names of operations that failed
     dropped: bool = False  # pyinfra gave up on the host (a failed operation, connection or fact)
     reported: bool = False  # pyinfra's results name the host: without them, nothing is proven
@@ -56,15 +58,12 @@ class HostResult:
     def ok(self) -> bool:
         return self.reported and not self.failed and not self.dropped
 
-    def summary(self, verb: str) -> str:
-        """The host's line in a report: `verb` (changed, removed, ...) and what changed, or
-        unchanged, or failed and why."""
-        if not self.ok:  # and what it changed before, if anything: that is true on the host too
-            before = f" (after {len(self.changed)} changed: {', '.join(self.changed)})" if self.changed else ""
-            return f"{self.name}: failed: {self.reason}{before}"
-        if self.changed:
-            return f"{self.name}: {verb} ({len(self.changed)} changed: {', '.join(self.changed)})"
-        return f"{self.name}: unchanged"
+    def report(self, statuses: tuple[str, ...] = report.UP) -> report.HostReport:
+        """The host's report: failed and why (with what it changed before: that is true on the
+        host too), else the first of `statuses` if it changed, the second if not."""
+        if not self.ok:
+            return report.HostReport.of(self.name, report.FAILED, self.changed, self.reason)
+        return report.HostReport.of(self.name, statuses[0] if self.changed else statuses[1], self.changed)
 
     @property
     def reason(self) -> str:
@@ -80,9 +79,8 @@ class HostResult:
 
 @dataclass
 class RunResult:
-    exit_code: int
+    exit_code: int  # 0 when every host ran to its end, else 1 (as the `pyinfra` command's)
     hosts: dict[str, HostResult]
-    output: str  # pyinfra's log (stderr), as the user saw it
 
 
 @dataclass
@@ -93,34 +91,22 @@ class RunOptions:
     ssh_user: str | None = None
     ssh_key: str | None = None
     ssh_port: int | None = None
-    sudo_password: str | None = None
+    sudo_password: str | None = field(default=None, repr=False)
     verbosity: int = 0
     parallel: int | None = None
     fail_percent: int | None = None
 
 
-def build_command(target: Target, operations: list[str], options: RunOptions, dry: bool) -> list[str]:
-    """The pyinfra command line. Never holds a secret: those travel in the environment."""
-    group_data = resources.files("harmony") / "pyinfra_data"
-    command = [sys.executable, "-m", "pyinfra", "--json", "--group-data", str(group_data)]
-    command.append("--dry" if dry else "-y")
-    if options.verbosity:
-        command.append("-" + "v" * options.verbosity)
-    if options.parallel:
-        command += ["--parallel", str(options.parallel)]
-    if options.fail_percent is not None:
-        command += ["--fail-percent", str(options.fail_percent)]
-    ssh_user = options.ssh_user or target.ssh_user
-    ssh_port = options.ssh_port or target.ssh_port
-    if ssh_user:
-        command += ["--ssh-user", ssh_user]
-    if ssh_port:
-        command += ["--ssh-port", str(ssh_port)]
-    if options.ssh_key:
-        command += ["--ssh-key", options.ssh_key]
-    for key, value in {**target.data, **options.data, **_run_data(dry)}.items():
-        command += ["--data", f"{key}={_data_value(value)}"]
-    return command + [target.inventory, *operations]
+def override_data(target: Target, options: RunOptions, dry: bool) -> dict:
+    """The data every host of the run gets over its inventory's, as the `pyinfra` command's
+    --data and --ssh-* options would give it; the sudo password stays in memory."""
+    data = {**target.data, **options.data, **_run_data(dry)}
+    for key, value in (("ssh_user", options.ssh_user or target.ssh_user), ("ssh_key", options.ssh_key),
+                       ("ssh_port", options.ssh_port or target.ssh_port),
+                       ("_sudo_password", options.sudo_password)):
+        if value is not None:
+            data[key] = value
+    return data
 
 
 def _run_data(dry: bool) -> dict[str, str]:
@@ -131,130 +117,271 @@ def _run_data(dry: bool) -> dict[str, str]:
                            f"started {started}"}
 
 
-def _data_value(value) -> str:
-    """A value as pyinfra's --data reads it back (true/false, numbers, JSON, else a string)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
+class _Log(logging.Handler):
+    """pyinfra's log: kept, and shown as the `pyinfra` command formats it; when quiet, only
+    harmony's own warnings are (a lock waited for or taken over, a pending restart), a plain
+    line each."""
+
+    def __init__(self, quiet: bool) -> None:
+        from pyinfra_cli.log import LogFormatter
+
+        super().__init__()
+        self.quiet = quiet
+        self.shown = LogFormatter()  # it writes the blank line between blocks itself
+        self.lines: list[str] = []
+        self.step = ""  # the operation pyinfra last said it started
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = ANSI.sub("", record.getMessage())  # pyinfra styles its messages itself
+        self.lines.append(line)
+        started = STARTING.search(line)
+        if started:
+            self.step = started[1].strip()
+        if not self.quiet:
+            click.echo(self.shown.format(record), err=True)  # styled on a terminal only
+        elif record.levelno == logging.WARNING and "harmony:" in line:
+            click.echo(line.strip(), err=True)
 
 
-def _start(target: Target, operations: list[str], options: RunOptions, dry: bool) -> subprocess.Popen:
-    # pyinfra records new SSH host keys in ~/.ssh/known_hosts, and fails if ~/.ssh is missing.
-    Path.home().joinpath(".ssh").mkdir(mode=0o700, exist_ok=True)
-    env = dict(os.environ)
-    env.pop("HARMONY_SUDO_PASSWORD", None)
-    if options.sudo_password is not None:
-        env["HARMONY_SUDO_PASSWORD"] = options.sudo_password
-    # No stdin: pyinfra must never wait for an answer (harmony asks its questions itself).
-    return subprocess.Popen(
-        build_command(target, operations, options, dry),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        text=True, bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,
-    )
-
-
-def _die_with_parent() -> None:
-    """In the child, before pyinfra starts: ask Linux for SIGTERM when harmony dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+class Forced(Exception):
+    """The run was ended before its steps in progress had finished."""
 
 
 class _Stopper:
-    """While pyinfra runs: a stop signal to harmony asks pyinfra to begin no further step, then
-    ends its whole session (SIGTERM, then SIGKILL) when the steps in progress take too long or
-    another stop signal comes. `signal` says which stopped the run, `forced` whether it ended
-    before the steps in progress had."""
+    """While pyinfra runs: a stop signal asks the run to begin no further step, then ends it when
+    the steps in progress take longer than STEPS_GRACE or another stop signal comes. `signal`
+    says which stopped the run, `forced` whether it ended before the steps in progress had."""
 
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
+    def __init__(self, worker, log: _Log) -> None:
+        self.worker, self.log = worker, log
         self.signal: int | None = None
         self.forced = False
-        self.step = ""  # the operation pyinfra last said it started
         self.stopped_during = ""  # the step when the stop came
 
     def __enter__(self) -> "_Stopper":
-        # Signals, not threads: harmony's process is gevent's once pyinfra's CLI is imported.
         self.previous = {sig: signal.signal(sig, self._stop) for sig in STOP_SIGNALS}
-        self.previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *_: self._escalate())
         return self
 
     def _stop(self, signum, frame) -> None:
+        import gevent
+
+        from harmony import operations
+
         if self.signal is not None:
-            self._escalate()
+            gevent.spawn(self._end)
             return
         self.signal = signum
-        self.stopped_during = self.step
-        self._send(signal.SIGUSR1, whole=False)
-        signal.alarm(STEPS_GRACE)
+        self.stopped_during = self.log.step
+        operations.ask_stop()
+        self.timer = gevent.spawn_later(STEPS_GRACE, self._end)
         sys.stderr.write(f"harmony: stopping once the steps in progress have finished (at most {STEPS_GRACE} s; "
                          "stop again to end them now)\n")
 
-    def _escalate(self) -> None:
-        """End pyinfra's session: SIGTERM, then (after STOP_GRACE seconds) SIGKILL."""
-        if self.forced:
-            self._send(signal.SIGKILL)
-            return
-        self.forced = True
-        self._send(signal.SIGTERM)
-        signal.alarm(STOP_GRACE)
-
-    def _send(self, signum: int, whole: bool = True) -> None:
-        if self.process.poll() is None:
-            try:
-                (os.killpg if whole else os.kill)(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
+    def _end(self) -> None:
+        if not self.forced and not self.worker.dead:
+            self.forced = True
+            self.worker.kill(Forced, block=False)
 
     def __exit__(self, *exc) -> None:
-        signal.alarm(0)
+        if self.signal:
+            self.timer.kill(block=False)
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-        if self.signal:
-            self.process.wait()
 
 
-def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False) -> RunResult:
-    """Run a deploy (`module.function`) over the target, showing pyinfra's progress unless quiet."""
-    process = _start(target, [deploy], options, dry)
-    log: list[str] = []
-    assert process.stderr is not None and process.stdout is not None
-    with _Stopper(process) as stopper:
-        for line in process.stderr:  # pass pyinfra's progress through as it comes
-            if not quiet:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-            log.append(line)
-            started = STARTING.search(line)
-            if started:
-                stopper.step = started[1].strip()
-        stdout = process.stdout.read()
-        exit_code = process.wait()
-    output = "".join(log)
-    hosts = parse_results(stdout, output, dry)
+@contextlib.contextmanager
+def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
+    """pyinfra's State for one run, as the `pyinfra` command sets it up: the inventory loaded
+    with the run's data over its own, the hosts connected; disconnected at the end."""
+    import pyinfra
+    from pyinfra import logger
+    from pyinfra.api import Config, State
+    from pyinfra.api.state import StateStage
+    from pyinfra.api.connect import connect_all, disconnect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.output import set_echo, set_formatter
+    from pyinfra.context import ctx_config, ctx_inventory, ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    # pyinfra records new SSH host keys in ~/.ssh/known_hosts, and fails if ~/.ssh is missing.
+    Path.home().joinpath(".ssh").mkdir(mode=0o700, exist_ok=True)
+    os.environ["PYINFRA_PROGRESS"] = "off"  # harmony shows the progress, not pyinfra's spinner
+    pyinfra.is_cli = True  # order operations by call-stack position, as the `pyinfra` command does
+    set_formatter(click.style)
+    set_echo(click.echo)
+    log = _Log(quiet)
+    logger.addHandler(log)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    state = State(check_for_changes=dry)  # an applying run skips change detection, as with -y
+    config = Config(**({"PARALLEL": options.parallel} if options.parallel else {}),
+                    **({"FAIL_PERCENT": options.fail_percent} if options.fail_percent is not None else {}))
+    try:
+        with ctx_state.use(state), ctx_config.use(config):
+            inventory = make_inventory(target.inventory, cwd=os.getcwd(),
+                                       override_data=override_data(target, options, dry))
+            with ctx_inventory.use(inventory):
+                state.init(inventory, config)
+                state.print_fact_info = state.print_noop_info = options.verbosity > 0
+                state.print_input = state.print_fact_input = options.verbosity > 1
+                state.print_output = state.print_fact_output = options.verbosity > 2
+                state.set_stage(StateStage.Connect)
+                try:
+                    try:
+                        connect_all(state)
+                    except PyinfraError:  # no host could be reached: each one's log says why
+                        pass
+                    state.set_stage(StateStage.Prepare)
+                    yield state, log
+                finally:
+                    state.set_stage(StateStage.Disconnect)
+                    if state.pool is not None:
+                        state.pool.kill(block=True, timeout=10)
+                    disconnect_all(state)
+    finally:
+        logger.removeHandler(log)
+        pyinfra.is_cli = False
+
+
+def _work(state, dry: bool, action) -> str:
+    """Run `action` (prepare), then the operations unless dry, as the `pyinfra` command does;
+    return pyinfra's error where it gave up on the run (no hosts remaining), logged as it logs it."""
+    from pyinfra import logger
+    from pyinfra.api.state import StateStage
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operations import run_ops
+
+    try:
+        action()
+        if not dry:
+            state.set_stage(StateStage.Execute)
+            run_ops(state)
+    except PyinfraError as error:
+        logger.error(f"--> pyinfra error: {error}")
+        return str(error)
+    return ""
+
+
+def _run_stopping(log: _Log, work) -> tuple[_Stopper, object]:
+    """Run `work` in a greenlet of its own, under a stopper for this process's stop signals;
+    return the stopper and what `work` returned (None where the run was ended)."""
+    import gevent
+
+    from harmony import operations
+
+    operations.ask_stop(False)
+    worker, value = gevent.Greenlet(work), None
+    with _Stopper(worker, log) as stopper:
+        worker.start()
+        try:
+            value = worker.get()
+        except Forced:
+            _terminate_children()
+    return stopper, value
+
+
+def _terminate_children() -> None:
+    """SIGTERM to this process's children: a local run's commands (a remote run's end with their
+    connection)."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGTERM)
+
+
+def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False,
+        progress=None) -> RunResult:
+    """Run a deploy (`module.function`) over the target; pyinfra's log on stderr unless quiet;
+    each host's operations, once prepared, and each one's end told to `progress`
+    (`harmony.progress.Progress`)."""
+    from pyinfra_cli.util import load_func, try_import_module_attribute
+
+    deploy_func = try_import_module_attribute(deploy)
+
+    def prepare(state) -> None:
+        load_func(state, deploy_func)
+        if progress is not None:
+            _follow(state, progress)
+
+    with _session(target, options, dry, quiet) as (state, log):
+        stopper, error = _run_stopping(log, lambda: _work(state, dry, lambda: prepare(state)))
+        if progress is not None:
+            progress.finish()
+        hosts = _results(state, log.lines, dry, error or "")
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced,
-                          [result.summary("changed") for result in hosts.values()])
-    return RunResult(exit_code, hosts, output)
+                          [line for line in (result.report().line() for result in hosts.values()) if line])
+    return RunResult(0 if all(h.ok for h in hosts.values()) else 1, hosts)
 
 
-def facts(target: Target, fact: str, options: RunOptions,
-          args: tuple[str, ...] = ()) -> tuple[dict[str, dict], dict[str, str]]:
-    """One fact (with `key=value` args) from every host that answers, {host name: value}, and
-    why each other host did not, {host name: reason}. pyinfra's log is kept quiet."""
-    process = _start(target, ["fact", fact, *args], options, dry=False)
-    with _Stopper(process) as stopper:
-        stdout, log = process.communicate()
+def _follow(state, progress) -> None:
+    """Tell `progress` each host's operations, then (through pyinfra's callbacks) each one's end."""
+    from pyinfra.api.state import BaseStateCallback
+    from pyinfra_cli.prints import pretty_op_name
+
+    order = state.get_op_order()
+    progress.planned({host.name: [(op, pretty_op_name(state.op_meta[op])) for op in order if op in state.ops[host]]
+                      for host in state.inventory.get_active_hosts()})
+
+    class Events(BaseStateCallback):
+        def operation_host_success(self, state, host, op_hash, *_):
+            progress.ended(host.name, op_hash)
+
+        operation_host_error = operation_host_success
+
+    state.add_callback_handler(Events())
+
+
+def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[str, object], dict[str, str]]:
+    """One fact (a FactBase class, with its arguments) from every host that answers, {host name:
+    value}, and why each other host did not, {host name: reason}. pyinfra's log is kept quiet."""
+    from pyinfra.api.facts import get_facts
+
+    answers: dict = {}
+    with _session(target, options, dry=False, quiet=True) as (state, log):
+        stopper, _ = _run_stopping(log, lambda: answers.update(
+            get_facts(state, fact, kwargs=arguments, apply_failed_hosts=False) if state.active_hosts else {}))
+        reasons = _log_reasons(log.lines, dry=True)
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name)
-    try:
-        payload = json.loads(stdout) if stdout.strip() else {}
-    except json.JSONDecodeError:
-        payload = {}
-    values = next(iter(payload.values()), {}) if payload else {}
-    answered = {host: value for host, value in values.items() if value is not None}
-    reasons = {name: result.reason for name, result in parse_results("", log, dry=True).items()
-               if name not in answered}
-    return answered, reasons
+    answered = {host.name: value for host, value in answers.items() if value is not None}
+    return answered, {name: result.reason for name, result in reasons.items() if name not in answered}
+
+
+def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResult]:
+    """Per-host results from pyinfra's State: each operation that changed (a dry run: would
+    change) or failed the host, in the run's order; each failed host's own words from the log,
+    else pyinfra's `error` where it gave up on the run."""
+    from pyinfra_cli.prints import pretty_op_name
+
+    hosts = _log_reasons(log, dry)
+    order = state.get_op_order()
+    for host in state.inventory:
+        result = hosts.setdefault(host.name, HostResult(host.name))
+        result.reported = host in state.activated_hosts
+        result.dropped = host in state.failed_hosts
+        for op_hash in order:
+            if op_hash not in state.ops[host]:
+                continue
+            name, meta = pretty_op_name(state.op_meta[op_hash]), state.ops[host][op_hash].operation_meta
+            if dry:
+                if meta._maybe_is_change:
+                    result.changed.append(name)
+            elif meta.is_complete():
+                if not meta.did_succeed():
+                    result.failed.append(name)
+                elif meta.did_change():
+                    result.changed.append(name)
+                else:
+                    result.unchanged.append(name)
+        if error and not result.errors and host not in state.failed_hosts and not result.ok:
+            result.errors.append(error)
+    return hosts
 
 
 # How a dry run's log says a host would fail (harmony.operations.fail writes it).
@@ -263,48 +390,15 @@ HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
 ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
 
 
-def parse_results(stdout: str, log: str, dry: bool) -> dict[str, HostResult]:
-    """Per-host results from pyinfra's JSON, with each failed host's own words from the log."""
+def _log_reasons(log: list[str], dry: bool) -> dict[str, HostResult]:
+    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail."""
     hosts: dict[str, HostResult] = {}
-    try:
-        payload = json.loads(stdout) if stdout.strip() else {}
-    except json.JSONDecodeError:
-        payload = {}
-    if dry:
-        # The deploys decide every operation from the facts (no `_if`): nothing is conditional.
-        for op in payload.get("plan") or []:
-            for name in op["hosts_with_change"]:
-                hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
-        for result in hosts.values():
-            result.reported = "plan" in payload
-    else:
-        results = payload.get("results") or {}
-        for op in results.get("operations", []):
-            for name in op["success"]:
-                hosts.setdefault(name, HostResult(name)).changed.append(op["name"])
-            for name in op["no_change"]:
-                hosts.setdefault(name, HostResult(name)).unchanged += 1
-            for name in op["error"]:
-                hosts.setdefault(name, HostResult(name)).failed.append(op["name"])
-        for result in hosts.values():
-            result.reported = True
-        for name in results.get("failed_hosts", []):
-            hosts.setdefault(name, HostResult(name)).dropped = True
-    operation = ""
-    for line in log.splitlines():
-        started = STARTING.search(line)
-        if started:
-            operation = started[1].strip()
-            continue
-        match = HOST_LINE.match(line)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", match["text"]).strip() if match else ""
-        if match and not dry and text == "Success" and operation:
-            # pyinfra's JSON leaves out a host that failed: what it changed before is in the log.
-            result = hosts.setdefault(match["host"], HostResult(match["host"]))
-            if not result.reported and operation not in result.changed:
-                result.changed.append(operation)
-        if match and any(marker in match["text"] for marker in ERROR_MARKERS):
-            result = hosts.setdefault(match["host"], HostResult(match["host"]))
+    for line in log:
+        for part in line.splitlines():
+            match = HOST_LINE.match(part)
+            if not match or not any(marker in match["text"] for marker in ERROR_MARKERS):
+                continue
+            result, text = hosts.setdefault(match["host"], HostResult(match["host"])), match["text"].strip()
             if dry and text.startswith(WOULD_FAIL):
                 result.refused = result.refused or text[len(WOULD_FAIL):]
             elif text not in result.errors:

@@ -79,21 +79,12 @@ def can_install_docker(platform: Platform) -> bool:
     return platform.os == "linux" and platform.init in INITS and platform.root != "none"
 
 
-def choose(host: str, platform: Platform, requested: str | None, install_docker: bool = False) -> Choice:
-    """The runtime for `host`, or BadInput saying what is missing and how to get it."""
-    if requested and requested not in RUNTIMES:
-        raise BadInput(f"unknown runtime '{requested}': use k3s or k3d")
+def choose(host: str, platform: Platform, install_docker: bool = False) -> Choice:
+    """The runtime for `host` when none is asked for (an asked-for one is checked by its deploy's
+    preflight), or BadInput saying what is missing and how to get it."""
     k3s_problem, docker_problem = _k3s_problem(platform), _docker_problem(platform)
     if docker_problem and platform.docker == "absent" and install_docker and can_install_docker(platform):
         docker_problem = None
-    if requested == "k3s":
-        if k3s_problem:
-            raise BadInput(f"{host}: runtime k3s asked for, but {k3s_problem}; use --runtime k3d")
-        return Choice("k3s", "asked for")
-    if requested == "k3d":
-        if docker_problem:
-            raise BadInput(f"{host}: runtime k3d asked for, but {docker_problem}")
-        return Choice("k3d", "asked for")
     if not k3s_problem:
         return Choice("k3s", f"Linux with {platform.init} and root")
     if not docker_problem:

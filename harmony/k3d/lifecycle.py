@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from harmony import localstate, operations, releases, runlock
 from harmony.errors import BadInput
@@ -86,6 +87,7 @@ def up(node: Node) -> None:
             phase(node)
 
 
+@deploy("preflight")
 def preflight(node: Node) -> None:
     settings = node.settings
     refused = insecure_urls(host.data, host.name)
@@ -121,6 +123,7 @@ def preflight(node: Node) -> None:
         node.refuse("Check the host can run k3d", str(error))
 
 
+@deploy("binary")
 def binary(node: Node) -> None:
     settings, state = node.settings, node.state
     k3d_asset = asset(state.system, state.arch)
@@ -138,6 +141,7 @@ def binary(node: Node) -> None:
     )
 
 
+@deploy("cluster")
 def cluster(node: Node) -> None:
     settings, paths = node.settings, node.paths
     operations.user_file(name="Write the cluster's k3d config", path=paths.spec, content=node.spec,
@@ -148,6 +152,7 @@ def cluster(node: Node) -> None:
         node.changed = True
 
 
+@deploy("kubeconfig")
 def kubeconfig(node: Node) -> None:
     paths = node.paths
     if node.changed or paths.kubeconfig not in node.state.files:

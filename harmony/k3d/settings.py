@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from harmony.datakeys import flag, number
 from harmony.errors import BadInput
 from harmony.k3s import settings as k3s_settings
 
@@ -72,14 +73,14 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
         cluster=cluster,
         version=version,
         release_url=k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
-        servers=k3s_settings.number(data, host_name, "k3d_servers", 1, 1, 9),
-        agents=k3s_settings.number(data, host_name, "k3d_agents", 0, 0, 99),
+        servers=number(data, host_name, "k3d_servers", 1, 1, 9),
+        agents=number(data, host_name, "k3d_agents", 0, 0, 99),
         api_host_ip=str(host_ip),
-        api_port=k3s_settings.number(data, host_name, "k3d_api_port", 6443, 1, 65535),
+        api_port=number(data, host_name, "k3d_api_port", 6443, 1, 65535),
         ports=tuple(ports),
         registries=dict(registries),
         bin_dir=data.get("k3d_bin_dir"),
-        recreate=k3s_settings.flag(data, "k3d_recreate"),
-        purge=k3s_settings.flag(data, "k3d_purge"),
-        install_docker=k3s_settings.flag(data, "k3d_install_docker"),
+        recreate=flag(data, "k3d_recreate"),
+        purge=flag(data, "k3d_purge"),
+        install_docker=flag(data, "k3d_install_docker"),
     )

@@ -8,12 +8,10 @@ round trip and changes nothing.
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
 from pyinfra import host, inventory
-from pyinfra.api import State, deploy
+from pyinfra.api import deploy
 
-from harmony import operations
+from harmony import once, operations
 from harmony.k3s import cluster, firewall, lifecycle, paths, prepare
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.hoststate import host_state
@@ -22,14 +20,10 @@ from harmony.k3s.phases import kubeconfig as kubeconfig_phase
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
 
-_clusters: WeakKeyDictionary[State, Cluster] = WeakKeyDictionary()
-
-
 def inventory_cluster() -> Cluster:
     """The cluster this run's inventory makes (checked on the controller before the run)."""
-    if host.state not in _clusters:
-        _clusters[host.state] = cluster.plan([(h.name, from_data(h.data, h.name, h.groups)) for h in inventory])
-    return _clusters[host.state]
+    return once.get(host.state, "cluster", lambda: cluster.plan(
+        [(h.name, from_data(h.data, h.name, h.groups)) for h in inventory]))
 
 
 @deploy("k3s up")

@@ -1,27 +1,17 @@
 """Each host's `K3sHost` state, read once per run, under the host's run lock.
 
-A joining host also needs the first server's state (its token file), so the states are kept per
-pyinfra State, by host name (`pyinfra.host` is a proxy for whichever host is current).
+A joining host also needs the first server's state (its token file): the first to ask reads it,
+the others wait for that (`harmony.once`), by host name (`pyinfra.host` is a proxy for whichever
+host is current).
 """
 
 from __future__ import annotations
 
-import threading
-from weakref import WeakKeyDictionary
-
 from pyinfra import host
-from pyinfra.api import Host, State
+from pyinfra.api import Host
 
-from harmony import operations, runlock
+from harmony import once, operations, runlock
 from harmony.facts import HostState, K3sHost, SudoAccess
-
-_states: WeakKeyDictionary[State, dict[str, HostState | str]] = WeakKeyDictionary()
-
-# One lock a host: pyinfra prepares the hosts concurrently (greenlets), and every agent asks for
-# the first server's state at once; sshd would refuse more than MaxSessions (10) of those at a
-# time on the one connection, so the first to ask reads it and the others wait.
-_state_locks: WeakKeyDictionary[State, dict[str, threading.Lock]] = WeakKeyDictionary()
-
 
 def root_access_problem(target: Host) -> str | None:
     """Why this run cannot become root on `target`, or None: asked before anything uses sudo."""
@@ -40,14 +30,12 @@ def root_access_problem(target: Host) -> str | None:
 
 def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
-    known = _states.setdefault(target.state, {})
-    with _state_locks.setdefault(target.state, {}).setdefault(target.name, threading.Lock()):
-        if target.name not in known:
-            if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
-                known[target.name] = f"{target.name} is unreachable"
-            else:
-                known[target.name] = root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target))
-    return known[target.name]
+    def read() -> HostState | str:
+        if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
+            return f"{target.name} is unreachable"
+        return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target))
+
+    return once.get(target.state, ("K3sHost", target.name), read)
 
 
 def host_state(check_name: str) -> HostState | None:

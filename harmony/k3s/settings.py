@@ -48,8 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from harmony import releases
+from harmony.datakeys import bad_value as _fail, flag, number
 from harmony.errors import BadInput
 from harmony.k3s import paths
+from harmony.runlock import lock_wait as runlock_wait
 
 # k3s settings harmony writes itself; setting them through k3s_config would contradict it.
 OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "token-file", "server",
@@ -143,10 +145,6 @@ def config_value_problem(value: Any) -> str | None:
     return None
 
 
-def _fail(host_name: str, key: str, problem: str) -> BadInput:
-    return BadInput(f"host {host_name}: data '{key}' {problem}")
-
-
 def _string(data: Mapping, host_name: str, key: str) -> str | None:
     value = data.get(key)
     if value is None:
@@ -208,26 +206,6 @@ def _address(data: Mapping, host_name: str, key: str) -> str | None:
     if value is not None and not ADDRESS.fullmatch(value):
         raise _fail(host_name, key, f"must be a host name or IP address, optionally with :port, not {value!r}")
     return value
-
-
-def flag(data: Mapping, key: str) -> bool:
-    """A yes/no key: true as data, or as the strings pyinfra's --data and harmony's --set give."""
-    return data.get(key) in (True, "true", "True", "1")
-
-
-def number(data: Mapping, host_name: str, key: str, default: int, low: int, high: int) -> int:
-    """A whole number from `low` to `high` (given as a number or as digits: --set gives strings)."""
-    value = data.get(key, default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(host_name, key, f"must be a whole number from {low} to {high}, not {value!r}")
-    return value
-
-
-def lock_wait(data: Mapping, host_name: str) -> int:
-    """How long a run waits for another run's lock on the host (harmony_lock_wait)."""
-    return number(data, host_name, "harmony_lock_wait", 60, 0, 86400)
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -388,7 +366,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         drain=flag(data, "k3s_drain"),
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
         download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
-        lock_wait=lock_wait(data, host_name),
+        lock_wait=runlock_wait(data, host_name),
         registries=_registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -75,7 +75,7 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     assert len(started) == 1
     again = harmony("up", "--yes", *settings)
     assert again.returncode == 0, again.stderr
-    assert "@local: unchanged" in again.stdout
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout
     assert containers(k3d_cluster) == started
 
     test_hosts.docker("stop", *started)
@@ -100,10 +100,10 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     (row,) = json.loads(status.stdout)["hosts"]
     assert row["runtime"] == "k3d" and row["cluster"]["agents"] == 1 and row["cluster"]["running"] == 2
     assert sorted(row["nodes_ready"]) == [f"k3d-{k3d_cluster}-agent-0-0", f"k3d-{k3d_cluster}-server-0"]
-    assert "@local: unchanged" in harmony("up", "--yes", *grown).stdout
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony("up", "--yes", *grown).stdout
     clean = harmony("check", *grown)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert clean.stdout.strip() == "@local: as specified"
+    assert clean.stdout.startswith("1 host: 1 as specified, 0 drifted, 0 unreachable in ")
 
     # Anything else (here the API port) needs the cluster re-created, which up does only when asked.
     moved = grown + ["--set", f"k3d_api_port={free_port()}"]
@@ -131,7 +131,7 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
     config = yaml.safe_load(harmony.kubeconfig.read_text())
     assert all(c["name"] != k3d_cluster for c in config["contexts"])
     again = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
-    assert again.returncode == 0 and "@local: unchanged" in again.stdout
+    assert again.returncode == 0 and "1 host: 0 removed, 1 unchanged, 0 failed" in again.stdout
 
 
 def test_a_k3d_run_refuses_while_another_holds_this_machine(harmony, mirror, tmp_path):

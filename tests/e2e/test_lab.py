@@ -83,8 +83,7 @@ def test_lab_up_makes_three_ready_nodes_a_rerun_changes_nothing_and_down_destroy
 
     again = harmony("lab", "up", "--provider", "docker", *release, env=lab_env, timeout=1200)
     assert again.returncode == 0, again.stdout + again.stderr
-    summary = [line for line in again.stdout.splitlines() if line.startswith(("server-", "agent-"))]
-    assert summary == ["server-1: unchanged", "agent-1: unchanged", "agent-2: unchanged"]
+    assert "3 hosts: 0 changed, 3 unchanged, 0 failed" in again.stdout
 
     down = harmony("lab", "down", env=lab_env, timeout=600)
     assert down.returncode == 0, down.stdout + down.stderr

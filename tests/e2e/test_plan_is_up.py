@@ -3,7 +3,7 @@ controller are kept per cluster, private, and removed with it."""
 
 from __future__ import annotations
 
-import re
+import json
 import stat
 
 import pytest
@@ -11,18 +11,11 @@ import pytest
 from tests.e2e.conftest import each_init
 
 
-def planned(harmony, host) -> list[str]:
-    plan = harmony("plan", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
-                   "--kubeconfig-server", host.api_url)
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    match = re.search(r"^127\.0\.0\.1: would change: (.*)$", plan.stdout, re.M)
-    return match[1].split(", ") if match else []
-
-
-def done(result) -> list[str]:
+def steps(result) -> list[str]:
+    """The steps a command's JSON report lists for its one host, as "phase: step"."""
     assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"^127\.0\.0\.1: changed \(\d+ changed: (.*)\)$", result.stdout, re.M)
-    return match[1].split(", ") if match else []
+    (host,) = json.loads(result.stdout)["hosts"]
+    return [f"{change['phase']}: {change['step']}" for change in host["changes"]]
 
 
 @each_init
@@ -37,12 +30,9 @@ def test_plan_lists_exactly_what_up_does(harmony, host, change):
             host.stop()
         elif change == "disabled":
             host.sh("rc-update del k3s default" if host.init == "openrc" else "systemctl disable k3s")
-    plan = harmony("plan", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
-                   "--kubeconfig-server", host.api_url, *extra)
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    match = re.search(r"^127\.0\.0\.1: would change: (.*)$", plan.stdout, re.M)
-    would = match[1].split(", ") if match else []
-    did = done(harmony.up(host, *extra))
+    would = steps(harmony("plan", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                          "--kubeconfig-server", host.api_url, "--json", *extra))
+    did = steps(harmony.up(host, "--json", *extra))
     assert would == did
     assert bool(did) == (change != "none")
     if change == "config":
@@ -57,7 +47,7 @@ def test_fetched_kubeconfigs_are_kept_per_cluster_private_and_removed_with_it(ha
         assert harmony.up(host).returncode == 0
     for host in (first, second):
         again = harmony.up(host)
-        assert again.returncode == 0 and "127.0.0.1: unchanged" in again.stdout, again.stdout
+        assert again.returncode == 0 and "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout, again.stdout
     fetched = harmony.home / ".local" / "state" / "harmony" / "kubeconfigs"
     files = sorted(fetched.iterdir())
     assert len(files) == 2

@@ -19,8 +19,10 @@ BINARY = BINARY_PATH.format(version=NEW)
 
 
 def controller_processes(run: subprocess.Popen) -> str:
-    """This run's processes on the controller: pyinfra carries harmony's pid in its arguments."""
-    return subprocess.run(["pgrep", "-af", f"harmony pid {run.pid},"], capture_output=True, text=True).stdout
+    """What is left of a run on the controller: harmony runs in a session of its own (see
+    `spawn`), which everything it starts inherits, also when harmony is gone."""
+    assert run.poll() is not None  # asked only once harmony has ended
+    return subprocess.run(["pgrep", "-a", "-s", str(run.pid)], capture_output=True, text=True).stdout
 
 
 def until(condition, timeout: float = 15) -> bool:
@@ -38,7 +40,7 @@ def run_processes_on(host) -> str:
 
 
 def spawn_up(harmony, host, *extra: str) -> subprocess.Popen:
-    return harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+    return harmony.spawn("up", "-v", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
                          "--kubeconfig-server", host.api_url, "--yes", *extra)
 
 
@@ -50,7 +52,7 @@ def test_a_run_stopped_mid_download_ends_everywhere_and_leaves_the_old_k3s(harmo
     harmony.mirror.faults[BINARY] = "stall"
     try:
         run = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
-        wait_for_line(run, f"Starting operation: k3s up | Install k3s {NEW}")
+        wait_for_line(run, f"Starting operation: k3s up | binary | Install k3s {NEW}")
         assert until(lambda: any(h.client == host.ip and h.origin == "blob" for h in harmony.mirror.hits[-5:])
                      and "curl" in run_processes_on(host), timeout=60)
         os.kill(run.pid, stop)  # harmony alone, as `kill PID` does
@@ -79,7 +81,7 @@ def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, 
     harmony.mirror.faults[BINARY] = "stall"
     try:
         first = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
-        wait_for_line(first, f"Starting operation: k3s up | Install k3s {NEW}")
+        wait_for_line(first, f"Starting operation: k3s up | binary | Install k3s {NEW}")
         second = harmony.up(host, "--set", "harmony_lock_wait=1")
         assert second.returncode == 1, second.stdout + second.stderr
         assert "another harmony run holds this host (" in second.stdout
@@ -95,7 +97,7 @@ def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, 
 
 def test_two_runs_at_once_take_turns_and_both_tell_the_truth(harmony, host):
     runs = {version: spawn_up(harmony, host) if version == NEW else
-            harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(OLD),
+            harmony.spawn("up", "-v", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(OLD),
                           "--kubeconfig-server", host.api_url, "--yes")
             for version in (OLD, NEW)}
     results = {version: (run.wait(timeout=300), run.stdout.read(), run.stderr.read())
@@ -133,7 +135,7 @@ def test_a_lock_left_by_a_holder_that_died_is_taken_over_with_a_warning(harmony,
     assert again.returncode == 0, again.stdout + again.stderr
     assert ("took over this host's lock from a run that ended without letting go "
             "(ops@elsewhere, harmony pid 4242") in again.stderr
-    assert "127.0.0.1: unchanged" in again.stdout
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout
     assert until(lambda: not host.exists("/run/harmony.lock.info"))
 
 
@@ -147,7 +149,7 @@ def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host
     assert again.returncode == 0, again.stdout + again.stderr
     assert "k3s runs on files older than those in place (an earlier run stopped before its restart)" in again.stderr
     assert host.started_at() != started
-    assert "127.0.0.1: unchanged" in harmony.up(host).stdout
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host).stdout
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
@@ -159,21 +161,21 @@ def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmon
     host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=10\n")  # a start that takes a while
     run = spawn_up(harmony, host, "--set", 'k3s_node_labels={"tier": "core"}')
     lines = read_lines(run)
-    assert until(lambda: any("operation: k3s up | Restart k3s" in line for line in lines), timeout=120)
+    assert until(lambda: any("operation: k3s up | start | Restart k3s" in line for line in lines), timeout=120)
     time.sleep(2)
     os.kill(run.pid, stop)
     assert run.wait(timeout=60) == (-signal.SIGKILL if stop == signal.SIGKILL else 130)
     if stop != signal.SIGKILL:
-        assert until(lambda: any(f"stopped by {stop.name} during 'k3s up | Restart k3s for its changed files': "
+        assert until(lambda: any(f"stopped by {stop.name} during 'k3s up | start | Restart k3s for its changed files': "
                                  "the steps in progress finished; no host began another" in line for line in lines))
         reported = run.stdout.read()
         assert "127.0.0.1: failed: harmony: not begun: the run was asked to stop (after " in reported, reported
-        assert "k3s up | Restart k3s for its changed files" in reported
+        assert "start: Restart k3s for its changed files)" in reported
     assert until(lambda: controller_processes(run) == "")
     assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
     assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml") and host.leftovers() == ""
     host.sh("rm /etc/default/k3s")
-    assert "127.0.0.1: unchanged" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
 
 
 def read_lines(process: subprocess.Popen) -> list[str]:

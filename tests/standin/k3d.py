@@ -114,7 +114,7 @@ def node_create(name: str, cluster: str, image: str) -> None:
         fail(f"Failed to find cluster '{cluster}'")
     env = dict(item.split("=", 1) for item in servers[0]["Config"]["Env"])
     start_agent(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"], env["K3S_TOKEN"])
-    print(f"INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
+    print("INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
 
 
 def option(argv: list[str], name: str) -> str:

@@ -7,7 +7,6 @@ order they run. Nothing here proves a host's behaviour (the e2e suite does): onl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,46 +15,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-VERSION = "v1.31.4+k3s1"
-
-
-def fact_output(name: str, running: bool) -> list[str]:
-    """What harmony's K3sHost fact prints for a Debian host, with k3s running or not."""
-    lines = ["arch\tx86_64", f"hostname\t{name}", "uid\t0", "init\tsystemd",
-             "module\tbr_netfilter", "module\toverlay", "command\tcurl\t/usr/bin/curl"]
-    lines += [f"sysctl\t{key}\t1" for key in ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
-                                              "net.bridge.bridge-nf-call-ip6tables")]
-    if running:
-        unit = "k3s" if name.startswith("s") else "k3s-agent"
-        lines += [f"version\tk3s version {VERSION} (abc)", f"unit\t{unit}\tLoadState=loaded",
-                  f"unit\t{unit}\tActiveState=active", f"unit\t{unit}\tUnitFileState=enabled",
-                  f"unit\t{unit}\tActiveEnterTimestamp=@100",
-                  f"file\t/etc/rancher/k3s/config.yaml\t600\t{'0' * 64}\t50",  # not what harmony writes
-                  f"file\t/var/lib/rancher/k3s/server/token\t600\t{'1' * 64}\t50"]
-    return lines
+from tests.unit.fakehosts import ROOT, inventory
 
 
 def plan(tmp_path: Path, servers: list[str], agents: list[str], running: bool) -> list[dict]:
     """pyinfra's plan of `deploys/k3s.py` over fake hosts: [{name, hosts_with_change}], in order."""
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "VERSION").write_text(VERSION + "\n")
-    (bundle / "k3s").write_bytes(b"k3s stand-in bytes")
-    digest = hashlib.sha256(b"k3s stand-in bytes").hexdigest()
-    (bundle / "sha256sum-amd64.txt").write_text(f"{digest}  k3s\n")
-
-    def entry(name: str) -> str:
-        data = {"fake_delay": 0, "fake_responses": {"printf 'arch": fact_output(name, running)},
-                "k3s_airgap_dir": str(bundle), "k3s_version": VERSION, "k3s_node_labels": {"order": "test"}}
-        return f"({f'@fake/{name}'!r}, {data!r})"
-
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text(f"k3s_servers = [{', '.join(map(entry, servers))}]\n"
-                         f"k3s_agents = [{', '.join(map(entry, agents))}]\n")
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    result = subprocess.run([sys.executable, "-m", "pyinfra", "--dry", "--json", str(inventory),
-                             str(ROOT / "deploys" / "k3s.py")],
+    result = subprocess.run([sys.executable, "-m", "pyinfra", "--dry", "--json",
+                             str(inventory(tmp_path, servers, agents, running)), str(ROOT / "deploys" / "k3s.py")],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["plan"]
@@ -63,7 +30,7 @@ def plan(tmp_path: Path, servers: list[str], agents: list[str], running: bool) -
 
 def position(steps: list[dict], name: str, host: str) -> int:
     """Where the operation `name` (its start) runs on `host` in the plan."""
-    found = [i for i, step in enumerate(steps) if step["name"].startswith(f"k3s up | {name}")
+    found = [i for i, step in enumerate(steps) if step["name"].split(" | ")[-1].startswith(name)
              and f"@fake/{host}" in step["hosts_with_change"]]
     assert len(found) == 1, (name, host, [s["name"] for s in steps])
     return found[0]
@@ -87,8 +54,11 @@ def test_the_first_server_then_each_joining_server_then_the_agents(tmp_path, run
 
 def test_a_lone_server_has_no_waits_and_its_phases_run_in_lifecycle_order(tmp_path):
     steps = plan(tmp_path, ["s1"], [], running=False)
-    names = [step["name"].removeprefix("k3s up | ") for step in steps if "@fake/s1" in step["hosts_with_change"]]
+    names = [step["name"].split(" | ", 1)[1] for step in steps if "@fake/s1" in step["hosts_with_change"]]
     assert not any(name.startswith("Wait for") for name in names)
+    phases = [name.split(" | ")[0] for name in names]
+    assert sorted(set(phases), key=phases.index) == ["binary", "configure", "service", "start", "kubeconfig"]
+    names = [name.split(" | ")[-1] for name in names]
     order = ["Install k3s", "Write config.yaml", "Write /etc/systemd/system/k3s.service", "Enable and start k3s",
              "Fetch the kubeconfig"]
     found = [next(i for i, name in enumerate(names) if name.startswith(step)) for step in order]

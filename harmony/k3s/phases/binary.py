@@ -4,12 +4,14 @@ release's sha256 and put in place atomically; from an airgap bundle, with its im
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from harmony import airgap, operations, releases, runlock
 from harmony.k3s import paths
 from harmony.k3s.node import Node
 
 
+@deploy("binary")
 def run(node: Node) -> None:
     settings, state, installed = node.settings, node.state, node.state.k3s_version
     install = f"Install k3s {node.version}" + (f" (from {installed})" if installed and installed != node.version else "")

@@ -4,6 +4,7 @@ kept while a new one restarts it), registries.yaml, and the service's environmen
 from __future__ import annotations
 
 from pyinfra import inventory
+from pyinfra.api import deploy
 
 from harmony import operations
 from harmony.facts import HostState
@@ -12,6 +13,7 @@ from harmony.k3s.hoststate import state_of
 from harmony.k3s.node import Node
 
 
+@deploy("configure")
 def run(node: Node) -> None:
     settings, state, service = node.settings, node.state, node.service
     node.restarts.append(token(node))

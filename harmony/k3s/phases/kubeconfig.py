@@ -4,6 +4,7 @@ controller then waits for the cluster's nodes and merges it into the user's."""
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from harmony import localstate, operations
 from harmony.facts import HostState
@@ -11,6 +12,7 @@ from harmony.k3s import paths
 from harmony.k3s.node import Node
 
 
+@deploy("kubeconfig")
 def run(node: Node) -> None:
     if node.settings.role == "server":
         fetch(node.state)

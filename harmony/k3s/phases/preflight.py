@@ -4,6 +4,7 @@ check it, and fail the host with the reason before anything changes, on every ho
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from harmony import airgap, operations, releases
 from harmony.errors import BadInput
@@ -16,6 +17,7 @@ from harmony.k3s.settings import Settings, insecure_urls
 CHECK = "Check the host can run k3s"
 
 
+@deploy("preflight")
 def run(node: Node) -> None:
     refused = insecure_urls(host.data, host.name)
     if refused:

@@ -4,12 +4,15 @@ where the host has them already."""
 
 from __future__ import annotations
 
+from pyinfra.api import deploy
+
 from harmony import operations
 from harmony.k3s import firewall, paths, prepare
 from harmony.k3s.node import Node
 from harmony.k3s.service import Service
 
 
+@deploy("prepare")
 def run(node: Node) -> None:
     remove_other_role(node)
     kernel(node)

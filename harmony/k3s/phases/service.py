@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import posixpath
 
+from pyinfra.api import deploy
+
 from harmony import operations
 from harmony.k3s import paths, render
 from harmony.k3s.node import Node
 
 
+@deploy("service")
 def run(node: Node) -> None:
     service, role = node.service, node.settings.role
     unit_file = node.write(service.file, render.service_file(service, node.firewall_hook), service.file_mode,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from pyinfra import host, inventory
+from pyinfra.api import deploy
 
 from harmony import airgap, operations
 from harmony.facts import HostState
@@ -16,6 +17,7 @@ from harmony.k3s.node import Node
 logger = logging.getLogger("pyinfra")
 
 
+@deploy("start")
 def run(node: Node) -> None:
     settings, state, service = node.settings, node.state, node.service
     unit = state.unit(service.name)

@@ -1,0 +1,103 @@
+"""A run's progress, phase by phase: hosts done out of the total, and the time since it began.
+
+On a terminal (stderr), a live display drawn with rich, redrawn in place; elsewhere (CI, a
+pipe), one plain line as each phase is done on every host. The runner feeds it pyinfra's
+events: which operations each host has (after the deploy is prepared), and each one's end.
+
+A host is done with a phase when its last operation of that phase has ended, or when one of a
+later phase has (a phase with nothing to do on a host is passed, not waited for).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from harmony.report import phase_of
+
+class Progress:
+    def __init__(self, stream=None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.started = time.monotonic()
+        self.phases: list[str] = []  # in the order the run meets them
+        self.left: dict[str, dict[str, set[str]]] = {}  # phase -> host -> its operations not ended
+        self.done: dict[str, set[str]] = {}  # phase -> hosts done with it
+        self.finished_at: dict[str, float] = {}  # phase -> seconds into the run when every host was done
+        self.hosts: set[str] = set()
+        self.display = None
+
+    def planned(self, operations: dict[str, list[tuple[str, str]]]) -> None:
+        """Each host's operations, in order, as (operation id, name)."""
+        self.hosts = set(operations)
+        self.order = {host: [op for op, _ in ops] for host, ops in operations.items()}
+        self.phase = {op: phase_of(name) for ops in operations.values() for op, name in ops}
+        for host, ops in operations.items():
+            for op, name in ops:
+                phase = phase_of(name)
+                if not phase:
+                    continue
+                if phase not in self.left:
+                    self.phases.append(phase)
+                    self.left[phase], self.done[phase] = {}, set()
+                self.left[phase].setdefault(host, set()).add(op)
+        if self.live and self.phases:
+            self._start_live()
+
+    def ended(self, host: str, op: str) -> None:
+        """One operation has ended on one host (changed, unchanged or failed)."""
+        phase = self.phase.get(op, "")
+        for earlier in self.phases[:self.phases.index(phase)] if phase in self.phases else []:
+            self._passed(earlier, host)
+        if phase:
+            left = self.left[phase].get(host, set())
+            left.discard(op)
+            if not left:
+                self._passed(phase, host)
+        self._refresh()
+
+    def finish(self) -> None:
+        """The run is over: every host is past every phase (done, failed or stopped)."""
+        for phase in self.phases:
+            for host in self.hosts:
+                self._passed(phase, host)
+        self._refresh()
+        if self.display is not None:
+            self.display.stop()
+
+    def _passed(self, phase: str, host: str) -> None:
+        done = self.done[phase]
+        if host in done:
+            return
+        done.add(host)
+        if done >= self.hosts and phase not in self.finished_at:
+            self.finished_at[phase] = time.monotonic() - self.started
+            if not self.live:
+                self.stream.write(self.line(phase) + "\n")
+                self.stream.flush()
+
+    def line(self, phase: str) -> str:
+        seconds = self.finished_at.get(phase, time.monotonic() - self.started)
+        return f"{phase}: {len(self.done[phase])}/{len(self.hosts)} hosts ({seconds:.1f} s)"
+
+    def _start_live(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.display = Live(self._table(), console=Console(file=self.stream), refresh_per_second=8,
+                            transient=False, get_renderable=self._table)
+        self.display.start()
+
+    def _table(self):
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        for phase in self.phases:
+            mark = "[green]done[/]" if phase in self.finished_at else "[yellow]...[/]"
+            table.add_row(phase, f"{len(self.done[phase])}/{len(self.hosts)} hosts",
+                          f"{self.finished_at.get(phase, time.monotonic() - self.started):.1f} s", mark)
+        return table
+
+    def _refresh(self) -> None:
+        if self.display is not None:
+            self.display.refresh()
