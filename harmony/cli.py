@@ -268,17 +268,10 @@ def kubeconfig_command(target, **options):
 @handles_errors
 def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url, allow_http):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`."""
-    from harmony import airgap, releases
-    from harmony.k3s.settings import DOWNLOAD_URLS, check_https, url
+    from harmony import bundle as bundle_module
 
-    data = {"k3s_release_url": release_url, "k3s_channel_url": channel_url, "harmony_allow_http": allow_http}
-    check_https(data, "this machine", DOWNLOAD_URLS)
-    release_url = url(data, "this machine", "k3s_release_url", releases.DEFAULT_RELEASE_URL)
-    channel_url = url(data, "this machine", "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
-    version = releases.check_version(k3s_version) if k3s_version else releases.resolve_channel(
-        channel_url, k3s_channel)
-    written = airgap.make(directory, version, release_url, list(arches), bool(allow_http))
-    click.echo(f"k3s {version} bundled in {directory}: {', '.join(p.name for p in written)}")
+    click.echo(bundle_module.bundle(directory, k3s_version, k3s_channel, list(arches), release_url, channel_url,
+                             bool(allow_http)))
     return 0
 
 
@@ -295,15 +288,10 @@ LAB_OPTIONS = [
 
 
 def _lab_request(name, verbose, **options):
-    """The lab's directory and a request for its inventory, with Vagrant's commands pointed there."""
-    from harmony import lab as lab_module
+    """A request for the lab's inventory."""
+    from harmony import lab
 
-    lab_module.require_vagrant()
-    directory = lab_module.vagrantfile_dir()
-    os.environ["VAGRANT_CWD"] = str(directory)  # for pyinfra's @vagrant connector too
-    request = build_request(str(directory / "inventories" / "vagrant.py"), None, None, None, name,
-                            lab_module.api_url(), verbose, None, (), **options)
-    return directory, request
+    return build_request(str(lab.inventory()), None, None, None, name, lab.api_url(), verbose, None, (), **options)
 
 
 @lab.command("up")
@@ -314,14 +302,9 @@ def _lab_request(name, verbose, **options):
 @handles_errors
 def lab_up(provider, **options):
     """Start the lab's machines (vagrant up) and make them a cluster (harmony up vagrant)."""
-    from harmony import commands, lab as lab_module
+    from harmony import lab as lab_module
 
-    directory, request = _lab_request(**options)
-    chosen = lab_module.choose_provider(provider)
-    if chosen == "docker":
-        lab_module.ensure_host_image()
-    lab_module.vagrant("up", "--provider", chosen, directory=directory)
-    return commands.up(request)
+    return lab_module.up(_lab_request(**options), provider)
 
 
 @lab.command("status")
@@ -329,11 +312,9 @@ def lab_up(provider, **options):
 @handles_errors
 def lab_status(**options):
     """The lab's machines (vagrant status) and its cluster (harmony status)."""
-    from harmony import commands, lab as lab_module
+    from harmony import lab as lab_module
 
-    directory, request = _lab_request(**options)
-    lab_module.vagrant("status", directory=directory)
-    return commands.status(request)
+    return lab_module.status(_lab_request(**options))
 
 
 @lab.command("down")
@@ -341,9 +322,6 @@ def lab_status(**options):
 @handles_errors
 def lab_down(**options):
     """Destroy the lab's machines (vagrant destroy) and drop its kubeconfig context."""
-    from harmony import commands, lab as lab_module
+    from harmony import lab as lab_module
 
-    directory, request = _lab_request(**options)
-    lab_module.vagrant("destroy", "-f", directory=directory)
-    commands.forget(request.name)
-    return 0
+    return lab_module.down(_lab_request(**options))

@@ -18,17 +18,17 @@ from typing import Callable
 
 import click
 
-from harmony import (airgap, facts, inventory, kubeconfig, localstate, progress, readiness, releases, report,
+from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, releases, report,
                      runner, runtime)
 from harmony.errors import BadInput, RunFailed
-from harmony.k3d import settings as k3d_settings
-from harmony.k3s import cluster
+from harmony.k3d import facts as k3d_facts, settings as k3d_settings
+from harmony.k3s import airgap, cluster, facts as k3s_facts
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
 from harmony.targets import Target
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
-STATUS_FACTS = {"k3s": facts.K3sStatus, "k3d": facts.K3dStatus}
+STATUS_FACTS = {"k3s": k3s_facts.K3sStatus, "k3d": k3d_facts.K3dStatus}
 
 
 @dataclass

@@ -1,23 +1,19 @@
-"""pyinfra facts harmony reads from a host.
-
-pyinfra 3.10 does not cache facts: every `host.get_fact` is another round trip. So harmony asks
-one rich question per host (`K3sHost`) that reports everything the k3s deploy decides on: the
-architecture, the init system, the hash and mode of every managed file, the state of both k3s
-units and the commands on PATH. A no-op re-run then costs that one command per host.
+"""pyinfra facts harmony reads from any host: a file's state, the platform (to choose k3s or
+k3d), and how this run becomes root. The runtimes' own facts: harmony.k3s.facts,
+harmony.k3d.facts.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
-from harmony import runlock
-from harmony.k3s import paths, prepare
-from harmony.k3s.firewall import COMMENT, Firewall, NftChain
-from harmony.runlock import Lock
+
+# Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
+INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
+elif [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then printf 'init\\topenrc\\n'
+else printf 'init\\tnone\\n'; fi"""
 
 
 @dataclass(frozen=True)
@@ -25,216 +21,6 @@ class FileState:
     mode: str  # octal, as `stat -c %a` prints it: "600"
     sha256: str
     mtime: int = 0  # seconds since the epoch
-
-
-@dataclass(frozen=True)
-class UnitState:
-    load_state: str = "not-found"
-    active_state: str = "inactive"
-    unit_file_state: str = ""
-    started: int = 0  # ActiveEnterTimestamp, seconds since the epoch
-
-    @property
-    def active(self) -> bool:
-        return self.active_state == "active"
-
-    @property
-    def enabled(self) -> bool:
-        return self.unit_file_state == "enabled"
-
-
-@dataclass
-class HostState:
-    """What one host looks like to the k3s deploy before it changes anything."""
-
-    arch: str = ""
-    hostname: str = ""
-    init: str = "none"  # systemd | openrc | none
-    uid: int = -1
-    files: dict[str, FileState] = field(default_factory=dict)
-    removable: set[str] = field(default_factory=set)  # of paths.REMOVED_PATHS, those present
-    parent_dirs: dict[str, set[str]] = field(default_factory=dict)  # of paths.PARENT_DIRS: entries
-    commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
-    units: dict[str, UnitState] = field(default_factory=dict)
-    k3s_version: str = ""
-    modules: set[str] = field(default_factory=set)  # of the ones k3s needs, those loaded
-    sysctls: dict[str, str] = field(default_factory=dict)  # of the ones k3s needs, those present
-    selinux: str = ""  # getenforce's answer: Enforcing, Permissive, Disabled; "" without SELinux
-    os_family: set[str] = field(default_factory=set)  # os-release's ID and ID_LIKE words
-    os_version: str = ""  # os-release's VERSION_ID
-    selinux_policy: bool = False  # the k3s-selinux package is installed
-    firewall: Firewall = field(default_factory=Firewall)
-    lock: Lock = field(default_factory=Lock)  # the host's run lock, as this run found it
-
-    @property
-    def enforcing(self) -> bool:
-        return self.selinux == "Enforcing"
-
-    def unit(self, name: str) -> UnitState:
-        return self.units.get(name, UnitState())
-
-
-# The active firewall and what it allows: ufw's added rules, firewalld's permanent ports and
-# trusted sources, or nftables' base input chains (policy, last rule, harmony's rules' handles).
-_FIREWALL = r"""if grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf && ufw status 2>/dev/null | grep -q '^Status: active'; then
-  printf 'firewall\tufw\n'; ufw show added 2>/dev/null | sed -n 's/^ufw /fw_rule\tufw /p'
-elif [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
-  printf 'firewall\tfirewalld\n'
-  for p in $(firewall-cmd --permanent --list-ports 2>/dev/null); do printf 'fw_rule\tport %s\n' "$p"; done
-  for s in $(firewall-cmd --permanent --zone=trusted --list-sources 2>/dev/null); do printf 'fw_rule\tsource %s\n' "$s"; done
-elif command -v nft >/dev/null 2>&1; then
-  nft list chains 2>/dev/null | awk '/^table /{t=$2" "$3} /^[[:space:]]*chain /{c=$2} /hook input/{print t, c, (/policy drop/ ? "drop" : "accept")}' |
-  while read -r f t c p; do
-    last=$(nft list chain "$f" "$t" "$c" | grep -vE '^[[:space:]]*(table|chain|type|}|$)' | tail -n 1 \
-      | sed -E 's/^[[:space:]]+//; s/counter packets [0-9]+ bytes [0-9]+ ?//; s/ ?comment ".*"$//')
-    printf 'firewall\tnftables\nnft_chain\t%s %s %s\t%s\t%s\n' "$f" "$t" "$c" "$p" "$last"
-    nft -a list chain "$f" "$t" "$c" | sed -n "s/.*comment \"\(COMMENT [0-9a-f]*\)\" # handle \([0-9]*\)\$/nft_mark\t$f $t $c\t\2\t\1/p"
-  done
-fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
-
-# Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
-_INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
-elif [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then printf 'init\\topenrc\\n'
-else printf 'init\\tnone\\n'; fi"""
-
-
-def _script() -> str:
-    files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES)
-    removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
-    commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
-    units = " ".join(paths.unit_name(role) for role in paths.ROLES)
-    sysctls = " ".join(prepare.SYSCTLS)
-    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
-    # Tab-separated records; the script never fails, so a host can always be described.
-    return f"""
-printf 'arch\\t%s\\n' "$(uname -m)"
-printf 'hostname\\t%s\\n' "$(hostname)"
-printf 'uid\\t%s\\n' "$(id -u)"
-{_INIT}
-{_FIREWALL}
-for f in {files}; do
-  [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
-done
-for p in {removable}; do [ -e "$p" ] && printf 'removable\\t%s\\n' "$p"; done
-for d in {" ".join(paths.PARENT_DIRS)}; do
-  [ -d "$d" ] && printf 'parent_dir\\t%s\\t%s\\n' "$d" "$(ls -A "$d" | tr '\\n' ' ')"
-done
-for c in {commands}; do
-  p=$(command -v "$c" 2>/dev/null) && printf 'command\\t%s\\t%s\\n' "$c" "$(readlink -f "$p")"
-done
-if [ -d /run/systemd/system ]; then
-  for u in {units}; do
-    systemctl show --timestamp=unix -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
-  done
-elif command -v rc-service >/dev/null 2>&1; then
-  for u in {units}; do  # the same properties, as OpenRC knows them (supervise-daemon's pidfile)
-    [ -f {paths.OPENRC_DIR}/$u ] || continue
-    printf 'unit\\t%s\\tLoadState=loaded\\n' "$u"
-    [ -e /etc/runlevels/default/$u ] && printf 'unit\\t%s\\tUnitFileState=enabled\\n' "$u"
-    rc-service "$u" status >/dev/null 2>&1 && printf 'unit\\t%s\\tActiveState=active\\nunit\\t%s\\tActiveEnterTimestamp=@%s\\n' \\
-      "$u" "$u" "$(stat -c %Y /var/run/$u.pid 2>/dev/null)"
-  done
-fi
-[ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
-[ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
-grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
-command -v getenforce >/dev/null 2>&1 && printf 'selinux\\t%s\\n' "$(getenforce 2>/dev/null)"
-[ -r /etc/os-release ] && (. /etc/os-release; printf 'os\\t%s %s\\t%s\\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}")
-command -v rpm >/dev/null 2>&1 && rpm -q --quiet k3s-selinux 2>/dev/null && printf 'selinux_policy\\tk3s\\n'
-for k in {sysctls}; do
-  f=/proc/sys/$(echo "$k" | tr . /); [ -r "$f" ] && printf 'sysctl\\t%s\\t%s\\n' "$k" "$(cat "$f")"
-done
-true
-"""
-
-
-def parse(lines: list[str]) -> HostState:
-    state = HostState()
-    units: dict[str, dict[str, str]] = {}
-    for line in lines:
-        kind, _, rest = line.partition("\t")
-        fields = rest.split("\t")
-        if kind == "arch":
-            state.arch = rest
-        elif kind == "hostname":
-            state.hostname = rest
-        elif kind == "uid" and rest.isdigit():
-            state.uid = int(rest)
-        elif kind == "init":
-            state.init = rest
-        elif kind == "file" and len(fields) == 4:
-            state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2],
-                                               mtime=int(fields[3]) if fields[3].isdigit() else 0)
-        elif kind == "removable":
-            state.removable.add(rest)
-        elif kind == "parent_dir" and len(fields) == 2:
-            state.parent_dirs[fields[0]] = set(fields[1].split())
-        elif kind == "command" and len(fields) == 2:
-            state.commands[fields[0]] = fields[1]
-        elif kind == "unit" and len(fields) == 2:
-            key, _, value = fields[1].partition("=")
-            units.setdefault(fields[0], {})[key] = value
-        elif kind == "module":
-            state.modules.add(rest)
-        elif kind == "sysctl" and len(fields) == 2:
-            state.sysctls[fields[0]] = fields[1]
-        elif kind == "selinux":
-            state.selinux = rest
-        elif kind == "os" and len(fields) == 2:
-            state.os_family, state.os_version = set(fields[0].split()), fields[1]
-        elif kind == "selinux_policy":
-            state.selinux_policy = True
-        elif kind == "firewall":
-            state.firewall.kind = rest
-        elif kind == "fw_rule":
-            state.firewall.rules.add(rest)
-        elif kind == "nft_chain" and len(fields) == 3:
-            state.firewall.chains[fields[0]] = NftChain(policy=fields[1], last_rule=fields[2])
-        elif kind == "nft_mark" and len(fields) == 3 and fields[0] in state.firewall.chains:
-            state.firewall.chains[fields[0]].marked[fields[1]] = fields[2]
-        elif state.lock.read(kind, rest):
-            pass
-        elif kind == "version":
-            # "k3s version v1.31.4+k3s1 (a562d090)"
-            words = rest.split()
-            state.k3s_version = words[2] if len(words) > 2 else ""
-    for name, props in units.items():
-        started = props.get("ActiveEnterTimestamp", "").lstrip("@")
-        state.units[name] = UnitState(
-            load_state=props.get("LoadState", "not-found"),
-            active_state=props.get("ActiveState", "inactive"),
-            unit_file_state=props.get("UnitFileState", ""),
-            started=int(started) if started.isdigit() else 0,
-        )
-    return state
-
-
-class K3sHost(FactBase):
-    """Everything the k3s deploy needs to know about a host, in one round trip; with `lock`
-    (exclusive or shared), read under the host's run lock (`harmony.runlock`), taken first."""
-
-    def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
-        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script()
-
-    def process(self, output: list[str]) -> HostState:
-        return parse(output)
-
-
-class K3sStatus(K3sHost):
-    """A JSON-friendly summary of `K3sHost`, for `harmony status`."""
-
-    def process(self, output: list[str]) -> dict:
-        state = parse(output)
-        role = next((r for r in paths.ROLES if state.unit(paths.unit_name(r)).load_state == "loaded"), "")
-        unit = state.unit(paths.unit_name(role)) if role else UnitState()
-        return {
-            "hostname": state.hostname,
-            "version": state.k3s_version,
-            "role": role,
-            "unit": paths.unit_name(role) if role else "",
-            "service": unit.active_state if role else "not installed",
-            "active": unit.active,
-        }
 
 
 class Platform(FactBase):
@@ -245,7 +31,7 @@ class Platform(FactBase):
 
     def command(self) -> str:
         return f"""printf 'system\\t%s\\n' "$(uname -s)"
-{_INIT}
+{INIT}
 printf 'root\\t%s\\n' "$({SudoAccess().command()})"
 if ! command -v docker >/dev/null 2>&1; then printf 'docker\\tabsent\\n'
 elif docker info >/dev/null 2>&1; then printf 'docker\\trunning\\n'
@@ -271,97 +57,3 @@ class SudoAccess(FactBase):
 
     def process(self, output: list[str]) -> str:
         return output[0].strip() if output else "none"
-
-
-@dataclass(frozen=True)
-class K3dCluster:
-    """A k3d cluster as `k3d cluster list -o json` shows it."""
-
-    servers: int
-    agents: int
-    running: int
-    image: str
-    agent_names: tuple[str, ...] = ()  # the agents' containers, by name
-
-
-@dataclass
-class K3dHostState:
-    """What one host looks like to the k3d deploy."""
-
-    system: str = ""
-    arch: str = ""
-    home: str = ""
-    bin_dir: str = ""
-    docker: str = "absent"
-    files: dict[str, FileState] = field(default_factory=dict)
-    clusters: dict[str, K3dCluster] = field(default_factory=dict)
-    lock: Lock = field(default_factory=Lock)  # the login user's k3d run lock on the host
-
-
-def k3d_state_dir(home: str) -> str:
-    """Where harmony keeps each k3d cluster's spec and kubeconfig on a host (the user's own)."""
-    return f"{home}/.config/harmony/k3d"
-
-
-class K3dHost(FactBase):
-    """Everything the k3d deploy needs to know about a host, in one round trip, as the login
-    user (who runs Docker and k3d), under that user's run lock when `lock` is given.
-    `k3d cluster list` prints no cluster token without --token."""
-
-    def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
-        default = '$( [ "$(id -u)" = 0 ] && echo /usr/local/bin || echo "$HOME/.local/bin")'
-        state_dir = k3d_state_dir("$HOME")
-        return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
-printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
-if ! command -v docker >/dev/null 2>&1; then printf 'docker\\tabsent\\n'
-elif docker info >/dev/null 2>&1; then printf 'docker\\trunning\\n'
-else printf 'docker\\tstopped\\n'; fi
-for f in "$bin/k3d" "{state_dir}"/*; do
-  [ -f "$f" ] || continue
-  mode=$(stat -c %a "$f" 2>/dev/null || stat -f %Lp "$f")
-  sum=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
-  printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$mode" "$sum"
-done
-[ -x "$bin/k3d" ] && printf 'clusters\\t%s\\n' "$("$bin/k3d" cluster list -o json 2>/dev/null | tr -d '\\n')"
-true"""
-
-    def process(self, output: list[str]) -> K3dHostState:
-        state = K3dHostState()
-        for line in output:
-            kind, _, rest = line.partition("\t")
-            fields = rest.split("\t")
-            if state.lock.read(kind, rest):
-                continue
-            if kind in ("system", "arch", "home", "bin_dir", "docker"):
-                setattr(state, kind, rest)
-            elif kind == "file" and len(fields) == 3:
-                state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2])
-            elif kind == "clusters":
-                state.clusters = _k3d_clusters(rest)
-        return state
-
-
-def _k3d_clusters(text: str) -> dict[str, K3dCluster]:
-    try:
-        listed = json.loads(text) if text.strip() else []
-    except json.JSONDecodeError:
-        return {}
-    clusters = {}
-    for item in listed:
-        nodes = [n for n in item.get("nodes") or [] if n.get("role") in ("server", "agent")]
-        clusters[item["name"]] = K3dCluster(
-            servers=sum(n["role"] == "server" for n in nodes),
-            agents=sum(n["role"] == "agent" for n in nodes),
-            running=sum(bool((n.get("State") or {}).get("Running")) for n in nodes),
-            image=next((n.get("image", "") for n in nodes if n["role"] == "server"), ""),
-            agent_names=tuple(sorted(n["name"] for n in nodes if n["role"] == "agent")),
-        )
-    return clusters
-
-
-class K3dStatus(K3dHost):
-    """A JSON-friendly summary of `K3dHost`, for `harmony status`."""
-
-    def process(self, output: list[str]) -> dict:
-        state = super().process(output)
-        return {"docker": state.docker, "clusters": {name: vars(c) for name, c in state.clusters.items()}}

@@ -1,6 +1,7 @@
-"""pyinfra operations harmony needs beyond pyinfra's own.
+"""pyinfra operations harmony needs beyond pyinfra's own, for any host: checks, files written
+whole, downloads, uploads, fetches; the k3s service's own are in harmony.k3s.operations.
 
-They decide from the state the `K3sHost` fact already gathered instead of asking the host again
+They decide from the state a deploy's one fact already gathered instead of asking the host again
 (pyinfra's `files.put` and `systemd.service` run facts of their own: several round trips per
 file), and each yields nothing, with a `host.noop` saying why, when the host is as wanted.
 """
@@ -15,21 +16,15 @@ import os
 import posixpath
 import secrets
 import shlex
-import time
-from dataclasses import dataclass
 from io import BytesIO
 
-import yaml
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import kubeconfig, once, rollout, runner
-from harmony.errors import RunFailed
-from harmony.facts import FileState, UnitState
+from harmony import once, runner
+from harmony.facts import FileState
 from harmony.runlock import run_watch
-from harmony.k3s import paths
-from harmony.k3s.service import Service
 
 logger = logging.getLogger("pyinfra")
 
@@ -56,6 +51,9 @@ def step(func):
     return operation()(stoppable)
 # This run's mark on the files it stages: two runs never share a staging or temporary name.
 RUN_ID = secrets.token_hex(4)
+# Where harmony stages uploads on a host before moving them into place (root-only but for the
+# login user, who must be able to write there over SFTP before sudo moves the file).
+STAGING_DIR = "/var/lib/harmony/staging"
 
 
 @step
@@ -150,7 +148,7 @@ def _as_root(target: Host) -> dict:
     return {"_sudo": True, "_sudo_password": data.get("_sudo_password")} if data.get("_sudo") else {}
 
 
-def _quietly(target: Host, command: str) -> tuple[bool, str]:
+def quietly(target: Host, command: str) -> tuple[bool, str]:
     """Run a command as root on `target`, printing neither it nor its output: its success, and
     what it printed."""
     ok, output = target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
@@ -162,7 +160,7 @@ def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     """A root-only file's content on `source` (None, and why, if it cannot be read), through
     the controller's memory only: the command prints neither its output nor its errors."""
     try:
-        ok, text = _quietly(source, f"base64 -w0 {shlex.quote(path)}")
+        ok, text = quietly(source, f"base64 -w0 {shlex.quote(path)}")
     except Exception as error:  # a lost connection, say: the message says which host and why
         return None, f"{type(error).__name__}: {error}"
     if not ok:
@@ -186,7 +184,7 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
         yield FileDownloadCommand(path, local_path)
         yield FunctionCommand(_private, (local_path,), {})
         return
-    staged = f"{paths.STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
+    staged = f"{STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
     yield (
         f"{_MAKE_STAGING} && install -m 0600 -o \"${{SUDO_USER:-$(id -un)}}\" "
         f"{shlex.quote(path)} {staged}"
@@ -315,146 +313,6 @@ def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileStat
 
 
 @step
-def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str]):
-    """Link each of `names` to `target` in its directory, unless the command exists already.
-
-    As the install script does: an existing kubectl (say) is the user's and is left alone.
-    """
-    directory = posixpath.dirname(target)
-    missing = [name for name in names if name not in commands]
-    if not missing:
-        host.noop(f"{', '.join(names)} already on PATH")
-        return
-    for name in missing:
-        yield StringCommand("ln", "-sf", target, f"{directory}/{name}")
-
-
-@step
-def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = None):
-    """Restart k3s's service and wait (at most `timeout` seconds) until it reports ready (under
-    systemd), then until its node is Ready in the API; with `turn.drain`, drain the node first.
-    Not once any host of this run has failed: callers restart one host at a time, and a failure
-    stops the rollout there. With `rollback` (the config.yaml k3s ran on), a k3s that does not
-    come up on its new config.yaml is started again on that one, and the host fails saying so."""
-    yield FunctionCommand(_no_failure_yet, (), {})
-    if turn.drain:
-        yield FunctionCommand(_drain, (turn,), {})
-    # Under systemd the restart itself waits for k3s, and puts the config back; under OpenRC the
-    # wait for the node in the API does.
-    yield _with_status(service, "restart", timeout, rollback if service.notifies_ready else None)
-    yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else rollback), {})
-
-
-@dataclass
-class Turn:
-    """A node's turn in a rolling restart: where the API is, and what to do around the restart."""
-
-    node: str
-    version: str
-    api_source: Host  # the host whose admin kubeconfig reaches the API (the first server)
-    api_url: str
-    drain: bool
-    drain_timeout: int
-    cordoned: bool = False  # by harmony, in this turn
-
-
-def _drain(state, host, turn: Turn) -> bool:
-    return _api_step(state, host, turn, "drain", lambda config: setattr(
-        turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
-
-
-def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rollback: str | None = None) -> bool:
-    """Wait until the node is Ready on its version; where it is not, say k3s's last error too.
-    With `rollback` (a config.yaml k3s ran on), put that back, restart, and wait again."""
-
-    def ready() -> bool:
-        deadline = time.monotonic() + timeout
-        return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
-            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline)
-
-    if ready():
-        if rollback:
-            _quietly(host, f"rm -f {rollback}")
-        return True
-    why = _quietly(host, service.last_error())[1]
-    if rollback and _quietly(host, f"[ -f {rollback} ] && mv -f {rollback} {paths.CONFIG} && "
-                                   f"{service.control('restart')}")[0] and ready():
-        host.log(f"harmony: {service.name} failed to start on the new config.yaml{f' ({why})' if why else ''};"
-                 f" the previous config.yaml was put back and {service.name} runs on it again", log_func=logger.error)
-    elif why:
-        host.log(f"harmony: {service.name}'s last error: {why}; see {service.log_hint}", log_func=logger.error)
-    return False
-
-
-def _api_config(state, turn: Turn, deadline: float) -> dict:
-    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, read
-    once a run): until `deadline`, wait for a first server just started to write it."""
-    def read() -> dict:
-        while True:
-            content, reason = read_file(turn.api_source, paths.KUBECONFIG)
-            if content is not None:
-                return kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
-            if reason != MISSING or time.monotonic() >= deadline:
-                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
-            time.sleep(1)
-
-    return once.get(state, ("kubeconfig", turn.api_url), read)
-
-
-def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> bool:
-    """Run a step against the cluster's API; on any failure, fail the host saying why."""
-    try:
-        step(_api_config(state, turn, deadline))
-    except Exception as error:  # an API or transport error, or harmony's RunFailed
-        text = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        host.log(f"harmony: cannot {what} node {turn.node} through the API at {turn.api_url}: {text}",
-                 log_func=logger.error)
-        return False
-    return True
-
-
-def _no_failure_yet(state, host) -> bool:
-    # A host that failed earlier in this same serial operation is not yet in failed_hosts. The
-    # hosts a stopped rollout left alone (kept for the run) are not where it stopped.
-    held = once.get(state, "held", set)
-    failed = sorted(({h.name for h in state.failed_hosts}
-                     | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops}) - held)
-    if failed:
-        held.add(host.name)
-        host.log(f"harmony: not restarted: the rollout stopped at {', '.join(failed)}, which failed",
-                 log_func=logger.error)
-    return not failed
-
-
-@step
-def enable_and_start(service: Service, current: UnitState, timeout: int, turn: Turn):
-    """Enable k3s's service and start it, where it is not already, waiting (at most `timeout`
-    seconds) until it is ready: under OpenRC, whose start does not wait, until its node is
-    Ready in the API."""
-    if current.enabled and current.active:
-        host.noop(f"{service.name} is enabled and running")
-        return
-    if not current.enabled:
-        yield service.enable()
-    if not current.active:
-        yield _with_status(service, "start", timeout)
-        if not service.notifies_ready:
-            yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
-
-
-@step
-def stop_and_disable(service: Service, current: UnitState):
-    """Stop and disable k3s's service, where it is installed."""
-    if current.load_state != "loaded":
-        host.noop(f"{service.name} is not installed")
-        return
-    if current.active:
-        yield service.control("stop")
-    if current.enabled:
-        yield service.disable()
-
-
-@step
 def run(command: str):
     """Run a shell command: only called where the fact shows there is work for it."""
     yield command
@@ -477,7 +335,7 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     can read, checked against `sha256` if given, then installed with its final mode next to the
     target and renamed over it.
     """
-    staged = f"{paths.STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
+    staged = f"{STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
     new = f"{path}.harmony-{RUN_ID}"
     yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
     yield FileUploadCommand(content, staged, _sudo=False)
@@ -489,21 +347,4 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     )
 
 
-_MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {paths.STAGING_DIR}'
-
-
-def _with_status(service: Service, action: str, timeout: int, rollback: str | None = None) -> str:
-    """Start or restart the service, bounded (k3s retries a join for ever); on failure say why
-    with k3s's last error line, after the service's last log lines. With `rollback`, a failed
-    start puts that config.yaml back and starts the service on it."""
-    put_back = (
-        f" if [ -f {rollback} ]; then mv -f {rollback} {paths.CONFIG} && timeout {timeout} {service.control('restart')}"
-        f' && {{ echo "harmony: {service.name} failed to start on the new config.yaml${{why:+ ($why)}};'
-        f' the previous config.yaml was put back and {service.name} runs on it again" >&2; exit 1; }}; fi;'
-    ) if rollback else ""
-    return (
-        f"timeout {timeout} {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;"
-        f" why=$({service.last_error()});"
-        f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";{put_back}'
-        f' echo "harmony: {service.name} failed to start${{why:+: $why}}; see {service.log_hint}" >&2; exit 1; }}'
-    ) + (f" && rm -f {rollback}" if rollback else "")
+_MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {STAGING_DIR}'

@@ -5,7 +5,7 @@ cluster's API: before, with `k3s_drain`, it cordons the node and evicts its pods
 drain --ignore-daemonsets` does); after, it waits until the node is Ready again on the version
 just installed, and uncordons it if it cordoned it. Only then does the next node's turn start.
 
-These run on the controller inside the pyinfra run (`harmony.operations.restart` calls them), with
+These run on the controller inside the pyinfra run (`harmony.k3s.operations.restart` calls them), with
 the first server's admin kubeconfig, which that operation reads over SSH into memory only.
 """
 

@@ -20,7 +20,7 @@ from pyinfra.api import deploy
 
 from harmony import localstate, operations, releases, runlock
 from harmony.errors import BadInput
-from harmony.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
+from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings
 from harmony.k3s.settings import insecure_urls

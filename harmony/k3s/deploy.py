@@ -12,6 +12,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 
 from harmony import once, operations
+from harmony.k3s import operations as k3s_operations
 from harmony.k3s import cluster, firewall, lifecycle, paths, prepare
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.hoststate import host_state
@@ -52,7 +53,7 @@ def down() -> None:
         return
     services = [Service(role, state.init) for role in paths.ROLES]
     for service in services:
-        operations.stop_and_disable(name=f"Stop and disable {service.name}", service=service,
+        k3s_operations.stop_and_disable(name=f"Stop and disable {service.name}", service=service,
                                     current=state.unit(service.name))
     if paths.KILLALL_SCRIPT in state.files:
         operations.run(name="Stop what k3s started", command=paths.KILLALL_SCRIPT)

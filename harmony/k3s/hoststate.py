@@ -11,7 +11,8 @@ from pyinfra import host
 from pyinfra.api import Host
 
 from harmony import once, operations, runlock
-from harmony.facts import HostState, K3sHost, SudoAccess
+from harmony.facts import SudoAccess
+from harmony.k3s.facts import HostState, K3sHost
 
 def root_access_problem(target: Host) -> str | None:
     """Why this run cannot become root on `target`, or None: asked before anything uses sudo."""

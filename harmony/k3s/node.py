@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harmony import operations
-from harmony.facts import HostState
+from harmony.k3s.facts import HostState
 from harmony.k3s import cluster
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service

@@ -1,6 +1,5 @@
 """Where k3s keeps its files on a host: the same places the official install script uses."""
 
-from harmony.airgap import IMAGE_PATHS
 
 BIN_DIR = "/usr/local/bin"
 BINARY = f"{BIN_DIR}/k3s"
@@ -18,9 +17,6 @@ OPENRC_DIR = "/etc/init.d"
 INITS = ("systemd", "openrc")  # the init systems harmony runs k3s under
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
-# Where harmony stages uploads on a host before moving them into place (root-only but for the
-# login user, who must be able to write there over SFTP before sudo moves the file).
-STAGING_DIR = "/var/lib/harmony/staging"
 # The config.yaml k3s ran on before a restart for a new one: put back if k3s fails on the new.
 PREVIOUS_CONFIG = "/var/lib/harmony/previous-config.yaml"
 
@@ -59,6 +55,13 @@ def logrotate_file(role: str) -> str:
 def uninstall_script(role: str) -> str:
     return f"{BIN_DIR}/{unit_name(role)}-uninstall.sh"
 
+
+# Where an airgap bundle's images archive lands (k3s imports it at start), for each architecture
+# the release's checksum files name and each archive format: the host fact hashes every one.
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
+IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{arch}{suffix}"
+                    for arch in ("amd64", "arm64", "arm", "s390x") for suffix in IMAGE_SUFFIXES)
 
 # Host preparation, written only where a kernel module or setting k3s needs is missing.
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"

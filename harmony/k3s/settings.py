@@ -12,7 +12,7 @@ The data keys (inventories/edge.example.py shows them in use):
   comes from the controller's environment or a file (`password_env`, `password_file`,
   `token_env`, `token_file` in its `auth`), never from the inventory itself. Without the key, a
   registries.yaml on the host is left alone; an empty one removes it;
-- k3s_airgap_dir: an airgap bundle on the controller (harmony.airgap) to install from, instead of
+- k3s_airgap_dir: an airgap bundle on the controller (harmony.k3s.airgap) to install from, instead of
   downloading on each host;
 - k3s_allow_downgrade: install an older k3s than the one on the host (refused otherwise);
 - k3s_start_timeout: seconds a k3s start or restart may take before the host is reported failed

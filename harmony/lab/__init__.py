@@ -93,3 +93,39 @@ def vagrant(*args: str, directory: Path) -> None:
 def api_url() -> str:
     """Where the workstation reaches the lab's API: the first server's port forwarded to 127.0.0.1."""
     return f"https://127.0.0.1:{os.environ.get('HARMONY_LAB_API_PORT', '16443')}"
+
+
+def inventory() -> Path:
+    """The lab's inventory, with Vagrant's commands (and pyinfra's @vagrant connector) pointed at
+    the lab's directory."""
+    require_vagrant()
+    directory = vagrantfile_dir()
+    os.environ["VAGRANT_CWD"] = str(directory)
+    return directory / "inventories" / "vagrant.py"
+
+
+def up(request, provider: str | None) -> int:
+    """Start the lab's machines (vagrant up), then make them a cluster (harmony up)."""
+    from harmony import commands
+
+    chosen = choose_provider(provider)
+    if chosen == "docker":
+        ensure_host_image()
+    vagrant("up", "--provider", chosen, directory=vagrantfile_dir())
+    return commands.up(request)
+
+
+def status(request) -> int:
+    from harmony import commands
+
+    vagrant("status", directory=vagrantfile_dir())
+    return commands.status(request)
+
+
+def down(request) -> int:
+    """Destroy the lab's machines and forget its cluster's kubeconfig context."""
+    from harmony import commands
+
+    vagrant("destroy", "-f", directory=vagrantfile_dir())
+    commands.forget(request.name)
+    return 0

@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from harmony import airgap, releases
+from harmony import releases
+from harmony.k3s import airgap
 from harmony.errors import BadInput
 
 

@@ -3,7 +3,7 @@ ufw and nftables for real)."""
 
 import subprocess
 
-from harmony.facts import parse
+from harmony.k3s.facts import parse
 from harmony.k3s import firewall
 from harmony.k3s.firewall import Firewall, NftChain
 

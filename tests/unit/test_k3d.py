@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from harmony.errors import BadInput
-from harmony.facts import K3dCluster, _k3d_clusters
+from harmony.k3d.facts import K3dCluster, _k3d_clusters
 from harmony.k3d import lifecycle, render
 from harmony.k3d.settings import from_data
 

@@ -1,6 +1,6 @@
 """Host preparation decided from facts: only what is missing is done."""
 
-from harmony.facts import parse
+from harmony.k3s.facts import parse
 from harmony.k3s import prepare
 
 ALL = {"br_netfilter", "overlay"}

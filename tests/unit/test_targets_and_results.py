@@ -7,7 +7,7 @@ import pytest
 
 from harmony import runner, targets
 from harmony.errors import BadInput
-from harmony.facts import parse
+from harmony.k3s.facts import parse
 from tests.unit import fakehosts
 
 
@@ -110,7 +110,8 @@ def test_fact_parsing():
 
 
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
-    from harmony.facts import FileState, HostState, UnitState
+    from harmony.facts import FileState
+    from harmony.k3s.facts import HostState, UnitState
     from harmony.k3s.phases.start import restart_pending
 
     state = HostState(files={"/bin/k": FileState("755", "a" * 64, mtime=200)},

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import airgap, operations, releases, runlock
+from harmony import operations, releases, runlock
+from harmony.k3s import airgap
 from harmony.k3s import paths
 from harmony.k3s.node import Node
 

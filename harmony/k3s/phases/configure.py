@@ -7,7 +7,7 @@ from pyinfra import inventory
 from pyinfra.api import deploy
 
 from harmony import operations
-from harmony.facts import HostState
+from harmony.k3s.facts import HostState
 from harmony.k3s import paths, render
 from harmony.k3s.hoststate import state_of
 from harmony.k3s.node import Node

@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from harmony import localstate, operations
-from harmony.facts import HostState
+from harmony.k3s.facts import HostState
 from harmony.k3s import paths
 from harmony.k3s.node import Node
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import airgap, operations, releases
+from harmony import operations, releases
 from harmony.errors import BadInput
-from harmony.facts import HostState
-from harmony.k3s import paths, prepare
+from harmony.k3s import airgap, paths, prepare
+from harmony.k3s.facts import HostState
 from harmony.k3s.hoststate import host_state
 from harmony.k3s.node import Node
 from harmony.k3s.settings import Settings, insecure_urls

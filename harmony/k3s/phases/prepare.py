@@ -7,6 +7,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from harmony import operations
+from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, paths, prepare
 from harmony.k3s.node import Node
 from harmony.k3s.service import Service
@@ -26,7 +27,7 @@ def remove_other_role(node: Node) -> None:
     files = [p for p in other.files if p in state.files]
     if state.unit(other.name).load_state != "loaded" and not files:
         return
-    operations.stop_and_disable(name=f"Stop and disable {other.name} (the host is now a {role})",
+    k3s_operations.stop_and_disable(name=f"Stop and disable {other.name} (the host is now a {role})",
                                 service=other, current=state.unit(other.name))
     operations.remove(name=f"Remove {other.name}'s files", targets=files)
     if other.reload:

@@ -8,6 +8,7 @@ import posixpath
 from pyinfra.api import deploy
 
 from harmony import operations
+from harmony.k3s import operations as k3s_operations
 from harmony.k3s import paths, render
 from harmony.k3s.node import Node
 
@@ -23,7 +24,7 @@ def run(node: Node) -> None:
     for path, content in ((paths.KILLALL_SCRIPT, render.KILLALL),
                           (paths.uninstall_script(role), render.uninstall_script(service))):
         node.write(path, content, "755", f"Write {posixpath.basename(path)}")
-    operations.link_commands(
+    k3s_operations.link_commands(
         name="Link kubectl, crictl and ctr to k3s",
         names=paths.LINKED_COMMANDS,
         target=paths.BINARY,

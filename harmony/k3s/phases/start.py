@@ -9,9 +9,8 @@ import logging
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 
-from harmony import airgap, operations
-from harmony.facts import HostState
-from harmony.k3s import cluster, paths
+from harmony.k3s import cluster, operations, paths
+from harmony.k3s.facts import HostState
 from harmony.k3s.node import Node
 
 logger = logging.getLogger("pyinfra")
@@ -24,7 +23,7 @@ def run(node: Node) -> None:
     changed = any(op.will_change for op in node.restarts if op)
     pending = unit.active and not changed and restart_pending(state, service.name, [
         paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
-        *airgap.IMAGE_PATHS])
+        *paths.IMAGE_PATHS])
     if pending:
         host.log(f"harmony: {service.name} runs on files older than those in place (an earlier run stopped "
                  "before its restart): restarting it", log_func=logger.warning)

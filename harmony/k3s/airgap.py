@@ -22,14 +22,10 @@ from pathlib import Path
 import httpx
 
 from harmony import fetch, once, releases
+from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR
 from harmony.errors import BadInput, RunFailed
 
-IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
-IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
-ARCHES = ("amd64", "arm64", "arm", "s390x")  # as the release's checksum files name them
 BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x"}
-# Every place an images archive can land on a host (the host fact hashes them).
-IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{a}{s}" for a in ARCHES for s in IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
