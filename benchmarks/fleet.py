@@ -19,8 +19,9 @@ ports, as the e2e tests do), serves the stand-in k3s from the test mirror, and f
 
 and, once, `harmony --help`. Also, per size: the controller's peak memory (the largest resident
 set of a harmony run, from the kernel's accounting of the child), the lines a no-op `up` prints,
-and once the memory one test host uses. Prints min / median / max, writes fleet.json, fleet.csv
-and fleet.png (matplotlib) to `--out`. Every host is removed at the end, also on failure. Needs
+and once the memory one test host uses. Prints min / median / max, writes fleet.json, fleet.csv,
+fleet.png (matplotlib) and, per size, output-N.txt (what a cold and a no-op `up` printed) to
+`--out`. Every host is removed at the end, also on failure. Needs
 what `bash tests/setup.sh` installs.
 """
 
@@ -58,8 +59,14 @@ class Fleet:
         self.env = {**os.environ, "HOME": str(work / "home")}
         self.mirror = Mirror(work / "mirror", [OLD, NEW], CHANNELS, test_hosts.bridge_gateway()).start()
         public = self.key.with_suffix(".pub").read_text()
-        with ThreadPoolExecutor(8) as pool:
-            self.hosts = list(pool.map(lambda _: test_hosts.start(public, prefix="bench"), range(size)))
+        self.hosts: list[test_hosts.Host] = []
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                for started in pool.map(lambda _: test_hosts.start(public, prefix="bench"), range(size)):
+                    self.hosts.append(started)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         for host in self.hosts:
@@ -90,11 +97,9 @@ class Fleet:
                 str(inventory), "files.directory", "path=/etc"]
 
     def host_memory_mib(self) -> float:
-        """What one test host's container uses (cgroup memory, as `docker stats` shows it)."""
-        usage = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", self.hosts[0].name],
-                               capture_output=True, text=True, check=True).stdout.split("/")[0].strip()
-        number, unit = float(usage.rstrip("KMGiB")), usage.lstrip("0123456789.")
-        return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+        """What one test host's processes use (their resident sets, summed): systemd, sshd and k3s."""
+        rss = test_hosts.docker("exec", self.hosts[-1].name, "ps", "-eo", "rss=")
+        return sum(int(kib) for kib in rss.split()) / 1024
 
     def ssh_floor(self, size: int) -> float:
         options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -111,7 +116,11 @@ class Fleet:
 class Run:
     seconds: float
     peak_mib: float  # the command's largest resident set
-    lines: int  # lines it printed, stdout and stderr
+    output: str  # what it printed: stderr, then stdout
+
+    @property
+    def lines(self) -> int:
+        return len(self.output.splitlines())
 
 
 def run(command: list[str], env: dict, expect_changed: int | None = None) -> Run:
@@ -130,11 +139,12 @@ def run(command: list[str], env: dict, expect_changed: int | None = None) -> Run
     changed = sum(": changed" in line for line in stdout.splitlines())
     if expect_changed is not None and changed != expect_changed:
         sys.exit(f"expected {expect_changed} changed hosts, got {changed}:\n{stdout}")
-    return Run(seconds, usage.ru_maxrss / 1024, len((stdout + stderr).splitlines()))
+    return Run(seconds, usage.ru_maxrss / 1024, stderr + stdout)
 
 
-def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Each measure's wall times at this size, and the figures taken once: peak memory, lines."""
+def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]], dict, str]:
+    """Each measure's wall times at this size; the figures taken once (peak memory, lines); and
+    what a cold and a no-op `up` printed."""
     inventory = fleet.inventory(size)
     times: dict[str, list[float]] = {m: [] for m in MEASURES}
     peaks: list[float] = []
@@ -144,13 +154,12 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
         cold = run(fleet.up(inventory), fleet.env, expect_changed=size)
         times["cold up"].append(cold.seconds)
         peaks.append(cold.peak_mib)
-    lines = 0
+    noop = cold
     for i in range(repeat):
         times["ssh floor"].append(fleet.ssh_floor(size))
         noop = run(fleet.up(inventory), fleet.env, expect_changed=0)
         times["no-op up"].append(noop.seconds)
         peaks.append(noop.peak_mib)
-        lines = noop.lines
         times["no-op pyinfra"].append(run(fleet.pyinfra(inventory), fleet.env).seconds)
         times["one-op pyinfra"].append(run(fleet.one_op(inventory), fleet.env).seconds)
         times["plan"].append(run(fleet.harmony("plan", inventory, "--version", NEW, "--release-url",
@@ -159,7 +168,8 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
         times["one change"].append(run(fleet.up(changed), fleet.env, expect_changed=1).seconds)
     fleet.inventory(size)  # the label as the cold run set it, for the next size
     run(fleet.up(inventory), fleet.env)
-    return times, {"peak memory, MiB": max(peaks), "lines of a no-op up": lines}
+    printed = f"$ harmony up ...   # cold\n{cold.output}\n$ harmony up ...   # again: no-op\n{noop.output}"
+    return times, {"peak memory, MiB": round(max(peaks), 1), "lines of a no-op up": noop.lines}, printed
 
 
 def help_times(repeat: int) -> list[float]:
@@ -231,6 +241,15 @@ def table(rows: list[dict], sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+def check_inotify(size: int) -> None:
+    """Each systemd test host takes inotify instances of the machine's one user (root): about
+    five. Debian's default of 128 holds about 25 hosts; say how to raise it rather than fail."""
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    if limit < 8 * size:
+        sys.exit(f"{size} hosts need more inotify instances than fs.inotify.max_user_instances ({limit}) "
+                 f"allows: raise it first, e.g. sysctl -w fs.inotify.max_user_instances={max(8192, 8 * size)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,5,10,20", help="fleet sizes, comma-separated")
@@ -238,13 +257,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     sizes = sorted({int(n) for n in args.sizes.split(",")})
+    check_inotify(max(sizes))
     test_hosts.ensure_images()
     fleet = Fleet(Path(tempfile.mkdtemp(prefix="harmony-bench-")), max(sizes))
     rows = [{"measure": "harmony --help", "hosts": 0, **summarize(help_times(args.repeat))}]
     figures: list[dict] = []
     try:
         for size in sizes:
-            times, once = measure(fleet, size, args.repeat)
+            times, once, printed = measure(fleet, size, args.repeat)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"output-{size}.txt").write_text(printed)
             for name, runs in times.items():
                 rows.append({"measure": name, "hosts": size, **summarize(runs)})
                 print(f"{size:>3} hosts  {name:<14} min {min(runs):6.2f}  median {statistics.median(runs):6.2f}"
