@@ -329,7 +329,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         ok = _succeeded(rep)
         nodes = _merge_kubeconfig(request, run, ok)
         rep.extra["nodes"] = [dataclasses.asdict(n) for n in nodes]
-        rep.notes.append(f"cluster '{request.name}': {len(nodes)} node(s) Ready ({', '.join(n.name for n in nodes)}); "
+        rep.notes.append(f"cluster '{request.name}': {len(nodes)} node(s) Ready ({report.some([n.name for n in nodes])}); "
                          f"use it with: kubectl --context {request.name} get nodes")
         if len(ok) < len(run.hosts):
             raise _failed(run.hosts, ok)

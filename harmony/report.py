@@ -120,6 +120,12 @@ class Report:
         return [line for line in (host.line() for host in self.hosts) if line]
 
 
+def some(names: list[str], most: int = 5) -> str:
+    """`a, b, c`, or for a long list its first `most` and how many more: a line stays a line."""
+    shown = ", ".join(names[:most])
+    return f"{shown} and {len(names) - most} more" if len(names) > most else shown
+
+
 def _steps(changes: list[Change]) -> str:
     """`configure: Write config.yaml; start: Restart k3s`: steps grouped by phase, in order."""
     groups: list[tuple[str, list[str]]] = []
