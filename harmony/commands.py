@@ -192,8 +192,7 @@ def _run_report(command: str, request: Request, run: Run, result: runner.RunResu
     """What a run did, host by host (changed, unchanged or failed, and why) and phase by phase."""
     hosts = []
     for host in run.hosts:
-        outcome = result.hosts.get(host.name, runner.HostResult(host.name))
-        hosts.append(outcome.report(statuses))
+        hosts.append(result.of(host.name).report(statuses))
     return report.Report(command, request.name, hosts, statuses, phases=_phases(result), started=started,
                          ok=all(h.status != report.FAILED for h in hosts))
 
@@ -205,9 +204,8 @@ def _phases(result: runner.RunResult) -> list[report.PhaseCount]:
         seen: dict[str, str] = {}
         for names, verdict in ((outcome.unchanged, "unchanged"), (outcome.changed, "changed"),
                                (outcome.failed, "failed")):
-            for name in names:
-                if report.phase_of(name):
-                    seen[report.phase_of(name)] = verdict
+            for phase in filter(None, map(report.phase_of, names)):
+                seen[phase] = verdict
         for phase, verdict in seen.items():
             count = counts.setdefault(phase, report.PhaseCount(phase))
             setattr(count, verdict, getattr(count, verdict) + 1)
@@ -301,7 +299,7 @@ def _plan_report(request: Request, run: Run, result: runner.RunResult, started: 
     """What `up` would do on each host, or why it would fail there."""
     hosts = []
     for host in run.hosts:
-        outcome = result.hosts.get(host.name) or runner.HostResult(host.name)
+        outcome = result.of(host.name)
         if outcome.refused:  # a check before any change: nothing else would happen there
             hosts.append(report.HostReport(host.name, "would fail", reason=outcome.refused))
         elif not outcome.ok:
@@ -453,11 +451,11 @@ def check(request: Request) -> int:
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
-    planned = runner.run(request.target, run.deploy("up"), run.options, dry=True, quiet=True)
+    planned = _deploy(request, run, "up", dry=True)
     survey = _survey(request, run)
     hosts = []
     for row in survey.hosts:
-        plan_result = planned.hosts.get(row["host"], runner.HostResult(row["host"]))
+        plan_result = planned.of(row["host"])
         if not row["reachable"]:
             differences = [f"unreachable: {row['reason']}"]
         elif plan_result.refused:

@@ -22,7 +22,7 @@ from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import once, runner
+from harmony import localstate, once, runner
 from harmony.facts import FileState
 from harmony.runlock import run_watch
 
@@ -192,6 +192,15 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
     yield FileDownloadCommand(staged, local_path, _sudo=False)
     yield FunctionCommand(_private, (local_path,), {})
     yield StringCommand("rm", "-f", staged)
+
+
+def fetch_kubeconfig(path: str, current: FileState | None, as_root: bool = True, **arguments) -> None:
+    """Add the step that fetches this host's kubeconfig to where the controller keeps the run's
+    cluster's (private, 0600): both runtimes' deploys end with it."""
+    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
+    localstate.ensure_private_dir(local.parent)
+    fetch(name="Fetch the kubeconfig to the controller", path=path, local_path=str(local), current=current,
+          as_root=as_root, **arguments)
 
 
 def _private(state, host, local_path: str) -> bool:

@@ -30,11 +30,10 @@ class Progress:
     def planned(self, operations: dict[str, list[tuple[str, str]]]) -> None:
         """Each host's operations, in order, as (operation id, name)."""
         self.hosts = set(operations)
-        self.order = {host: [op for op, _ in ops] for host, ops in operations.items()}
         self.phase = {op: phase_of(name) for ops in operations.values() for op, name in ops}
         for host, ops in operations.items():
-            for op, name in ops:
-                phase = phase_of(name)
+            for op, _ in ops:
+                phase = self.phase[op]
                 if not phase:
                     continue
                 if phase not in self.left:
@@ -54,16 +53,14 @@ class Progress:
             left.discard(op)
             if not left:
                 self._passed(phase, host)
-        self._refresh()
 
     def finish(self) -> None:
         """The run is over: every host is past every phase (done, failed or stopped)."""
         for phase in self.phases:
             for host in self.hosts:
                 self._passed(phase, host)
-        self._refresh()
         if self.display is not None:
-            self.display.stop()
+            self.display.stop()  # draws the final table
 
     def _passed(self, phase: str, host: str) -> None:
         done = self.done[phase]
@@ -76,9 +73,12 @@ class Progress:
                 self.stream.write(self.line(phase) + "\n")
                 self.stream.flush()
 
+    def _seconds(self, phase: str) -> float:
+        """When every host was done with the phase, else how long the run has gone."""
+        return self.finished_at.get(phase, time.monotonic() - self.started)
+
     def line(self, phase: str) -> str:
-        seconds = self.finished_at.get(phase, time.monotonic() - self.started)
-        return f"{phase}: {len(self.done[phase])}/{len(self.hosts)} hosts ({seconds:.1f} s)"
+        return f"{phase}: {len(self.done[phase])}/{len(self.hosts)} hosts ({self._seconds(phase):.1f} s)"
 
     def _start_live(self) -> None:
         from rich.console import Console
@@ -95,9 +95,5 @@ class Progress:
         for phase in self.phases:
             mark = "[green]done[/]" if phase in self.finished_at else "[yellow]...[/]"
             table.add_row(phase, f"{len(self.done[phase])}/{len(self.hosts)} hosts",
-                          f"{self.finished_at.get(phase, time.monotonic() - self.started):.1f} s", mark)
+                          f"{self._seconds(phase):.1f} s", mark)
         return table
-
-    def _refresh(self) -> None:
-        if self.display is not None:
-            self.display.refresh()

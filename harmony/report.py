@@ -113,11 +113,12 @@ class Report:
         return f"{total} host{'s' if total != 1 else ''}: {parts} in {self.seconds:.1f} s"
 
     def text(self) -> list[str]:
-        return [*self.host_lines(), *self.notes, self.summary_line()]
+        return [*host_lines(self.hosts), *self.notes, self.summary_line()]
 
-    def host_lines(self) -> list[str]:
-        """One line for each host that changed or failed (with what, or why); none for the others."""
-        return [line for line in (host.line() for host in self.hosts) if line]
+
+def host_lines(hosts: list[HostReport]) -> list[str]:
+    """One line for each host that changed or failed (with what, or why); none for the others."""
+    return [line for line in (host.line() for host in hosts) if line]
 
 
 def some(names: list[str], most: int = 5) -> str:

@@ -50,7 +50,7 @@ class HostResult:
     unchanged: list[str] = field(default_factory=list)  # names of operations that did not
     failed: list[str] = field(default_factory=list)  # names of operations that failed
     dropped: bool = False  # pyinfra gave up on the host (a failed operation, connection or fact)
-    reported: bool = False  # pyinfra's results name the host: without them, nothing is proven
+    reported: bool = False  # the host was connected and its deploy ran: else nothing is proven
     errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
     refused: str = ""  # a dry run: why the host would fail (a check before any change refuses)
 
@@ -79,8 +79,11 @@ class HostResult:
 
 @dataclass
 class RunResult:
-    exit_code: int  # 0 when every host ran to its end, else 1 (as the `pyinfra` command's)
     hosts: dict[str, HostResult]
+
+    def of(self, name: str) -> HostResult:
+        """The host's result; one that says nothing is proven where pyinfra had none."""
+        return self.hosts.get(name) or HostResult(name)
 
 
 @dataclass
@@ -315,18 +318,16 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
         hosts = _results(state, log.lines, dry, error or "")
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced,
-                          [line for line in (result.report().line() for result in hosts.values()) if line])
-    return RunResult(0 if all(h.ok for h in hosts.values()) else 1, hosts)
+                          report.host_lines([result.report() for result in hosts.values()]))
+    return RunResult(hosts)
 
 
 def _follow(state, progress) -> None:
     """Tell `progress` each host's operations, then (through pyinfra's callbacks) each one's end."""
     from pyinfra.api.state import BaseStateCallback
-    from pyinfra_cli.prints import pretty_op_name
 
     order = state.get_op_order()
-    progress.planned({host.name: [(op, pretty_op_name(state.op_meta[op])) for op in order if op in state.ops[host]]
-                      for host in state.inventory.get_active_hosts()})
+    progress.planned({host.name: _operations(state, host, order) for host in state.inventory.get_active_hosts()})
 
     class Events(BaseStateCallback):
         def operation_host_success(self, state, host, op_hash, *_):
@@ -335,6 +336,13 @@ def _follow(state, progress) -> None:
         operation_host_error = operation_host_success
 
     state.add_callback_handler(Events())
+
+
+def _operations(state, host, order: list[str]) -> list[tuple[str, str]]:
+    """The host's operations in the run's order (`order`: pyinfra's), as (hash, name)."""
+    from pyinfra_cli.prints import pretty_op_name
+
+    return [(op, pretty_op_name(state.op_meta[op])) for op in order if op in state.ops[host]]
 
 
 def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[str, object], dict[str, str]]:
@@ -357,18 +365,14 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
     """Per-host results from pyinfra's State: each operation that changed (a dry run: would
     change) or failed the host, in the run's order; each failed host's own words from the log,
     else pyinfra's `error` where it gave up on the run."""
-    from pyinfra_cli.prints import pretty_op_name
-
     hosts = _log_reasons(log, dry)
     order = state.get_op_order()
     for host in state.inventory:
         result = hosts.setdefault(host.name, HostResult(host.name))
         result.reported = host in state.activated_hosts
         result.dropped = host in state.failed_hosts
-        for op_hash in order:
-            if op_hash not in state.ops[host]:
-                continue
-            name, meta = pretty_op_name(state.op_meta[op_hash]), state.ops[host][op_hash].operation_meta
+        for op_hash, name in _operations(state, host, order):
+            meta = state.ops[host][op_hash].operation_meta
             if dry:
                 if meta._maybe_is_change:
                     result.changed.append(name)

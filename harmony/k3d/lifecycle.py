@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import localstate, operations, releases, runlock
+from harmony import operations, releases, runlock
 from harmony.errors import BadInput
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
@@ -252,7 +252,4 @@ def write_kubeconfig(k3d: str, cluster_name: str, path: str) -> None:
 
 
 def fetch_kubeconfig(path: str, current) -> None:
-    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
-    localstate.ensure_private_dir(local.parent)
-    operations.fetch(name="Fetch the kubeconfig to the controller", path=path, local_path=str(local),
-                     current=current, as_root=False, **USER)
+    operations.fetch_kubeconfig(path, current, as_root=False, **USER)

@@ -3,10 +3,9 @@ controller then waits for the cluster's nodes and merges it into the user's."""
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import localstate, operations
+from harmony import operations
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths
 from harmony.k3s.node import Node
@@ -19,11 +18,4 @@ def run(node: Node) -> None:
 
 
 def fetch(state: HostState) -> None:
-    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
-    localstate.ensure_private_dir(local.parent)
-    operations.fetch(
-        name="Fetch the kubeconfig to the controller",
-        path=paths.KUBECONFIG,
-        local_path=str(local),
-        current=state.files.get(paths.KUBECONFIG),
-    )
+    operations.fetch_kubeconfig(paths.KUBECONFIG, state.files.get(paths.KUBECONFIG))

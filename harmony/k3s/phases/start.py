@@ -19,7 +19,7 @@ logger = logging.getLogger("pyinfra")
 @deploy("start")
 def run(node: Node) -> None:
     settings, state, service = node.settings, node.state, node.service
-    unit = state.unit(service.name)
+    unit, this_turn = state.unit(service.name), turn(node)
     changed = any(op.will_change for op in node.restarts if op)
     pending = unit.active and not changed and restart_pending(state, service.name, [
         paths.BINARY, paths.CONFIG, paths.REGISTRIES, service.env_file, service.file, paths.TOKEN_FILE,
@@ -29,12 +29,12 @@ def run(node: Node) -> None:
                  "before its restart): restarting it", log_func=logger.warning)
     if unit.active and (changed or pending):
         operations.restart(name=f"Restart {service.name} for its changed files", service=service,
-                           timeout=settings.start_timeout, turn=turn(node),
+                           timeout=settings.start_timeout, turn=this_turn,
                            rollback=paths.PREVIOUS_CONFIG if node.kept and node.config.will_change else None,
                            _serial=True)
     # Joining servers start one at a time too: embedded etcd adds one member at a time.
     operations.enable_and_start(name=f"Enable and start {service.name}", service=service, current=unit,
-                                timeout=settings.start_timeout, turn=turn(node),
+                                timeout=settings.start_timeout, turn=this_turn,
                                 _serial=node.stage == cluster.SERVER)
 
 
