@@ -9,10 +9,16 @@ context; `lab status` shows `vagrant status` and `harmony status`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
+import threading
+from collections import deque
 from importlib import resources
 from pathlib import Path
+
+import click
 
 from harmony.errors import BadInput, RunFailed
 
@@ -82,12 +88,49 @@ def ensure_host_image() -> None:
         raise RunFailed(f"building the image {HOST_IMAGE} failed; see above")
 
 
+# What docker answers when a container or network it just listed is gone by the time it is
+# inspected. Vagrant's docker provider lists and inspects every container and network on the
+# machine while it creates one (its port-collision and network checks, docker/driver.rb), so a
+# container removed by anything else at that moment fails `vagrant up` for no fault of the lab's.
+VANISHED = re.compile(r"No such object: |No such container: |network \S+ not found")
+TAIL = 200  # lines of a vagrant command's output kept to look for VANISHED
+
+
+def _run_shown(command: list[str], directory: Path) -> tuple[int, str]:
+    """Run a command in the lab's directory, its output shown as it comes; its exit code and the
+    tail of its output. A stop of harmony stops the command too."""
+    with subprocess.Popen(command, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "VAGRANT_CWD": str(directory)}) as process:
+        timer = threading.Timer(TIMEOUT, process.kill)
+        timer.start()
+        tail: deque[str] = deque(maxlen=TAIL)
+        try:
+            for line in process.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                tail.append(line)
+            return process.wait(), "".join(tail)
+        except BaseException:
+            process.terminate()
+            raise
+        finally:
+            timer.cancel()
+
+
 def vagrant(*args: str, directory: Path) -> None:
-    """Run a vagrant command in the lab's directory, its output shown as it comes."""
-    result = subprocess.run(["vagrant", *args], cwd=directory, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "VAGRANT_CWD": str(directory)})
-    if result.returncode != 0:
-        raise RunFailed(f"vagrant {args[0]} failed (exit {result.returncode}); see above")
+    """Run a vagrant command in the lab's directory. An `up` that failed only because docker lost
+    a container or network between listing and inspecting it (VANISHED) is run once more: `vagrant
+    up` carries on from the machines already made."""
+    for attempt in (1, 2):
+        returncode, output = _run_shown(["vagrant", *args], directory)
+        if returncode == 0:
+            return
+        if attempt == 1 and args[0] == "up" and VANISHED.search(output):
+            click.echo("harmony: vagrant up lost a race with a container or network removed meanwhile "
+                       "(Vagrant's docker provider inspects every one); running it once more", err=True)
+            continue
+        raise RunFailed(f"vagrant {args[0]} failed (exit {returncode}); see above")
 
 
 def api_url() -> str:
