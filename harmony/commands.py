@@ -18,12 +18,13 @@ from typing import Callable
 
 import click
 
-from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, releases, report,
+from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, report,
                      runner, runtime)
 from harmony.errors import BadInput, RunFailed
-from harmony.k3d import facts as k3d_facts, settings as k3d_settings
-from harmony.k3s import airgap, cluster, facts as k3s_facts
+from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
+from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
+from harmony.resolved import KEY as RESOLVED, Resolved
 from harmony.targets import Target
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -57,55 +58,15 @@ class Run:
     runtime: str
     options: runner.RunOptions
     request: Request  # the command's, with what the inventory data gives filled in
+    resolved: Resolved  # what the run works out once, handed to its hosts
 
     def deploy(self, verb: str) -> str:
         return f"{DEPLOYS[self.runtime]}.{verb}"
 
 
-def _pin_version(hosts: list[inventory.Host]) -> str:
-    """Resolve the one k3s version of this run, on the controller: an airgap bundle's, or the
-    one asked for, with channels resolved."""
-    bundles = {h.settings.airgap_dir for h in hosts}
-    if bundles != {None}:
-        if len(bundles) > 1:
-            raise BadInput("give all hosts the same airgap bundle (k3s_airgap_dir, --airgap), or none")
-        bundled = airgap.version(bundles.pop())
-        asked = sorted({h.settings.version for h in hosts if h.settings.version} - {bundled})
-        if asked:
-            raise BadInput(f"the airgap bundle holds k3s {bundled}, not {', '.join(asked)}")
-        return bundled
-    wanted = {
-        h.settings.version or releases.resolve_channel(h.settings.channel_url, h.settings.channel)
-        for h in hosts
-    }
-    if len(wanted) > 1:
-        raise BadInput(
-            f"the hosts ask for different k3s versions ({', '.join(sorted(wanted))}); "
-            "a cluster runs one version: set k3s_version or k3s_channel alike for all hosts"
-        )
-    return wanted.pop()
-
-
-def _check_published(run: Run, version: str) -> None:
-    """Check the release this run downloads exists: k3s's binaries, or k3d's (k3s comes as an
-    image then)."""
-    if run.runtime == "k3s":
-        if run.hosts[0].settings.airgap_dir:
-            return  # nothing is downloaded: the bundle was checked when the version was pinned
-        for url, allow_http in sorted({(h.settings.release_url, h.settings.allow_http) for h in run.hosts}):
-            releases.checksums(url, version, releases.ASSETS["x86_64"].checksum_file, allow_http=allow_http)
-        return
-    k3d = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name)
-    releases.checksums(k3d.release_url, k3d.version, "checksums.txt", "k3d", k3d.k3s.allow_http)
-
-
 def _load(request: Request, data: dict) -> list[inventory.Host]:
     port = {"ssh_port": request.target.ssh_port} if request.target.ssh_port else {}
     return inventory.load(request.target, {**request.target.data, **port, **data})
-
-
-def _shape(hosts: list[inventory.Host]) -> cluster.Cluster:
-    return cluster.plan([(h.name, h.settings) for h in hosts])
 
 
 def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Choice:
@@ -134,9 +95,10 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
 
 
 def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
-    """Check the inventory with the request's overrides and pin the run's k3s version, choose
-    the runtime, check the cluster the hosts make (unless the command works host by host: not
-    `whole`) and that the release to download exists. Only then say which runtime, and why."""
+    """Check the inventory with the request's overrides, choose the runtime, and resolve the
+    run (`harmony.resolved`): with `pin`, its k3s version and the published sha256 of what it
+    downloads (so the release must exist); unless the command works host by host (not
+    `whole`), the cluster the hosts make. Only then say which runtime, and why."""
     data = {**request.options.data, **request.release}
     if request.name:
         data["harmony_cluster"] = request.name
@@ -150,17 +112,14 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
-    version = _pin_version(hosts) if pin else None
     choice = _choose_runtime(request, hosts)
-    # The run's data: the overrides, and what the controller resolved for every host.
-    resolved = {**data, "harmony_cluster": request.name, **({"k3s_version": version} if version else {})}
-    run = Run(hosts, choice.runtime, replace(request.options, data=resolved), request)
-    if run.runtime == "k3s" and whole:
-        _shape(hosts)
-    elif run.runtime == "k3d":
-        k3d_settings.from_data(hosts[0].data, hosts[0].name)
-    if version:
-        _check_published(run, version)
+    if choice.runtime == "k3s":
+        resolved = k3s_resolve.resolve([(h.name, h.settings) for h in hosts], pin, whole)
+    else:
+        resolved = k3d_resolve.resolve(k3d_settings.from_data(hosts[0].data, hosts[0].name), pin)
+    # The run's data: the overrides, and what the controller resolved, for every host.
+    run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
+    run = Run(hosts, choice.runtime, replace(request.options, data=run_data), request, resolved)
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
 
@@ -267,7 +226,7 @@ def _api(request: Request, run: Run, ok: set[str]) -> Api:
         servers = {f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)}
         return Api(_fetched(request, host) if host.name in ok else None, request.kubeconfig_server, servers,
                    k3d.servers + k3d.agents, address)
-    shape = _shape(run.hosts)
+    shape = run.resolved.cluster
     server = next((h for name in shape.servers for h in run.hosts if h.name == name and name in ok), None)
     return Api(
         _fetched(request, server) if server else None,

@@ -28,11 +28,12 @@ K3D = {
 HARMONY = {
     "harmony_kubeconfig_server", "harmony_download_stall_timeout", "harmony_allow_http",
     "harmony_runtime", "harmony_cluster", "harmony_lock_wait",
-    # Set by harmony's runner for the deploy, never by a user: how and who takes a host's lock.
-    "harmony_lock", "harmony_run",
 }
+# Set by harmony for the deploy, never by a user: how and who takes a host's lock, and what the
+# controller resolved for the run (harmony.resolved).
+INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved"}
 PROXIES = {"http_proxy", "https_proxy", "no_proxy"}
-KNOWN = K3S | K3D | HARMONY | PROXIES
+KNOWN = K3S | K3D | HARMONY | INTERNAL | PROXIES
 # pyinfra's own keys that `--set` may give: how to connect, and how to become root.
 CONNECTION = {
     "ssh_hostname", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts_file",
@@ -61,7 +62,7 @@ def check_data(data: Mapping, where: str) -> None:
 
 def check_set(key: str) -> None:
     """BadInput unless `--set KEY=...` names a key something reads."""
-    allowed = (KNOWN - {"harmony_lock", "harmony_run"}) | CONNECTION
+    allowed = (KNOWN - INTERNAL) | CONNECTION
     if key not in allowed:
         raise BadInput(f"--set {key}: not a data key harmony or pyinfra's connection reads"
                        f"{_did_you_mean(key, allowed)}")

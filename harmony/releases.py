@@ -11,6 +11,7 @@ is also computed once, even when all the run's hosts ask at the same moment.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -110,25 +111,56 @@ def resolve_channel(channel_url: str, channel: str) -> str:
 @once.per_process
 def checksums(release_url: str, version: str, checksum_file: str, product: str = "k3s",
               allow_http: bool = False) -> dict[str, str]:
-    """A release's checksum file (`sha256sum` format) as {asset file name: sha256}: from the
-    controller's cache, else from the release site (then kept)."""
+    """A release's checksum file (`sha256sum` format) as {asset file name: sha256}; BadInput
+    where the release site has no such file."""
     url = download_url(release_url, version, checksum_file)
-    text = localstate.cached(url)
-    if text is None:
-        text = _download_checksums(url, version, product, allow_http)
-        if not parse_checksums(text):
-            raise BadInput(f"{url} lists no sha256 checksums: is --release-url a k3s release mirror?")
-        localstate.keep(url, text)
+    text = _checksum_text(url, version, product, allow_http)
+    if not text:
+        raise BadInput(f"{product} {version} not found: {url} does not exist; check the version")
     return parse_checksums(text)
 
 
-def _download_checksums(url: str, version: str, product: str, allow_http: bool) -> str:
+@once.per_process
+def k3s_downloads(release_url: str, version: str, allow_http: bool = False) -> dict[str, str]:
+    """Every architecture's k3s binary in a release, as {download URL: published sha256}, from
+    the release's checksum files, fetched at once. An architecture the release does not publish
+    (older releases have no s390x build) is left out, and kept as left out, since a published
+    release does not change; a release that publishes none is not found (BadInput)."""
+    urls = [download_url(release_url, version, name) for name in sorted({a.checksum_file for a in ASSETS.values()})]
+    with ThreadPoolExecutor(len(urls)) as pool:
+        texts = list(pool.map(lambda url: _checksum_text(url, version, "k3s", allow_http), urls))
+    if not any(texts):
+        raise BadInput(f"k3s {version} not found: {urls[0]} does not exist; check the version")
+    sums: dict[str, str] = {}
+    for url, text in zip(urls, texts):
+        if text is None:
+            localstate.keep(url, "")
+        sums.update(parse_checksums(text or ""))
+    return {download_url(release_url, version, asset.name): sums[asset.name]
+            for asset in set(ASSETS.values()) if asset.name in sums}
+
+
+def k3d_downloads(release_url: str, version: str, allow_http: bool = False) -> dict[str, str]:
+    """Every k3d executable of a release, as {download URL: published sha256}."""
+    return {download_url(release_url, version, name): sha256
+            for name, sha256 in checksums(release_url, version, "checksums.txt", "k3d", allow_http).items()}
+
+
+def _checksum_text(url: str, version: str, product: str, allow_http: bool) -> str | None:
+    """A checksum file's text: the controller's copy, else the release site's (then kept); None
+    where the site has none, "" where it is known to have none."""
+    text = localstate.cached(url)
+    if text is not None:
+        return text
     option = "--release-url" if product == "k3s" else f"{product}_release_url"
     response = fetch.get(url, allow_http, f"the {product} release site", f"check {option} and the network")
     if response.status_code == 404:
-        raise BadInput(f"{product} {version} not found: {url} does not exist; check the version")
+        return None
     if response.status_code != 200:
         raise BadInput(f"the {product} release site answered {response.status_code} for {url}")
+    if not parse_checksums(response.text):
+        raise BadInput(f"{url} lists no sha256 checksums: is {option} a {product} release mirror?")
+    localstate.keep(url, response.text)
     return response.text
 
 
@@ -140,15 +172,3 @@ def parse_checksums(text: str) -> dict[str, str]:
         if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
             sums[parts[1].lstrip("*").rsplit("/", 1)[-1]] = parts[0]
     return sums
-
-
-def expected_sha256(release_url: str, version: str, asset: Asset, product: str = "k3s",
-                    allow_http: bool = False) -> str:
-    """The published sha256 of one asset; BadInput if the checksum file does not list it."""
-    sums = checksums(release_url, version, asset.checksum_file, product, allow_http)
-    try:
-        return sums[asset.name]
-    except KeyError:
-        raise BadInput(
-            f"{asset.checksum_file} of {product} {version} does not list {asset.name}"
-        ) from None

@@ -14,14 +14,15 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from harmony import operations
-from harmony.k3d import lifecycle
+from harmony.k3d import lifecycle, resolve
 from harmony.k3d.lifecycle import USER, k3d_state, paths_of
 from harmony.k3d.settings import from_data
 
 
 @deploy("k3d up")
 def up() -> None:
-    lifecycle.up(lifecycle.Node(from_data(host.data, host.name, host.groups)))
+    settings = from_data(host.data, host.name, host.groups)
+    lifecycle.up(lifecycle.Node(settings, resolve.of_run(settings)))
 
 
 @deploy("k3d kubeconfig")

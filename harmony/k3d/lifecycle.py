@@ -24,6 +24,7 @@ from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings
 from harmony.k3s.settings import insecure_urls
+from harmony.resolved import Resolved
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
@@ -45,10 +46,21 @@ class Node:
     """What the host's run of the k3d lifecycle knows, handed from phase to phase."""
 
     settings: K3dSettings
+    resolved: Resolved  # what the controller worked out for the run
     state: K3dHostState = field(default_factory=K3dHostState)
-    version: str = ""  # the k3s release the cluster runs
     refused: bool = False  # a phase failed the host: the later ones add nothing
     changed: bool = False  # the cluster phase changes the cluster (its kubeconfig with it)
+
+    @property
+    def version(self) -> str:
+        """The k3s release the cluster runs."""
+        return self.resolved.version
+
+    @property
+    def k3d_url(self) -> str:
+        """Where the k3d release publishes the executable for this host (BadInput: nowhere)."""
+        return releases.download_url(self.settings.release_url, self.settings.version,
+                                     asset(self.state.system, self.state.arch).name)
 
     @property
     def paths(self) -> "Paths":
@@ -107,7 +119,6 @@ def preflight(node: Node) -> None:
     elif problem:
         node.refuse("Check Docker", problem)
         return
-    node.version = settings.k3s.version or releases.resolve_channel(settings.k3s.channel_url, settings.k3s.channel)
     if node.cluster and not same_spec(node) and not scalable(node) and not settings.recreate:
         difference = spec_difference(node.cluster, settings, node.version)
         node.refuse(
@@ -118,20 +129,22 @@ def preflight(node: Node) -> None:
         )
         return
     try:
-        asset(state.system, state.arch)
+        url = node.k3d_url
     except BadInput as error:
         node.refuse("Check the host can run k3d", str(error))
+        return
+    if url not in node.resolved.sha256:
+        node.refuse("Check the host can run k3d", f"k3d {settings.version} lists no {url.rsplit('/', 1)[1]} "
+                    "in its checksums.txt")
 
 
 @deploy("binary")
 def binary(node: Node) -> None:
     settings, state = node.settings, node.state
-    k3d_asset = asset(state.system, state.arch)
     operations.binary(
         name=f"Install k3d {settings.version}",
-        url=releases.download_url(settings.release_url, settings.version, k3d_asset.name),
-        sha256=releases.expected_sha256(settings.release_url, settings.version, k3d_asset, "k3d",
-                                        settings.k3s.allow_http),
+        url=node.k3d_url,
+        sha256=node.resolved.sha256[node.k3d_url],
         dest=node.paths.k3d,
         current=state.files.get(node.paths.k3d),
         stall_timeout=settings.k3s.download_stall_timeout,

@@ -8,28 +8,21 @@ round trip and changes nothing.
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import once, operations
+from harmony import operations
 from harmony.k3s import operations as k3s_operations
-from harmony.k3s import cluster, firewall, lifecycle, paths, prepare
-from harmony.k3s.cluster import Cluster
+from harmony.k3s import firewall, lifecycle, paths, prepare, resolve
 from harmony.k3s.hoststate import host_state
 from harmony.k3s.node import Node
 from harmony.k3s.phases import kubeconfig as kubeconfig_phase
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
 
-def inventory_cluster() -> Cluster:
-    """The cluster this run's inventory makes (checked on the controller before the run)."""
-    return once.get(host.state, "cluster", lambda: cluster.plan(
-        [(h.name, from_data(h.data, h.name, h.groups)) for h in inventory]))
-
-
 @deploy("k3s up")
 def up() -> None:
-    lifecycle.up(Node(host.name, from_data(host.data, host.name, host.groups), inventory_cluster()))
+    lifecycle.up(Node(host.name, from_data(host.data, host.name, host.groups), resolve.of_run()))
 
 
 @deploy("k3s kubeconfig")

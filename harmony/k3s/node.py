@@ -2,33 +2,49 @@
 
 The lifecycle (`harmony.k3s.lifecycle`) makes one `Node` per host and passes it through the
 phases in order; each phase reads what the earlier ones found and adds what the later ones need
-(the host's state, the version, the operations whose change means k3s must restart).
+(the host's state, the operations whose change means k3s must restart).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harmony import operations
+from harmony import operations, releases
 from harmony.k3s.facts import HostState
 from harmony.k3s import cluster
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
 from harmony.k3s.settings import Settings
+from harmony.resolved import Resolved
 
 
 @dataclass
 class Node:
     name: str  # the host's name in the inventory
     settings: Settings
-    shape: Cluster  # the cluster the inventory makes
+    resolved: Resolved  # what the controller worked out for the run
     state: HostState = field(default_factory=HostState)  # as preflight read it
-    version: str = ""  # the k3s release this run installs
     refused: bool = False  # a phase failed the host: the later ones add nothing
     restarts: list = field(default_factory=list)  # operations whose change restarts k3s
     config: object = None  # the operation that writes config.yaml
     kept: bool = False  # the running config.yaml is kept, for a restart to put back
     firewall_hook: bool = False  # k3s's service opens its ports itself before it starts
+
+    @property
+    def shape(self) -> Cluster:
+        """The cluster the inventory makes."""
+        return self.resolved.cluster
+
+    @property
+    def version(self) -> str:
+        """The k3s release this run installs."""
+        return self.resolved.version
+
+    @property
+    def binary_url(self) -> str:
+        """Where the run's release publishes the k3s binary for this host's architecture."""
+        return releases.download_url(self.settings.release_url, self.version,
+                                     releases.asset_for(self.state.arch).name)
 
     @property
     def stage(self) -> str:

@@ -180,6 +180,12 @@ def test_a_pinned_no_op_asks_the_release_site_nothing_and_works_while_it_is_down
         first = up_from(harmony, own, host)
         assert first.returncode == 0, first.stdout + first.stderr
         seen = len(own.hits)
+        # The controller asked for each architecture's checksum file once (s390x: not published
+        # by the stand-in release), and the host for its binary alone.
+        asked = [h for h in own.hits if h.origin == "release"]
+        assert sorted(h.path.rsplit("/", 1)[1] for h in asked if h.client != host.ip) == [
+            "sha256sum-amd64.txt", "sha256sum-arm.txt", "sha256sum-arm64.txt", "sha256sum-s390x.txt"]
+        assert [h.path for h in asked if h.client == host.ip] == [BINARY]
         again = up_from(harmony, own, host)
         assert again.returncode == 0 and "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout
         assert own.hits[seen:] == []

@@ -3,7 +3,8 @@
 What it models, from the real sites (see the contract notes in the README's testing section):
 - **The release host** (github.com): `/k3s-io/k3s/releases/download/<version>/<asset>` for each
   asset of each version (the stand-in k3s with its version baked in, a token
-  `k3s-airgap-images-<arch>.tar.zst`) and real-format `sha256sum-<arch>.txt` files;
+  `k3s-airgap-images-<arch>.tar.zst`) and real-format `sha256sum-<arch>.txt` files, for amd64,
+  arm64 and arm: no s390x build, so its checksum file is a 404, as for an older k3s release;
   `/k3d-io/k3d/releases/download/<version>/k3d-<os>-<arch>` (the stand-in k3d, run by the Python
   of the test process: it only ever runs on this machine) and `checksums.txt`;
   `/k3s-io/k3s/releases/tag/<version>`. As on github.com, every download of an asset that exists

@@ -34,15 +34,18 @@ def test_bad_targets(spec, message, tmp_path):
         targets.resolve(spec, cwd=tmp_path)
 
 
-def run_over_fakes(tmp_path, responses: dict, dry: bool) -> dict[str, dict]:
+def run_over_fakes(tmp_path, responses: dict, dry: bool, data: str = "{}") -> dict[str, dict]:
     """harmony's runner, in a process of its own (patched by gevent, as harmony's is), running
-    the k3s deploy over fake hosts: {host: its HostResult as a dict}."""
+    the k3s deploy over fake hosts with the run's `data` (a Python expression): {host: its
+    HostResult as a dict}."""
     path = fakehosts.inventory(tmp_path, ["s1"], ["a1", "a2"], running=False, responses=responses)
     script = ("from gevent import monkey; monkey.patch_all()\n"
               "import dataclasses, json, sys\n"
               "from harmony import runner, targets\n"
-              "result = runner.run(targets.resolve(sys.argv[1]), 'harmony.k3s.deploy.up', runner.RunOptions(),"
-              " dry=sys.argv[2] == 'dry', quiet=True)\n"
+              "from harmony.k3s.cluster import Cluster\n"
+              "from harmony.resolved import Resolved\n"
+              "result = runner.run(targets.resolve(sys.argv[1]), 'harmony.k3s.deploy.up',"
+              f" runner.RunOptions(data={data}), dry=sys.argv[2] == 'dry', quiet=True)\n"
               "print(json.dumps({n: dataclasses.asdict(h) for n, h in result.hosts.items()}))\n")
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-c", script, str(path), "dry" if dry else "apply"], cwd=fakehosts.ROOT,
@@ -72,6 +75,15 @@ def test_a_dry_run_lists_what_would_change_and_changes_nothing(tmp_path):
     hosts = run_over_fakes(tmp_path, FAILING_RELOAD, dry=True)
     assert "k3s up | service | Reload systemd" in hosts["@fake/a2"]["changed"]  # planned: nothing ran
     assert hosts["@fake/a2"]["errors"] == [] and not hosts["@fake/a2"]["failed"]
+
+
+def test_the_deploy_takes_what_the_controller_resolved_and_works_nothing_out_again(tmp_path):
+    resolved = ("{'harmony_resolved': Resolved('k3s', 'v1.31.9+k3s1', {}, "
+                "Cluster(('@fake/s1',), ('@fake/a1', '@fake/a2'), '10.0.0.1'))}")
+    hosts = run_over_fakes(tmp_path, {}, dry=True, data=resolved)
+    # The inventory (and its bundle) say v1.31.4+k3s1: the controller's value wins.
+    assert all(h["changed"][0] == "k3s up | binary | Install k3s v1.31.9+k3s1 from the airgap bundle"
+               for h in hosts.values())
 
 
 def test_a_dry_runs_log_names_the_hosts_that_would_fail_and_why():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import operations, releases, runlock
+from harmony import operations, runlock
 from harmony.k3s import airgap
 from harmony.k3s import paths
 from harmony.k3s.node import Node
@@ -26,11 +26,11 @@ def run(node: Node) -> None:
                 name="Upload the airgap images", local_path=str(item.path), sha256=item.sha256, dest=item.dest,
                 mode="644", current=node.file(item.dest)))
         return
-    asset = releases.asset_for(state.arch)
+    url = node.binary_url
     node.restarts.append(operations.binary(
         name=install,
-        url=releases.download_url(settings.release_url, node.version, asset.name),
-        sha256=releases.expected_sha256(settings.release_url, node.version, asset, allow_http=settings.allow_http),
+        url=url,
+        sha256=node.resolved.sha256[url],
         dest=paths.BINARY,
         current=node.file(paths.BINARY),
         stall_timeout=settings.download_stall_timeout,

@@ -28,12 +28,11 @@ def run(node: Node) -> None:
         node.refused = True
         return
     node.state = state
-    problem = host_problem(state, node.settings)
+    problem = host_problem(state, node.settings) or download_problem(node)
     if problem:
         _refuse(node, CHECK, problem)
         return
     settings, installed = node.settings, state.k3s_version
-    node.version = settings.version or releases.resolve_channel(settings.channel_url, settings.channel)
     if installed and releases.VERSION_PATTERN.fullmatch(installed) and not settings.allow_downgrade \
             and releases.version_key(node.version) < releases.version_key(installed):
         _refuse(node, f"Check the version ({installed} -> {node.version})",
@@ -44,6 +43,16 @@ def run(node: Node) -> None:
 def _refuse(node: Node, name: str, message: str, **arguments) -> None:
     operations.fail(name=name, message=message, **arguments)
     node.refused = True
+
+
+def download_problem(node: Node) -> str | None:
+    """Why the run's release has nothing for this host to download, or None."""
+    settings, machine = node.settings, node.state.arch
+    if settings.airgap_dir or node.binary_url in node.resolved.sha256:
+        return None
+    asset = releases.asset_for(machine)
+    return (f"k3s {node.version} has no {asset.name} for {machine}: "
+            f"{releases.download_url(settings.release_url, node.version, asset.checksum_file)} does not exist")
 
 
 def host_problem(state: HostState, settings: Settings) -> str | None:

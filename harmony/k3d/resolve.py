@@ -1,0 +1,25 @@
+"""A k3d run's resolved value (`harmony.resolved`): the k3s release the cluster runs, and the
+sha256 of every k3d executable of the k3d release; worked out by the same code on the controller
+and, for the plain `pyinfra` command, in the deploy."""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from harmony import releases, resolved
+from harmony.k3d.settings import K3dSettings
+from harmony.k3s.resolve import pin_version
+from harmony.resolved import Resolved
+
+
+def resolve(settings: K3dSettings, pin: bool = True) -> Resolved:
+    """With `pin`, the version and the downloads; else (the command installs nothing) neither."""
+    if not pin:
+        return Resolved("k3d")
+    return Resolved("k3d", pin_version([settings.k3s]),
+                    releases.k3d_downloads(settings.release_url, settings.version, settings.k3s.allow_http))
+
+
+def of_run(settings: K3dSettings) -> Resolved:
+    """This run's value, in the deploy: the controller's, or (plain `pyinfra`) the host's."""
+    return resolved.of_run(host.data, host.state, lambda: resolve(settings))
