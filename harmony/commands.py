@@ -280,7 +280,6 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if not shown.ok:
             raise RunFailed("planning failed; see above")
         confirm()
-    readiness.preload()
     with _reported(_run_report("up", request, run, _deploy(request, run, "up"), report.UP, started),
                    request.as_json) as rep:
         ok = _succeeded(rep)

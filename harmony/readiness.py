@@ -6,9 +6,7 @@ nodes were missing or not Ready.
 
 from __future__ import annotations
 
-import importlib
 import json
-import threading
 import time
 from dataclasses import dataclass
 
@@ -27,12 +25,6 @@ def core_api(kubeconfig: dict):
     from kubernetes import client, config
 
     return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig))
-
-
-def preload() -> None:
-    """Import the client in the background (0.2 s), while the deploy runs: every `up` ends with
-    a call to the API."""
-    threading.Thread(target=importlib.import_module, args=("kubernetes.config",), daemon=True).start()
 
 
 def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import httpx
-
-from harmony import fetch, localstate, once
+from harmony import localstate, once
 from harmony.errors import BadInput
 
 DEFAULT_RELEASE_URL = "https://github.com/k3s-io/k3s/releases/download"
@@ -92,6 +90,8 @@ def download_url(release_url: str, version: str, asset_name: str) -> str:
 def resolve_channel(channel_url: str, channel: str) -> str:
     """A channel's current version, from the channel server's redirect to `.../tag/<version>`
     (read, not followed)."""
+    from harmony import fetch  # with httpx: imported only where something is asked of a site
+
     check_channel(channel)
     url = f"{channel_url.rstrip('/')}/{channel}"
     response = fetch.get(url, True, "the k3s channel server", "check --channel-url, or pin --version",
@@ -104,7 +104,7 @@ def resolve_channel(channel_url: str, channel: str) -> str:
             f"the channel server at {url} answered {response.status_code} without a release "
             "redirect; check --channel-url, or pin --version"
         )
-    version = httpx.URL(location).path.rstrip("/").rsplit("/", 1)[1]
+    version = urlsplit(location).path.rstrip("/").rsplit("/", 1)[1]
     return check_version(version)
 
 
@@ -152,6 +152,8 @@ def _checksum_text(url: str, version: str, product: str, allow_http: bool) -> st
     text = localstate.cached(url)
     if text is not None:
         return text
+    from harmony import fetch  # with httpx: a no-op run of a pinned release imports neither
+
     option = "--release-url" if product == "k3s" else f"{product}_release_url"
     response = fetch.get(url, allow_http, f"the {product} release site", f"check {option} and the network")
     if response.status_code == 404:

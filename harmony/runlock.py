@@ -32,13 +32,16 @@ K3D_LOCK = '"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u).lock"'
 def run_watch(watch: str) -> str:
     """Shell that sets $w to the process this run's commands on the host live under: `watch` if
     given (a local run: the pyinfra process), else the SSH connection's own sshd (or dropbear)
-    process, found by walking up /proc. Empty where there is none."""
+    process, found by walking up /proc (with shell builtins only: no process per step). Empty
+    where there is none."""
     return f"""w={shlex.quote(watch)}
 if [ -z "$w" ]; then
   p=$$
   while [ "$p" -gt 1 ] 2>/dev/null; do
-    case $(cat /proc/$p/comm 2>/dev/null) in sshd*|dropbear*) w=$p; break ;; esac
-    p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2)
+    c=; read -r c 2>/dev/null < /proc/$p/comm
+    case $c in sshd*|dropbear*) w=$p; break ;; esac
+    s=; read -r s 2>/dev/null < /proc/$p/stat
+    s=${{s##*") "}}; s=${{s#* }}; p=${{s%% *}}
   done
 fi"""
 

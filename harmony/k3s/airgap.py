@@ -8,7 +8,7 @@ that reaches the release site (once for all hosts: also the fast path for big fl
     DIR/k3s, k3s-arm64, k3s-armhf            the binaries
     DIR/k3s-airgap-images-<arch>.tar.zst     the images k3s imports at start (or .tar.gz, .tar)
 
-`harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
+`harmony bundle` makes one (harmony.bundle); `harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
 verified against the bundle's checksum files on the controller and again on the host; no host
 needs the internet.
 """
@@ -19,13 +19,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from harmony import fetch, once, releases
+from harmony import once, releases
 from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR
-from harmony.errors import BadInput, RunFailed
+from harmony.errors import BadInput
 
-BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class Item:
     dest: str
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -55,7 +52,7 @@ def version(directory: str) -> str:
                        "harmony bundle DIR --version V")
     for checksum_file in sorted(p.name for p in bundle.glob("sha256sum-*.txt")):
         for name, sha256 in _sums(bundle, checksum_file).items():
-            if (bundle / name).is_file() and _sha256(bundle / name) != sha256:
+            if (bundle / name).is_file() and sha256_of(bundle / name) != sha256:
                 raise BadInput(f"{bundle / name} does not match its checksum in {checksum_file}: "
                                "the bundle is damaged; make it again")
     return releases.check_version(path.read_text().strip())
@@ -84,50 +81,9 @@ def items(directory: str, machine: str) -> tuple[Item, ...]:
         path = bundle / name
         if not path.is_file() or name not in sums:
             raise BadInput(f"the airgap bundle {directory} lacks {name} or its checksum")
-        if _sha256(path) != sums[name]:
+        if sha256_of(path) != sums[name]:
             raise BadInput(f"{path} does not match its checksum in {asset.checksum_file}: the bundle "
                            "is damaged; make it again")
         dest = "/usr/local/bin/k3s" if name == asset.name else f"{IMAGES_DIR}/{name}"
         found.append(Item(path, sums[name], dest))
     return tuple(found)
-
-
-def make(directory: str, version_: str, release_url: str, arches: list[str], allow_http: bool) -> list[Path]:
-    """Download a release's binaries, checksum files and image archives into `directory`,
-    each verified; what was already there and verified is kept."""
-    bundle = Path(directory)
-    bundle.mkdir(parents=True, exist_ok=True)
-    written = []
-    for arch in arches:
-        checksum_file = f"sha256sum-{arch}.txt"
-        sums = releases.checksums(release_url, version_, checksum_file, allow_http=allow_http)
-        (bundle / checksum_file).write_text("".join(f"{sha}  {name}\n" for name, sha in sums.items()))
-        binary = BINARIES[arch]
-        images = next((f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES
-                       if f"k3s-airgap-images-{arch}{s}" in sums), None)
-        for name in filter(None, (binary, images)):
-            written.append(_download(releases.download_url(release_url, version_, name),
-                                     bundle / name, sums[name], allow_http))
-    (bundle / "VERSION").write_text(version_ + "\n")
-    return written
-
-
-def _download(url: str, path: Path, sha256: str, allow_http: bool) -> Path:
-    if path.is_file() and _sha256(path) == sha256:
-        return path
-    partial = path.with_name(path.name + ".part")
-    try:
-        with fetch.opened(url, allow_http, "the k3s release site", "check --release-url and the network") as response:
-            if response.status_code != 200:
-                raise RunFailed(f"download of {url} failed: HTTP {response.status_code}")
-            with partial.open("wb") as f:
-                for chunk in response.iter_bytes():
-                    f.write(chunk)
-    except httpx.HTTPError as error:
-        partial.unlink(missing_ok=True)
-        raise RunFailed(f"download of {url} failed: {error}") from None
-    if _sha256(partial) != sha256:
-        partial.unlink()
-        raise RunFailed(f"{url} does not match its published sha256 {sha256}: discarded")
-    partial.rename(path)
-    return path

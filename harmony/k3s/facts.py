@@ -85,13 +85,20 @@ elif command -v nft >/dev/null 2>&1; then
   done
 fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
 
-def _script() -> str:
-    files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES)
+def _script(known: str, version: str) -> str:
+    """The fact's shell. It starts as few processes as it can (a no-op run reads it on every
+    host, and on a small host each process counts): one `stat` and one `sha256sum` for all the
+    files, one `systemctl` for both units, shell builtins for the kernel settings, and the k3s
+    binary asked its version only where its sha256 is not one of `known` (the run's release,
+    whose version is `version`)."""
+    files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES if p != paths.BINARY)
     removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
-    units = " ".join(paths.unit_name(role) for role in paths.ROLES)
-    sysctls = " ".join(prepare.SYSCTLS)
-    props = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
+    units = " ".join(f"{paths.unit_name(role)}.service" for role in paths.ROLES)
+    sysctls = "\n".join(f"[ -r {path} ] && read -r v < {path} && printf 'sysctl\\t%s\\t%s\\n' {key} \"$v\""
+                        for key, path in ((k, "/proc/sys/" + k.replace(".", "/")) for k in prepare.SYSCTLS))
+    props = "Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
+    binary = paths.BINARY
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""
 printf 'arch\\t%s\\n' "$(uname -m)"
@@ -99,9 +106,12 @@ printf 'hostname\\t%s\\n' "$(hostname)"
 printf 'uid\\t%s\\n' "$(id -u)"
 {INIT}
 {_FIREWALL}
-for f in {files}; do
-  [ -f "$f" ] && printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$(stat -c %Y "$f")"
-done
+k=; [ -f {binary} ] && k=$(sha256sum {binary} 2>/dev/null) && k=${{k%% *}} && printf 'filesum\\t%s\\t%s\\n' {binary} "$k"
+set --
+for f in {files}; do [ -f "$f" ] && set -- "$@" "$f"; done
+[ $# -gt 0 ] && sha256sum "$@" 2>/dev/null | while read -r h f; do printf 'filesum\\t%s\\t%s\\n' "$f" "$h"; done
+[ -n "$k" ] && set -- "$@" {binary}
+[ $# -gt 0 ] && stat -c 'filestat\t%n\t%a\t%Y' "$@" 2>/dev/null
 for p in {removable}; do [ -e "$p" ] && printf 'removable\\t%s\\n' "$p"; done
 for d in {" ".join(paths.PARENT_DIRS)}; do
   [ -d "$d" ] && printf 'parent_dir\\t%s\\t%s\\n' "$d" "$(ls -A "$d" | tr '\\n' ' ')"
@@ -110,34 +120,38 @@ for c in {commands}; do
   p=$(command -v "$c" 2>/dev/null) && printf 'command\\t%s\\t%s\\n' "$c" "$(readlink -f "$p")"
 done
 if [ -d /run/systemd/system ]; then
-  for u in {units}; do
-    systemctl show --timestamp=unix -p {props} "$u.service" 2>/dev/null | sed "s/^/unit\\t$u\\t/"
-  done
+  systemctl show --timestamp=unix -p {props} {units} 2>/dev/null | while read -r line; do printf 'unitprop\\t%s\\n' "$line"; done
 elif command -v rc-service >/dev/null 2>&1; then
-  for u in {units}; do  # the same properties, as OpenRC knows them (supervise-daemon's pidfile)
+  for u in {" ".join(paths.unit_name(role) for role in paths.ROLES)}; do  # the same properties, as OpenRC knows them (supervise-daemon's pidfile)
     [ -f {paths.OPENRC_DIR}/$u ] || continue
-    printf 'unit\\t%s\\tLoadState=loaded\\n' "$u"
-    [ -e /etc/runlevels/default/$u ] && printf 'unit\\t%s\\tUnitFileState=enabled\\n' "$u"
-    rc-service "$u" status >/dev/null 2>&1 && printf 'unit\\t%s\\tActiveState=active\\nunit\\t%s\\tActiveEnterTimestamp=@%s\\n' \\
-      "$u" "$u" "$(stat -c %Y /var/run/$u.pid 2>/dev/null)"
+    printf 'unitprop\\tId=%s.service\\nunitprop\\tLoadState=loaded\\n' "$u"
+    [ -e /etc/runlevels/default/$u ] && printf 'unitprop\\tUnitFileState=enabled\\n'
+    rc-service "$u" status >/dev/null 2>&1 && printf 'unitprop\\tActiveState=active\\nunitprop\\tActiveEnterTimestamp=@%s\\n' \\
+      "$(stat -c %Y /var/run/$u.pid 2>/dev/null)"
+    printf 'unitprop\\t\\n'
   done
 fi
-[ -x {paths.BINARY} ] && printf 'version\\t%s\\n' "$({paths.BINARY} --version 2>/dev/null | head -n 1)"
+if [ -n "$k" ] && [ -x {binary} ]; then
+  case " {known} " in
+    *" $k "*) printf 'version\\tk3s version %s\\n' {shlex.quote(version)} ;;
+    *) printf 'version\\t%s\\n' "$({binary} --version 2>/dev/null | head -n 1)" ;;
+  esac
+fi
 [ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
 grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
 command -v getenforce >/dev/null 2>&1 && printf 'selinux\\t%s\\n' "$(getenforce 2>/dev/null)"
 [ -r /etc/os-release ] && (. /etc/os-release; printf 'os\\t%s %s\\t%s\\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}")
 command -v rpm >/dev/null 2>&1 && rpm -q --quiet k3s-selinux 2>/dev/null && printf 'selinux_policy\\tk3s\\n'
-for k in {sysctls}; do
-  f=/proc/sys/$(echo "$k" | tr . /); [ -r "$f" ] && printf 'sysctl\\t%s\\t%s\\n' "$k" "$(cat "$f")"
-done
+{sysctls}
 true
 """
 
 
 def parse(lines: list[str]) -> HostState:
     state = HostState()
-    units: dict[str, dict[str, str]] = {}
+    units: list[dict[str, str]] = [{}]  # systemctl's blocks of properties, one per unit
+    stats: dict[str, tuple[str, str]] = {}  # path -> (mode, mtime)
+    sums: dict[str, str] = {}  # path -> sha256
     for line in lines:
         kind, _, rest = line.partition("\t")
         fields = rest.split("\t")
@@ -149,18 +163,22 @@ def parse(lines: list[str]) -> HostState:
             state.uid = int(rest)
         elif kind == "init":
             state.init = rest
-        elif kind == "file" and len(fields) == 4:
-            state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2],
-                                               mtime=int(fields[3]) if fields[3].isdigit() else 0)
+        elif kind == "filestat" and len(fields) == 3:
+            stats[fields[0]] = (fields[1], fields[2])
+        elif kind == "filesum" and len(fields) == 2:
+            sums[fields[0]] = fields[1]
         elif kind == "removable":
             state.removable.add(rest)
         elif kind == "parent_dir" and len(fields) == 2:
             state.parent_dirs[fields[0]] = set(fields[1].split())
         elif kind == "command" and len(fields) == 2:
             state.commands[fields[0]] = fields[1]
-        elif kind == "unit" and len(fields) == 2:
-            key, _, value = fields[1].partition("=")
-            units.setdefault(fields[0], {})[key] = value
+        elif kind == "unitprop":
+            key, _, value = rest.partition("=")
+            if key:
+                units[-1][key] = value
+            else:
+                units.append({})
         elif kind == "module":
             state.modules.add(rest)
         elif kind == "sysctl" and len(fields) == 2:
@@ -185,9 +203,13 @@ def parse(lines: list[str]) -> HostState:
             # "k3s version v1.31.4+k3s1 (a562d090)"
             words = rest.split()
             state.k3s_version = words[2] if len(words) > 2 else ""
-    for name, props in units.items():
+    for path, (mode, mtime) in stats.items():
+        state.files[path] = FileState(mode=mode, sha256=sums.get(path, ""), mtime=int(mtime) if mtime.isdigit() else 0)
+    for props in units:
+        if not props.get("Id", "").endswith(".service"):
+            continue
         started = props.get("ActiveEnterTimestamp", "").lstrip("@")
-        state.units[name] = UnitState(
+        state.units[props["Id"][:-len(".service")]] = UnitState(
             load_state=props.get("LoadState", "not-found"),
             active_state=props.get("ActiveState", "inactive"),
             unit_file_state=props.get("UnitFileState", ""),
@@ -198,10 +220,13 @@ def parse(lines: list[str]) -> HostState:
 
 class K3sHost(FactBase):
     """Everything the k3s deploy needs to know about a host, in one round trip; with `lock`
-    (exclusive or shared), read under the host's run lock (`harmony.runlock`), taken first."""
+    (exclusive or shared), read under the host's run lock (`harmony.runlock`), taken first.
+    `known`: the sha256 sums (space-separated) of the run's release's binaries, whose version
+    is `version`: a binary with one of them is that version without being asked."""
 
-    def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
-        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script()
+    def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "", known: str = "",
+                version: str = "") -> str:
+        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script(known, version)
 
     def process(self, output: list[str]) -> HostState:
         return parse(output)

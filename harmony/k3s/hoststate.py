@@ -13,6 +13,7 @@ from pyinfra.api import Host
 from harmony import once, operations, runlock
 from harmony.facts import SudoAccess
 from harmony.k3s.facts import HostState, K3sHost
+from harmony.resolved import KEY
 
 def root_access_problem(target: Host) -> str | None:
     """Why this run cannot become root on `target`, or None: asked before anything uses sudo."""
@@ -34,9 +35,17 @@ def state_of(target: Host) -> HostState | str:
     def read() -> HostState | str:
         if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
             return f"{target.name} is unreachable"
-        return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target))
+        return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target), **_known(target))
 
     return once.get(target.state, ("K3sHost", target.name), read)
+
+
+def _known(target: Host) -> dict[str, str]:
+    """The run's release as the fact takes it, where harmony's controller resolved it."""
+    resolved = target.data.get(KEY)
+    if resolved is None or not resolved.version:
+        return {}
+    return {"known": " ".join(sorted(set(resolved.sha256.values()))), "version": resolved.version}
 
 
 def host_state(check_name: str) -> HostState | None:

@@ -21,11 +21,12 @@ def fact_output(name: str, running: bool) -> list[str]:
                                               "net.bridge.bridge-nf-call-ip6tables")]
     if running:
         unit = "k3s" if name.startswith("s") else "k3s-agent"
-        lines += [f"version\tk3s version {VERSION} (abc)", f"unit\t{unit}\tLoadState=loaded",
-                  f"unit\t{unit}\tActiveState=active", f"unit\t{unit}\tUnitFileState=enabled",
-                  f"unit\t{unit}\tActiveEnterTimestamp=@100",
-                  f"file\t/etc/rancher/k3s/config.yaml\t600\t{'0' * 64}\t50",  # not what harmony writes
-                  f"file\t/var/lib/rancher/k3s/server/token\t600\t{'1' * 64}\t50"]
+        lines += [f"version\tk3s version {VERSION} (abc)", f"unitprop\tId={unit}.service",
+                  "unitprop\tLoadState=loaded", "unitprop\tActiveState=active", "unitprop\tUnitFileState=enabled",
+                  "unitprop\tActiveEnterTimestamp=@100",
+                  "filestat\t/etc/rancher/k3s/config.yaml\t600\t50",  # not what harmony writes
+                  f"filesum\t/etc/rancher/k3s/config.yaml\t{'0' * 64}",
+                  "filestat\t/var/lib/rancher/k3s/server/token\t600\t50", f"filesum\t/var/lib/rancher/k3s/server/token\t{'1' * 64}"]
     return lines
 
 

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from harmony import localstate, releases
+from harmony import fetch, localstate, releases
 from harmony.errors import BadInput
 
 URL = "https://example.net/k3s-io/k3s/releases/download/v1.31.4%2Bk3s1/sha256sum-amd64.txt"
@@ -67,7 +67,7 @@ class Site:
 def site(monkeypatch):
     def make(files):
         answers = Site(files)
-        monkeypatch.setattr(releases.fetch, "get", answers.get)
+        monkeypatch.setattr(fetch, "get", answers.get)
         return answers
     return make
 

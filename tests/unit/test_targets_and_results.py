@@ -105,20 +105,34 @@ def test_the_sudo_password_travels_in_memory_as_data_never_as_an_argument():
 def test_fact_parsing():
     state = parse([
         "arch\tx86_64", "hostname\tedge-1", "uid\t0", "init\tsystemd",
-        "file\t/usr/local/bin/k3s\t755\t" + "a" * 64 + "\t1700000100",
-        "dir\t/var/lib/rancher",
+        "filesum\t/usr/local/bin/k3s\t" + "a" * 64, "filestat\t/usr/local/bin/k3s\t755\t1700000100",
+        "filestat\t/etc/rancher/k3s/config.yaml\t600\t1700000200",  # unreadable: no sum
+        "removable\t/var/lib/rancher",
         "command\tkubectl\t/usr/local/bin/k3s",
-        "unit\tk3s\tLoadState=loaded", "unit\tk3s\tActiveState=active",
-        "unit\tk3s\tUnitFileState=enabled",
-        "unit\tk3s\tActiveEnterTimestamp=@1700000000",
+        # One `systemctl show` of both units: a block each, in its own order of properties.
+        "unitprop\tLoadState=loaded", "unitprop\tActiveState=active", "unitprop\tId=k3s.service",
+        "unitprop\tUnitFileState=enabled", "unitprop\tActiveEnterTimestamp=@1700000000", "unitprop\t",
+        "unitprop\tId=k3s-agent.service", "unitprop\tLoadState=not-found", "unitprop\tActiveState=inactive",
+        "unitprop\tUnitFileState=", "unitprop\tActiveEnterTimestamp=",
         "version\tk3s version v1.31.4+k3s1 (abc)",
     ])
     assert state.arch == "x86_64" and state.init == "systemd" and state.uid == 0
-    assert state.files["/usr/local/bin/k3s"].mode == "755" and state.files["/usr/local/bin/k3s"].mtime == 1700000100
+    binary = state.files["/usr/local/bin/k3s"]
+    assert (binary.mode, binary.sha256, binary.mtime) == ("755", "a" * 64, 1700000100)
+    assert state.files["/etc/rancher/k3s/config.yaml"].sha256 == ""
+    assert state.removable == {"/var/lib/rancher"} and state.commands == {"kubectl": "/usr/local/bin/k3s"}
     assert state.unit("k3s").started == 1700000000
     assert state.unit("k3s").active and state.unit("k3s").enabled
-    assert not state.unit("k3s-agent").active
+    assert state.unit("k3s-agent").load_state == "not-found" and not state.unit("k3s-agent").active
     assert state.k3s_version == "v1.31.4+k3s1"
+
+
+def test_the_fact_is_a_posix_shell_script():
+    from harmony.k3s.facts import K3sHost
+
+    command = K3sHost().command(lock="exclusive", who="me", known="a b", version="v1.31.4+k3s1")
+    checked = subprocess.run(["sh", "-n"], input=command, capture_output=True, text=True, timeout=10)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
