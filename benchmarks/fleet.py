@@ -18,7 +18,9 @@ ports, as the e2e tests do), serves the stand-in k3s from the test mirror, and f
 - plan: `harmony plan` over the fleet (a dry run);
 
 and, once, `harmony --help`. Also, per size: the controller's peak memory (the largest resident
-set of a harmony run, from the kernel's accounting of the child), the lines a no-op `up` prints,
+set of a harmony run, from the kernel's accounting of the child), the controller's own CPU time
+for a no-op `up` and a one-op pyinfra run (the hosts share the machine's cores, so wall time
+counts their work too), the lines a no-op `up` prints,
 and once the memory one test host uses. Prints min / median / max, writes fleet.json, fleet.csv,
 fleet.png (matplotlib) and, per size, output-N.txt (what a cold and a no-op `up` printed) to
 `--out`. Every host is removed at the end, also on failure. Needs
@@ -116,6 +118,7 @@ class Fleet:
 class Run:
     seconds: float
     peak_mib: float  # the command's largest resident set
+    cpu: float  # the command's own CPU time (user and system), seconds: the controller's share
     output: str  # what it printed: stderr, then stdout
 
     @property
@@ -139,7 +142,7 @@ def run(command: list[str], env: dict, expect_changed: int | None = None) -> Run
     changed = sum(": changed" in line for line in stdout.splitlines())
     if expect_changed is not None and changed != expect_changed:
         sys.exit(f"expected {expect_changed} changed hosts, got {changed}:\n{stdout}")
-    return Run(seconds, usage.ru_maxrss / 1024, stderr + stdout)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stderr + stdout)
 
 
 def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]], dict, str]:
@@ -148,6 +151,7 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
     inventory = fleet.inventory(size)
     times: dict[str, list[float]] = {m: [] for m in MEASURES}
     peaks: list[float] = []
+    cpu: dict[str, list[float]] = {"no-op up": [], "one-op pyinfra": []}
     down = fleet.harmony("down", inventory, "--yes")
     for _ in range(repeat):
         run(down, fleet.env)
@@ -159,9 +163,12 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
         times["ssh floor"].append(fleet.ssh_floor(size))
         noop = run(fleet.up(inventory), fleet.env, expect_changed=0)
         times["no-op up"].append(noop.seconds)
+        cpu["no-op up"].append(noop.cpu)
         peaks.append(noop.peak_mib)
         times["no-op pyinfra"].append(run(fleet.pyinfra(inventory), fleet.env).seconds)
-        times["one-op pyinfra"].append(run(fleet.one_op(inventory), fleet.env).seconds)
+        one_op = run(fleet.one_op(inventory), fleet.env)
+        times["one-op pyinfra"].append(one_op.seconds)
+        cpu["one-op pyinfra"].append(one_op.cpu)
         times["plan"].append(run(fleet.harmony("plan", inventory, "--version", NEW, "--release-url",
                                                fleet.mirror.release_url, "--allow-http"), fleet.env).seconds)
         changed = fleet.inventory(size, label="b" if i % 2 == 0 else "a")
@@ -169,7 +176,9 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
     fleet.inventory(size)  # the label as the cold run set it, for the next size
     run(fleet.up(inventory), fleet.env)
     printed = f"$ harmony up ...   # cold\n{cold.output}\n$ harmony up ...   # again: no-op\n{noop.output}"
-    return times, {"peak memory, MiB": round(max(peaks), 1), "lines of a no-op up": noop.lines}, printed
+    figures = {"peak memory, MiB": round(max(peaks), 1), "lines of a no-op up": noop.lines,
+               **{f"controller CPU s, {name}": round(statistics.median(runs), 2) for name, runs in cpu.items()}}
+    return times, figures, printed
 
 
 def help_times(repeat: int) -> list[float]:

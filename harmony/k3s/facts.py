@@ -95,7 +95,8 @@ def _script(known: str, version: str) -> str:
     removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
     units = " ".join(f"{paths.unit_name(role)}.service" for role in paths.ROLES)
-    sysctls = "\n".join(f"[ -r {path} ] && read -r v < {path} && printf 'sysctl\\t%s\\t%s\\n' {key} \"$v\""
+    # (dash's `read` of a /proc/sys file sets the value but answers 1: its status is not used.)
+    sysctls = "\n".join(f"v=; [ -r {path} ] && read -r v < {path}; [ -n \"$v\" ] && printf 'sysctl\\t%s\\t%s\\n' {key} \"$v\""
                         for key, path in ((k, "/proc/sys/" + k.replace(".", "/")) for k in prepare.SYSCTLS))
     props = "Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
     binary = paths.BINARY

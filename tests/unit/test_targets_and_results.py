@@ -127,12 +127,18 @@ def test_fact_parsing():
     assert state.k3s_version == "v1.31.4+k3s1"
 
 
-def test_the_fact_is_a_posix_shell_script():
+def test_the_fact_is_a_posix_shell_script_that_describes_this_machine():
     from harmony.k3s.facts import K3sHost
 
     command = K3sHost().command(lock="exclusive", who="me", known="a b", version="v1.31.4+k3s1")
     checked = subprocess.run(["sh", "-n"], input=command, capture_output=True, text=True, timeout=10)
     assert checked.returncode == 0, checked.stderr
+    # Read-only without a lock: run here, its answer is this machine's.
+    described = subprocess.run(["sh"], input=K3sHost().command(), capture_output=True, text=True, timeout=60)
+    state = parse(described.stdout.splitlines())
+    assert state.arch == os.uname().machine and state.uid == os.getuid()
+    forwarding = open("/proc/sys/net/ipv4/ip_forward").read().strip()
+    assert state.sysctls["net.ipv4.ip_forward"] == forwarding
 
 
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
