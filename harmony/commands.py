@@ -52,13 +52,17 @@ class Request:
 
 @dataclass
 class Run:
-    """What a command runs: the target's hosts, their runtime, and pyinfra's options."""
+    """What a command runs: the target's hosts, what the run resolved (their runtime with it),
+    and pyinfra's options."""
 
     hosts: list[inventory.Host]
-    runtime: str
     options: runner.RunOptions
     request: Request  # the command's, with what the inventory data gives filled in
     resolved: Resolved  # what the run works out once, handed to its hosts
+
+    @property
+    def runtime(self) -> str:
+        return self.resolved.runtime
 
     def deploy(self, verb: str) -> str:
         return f"{DEPLOYS[self.runtime]}.{verb}"
@@ -119,7 +123,7 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
         resolved = k3d_resolve.resolve(k3d_settings.from_data(hosts[0].data, hosts[0].name), pin)
     # The run's data: the overrides, and what the controller resolved, for every host.
     run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
-    run = Run(hosts, choice.runtime, replace(request.options, data=run_data), request, resolved)
+    run = Run(hosts, replace(request.options, data=run_data), request, resolved)
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
 
