@@ -64,6 +64,11 @@ RELEASE_OPTIONS = [
                       "it once it is Ready again."),
 ]
 
+PROJECT_OPTION = [click.option(
+    "-f", "--file", "project_file", metavar="FILE", type=click.Path(dir_okay=False),
+    help="The project file (default: the nearest harmony.yaml, from here up to the repository's root). "
+         "Options given here win over it.")]
+
 JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
                             help="Print the report as one JSON object (its shape: README, Output).")]
 
@@ -74,8 +79,8 @@ UP_OPTIONS = [
                  help="k3d: delete and re-create a cluster whose spec changed (its workloads are lost)."),
     click.option("--switch-context", is_flag=True,
                  help="Make the cluster's context the current one in your kubeconfig."),
-    click.option("--wait-timeout", type=click.FloatRange(min=1), default=180, show_default=True,
-                 help="Seconds to wait for every node to be Ready."),
+    click.option("--wait-timeout", type=click.FloatRange(min=1), metavar="SECONDS",
+                 help="Seconds to wait for every node to be Ready (default 180)."),
 ]
 
 
@@ -136,18 +141,29 @@ def handles_errors(func):
 
 
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
-                  runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, **extra):
+                  runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, project_file=None,
+                  use_project=True, **extra):
+    """The command's request: its options, over the project file's (`harmony.project`) unless
+    `use_project` is false, over the inventory's data."""
     from pyinfra_cli.util import parse_cli_arg
 
-    from harmony import commands, datakeys, runner, targets
+    from harmony import commands, datakeys, project as projects, runner, targets
     from harmony.errors import BadInput
 
+    project = projects.find_and_load(project_file) if use_project else None
+    if project:
+        ssh_user = ssh_user or project.ssh.get("user")
+        ssh_key = ssh_key or project.ssh.get("key")
+        ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
+    if ssh_key and not os.path.isfile(os.path.expanduser(ssh_key)):
+        raise BadInput(f"the SSH key {ssh_key} (--ssh-key, or ssh.key in the project file) does not exist: "
+                       "give a private key file")
     sudo_password = None
     if sudo_password_env:
         if sudo_password_env not in os.environ:
             raise BadInput(f"--sudo-password-env: environment variable {sudo_password_env} is not set")
         sudo_password = os.environ[sudo_password_env]
-    overrides = {}
+    overrides = dict(project.data) if project else {}
     for item in data:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
@@ -163,19 +179,24 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
                                 sudo_password=sudo_password, verbosity=verbose, parallel=parallel,
                                 fail_percent=fail_percent)
     release = {key: value for key, value in extra.items() if key.startswith(("k3s_", "harmony_")) and value}
+    if target is None and project and project.target is not None:
+        resolved_target = project.target_of(ssh_user)
+    else:
+        resolved_target = targets.resolve(target or "local", ssh_user)
     return commands.Request(
-        target=targets.resolve(target, ssh_user),
+        target=resolved_target,
         options=options,
         name=name,
         kubeconfig_server=kubeconfig_server,
         switch_context=extra.get("switch_context", False),
-        wait_timeout=extra.get("wait_timeout", 180.0),
+        wait_timeout=extra.get("wait_timeout") or (project and project.wait_timeout) or 180.0,
         release=release,
         runtime=runtime,
         recreate=extra.get("recreate", False),
         install_docker=extra.get("install_docker", False),
         purge=extra.get("purge", False),
         as_json=extra.get("as_json", False),
+        project=project,
     )
 
 
@@ -192,7 +213,7 @@ def ask(question: str) -> None:
     click.confirm(question, abort=True, err=True)
 
 
-TARGET = click.argument("target", default="local")
+TARGET = click.argument("target", required=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -200,14 +221,15 @@ TARGET = click.argument("target", default="local")
 def main():
     """A working Kubernetes runtime on any machine.
 
-    TARGET is `local` (this machine, the default), the name of an inventory in ./inventories,
-    a path to a pyinfra inventory file, or [user@]host[:port] for one host over SSH.
+    TARGET is `local` (this machine), the name of an inventory in ./inventories, a path to a
+    pyinfra inventory file, or [user@]host[:port] for one host over SSH. Without one: the
+    project file's target (harmony.yaml, see `harmony init`), else local.
     """
 
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @handles_errors
 def up(target, yes, **options):
@@ -223,7 +245,7 @@ def up(target, yes, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
 @handles_errors
 def check(target, **options):
     """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""
@@ -234,7 +256,7 @@ def check(target, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""
@@ -245,7 +267,7 @@ def plan(target, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @handles_errors
 def status(target, **options):
     """Per host: installed k3s version, service state, node Ready in the API."""
@@ -256,7 +278,7 @@ def status(target, **options):
 
 @main.command()
 @TARGET
-@with_options(CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 @click.option("--purge", is_flag=True, help="k3d: also remove the k3d executable.")
 @handles_errors
@@ -272,13 +294,41 @@ def down(target, yes, **options):
 
 @main.command(name="kubeconfig")
 @TARGET
-@with_options(CONNECTION_OPTIONS, UP_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, UP_OPTIONS, JSON_OPTION)
 @handles_errors
 def kubeconfig_command(target, **options):
     """Fetch the cluster's kubeconfig again and merge it into yours."""
     from harmony import commands
 
     return commands.kubeconfig_command(build_request(target, **options))
+
+
+@main.command()
+@click.option("--target", metavar="TARGET", help="Where the cluster runs (default local): as for `harmony up`.")
+@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release (recommended).")
+@click.option("--channel", "k3s_channel", metavar="CHANNEL", help="Release channel, where no version is pinned.")
+@click.option("--name", help="The cluster's name (default: this directory's).")
+@click.option("--runtime", type=click.Choice(["auto", "k3s", "k3d"]), default="auto", show_default=True,
+              help="k3s, k3d (k3s in Docker), or chosen from the host's facts.")
+@click.option("--force", is_flag=True, help="Write over an existing harmony.yaml.")
+@handles_errors
+def init(target, k3s_version, k3s_channel, name, runtime, force):
+    """Write a commented harmony.yaml for this directory, listing the workloads found in it."""
+    from pathlib import Path
+
+    from harmony import scaffold
+
+    path = scaffold.init(Path.cwd(), target, k3s_version, k3s_channel, name, runtime, force)
+    click.echo(f"wrote {path}: check it, then run: harmony up")
+    return 0
+
+
+@main.command()
+def schema():
+    """Print the JSON Schema of harmony.yaml (for an editor: yaml-language-server and others)."""
+    from harmony.project import SCHEMA
+
+    click.echo(SCHEMA.read_text(), nl=False)
 
 
 @main.command()
@@ -316,7 +366,8 @@ def _lab_request(name, verbose, **options):
     """A request for the lab's inventory."""
     from harmony import lab
 
-    return build_request(str(lab.inventory()), None, None, None, name, lab.api_url(), verbose, None, (), **options)
+    return build_request(str(lab.inventory()), None, None, None, name, lab.api_url(), verbose, None, (),
+                         use_project=False, **options)
 
 
 @lab.command("up")

@@ -24,6 +24,7 @@ from harmony.errors import BadInput, RunFailed
 from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
 from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
+from harmony.project import Project
 from harmony.resolved import KEY as RESOLVED, Resolved
 from harmony.targets import Target
 
@@ -48,6 +49,7 @@ class Request:
     purge: bool = False
     install_docker: bool = False
     as_json: bool = False  # print the report as JSON
+    project: Project | None = None  # the harmony.yaml the options were read over
 
 
 @dataclass
@@ -124,8 +126,18 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     # The run's data: the overrides, and what the controller resolved, for every host.
     run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
     run = Run(hosts, replace(request.options, data=run_data), request, resolved)
+    if request.project:
+        click.echo(f"project: {request.project.path}", err=True)
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
+
+
+def _workloads_not_applied(request: Request) -> None:
+    """This harmony does not apply workloads yet: a project that lists some is refused whole
+    before anything runs, rather than brought up without them and reported a success."""
+    if request.project and request.project.workloads:
+        raise BadInput(f"{request.project.path}: this harmony does not apply workloads yet: comment out "
+                       "'workloads' to bring up the cluster alone")
 
 
 def _with_data(request: Request, data: dict) -> Request:
@@ -275,6 +287,7 @@ def _plan_report(request: Request, run: Run, result: runner.RunResult, started: 
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying."""
+    _workloads_not_applied(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
@@ -298,6 +311,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
 
 def plan(request: Request) -> int:
     """Show what `up` would do; exit 1 when it would fail on a host."""
+    _workloads_not_applied(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
@@ -410,6 +424,7 @@ CONTROLLER_PHASES = ("kubeconfig",)
 def check(request: Request) -> int:
     """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
     run), whether k3s runs and its node is Ready; exit 1 listing each difference if any."""
+    _workloads_not_applied(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request

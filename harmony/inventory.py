@@ -3,10 +3,9 @@ data (bad input stops the run before any host is touched) and to know the cluste
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-from harmony import datakeys
+from harmony import datakeys, targets
 from harmony.errors import BadInput
 from harmony.k3s.settings import Settings, from_data
 from harmony.targets import Target
@@ -24,12 +23,11 @@ def load(target: Target, override_data: dict) -> list[Host]:
     from pyinfra.api import State
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
     from click import ClickException  # pyinfra's CLI wraps errors in user code in these
 
     try:
         with ctx_state.use(State()):  # pyinfra executes inventory files inside a state
-            inventory = make_inventory(target.inventory, cwd=os.getcwd(), override_data=override_data)
+            inventory = targets.make_inventory(target, override_data)
     except (PyinfraError, ClickException, SyntaxError) as error:
         cause = getattr(error, "exception", None) or error  # the error in the user's file
         text = cause.message if isinstance(cause, ClickException) else str(cause)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import click
 
-from harmony import report
+from harmony import report, targets
 from harmony.errors import Interrupted
 from harmony.targets import Target
 
@@ -204,7 +204,6 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.api.output import set_echo, set_formatter
     from pyinfra.context import ctx_config, ctx_inventory, ctx_state
-    from pyinfra_cli.inventory import make_inventory
 
     # pyinfra records new SSH host keys in ~/.ssh/known_hosts, and fails if ~/.ssh is missing.
     Path.home().joinpath(".ssh").mkdir(mode=0o700, exist_ok=True)
@@ -221,8 +220,7 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
                     **({"FAIL_PERCENT": options.fail_percent} if options.fail_percent is not None else {}))
     try:
         with ctx_state.use(state), ctx_config.use(config):
-            inventory = make_inventory(target.inventory, cwd=os.getcwd(),
-                                       override_data=override_data(target, options, dry))
+            inventory = targets.make_inventory(target, override_data(target, options, dry))
             with ctx_inventory.use(inventory):
                 state.init(inventory, config)
                 state.print_fact_info = state.print_noop_info = options.verbosity > 0

@@ -1,4 +1,5 @@
-"""TARGET -> what pyinfra is pointed at: `local`, an inventory name, an inventory file, or one SSH host."""
+"""TARGET -> what pyinfra is pointed at: `local`, an inventory name, an inventory file, one SSH
+host, or (from a project file) a list of SSH hosts by role."""
 
 from __future__ import annotations
 
@@ -22,6 +23,21 @@ class Target:
     data: dict = field(default_factory=dict)
     ssh_port: int | None = None
     ssh_user: str | None = None
+    # A list of hosts: {group: [(host name, host data)]}, an inventory made here, not from a file.
+    groups: dict[str, list[tuple[str, dict]]] | None = None
+
+
+def make_inventory(target: Target, override_data: dict):
+    """pyinfra's inventory of the target, with `override_data` over every host's."""
+    if target.groups is None:
+        from pyinfra_cli.inventory import make_inventory as from_cli
+
+        return from_cli(target.inventory, cwd=os.getcwd(), override_data=override_data)
+    from pyinfra.api import Inventory
+
+    names = [name for hosts in target.groups.values() for name, _ in hosts]
+    return Inventory((names, {}), override_data=override_data,
+                     **{group: (hosts, {}) for group, hosts in target.groups.items()})
 
 
 def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> Target:
@@ -39,6 +55,28 @@ def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> 
             raise BadInput(f"inventory file {spec} not found")
         return Target(str(path), f"inventory {spec}")
 
+    _, data, description = _ssh_host(spec, ssh_user)
+    return Target(data["ssh_hostname"], description, data={"_sudo": data["_sudo"]},
+                  ssh_port=data.get("ssh_port"), ssh_user=data.get("ssh_user"))
+
+
+def of_hosts(servers: list[str], agents: list[str], ssh_user: str | None = None) -> Target:
+    """A cluster of SSH hosts, `[user@]host[:port]` each: servers and agents. A host's name is
+    its address, with the port where one is given."""
+    groups, seen = {"k3s_servers": [], "k3s_agents": []}, set()
+    for group, specs in (("k3s_servers", servers), ("k3s_agents", agents)):
+        for spec in specs:
+            name, data, _ = _ssh_host(spec, ssh_user)
+            if name in seen:
+                raise BadInput(f"host {name} is listed twice in the target: list it once")
+            seen.add(name)
+            groups[group].append((name, data))
+    count = len(seen)
+    return Target(",".join(sorted(seen)), f"{count} host{'s' if count > 1 else ''}", groups=groups)
+
+
+def _ssh_host(spec: str, ssh_user: str | None) -> tuple[str, dict, str]:
+    """(host name, pyinfra data, description) of one `[user@]host[:port]`."""
     match = SSH_HOST.fullmatch(spec)
     if not match:
         raise BadInput(
@@ -50,10 +88,8 @@ def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> 
         raise BadInput(f"invalid SSH port in '{spec}'")
     user = match["user"] or ssh_user
     login = user or getpass.getuser()
-    return Target(
-        match["host"].strip("[]"),
-        f"{login}@{match['host']}" + (f":{port}" if port else ""),
-        data={"_sudo": login != "root"},
-        ssh_port=port,
-        ssh_user=user,
-    )
+    address = match["host"].strip("[]")
+    data = {"ssh_hostname": address, "_sudo": login != "root",
+            **({"ssh_port": port} if port else {}), **({"ssh_user": user} if user else {})}
+    name = address + (f":{port}" if port else "")
+    return name, data, f"{login}@{match['host']}" + (f":{port}" if port else "")

@@ -147,10 +147,10 @@ class Harmony:
         env["HOME"] = str(self.home)
         return env
 
-    def __call__(self, *args: str, timeout: float = 300, env: dict | None = None):
+    def __call__(self, *args: str, timeout: float = 300, env: dict | None = None, cwd: Path | None = None):
         return subprocess.run([sys.executable, "-m", "harmony", *args], capture_output=True,
                               text=True, timeout=timeout, env={**self.env(), **(env or {})},
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, cwd=cwd)
 
     def spawn(self, *args: str) -> subprocess.Popen:
         """Start `harmony` without waiting, in a session of its own (to kill it whole)."""
