@@ -60,9 +60,6 @@ class Project:
     def root(self) -> Path:
         return self.path.parent
 
-    def resolve(self, path: str) -> str:
-        return _resolve(self.root, path)
-
     def target_of(self, ssh_user: str | None) -> targets.Target:
         """The file's target: a name or path (relative to the file), or its list of hosts."""
         spec = self.target
@@ -154,12 +151,12 @@ class _Where:
         """The node at `path` (its key's node, for a mapping's entry with `key`), or the nearest
         one above it that exists."""
         node = self.root
-        for part in path:
+        for index, part in enumerate(path):
             if isinstance(node, yaml.MappingNode):
                 entry = next(((k, v) for k, v in node.value if k.value == str(part)), None)
                 if entry is None:
                     return node
-                node = entry[0] if key and part == path[-1] else entry[1]
+                node = entry[0] if key and index == len(path) - 1 else entry[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
                 node = node.value[part]
             else:
@@ -167,7 +164,7 @@ class _Where:
         return node
 
     def error(self, path, problem: str, node=None) -> BadInput:
-        node = node or (self.node(path) if self.root is not None else None)
+        node = node or self.node(path)
         line = f":{node.start_mark.line + 1}" if node is not None else ""
         name = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
         return BadInput(f"{self.path}{line}: {name + ': ' if name else ''}{problem}")
@@ -254,7 +251,7 @@ BOUNDS = {"minimum": "at least {}", "maximum": "at most {}", "minItems": "a list
 
 
 def _line(where: _Where, path) -> int:
-    node = where.node(path) if where.root is not None else None
+    node = where.node(path)
     return node.start_mark.line if node is not None else 0
 
 
