@@ -54,6 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
+import objects  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
+
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
 
@@ -381,6 +383,7 @@ class Api(BaseHTTPRequestHandler):
     server_version = "k3s-standin"
     registry: Registry
     pods: Pods
+    store: objects.Store
     ca_pem: bytes
     secret: str
     tls_dir: str
@@ -428,11 +431,6 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(200, {"kind": "APIVersions", "versions": ["v1"],
                                     "serverAddressByClientCIDRs": [
                                         {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
-        if path == "/apis":
-            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
-        if path == "/api/v1":
-            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1",
-                                    "resources": [NODES_RESOURCE]})
         nodes = sorted(self.registry.load().values(), key=lambda n: n["name"])
         if path == "/api/v1/nodes":
             if "as=Table" in self.headers.get("Accept", ""):
@@ -451,11 +449,26 @@ class Api(BaseHTTPRequestHandler):
             node = selector.removeprefix("spec.nodeName=") if selector.startswith("spec.nodeName=") else None
             return self.reply(200, {"kind": "PodList", "apiVersion": "v1",
                                     "metadata": {"resourceVersion": "1"}, "items": self.pods.on_node(node)})
-        return self.reply(404, not_found(path))
+        return self.objects_api()
+
+    def objects_api(self) -> None:
+        """Workloads' objects and discovery (tests/standin/objects.py), else 404."""
+        if not self.authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        answer = objects.handle(self.store, self.command, path, urllib.parse.parse_qs(query), self.headers,
+                                body, core=(NODES_RESOURCE,))
+        return self.reply(*answer) if answer else self.reply(404, not_found(path))
+
+    do_PUT = do_DELETE = objects_api
 
     def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
-        """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal."""
+        """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal;
+        other objects' patches (server-side apply among them) are the object store's."""
         path = self.path.split("?", 1)[0]
+        if not path.startswith("/api/v1/nodes/"):
+            return self.objects_api()
         if not self.authenticated():
             return self.reply(401, {"message": "Unauthorized"})
         patch = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
@@ -491,7 +504,7 @@ class Api(BaseHTTPRequestHandler):
             log(f"pod {parts[3]}/{parts[5]} evicted")
             return self.reply(201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})
         if self.path != "/v1-k3s/register":
-            return self.reply(404, {"message": "not found"})
+            return self.objects_api()
         if not self.node_authenticated():
             return self.reply(401, {"message": "Unauthorized"})
         length = int(self.headers.get("Content-Length", "0"))
@@ -527,7 +540,8 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
     pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
-    handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "ca_pem": ca_pem,
+    store = objects.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"))
+    handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "store": store, "ca_pem": ca_pem,
                                         "secret": secret, "tls_dir": tls_dir, "etcd": etcd})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))
     httpd = ThreadingHTTPServer(address, handler)

@@ -41,12 +41,14 @@ paths asked of the release host and channel server, in order.
 from __future__ import annotations
 
 import hashlib
+import io
 import hmac
 import json
 import ssl
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +56,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlencode
 
 STANDIN_K3S = Path(__file__).with_name("k3s.py")
+STANDIN_OBJECTS = Path(__file__).with_name("objects.py")
 STANDIN_K3D = Path(__file__).with_name("k3d.py")
 K3D_VERSION = "v5.7.4"  # a real k3d release
 K3D_ASSETS = ("k3d-linux-amd64", "k3d-linux-arm64", "k3d-darwin-amd64", "k3d-darwin-arm64",
@@ -74,8 +77,14 @@ EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</
 
 
 def standin_binary(version: str) -> bytes:
-    text = STANDIN_K3S.read_text().replace('VERSION = "v0.0.0+k3s1"', f'VERSION = "{version}"', 1)
-    return text.encode()
+    """The stand-in k3s of `version`: a Python zip application (its modules in one executable
+    file, as the real k3s is one binary), the same bytes for the same sources."""
+    main = STANDIN_K3S.read_text().replace('VERSION = "v0.0.0+k3s1"', f'VERSION = "{version}"', 1)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, text in (("__main__.py", main), ("objects.py", STANDIN_OBJECTS.read_text())):
+            bundle.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), text)
+    return b"#!/usr/bin/env python3\n" + archive.getvalue()
 
 
 def standin_k3d() -> bytes:
