@@ -25,6 +25,8 @@ from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as 
 from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
 from harmony.project import Project
+from harmony.workloads import converge, spec as workload_spec
+from harmony.workloads.spec import Workload
 from harmony.resolved import KEY as RESOLVED, Resolved
 from harmony.targets import Target
 
@@ -132,12 +134,9 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     return run
 
 
-def _workloads_not_applied(request: Request) -> None:
-    """This harmony does not apply workloads yet: a project that lists some is refused whole
-    before anything runs, rather than brought up without them and reported a success."""
-    if request.project and request.project.workloads:
-        raise BadInput(f"{request.project.path}: this harmony does not apply workloads yet: comment out "
-                       "'workloads' to bring up the cluster alone")
+def _workloads(request: Request) -> list[Workload]:
+    """The project's workloads, read and checked before anything runs (bad input: exit 2)."""
+    return workload_spec.load(request.project) if request.project else []
 
 
 def _with_data(request: Request, data: dict) -> Request:
@@ -256,18 +255,36 @@ def _fetched(request: Request, host: inventory.Host) -> Path:
     return localstate.fetched_kubeconfig(request.name, host.name, host.data)
 
 
-def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> list[readiness.Node]:
-    """Wait for the cluster through the fetched kubeconfig, then merge it into the user's."""
+def _config(request: Request, api: Api) -> dict:
+    """The kubeconfig of the cluster's API, from the kubeconfig fetched from a server."""
+    fetched = kubeconfig.load(api.fetched)
+    return kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
+
+
+def _answering(request: Request, api: Api) -> dict | None:
+    """The cluster's kubeconfig where its API answers through it, else None."""
+    if api.fetched is None or not api.fetched.exists():
+        return None
+    try:
+        config = _config(request, api)
+        readiness.list_nodes(config)
+    except Exception:  # not answering, whatever the reason: there is no cluster to compare with
+        return None
+    return config
+
+
+def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> tuple[list[readiness.Node], dict]:
+    """Wait for the cluster through the fetched kubeconfig, then merge it into the user's;
+    returns the nodes and the cluster's kubeconfig."""
     api = _api(request, run, ok)
     if api.fetched is None:
         raise _failed(run.hosts, ok)
-    fetched = kubeconfig.load(api.fetched)
-    config = kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
+    config = _config(request, api)
     nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout)
     path = kubeconfig.default_path()
     kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), config, request.name,
                                              request.switch_context))
-    return nodes
+    return nodes, config
 
 
 def _plan_report(request: Request, run: Run, result: runner.RunResult, started: float) -> report.Report:
@@ -286,8 +303,9 @@ def _plan_report(request: Request, run: Run, result: runner.RunResult, started: 
 
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
-    """Converge every host; with `confirm`, show the plan and ask before applying."""
-    _workloads_not_applied(request)
+    """Converge every host; with `confirm`, show the plan and ask before applying. With a
+    project file, then its workloads: applied, pruned, and waited for until they run."""
+    workloads = _workloads(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
@@ -300,23 +318,40 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     with _reported(_run_report("up", request, run, _deploy(request, run, "up"), report.UP, started),
                    request.as_json) as rep:
         ok = _succeeded(rep)
-        nodes = _merge_kubeconfig(request, run, ok)
+        nodes, config = _merge_kubeconfig(request, run, ok)
         rep.extra["nodes"] = [dataclasses.asdict(n) for n in nodes]
         rep.notes.append(f"cluster '{request.name}': {len(nodes)} node(s) Ready ({report.some([n.name for n in nodes])}); "
                          f"use it with: kubectl --context {request.name} get nodes")
         if len(ok) < len(run.hosts):
             raise _failed(run.hosts, ok)
+        if request.project:
+            outcome = converge.up(config, request.name, workloads, request.wait_timeout)
+            rep.notes += outcome.lines(converge.UP_VERBS)
+            rep.extra["workloads"] = outcome.as_json()
+            if outcome.failures:
+                names = sorted({f.workload for f in outcome.failures})
+                raise RunFailed(f"{len(names)} workload(s) not running: {', '.join(names)}")
     return 0
 
 
 def plan(request: Request) -> int:
-    """Show what `up` would do; exit 1 when it would fail on a host."""
-    _workloads_not_applied(request)
+    """Show what `up` would do; exit 1 when it would fail on a host. With a project file, also
+    what it would do to each workload's objects, where the cluster answers already."""
+    workloads = _workloads(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
     with _reported(_plan_report(request, run, _deploy(request, run, "up", dry=True), started),
                    request.as_json) as rep:
+        if request.project:
+            config = _answering(request, _api(request, run, {h.name for h in run.hosts}))
+            if config is None:
+                rep.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
+                                 f"object of the {len(workloads)} workload(s)")
+            else:
+                outcome = converge.survey(config, request.name, workloads, rollouts=False)
+                rep.notes += outcome.lines(converge.PLAN_VERBS)
+                rep.extra["workloads"] = outcome.as_json()
         if not rep.ok:
             refused = [h.host for h in rep.hosts if h.status not in report.PLAN[:2]]
             raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
@@ -423,8 +458,9 @@ CONTROLLER_PHASES = ("kubeconfig",)
 
 def check(request: Request) -> int:
     """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
-    run), whether k3s runs and its node is Ready; exit 1 listing each difference if any."""
-    _workloads_not_applied(request)
+    run), whether k3s runs and its node is Ready; with a project file, what `up` would do to its
+    workloads and which ones do not run; exit 1 listing each difference if any."""
+    workloads = _workloads(request)
     started = time.monotonic()
     run = _prepare(request)
     request = run.request
@@ -446,6 +482,10 @@ def check(request: Request) -> int:
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
                                        details={"differences": differences}))
     extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
+    if request.project:
+        config = _answering(request, _api(request, run, {row["host"] for row in survey.hosts if row["healthy"]}))
+        extra += (converge.survey(config, request.name, workloads, rollouts=True).differences if config
+                  else ["workloads: the cluster's API does not answer"])
     drifted = bool(extra) or any(h.reason for h in hosts)
     _emit(report.Report("check", request.name, hosts, report.CHECK, started=started, ok=not drifted, notes=extra,
                         extra={"drifted": drifted, "cluster_differences": extra}), request.as_json)
@@ -459,9 +499,7 @@ def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
     if path is None or not path.exists():
         return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
     try:
-        fetched = kubeconfig.load(path)
-        config = kubeconfig.for_cluster(fetched, request.name, api.url_for(fetched))
-        return {n.name: n for n in readiness.list_nodes(config)}, "ready"
+        return {n.name: n for n in readiness.list_nodes(_config(request, api))}, "ready"
     except Exception as error:  # the API's state is what we report, whatever it is
         return {}, f"not ready ({type(error).__name__})"
 

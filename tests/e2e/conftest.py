@@ -21,6 +21,7 @@ from tests.e2e import hosts as test_hosts, tls
 from tests.standin.mirror import Mirror
 
 OLD, NEW = "v1.30.8+k3s1", "v1.31.4+k3s1"  # both are real k3s releases too
+EXAMPLE = Path(__file__).parents[2] / "examples" / "shop"  # the worked example project
 CHANNELS = {"stable": NEW, "latest": NEW, "v1.30": OLD, "v1.31": NEW}
 
 # HARMONY_E2E_REAL=1: run the suite against the real k3s releases and channel server (needs the

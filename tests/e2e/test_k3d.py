@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e import hosts as test_hosts
-from tests.e2e.conftest import NEW, REAL
+from tests.e2e.conftest import EXAMPLE, NEW, REAL
 from tests.standin.mirror import standin_binary
 
 pytestmark = pytest.mark.skipif(os.path.isdir("/run/systemd/system"),
@@ -151,3 +152,21 @@ def test_a_k3d_run_refuses_while_another_holds_this_machine(harmony, mirror, tmp
     assert result.returncode == 1, result.stdout + result.stderr
     assert "@local: failed: harmony: another harmony run holds this host" in result.stdout, result.stdout
     assert not (tmp_path / "bin").exists()
+
+
+def test_the_example_project_runs_on_k3d(harmony, mirror, k3d_cluster, tmp_path):
+    """The worked example's workloads on k3d, with the same harmony.yaml but for the runtime."""
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, root)
+    spec = yaml.safe_load((root / "harmony.yaml").read_text())
+    spec["cluster"] = {"name": k3d_cluster, "runtime": "k3d", "version": NEW, "allow_http": True,
+                       "k3d": {"release_url": mirror.k3d_release_url, "bin_dir": str(tmp_path / "bin"),
+                               "api_port": free_port()}}
+    (root / "harmony.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "workload web: 5 created; running" in up.stdout
+    again = harmony("up", "--yes", cwd=root)
+    assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
+    deployment = harmony.kubectl("--context", k3d_cluster, "get", "deployment", "web", "-n", "shop", "-o", "json")
+    assert json.loads(deployment.stdout)["status"]["availableReplicas"] == 2

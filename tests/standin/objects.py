@@ -31,8 +31,11 @@ What it does not model: watches, other resources and API versions (no conversion
 (a Deployment gets no default strategy), OpenAPI schemas and field validation, lists as maps
 by key (every list is owned whole, where the API merges `containers` by name), finalizers and
 cascading deletion (a Namespace's objects go with it at once), Pod objects for workloads
-(their reasons appear only in the workload's status), admission, RBAC (any client certificate
-the server's CA signed is admin).
+(their reasons appear only in the workload's status), subresources (scale, status), immutable
+fields (a Job's template can be changed here, not in a real cluster), admission, RBAC (any
+client certificate the server's CA signed is admin), k3s's manifests directory and its
+HelmChart controller, and more than one server: each stand-in server keeps objects of its own
+(there is no etcd between them), so clients use one server's API.
 """
 
 from __future__ import annotations
@@ -538,7 +541,7 @@ def handle(store: Store, method: str, path: str, query: dict, headers, body: byt
                 if not manager:
                     raise ApiError(400, "BadRequest", "PATCH requests with apply content type must have fieldManager")
                 _check_kind(resource, document, name)
-                force = first.get("force") == "true"
+                force = first.get("force") in ("1", "t", "T", "true", "TRUE", "True")  # Go's ParseBool
                 return store.write(resource, namespace, name, lambda live: apply(live, document, manager, force), dry)
             if kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
                 manager = first.get("fieldManager") or agent

@@ -1,0 +1,62 @@
+"""The workloads' part of a command, once the cluster answers: `up` applies, prunes and waits;
+`plan` and `check` say what `up` would do; and each says it in lines and in JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from harmony.workloads import apply, rollout
+from harmony.workloads.spec import Workload
+
+
+@dataclass
+class Outcome:
+    steps: list[apply.Step]
+    failures: list[rollout.Failure] = field(default_factory=list)
+    waited: bool = False  # whether the rollouts were waited for (up), or only looked at
+
+    def lines(self, verbs: dict[str, str]) -> list[str]:
+        """A line per workload: its objects' counts by what happens to them, then whether it
+        runs; then a line per failure."""
+        lines = []
+        for name in dict.fromkeys(s.workload for s in self.steps):
+            counts = Counter(s.action for s in self.steps if s.workload == name)
+            said = ", ".join(f"{counts[a]} {verbs[a]}" for a in (apply.CREATE, apply.CHANGE, apply.PRUNE,
+                                                                    apply.UNCHANGED) if counts[a])
+            failed = any(f.workload == name for f in self.failures)
+            if self.waited:
+                said += "; not running" if failed else "; running"
+            lines.append(f"workload {name}: {said}")
+        return lines + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures]
+
+    def as_json(self) -> dict:
+        return {"objects": [s.as_dict() for s in self.steps],
+                "failures": [{"workload": f.workload, "object": f.object, "reason": f.reason} for f in self.failures]}
+
+    @property
+    def differences(self) -> list[str]:
+        """What `check` calls drift: an object `up` would create, change or prune, and a
+        rollout that is not complete."""
+        return [f"workload {s.workload}: would {s.action} {s.label}" for s in self.steps if s.action != apply.UNCHANGED] \
+            + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures]
+
+
+UP_VERBS = {apply.CREATE: "created", apply.CHANGE: "changed", apply.PRUNE: "pruned", apply.UNCHANGED: "unchanged"}
+PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.PRUNE: "to prune",
+              apply.UNCHANGED: "unchanged"}
+
+
+def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float) -> Outcome:
+    cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
+    steps = apply.plan(cluster, workloads)
+    apply.carry_out(cluster, steps, workloads)
+    return Outcome(steps, rollout.wait(cluster, steps, timeout), waited=True)
+
+
+def survey(config: dict, cluster_name: str, workloads: list[Workload], rollouts: bool) -> Outcome:
+    """What `up` would do, changing nothing; with `rollouts`, also each rollout not complete now."""
+    cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
+    steps = apply.plan(cluster, workloads)
+    present = [s for s in steps if s.action in (apply.UNCHANGED, apply.CHANGE)]
+    return Outcome(steps, rollout.now(cluster, present) if rollouts else [])

@@ -1,0 +1,115 @@
+"""A project's workloads on k3s, end to end: `harmony up` in the worked example (examples/shop)
+applies its manifests and waits until they run; a second `up` changes nothing; a changed
+manifest, a hand edit in the cluster, a manifest removed and a workload removed are each shown
+by `plan` and `check` first, then put right by `up`. And the failures: a rollout that never
+completes, a Job that fails, a manifest that is not YAML."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched
+
+
+def project(tmp_path: Path, host, harmony, **cluster) -> Path:
+    """The example, copied, pointed at `host`: its release from the test mirror."""
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, root)
+    spec = yaml.safe_load((root / "harmony.yaml").read_text())
+    spec["cluster"] = {"name": "shop", "version": NEW, "kubeconfig_server": host.api_url, "allow_http": True,
+                       "k3s": {"release_url": harmony.mirror.release_url}, **cluster}
+    spec["target"] = host.target
+    spec["ssh"] = {"key": str(harmony.ssh_key)}
+    (root / "harmony.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
+def kubectl_json(harmony, *args) -> dict:
+    result = harmony.kubectl("--context", "shop", *args, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony)
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "workload web: 5 created; running" in up.stdout
+    deployment = kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")
+    assert deployment["status"]["availableReplicas"] == 2
+    job = kubectl_json(harmony, "get", "job", "migrate", "-n", "shop")
+    assert job["status"]["succeeded"] == 1
+    version = deployment["metadata"]["resourceVersion"]
+
+    again = harmony("up", "--yes", cwd=root)
+    assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
+    assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
+    assert harmony("check", cwd=root).returncode == 0
+
+    # A changed manifest: planned, drift for check, applied by up.
+    edit(root / "k8s" / "web.yaml", "replicas: 2", "replicas: 3")
+    plan = harmony("plan", cwd=root)
+    assert "workload web: 1 to change, 4 unchanged" in plan.stdout, plan.stdout + plan.stderr
+    check = harmony("check", cwd=root)
+    assert check.returncode == 1 and "workload web: would change Deployment/web in shop" in check.stdout
+    assert "1 changed, 4 unchanged; running" in harmony("up", "--yes", cwd=root).stdout
+    assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 3
+
+    # A hand edit in the cluster is drift, and put back.
+    assert harmony.kubectl("--context", "shop", "patch", "deployment", "web", "-n", "shop", "--type=merge",
+                           "-p", '{"spec":{"replicas":7}}').returncode == 0
+    assert "would change Deployment/web in shop" in harmony("check", cwd=root).stdout
+    assert "1 changed" in harmony("up", "--yes", cwd=root).stdout
+    assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 3
+
+    # A manifest removed: its object is pruned (k3s's manifests directory would leave it).
+    (root / "k8s" / "migrate.yaml").unlink()
+    assert "would prune Job/migrate in shop" in harmony("check", cwd=root).stdout
+    pruned = harmony("up", "--yes", cwd=root)
+    assert "workload web: 1 pruned, 4 unchanged; running" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert harmony.kubectl("--context", "shop", "get", "job", "migrate", "-n", "shop").returncode == 1
+
+    # A workload removed from harmony.yaml: all of it goes, its namespace last.
+    spec = yaml.safe_load((root / "harmony.yaml").read_text())
+    spec["workloads"] = []
+    (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
+    gone = harmony("up", "--yes", cwd=root)
+    assert "workload web: 4 pruned" in gone.stdout, gone.stdout + gone.stderr
+    assert harmony.kubectl("--context", "shop", "get", "namespace", "shop").returncode == 1
+    assert "workload" not in harmony("up", "--yes", cwd=root).stdout  # and nothing is left to say
+
+
+def test_a_rollout_that_never_completes_and_a_failed_job_fail_the_run(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony, wait_timeout=20)
+    edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
+    edit(root / "k8s" / "migrate.yaml", '"echo migrated"', '"echo failing; exit 1"')
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "workload web: 5 created; not running" in up.stdout
+    assert ("workload web: Job/migrate in shop: BackoffLimitExceeded: Job has reached the specified backoff limit"
+            in up.stdout)
+    assert "workload web: Deployment/web in shop: not rolled out within 20 s: 0 of 2 ready" in up.stdout
+    assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
+
+
+def test_a_manifest_that_is_not_yaml_stops_before_any_host(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony)
+    (root / "k8s" / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 2
+    assert up.stderr.strip().startswith(f"harmony: error: {root / 'k8s' / 'broken.yaml'}:4: not valid YAML")
+    (root / "k8s" / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n---\nkind: Secret\n")
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 2
+    assert f"{root / 'k8s' / 'broken.yaml'}: document 1: a Kubernetes object needs metadata.name" in up.stderr
+    assert_untouched(host)

@@ -1,0 +1,92 @@
+"""The pure parts of workloads: reading manifests (and refusing what is not an object), when a
+rollout is complete (as `kubectl rollout status` judges it), the ApplySet ID, and what counts as
+a difference between an object and a dry run of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harmony import project
+from harmony.errors import BadInput
+from harmony.workloads import apply, rollout, spec
+
+
+def load(tmp_path: Path, workloads: str) -> list[spec.Workload]:
+    path = tmp_path / "harmony.yaml"
+    path.write_text(f"workloads:\n{workloads}")
+    return spec.load(project.load(path))
+
+
+def test_manifests_from_files_and_directories_in_order(tmp_path):
+    (tmp_path / "k8s" / "sub").mkdir(parents=True)
+    (tmp_path / "k8s" / "b.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\n---\n"
+                                             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n")
+    (tmp_path / "k8s" / "sub" / "a.yml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n")
+    (tmp_path / "k8s" / "notes.txt").write_text("not a manifest")
+    (tmp_path / "one.json").write_text('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}}')
+    (workload,) = load(tmp_path, "  - {name: web, namespace: shop, manifests: [k8s/, one.json]}\n")
+    assert workload.namespace == "shop"
+    assert [o["metadata"]["name"] for o in workload.objects] == ["b", "s", "a", "svc"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n", "m.yaml:4: not valid YAML"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: b}\n",
+     "m.yaml: document 2: a Kubernetes object needs apiVersion"),
+    ("- a list\n", "m.yaml: document 1: not a Kubernetes object"),
+])
+def test_a_manifest_that_is_not_objects_is_bad_input_naming_file_and_document(tmp_path, text, expected):
+    (tmp_path / "m.yaml").write_text(text)
+    with pytest.raises(BadInput, match=expected):
+        load(tmp_path, "  - {name: web, manifests: m.yaml}\n")
+
+
+def test_missing_manifests_and_kinds_not_built_yet_are_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="workload 'web': .*/nowhere does not exist"):
+        load(tmp_path, "  - {name: web, manifests: nowhere}\n")
+    with pytest.raises(BadInput, match="workload 'chart': helm workloads are not applied by this harmony yet"):
+        load(tmp_path, "  - {name: chart, helm: {chart: ./c}}\n")
+
+
+def deployment(generation=2, observed=2, replicas=3, updated=3, available=3, **condition):
+    return {"kind": "Deployment", "metadata": {"generation": generation}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "updatedReplicas": updated, "availableReplicas": available,
+                       "conditions": [{"type": "Available", **condition}] if condition else []}}
+
+
+def test_rollout_states_as_kubectl_rollout_status_judges_them():
+    assert rollout.state(deployment()) == ("done", "3 of 3 ready")
+    assert rollout.state(deployment(observed=1))[0] == "waiting"  # the controller is behind the spec
+    assert rollout.state(deployment(updated=2)) == ("waiting", "2 of 3 ready")
+    assert rollout.state(deployment(available=0, status="False", reason="MinimumReplicasUnavailable")) == \
+        ("waiting", "0 of 3 ready (MinimumReplicasUnavailable)")
+    job = {"kind": "Job", "metadata": {}, "status": {"conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]}}
+    assert rollout.state(job) == ("failed", "BackoffLimitExceeded: too many")
+    assert rollout.state({"kind": "Job", "metadata": {}, "status": {"conditions": [
+        {"type": "Complete", "status": "True"}]}})[0] == "done"
+    daemons = {"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {
+        "observedGeneration": 1, "desiredNumberScheduled": 2, "updatedNumberScheduled": 2, "numberAvailable": 1}}
+    assert rollout.state(daemons) == ("waiting", "1 of 2 ready")
+
+
+def test_the_applyset_id_follows_the_kep():
+    # base64url, unpadded, of sha256("<name>.<namespace>.<kind>.<group>"), with the -v1 suffix.
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(b"harmony.web.kube-system.ConfigMap.").digest()
+    assert apply.applyset_id("web") == f"applyset-{base64.urlsafe_b64encode(digest).decode().rstrip('=')}-v1"
+    assert apply.applyset_id("web") != apply.applyset_id("db")
+
+
+def test_a_dry_run_differs_from_the_live_object_only_in_what_the_spec_says():
+    live = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7", "managedFields": [1]},
+            "data": {"x": "1"}, "status": {"phase": "whatever"}}
+    dry = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "8", "managedFields": [2]},
+           "data": {"x": "1"}}
+    assert apply.comparable(live) == apply.comparable(dry)
+    assert apply.comparable(live) != apply.comparable({**dry, "data": {"x": "2"}})
