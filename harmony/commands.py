@@ -325,7 +325,9 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if len(ok) < len(run.hosts):
             raise _failed(run.hosts, ok)
         if request.project:
-            outcome = converge.up(config, request.name, workloads, request.wait_timeout)
+            k3d_ports = (k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).ports
+                         if run.runtime == "k3d" else None)
+            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports)
             rep.notes += outcome.lines(converge.UP_VERBS)
             rep.extra["workloads"] = outcome.as_json()
             if outcome.failures:

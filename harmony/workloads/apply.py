@@ -107,6 +107,22 @@ class Cluster:
         except NotFoundError:
             return None
 
+    def pods(self, namespace: str, selector: str) -> list[dict]:
+        pods = self.client.resources.get(api_version="v1", kind="Pod")
+        return [item.to_dict() for item in pods.get(namespace=namespace, label_selector=selector).items]
+
+    def log(self, namespace: str, pod: str, container: str, lines: int, previous: bool) -> str:
+        """The last `lines` of a container's log; with `previous`, of its run before the last
+        restart (a crashing container's own is empty while it waits to start again)."""
+        api = self.client.client
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        query = [("container", container), ("tailLines", lines), *([("previous", "true")] if previous else [])]
+        request = api.param_serialize("GET", path, query_params=query,
+                                      header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"])
+        response = api.call_api(*request, _request_timeout=10)
+        response.read()
+        return response.data.decode(errors="replace") if 200 <= response.status < 300 else ""
+
     def apply(self, step: Step, dry: bool = False) -> dict:
         return step.resource.server_side_apply(
             body=step.body, name=step.name, namespace=step.namespace, field_manager=FIELD_MANAGER,

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harmony.workloads import apply, rollout
+from harmony.workloads import access, apply, rollout
 from harmony.workloads.spec import Workload
 
 
@@ -15,6 +16,7 @@ class Outcome:
     steps: list[apply.Step]
     failures: list[rollout.Failure] = field(default_factory=list)
     waited: bool = False  # whether the rollouts were waited for (up), or only looked at
+    reach: list[str] = field(default_factory=list)  # how to reach what runs (up)
 
     def lines(self, verbs: dict[str, str]) -> list[str]:
         """A line per workload: its objects' counts by what happens to them, then whether it
@@ -28,11 +30,12 @@ class Outcome:
             if self.waited:
                 said += "; not running" if failed else "; running"
             lines.append(f"workload {name}: {said}")
-        return lines + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures]
+        return lines + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures] + self.reach
 
     def as_json(self) -> dict:
         return {"objects": [s.as_dict() for s in self.steps],
-                "failures": [{"workload": f.workload, "object": f.object, "reason": f.reason} for f in self.failures]}
+                "failures": [{"workload": f.workload, "object": f.object, "reason": f.reason} for f in self.failures],
+                "reach": self.reach}
 
     @property
     def differences(self) -> list[str]:
@@ -47,11 +50,17 @@ PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.PRUNE:
               apply.UNCHANGED: "unchanged"}
 
 
-def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float) -> Outcome:
+def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float,
+       k3d_ports: tuple[str, ...] | None = None) -> Outcome:
+    """Apply, prune, wait; once everything runs, say how to reach it (`access`)."""
     cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
     steps = apply.plan(cluster, workloads)
     apply.carry_out(cluster, steps, workloads)
-    return Outcome(steps, rollout.wait(cluster, steps, timeout), waited=True)
+    outcome = Outcome(steps, rollout.wait(cluster, steps, timeout), waited=True)
+    if not outcome.failures:
+        address = urllib.parse.urlsplit(config["clusters"][0]["cluster"]["server"]).hostname
+        outcome.reach = access.lines(cluster, steps, address, k3d_ports)
+    return outcome
 
 
 def survey(config: dict, cluster_name: str, workloads: list[Workload], rollouts: bool) -> Outcome:

@@ -1,7 +1,9 @@
 """Waiting until the workloads run: every Deployment, StatefulSet and DaemonSet rolled out,
 every Job complete, within the run's wait timeout, as `kubectl rollout status` judges them.
 A Job that failed ends the wait at once; anything else not there by the deadline is reported
-with what the cluster says of it."""
+with what the cluster says of it, down to its first pod in trouble (`explain`): a container's
+waiting reason and message (ImagePullBackOff and the image), the last lines of the log of one
+that crashes or failed, or the scheduler's message for a pod it cannot place."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 POLL_SECONDS = 1.0
+LOG_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,15 @@ def wait(cluster, steps, timeout: float) -> list[Failure]:
         time.sleep(POLL_SECONDS)
         more, waiting = _look(cluster, [step for step, _ in waiting])
         failures += more
-    return failures + [Failure(s.workload, s.label, f"not rolled out within {timeout:g} s: {why}") for s, why in waiting]
+    return failures + [Failure(s.workload, s.label, _with_pods(cluster, s, f"not rolled out within {timeout:g} s: {why}"))
+                       for s, why in waiting]
 
 
 def now(cluster, steps) -> list[Failure]:
     """The steps' rollouts that are not complete now, and why."""
     failures, waiting = _look(cluster, steps)
-    return failures + [Failure(s.workload, s.label, f"not rolled out: {why}") for s, why in waiting]
+    return failures + [Failure(s.workload, s.label, _with_pods(cluster, s, f"not rolled out: {why}"))
+                       for s, why in waiting]
 
 
 def _look(cluster, steps):
@@ -74,7 +79,48 @@ def _look(cluster, steps):
         live = cluster.get(step.resource, step.name, step.namespace)
         verdict, why = state(live) if live else ("waiting", "not found")
         if verdict == "failed":
-            failures.append(Failure(step.workload, step.label, why))
+            failures.append(Failure(step.workload, step.label, _with_pods(cluster, step, why, live)))
         elif verdict == "waiting":
             waiting.append((step, why))
     return failures, waiting
+
+
+def _with_pods(cluster, step, why: str, live: dict | None = None) -> str:
+    live = live or cluster.get(step.resource, step.name, step.namespace)
+    found = explain(cluster, live) if live else None
+    return f"{why}; {found}" if found else why
+
+
+def explain(cluster, live: dict) -> str | None:
+    """What the first of the object's pods that does not run says of itself, or None."""
+    metadata = live["metadata"]
+    if live["kind"] == "Job":
+        selector = f"job-name={metadata['name']}"
+    else:
+        labels = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        if not selector:
+            return None
+    for pod in cluster.pods(metadata.get("namespace"), selector):
+        name, status = pod["metadata"]["name"], pod.get("status") or {}
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return f"pod {name}: {condition.get('reason', 'not scheduled')}: {condition.get('message', '')}".rstrip(": ")
+        for container in status.get("containerStatuses") or []:
+            state = container.get("state") or {}
+            waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+            if waiting.get("reason") and waiting["reason"] != "ContainerCreating":
+                said = f"pod {name}: {waiting['reason']}" + (f": {waiting['message']}" if waiting.get("message") else "")
+                if waiting["reason"] == "CrashLoopBackOff":
+                    said += _log_tail(cluster, pod, container["name"], previous=True)
+                return said
+            if terminated.get("exitCode"):
+                return (f"pod {name}: container {container['name']} exited with {terminated['exitCode']}"
+                        + _log_tail(cluster, pod, container["name"], previous=False))
+    return None
+
+
+def _log_tail(cluster, pod: dict, container: str, previous: bool) -> str:
+    metadata = pod["metadata"]
+    lines = cluster.log(metadata["namespace"], metadata["name"], container, LOG_LINES, previous).splitlines()
+    return f"; its log ends: {' | '.join(lines)}" if lines else ""

@@ -1,9 +1,12 @@
-"""A workload's objects, read from the files harmony.yaml names, on the controller and before
-anything runs: a file that is not YAML, or a document that is not a Kubernetes object, is bad
-input (exit 2) naming the file and the document."""
+"""A workload's objects, read from the files harmony.yaml names (or built by Kustomize from
+the directory it names), on the controller and before anything runs: a file that is not YAML,
+or a document that is not a Kubernetes object, is bad input (exit 2) naming the file and the
+document."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import yaml
 from harmony.errors import BadInput
 
 SUFFIXES = (".yaml", ".yml", ".json")
-BUILT = ("manifests",)  # the kinds of workload this harmony applies
+BUILT = ("manifests", "kustomize")  # the kinds of workload this harmony applies
 
 
 @dataclass(frozen=True)
@@ -25,16 +28,19 @@ class Workload:
 def load(project) -> list[Workload]:
     """The project's workloads with their objects, in the file's order."""
     workloads = []
-    for index, entry in enumerate(project.workloads):
+    for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
         if kind not in BUILT:
             raise BadInput(f"{project.path}: workload '{entry['name']}': {kind} workloads are not applied by this "
-                           "harmony yet (manifests are): comment it out")
-        paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
-        objects = []
-        for path in paths:
-            for file in _files(project.root / path, project.path, entry["name"]):
-                objects += _objects(file)
+                           "harmony yet (manifests and kustomize are): comment it out")
+        if kind == "kustomize":
+            objects = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
+        else:
+            paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
+            objects = []
+            for path in paths:
+                for file in _files(project.root / path, project.path, entry["name"]):
+                    objects += _objects(file, file.read_text())
         if not objects:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
         workloads.append(Workload(entry["name"], tuple(objects), entry.get("namespace") or "default"))
@@ -49,9 +55,29 @@ def _files(path: Path, project_file: Path, name: str) -> list[Path]:
     raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
 
 
-def _objects(file: Path) -> list[dict]:
+def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, str]:
+    """(the directory, the objects Kustomize builds from it), by `kubectl kustomize`: kubectl
+    carries Kustomize, and no Python implementation of it exists."""
+    if not directory.is_dir():
+        raise BadInput(f"{project_file}: workload '{name}': {directory} is not a directory")
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise BadInput(f"{project_file}: workload '{name}': building a Kustomize directory needs kubectl on this "
+                       "machine (kubectl kustomize): install kubectl, or list the built manifests instead")
     try:
-        documents = list(yaml.safe_load_all(file.read_text()))
+        built = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise BadInput(f"{directory}: kubectl kustomize took over 120 s") from None
+    if built.returncode != 0:
+        said = (built.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BadInput(f"{directory}: kubectl kustomize failed: {said}")
+    return directory, built.stdout
+
+
+def _objects(file: Path, text: str) -> list[dict]:
+    """The objects in `text`, read from `file` (or built from it)."""
+    try:
+        documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -166,7 +166,11 @@ def test_the_example_project_runs_on_k3d(harmony, mirror, k3d_cluster, tmp_path)
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "workload web: 5 created; running" in up.stdout
+    # k3d's nodes are containers: a NodePort is reached only through a port mapping, here none.
+    assert ("reach web: Service/web in shop: not published on the host: add a k3d port mapping, "
+            "like '30080:30080@loadbalancer'") in up.stdout
     again = harmony("up", "--yes", cwd=root)
     assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
+    assert "workload cache: 2 unchanged; running" in again.stdout
     deployment = harmony.kubectl("--context", k3d_cluster, "get", "deployment", "web", "-n", "shop", "-o", "json")
     assert json.loads(deployment.stdout)["status"]["availableReplicas"] == 2

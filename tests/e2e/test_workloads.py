@@ -1,5 +1,5 @@
 """A project's workloads on k3s, end to end: `harmony up` in the worked example (examples/shop)
-applies its manifests and waits until they run; a second `up` changes nothing; a changed
+applies its manifests and its Kustomize overlay (built by the real kubectl) and waits until they run; a second `up` changes nothing; a changed
 manifest, a hand edit in the cluster, a manifest removed and a workload removed are each shown
 by `plan` and `check` first, then put right by `up`. And the failures: a rollout that never
 completes, a Job that fails, a manifest that is not YAML."""
@@ -7,6 +7,7 @@ completes, a Job that fails, a manifest that is not YAML."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "workload web: 5 created; running" in up.stdout
+    assert "workload cache: 2 created; running" in up.stdout  # the Kustomize overlay's
+    redis = kubectl_json(harmony, "get", "deployment", "redis", "-n", "shop")
+    assert redis["spec"]["replicas"] == 2 and redis["metadata"]["labels"]["tier"] == "cache"
+    # The NodePort, at the address the controller reaches the cluster at (here, as published).
+    assert "reach web: Service/web in shop: 127.0.0.1:30080" in up.stdout
     deployment = kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")
     assert deployment["status"]["availableReplicas"] == 2
     job = kubectl_json(harmony, "get", "job", "migrate", "-n", "shop")
@@ -53,6 +59,7 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
 
     again = harmony("up", "--yes", cwd=root)
     assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
+    assert "workload cache: 2 unchanged; running" in again.stdout
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
     assert harmony("check", cwd=root).returncode == 0
 
@@ -85,20 +92,57 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
     gone = harmony("up", "--yes", cwd=root)
     assert "workload web: 4 pruned" in gone.stdout, gone.stdout + gone.stderr
+    assert "workload cache: 2 pruned" in gone.stdout
     assert harmony.kubectl("--context", "shop", "get", "namespace", "shop").returncode == 1
     assert "workload" not in harmony("up", "--yes", cwd=root).stdout  # and nothing is left to say
 
 
-def test_a_rollout_that_never_completes_and_a_failed_job_fail_the_run(host, harmony, tmp_path):
+BROKEN = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: crashes, namespace: shop}
+spec:
+  selector: {matchLabels: {app: crashes}}
+  template:
+    metadata: {labels: {app: crashes}}
+    spec: {containers: [{name: app, image: registry.example/crashing:2}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: nowhere, namespace: shop}
+spec:
+  selector: {matchLabels: {app: nowhere}}
+  template:
+    metadata: {labels: {app: nowhere}}
+    spec:
+      nodeSelector: {disk: ssd}
+      containers: [{name: db, image: postgres:16}]
+"""
+
+
+def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony, tmp_path):
     root = project(tmp_path, host, harmony, wait_timeout=20)
     edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
     edit(root / "k8s" / "migrate.yaml", '"echo migrated"', '"echo failing; exit 1"')
+    (root / "k8s" / "broken.yaml").write_text(BROKEN)
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 1, up.stdout + up.stderr
-    assert "workload web: 5 created; not running" in up.stdout
-    assert ("workload web: Job/migrate in shop: BackoffLimitExceeded: Job has reached the specified backoff limit"
-            in up.stdout)
-    assert "workload web: Deployment/web in shop: not rolled out within 20 s: 0 of 2 ready" in up.stdout
+    assert "workload web: 7 created; not running" in up.stdout
+    lines = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in up.stdout.splitlines()
+             if line.startswith("workload web: ") and " in shop: " in line}
+    assert re.fullmatch(r"BackoffLimitExceeded: Job has reached the specified backoff limit; pod migrate-\S+: container "
+                        r"migrate exited with 1; its log ends: running the job's command \| error: the command "
+                        r"exited with status 1", lines["Job/migrate in shop"])
+    assert re.fullmatch(r'not rolled out within 20 s: 0 of 2 ready \(MinimumReplicasUnavailable: Deployment does not '
+                        r'have minimum availability.\); pod web-\S+: ImagePullBackOff: Back-off pulling image '
+                        r'"registry.example/unpullable:1"', lines["Deployment/web in shop"])
+    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready .*; pod crashes-\S+: CrashLoopBackOff: back-off 40s "
+                        r"restarting failed container=app pod=crashes-\S+; its log ends: starting "
+                        r"registry.example/crashing:2 \| error: cannot start: the image is marked crashing \| exiting",
+                        lines["Deployment/crashes in shop"])
+    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready; pod nowhere-0: Unschedulable: 0/1 nodes are "
+                        r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
+    assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
     assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
 
 

@@ -459,7 +459,12 @@ class Api(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         answer = objects.handle(self.store, self.command, path, urllib.parse.parse_qs(query), self.headers,
                                 body, core=(NODES_RESOURCE,))
-        return self.reply(*answer) if answer else self.reply(404, not_found(path))
+        if answer is None:
+            return self.reply(404, not_found(path))
+        code, reply = answer
+        if isinstance(reply, str):  # a pod's log
+            return self.reply(code, reply.encode(), "text/plain")
+        return self.reply(code, reply)
 
     do_PUT = do_DELETE = objects_api
 
@@ -540,7 +545,9 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
     pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
-    store = objects.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"))
+    store = objects.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"),
+                          (host_addresses() or ["127.0.0.1"])[0],
+                          lambda: [node_object(n)["metadata"]["labels"] for n in registry.load().values()])
     handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "store": store, "ca_pem": ca_pem,
                                         "secret": secret, "tls_dir": tls_dir, "etcd": etcd})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))

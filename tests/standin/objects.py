@@ -20,18 +20,26 @@ using-api/api-concepts/ and server-side-apply/):
   subresource's;
 - namespaces: an object in a namespace that does not exist is refused (404), as it is by the
   API; default, kube-system, kube-public and kube-node-lease exist from the start;
+- Services: a NodePort or LoadBalancer Service's ports get node ports where they name none, and
+  a LoadBalancer Service's status is the node's address, as k3s's ServiceLB gives it;
 - controllers and a kubelet, simulated: a Deployment's, StatefulSet's or DaemonSet's status
   (observedGeneration, replicas, updated, ready and available replicas, conditions) and a Job's
   (succeeded, or failed) follow their spec after a delay (HARMONY_STANDIN_POD_SECONDS, default
   3: real pods take seconds to pull and start); a container image with `unpullable` in it never
   pulls and one with `crashing` in it never stays up, so their rollouts never complete, and a
-  Job whose container's command includes `exit 1` fails.
+  Job whose container's command includes `exit 1` fails; a pod whose nodeSelector no node's
+  labels match is Unschedulable, with the scheduler's message;
+- a workload's Pods (GET of a namespace's pods, by label, of one, and of its log, `tailLines`
+  too): named and labelled as their controllers name them, with the kubelet's container
+  states (ContainerCreating, ImagePullBackOff and the image, CrashLoopBackOff, a Job's
+  container terminated with exit code 1) and a log of what a crashing or failing one printed.
 
 What it does not model: watches, other resources and API versions (no conversion), defaulting
 (a Deployment gets no default strategy), OpenAPI schemas and field validation, lists as maps
 by key (every list is owned whole, where the API merges `containers` by name), finalizers and
-cascading deletion (a Namespace's objects go with it at once), Pod objects for workloads
-(their reasons appear only in the workload's status), subresources (scale, status), immutable
+cascading deletion (a Namespace's objects go with it at once), Pods as objects (a workload's
+pods are made from it when asked for, read-only, absent from the cluster-wide /api/v1/pods that
+the drain tests plant pods in), subresources (scale, status), immutable
 fields (a Job's template can be changed here, not in a real cluster), admission, RBAC (any
 client certificate the server's CA signed is admin), k3s's manifests directory and its
 HelmChart controller, and more than one server: each stand-in server keeps objects of its own
@@ -42,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import os
 import threading
@@ -252,29 +261,53 @@ def merge_patch(target, patch):
 # ---------------------------------------------------------------- simulated controllers
 
 
-def rollout_status(obj: dict, since: float) -> dict | None:
-    """The status the controllers and kubelets would give `obj`, `since` its spec changed."""
-    kind, spec = obj["kind"], obj.get("spec") or {}
+def template_of(obj: dict) -> dict:
+    return ((obj.get("spec") or {}).get("template") or {})
+
+
+def kubelet(obj: dict, since: float, nodes: list[dict]) -> str:
+    """What the scheduler and kubelet make of a workload's pods, `since` its spec changed:
+    "starting"; "unschedulable" (a nodeSelector no node's labels match); "unpullable" or
+    "crashing" (an image so marked); for a Job, "failed" (a command with `exit 1`) or
+    "succeeded"; else "running"."""
+    spec = template_of(obj).get("spec") or {}
+    selector = spec.get("nodeSelector") or {}
+    if not any(all(labels.get(k) == v for k, v in selector.items()) for labels in nodes):
+        return "unschedulable"
+    if time.time() - since < float(os.environ.get("HARMONY_STANDIN_POD_SECONDS", "3")):
+        return "starting"
+    images = " ".join(str(c.get("image", "")) for c in spec.get("containers") or [])
+    if "unpullable" in images:
+        return "unpullable"
+    if "crashing" in images:
+        return "crashing"
+    if obj["kind"] == "Job":
+        commands = json.dumps([c.get("command", []) + c.get("args", []) for c in spec.get("containers") or []])
+        return "failed" if "exit 1" in commands else "succeeded"
+    return "running"
+
+
+def replicas_of(obj: dict, nodes: list[dict]) -> int:
+    return max(len(nodes), 1) if obj["kind"] == "DaemonSet" else 1 if obj["kind"] == "Job" \
+        else int((obj.get("spec") or {}).get("replicas", 1))
+
+
+def rollout_status(obj: dict, since: float, nodes: list[dict]) -> dict | None:
+    """The status the controllers give `obj`, from what the kubelet makes of its pods."""
+    kind = obj["kind"]
     if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         return None
-    containers = (spec.get("template") or {}).get("spec", {}).get("containers") or []
-    images = " ".join(str(c.get("image", "")) for c in containers)
-    started = time.time() - since >= float(os.environ.get("HARMONY_STANDIN_POD_SECONDS", "3"))
-    healthy = started and "unpullable" not in images and "crashing" not in images
-    generation = obj["metadata"].get("generation", 1)
+    state, generation = kubelet(obj, since, nodes), obj["metadata"].get("generation", 1)
     if kind == "Job":
-        commands = json.dumps([c.get("command", []) + c.get("args", []) for c in containers])
-        if not started:
-            return {"active": 1, "startTime": now()}
-        if "exit 1" in commands:
-            return {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+        if state == "failed":
+            return {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                                                  "message": "Job has reached the specified backoff limit"}]}
-        if healthy:
+        if state == "succeeded":
             return {"succeeded": 1, "completionTime": now(),
                     "conditions": [{"type": "Complete", "status": "True"}]}
-        return {"active": 1}
-    replicas = 1 if kind == "DaemonSet" else int(spec.get("replicas", 1))
-    ready = replicas if healthy else 0
+        return {"active": 1, "startTime": now()}
+    replicas = replicas_of(obj, nodes)
+    ready = replicas if state == "running" else 0
     if kind == "DaemonSet":
         return {"observedGeneration": generation, "desiredNumberScheduled": replicas,
                 "currentNumberScheduled": replicas, "updatedNumberScheduled": replicas,
@@ -286,21 +319,103 @@ def rollout_status(obj: dict, since: float) -> dict | None:
     else:
         result["conditions"] = [
             {"type": "Available", "status": "True" if ready == replicas else "False",
-             "reason": "MinimumReplicasAvailable" if ready == replicas else "MinimumReplicasUnavailable"},
+             "reason": "MinimumReplicasAvailable" if ready == replicas else "MinimumReplicasUnavailable",
+             "message": "Deployment has minimum availability." if ready == replicas else
+             "Deployment does not have minimum availability."},
             {"type": "Progressing", "status": "True",
              "reason": "NewReplicaSetAvailable" if ready == replicas else "ReplicaSetUpdated"}]
     return result
 
 
-def with_status(obj: dict, since: float) -> dict:
-    """A copy of a stored object with the status the cluster would show for it."""
+def pods_of(obj: dict, since: float, nodes: list[dict]) -> list[dict]:
+    """The Pods a workload's controller makes, with the status the kubelet gives them: named
+    and labelled as the controllers name them (a Job's pods carry `job-name`)."""
+    if obj["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return []
+    state, template, metadata = kubelet(obj, since, nodes), template_of(obj), obj["metadata"]
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    if obj["kind"] == "Job":
+        labels.update({"job-name": metadata["name"], "batch.kubernetes.io/job-name": metadata["name"]})
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+    pods = []
+    for index in range(replicas_of(obj, nodes)):
+        name = (f"{metadata['name']}-{index}" if obj["kind"] == "StatefulSet"
+                else f"{metadata['name']}-{digest[:10]}-{digest[10 + index:15 + index]}")
+        spec = copy.deepcopy(template.get("spec") or {})
+        statuses = [container_status(c, state, name) for c in spec.get("containers") or []]
+        phase = {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"}.get(state, "Pending")
+        conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                       "message": f"0/{len(nodes)} nodes are available: {len(nodes)} node(s) didn't match Pod's "
+                                  "node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is "
+                                  "not helpful for scheduling."}] if state == "unschedulable" else \
+            [{"type": "Ready", "status": "True" if state == "running" else "False"}]
+        pods.append({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": name, "namespace": metadata.get("namespace"), "labels": labels,
+                                  "ownerReferences": [{"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                                                       "name": metadata["name"], "controller": True}]},
+                     "spec": spec, "status": {"phase": phase, "conditions": conditions,
+                                              **({"containerStatuses": statuses} if state != "unschedulable" else {})}})
+    return pods
+
+
+def container_status(container: dict, state: str, pod: str) -> dict:
+    """A container's status in a pod, as the kubelet reports it."""
+    name, image = container.get("name", ""), container.get("image", "")
+    waiting = {"starting": ("ContainerCreating", None),
+               "unpullable": ("ImagePullBackOff", f'Back-off pulling image "{image}"'),
+               "crashing": ("CrashLoopBackOff", f"back-off 40s restarting failed container={name} pod={pod}")}
+    status = {"name": name, "image": image, "ready": state == "running",
+              "restartCount": 3 if state == "crashing" else 0}
+    if state in waiting:
+        reason, message = waiting[state]
+        status["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+    elif state in ("failed", "succeeded"):
+        status["state"] = {"terminated": {"exitCode": 1 if state == "failed" else 0,
+                                          "reason": "Error" if state == "failed" else "Completed"}}
+    else:
+        status["state"] = {"running": {"startedAt": now()}}
+    if state == "crashing":
+        status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    return status
+
+
+def log_of(pod: dict) -> str:
+    """A container's log, as `kubectl logs` shows it: what a crashing or failing one printed."""
+    lines = []
+    for status in pod["status"].get("containerStatuses") or []:
+        if status["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff":
+            lines += [f"starting {status['image']}", "error: cannot start: the image is marked crashing", "exiting"]
+        elif status["state"].get("terminated", {}).get("exitCode") == 1:
+            lines += ["running the job's command", "error: the command exited with status 1"]
+        else:
+            lines.append(f"{status['name']} is running")
+    return "\n".join(lines) + "\n"
+
+
+def with_status(obj: dict, since: float, address: str, nodes: list[dict]) -> dict:
+    """A copy of a stored object with the status the cluster would show for it: a
+    LoadBalancer Service's is the node's address, as k3s's ServiceLB gives it."""
     shown = copy.deepcopy(obj)
-    computed = rollout_status(shown, since)
+    computed = rollout_status(shown, since, nodes)
     if computed is not None:
         shown["status"] = computed
     elif shown["kind"] == "Namespace":
         shown["status"] = {"phase": "Active"}
+    elif shown["kind"] == "Service" and (shown.get("spec") or {}).get("type") == "LoadBalancer":
+        shown["status"] = {"loadBalancer": {"ingress": [{"ip": address, "ipMode": "VIP"}]}}
     return shown
+
+
+def allocate_node_ports(obj: dict) -> None:
+    """A NodePort or LoadBalancer Service's ports get a node port (30000-32767) where they name
+    none, as the API allocates one; here the same one each time, from the port's name."""
+    spec = obj.get("spec") or {}
+    if obj["kind"] != "Service" or spec.get("type") not in ("NodePort", "LoadBalancer"):
+        return
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and "nodePort" not in port:
+            seed = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}/{port.get('port')}"
+            port["nodePort"] = 30000 + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % 2768
 
 
 # ---------------------------------------------------------------- the store and its REST paths
@@ -309,8 +424,9 @@ def with_status(obj: dict, since: float) -> dict:
 class Store:
     """The objects, kept in a JSON file under the server's data dir."""
 
-    def __init__(self, path: str) -> None:
-        self.path, self.lock = path, threading.Lock()
+    def __init__(self, path: str, address: str = "127.0.0.1", nodes=lambda: [{}]) -> None:
+        """`nodes()`: the labels of each node the cluster has, for its scheduler."""
+        self.path, self.lock, self.address, self.nodes = path, threading.Lock(), address, nodes
 
     def _load(self) -> dict:
         if os.path.exists(self.path):
@@ -342,7 +458,7 @@ class Store:
         return obj
 
     def _shown(self, key: str, state: dict) -> dict:
-        return with_status(state["objects"][key], state["changed"].get(key, 0))
+        return with_status(state["objects"][key], state["changed"].get(key, 0), self.address, self.nodes())
 
     def get(self, resource, namespace, name) -> dict:
         with self.lock:
@@ -374,6 +490,7 @@ class Store:
                 raise ApiError(409, "AlreadyExists", f'{resource.name} "{name}" already exists')
             new = change(copy.deepcopy(live) if live else None)
             new.pop("status", None)
+            allocate_node_ports(new)
             new["metadata"]["name"] = name
             if namespace:
                 new["metadata"]["namespace"] = namespace
@@ -393,7 +510,25 @@ class Store:
             if not dry:
                 state["objects"][key] = new
                 self._save(state)
-            return (200 if live else 201), with_status(new, state["changed"].get(key, time.time()))
+            return (200 if live else 201), with_status(new, state["changed"].get(key, time.time()), self.address,
+                                                       self.nodes())
+
+    def pods(self, namespace: str, selector: str) -> list[dict]:
+        """The pods of the workloads in `namespace`, with labels matching `selector`."""
+        with self.lock:
+            state = self._load()
+            nodes = self.nodes()
+            found = []
+            for key in sorted(state["objects"]):
+                if key.split("/")[-2] == namespace:
+                    found += pods_of(state["objects"][key], state["changed"].get(key, 0), nodes)
+            return [p for p in found if matches(selector, p["metadata"]["labels"])]
+
+    def pod(self, namespace: str, name: str) -> dict:
+        for pod in self.pods(namespace, ""):
+            if pod["metadata"]["name"] == name:
+                return pod
+        raise ApiError(404, "NotFound", f'pods "{name}" not found')
 
     def delete(self, resource, namespace, name) -> dict:
         with self.lock:
@@ -425,6 +560,32 @@ def matches(selector: str, labels: dict) -> bool:
         elif term not in labels:
             return False
     return True
+
+
+POD = {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "shortNames": ["po"],
+       "verbs": ["get", "list"]}
+
+
+def pod_request(store: Store, path: str, query: dict) -> tuple[int, dict | str] | None:
+    """GET of a namespace's pods, a pod, or its log (text); None for any other path."""
+    parts = path.strip("/").split("/")
+    if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] != "pods" or len(parts) > 7:
+        return None
+    namespace = parts[3]
+    try:
+        if len(parts) == 5:
+            items = store.pods(namespace, (query.get("labelSelector") or [""])[0])
+            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+        pod = store.pod(namespace, parts[5])
+        if len(parts) == 6:
+            return 200, pod
+        if parts[6] == "log":
+            lines = log_of(pod).splitlines()
+            tail = int((query.get("tailLines") or [len(lines)])[0])
+            return 200, "".join(line + "\n" for line in lines[-tail:] if tail)
+    except ApiError as error:
+        return error.body["code"], error.body
+    return None
 
 
 def discovery(path: str, core: tuple[dict, ...] = ()) -> dict | None:
@@ -501,11 +662,14 @@ def route(path: str) -> tuple[Resource, str | None, str | None] | None:
 
 def handle(store: Store, method: str, path: str, query: dict, headers, body: bytes,
            core: tuple[dict, ...] = ()) -> tuple[int, dict] | None:
-    """Answer a request for an object, a collection or discovery: (code, JSON body), or None
-    where the path is none of those (the caller answers it)."""
-    found = (discovery(path, core) or openapi(path, core)) if method == "GET" else None
+    """Answer a request for an object, a collection, a workload's pods or discovery: (code,
+    JSON body, or text for a log), or None where the path is none of those (the caller answers it)."""
+    found = (discovery(path, (*core, POD)) or openapi(path, core)) if method == "GET" else None
     if found:
         return 200, found
+    pods = pod_request(store, path, query) if method == "GET" else None
+    if pods:
+        return pods
     target = route(path)
     if target is None:
         return None

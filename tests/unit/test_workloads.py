@@ -10,7 +10,7 @@ import pytest
 
 from harmony import project
 from harmony.errors import BadInput
-from harmony.workloads import apply, rollout, spec
+from harmony.workloads import access, apply, rollout, spec
 
 
 def load(tmp_path: Path, workloads: str) -> list[spec.Workload]:
@@ -90,3 +90,87 @@ def test_a_dry_run_differs_from_the_live_object_only_in_what_the_spec_says():
            "data": {"x": "1"}}
     assert apply.comparable(live) == apply.comparable(dry)
     assert apply.comparable(live) != apply.comparable({**dry, "data": {"x": "2"}})
+
+
+class Answers:
+    """A cluster that answers `get` with given objects (the access lines read nothing else)."""
+
+    def __init__(self, objects):
+        self.objects = objects
+
+    def get(self, resource, name, namespace):
+        return self.objects[name]
+
+
+def test_how_to_reach_services_and_ingresses_on_k3s_and_k3d():
+    objects = {
+        "np": {"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}},
+        "lb": {"spec": {"type": "LoadBalancer", "ports": [{"port": 443, "nodePort": 31000}]},
+               "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.5"}]}}},
+        "internal": {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}},
+        "ing": {"spec": {"rules": [{"host": "shop.example", "http": {"paths": [{"path": "/cart"}]}}, {}]}},
+    }
+    steps = [apply.Step("web", apply.UNCHANGED, kind, name, "shop")
+             for kind, name in (("Service", "np"), ("Service", "lb"), ("Service", "internal"), ("Ingress", "ing"))]
+    steps.append(apply.Step("web", apply.PRUNE, "Service", "np", "old"))
+    assert access.lines(Answers(objects), steps, "10.0.0.1") == [
+        "reach web: Service/np in shop: 10.0.0.1:30080",
+        "reach web: Service/lb in shop: 10.0.0.5:443",
+        "reach web: Ingress/ing in shop: http://shop.example/cart, http://10.0.0.1/",
+    ]
+    assert access.lines(Answers(objects), steps, "127.0.0.1", ("8080:80@loadbalancer", "30080@server:0")) == [
+        "reach web: Service/np in shop: 127.0.0.1:30080",
+        "reach web: Service/lb in shop: not published on the host: add a k3d port mapping, like '443:443@loadbalancer'",
+        "reach web: Ingress/ing in shop: http://shop.example/cart, http://127.0.0.1:8080/",
+    ]
+
+
+class Pods:
+    """A cluster whose pods and logs are given."""
+
+    def __init__(self, pods, log=""):
+        self.listed, self.log_text, self.asked = pods, log, []
+
+    def pods(self, namespace, selector):
+        self.asked.append((namespace, selector))
+        return self.listed
+
+    def log(self, namespace, pod, container, lines, previous):
+        self.asked.append((pod, container, lines, previous))
+        return self.log_text
+
+
+def pod(name, **status):
+    return {"metadata": {"name": name, "namespace": "shop"}, "status": status}
+
+
+def test_the_first_pod_in_trouble_explains_a_rollout():
+    web = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"selector": {"matchLabels": {"tier": "front", "app": "web"}}}}
+    creating = pod("web-1", containerStatuses=[{"name": "web", "state": {"waiting": {"reason": "ContainerCreating"}}}])
+    crashing = pod("web-2", containerStatuses=[{"name": "web", "state": {"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 40s"}}}])
+    cluster = Pods([creating, crashing], log="a\nb\n")
+    assert rollout.explain(cluster, web) == "pod web-2: CrashLoopBackOff: back-off 40s; its log ends: a | b"
+    assert cluster.asked == [("shop", "app=web,tier=front"), ("web-2", "web", rollout.LOG_LINES, True)]
+    unschedulable = pod("web-3", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                              "message": "0/1 nodes are available"}])
+    assert rollout.explain(Pods([unschedulable]), web) == "pod web-3: Unschedulable: 0/1 nodes are available"
+    job = {"kind": "Job", "metadata": {"name": "migrate", "namespace": "shop"}}
+    failed = Pods([pod("migrate-x", containerStatuses=[{"name": "m", "state": {"terminated": {"exitCode": 2}}}])])
+    assert rollout.explain(failed, job) == "pod migrate-x: container m exited with 2"
+    assert failed.asked == [("shop", "job-name=migrate"), ("migrate-x", "m", rollout.LOG_LINES, False)]
+    assert rollout.explain(Pods([creating]), web) is None
+
+
+def test_a_kustomize_directory_is_built_by_the_real_kubectl(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "shop"
+    (tmp_path / "harmony.yaml").write_text(f"workloads:\n  - {{name: cache, kustomize: {example}/cache/overlays/dev}}\n")
+    (workload,) = spec.load(project.load(tmp_path / "harmony.yaml"))
+    kinds = {o["kind"]: o for o in workload.objects}
+    assert set(kinds) == {"Deployment", "Service"}
+    assert kinds["Deployment"]["spec"]["replicas"] == 2 and kinds["Deployment"]["metadata"]["namespace"] == "shop"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    with pytest.raises(BadInput, match=r"bad: kubectl kustomize failed: .*missing.yaml"):
+        load(tmp_path, "  - {name: bad, kustomize: bad}\n")
