@@ -19,8 +19,8 @@ from typing import Callable
 import click
 
 from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, report,
-                     runner, runtime)
-from harmony.errors import BadInput, RunFailed
+                     runner, runtime, stopping)
+from harmony.errors import BadInput, Interrupted, RunFailed
 from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
 from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https
@@ -191,7 +191,7 @@ def _reported(rep: report.Report, as_json: bool):
     """Print the report when the block ends, also when it fails (then with the error, not ok)."""
     try:
         yield rep
-    except (RunFailed, BadInput) as error:
+    except (RunFailed, BadInput, Interrupted) as error:
         rep.ok = False
         rep.extra["error"] = str(error)
         raise
@@ -273,14 +273,15 @@ def _answering(request: Request, api: Api) -> dict | None:
     return config
 
 
-def _merge_kubeconfig(request: Request, run: Run, ok: set[str]) -> tuple[list[readiness.Node], dict]:
+def _merge_kubeconfig(request: Request, run: Run, ok: set[str],
+                      check=lambda doing: None) -> tuple[list[readiness.Node], dict]:
     """Wait for the cluster through the fetched kubeconfig, then merge it into the user's;
     returns the nodes and the cluster's kubeconfig."""
     api = _api(request, run, ok)
     if api.fetched is None:
         raise _failed(run.hosts, ok)
     config = _config(request, api)
-    nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout)
+    nodes = readiness.wait_ready(config, api.expected, api.count, request.wait_timeout, check=check)
     path = kubeconfig.default_path()
     kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), config, request.name,
                                              request.switch_context))
@@ -316,9 +317,9 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
             raise RunFailed("planning failed; see above")
         confirm()
     with _reported(_run_report("up", request, run, _deploy(request, run, "up"), report.UP, started),
-                   request.as_json) as rep:
+                   request.as_json) as rep, stopping.checkpoints() as check:
         ok = _succeeded(rep)
-        nodes, config = _merge_kubeconfig(request, run, ok)
+        nodes, config = _merge_kubeconfig(request, run, ok, check)
         rep.extra["nodes"] = [dataclasses.asdict(n) for n in nodes]
         rep.notes.append(f"cluster '{request.name}': {len(nodes)} node(s) Ready ({report.some([n.name for n in nodes])}); "
                          f"use it with: kubectl --context {request.name} get nodes")
@@ -327,7 +328,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if request.project:
             k3d_ports = (k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).ports
                          if run.runtime == "k3d" else None)
-            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports)
+            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports, check)
             rep.notes += outcome.lines(converge.UP_VERBS)
             rep.extra["workloads"] = outcome.as_json()
             if outcome.failures:

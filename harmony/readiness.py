@@ -57,12 +57,13 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
 
 
 def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float,
-               version: str | None = None) -> list[Node]:
+               version: str | None = None, check=lambda doing: None) -> list[Node]:
     """Wait until the named nodes (on `version`, if given) and at least `count` nodes in all are
-    Ready."""
+    Ready; `check` is called before each poll (harmony.stopping)."""
     deadline = time.monotonic() + timeout
     problem = "the API did not answer"
     while True:
+        check("waiting for the nodes to be Ready")
         try:
             nodes = list_nodes(kubeconfig)
         except Exception as error:  # any transport or API error: keep polling until the deadline

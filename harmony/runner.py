@@ -35,11 +35,11 @@ import click
 
 from harmony import report, targets
 from harmony.errors import Interrupted
+from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STEPS_GRACE = 30  # seconds the steps in progress have to finish after a stop, before the run ends
 
 

@@ -161,11 +161,13 @@ class Cluster:
             pass  # gone already (its namespace was pruned first, say)
 
 
-def plan(cluster: Cluster, workloads: list[Workload]) -> list[Step]:
+def plan(cluster: Cluster, workloads: list[Workload], check=lambda doing: None) -> list[Step]:
     """What `up` does to the workloads: each object created, changed or unchanged, in the order
-    applied (namespaces first); then what is pruned."""
+    applied (namespaces first); then what is pruned. `check` is called between workloads
+    (harmony.stopping)."""
     steps, parents = [], cluster.parents_of()
     for workload in workloads:
+        check(f"comparing workload {workload.name} with the cluster")
         wanted = [_step(cluster, workload, obj) for obj in workload.objects]
         wanted.sort(key=lambda s: s.kind != "Namespace")
         for step in wanted:
@@ -208,10 +210,11 @@ def _prunes(cluster: Cluster, workload: str, parent: dict | None, keep: set, wan
     return steps
 
 
-def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload]) -> None:
-    """Apply and prune as planned. Each workload's parent first lists every kind and namespace
-    it holds before and after the run, so a run stopped halfway still finds what to prune;
-    then, once pruned, only what it holds now."""
+def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], check=lambda doing: None) -> None:
+    """Apply and prune as planned, `check` called before each write (harmony.stopping). Each
+    workload's parent first lists every kind and namespace it holds before and after the run,
+    so a run stopped halfway still finds what to prune; then, once pruned, only what it holds
+    now."""
     present = {w.name for w in workloads}
     for name in dict.fromkeys(s.workload for s in steps):
         mine = [s for s in steps if s.workload == name]
@@ -221,9 +224,11 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload]) ->
             cluster.write_parent(name, kinds, spaces)
         for step in mine:
             if step.action in (CREATE, CHANGE):
+                check(f"applying workload {name}")
                 cluster.apply(step)
         for step in mine:
             if step.action == PRUNE:
+                check(f"pruning workload {name}")
                 cluster.delete(step)
         kept = [s for s in mine if s.action != PRUNE]
         if name in present:

@@ -51,12 +51,13 @@ PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.PRUNE:
 
 
 def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float,
-       k3d_ports: tuple[str, ...] | None = None) -> Outcome:
-    """Apply, prune, wait; once everything runs, say how to reach it (`access`)."""
+       k3d_ports: tuple[str, ...] | None = None, check=lambda doing: None) -> Outcome:
+    """Apply, prune, wait, `check` called between requests (harmony.stopping); once everything
+    runs, say how to reach it (`access`)."""
     cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
-    steps = apply.plan(cluster, workloads)
-    apply.carry_out(cluster, steps, workloads)
-    outcome = Outcome(steps, rollout.wait(cluster, steps, timeout), waited=True)
+    steps = apply.plan(cluster, workloads, check)
+    apply.carry_out(cluster, steps, workloads, check)
+    outcome = Outcome(steps, rollout.wait(cluster, steps, timeout, check), waited=True)
     if not outcome.failures:
         address = urllib.parse.urlsplit(config["clusters"][0]["cluster"]["server"]).hostname
         outcome.reach = access.lines(cluster, steps, address, k3d_ports)

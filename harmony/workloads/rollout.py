@@ -51,11 +51,13 @@ def state(obj: dict) -> tuple[str, str]:
     return "waiting", f"{have} of {want} ready{detail}"
 
 
-def wait(cluster, steps, timeout: float) -> list[Failure]:
-    """Poll the steps' rollouts until each is done or failed, or `timeout` seconds pass."""
+def wait(cluster, steps, timeout: float, check=lambda doing: None) -> list[Failure]:
+    """Poll the steps' rollouts until each is done or failed, or `timeout` seconds pass;
+    `check` is called before each poll (harmony.stopping)."""
     deadline = time.monotonic() + timeout
     failures, waiting = _look(cluster, steps)
     while waiting and time.monotonic() < deadline:
+        check("waiting for the workloads' rollouts")
         time.sleep(POLL_SECONDS)
         more, waiting = _look(cluster, [step for step, _ in waiting])
         failures += more

@@ -153,10 +153,10 @@ class Harmony:
                               text=True, timeout=timeout, env={**self.env(), **(env or {})},
                               stdin=subprocess.DEVNULL, cwd=cwd)
 
-    def spawn(self, *args: str) -> subprocess.Popen:
+    def spawn(self, *args: str, cwd: Path | None = None) -> subprocess.Popen:
         """Start `harmony` without waiting, in a session of its own (to kill it whole)."""
         return subprocess.Popen([sys.executable, "-m", "harmony", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env(),
+                                stderr=subprocess.PIPE, text=True, env=self.env(), cwd=cwd,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
     def release_args(self, version: str = NEW) -> list[str]:

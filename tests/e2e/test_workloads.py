@@ -7,8 +7,11 @@ completes, a Job that fails, a manifest that is not YAML."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import yaml
@@ -144,6 +147,29 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
                         r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
     assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
     assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
+
+
+def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_converges(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony, wait_timeout=300)
+    edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
+    run = harmony.spawn("up", "--yes", cwd=root)
+    try:
+        deadline = time.monotonic() + 120
+        while harmony.kubectl("--context", "shop", "get", "deployment", "web", "-n", "shop").returncode != 0:
+            assert time.monotonic() < deadline and run.poll() is None, "the workload was never applied"
+            time.sleep(0.5)
+        time.sleep(2)  # the rest of the workloads' objects are applied in moments: now it waits
+        os.kill(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, out + err
+    assert ("harmony: error: stopped by SIGINT during 'waiting for the workloads' rollouts': what is done stays; "
+            "run the command again to converge the rest") in err
+    edit(root / "k8s" / "web.yaml", "image: registry.example/unpullable:1", "image: nginx:1.27-alpine")
+    up = harmony("up", "--yes", cwd=root)
+    assert "workload web: 1 changed, 4 unchanged; running" in up.stdout, up.stdout + up.stderr
 
 
 def test_a_manifest_that_is_not_yaml_stops_before_any_host(host, harmony, tmp_path):

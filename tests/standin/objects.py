@@ -460,13 +460,17 @@ class Store:
     def _shown(self, key: str, state: dict) -> dict:
         return with_status(state["objects"][key], state["changed"].get(key, 0), self.address, self.nodes())
 
+    def _existing(self, state: dict, resource, namespace, name) -> str:
+        """The stored object's key; a 404 where there is none."""
+        key = self.key(resource, namespace, name)
+        if key not in state["objects"]:
+            raise ApiError(404, "NotFound", f'{resource.name} "{name}" not found')
+        return key
+
     def get(self, resource, namespace, name) -> dict:
         with self.lock:
             state = self._load()
-            key = self.key(resource, namespace, name)
-            if key not in state["objects"]:
-                raise ApiError(404, "NotFound", f'{resource.name} "{name}" not found')
-            return self._shown(key, state)
+            return self._shown(self._existing(state, resource, namespace, name), state)
 
     def list(self, resource, namespace, selector: str) -> dict:
         with self.lock:
@@ -533,10 +537,7 @@ class Store:
     def delete(self, resource, namespace, name) -> dict:
         with self.lock:
             state = self._load()
-            key = self.key(resource, namespace, name)
-            if key not in state["objects"]:
-                raise ApiError(404, "NotFound", f'{resource.name} "{name}" not found')
-            gone = state["objects"].pop(key)
+            gone = state["objects"].pop(self._existing(state, resource, namespace, name))
             if resource.kind == "Namespace":
                 for other in [k for k in state["objects"] if k.split("/")[-2] == name]:
                     del state["objects"][other]
