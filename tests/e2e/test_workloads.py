@@ -46,6 +46,9 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     root = project(tmp_path, host, harmony)
+    first_plan = harmony("plan", cwd=root)
+    assert ("workloads: the cluster's API does not answer yet: up would create every object of the 2 workload(s)"
+            in first_plan.stdout), first_plan.stdout + first_plan.stderr
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "workload web: 5 created; running" in up.stdout
@@ -63,6 +66,15 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     again = harmony("up", "--yes", cwd=root)
     assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
     assert "workload cache: 2 unchanged; running" in again.stdout
+    # --json: every object, what happened to it, and how to reach what runs (README, Workloads).
+    report = json.loads(harmony("up", "--yes", "--json", cwd=root).stdout)
+    assert report["ok"] and report["workloads"]["failures"] == []
+    assert {(o["workload"], o["kind"], o["name"], o["namespace"], o["action"]) for o in report["workloads"]["objects"]} == {
+        ("web", "Namespace", "shop", None, "unchanged"), ("web", "ConfigMap", "web-content", "shop", "unchanged"),
+        ("web", "Deployment", "web", "shop", "unchanged"), ("web", "Service", "web", "shop", "unchanged"),
+        ("web", "Job", "migrate", "shop", "unchanged"), ("cache", "Deployment", "redis", "shop", "unchanged"),
+        ("cache", "Service", "redis", "shop", "unchanged")}
+    assert report["workloads"]["reach"] == ["reach web: Service/web in shop: 127.0.0.1:30080"]
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
     assert harmony("check", cwd=root).returncode == 0
 
