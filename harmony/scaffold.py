@@ -118,7 +118,7 @@ def render(name: str, target: str, version: str | None, channel: str | None, run
     ]
     if workloads:
         lines += ["# Workloads found in this directory: uncomment the ones to run, in order, once the",
-                  "# cluster is Ready (Helm charts: not applied by this harmony yet).", "# workloads:"]
+                  "# cluster is Ready.", "# workloads:"]
         for workload in workloads:
             (kind,) = set(workload) - {"name"}
             value = workload[kind]

@@ -51,6 +51,7 @@ class Step:
     namespace: str | None
     body: dict | None = None
     resource: object = field(default=None, repr=False)
+    replaces: str | None = None  # a HelmChart's: the uid of the install Job its apply replaces
 
     @property
     def label(self) -> str:
@@ -106,6 +107,11 @@ class Cluster:
             return resource.get(name=name, namespace=namespace).to_dict()
         except NotFoundError:
             return None
+
+    def install_job(self, step: Step) -> dict | None:
+        """A HelmChart's install Job, as k3s's helm-controller names it, or None."""
+        jobs = self.client.resources.get(api_version="batch/v1", kind="Job")
+        return self.get(jobs, f"helm-install-{step.name}", step.namespace)
 
     def pods(self, namespace: str, selector: str) -> list[dict]:
         pods = self.client.resources.get(api_version="v1", kind="Pod")
@@ -225,6 +231,8 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
         for step in mine:
             if step.action in (CREATE, CHANGE):
                 check(f"applying workload {name}")
+                if step.kind == "HelmChart":
+                    step.replaces = ((cluster.install_job(step) or {}).get("metadata") or {}).get("uid")
                 cluster.apply(step)
         for step in mine:
             if step.action == PRUNE:

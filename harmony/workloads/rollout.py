@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "HelmChart")
 POLL_SECONDS = 1.0
 LOG_LINES = 3
 
@@ -33,7 +33,8 @@ def state(obj: dict) -> tuple[str, str]:
         failed = conditions.get("Failed", {})
         if failed.get("status") == "True":
             return "failed", f"{failed.get('reason', 'Failed')}: {failed.get('message', 'the Job failed')}"
-        return "waiting", f"{status.get('active', 0)} pod(s) active, not complete"
+        retried = f", {status['failed']} failed attempt(s)" if status.get("failed") else ""
+        return "waiting", f"{status.get('active', 0)} pod(s) active{retried}, not complete"
     if status.get("observedGeneration", 0) < generation:
         return "waiting", "its controller has not seen the latest spec yet"
     if kind == "DaemonSet":
@@ -78,8 +79,9 @@ def _look(cluster, steps):
     for step in steps:
         if step.kind not in KINDS or step.action == "prune":
             continue
-        live = cluster.get(step.resource, step.name, step.namespace)
-        verdict, why = state(live) if live else ("waiting", "not found")
+        live = _judged(cluster, step)
+        verdict, why = _install_state(step, live) if step.kind == "HelmChart" else \
+            state(live) if live else ("waiting", "not found")
         if verdict == "failed":
             failures.append(Failure(step.workload, step.label, _with_pods(cluster, step, why, live)))
         elif verdict == "waiting":
@@ -87,8 +89,24 @@ def _look(cluster, steps):
     return failures, waiting
 
 
+def _judged(cluster, step) -> dict | None:
+    """The object whose status says whether `step` runs: a HelmChart's install Job, else its own."""
+    return cluster.install_job(step) if step.kind == "HelmChart" else cluster.get(step.resource, step.name, step.namespace)
+
+
+def _install_state(step, job: dict | None) -> tuple[str, str]:
+    """A HelmChart is installed once helm-controller's Job for this apply of it has completed:
+    not the Job it replaces (which still shows the previous install's outcome)."""
+    if job is None:
+        return "waiting", "helm-controller has not made its install Job yet"
+    if step.replaces and job["metadata"].get("uid") == step.replaces:
+        return "waiting", "helm-controller has not replaced its install Job for the change yet"
+    verdict, why = state(job)
+    return verdict, f"Job {job['metadata']['name']}: {why}"
+
+
 def _with_pods(cluster, step, why: str, live: dict | None = None) -> str:
-    live = live or cluster.get(step.resource, step.name, step.namespace)
+    live = live or _judged(cluster, step)
     found = explain(cluster, live) if live else None
     return f"{why}; {found}" if found else why
 

@@ -5,8 +5,12 @@ document."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import io
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +19,7 @@ import yaml
 from harmony.errors import BadInput
 
 SUFFIXES = (".yaml", ".yml", ".json")
-BUILT = ("manifests", "kustomize")  # the kinds of workload this harmony applies
+HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,9 @@ def load(project) -> list[Workload]:
     workloads = []
     for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
-        if kind not in BUILT:
-            raise BadInput(f"{project.path}: workload '{entry['name']}': {kind} workloads are not applied by this "
-                           "harmony yet (manifests and kustomize are): comment it out")
-        if kind == "kustomize":
+        if kind == "helm":
+            objects = [helm_chart(project, entry)]
+        elif kind == "kustomize":
             objects = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
         else:
             paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
@@ -107,3 +110,72 @@ def _not_an_object(item) -> str | None:
     if not isinstance(item.get("metadata"), dict) or not item["metadata"].get("name"):
         missing.append("metadata.name")
     return f"a Kubernetes object needs {', '.join(missing)}" if missing else None
+
+
+def helm_chart(project, entry: dict) -> dict:
+    """The workload's HelmChart for k3s's helm-controller (helm.cattle.io/v1), which installs
+    the chart in the cluster and keeps it installed: a local chart travels inside it, as
+    `chartContent` (so the cluster needs no access to this machine, or to the internet); one
+    from a repository or an OCI registry is named, at its pinned version."""
+    helm, where = entry["helm"], f"{project.path}: workload '{entry['name']}'"
+    spec = {"targetNamespace": entry.get("namespace") or "default", "createNamespace": True}
+    chart = helm["chart"]
+    if chart.startswith("oci://") or "repo" in helm:
+        if not helm.get("version"):
+            raise BadInput(f"{where}: a chart from a repository or an OCI registry needs its version pinned: "
+                           "add helm.version")
+        spec.update(chart=chart, version=str(helm["version"]), **({"repo": helm["repo"]} if "repo" in helm else {}))
+    else:
+        spec["chartContent"] = chart_archive(project.root / chart, where)
+    values = {}
+    for name in helm.get("values_files") or []:
+        values = _merged(values, _values_file(project.root / name, where))
+    values = _merged(values, helm.get("values") or {})
+    if values:
+        spec["valuesContent"] = yaml.safe_dump(values, sort_keys=True)
+    return {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+            "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+
+
+def chart_archive(directory: Path, where: str) -> str:
+    """A local chart as `helm package` lays it out (a .tgz holding CHART/...), base64: the
+    same bytes for the same files (sorted, no times, no owners), so an unchanged chart leaves
+    its HelmChart unchanged."""
+    chart_file = directory / "Chart.yaml"
+    if not chart_file.is_file():
+        raise BadInput(f"{where}: {directory} is not a Helm chart (no Chart.yaml)")
+    try:
+        name = str((yaml.safe_load(chart_file.read_text()) or {})["name"])
+    except (yaml.YAMLError, KeyError, TypeError):
+        raise BadInput(f"{chart_file}: a Chart.yaml needs a name") from None
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            info = tarfile.TarInfo(f"{name}/{path.relative_to(directory).as_posix()}")
+            info.size, info.mode = path.stat().st_size, 0o644
+            with path.open("rb") as data:
+                archive.addfile(info, data)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _values_file(path: Path, where: str) -> dict:
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        raise BadInput(f"{where}: the values file {path} cannot be read") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise BadInput(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: fix the values file") from None
+    if not isinstance(values, dict):
+        raise BadInput(f"{path}: a values file must be a mapping")
+    return values
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """Helm's merge of values: mappings merged key by key, anything else replaced."""
+    result = dict(base)
+    for key, value in over.items():
+        result[key] = _merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else value
+    return result

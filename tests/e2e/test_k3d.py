@@ -172,5 +172,6 @@ def test_the_example_project_runs_on_k3d(harmony, mirror, k3d_cluster, tmp_path)
     again = harmony("up", "--yes", cwd=root)
     assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
     assert "workload cache: 2 unchanged; running" in again.stdout
+    assert "workload status: 1 unchanged; running" in again.stdout
     deployment = harmony.kubectl("--context", k3d_cluster, "get", "deployment", "web", "-n", "shop", "-o", "json")
     assert json.loads(deployment.stdout)["status"]["availableReplicas"] == 2

@@ -6,11 +6,14 @@ completes, a Job that fails, a manifest that is not YAML."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
 import shutil
 import signal
+import tarfile
 import time
 from pathlib import Path
 
@@ -47,12 +50,19 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     root = project(tmp_path, host, harmony)
     first_plan = harmony("plan", cwd=root)
-    assert ("workloads: the cluster's API does not answer yet: up would create every object of the 2 workload(s)"
+    assert ("workloads: the cluster's API does not answer yet: up would create every object of the 3 workload(s)"
             in first_plan.stdout), first_plan.stdout + first_plan.stderr
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "workload web: 5 created; running" in up.stdout
     assert "workload cache: 2 created; running" in up.stdout  # the Kustomize overlay's
+    assert "workload status: 1 created; running" in up.stdout  # the chart's HelmChart, installed
+    chart = kubectl_json(harmony, "get", "helmchart", "status", "-n", "kube-system")
+    assert chart["spec"]["targetNamespace"] == "shop" and "message: open for business" in chart["spec"]["valuesContent"]
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(chart["spec"]["chartContent"]))) as archive:
+        assert "shop-status/Chart.yaml" in archive.getnames()  # as `helm package` lays it out
+    install = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
+    assert install["status"]["succeeded"] == 1
     redis = kubectl_json(harmony, "get", "deployment", "redis", "-n", "shop")
     assert redis["spec"]["replicas"] == 2 and redis["metadata"]["labels"]["tier"] == "cache"
     # The NodePort, at the address the controller reaches the cluster at (here, as published).
@@ -66,6 +76,9 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     again = harmony("up", "--yes", cwd=root)
     assert "workload web: 5 unchanged; running" in again.stdout, again.stdout + again.stderr
     assert "workload cache: 2 unchanged; running" in again.stdout
+    assert "workload status: 1 unchanged; running" in again.stdout
+    assert kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")["metadata"]["uid"] == \
+        install["metadata"]["uid"]  # an unchanged chart is not installed again
     # --json: every object, what happened to it, and how to reach what runs (README, Workloads).
     report = json.loads(harmony("up", "--yes", "--json", cwd=root).stdout)
     assert report["ok"] and report["workloads"]["failures"] == []
@@ -73,8 +86,16 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
         ("web", "Namespace", "shop", None, "unchanged"), ("web", "ConfigMap", "web-content", "shop", "unchanged"),
         ("web", "Deployment", "web", "shop", "unchanged"), ("web", "Service", "web", "shop", "unchanged"),
         ("web", "Job", "migrate", "shop", "unchanged"), ("cache", "Deployment", "redis", "shop", "unchanged"),
-        ("cache", "Service", "redis", "shop", "unchanged")}
+        ("cache", "Service", "redis", "shop", "unchanged"), ("status", "HelmChart", "status", "kube-system", "unchanged")}
     assert report["workloads"]["reach"] == ["reach web: Service/web in shop: 127.0.0.1:30080"]
+
+    # A changed chart (its values here) is installed again: up waits for the new install Job.
+    edit(root / "harmony.yaml", "open for business", "closed for stocktaking")
+    assert "workload status: 1 to change" in harmony("plan", cwd=root).stdout
+    changed = harmony("up", "--yes", cwd=root)
+    assert "workload status: 1 changed; running" in changed.stdout, changed.stdout + changed.stderr
+    reinstall = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
+    assert reinstall["metadata"]["uid"] != install["metadata"]["uid"] and reinstall["status"]["succeeded"] == 1
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
     assert harmony("check", cwd=root).returncode == 0
 
@@ -108,6 +129,8 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     gone = harmony("up", "--yes", cwd=root)
     assert "workload web: 4 pruned" in gone.stdout, gone.stdout + gone.stderr
     assert "workload cache: 2 pruned" in gone.stdout
+    assert "workload status: 1 pruned" in gone.stdout
+    assert harmony.kubectl("--context", "shop", "get", "job", "helm-install-status", "-n", "kube-system").returncode == 1
     assert harmony.kubectl("--context", "shop", "get", "namespace", "shop").returncode == 1
     assert "workload" not in harmony("up", "--yes", cwd=root).stdout  # and nothing is left to say
 
@@ -140,11 +163,18 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
     edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
     edit(root / "k8s" / "migrate.yaml", '"echo migrated"', '"echo failing; exit 1"')
     (root / "k8s" / "broken.yaml").write_text(BROKEN)
+    spec = yaml.safe_load((root / "harmony.yaml").read_text())
+    spec["workloads"][2]["helm"]["values"]["standin-install"] = "fail"  # the stand-in's install fails
+    (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
     up = harmony("up", "--yes", cwd=root)
     assert up.returncode == 1, up.stdout + up.stderr
     assert "workload web: 7 created; not running" in up.stdout
     lines = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in up.stdout.splitlines()
-             if line.startswith("workload web: ") and " in shop: " in line}
+             if line.startswith(("workload web: ", "workload status: ")) and " in " in line.split(": ")[1]}
+    assert re.fullmatch(r"not rolled out within 20 s: Job helm-install-status: 1 pod\(s\) active, 3 failed attempt\(s\), "
+                        r"not complete; pod helm-install-status-\S+: container helm exited with 1; its log ends: "
+                        r"helm_v3 upgrade --install \| Error: INSTALLATION FAILED: the stand-in was told to fail "
+                        r"\(standin-install: fail\)", lines["HelmChart/status in kube-system"])
     assert re.fullmatch(r"BackoffLimitExceeded: Job has reached the specified backoff limit; pod migrate-\S+: container "
                         r"migrate exited with 1; its log ends: running the job's command \| error: the command "
                         r"exited with status 1", lines["Job/migrate in shop"])
@@ -158,7 +188,7 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
     assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready; pod nowhere-0: Unschedulable: 0/1 nodes are "
                         r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
     assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
-    assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
+    assert up.stderr.strip().endswith("harmony: error: 2 workload(s) not running: status, web")
 
 
 def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_converges(host, harmony, tmp_path):

@@ -22,6 +22,12 @@ using-api/api-concepts/ and server-side-apply/):
   API; default, kube-system, kube-public and kube-node-lease exist from the start;
 - Services: a NodePort or LoadBalancer Service's ports get node ports where they name none, and
   a LoadBalancer Service's status is the node's address, as k3s's ServiceLB gives it;
+- k3s's helm-controller (K3S-CONTRACT, and k3s-io/helm-controller#22, #334): a HelmChart
+  (helm.cattle.io/v1) gets an install Job `helm-install-NAME` beside it, replaced (a new uid)
+  when the chart's spec changes and kept when it does not, with backoffLimit 1000, so a failing
+  install retries rather than failing; it fails here when the chart's valuesContent holds
+  `standin-install: fail`, with helm's "Error: INSTALLATION FAILED" in its log; deleting the
+  HelmChart removes its Job;
 - controllers and a kubelet, simulated: a Deployment's, StatefulSet's or DaemonSet's status
   (observedGeneration, replicas, updated, ready and available replicas, conditions) and a Job's
   (succeeded, or failed) follow their spec after a delay (HARMONY_STANDIN_POD_SECONDS, default
@@ -41,9 +47,10 @@ cascading deletion (a Namespace's objects go with it at once), Pods as objects (
 pods are made from it when asked for, read-only, absent from the cluster-wide /api/v1/pods that
 the drain tests plant pods in), subresources (scale, status), immutable
 fields (a Job's template can be changed here, not in a real cluster), admission, RBAC (any
-client certificate the server's CA signed is admin), k3s's manifests directory and its
-HelmChart controller, and more than one server: each stand-in server keeps objects of its own
-(there is no etcd between them), so clients use one server's API.
+client certificate the server's CA signed is admin), k3s's manifests directory, rendering a
+chart (helm-controller's Job here installs nothing: the chart's own objects never appear), and
+more than one server: each stand-in server keeps objects of its own (there is no etcd between
+them), so clients use one server's API.
 """
 
 from __future__ import annotations
@@ -91,7 +98,11 @@ RESOURCES = (
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",)),
     Resource("batch", "v1", "jobs", "Job", True),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",)),
+    Resource("helm.cattle.io", "v1", "helmcharts", "HelmChart", True),
 )
+JOBS = RESOURCES[8]
+HELM_JOB_IMAGE = "rancher/klipper-helm:v0.9.3-build20241008"
+FAIL_MARKER = "standin-install: fail"  # in a HelmChart's valuesContent: its install fails
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 IDENTITY = (("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace"))
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
@@ -299,6 +310,8 @@ def rollout_status(obj: dict, since: float, nodes: list[dict]) -> dict | None:
         return None
     state, generation = kubelet(obj, since, nodes), obj["metadata"].get("generation", 1)
     if kind == "Job":
+        if state == "failed" and int((obj.get("spec") or {}).get("backoffLimit", 6)) > 6:
+            return {"active": 1, "failed": 3, "startTime": now()}  # retrying, far from its limit
         if state == "failed":
             return {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                                                  "message": "Job has reached the specified backoff limit"}]}
@@ -385,6 +398,8 @@ def log_of(pod: dict) -> str:
     for status in pod["status"].get("containerStatuses") or []:
         if status["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff":
             lines += [f"starting {status['image']}", "error: cannot start: the image is marked crashing", "exiting"]
+        elif status["state"].get("terminated", {}).get("exitCode") == 1 and status["image"] == HELM_JOB_IMAGE:
+            lines += ["helm_v3 upgrade --install", f"Error: INSTALLATION FAILED: the stand-in was told to fail ({FAIL_MARKER})"]
         elif status["state"].get("terminated", {}).get("exitCode") == 1:
             lines += ["running the job's command", "error: the command exited with status 1"]
         else:
@@ -513,9 +528,37 @@ class Store:
                 state["changed"][key] = time.time()
             if not dry:
                 state["objects"][key] = new
+                if resource.kind == "HelmChart":
+                    self._install_job(state, new)
                 self._save(state)
             return (200 if live else 201), with_status(new, state["changed"].get(key, time.time()), self.address,
                                                        self.nodes())
+
+    def _install_job(self, state: dict, chart: dict) -> None:
+        """helm-controller's part: the Job `helm-install-NAME` beside the HelmChart that runs
+        `helm upgrade --install`, replaced (a new uid) when the chart's spec changes, left alone
+        when it does not. As helm-controller's, it retries a failed install (backoffLimit 1000)."""
+        metadata = chart["metadata"]
+        digest = "SHA256=" + hashlib.sha256(json.dumps(chart.get("spec"), sort_keys=True).encode()).hexdigest().upper()
+        key = self.key(JOBS, metadata["namespace"], f"helm-install-{metadata['name']}")
+        old = state["objects"].get(key)
+        if old and old["metadata"].get("annotations", {}).get("helmcharts.helm.cattle.io/configHash") == digest:
+            return
+        spec = chart.get("spec") or {}
+        script = f"helm_v3 upgrade --install {metadata['name']} --namespace {spec.get('targetNamespace', 'default')}"
+        if FAIL_MARKER in str(spec.get("valuesContent", "")):
+            script += "; exit 1"
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": f"helm-install-{metadata['name']}", "namespace": metadata["namespace"],
+                            "labels": {"helmcharts.helm.cattle.io/chart": metadata["name"]},
+                            "annotations": {"helmcharts.helm.cattle.io/configHash": digest}},
+               "spec": {"backoffLimit": 1000, "template": {
+                   "metadata": {"labels": {"helmcharts.helm.cattle.io/chart": metadata["name"]}},
+                   "spec": {"restartPolicy": "OnFailure", "serviceAccountName": f"helm-{metadata['name']}",
+                            "containers": [{"name": "helm", "image": HELM_JOB_IMAGE, "args": ["install"],
+                                            "command": ["sh", "-c", script]}]}}}}
+        state["objects"][key] = self._new(job, state)
+        state["changed"][key] = time.time()
 
     def pods(self, namespace: str, selector: str) -> list[dict]:
         """The pods of the workloads in `namespace`, with labels matching `selector`."""
@@ -538,6 +581,8 @@ class Store:
         with self.lock:
             state = self._load()
             gone = state["objects"].pop(self._existing(state, resource, namespace, name))
+            if resource.kind == "HelmChart":  # helm-controller uninstalls, then its Job goes
+                state["objects"].pop(self.key(JOBS, namespace, f"helm-install-{name}"), None)
             if resource.kind == "Namespace":
                 for other in [k for k in state["objects"] if k.split("/")[-2] == name]:
                     del state["objects"][other]

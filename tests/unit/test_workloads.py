@@ -4,9 +4,13 @@ a difference between an object and a dry run of it."""
 
 from __future__ import annotations
 
+import base64
+import io
+import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harmony import project
 from harmony.errors import BadInput
@@ -44,11 +48,44 @@ def test_a_manifest_that_is_not_objects_is_bad_input_naming_file_and_document(tm
         load(tmp_path, "  - {name: web, manifests: m.yaml}\n")
 
 
-def test_missing_manifests_and_kinds_not_built_yet_are_bad_input(tmp_path):
+def test_missing_manifests_are_bad_input(tmp_path):
     with pytest.raises(BadInput, match="workload 'web': .*/nowhere does not exist"):
         load(tmp_path, "  - {name: web, manifests: nowhere}\n")
-    with pytest.raises(BadInput, match="workload 'chart': helm workloads are not applied by this harmony yet"):
-        load(tmp_path, "  - {name: chart, helm: {chart: ./c}}\n")
+
+
+def test_a_chart_is_a_helmchart_for_k3s_with_its_values_merged_as_helm_merges_them(tmp_path):
+    (tmp_path / "c" / "templates").mkdir(parents=True)
+    (tmp_path / "c" / "Chart.yaml").write_text("apiVersion: v2\nname: site\nversion: 0.1.0\n")
+    (tmp_path / "c" / "templates" / "x.yaml").write_text("kind: ConfigMap\n")
+    (tmp_path / "base.yaml").write_text("image: {repository: nginx, tag: '1'}\nreplicas: 1\n")
+    (tmp_path / "prod.yaml").write_text("image: {tag: '2'}\n")
+    text = ("  - {name: site, namespace: web, helm: {chart: ./c, values_files: [base.yaml, prod.yaml], "
+            "values: {replicas: 3}}}\n  - {name: db, helm: {chart: postgresql, repo: 'https://charts.example', "
+            "version: 1.2.3}}\n")
+    site, db = load(tmp_path, text)
+    (chart,) = site.objects
+    assert chart["apiVersion"] == "helm.cattle.io/v1" and chart["metadata"] == {"name": "site", "namespace": "kube-system"}
+    assert chart["spec"]["targetNamespace"] == "web" and chart["spec"]["createNamespace"] is True
+    assert yaml.safe_load(chart["spec"]["valuesContent"]) == {"image": {"repository": "nginx", "tag": "2"}, "replicas": 3}
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(chart["spec"]["chartContent"]))) as archive:
+        assert sorted(archive.getnames()) == ["site/Chart.yaml", "site/templates/x.yaml"]
+    # The same files give the same archive: an unchanged chart is an unchanged HelmChart.
+    assert load(tmp_path, text)[0].objects[0]["spec"]["chartContent"] == chart["spec"]["chartContent"]
+    assert db.objects[0]["spec"] == {"targetNamespace": "default", "createNamespace": True, "chart": "postgresql",
+                                     "version": "1.2.3", "repo": "https://charts.example"}
+
+
+@pytest.mark.parametrize("helm, expected", [
+    ("{chart: postgresql, repo: 'https://charts.example'}", "needs its version pinned: add helm.version"),
+    ("{chart: 'oci://registry.example/charts/db'}", "needs its version pinned"),
+    ("{chart: ./nochart}", "nochart is not a Helm chart \\(no Chart.yaml\\)"),
+    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml cannot be read"),
+])
+def test_a_chart_that_cannot_be_installed_as_given_is_bad_input(tmp_path, helm, expected):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "Chart.yaml").write_text("name: c\n")
+    with pytest.raises(BadInput, match=expected):
+        load(tmp_path, f"  - {{name: db, helm: {helm}}}\n")
 
 
 def deployment(generation=2, observed=2, replicas=3, updated=3, available=3, **condition):
@@ -174,3 +211,14 @@ def test_a_kustomize_directory_is_built_by_the_real_kubectl(tmp_path):
     (tmp_path / "bad" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
     with pytest.raises(BadInput, match=r"bad: kubectl kustomize failed: .*missing.yaml"):
         load(tmp_path, "  - {name: bad, kustomize: bad}\n")
+
+
+def test_a_changed_chart_is_installed_only_by_the_job_made_for_this_apply():
+    step = apply.Step("status", apply.CHANGE, "HelmChart", "status", "kube-system", replaces="old-uid")
+    done = {"kind": "Job", "metadata": {"name": "helm-install-status", "uid": "old-uid"},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    assert rollout._install_state(step, done) == (
+        "waiting", "helm-controller has not replaced its install Job for the change yet")
+    assert rollout._install_state(step, {**done, "metadata": {**done["metadata"], "uid": "new-uid"}}) == (
+        "done", "Job helm-install-status: complete")
+    assert rollout._install_state(step, None)[0] == "waiting"
