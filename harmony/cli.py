@@ -80,7 +80,8 @@ UP_OPTIONS = [
     click.option("--switch-context", is_flag=True,
                  help="Make the cluster's context the current one in your kubeconfig."),
     click.option("--wait-timeout", type=click.FloatRange(min=1), metavar="SECONDS",
-                 help="Seconds to wait for every node to be Ready (default 180)."),
+                 help="Seconds to wait for every node to be Ready, and then for the project's "
+                      "workloads to run (default 180 each)."),
 ]
 
 

@@ -1,19 +1,35 @@
 """A project's harmony.yaml: `harmony up`, `check`, `status` and `down` with no arguments, run
 from a directory inside the repository, act on the cluster the file describes (a server and an
-agent, listed by address), over real SSH."""
+agent, listed by address) and on its workloads (a DaemonSet among them, on both nodes), over
+real SSH."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import yaml
 
-from tests.e2e.conftest import NEW, assert_untouched
+from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched
+
+
+DAEMONSET = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: node-agent, namespace: shop}
+spec:
+  selector: {matchLabels: {app: node-agent}}
+  template:
+    metadata: {labels: {app: node-agent}}
+    spec: {containers: [{name: agent, image: busybox:1.36}]}
+"""
 
 
 def write_project(root, server, agent, harmony) -> None:
     (root / ".git").mkdir(parents=True)
     (root / "app" / "src").mkdir(parents=True)
+    shutil.copytree(EXAMPLE / "k8s", root / "k8s")
+    (root / "k8s" / "node-agent.yaml").write_text(DAEMONSET)
     spec = {
         "cluster": {
             "name": "shop",
@@ -25,6 +41,7 @@ def write_project(root, server, agent, harmony) -> None:
         },
         "target": {"servers": [server.target], "agents": [agent.target]},
         "ssh": {"key": str(harmony.ssh_key)},
+        "workloads": [{"name": "web", "manifests": "k8s/"}],
     }
     (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
 
@@ -39,6 +56,9 @@ def test_commands_without_arguments_act_on_the_project(start_host, harmony, tmp_
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"project: {root / 'harmony.yaml'}" in up.stderr
     assert "2 hosts: 2 changed, 0 unchanged, 0 failed" in up.stdout
+    assert "workload web: 6 created; running" in up.stdout  # on a server and an agent
+    daemons = harmony.kubectl("--context", "shop", "get", "daemonset", "node-agent", "-n", "shop", "-o", "json")
+    assert json.loads(daemons.stdout)["status"]["numberAvailable"] == 2  # one per node
     nodes = harmony.kubectl("--context", "shop", "get", "nodes", "-o", "json")
     assert nodes.returncode == 0, nodes.stderr
     assert len(json.loads(nodes.stdout)["items"]) == 2
@@ -52,6 +72,7 @@ def test_commands_without_arguments_act_on_the_project(start_host, harmony, tmp_
     assert {h["node_ready"] for h in json.loads(status.stdout)["hosts"]} == {True}
     again = harmony("up", "--yes", cwd=inside)
     assert "2 hosts: 0 changed, 2 unchanged, 0 failed" in again.stdout, again.stdout + again.stderr
+    assert "workload web: 6 unchanged; running" in again.stdout
 
     # An option given wins over the file: here a cluster name that is not in the kubeconfig.
     other = harmony("check", "--name", "elsewhere", cwd=inside)
