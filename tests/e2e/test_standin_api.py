@@ -6,6 +6,7 @@ on must hold here first, or their tests would prove nothing."""
 from __future__ import annotations
 
 import json
+import time
 
 from kubernetes import config as kube_config, dynamic
 
@@ -61,3 +62,27 @@ def test_kubectl_and_the_python_client_apply_server_side(host, harmony, tmp_path
     assert dict(found.data) == {"a": "1"}
     assert kubectl("delete", "namespace", "shop").returncode == 0
     assert kubectl("get", "configmap", "settings", "-n", "shop").returncode == 1
+
+
+def test_the_manifests_directory_applies_on_mtime_and_never_deletes(host, harmony):
+    """k3s's own way of applying manifests, which harmony's workloads do better: a file is applied
+    when it appears and when its mtime changes, and removing it deletes nothing."""
+    assert harmony.up(host).returncode == 0
+    manifests = "/var/lib/rancher/k3s/server/manifests"
+    get = lambda: harmony.kubectl("--context", "harmony", "get", "configmap", "extra", "-o", "json")  # noqa: E731
+    host.sh(f"mkdir -p {manifests} && touch -d '2020-01-01' /tmp/old")
+    host.write(f"{manifests}/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: '1'}\n")
+    deadline = time.monotonic() + 20
+    while get().returncode != 0:
+        assert time.monotonic() < deadline, "the manifest was never applied"
+        time.sleep(0.5)
+    host.sh(f"touch -r /tmp/old {manifests}/extra.yaml")  # a new mtime: applied again (still a=1)
+    time.sleep(3)
+    host.write("/tmp/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: '2'}\n")
+    # New content, put in place whole with the mtime k3s has seen already: not applied.
+    host.sh(f"touch -r /tmp/old /tmp/extra.yaml && mv -f /tmp/extra.yaml {manifests}/extra.yaml")
+    time.sleep(5)
+    assert json.loads(get().stdout)["data"] == {"a": "1"}
+    host.sh(f"rm {manifests}/extra.yaml")
+    time.sleep(5)
+    assert get().returncode == 0  # still there

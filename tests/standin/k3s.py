@@ -554,6 +554,16 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     httpd = ThreadingHTTPServer(address, handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    manifests = os.path.join(os.path.dirname(registry.path), "manifests")
+    threading.Thread(target=deploy_manifests, args=(store, manifests), daemon=True).start()
+
+
+def deploy_manifests(store: objects.Store, directory: str) -> None:
+    """k3s's deploy controller, on the server's manifests directory (tests/standin/objects.py)."""
+    seen: dict[str, float] = {}
+    while True:
+        objects.deploy_manifests(store, directory, seen)
+        time.sleep(2)
 
 
 # ---------------------------------------------------------------- systemd and the main loop

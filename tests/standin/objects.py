@@ -35,6 +35,9 @@ using-api/api-concepts/ and server-side-apply/):
   pulls and one with `crashing` in it never stays up, so their rollouts never complete, and a
   Job whose container's command includes `exit 1` fails; a pod whose nodeSelector no node's
   labels match is Unschedulable, with the scheduler's message;
+- k3s's manifests directory (`deploy_manifests`): a file is applied when it appears and when
+  its mtime changes, never when only its content does, and removing it deletes nothing; its
+  writes are Updates by the manager `k3s`; the directory is looked at every 2 s (k3s watches it);
 - a workload's Pods (GET of a namespace's pods, by label, of one, and of its log, `tailLines`
   too): named and labelled as their controllers name them, with the kubelet's container
   states (ContainerCreating, ImagePullBackOff and the image, CrashLoopBackOff, a Job's
@@ -47,7 +50,7 @@ cascading deletion (a Namespace's objects go with it at once), Pods as objects (
 pods are made from it when asked for, read-only, absent from the cluster-wide /api/v1/pods that
 the drain tests plant pods in), subresources (scale, status), immutable
 fields (a Job's template can be changed here, not in a real cluster), admission, RBAC (any
-client certificate the server's CA signed is admin), k3s's manifests directory, rendering a
+client certificate the server's CA signed is admin), rendering a
 chart (helm-controller's Job here installs nothing: the chart's own objects never appear), and
 more than one server: each stand-in server keeps objects of its own (there is no etcd between
 them), so clients use one server's API.
@@ -780,3 +783,40 @@ def _replace(live, document, manager, resource):
     if live is None:
         raise ApiError(404, "NotFound", f"{resource.name} not found")
     return update(live, document, manager)
+
+
+# ---------------------------------------------------------------- k3s's manifests directory
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def deploy_manifests(store: Store, directory: str, seen: dict[str, float]) -> None:
+    """k3s's deploy controller, one pass: each manifest file in `directory` is applied when it
+    first appears and again whenever its mtime changes (its content alone is not looked at:
+    k3s-io/k3s#3711); a file removed leaves its objects where they are ("Deleting files out of
+    this directory will not delete the corresponding resources": docs.k3s.io, packaged
+    components). `seen` keeps each file's mtime between passes."""
+    if not os.path.isdir(directory):
+        return
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if not name.endswith(MANIFEST_SUFFIXES) or not os.path.isfile(path) or seen.get(path) == os.stat(path).st_mtime:
+            continue
+        seen[path] = os.stat(path).st_mtime
+        try:
+            with open(path) as f:
+                documents = [d for d in yaml.safe_load_all(f) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            continue  # k3s logs the error and tries again at the next change
+        for document in documents:
+            resource = next((r for r in RESOURCES if (r.group_version, r.kind) ==
+                             (document.get("apiVersion"), document.get("kind"))), None)
+            name_ = (document.get("metadata") or {}).get("name")
+            if resource is None or not name_:
+                continue
+            namespace = (document["metadata"].get("namespace") or "default") if resource.namespaced else None
+            try:
+                store.write(resource, namespace, name_, lambda live, d=document: update(live, merge_patch(live, d), "k3s")
+                            if live else copy.deepcopy(d))
+            except ApiError:
+                continue  # a missing namespace, say: as k3s, tried again at the file's next change
