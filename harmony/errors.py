@@ -26,6 +26,15 @@ class Interrupted(Exception):
         super().__init__(f"stopped by {signal_name}{during}: {what}")
 
 
+def not_yaml(path, error, fix: str) -> BadInput:
+    """BadInput for a file PyYAML could not read: the file, the line where it stopped, its
+    problem, and `fix`."""
+    mark = getattr(error, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return BadInput(f"{path}{line}: not valid YAML ({problem}): {fix}")
+
+
 class RunFailed(Exception):
     """One or more hosts failed (or the cluster never became ready): exit 1."""
 

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from harmony import targets
-from harmony.errors import BadInput
+from harmony.errors import BadInput, not_yaml
 
 FILENAME = "harmony.yaml"
 SCHEMA = Path(__file__).with_name("project.schema.json")
@@ -127,10 +127,7 @@ class _Where:
             self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)
             data = yaml.safe_load(self.text)
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise BadInput(f"{self.path}{line}: not valid YAML ({problem}): fix the file's syntax") from None
+            raise not_yaml(self.path, error, "fix the file's syntax") from None
         if self.root is not None:
             self._no_duplicates(self.root, ())
         return {} if data is None else data

@@ -30,7 +30,7 @@ class Outcome:
             if self.waited:
                 said += "; not running" if failed else "; running"
             lines.append(f"workload {name}: {said}")
-        return lines + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures] + self.reach
+        return lines + [f.line for f in self.failures] + self.reach
 
     def as_json(self) -> dict:
         return {"objects": [s.as_dict() for s in self.steps],
@@ -42,7 +42,7 @@ class Outcome:
         """What `check` calls drift: an object `up` would create, change or prune, and a
         rollout that is not complete."""
         return [f"workload {s.workload}: would {s.action} {s.label}" for s in self.steps if s.action != apply.UNCHANGED] \
-            + [f"workload {f.workload}: {f.object}: {f.reason}" for f in self.failures]
+            + [f.line for f in self.failures]
 
 
 UP_VERBS = {apply.CREATE: "created", apply.CHANGE: "changed", apply.PRUNE: "pruned", apply.UNCHANGED: "unchanged"}

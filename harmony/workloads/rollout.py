@@ -21,6 +21,10 @@ class Failure:
     object: str  # Kind/name in namespace
     reason: str
 
+    @property
+    def line(self) -> str:
+        return f"workload {self.workload}: {self.object}: {self.reason}"
+
 
 def state(obj: dict) -> tuple[str, str]:
     """("done" | "waiting" | "failed", why) of one object, from its status."""

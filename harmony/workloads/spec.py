@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from harmony.errors import BadInput
+from harmony.errors import BadInput, not_yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
@@ -82,10 +82,7 @@ def _objects(file: Path, text: str) -> list[dict]:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise BadInput(f"{file}{where}: not valid YAML ({problem}): fix the manifest") from None
+        raise not_yaml(file, error, "fix the manifest") from None
     objects = []
     for number, document in enumerate(documents, 1):
         if document is None:
@@ -165,8 +162,7 @@ def _values_file(path: Path, where: str) -> dict:
     except OSError:
         raise BadInput(f"{where}: the values file {path} cannot be read") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise BadInput(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: fix the values file") from None
+        raise not_yaml(path, error, "fix the values file") from None
     if not isinstance(values, dict):
         raise BadInput(f"{path}: a values file must be a mapping")
     return values
