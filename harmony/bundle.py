@@ -1,5 +1,6 @@
 """`harmony bundle`: one k3s release downloaded into a directory, for `harmony up --airgap`
-(the bundle's layout and checks: harmony.k3s.airgap)."""
+(the bundle's layout and checks: harmony.k3s.airgap), with the images of the project's
+workloads when there is a project file (harmony.workloads.images, harmony.images)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,61 @@ import httpx
 
 from harmony import fetch, releases
 from harmony.errors import RunFailed
+from harmony.images import archive
+from harmony.images.registry import Puller
 from harmony.k3s import airgap
-from harmony.k3s.paths import IMAGE_SUFFIXES
-from harmony.k3s.settings import DOWNLOAD_URLS, check_https, url
+from harmony.k3s.paths import IMAGE_SUFFIXES, images_archive
+from harmony.k3s.settings import DOWNLOAD_URLS, check_https, registries, url
+from harmony.workloads import images as workload_images, spec
 
 BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x"}
+HERE = "this machine"
 
 
-def bundle(directory: str, version_: str | None, channel: str, arches: list[str], release_url: str | None,
-           channel_url: str | None, allow_http: bool) -> str:
-    """One release (pinned, or the channel's) into `directory`; what it holds, in a line."""
-    data = {"k3s_release_url": release_url, "k3s_channel_url": channel_url, "harmony_allow_http": allow_http}
-    check_https(data, "this machine", DOWNLOAD_URLS)
-    release_url = url(data, "this machine", "k3s_release_url", releases.DEFAULT_RELEASE_URL)
-    channel_url = url(data, "this machine", "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
-    version_ = releases.check_version(version_) if version_ else releases.resolve_channel(channel_url, channel)
+def bundle(directory: str, options: dict, arches: list[str], project=None) -> list[str]:
+    """One release (pinned, or the channel's) into `directory`, and the project's images;
+    what it holds, a line each. `options` are data keys (k3s_version, k3s_channel,
+    k3s_release_url, k3s_channel_url, harmony_allow_http), over the project's."""
+    data = {**(project.data if project else {}), **{k: v for k, v in options.items() if v is not None}}
+    allow_http = bool(data.get("harmony_allow_http"))
+    check_https(data, HERE, DOWNLOAD_URLS)
+    release_url = url(data, HERE, "k3s_release_url", releases.DEFAULT_RELEASE_URL)
+    channel_url = url(data, HERE, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
+    wanted = workload_images.wanted(project, spec.load(project)) if project else None  # checked first
+    version_ = data.get("k3s_version")
+    version_ = releases.check_version(version_) if version_ else \
+        releases.resolve_channel(channel_url, data.get("k3s_channel") or releases.DEFAULT_CHANNEL)
     written = make(directory, version_, release_url, arches, allow_http)
-    return f"k3s {version_} bundled in {directory}: {', '.join(p.name for p in written)}"
+    lines = [f"k3s {version_} bundled in {directory}: {', '.join(p.name for p in written)}"]
+    if wanted is not None:
+        lines += bundle_images(Path(directory), wanted, arches, Puller(registries(data, HERE), allow_http))
+    return lines
+
+
+def bundle_images(directory: Path, wanted: workload_images.Wanted, arches: list[str], puller: Puller) -> list[str]:
+    """The images the project's workloads run, pulled for each architecture into
+    harmony-images-ARCH.tar, with their checksums in sha256sum-harmony.txt (which the bundle's
+    checks read like the release's); a line for each image, and the warnings."""
+    # Every pull first: a failed one leaves the bundle as it was.
+    pulled = {arch: [puller.pull(image, arch) for image in wanted.images] for arch in arches} if wanted.images else {}
+    lines, files = [], []
+    for arch, images in pulled.items():
+        path = directory / images_archive(arch)
+        archive.write(path, images)
+        files.append(path)
+        size = sum(blob.size for image in images for blob in image.blobs)
+        lines.append(f"{len(images)} image(s) of the project for linux/{arch} bundled in {path.name} "
+                     f"({size / 1e6:.1f} MB of layers)")
+    for stale in set(directory.glob(images_archive("*"))) - set(files):
+        stale.unlink()
+    sums = directory / airgap.IMAGES_CHECKSUMS
+    if files:
+        sums.write_text("".join(f"{airgap.sha256_of(p)}  {p.name}\n" for p in files))
+    else:
+        sums.unlink(missing_ok=True)
+        lines.append("the project's workloads run no images to bundle")
+    lines += [f"  {image}  ({', '.join(names)})" for image, names in sorted(wanted.images.items(), key=lambda i: str(i[0]))]
+    return lines + [f"warning: {w}" for w in wanted.warnings]
 
 
 def make(directory: str, version_: str, release_url: str, arches: list[str], allow_http: bool) -> list[Path]:

@@ -334,20 +334,25 @@ def schema():
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="The k3s release (default: the channel's).")
-@click.option("--channel", "k3s_channel", default="stable", show_default=True, help="Release channel.")
+@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN",
+              help="The k3s release (default: the project's, else the channel's).")
+@click.option("--channel", "k3s_channel", help="Release channel (default: the project's, else stable).")
 @click.option("--arch", "arches", multiple=True, type=click.Choice(["amd64", "arm64", "arm", "s390x"]),
               default=["amd64"], show_default=True, help="Architectures to include (repeat for several).")
-@click.option("--release-url", default=None, metavar="URL", help="Base URL of k3s release downloads.")
-@click.option("--channel-url", default=None, metavar="URL", help="Base URL of the k3s channel server.")
-@click.option("--allow-http", is_flag=True, help="Allow plain-http URLs (a mirror on your own network).")
+@click.option("--release-url", "k3s_release_url", default=None, metavar="URL", help="Base URL of k3s release downloads.")
+@click.option("--channel-url", "k3s_channel_url", default=None, metavar="URL", help="Base URL of the k3s channel server.")
+@click.option("--allow-http", "harmony_allow_http", is_flag=True, default=None,
+              help="Allow plain-http URLs (a mirror on your own network).")
+@with_options(PROJECT_OPTION)
 @handles_errors
-def bundle(directory, k3s_version, k3s_channel, arches, release_url, channel_url, allow_http):
-    """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`."""
-    from harmony import bundle as bundle_module
+def bundle(directory, arches, project_file, **options):
+    """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
+    project file, the images its workloads run too (pulled from their registries, or the
+    mirrors of cluster.k3s.registries)."""
+    from harmony import bundle as bundle_module, project
 
-    click.echo(bundle_module.bundle(directory, k3s_version, k3s_channel, list(arches), release_url, channel_url,
-                             bool(allow_http)))
+    for line in bundle_module.bundle(directory, options, list(arches), project.find_and_load(project_file)):
+        click.echo(line)
     return 0
 
 

@@ -102,11 +102,12 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
     return runtime.choose(host.name, runtime.Platform(**platform), install_docker)
 
 
-def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
+def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: list[Workload] = ()) -> Run:
     """Check the inventory with the request's overrides, choose the runtime, and resolve the
     run (`harmony.resolved`): with `pin`, its k3s version and the published sha256 of what it
     downloads (so the release must exist); unless the command works host by host (not
-    `whole`), the cluster the hosts make. Only then say which runtime, and why."""
+    `whole`), the cluster the hosts make; with an airgap bundle, that it holds the `workloads`'
+    images. Only then say which runtime, and why."""
     data = {**request.options.data, **request.release}
     if request.name:
         data["harmony_cluster"] = request.name
@@ -117,6 +118,7 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
     request = _with_data(request, hosts[0].data)
+    _check_bundled(request, hosts, workloads)
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
@@ -137,6 +139,15 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True) -> Run:
 def _workloads(request: Request) -> list[Workload]:
     """The project's workloads, read and checked before anything runs (bad input: exit 2)."""
     return workload_spec.load(request.project) if request.project else []
+
+
+def _check_bundled(request: Request, hosts: list[inventory.Host], workloads: list[Workload]) -> None:
+    """With an airgap bundle, that it holds what the workloads would otherwise pull (exit 2)."""
+    bundles = {h.settings.airgap_dir for h in hosts} - {None}
+    if bundles and request.project:
+        from harmony.workloads import images
+
+        images.check_bundled(bundles.pop(), request.project, workloads)
 
 
 def _with_data(request: Request, data: dict) -> Request:
@@ -308,7 +319,7 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     project file, then its workloads: applied, pruned, and waited for until they run."""
     workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request)
+    run = _prepare(request, workloads=workloads)
     request = run.request
     if confirm:
         shown = _plan_report(request, run, _deploy(request, run, "up", dry=True), started)
@@ -342,7 +353,7 @@ def plan(request: Request) -> int:
     what it would do to each workload's objects, where the cluster answers already."""
     workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request)
+    run = _prepare(request, workloads=workloads)
     request = run.request
     with _reported(_plan_report(request, run, _deploy(request, run, "up", dry=True), started),
                    request.as_json) as rep:
@@ -465,7 +476,7 @@ def check(request: Request) -> int:
     workloads and which ones do not run; exit 1 listing each difference if any."""
     workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request)
+    run = _prepare(request, workloads=workloads)
     request = run.request
     planned = _deploy(request, run, "up", dry=True)
     survey = _survey(request, run)

@@ -1,4 +1,4 @@
-"""The controller's own downloads: checksum files, k3d's checksums, airgap bundles.
+"""The controller's own downloads: checksum files, k3d's checksums, airgap bundles, images.
 
 Real release sites redirect. github.com answers every release download (binaries and checksum
 files alike) with `302 Found` to a signed URL on another host (objects.githubusercontent.com,
@@ -33,22 +33,28 @@ TRANSIENT = {429, 500, 502, 503, 504}
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 
 
-def get(url: str, allow_http: bool, what: str, hint: str, follow: bool = True) -> httpx.Response:
+def get(url: str, allow_http: bool, what: str, hint: str, follow: bool = True, headers: dict | None = None,
+        verify: bool | str = True) -> httpx.Response:
     """The final answer for `url`, its body read, after redirects and retries; with `follow`
     off, the first answer, a redirect included (the channel server's answer is one).
+
+    `headers` go to `url`'s own origin only, never to where it redirects: a registry's
+    credentials are not for the storage its blobs redirect to. `verify` is a CA file for a
+    site with a CA of its own (else the environment's, SSL_CERT_FILE, or the system's).
 
     BadInput, one line naming `what` and the `hint`, where the site cannot be reached, a
     redirect goes down to plain http, or redirects do not end.
     """
-    with httpx.Client(timeout=TIMEOUT) as client:
-        return _answer(client, url, allow_http, what, hint, MAX_HOPS if follow else 0, read=True)
+    with httpx.Client(timeout=TIMEOUT, verify=verify) as client:
+        return _answer(client, url, allow_http, what, hint, MAX_HOPS if follow else 0, True, headers or {})
 
 
 @contextlib.contextmanager
-def opened(url: str, allow_http: bool, what: str, hint: str) -> Iterator[httpx.Response]:
+def opened(url: str, allow_http: bool, what: str, hint: str, headers: dict | None = None,
+           verify: bool | str = True) -> Iterator[httpx.Response]:
     """As `get`, with the body left to stream (a large file)."""
-    with httpx.Client(timeout=TIMEOUT) as client:
-        response = _answer(client, url, allow_http, what, hint, MAX_HOPS, read=False)
+    with httpx.Client(timeout=TIMEOUT, verify=verify) as client:
+        response = _answer(client, url, allow_http, what, hint, MAX_HOPS, False, headers or {})
         try:
             yield response
         finally:
@@ -56,11 +62,11 @@ def opened(url: str, allow_http: bool, what: str, hint: str) -> Iterator[httpx.R
 
 
 def _answer(client: httpx.Client, url: str, allow_http: bool, what: str, hint: str, max_hops: int,
-            read: bool) -> httpx.Response:
+            read: bool, headers: dict) -> httpx.Response:
     for attempt in range(1, TRIES + 1):
         last = attempt == TRIES
         try:
-            response, hops = _follow(client, url, allow_http, max_hops)
+            response, hops = _follow(client, url, allow_http, max_hops, headers)
             if read:
                 response.read()
         except httpx.TransportError as error:
@@ -81,11 +87,13 @@ def _answer(client: httpx.Client, url: str, allow_http: bool, what: str, hint: s
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _follow(client: httpx.Client, url: str, allow_http: bool, max_hops: int) -> tuple[httpx.Response, int]:
+def _follow(client: httpx.Client, url: str, allow_http: bool, max_hops: int,
+            headers: dict) -> tuple[httpx.Response, int]:
     """GET `url`, following at most `max_hops` redirects: the answer (streaming) and its hops."""
-    current = httpx.URL(url)
+    current = origin = httpx.URL(url)
     for hops in range(max_hops + 1):
-        response = client.send(client.build_request("GET", current), stream=True)
+        own = headers if (current.scheme, current.host, current.port) == (origin.scheme, origin.host, origin.port) else {}
+        response = client.send(client.build_request("GET", current, headers=own), stream=True)
         if not response.is_redirect or hops == max_hops == 0:
             return response, hops
         response.close()

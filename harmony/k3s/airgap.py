@@ -7,6 +7,8 @@ that reaches the release site (once for all hosts: also the fast path for big fl
     DIR/sha256sum-<arch>.txt                 the release's checksum files
     DIR/k3s, k3s-arm64, k3s-armhf            the binaries
     DIR/k3s-airgap-images-<arch>.tar.zst     the images k3s imports at start (or .tar.gz, .tar)
+    DIR/harmony-images-<arch>.tar            the project's images (harmony.images.archive), and
+    DIR/sha256sum-harmony.txt                their checksums, when made with a project file
 
 `harmony bundle` makes one (harmony.bundle); `harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
 verified against the bundle's checksum files on the controller and again on the host; no host
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harmony import once, releases
-from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR
+from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR, images_archive
 from harmony.errors import BadInput
 
+IMAGES_CHECKSUMS = "sha256sum-harmony.txt"
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,17 @@ def items(directory: str, machine: str) -> tuple[Item, ...]:
     arch = asset.checksum_file[len("sha256sum-"):-len(".txt")]
     names = [asset.name] + [n for n in (f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES)
                             if (bundle / n).is_file()][:1]
+    if (bundle / images_archive(arch)).is_file():
+        names.append(images_archive(arch))
+        sums = {**sums, **_sums(bundle, IMAGES_CHECKSUMS)}
     found = []
     for name in names:
         path = bundle / name
         if not path.is_file() or name not in sums:
             raise BadInput(f"the airgap bundle {directory} lacks {name} or its checksum")
         if sha256_of(path) != sums[name]:
-            raise BadInput(f"{path} does not match its checksum in {asset.checksum_file}: the bundle "
-                           "is damaged; make it again")
+            listed = IMAGES_CHECKSUMS if name == images_archive(arch) else asset.checksum_file
+            raise BadInput(f"{path} does not match its checksum in {listed}: the bundle is damaged; make it again")
         dest = "/usr/local/bin/k3s" if name == asset.name else f"{IMAGES_DIR}/{name}"
         found.append(Item(path, sums[name], dest))
     return tuple(found)

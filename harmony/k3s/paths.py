@@ -60,8 +60,17 @@ def uninstall_script(role: str) -> str:
 # the release's checksum files name and each archive format: the host fact hashes every one.
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
-IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{arch}{suffix}"
-                    for arch in ("amd64", "arm64", "arm", "s390x") for suffix in IMAGE_SUFFIXES)
+ARCHES = ("amd64", "arm64", "arm", "s390x")
+
+
+def images_archive(arch: str) -> str:
+    """The name of a project's images archive (harmony.images.archive) for an architecture, in
+    an airgap bundle and on a host."""
+    return f"harmony-images-{arch}.tar"
+
+
+IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{arch}{suffix}" for arch in ARCHES for suffix in IMAGE_SUFFIXES) \
+    + tuple(f"{IMAGES_DIR}/{images_archive(arch)}" for arch in ARCHES)
 
 # Host preparation, written only where a kernel module or setting k3s needs is missing.
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"

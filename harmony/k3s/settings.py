@@ -257,7 +257,7 @@ def _secret(host_name: str, where: str, auth: Mapping, name: str) -> str | None:
     return None
 
 
-def _registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
+def registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
     """registries.yaml's content, with each registry's secrets read from where the data says;
     None when the data does not manage registries."""
     if data.get("k3s_registries") is None:
@@ -367,6 +367,6 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
         download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
         lock_wait=runlock_wait(data, host_name),
-        registries=_registries(data, host_name),
+        registries=registries(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
     )

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harmony import localstate
 from harmony.errors import BadInput
 from harmony.workloads.spec import Workload
 
@@ -247,5 +247,4 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
 
 def discovery_cache(cluster_name: str) -> Path:
     """Where the client keeps the cluster's discovery between runs."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "harmony" / f"discovery-{cluster_name}.json"
+    return localstate.cache_dir() / f"discovery-{cluster_name}.json"

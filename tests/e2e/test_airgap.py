@@ -1,13 +1,21 @@
-"""Airgapped installs: `harmony bundle` on a controller that reaches the release site, then
-`harmony up --airgap` onto a host that downloads nothing."""
+"""Airgapped installs: `harmony bundle` on a controller that reaches the release site (and, for a
+project, its images' registry), then `harmony up --airgap` onto hosts that download nothing."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 
-from tests.e2e.conftest import NEW, needs_mirror
+import yaml
+
+from tests.e2e import tls
+from tests.e2e.conftest import EXAMPLE, NEW, needs_mirror, one_error_line
+from tests.standin.registry import Registry
 
 UNREACHABLE = "https://127.0.0.1:9/k3s-io/k3s/releases/download"
+IMAGES = "/var/lib/rancher/k3s/agent/images/harmony-images-amd64.tar"
+NO_REGISTRY = "/etc/standin-no-registry"  # the stand-in k3s's mark of a host that reaches no registry
 
 
 def sha256(path) -> str:
@@ -43,3 +51,65 @@ def test_bundle_then_airgap_install_downloads_nothing(harmony, host, mirror, tmp
     assert damaged.returncode == 2
     assert "does not match its checksum in sha256sum-amd64.txt: the bundle is damaged" in damaged.stderr
     assert host.started_at() == started
+
+
+@needs_mirror
+def test_an_airgapped_project_runs_from_its_bundle(start_host, harmony, tmp_path):
+    """The example project's images pulled from a registry into the bundle (through a mirror,
+    with token auth and signed storage links), then `up` onto a server and an agent that reach
+    no registry: each node imports the images, and every workload runs."""
+    ca = tls.make(tmp_path / "ca", "127.0.0.1")
+    registry = Registry("127.0.0.1", ca.server, {"library/nginx": ["1.27-alpine"], "library/busybox": ["1.36"],
+                                                 "library/redis": ["7-alpine"]}).start()
+    try:
+        server, agent = start_host(), start_host()
+        for node in (server, agent):
+            node.sh(f"touch {NO_REGISTRY}")
+        root = tmp_path / "shop"
+        shutil.copytree(EXAMPLE, root)
+        (root / ".git").mkdir()
+        spec = yaml.safe_load((root / "harmony.yaml").read_text())
+        spec["cluster"] = {"name": "shop", "runtime": "k3s", "version": NEW, "kubeconfig_server": server.api_url,
+                           "allow_http": True,
+                           "k3s": {"airgap_dir": "bundle", "registration_address": server.ip, "release_url": UNREACHABLE,
+                                   "registries": {"mirrors": {"docker.io": {"endpoint": [registry.origin()]}}}}}
+        spec.update(target={"servers": [server.target], "agents": [agent.target]}, ssh={"key": str(harmony.ssh_key)})
+        (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
+
+        made = harmony("bundle", "bundle", "--release-url", harmony.mirror.release_url,
+                       env={"SSL_CERT_FILE": str(ca.ca_cert)}, cwd=root)
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "3 image(s) of the project for linux/amd64 bundled in harmony-images-amd64.tar" in made.stdout
+        assert "docker.io/library/nginx:1.27-alpine  (web, status)" in made.stdout
+        assert {h[0] for h in registry.hits} == {"registry", "auth", "storage"}
+        bundled = root / "bundle" / "harmony-images-amd64.tar"
+
+        asked = len(harmony.mirror.requests)
+        up = harmony("up", "--yes", cwd=root)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert harmony.mirror.requests[asked:] == []
+        assert [line.rsplit("; ", 1)[1] for line in up.stdout.splitlines()
+                if line.startswith("workload ")] == ["running"] * 3
+        for node in (server, agent):
+            assert node.sh(f"sha256sum {IMAGES}").split()[0] == sha256(bundled)
+        nodes = json.loads(harmony.kubectl("--context", "shop", "get", "nodes", "-o", "json").stdout)["items"]
+        assert len(nodes) == 2
+        for node in nodes:
+            assert {n for entry in node["status"]["images"] for n in entry["names"]} >= {
+                "docker.io/library/nginx:1.27-alpine", "docker.io/library/busybox:1.36",
+                "docker.io/library/redis:7-alpine"}
+
+        started = server.started_at(), agent.started_at("k3s-agent")
+        again = harmony("up", "--yes", cwd=root)
+        assert again.returncode == 0 and "2 hosts: 0 changed, 2 unchanged, 0 failed" in again.stdout
+        assert (server.started_at(), agent.started_at("k3s-agent")) == started
+
+        web = root / "k8s" / "web.yaml"
+        web.write_text(web.read_text().replace("nginx:1.27-alpine", "nginx:1.28-alpine"))
+        unbundled = harmony("up", "--yes", cwd=root)
+        assert unbundled.returncode == 2
+        assert (f"the airgap bundle {root / 'bundle'} lacks 1 image(s) the workloads run "
+                "(docker.io/library/nginx:1.28-alpine) in harmony-images-amd64.tar") in one_error_line(unbundled)
+        assert (server.started_at(), agent.started_at("k3s-agent")) == started
+    finally:
+        registry.stop()

@@ -16,7 +16,13 @@ follows the parts of the real program's contract that harmony depends on (see th
 - `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
   in the token, and register their node with the token, as real k3s does before trusting a server;
   a joining server also takes the cluster's CA from /v1-k3s/server-bootstrap, which (as with real
-  k3s) only a server running embedded etcd (`cluster-init`, or joined itself) offers.
+  k3s) only a server running embedded etcd (`cluster-init`, or joined itself) offers;
+- at start, a node imports the OCI image archives (.tar) in /var/lib/rancher/k3s/agent/images, as
+  k3s's containerd does (`import_images`), and reports them in its Node's `status.images`; on a
+  host marked as reaching no registry (/etc/standin-no-registry: an airgapped host), a pod whose
+  image its node has not imported never pulls (ImagePullBackOff). Real k3s releases from
+  v1.32.0, v1.31.5, v1.30.9 and v1.29.13 also import files that appear while they run; this
+  stand-in, like the older releases the tests install, imports only at start.
 
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
@@ -46,6 +52,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tarfile
 import threading
 import time
 import urllib.parse
@@ -57,6 +64,10 @@ import yaml
 import objects  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
+NO_REGISTRY = "/etc/standin-no-registry"  # a test host marked as reaching no registry (airgapped)
+# What the release's airgap images archive holds, as far as the stand-in runs it: the image of
+# helm-controller's install Jobs (k3s-images.txt of a release lists it with the others).
+SYSTEM_IMAGES = (objects.HELM_JOB_IMAGE,)
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
 
 
@@ -312,7 +323,46 @@ def node_record(config: dict, roles: list[str]) -> dict:
         "address": (as_list(config.get("node-ip")) or host_addresses() or ["127.0.0.1"])[0],
         "version": VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "images": import_images(f"{config.get('data-dir', '/var/lib/rancher/k3s')}/agent/images"),
+        "no_registry": os.path.exists(NO_REGISTRY),
     }
+
+
+def import_images(directory: str) -> list[str]:
+    """What k3s's containerd imports at start from the images directory, as its importer
+    reads an OCI Image Layout tar: every blob checked against its digest, every manifest that
+    index.json names present, each image named by its `io.containerd.image.name`. A file that
+    fails is logged and skipped, as k3s does. The release's own archive
+    (k3s-airgap-images-ARCH.tar.zst, a token file from the test mirror) is not read: it gives
+    the system images k3s's packaged components run (SYSTEM_IMAGES)."""
+    names = []
+    if glob.glob(f"{directory}/k3s-airgap-images-*"):
+        names += [objects.normalized(image) for image in SYSTEM_IMAGES]
+    for path in sorted(glob.glob(f"{directory}/*.tar")):
+        try:
+            with tarfile.open(path) as archive:
+                blobs = {}
+                for member in archive.getmembers():
+                    if member.isfile() and member.name.startswith("blobs/sha256/"):
+                        data = archive.extractfile(member).read()
+                        if hashlib.sha256(data).hexdigest() != member.name.rsplit("/", 1)[1]:
+                            raise ValueError(f"{member.name}: unexpected commit digest")
+                        blobs[member.name] = data
+                index = json.loads(archive.extractfile("index.json").read())
+            imported = []
+            for entry in index["manifests"]:
+                manifest = json.loads(blobs["blobs/" + entry["digest"].replace(":", "/")])
+                for child in [manifest["config"], *manifest.get("layers", [])]:
+                    if "blobs/" + child["digest"].replace(":", "/") not in blobs:
+                        raise ValueError(f"content digest {child['digest']}: not found")
+                imported.append(entry["annotations"]["io.containerd.image.name"])
+        except (OSError, KeyError, ValueError, tarfile.TarError) as error:
+            print(f'level=error msg="Error encountered while importing {path}: {error}"', file=sys.stderr, flush=True)
+            continue
+        for name in imported:
+            log(f"Imported {name}")
+        names += imported
+    return names
 
 
 def node_object(node: dict) -> dict:
@@ -341,6 +391,7 @@ def node_object(node: dict) -> dict:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status",
                             "lastHeartbeatTime": now, "lastTransitionTime": node["created"]}],
+            "images": [{"names": [name], "sizeBytes": 0} for name in node.get("images", [])],
             "addresses": [{"type": "InternalIP", "address": node["address"]},
                           {"type": "Hostname", "address": node["name"]}],
             "nodeInfo": {"kubeletVersion": node["version"], "kubeProxyVersion": node["version"],
@@ -547,7 +598,8 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
     store = objects.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"),
                           (host_addresses() or ["127.0.0.1"])[0],
-                          lambda: [node_object(n)["metadata"]["labels"] for n in registry.load().values()])
+                          lambda: [{"labels": node_object(n)["metadata"]["labels"], "images": n.get("images", []),
+                                    "no_registry": n.get("no_registry", False)} for n in registry.load().values()])
     handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "store": store, "ca_pem": ca_pem,
                                         "secret": secret, "tls_dir": tls_dir, "etcd": etcd})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))

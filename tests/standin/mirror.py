@@ -188,23 +188,14 @@ class Mirror:
 
     # ------------------------------------------------------------------ life
     def start(self) -> "Mirror":
-        for server in self.servers.values():
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        start_all(self.servers)
         return self
 
     def stop(self) -> None:
-        for server in self.servers.values():
-            server.shutdown()
-            server.server_close()
+        stop_all(self.servers)
 
     def _server(self, handler, tls: TLS | None) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer((self.host, 0), handler)
-        server.daemon_threads = True
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls.cert, tls.key)
-            server.socket = context.wrap_socket(server.socket, server_side=True)
-        return server
+        return make_server(self.host, handler, tls)
 
     # ------------------------------------------------------------------ signed links
     def _signature(self, blob: str, date: str) -> str:
@@ -250,6 +241,28 @@ class Mirror:
 
     def _blob_handler(self, origin: str):
         return lambda *args: _BlobHandler(self, origin, *args)
+
+
+def make_server(host: str, handler, tls: TLS | None) -> ThreadingHTTPServer:
+    """A threaded HTTP server on a free port of `host`, on TLS with `tls`."""
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.cert, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server
+
+
+def start_all(servers: dict) -> None:
+    for server in servers.values():
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def stop_all(servers: dict) -> None:
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):

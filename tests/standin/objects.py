@@ -280,18 +280,22 @@ def template_of(obj: dict) -> dict:
 
 
 def kubelet(obj: dict, since: float, nodes: list[dict]) -> str:
-    """What the scheduler and kubelet make of a workload's pods, `since` its spec changed:
-    "starting"; "unschedulable" (a nodeSelector no node's labels match); "unpullable" or
-    "crashing" (an image so marked); for a Job, "failed" (a command with `exit 1`) or
-    "succeeded"; else "running"."""
+    """What the scheduler and kubelet make of a workload's pods, `since` its spec changed, on
+    `nodes` (what the scheduler sees of each: its `labels`, the `images` it has, and whether it
+    reaches `no_registry`): "starting"; "unschedulable" (a nodeSelector no node's labels
+    match); "unpullable" (an image so marked, or one that a node the pods may land on cannot
+    pull: it reaches no registry, and has not imported it); "crashing" (an image so marked);
+    for a Job, "failed" (a command with `exit 1`) or "succeeded"; else "running"."""
     spec = template_of(obj).get("spec") or {}
     selector = spec.get("nodeSelector") or {}
-    if not any(all(labels.get(k) == v for k, v in selector.items()) for labels in nodes):
+    placed = [n for n in nodes if all(n["labels"].get(k) == v for k, v in selector.items())]
+    if not placed:
         return "unschedulable"
     if time.time() - since < float(os.environ.get("HARMONY_STANDIN_POD_SECONDS", "3")):
         return "starting"
     images = " ".join(str(c.get("image", "")) for c in spec.get("containers") or [])
-    if "unpullable" in images:
+    if "unpullable" in images or any(not pullable(c.get("image", ""), n) for n in placed
+                                     for c in spec.get("containers") or []):
         return "unpullable"
     if "crashing" in images:
         return "crashing"
@@ -299,6 +303,22 @@ def kubelet(obj: dict, since: float, nodes: list[dict]) -> str:
         commands = json.dumps([c.get("command", []) + c.get("args", []) for c in spec.get("containers") or []])
         return "failed" if "exit 1" in commands else "succeeded"
     return "running"
+
+
+def normalized(image: str) -> str:
+    """An image's name as containerd's CRI normalizes it: docker.io/library/NAME:latest."""
+    name, at, digest = image.partition("@")
+    first, slash, _ = name.partition("/")
+    if not (slash and ("." in first or ":" in first or first == "localhost")):
+        name = "docker.io/" + (name if "/" in name else "library/" + name)
+    if not at and ":" not in name.rsplit("/", 1)[1]:
+        name += ":latest"
+    return name + at + digest
+
+
+def pullable(image: str, node: dict) -> bool:
+    """Whether a node has the image, or can pull it (it reaches a registry)."""
+    return not node.get("no_registry") or normalized(image) in node.get("images", ())
 
 
 def replicas_of(obj: dict, nodes: list[dict]) -> int:
@@ -442,8 +462,8 @@ def allocate_node_ports(obj: dict) -> None:
 class Store:
     """The objects, kept in a JSON file under the server's data dir."""
 
-    def __init__(self, path: str, address: str = "127.0.0.1", nodes=lambda: [{}]) -> None:
-        """`nodes()`: the labels of each node the cluster has, for its scheduler."""
+    def __init__(self, path: str, address: str = "127.0.0.1", nodes=lambda: [{"labels": {}}]) -> None:
+        """`nodes()`: what the scheduler and kubelet see of each node (`kubelet`)."""
         self.path, self.lock, self.address, self.nodes = path, threading.Lock(), address, nodes
 
     def _load(self) -> dict:

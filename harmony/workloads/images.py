@@ -1,0 +1,82 @@
+"""The images a project's workloads run, for its airgap bundle: every container image in their
+objects (any object's `containers`, `initContainers` and `ephemeralContainers`, so a pod
+template anywhere, a CRD's too, is seen), and the images a workload lists itself under
+`images`, which a Helm chart's must, since harmony does not render charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harmony.errors import BadInput
+from harmony.images import archive, reference
+from harmony.images.reference import Reference
+from harmony.k3s.paths import images_archive
+from harmony.workloads.spec import Workload
+
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    images: dict[Reference, tuple[str, ...]]  # each image, and the workloads that run it
+    warnings: tuple[str, ...]  # what would still reach for a registry on an airgapped cluster
+
+
+def wanted(project, workloads: list[Workload]) -> Wanted:
+    """The images of `workloads` (read from `project`); BadInput for a name that is not one."""
+    images: dict[Reference, list[str]] = {}
+    warnings = []
+    for entry, workload in zip(project.workloads, workloads):
+        listed = [(name, None) for name in entry.get("images") or []]
+        if "helm" in entry and not listed:
+            warnings.append(f"workload '{workload.name}': harmony does not render Helm charts, so it cannot "
+                            "see this chart's images: list them under the workload's images")
+        for name, policy in listed + [(c["image"], c.get("imagePullPolicy")) for c in containers(workload.objects)]:
+            image = reference.parse(name)
+            images.setdefault(image, [])
+            if workload.name not in images[image]:
+                images[image].append(workload.name)
+            if image.floating and policy not in ("IfNotPresent", "Never"):
+                warnings.append(f"workload '{workload.name}': {name} is pulled on every start (it is :latest or has "
+                                "no tag), which fails without a registry: pin a tag, or set imagePullPolicy: "
+                                "IfNotPresent")
+    return Wanted({image: tuple(names) for image, names in images.items()}, tuple(dict.fromkeys(warnings)))
+
+
+def containers(value) -> list[dict]:
+    """Every container spec (a mapping with a string `image`) in `value`, in order."""
+    found = []
+    if isinstance(value, dict):
+        for key in CONTAINER_LISTS:
+            items = value.get(key)
+            if isinstance(items, list):
+                found += [c for c in items if isinstance(c, dict) and isinstance(c.get("image"), str)]
+        for child in value.values():
+            found += containers(child)
+    elif isinstance(value, (list, tuple)):
+        for child in value:
+            found += containers(child)
+    return found
+
+
+def check_bundled(directory: str, project, workloads: list[Workload]) -> None:
+    """BadInput unless the airgap bundle in `directory` holds everything the workloads need
+    from a network: each image, for each architecture it was made for, and no chart left to
+    fetch from a repository (an airgapped cluster reaches neither)."""
+    for entry in project.workloads:
+        helm = entry.get("helm") or {}
+        if "repo" in helm or str(helm.get("chart", "")).startswith("oci://"):
+            raise BadInput(f"{project.path}: workload '{entry['name']}': its chart is fetched from a repository, "
+                           "which an airgapped cluster cannot reach: make it a local chart (helm pull CHART "
+                           "--untar) and name its directory")
+    images = {str(image) for image in wanted(project, workloads).images}
+    archives = sorted(Path(directory).glob(images_archive("*")))
+    if images and not archives:
+        raise BadInput(f"the airgap bundle {directory} holds none of the images the project's workloads run: "
+                       f"make it with the project file (harmony bundle {directory})")
+    for path in archives:
+        missing = sorted(images - archive.names(path))
+        if missing:
+            raise BadInput(f"the airgap bundle {directory} lacks {len(missing)} image(s) the workloads run "
+                           f"({', '.join(missing)}) in {path.name}: make it again (harmony bundle {directory})")
