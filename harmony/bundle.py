@@ -1,6 +1,7 @@
 """`harmony bundle`: one k3s release downloaded into a directory, for `harmony up --airgap`
-(the bundle's layout and checks: harmony.k3s.airgap), with the images of the project's
-workloads when there is a project file (harmony.workloads.images, harmony.images)."""
+(the bundle's layout and checks: harmony.k3s.airgap), with what the project's workloads would
+fetch when there is a project file: their images (harmony.workloads.images, harmony.images)
+and their charts from repositories (harmony.charts)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from harmony import fetch, releases
+from harmony.charts import fetch_chart
 from harmony.errors import RunFailed
 from harmony.images import archive
 from harmony.images.registry import Puller
@@ -16,14 +18,15 @@ from harmony.k3s import airgap
 from harmony.k3s.paths import IMAGE_SUFFIXES, images_archive
 from harmony.k3s.settings import DOWNLOAD_URLS, check_https, registries, url
 from harmony.workloads import images as workload_images, spec
+from harmony.workloads.spec import bundled_chart, remote
 
 BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x"}
 HERE = "this machine"
 
 
 def bundle(directory: str, options: dict, arches: list[str], project=None) -> list[str]:
-    """One release (pinned, or the channel's) into `directory`, and the project's images;
-    what it holds, a line each. `options` are data keys (k3s_version, k3s_channel,
+    """One release (pinned, or the channel's) into `directory`, and the project's images and
+    charts; what it holds, a line each. `options` are data keys (k3s_version, k3s_channel,
     k3s_release_url, k3s_channel_url, harmony_allow_http), over the project's."""
     data = {**(project.data if project else {}), **{k: v for k, v in options.items() if v is not None}}
     allow_http = bool(data.get("harmony_allow_http"))
@@ -37,16 +40,20 @@ def bundle(directory: str, options: dict, arches: list[str], project=None) -> li
     written = make(directory, version_, release_url, arches, allow_http)
     lines = [f"k3s {version_} bundled in {directory}: {', '.join(p.name for p in written)}"]
     if wanted is not None:
-        lines += bundle_images(Path(directory), wanted, arches, Puller(registries(data, HERE), allow_http))
+        lines += bundle_project(Path(directory), project, wanted, arches, Puller(registries(data, HERE), allow_http))
     return lines
 
 
-def bundle_images(directory: Path, wanted: workload_images.Wanted, arches: list[str], puller: Puller) -> list[str]:
-    """The images the project's workloads run, pulled for each architecture into
-    harmony-images-ARCH.tar, with their checksums in sha256sum-harmony.txt (which the bundle's
-    checks read like the release's); a line for each image, and the warnings."""
-    # Every pull first: a failed one leaves the bundle as it was.
+def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arches: list[str],
+                   puller: Puller) -> list[str]:
+    """What the project's workloads would fetch: their images, pulled for each architecture
+    into harmony-images-ARCH.tar, and their charts from repositories, in charts/; with their
+    checksums in sha256sum-harmony.txt, which the bundle's checks read like the release's. A
+    line for each, and the warnings."""
+    # Every pull and download first: a failed one leaves the bundle as it was.
     pulled = {arch: [puller.pull(image, arch) for image in wanted.images] for arch in arches} if wanted.images else {}
+    charts = {bundled_chart(e["helm"]): (e["name"], fetch_chart(e["helm"], puller))
+              for e in project.workloads if remote(e.get("helm") or {})}
     lines, files = [], []
     for arch, images in pulled.items():
         path = directory / images_archive(arch)
@@ -55,15 +62,22 @@ def bundle_images(directory: Path, wanted: workload_images.Wanted, arches: list[
         size = sum(blob.size for image in images for blob in image.blobs)
         lines.append(f"{len(images)} image(s) of the project for linux/{arch} bundled in {path.name} "
                      f"({size / 1e6:.1f} MB of layers)")
-    for stale in set(directory.glob(images_archive("*"))) - set(files):
+    lines += [f"  {image}  ({', '.join(names)})" for image, names in sorted(wanted.images.items(), key=lambda i: str(i[0]))]
+    for name, (workload, content) in sorted(charts.items()):
+        (directory / name).parent.mkdir(exist_ok=True)
+        partial = directory / f"{name}.part"
+        partial.write_bytes(content)
+        partial.rename(directory / name)
+        files.append(directory / name)
+        lines.append(f"the chart of workload '{workload}' bundled in {name}")
+    for stale in (set(directory.glob(images_archive("*"))) | set(directory.glob("charts/*.tgz"))) - set(files):
         stale.unlink()
     sums = directory / airgap.IMAGES_CHECKSUMS
     if files:
-        sums.write_text("".join(f"{airgap.sha256_of(p)}  {p.name}\n" for p in files))
+        sums.write_text("".join(f"{airgap.sha256_of(p)}  {p.relative_to(directory)}\n" for p in files))
     else:
         sums.unlink(missing_ok=True)
         lines.append("the project's workloads run no images to bundle")
-    lines += [f"  {image}  ({', '.join(names)})" for image, names in sorted(wanted.images.items(), key=lambda i: str(i[0]))]
     return lines + [f"warning: {w}" for w in wanted.warnings]
 
 
@@ -101,6 +115,9 @@ def _download(url: str, path: Path, sha256: str, allow_http: bool) -> Path:
     except httpx.HTTPError as error:
         partial.unlink(missing_ok=True)
         raise RunFailed(f"download of {url} failed: {error}") from None
+    except BaseException:  # stopped: no half-downloaded file stays
+        partial.unlink(missing_ok=True)
+        raise
     if airgap.sha256_of(partial) != sha256:
         partial.unlink()
         raise RunFailed(f"{url} does not match its published sha256 {sha256}: discarded")

@@ -349,9 +349,12 @@ def bundle(directory, arches, project_file, **options):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
     project file, the images its workloads run too (pulled from their registries, or the
     mirrors of cluster.k3s.registries)."""
-    from harmony import bundle as bundle_module, project
+    from harmony import bundle as bundle_module, project, stopping
 
-    for line in bundle_module.bundle(directory, options, list(arches), project.find_and_load(project_file)):
+    with stopping.at_once("what was downloaded and checked stays, a file being downloaded was discarded; "
+                          "run the command again to finish the bundle"):
+        lines = bundle_module.bundle(directory, options, list(arches), project.find_and_load(project_file))
+    for line in lines:
         click.echo(line)
     return 0
 

@@ -63,6 +63,7 @@ class Run:
     options: runner.RunOptions
     request: Request  # the command's, with what the inventory data gives filled in
     resolved: Resolved  # what the run works out once, handed to its hosts
+    workloads: list[Workload] = field(default_factory=list)  # the project's, when the command acts on them
 
     @property
     def runtime(self) -> str:
@@ -102,12 +103,12 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
     return runtime.choose(host.name, runtime.Platform(**platform), install_docker)
 
 
-def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: list[Workload] = ()) -> Run:
+def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: bool = False) -> Run:
     """Check the inventory with the request's overrides, choose the runtime, and resolve the
     run (`harmony.resolved`): with `pin`, its k3s version and the published sha256 of what it
     downloads (so the release must exist); unless the command works host by host (not
-    `whole`), the cluster the hosts make; with an airgap bundle, that it holds the `workloads`'
-    images. Only then say which runtime, and why."""
+    `whole`), the cluster the hosts make; with `workloads`, the project's, read and checked
+    (with an airgap bundle, against it). Only then say which runtime, and why."""
     data = {**request.options.data, **request.release}
     if request.name:
         data["harmony_cluster"] = request.name
@@ -118,36 +119,40 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: 
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
     request = _with_data(request, hosts[0].data)
-    _check_bundled(request, hosts, workloads)
+    loaded = _workloads(request, hosts) if workloads else []
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
     choice = _choose_runtime(request, hosts)
+    if choice.runtime == "k3d" and hosts[0].settings.airgap_dir:
+        raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
+                       f"Docker ({choice.reason}): use --runtime k3s, or give none")
     if choice.runtime == "k3s":
         resolved = k3s_resolve.resolve([(h.name, h.settings) for h in hosts], pin, whole)
     else:
         resolved = k3d_resolve.resolve(k3d_settings.from_data(hosts[0].data, hosts[0].name), pin)
     # The run's data: the overrides, and what the controller resolved, for every host.
     run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
-    run = Run(hosts, replace(request.options, data=run_data), request, resolved)
+    run = Run(hosts, replace(request.options, data=run_data), request, resolved, loaded)
     if request.project:
         click.echo(f"project: {request.project.path}", err=True)
     click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
     return run
 
 
-def _workloads(request: Request) -> list[Workload]:
-    """The project's workloads, read and checked before anything runs (bad input: exit 2)."""
-    return workload_spec.load(request.project) if request.project else []
-
-
-def _check_bundled(request: Request, hosts: list[inventory.Host], workloads: list[Workload]) -> None:
-    """With an airgap bundle, that it holds what the workloads would otherwise pull (exit 2)."""
-    bundles = {h.settings.airgap_dir for h in hosts} - {None}
-    if bundles and request.project:
+def _workloads(request: Request, hosts: list[inventory.Host]) -> list[Workload]:
+    """The project's workloads, read and checked before anything runs (bad input: exit 2); with
+    an airgap bundle, their charts from repositories taken from it, and the bundle checked to
+    hold every image they run."""
+    if not request.project:
+        return []
+    bundle = next((h.settings.airgap_dir for h in hosts if h.settings.airgap_dir), None)
+    workloads = workload_spec.load(request.project, bundle)
+    if bundle:
         from harmony.workloads import images
 
-        images.check_bundled(bundles.pop(), request.project, workloads)
+        images.check_bundled(bundle, request.project, workloads)
+    return workloads
 
 
 def _with_data(request: Request, data: dict) -> Request:
@@ -317,10 +322,9 @@ def _plan_report(request: Request, run: Run, result: runner.RunResult, started: 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     """Converge every host; with `confirm`, show the plan and ask before applying. With a
     project file, then its workloads: applied, pruned, and waited for until they run."""
-    workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request, workloads=workloads)
-    request = run.request
+    run = _prepare(request, workloads=True)
+    request, workloads = run.request, run.workloads
     if confirm:
         shown = _plan_report(request, run, _deploy(request, run, "up", dry=True), started)
         _emit(shown, as_json=False)
@@ -339,7 +343,8 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if request.project:
             k3d_ports = (k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).ports
                          if run.runtime == "k3d" else None)
-            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports, check)
+            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports, check,
+                                    run.hosts[0].settings.lock_wait)
             rep.notes += outcome.lines(converge.UP_VERBS)
             rep.extra["workloads"] = outcome.as_json()
             if outcome.failures:
@@ -351,10 +356,9 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
 def plan(request: Request) -> int:
     """Show what `up` would do; exit 1 when it would fail on a host. With a project file, also
     what it would do to each workload's objects, where the cluster answers already."""
-    workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request, workloads=workloads)
-    request = run.request
+    run = _prepare(request, workloads=True)
+    request, workloads = run.request, run.workloads
     with _reported(_plan_report(request, run, _deploy(request, run, "up", dry=True), started),
                    request.as_json) as rep:
         if request.project:
@@ -474,10 +478,9 @@ def check(request: Request) -> int:
     """Compare every host with its spec, changing nothing: what `up` would change (pyinfra's dry
     run), whether k3s runs and its node is Ready; with a project file, what `up` would do to its
     workloads and which ones do not run; exit 1 listing each difference if any."""
-    workloads = _workloads(request)
     started = time.monotonic()
-    run = _prepare(request, workloads=workloads)
-    request = run.request
+    run = _prepare(request, workloads=True)
+    request, workloads = run.request, run.workloads
     planned = _deploy(request, run, "up", dry=True)
     survey = _survey(request, run)
     hosts = []

@@ -124,7 +124,8 @@ def render(name: str, target: str, version: str | None, channel: str | None, run
             value = workload[kind]
             lines.append(f"#   - name: {workload['name']}")
             if kind == "helm":
-                lines += ["#     helm:", f"#       chart: {_scalar(value['chart'])}"]
+                lines += ["#     helm:", f"#       chart: {_scalar(value['chart'])}",
+                          "#     # images: [...]   # the images the chart runs, for an airgap bundle (harmony bundle)"]
             else:
                 lines.append(f"#     {kind}: {_scalar(value)}")
     else:

@@ -4,7 +4,10 @@ object's apply, one poll) finishes, and the next checkpoint stops the command wi
 saying what was left. A second signal stops it at once. Each write to the API is one request
 the API server carries out whole or not at all, so a stop leaves every object either as it was
 or as applied; the next `up` converges the rest (and prunes what the stopped run left: see
-`harmony.workloads.apply.carry_out`)."""
+`harmony.workloads.apply.carry_out`).
+
+`harmony bundle` has nothing to finish first: its files are written aside and renamed only
+when whole and checked, so a stop there ends it at once (`at_once`)."""
 
 from __future__ import annotations
 
@@ -43,6 +46,21 @@ def checkpoints():
     previous = {sig: signal.signal(sig, checkpoint._asked) for sig in STOP_SIGNALS}
     try:
         yield checkpoint
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def at_once(what: str):
+    """For a command whose steps leave nothing half done (downloads into files renamed only
+    when whole and checked): a SIGINT or SIGTERM stops it at once, with exit 130 and `what`."""
+    def stop(signum, frame):
+        raise Interrupted(signal.Signals(signum).name, what=what)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

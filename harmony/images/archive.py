@@ -44,15 +44,19 @@ def write(path: Path, images: list["Image"]) -> None:
         for blob in image.blobs:
             blobs[blob.digest] = blob.path
     partial = path.with_name(path.name + ".part")
-    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
-        _add(archive, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
-        _add(archive, "index.json", json.dumps(index, sort_keys=True).encode())
-        for directory in ("blobs", "blobs/sha256"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            archive.addfile(info)
-        for digest in sorted(blobs):
-            _add(archive, "blobs/" + digest.replace(":", "/"), blobs[digest])
+    try:
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
+            _add(archive, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+            _add(archive, "index.json", json.dumps(index, sort_keys=True).encode())
+            for directory in ("blobs", "blobs/sha256"):
+                info = tarfile.TarInfo(directory)
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+            for digest in sorted(blobs):
+                _add(archive, "blobs/" + digest.replace(":", "/"), blobs[digest])
+    except BaseException:  # stopped, or the disk full: the old archive, if any, stays whole
+        partial.unlink(missing_ok=True)
+        raise
     partial.rename(path)
 
 

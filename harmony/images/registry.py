@@ -7,7 +7,8 @@ What the real registries do, and what is done about it here:
   registry's `mirrors` endpoints in order, then the registry itself (docker.io is served at
   registry-1.docker.io), with `?ns=REGISTRY` on a mirror's requests as containerd sends it.
   `configs.HOST.auth` (username and password, or a token) and `configs.HOST.tls.ca_file` apply
-  to that host.
+  to that host, and the CA also to its token service and the storage its blobs redirect to,
+  which containerd reaches with the same client.
 - **Auth.** A registry answers `401` with `WWW-Authenticate: Bearer realm=...,service=...,
   scope=...` (the distribution token spec): a pull token is asked of the realm (with the
   credentials, if any; anonymously otherwise) and the request made again. Tokens expire (Docker
@@ -92,9 +93,10 @@ class Puller:
         self.allow_http = allow_http
         self.tokens: dict[tuple[str, str], str] = {}
 
-    def pull(self, reference: Reference, arch: str) -> Image:
-        """The image for linux/`arch`, its blobs in the cache; RunFailed naming the image and
-        why, if no endpoint has it."""
+    def pull(self, reference: Reference, arch: str | None) -> Image:
+        """The image for linux/`arch` (with no `arch`: an artifact of one manifest, a Helm
+        chart's), its blobs in the cache; RunFailed naming the image and why, if no endpoint
+        has it."""
         problems = []
         for endpoint, mirror in self._endpoints(reference.registry):
             try:
@@ -109,12 +111,12 @@ class Puller:
         listed = [str(e).rstrip("/") for e in mirror.get("endpoint") or []]
         return [(e, True) for e in listed if e != default] + [(default, False)]
 
-    def _pull(self, endpoint: str, mirror: bool, reference: Reference, arch: str) -> Image:
+    def _pull(self, endpoint: str, mirror: bool, reference: Reference, arch: str | None) -> Image:
         base = f"{endpoint}/v2/{reference.repository}"
         query = f"?ns={reference.registry}" if mirror else ""
         manifest, media_type = self._manifest(f"{base}/manifests/{reference.reference}{query}", reference.digest)
-        platform = f"linux/{arch}"
-        if media_type in INDEX_TYPES:
+        platform = f"linux/{arch}" if arch else ""
+        if media_type in INDEX_TYPES and arch:
             chosen = _platform_manifest(json.loads(manifest), arch)
             if chosen is None:
                 raise _Unavailable(f"the image has no {platform} build")
@@ -161,6 +163,9 @@ class Puller:
         except httpx.HTTPError as error:
             partial.unlink(missing_ok=True)
             raise _Unavailable(f"the download of {blob.digest} broke off ({error})") from None
+        except BaseException:  # stopped, or anything else: no half-written blob stays
+            partial.unlink(missing_ok=True)
+            raise
         if _sha256(partial) != blob.digest or partial.stat().st_size != blob.size:
             partial.unlink()
             raise _Unavailable(f"the blob {blob.digest} does not match its digest: discarded")
@@ -199,8 +204,9 @@ class Puller:
         query = {k: fields[k] for k in ("service", "scope") if k in fields}
         query.setdefault("scope", f"repository:{_repository(url)}:pull")
         realm = str(httpx.URL(fields["realm"]).copy_merge_params(query))
+        # The token service is reached with the registry's TLS settings, as containerd reaches it.
         answer = fetch.get(realm, self.allow_http, "the registry's token service", "check the network",
-                           headers={"Authorization": credentials} if credentials else {}, verify=self._verify(realm))
+                           headers={"Authorization": credentials} if credentials else {}, verify=self._verify(url))
         if answer.status_code in (401, 403):
             raise _Unavailable(self._refused(url))
         if answer.status_code != 200:

@@ -7,7 +7,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harmony.workloads import access, apply, rollout
+from harmony.workloads import access, apply, lease, rollout
 from harmony.workloads.spec import Workload
 
 
@@ -51,13 +51,19 @@ PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.PRUNE:
 
 
 def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float,
-       k3d_ports: tuple[str, ...] | None = None, check=lambda doing: None) -> Outcome:
-    """Apply, prune, wait, `check` called between requests (harmony.stopping); once everything
-    runs, say how to reach it (`access`)."""
+       k3d_ports: tuple[str, ...] | None = None, check=lambda doing: None, lock_wait: float = 60) -> Outcome:
+    """Apply, prune, wait, one run at a time (`lease`, waited for up to `lock_wait` seconds),
+    `check` called between requests (harmony.stopping); once everything runs, say how to reach
+    it (`access`)."""
     cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
-    steps = apply.plan(cluster, workloads, check)
-    apply.carry_out(cluster, steps, workloads, check)
-    outcome = Outcome(steps, rollout.wait(cluster, steps, timeout, check), waited=True)
+    with lease.held(cluster, lock_wait, check) as renew:
+        def checked(doing: str) -> None:
+            check(doing)
+            renew()
+
+        steps = apply.plan(cluster, workloads, checked)
+        apply.carry_out(cluster, steps, workloads, checked)
+        outcome = Outcome(steps, rollout.wait(cluster, steps, timeout, checked), waited=True)
     if not outcome.failures:
         address = urllib.parse.urlsplit(config["clusters"][0]["cluster"]["server"]).hostname
         outcome.reach = access.lines(cluster, steps, address, k3d_ports)

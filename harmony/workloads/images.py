@@ -29,7 +29,7 @@ def wanted(project, workloads: list[Workload]) -> Wanted:
     warnings = []
     for entry, workload in zip(project.workloads, workloads):
         listed = [(name, None) for name in entry.get("images") or []]
-        if "helm" in entry and not listed:
+        if "helm" in entry and "images" not in entry:
             warnings.append(f"workload '{workload.name}': harmony does not render Helm charts, so it cannot "
                             "see this chart's images: list them under the workload's images")
         for name, policy in listed + [(c["image"], c.get("imagePullPolicy")) for c in containers(workload.objects)]:
@@ -61,15 +61,8 @@ def containers(value) -> list[dict]:
 
 
 def check_bundled(directory: str, project, workloads: list[Workload]) -> None:
-    """BadInput unless the airgap bundle in `directory` holds everything the workloads need
-    from a network: each image, for each architecture it was made for, and no chart left to
-    fetch from a repository (an airgapped cluster reaches neither)."""
-    for entry in project.workloads:
-        helm = entry.get("helm") or {}
-        if "repo" in helm or str(helm.get("chart", "")).startswith("oci://"):
-            raise BadInput(f"{project.path}: workload '{entry['name']}': its chart is fetched from a repository, "
-                           "which an airgapped cluster cannot reach: make it a local chart (helm pull CHART "
-                           "--untar) and name its directory")
+    """BadInput unless the airgap bundle in `directory` holds each image the workloads run, for
+    each architecture it was made for (its charts `spec.load` took from it)."""
     images = {str(image) for image in wanted(project, workloads).images}
     archives = sorted(Path(directory).glob(images_archive("*")))
     if images and not archives:

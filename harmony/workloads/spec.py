@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import shutil
 import subprocess
@@ -29,13 +30,14 @@ class Workload:
     namespace: str = "default"  # of its namespaced objects that name none
 
 
-def load(project) -> list[Workload]:
-    """The project's workloads with their objects, in the file's order."""
+def load(project, bundle: str | None = None) -> list[Workload]:
+    """The project's workloads with their objects, in the file's order; with an airgap
+    `bundle`, the charts it holds in place of those from repositories."""
     workloads = []
     for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
         if kind == "helm":
-            objects = [helm_chart(project, entry)]
+            objects = [helm_chart(project, entry, bundle)]
         elif kind == "kustomize":
             objects = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
         else:
@@ -109,19 +111,40 @@ def _not_an_object(item) -> str | None:
     return f"a Kubernetes object needs {', '.join(missing)}" if missing else None
 
 
-def helm_chart(project, entry: dict) -> dict:
+def remote(helm: dict) -> bool:
+    """Whether a workload's chart comes from a repository or an OCI registry."""
+    return "repo" in helm or str(helm.get("chart", "")).startswith("oci://")
+
+
+def bundled_chart(helm: dict) -> str:
+    """Where an airgap bundle keeps a chart from a repository (a path in the bundle): its name
+    and version, and a hash of where it comes from, so two sources never share a file."""
+    source = f"{helm.get('repo', '')} {helm['chart']} {helm['version']}"
+    name = helm["chart"].rstrip("/").rsplit("/", 1)[-1]
+    return f"charts/{name}-{helm['version']}-{hashlib.sha256(source.encode()).hexdigest()[:12]}.tgz"
+
+
+def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
     """The workload's HelmChart for k3s's helm-controller (helm.cattle.io/v1), which installs
     the chart in the cluster and keeps it installed: a local chart travels inside it, as
-    `chartContent` (so the cluster needs no access to this machine, or to the internet); one
-    from a repository or an OCI registry is named, at its pinned version."""
+    `chartContent` (so the cluster needs no access to this machine, or to the internet), and so
+    does one from a repository or an OCI registry that an airgap `bundle` holds; otherwise that
+    one is named, at its pinned version."""
     helm, where = entry["helm"], f"{project.path}: workload '{entry['name']}'"
     spec = {"targetNamespace": entry.get("namespace") or "default", "createNamespace": True}
     chart = helm["chart"]
-    if chart.startswith("oci://") or "repo" in helm:
+    if remote(helm):
         if not helm.get("version"):
             raise BadInput(f"{where}: a chart from a repository or an OCI registry needs its version pinned: "
                            "add helm.version")
-        spec.update(chart=chart, version=str(helm["version"]), **({"repo": helm["repo"]} if "repo" in helm else {}))
+        if bundle:
+            path = Path(bundle) / bundled_chart(helm)
+            if not path.is_file():
+                raise BadInput(f"{where}: the airgap bundle {bundle} lacks its chart ({chart} {helm['version']}): "
+                               f"make it again (harmony bundle {bundle})")
+            spec["chartContent"] = base64.b64encode(path.read_bytes()).decode()
+        else:
+            spec.update(chart=chart, version=str(helm["version"]), **({"repo": helm["repo"]} if "repo" in helm else {}))
     else:
         spec["chartContent"] = chart_archive(project.root / chart, where)
     values = {}

@@ -91,3 +91,12 @@ def test_down_keeps_what_others_keep_in_etc_rancher(harmony, host):
     down = harmony("down", host.target, "--ssh-key", str(harmony.ssh_key), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
     assert host.exists("/etc/rancher/rke2/config.yaml") and not host.exists("/etc/rancher/k3s")
+
+
+def test_an_airgap_bundle_is_refused_for_k3d(harmony, host, tmp_path):
+    """k3d runs k3s in Docker: a bundle that installs k3s on the host cannot apply, and is said so."""
+    result = harmony.up(host, "--runtime", "k3d", "--airgap", str(tmp_path / "bundle"))
+    assert result.returncode == 2
+    assert "an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in Docker " \
+           "(asked for): use --runtime k3s, or give none" in one_error_line(result)
+    assert_untouched(host)

@@ -7,6 +7,7 @@ completes, a Job that fails, a manifest that is not YAML."""
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from harmony.workloads.lease import MICRO_TIME
 from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched
 
 
@@ -209,9 +211,49 @@ def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_con
     assert run.returncode == 130, out + err
     assert ("harmony: error: stopped by SIGINT during 'waiting for the workloads' rollouts': what is done stays; "
             "run the command again to converge the rest") in err
+    assert not lease(harmony)  # a stopped run lets go of the workloads
     edit(root / "k8s" / "web.yaml", "image: registry.example/unpullable:1", "image: nginx:1.27-alpine")
     up = harmony("up", "--yes", cwd=root)
     assert "workload web: 1 changed, 4 unchanged; running" in up.stdout, up.stdout + up.stderr
+
+
+def lease(harmony) -> dict | None:
+    """The Lease of the run applying the cluster's workloads, or None."""
+    found = harmony.kubectl("--context", "shop", "get", "lease", "harmony-workloads", "-n", "kube-system", "-o", "json")
+    return json.loads(found.stdout) if found.returncode == 0 else None
+
+
+def test_a_run_waits_for_another_runs_hold_on_the_workloads_and_takes_over_a_dead_ones(host, harmony, tmp_path):
+    """Another run applying the cluster's workloads (its Lease, planted here: a run from another
+    machine, or against another server of the cluster, whose hosts' run does not share this
+    one's host lock) makes `up` wait, then fail naming it; a hold its run stopped renewing is
+    taken over."""
+    root = project(tmp_path, host, harmony)
+    assert harmony("up", "--yes", cwd=root).returncode == 0
+    assert not lease(harmony)  # let go at the end
+    now = datetime.datetime.now(datetime.timezone.utc)
+    held = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "harmony-workloads", "namespace": "kube-system"},
+            "spec": {"holderIdentity": "ops@laptop pid 4242 run 1a2b3c4d", "leaseDurationSeconds": 30,
+                     "acquireTime": now.strftime(MICRO_TIME), "renewTime": now.strftime(MICRO_TIME)}}
+    (tmp_path / "lease.json").write_text(json.dumps(held))
+    assert harmony.kubectl("--context", "shop", "create", "-f", str(tmp_path / "lease.json")).returncode == 0
+    edit(root / "k8s" / "web.yaml", "replicas: 2", "replicas: 3")
+    waited = harmony("up", "--yes", "--set", "harmony_lock_wait=3", cwd=root)
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert ("harmony: error: another harmony run (ops@laptop pid 4242 run 1a2b3c4d) has been applying this "
+            f"cluster's workloads since {now.strftime(MICRO_TIME)}: waited 3 s for it (harmony_lock_wait); try "
+            "again when it ends") in waited.stderr
+    assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 2  # untouched
+
+    stale = (now - datetime.timedelta(minutes=1)).strftime(MICRO_TIME)  # as if its run was killed a minute ago
+    patched = harmony.kubectl("--context", "shop", "patch", "lease", "harmony-workloads", "-n", "kube-system",
+                              "--type", "merge", "-p", json.dumps({"spec": {"renewTime": stale}}))
+    assert patched.returncode == 0, patched.stderr
+    taken = harmony("up", "--yes", cwd=root)
+    assert taken.returncode == 0 and "workload web: 1 changed, 4 unchanged; running" in taken.stdout, \
+        taken.stdout + taken.stderr
+    assert not lease(harmony)
 
 
 def test_a_manifest_that_is_not_yaml_stops_before_any_host(host, harmony, tmp_path):

@@ -15,6 +15,8 @@ using-api/api-concepts/ and server-side-apply/):
 - merge patches (application/merge-patch+json; a strategic-merge patch is taken as one): an
   Update by their manager (`fieldManager`, else from the User-Agent, as `kubectl-patch`), which
   then owns the fields it changed, taking them from the others: how a hand edit shows;
+- optimistic concurrency: a replace (PUT) naming a resourceVersion other than the live one, and
+  a DELETE whose preconditions do, is a 409 Conflict (how a Lease is taken over safely);
 - uid, resourceVersion, creationTimestamp; `metadata.generation`, raised by a change outside
   metadata and status; `status` in a write to the object itself is ignored, as the status
   subresource's;
@@ -102,6 +104,7 @@ RESOURCES = (
     Resource("batch", "v1", "jobs", "Job", True),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",)),
     Resource("helm.cattle.io", "v1", "helmcharts", "HelmChart", True),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
 )
 JOBS = RESOURCES[8]
 HELM_JOB_IMAGE = "rancher/klipper-helm:v0.9.3-build20241008"
@@ -600,10 +603,13 @@ class Store:
                 return pod
         raise ApiError(404, "NotFound", f'pods "{name}" not found')
 
-    def delete(self, resource, namespace, name) -> dict:
+    def delete(self, resource, namespace, name, version: str | None = None) -> dict:
+        """Delete an object; with `version` (DeleteOptions' preconditions), only that version of it."""
         with self.lock:
             state = self._load()
-            gone = state["objects"].pop(self._existing(state, resource, namespace, name))
+            key = self._existing(state, resource, namespace, name)
+            _precondition(state["objects"][key], version, resource)
+            gone = state["objects"].pop(key)
             if resource.kind == "HelmChart":  # helm-controller uninstalls, then its Job goes
                 state["objects"].pop(self.key(JOBS, namespace, f"helm-install-{name}"), None)
             if resource.kind == "Namespace":
@@ -752,7 +758,8 @@ def handle(store: Store, method: str, path: str, query: dict, headers, body: byt
         if method == "GET":
             return 200, store.list(resource, namespace, first.get("labelSelector", ""))
         if method == "DELETE" and name:
-            store.delete(resource, namespace, name)
+            options = json.loads(body) if body else {}
+            store.delete(resource, namespace, name, (options.get("preconditions") or {}).get("resourceVersion"))
             return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}
         document = yaml.safe_load(body or b"{}") or {}
         if not isinstance(document, dict):
@@ -802,7 +809,17 @@ def _patch(live, patch, manager, resource):
 def _replace(live, document, manager, resource):
     if live is None:
         raise ApiError(404, "NotFound", f"{resource.name} not found")
+    _precondition(live, (document.get("metadata") or {}).get("resourceVersion"), resource)
     return update(live, document, manager)
+
+
+def _precondition(live: dict, version: str | None, resource: Resource) -> None:
+    """Optimistic concurrency: a write that names a resourceVersion other than the live one is
+    a 409 Conflict, as the API answers it."""
+    if version and version != live["metadata"].get("resourceVersion"):
+        raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource.name} "{live["metadata"]["name"]}": '
+                                        "the object has been modified; please apply your changes to the latest "
+                                        "version and try again")
 
 
 # ---------------------------------------------------------------- k3s's manifests directory

@@ -19,7 +19,10 @@ What it models, from the OCI distribution spec, the distribution token spec and 
   the storage refuses an expired or tampered link (403) and, as S3 does, a request that also
   carries an `Authorization` header (400 "Only one auth mechanism allowed").
 - **Images** are real OCI images of gzipped tar layers, with configs whose diff_ids are the
-  layers' uncompressed digests; `tampered` names blobs served with a changed byte.
+  layers' uncompressed digests; `tampered` names blobs served with a changed byte, `stalled`
+  blobs whose transfer stops after half (a slow link, for the tests that stop a bundle).
+- **Helm charts** (`charts`) as `helm push` stores them: an OCI manifest with Helm's config and
+  the chart's .tgz as its one layer, tagged with the version.
 
 Not modelled: pushes, HEAD, ranges, the catalog and referrers APIs, schema 1, pull rate limits,
 mirrors' `ns` query (ignored), and the real signing scheme (an HMAC of the digest and the date).
@@ -40,13 +43,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
+from tests.standin.chartrepo import chart_archive
 from tests.standin.mirror import TLS, make_server, start_all, stop_all
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 LINK_SECONDS = 600
+STALL_SECONDS = 60
 ARCHES = ("amd64", "arm64")
 
 
@@ -70,17 +77,22 @@ class Registry:
     (`library/nginx`) to its tags."""
 
     def __init__(self, host: str, tls: TLS, images: dict[str, list[str]], private: set[str] = frozenset(),
-                 credentials: tuple[str, str] = ("standin", "secret"), token_seconds: float = 300) -> None:
+                 credentials: tuple[str, str] = ("standin", "secret"), token_seconds: float = 300,
+                 charts: dict[str, list[str]] | None = None) -> None:
         self.private, self.credentials, self.token_seconds = set(private), credentials, token_seconds
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, dict[str, tuple[str, bytes]]] = {}  # repo -> tag or digest -> (type, body)
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (repository, expiry)
         self.tampered: set[str] = set()
+        self.stalled: set[str] = set()
         self.hits: list[tuple[str, str, str]] = []
         self._key = secrets.token_bytes(16)
         for repository, tags in images.items():
             for tag in tags:
                 self._push(repository, tag)
+        for repository, versions in (charts or {}).items():
+            for version in versions:
+                self._push_chart(repository, version)
         self.servers = {name: self._server(host, tls, name) for name in ("registry", "auth", "storage")}
 
     # ------------------------------------------------------------------ content
@@ -108,6 +120,15 @@ class Registry:
                         "annotations": {"vnd.docker.reference.type": "attestation-manifest"}})
         index = json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}).encode()
         self.manifests[repository][tag] = self.manifests[repository][_digest(index)] = (INDEX, index)
+
+    def _push_chart(self, repository: str, version: str) -> None:
+        """A chart as `helm push` stores it: one manifest, the chart's .tgz its one layer."""
+        name = repository.rsplit("/", 1)[-1]
+        config = json.dumps({"apiVersion": "v2", "name": name, "version": version}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
+                               "config": {"mediaType": HELM_CONFIG, **self._blob(config)},
+                               "layers": [{"mediaType": HELM_CHART, **self._blob(chart_archive(name, version))}]})
+        self.manifests.setdefault(repository, {})[version.replace("+", "_")] = (MANIFEST, manifest.encode())
 
     def digest_of(self, repository: str, tag: str) -> str:
         """The digest of a tag's index, as `docker buildx imagetools inspect` prints it."""
@@ -233,4 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        stalled = self.origin == "storage" and any(d in path for d in self.registry.stalled)
+        self.wfile.write(body[: len(body) // 2] if stalled else body)
+        if stalled:
+            self.wfile.flush()
+            time.sleep(STALL_SECONDS)

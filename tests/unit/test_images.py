@@ -4,6 +4,7 @@ registry (token auth, redirects to signed storage links, content negotiation, di
 
 from __future__ import annotations
 
+import base64
 import json
 import tarfile
 from pathlib import Path
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from harmony import project
+from harmony.charts import fetch_chart
 from harmony.errors import BadInput, RunFailed
 from harmony.images import archive, reference
 from harmony.images.registry import Puller
 from harmony.workloads import images, spec
 from tests.e2e import tls
+from tests.standin.chartrepo import ChartRepo, chart_archive
 from tests.standin.registry import Registry
 
 
@@ -92,8 +95,8 @@ def test_an_image_pulled_on_every_start_is_warned_of(tmp_path):
 def registry(tmp_path_factory):
     ca = tls.make(tmp_path_factory.mktemp("ca"), "127.0.0.1")
     server = Registry("127.0.0.1", ca.server, {"library/nginx": ["1.27"], "team/private": ["1.0"]},
-                      private={"team/private"}).start()
-    server.ca_cert = ca.ca_cert
+                      private={"team/private"}, charts={"charts/extras": ["1.2.0+up1"]}).start()
+    server.ca_cert, server.tls = ca.ca_cert, ca.server
     yield server
     server.stop()
 
@@ -168,3 +171,35 @@ def test_the_archive_is_an_oci_layout_named_for_containerd_and_the_same_bytes_ea
         blobs = {m.name for m in tar.getmembers() if m.isfile() and m.name.startswith("blobs/")}
     assert len(blobs) == 3  # one manifest, config and layer: the same image under two names
     assert archive.names(tmp_path / "missing.tar") == set()
+
+
+def test_charts_from_a_repository_and_from_an_oci_registry(registry, puller_env):
+    repo = ChartRepo("127.0.0.1", registry.tls, {"extras": ["1.2.0"]}).start()
+    try:
+        puller = Puller(puller_env, False)
+        assert fetch_chart({"repo": repo.url, "chart": "extras", "version": "1.2.0"}, puller) == \
+            chart_archive("extras", "1.2.0")
+        assert repo.hits == ["/index.yaml", "/charts/extras-1.2.0.tgz"]
+        with pytest.raises(RunFailed, match="has no extras 9.9.9"):
+            fetch_chart({"repo": repo.url, "chart": "extras", "version": "9.9.9"}, puller)
+    finally:
+        repo.stop()
+    oci = {"chart": f"oci://{registry.address}/charts/extras", "version": "1.2.0+up1"}
+    assert fetch_chart(oci, Puller(puller_env, False)) == chart_archive("extras", "1.2.0+up1")
+
+
+def test_a_bundled_chart_travels_as_chart_content(tmp_path):
+    path = tmp_path / "harmony.yaml"
+    path.write_text("workloads:\n  - {name: extras, helm: {chart: extras, repo: 'https://charts.example', version: 1.2.0}}\n")
+    loaded = project.load(path)
+    (named,) = spec.load(loaded)[0].objects
+    assert named["spec"]["repo"] == "https://charts.example" and "chartContent" not in named["spec"]
+    bundle = tmp_path / "bundle"
+    with pytest.raises(BadInput, match=r"the airgap bundle .* lacks its chart \(extras 1.2.0\): make it again"):
+        spec.load(loaded, str(bundle))
+    file = bundle / spec.bundled_chart(loaded.workloads[0]["helm"])
+    file.parent.mkdir(parents=True)
+    file.write_bytes(chart_archive("extras", "1.2.0"))
+    (carried,) = spec.load(loaded, str(bundle))[0].objects
+    assert base64.b64decode(carried["spec"]["chartContent"]) == chart_archive("extras", "1.2.0")
+    assert not {"repo", "chart", "version"} & set(carried["spec"])
