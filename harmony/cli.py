@@ -347,8 +347,8 @@ def schema():
 @handles_errors
 def bundle(directory, arches, project_file, **options):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
-    project file, the images its workloads run too (pulled from their registries, or the
-    mirrors of cluster.k3s.registries)."""
+    project file, the images its workloads run and their charts from repositories too (pulled
+    from their registries, or the mirrors of cluster.k3s.registries)."""
     from harmony import bundle as bundle_module, project, stopping
 
     with stopping.at_once("what was downloaded and checked stays, a file being downloaded was discarded; "
