@@ -12,19 +12,23 @@ harmony.yaml, is found by that label and deleted. k3s's manifests directory does
 never deletes, and re-applies only on a file's mtime.
 
 What `up` would do is worked out first (`plan`): an object the cluster lacks is created; one it
-has is applied as a dry run, and changed where the result differs from what runs. `plan` and
-`check` show that list; `up` carries it out (`carry_out`).
+has is applied as a dry run, and changed where the result differs from what runs. A Job whose
+change the API refuses (its pod template is immutable: a changed Job is a new run) is replaced,
+deleted and created again, as `kubectl replace --force` does; any other change the API refuses
+fails the command before any workload is written, with the API's reason. `plan` and `check` show
+that list; `up` carries it out (`carry_out`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harmony import localstate
-from harmony.errors import BadInput
+from harmony.errors import BadInput, RunFailed
 from harmony.workloads.spec import Workload
 
 FIELD_MANAGER = "harmony"
@@ -37,7 +41,9 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 PARENT_NAMESPACE = "kube-system"
 PARENT_PREFIX = "harmony."
 SERVER_METADATA = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
-CREATE, CHANGE, UNCHANGED, PRUNE = "create", "change", "unchanged", "prune"
+CREATE, CHANGE, REPLACE, UNCHANGED, PRUNE = "create", "change", "replace", "unchanged", "prune"
+REPLACEABLE = {"Job"}  # kinds whose refused change is made by replacing the object
+GONE_SECONDS = 60  # how long a replaced object may take to go
 
 
 @dataclass
@@ -159,10 +165,11 @@ class Cluster:
                                        field_manager=FIELD_MANAGER, force_conflicts=True)
 
     def delete(self, step: Step) -> None:
+        """Delete the object, and (in the background) what it owns: a Job's pods, say."""
         from kubernetes.dynamic.exceptions import NotFoundError
 
         try:
-            step.resource.delete(name=step.name, namespace=step.namespace)
+            step.resource.delete(name=step.name, namespace=step.namespace, propagation_policy="Background")
         except NotFoundError:
             pass  # gone already (its namespace was pruned first, say)
 
@@ -179,8 +186,7 @@ def plan(cluster: Cluster, workloads: list[Workload], check=lambda doing: None) 
         for step in wanted:
             live = cluster.get(step.resource, step.name, step.namespace)
             if live is not None:
-                dry = cluster.apply(step, dry=True)
-                step.action = UNCHANGED if comparable(dry) == comparable(live) else CHANGE
+                step.action = _compared(cluster, step, live)
         keep = {(group_kind(s.resource), s.namespace, s.name) for s in wanted}
         steps += wanted + _prunes(cluster, workload.name, parents.get(workload.name), keep, wanted)
     names = {w.name for w in workloads}
@@ -188,6 +194,20 @@ def plan(cluster: Cluster, workloads: list[Workload], check=lambda doing: None) 
         if name not in names:  # a workload no longer in harmony.yaml: all of it goes
             steps += _prunes(cluster, name, parent, set(), [])
     return steps
+
+
+def _compared(cluster: Cluster, step: Step, live: dict) -> str:
+    """What applying `step` does to the object the cluster has: by a dry run of it."""
+    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+
+    try:
+        dry = cluster.apply(step, dry=True)
+    except UnprocessibleEntityError as error:
+        if step.kind in REPLACEABLE:
+            return REPLACE
+        raise RunFailed(f"workload '{step.workload}': {step.label}: the cluster refuses the change ({error.summary()}): "
+                        "undo it, or delete the object first") from None
+    return UNCHANGED if comparable(dry) == comparable(live) else CHANGE
 
 
 def _step(cluster: Cluster, workload: Workload, obj: dict) -> Step:
@@ -229,10 +249,13 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
         if name in present:
             cluster.write_parent(name, kinds, spaces)
         for step in mine:
-            if step.action in (CREATE, CHANGE):
+            if step.action in (CREATE, CHANGE, REPLACE):
                 check(f"applying workload {name}")
                 if step.kind == "HelmChart":
                     step.replaces = ((cluster.install_job(step) or {}).get("metadata") or {}).get("uid")
+                if step.action == REPLACE:
+                    cluster.delete(step)
+                    _gone(cluster, step, check)
                 cluster.apply(step)
         for step in mine:
             if step.action == PRUNE:
@@ -243,6 +266,17 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
             cluster.write_parent(name, {group_kind(s.resource) for s in kept}, {s.namespace for s in kept if s.namespace})
     for name in set(cluster.parents_of()) - present:  # a removed workload's, its objects pruned
         cluster.parents.delete(name=PARENT_PREFIX + name, namespace=PARENT_NAMESPACE)
+
+
+def _gone(cluster: Cluster, step: Step, check) -> None:
+    """Wait until a deleted object is gone (its finalizers done), at most GONE_SECONDS."""
+    deadline = time.monotonic() + GONE_SECONDS
+    while cluster.get(step.resource, step.name, step.namespace) is not None:
+        if time.monotonic() > deadline:
+            raise RunFailed(f"workload '{step.workload}': {step.label} was deleted to be replaced, and is still there "
+                            f"after {GONE_SECONDS} s: see what holds it (kubectl describe)")
+        check(f"replacing {step.label}")
+        time.sleep(1)
 
 
 def discovery_cache(cluster_name: str) -> Path:

@@ -24,8 +24,8 @@ class Outcome:
         lines = []
         for name in dict.fromkeys(s.workload for s in self.steps):
             counts = Counter(s.action for s in self.steps if s.workload == name)
-            said = ", ".join(f"{counts[a]} {verbs[a]}" for a in (apply.CREATE, apply.CHANGE, apply.PRUNE,
-                                                                    apply.UNCHANGED) if counts[a])
+            said = ", ".join(f"{counts[a]} {verbs[a]}" for a in (apply.CREATE, apply.CHANGE, apply.REPLACE,
+                                                                    apply.PRUNE, apply.UNCHANGED) if counts[a])
             failed = any(f.workload == name for f in self.failures)
             if self.waited:
                 said += "; not running" if failed else "; running"
@@ -45,9 +45,10 @@ class Outcome:
             + [f.line for f in self.failures]
 
 
-UP_VERBS = {apply.CREATE: "created", apply.CHANGE: "changed", apply.PRUNE: "pruned", apply.UNCHANGED: "unchanged"}
-PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.PRUNE: "to prune",
-              apply.UNCHANGED: "unchanged"}
+UP_VERBS = {apply.CREATE: "created", apply.CHANGE: "changed", apply.REPLACE: "replaced", apply.PRUNE: "pruned",
+            apply.UNCHANGED: "unchanged"}
+PLAN_VERBS = {apply.CREATE: "to create", apply.CHANGE: "to change", apply.REPLACE: "to replace",
+              apply.PRUNE: "to prune", apply.UNCHANGED: "unchanged"}
 
 
 def up(config: dict, cluster_name: str, workloads: list[Workload], timeout: float,
@@ -74,5 +75,5 @@ def survey(config: dict, cluster_name: str, workloads: list[Workload], rollouts:
     """What `up` would do, changing nothing; with `rollouts`, also each rollout not complete now."""
     cluster = apply.Cluster(config, apply.discovery_cache(cluster_name))
     steps = apply.plan(cluster, workloads)
-    present = [s for s in steps if s.action in (apply.UNCHANGED, apply.CHANGE)]
+    present = [s for s in steps if s.action in (apply.UNCHANGED, apply.CHANGE, apply.REPLACE)]
     return Outcome(steps, rollout.now(cluster, present) if rollouts else [])

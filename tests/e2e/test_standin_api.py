@@ -49,6 +49,16 @@ def test_kubectl_and_the_python_client_apply_server_side(host, harmony, tmp_path
     assert live["spec"]["replicas"] == 2 and live["metadata"]["generation"] == 3
     assert [m["manager"] for m in live["metadata"]["managedFields"]] == ["kubectl"]
 
+    # A Job's template is immutable, as kubectl hears it from a real API server.
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: once, namespace: shop}\nspec:\n  template:\n    spec:\n"
+           "      restartPolicy: Never\n      containers: [{name: once, image: busybox:1.36, command: [echo, %s]}]\n")
+    (tmp_path / "job.yaml").write_text(job % "one")
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "job.yaml")).returncode == 0
+    (tmp_path / "job.yaml").write_text(job % "two")
+    refused = kubectl("apply", "--server-side", "-f", str(tmp_path / "job.yaml"))
+    assert refused.returncode == 1 and 'Job.batch "once" is invalid: spec.template' in refused.stderr \
+        and "field is immutable" in refused.stderr, refused.stderr
+
     # The Python client: apply with a field manager, list by label, and a field left out of
     # the next apply is removed.
     client = dynamic.DynamicClient(kube_config.new_client_from_config(str(harmony.kubeconfig), context="harmony"))

@@ -117,6 +117,17 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     assert "1 changed" in harmony("up", "--yes", cwd=root).stdout
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 3
 
+    # A changed Job: its template is immutable, so it is replaced, and its new run waited for.
+    first_run = kubectl_json(harmony, "get", "job", "migrate", "-n", "shop")["metadata"]["uid"]
+    edit(root / "k8s" / "migrate.yaml", "echo migrated", "echo migrated again")
+    assert "workload web: 1 to replace, 4 unchanged" in harmony("plan", cwd=root).stdout
+    assert "would replace Job/migrate in shop" in harmony("check", cwd=root).stdout
+    replaced = harmony("up", "--yes", cwd=root)
+    assert "workload web: 1 replaced, 4 unchanged; running" in replaced.stdout, replaced.stdout + replaced.stderr
+    rerun = kubectl_json(harmony, "get", "job", "migrate", "-n", "shop")
+    assert rerun["metadata"]["uid"] != first_run and rerun["status"]["succeeded"] == 1
+    assert "again" in json.dumps(rerun["spec"]["template"])
+
     # A manifest removed: its object is pruned (k3s's manifests directory would leave it).
     (root / "k8s" / "migrate.yaml").unlink()
     assert "would prune Job/migrate in shop" in harmony("check", cwd=root).stdout

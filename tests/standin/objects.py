@@ -51,7 +51,8 @@ by key (every list is owned whole, where the API merges `containers` by name), f
 cascading deletion (a Namespace's objects go with it at once), Pods as objects (a workload's
 pods are made from it when asked for, read-only, absent from the cluster-wide /api/v1/pods that
 the drain tests plant pods in), subresources (scale, status), immutable
-fields (a Job's template can be changed here, not in a real cluster), admission, RBAC (any
+fields other than a Job's template (which, as in a real cluster, cannot be changed: a 422
+"field is immutable", dry runs too), admission, RBAC (any
 client certificate the server's CA signed is admin), rendering a
 chart (helm-controller's Job here installs nothing: the chart's own objects never appear), and
 more than one server: each stand-in server keeps objects of its own (there is no etcd between
@@ -535,6 +536,10 @@ class Store:
                 raise ApiError(409, "AlreadyExists", f'{resource.name} "{name}" already exists')
             new = change(copy.deepcopy(live) if live else None)
             new.pop("status", None)
+            if live and resource.kind == "Job" and (new.get("spec") or {}).get("template") != \
+                    (live.get("spec") or {}).get("template"):
+                raise ApiError(422, "Invalid", f'Job.batch "{name}" is invalid: spec.template: Invalid value: '
+                                               'core.PodTemplateSpec{...}: field is immutable')
             allocate_node_ports(new)
             new["metadata"]["name"] = name
             if namespace:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from harmony import project
-from harmony.errors import BadInput
+from harmony.errors import BadInput, RunFailed
 from harmony.workloads import access, apply, rollout, spec
 
 
@@ -222,3 +222,21 @@ def test_a_changed_chart_is_installed_only_by_the_job_made_for_this_apply():
     assert rollout._install_state(step, {**done, "metadata": {**done["metadata"], "uid": "new-uid"}}) == (
         "done", "Job helm-install-status: complete")
     assert rollout._install_state(step, None)[0] == "waiting"
+
+
+def test_a_change_the_api_refuses_replaces_a_job_and_fails_anything_else():
+    from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+
+    class Refusing:
+        def apply(self, step, dry=False):
+            error = ApiException(status=422, reason="Unprocessable Entity")
+            error.body, error.headers = '{"message": "spec.selector: field is immutable"}', {"Content-Type": "application/json"}
+            raise UnprocessibleEntityError(error)
+
+    job = apply.Step("web", apply.CREATE, "Job", "migrate", "shop")
+    assert apply._compared(Refusing(), job, {}) == apply.REPLACE
+    deployment = apply.Step("web", apply.CREATE, "Deployment", "web", "shop")
+    with pytest.raises(RunFailed, match=r"workload 'web': Deployment/web in shop: the cluster refuses the change "
+                                        r"\(spec.selector: field is immutable\): undo it, or delete the object first"):
+        apply._compared(Refusing(), deployment, {})
