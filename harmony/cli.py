@@ -15,7 +15,8 @@ from typing import NoReturn
 import click
 
 CONNECTION_OPTIONS = [
-    click.option("--ssh-user", help="SSH user, where the target or inventory does not give one."),
+    click.option("--ssh-user",
+                 help="SSH user for every host, over the target's and the inventory's (as pyinfra's --user)."),
     click.option("--ssh-key", type=click.Path(dir_okay=False), help="SSH private key file."),
     click.option("--ssh-host-keys", type=click.Choice(["accept-new", "strict", "off"]), default=None,
                  help="SSH host key checking: accept-new (default: trust a new host's key on first "
