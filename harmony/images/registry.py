@@ -41,6 +41,7 @@ import httpx
 from harmony import fetch, localstate
 from harmony.errors import BadInput, RunFailed
 from harmony.images.reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Reference
+from harmony.k3s.airgap import sha256_of
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -281,9 +282,6 @@ def _repository(url: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    """A file's digest as the distribution API writes digests."""
+    return "sha256:" + sha256_of(path)
 

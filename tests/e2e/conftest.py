@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,16 @@ def assert_untouched(host) -> None:
     for path in ("/usr/local/bin/k3s", "/etc/rancher/k3s", "/etc/systemd/system/k3s.service",
                  "/var/lib/harmony"):
         assert not host.exists(path), path
+
+
+def until(condition, timeout: float = 15) -> bool:
+    """Whether `condition()` comes true within `timeout` seconds (asked every 0.5 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()
 
 
 def one_error_line(result) -> str:

@@ -13,7 +13,7 @@ import time
 import yaml
 
 from tests.e2e import tls
-from tests.e2e.conftest import EXAMPLE, NEW, needs_mirror, one_error_line
+from tests.e2e.conftest import EXAMPLE, NEW, needs_mirror, one_error_line, until
 from tests.standin.chartrepo import ChartRepo
 from tests.standin.registry import Registry
 
@@ -153,10 +153,9 @@ def test_a_stopped_bundle_stops_at_once_and_leaves_no_partial_file(harmony, tmp_
         bundle = ["bundle", "bundle", "--release-url", harmony.mirror.release_url]
         run = harmony.spawn(*bundle, cwd=root)
         try:
-            deadline = time.monotonic() + 60
-            while not any(origin == "storage" and layer in path for origin, path, _ in registry.hits):
-                assert time.monotonic() < deadline and run.poll() is None, "the layer was never asked for"
-                time.sleep(0.2)
+            asked = lambda: any(origin == "storage" and layer in path for origin, path, _ in registry.hits)  # noqa: E731
+            assert until(lambda: asked() or run.poll() is not None, timeout=60) and run.poll() is None, \
+                "the layer was never asked for"
             time.sleep(0.5)  # its first half has arrived; the rest does not come
             os.kill(run.pid, signal.SIGINT)
             out, err = run.communicate(timeout=20)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import NEW, OLD, needs_mirror
+from tests.e2e.conftest import NEW, OLD, needs_mirror, until
 from tests.e2e.test_failures import BINARY_PATH
 from tests.e2e.test_faults import wait_for_line
 
@@ -23,15 +23,6 @@ def controller_processes(run: subprocess.Popen) -> str:
     `spawn`), which everything it starts inherits, also when harmony is gone."""
     assert run.poll() is not None  # asked only once harmony has ended
     return subprocess.run(["pgrep", "-a", "-s", str(run.pid)], capture_output=True, text=True).stdout
-
-
-def until(condition, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return condition()
 
 
 def run_processes_on(host) -> str:

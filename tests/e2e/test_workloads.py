@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from harmony.workloads.lease import MICRO_TIME
-from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched
+from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched, until
 
 
 def project(tmp_path: Path, host, harmony, **cluster) -> Path:
@@ -209,10 +209,9 @@ def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_con
     edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
     run = harmony.spawn("up", "--yes", cwd=root)
     try:
-        deadline = time.monotonic() + 120
-        while harmony.kubectl("--context", "shop", "get", "deployment", "web", "-n", "shop").returncode != 0:
-            assert time.monotonic() < deadline and run.poll() is None, "the workload was never applied"
-            time.sleep(0.5)
+        applied = lambda: harmony.kubectl("--context", "shop", "get", "deployment", "web", "-n", "shop").returncode == 0  # noqa: E731
+        assert until(lambda: applied() or run.poll() is not None, timeout=120) and run.poll() is None, \
+            "the workload was never applied"
         time.sleep(2)  # the rest of the workloads' objects are applied in moments: now it waits
         os.kill(run.pid, signal.SIGINT)
         out, err = run.communicate(timeout=30)
