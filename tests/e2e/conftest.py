@@ -8,6 +8,7 @@ the test fails.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,6 +56,21 @@ def until(condition, timeout: float = 15) -> bool:
             return True
         time.sleep(0.5)
     return condition()
+
+
+def interrupt_when(run: subprocess.Popen, ready, never: str, timeout: float, settle: float,
+                   ends_within: float) -> tuple[str, str]:
+    """SIGINT a spawned harmony `settle` seconds after `ready()` comes true (failing with `never`
+    if it does not within `timeout`, or the run ends first); its stdout and stderr, once it has
+    ended, within `ends_within` seconds. The run is killed if it is still there when this fails."""
+    try:
+        assert until(lambda: ready() or run.poll() is not None, timeout) and run.poll() is None, never
+        time.sleep(settle)
+        os.kill(run.pid, signal.SIGINT)
+        return run.communicate(timeout=ends_within)
+    finally:
+        if run.poll() is None:
+            run.kill()
 
 
 def one_error_line(result) -> str:

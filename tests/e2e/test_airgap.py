@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
-import time
 
 import yaml
 
 from tests.e2e import tls
-from tests.e2e.conftest import EXAMPLE, NEW, needs_mirror, one_error_line, until
+from tests.e2e.conftest import EXAMPLE, NEW, interrupt_when, needs_mirror, one_error_line
 from tests.standin.chartrepo import ChartRepo
 from tests.standin.registry import Registry
 
@@ -152,16 +149,9 @@ def test_a_stopped_bundle_stops_at_once_and_leaves_no_partial_file(harmony, tmp_
             "workloads": [{"name": "web", "manifests": "pod.yaml"}]}))
         bundle = ["bundle", "bundle", "--release-url", harmony.mirror.release_url]
         run = harmony.spawn(*bundle, cwd=root)
-        try:
-            asked = lambda: any(origin == "storage" and layer in path for origin, path, _ in registry.hits)  # noqa: E731
-            assert until(lambda: asked() or run.poll() is not None, timeout=60) and run.poll() is None, \
-                "the layer was never asked for"
-            time.sleep(0.5)  # its first half has arrived; the rest does not come
-            os.kill(run.pid, signal.SIGINT)
-            out, err = run.communicate(timeout=20)
-        finally:
-            if run.poll() is None:
-                run.kill()
+        out, err = interrupt_when(  # 0.5 s on, the layer's first half has arrived; the rest does not come
+            run, lambda: any(origin == "storage" and layer in path for origin, path, _ in registry.hits),
+            "the layer was never asked for", timeout=60, settle=0.5, ends_within=20)
         assert run.returncode == 130, out + err
         assert err.strip().splitlines()[-1] == (
             "harmony: error: stopped by SIGINT: what was downloaded and checked stays, a file being downloaded "

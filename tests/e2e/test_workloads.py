@@ -10,18 +10,15 @@ import base64
 import datetime
 import io
 import json
-import os
 import re
 import shutil
-import signal
 import tarfile
-import time
 from pathlib import Path
 
 import yaml
 
 from harmony.workloads.lease import MICRO_TIME
-from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched, until
+from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched, interrupt_when
 
 
 def project(tmp_path: Path, host, harmony, **cluster) -> Path:
@@ -208,16 +205,9 @@ def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_con
     root = project(tmp_path, host, harmony, wait_timeout=300)
     edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
     run = harmony.spawn("up", "--yes", cwd=root)
-    try:
-        applied = lambda: harmony.kubectl("--context", "shop", "get", "deployment", "web", "-n", "shop").returncode == 0  # noqa: E731
-        assert until(lambda: applied() or run.poll() is not None, timeout=120) and run.poll() is None, \
-            "the workload was never applied"
-        time.sleep(2)  # the rest of the workloads' objects are applied in moments: now it waits
-        os.kill(run.pid, signal.SIGINT)
-        out, err = run.communicate(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
+    out, err = interrupt_when(  # 2 s on, the rest of the objects are applied: it waits for the rollouts
+        run, lambda: harmony.kubectl("--context", "shop", "get", "deployment", "web", "-n", "shop").returncode == 0,
+        "the workload was never applied", timeout=120, settle=2, ends_within=30)
     assert run.returncode == 130, out + err
     assert ("harmony: error: stopped by SIGINT during 'waiting for the workloads' rollouts': what is done stays; "
             "run the command again to converge the rest") in err
