@@ -43,7 +43,9 @@ PARENT_PREFIX = "harmony."
 SERVER_METADATA = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
 CREATE, CHANGE, REPLACE, UNCHANGED, PRUNE = "create", "change", "replace", "unchanged", "prune"
 REPLACEABLE = {"Job"}  # kinds whose refused change is made by replacing the object
-GONE_SECONDS = 60  # how long a replaced object may take to go
+# How long a replaced object may take to go: within the workloads' Lease's renewal margin
+# (harmony.workloads.lease), since the replace, one step, does not stop to renew it.
+GONE_SECONDS = 15
 
 
 @dataclass
@@ -253,9 +255,9 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
                 check(f"applying workload {name}")
                 if step.kind == "HelmChart":
                     step.replaces = ((cluster.install_job(step) or {}).get("metadata") or {}).get("uid")
-                if step.action == REPLACE:
+                if step.action == REPLACE:  # one step: a stop waits until it is created again
                     cluster.delete(step)
-                    _gone(cluster, step, check)
+                    _gone(cluster, step)
                 cluster.apply(step)
         for step in mine:
             if step.action == PRUNE:
@@ -268,14 +270,13 @@ def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], ch
         cluster.parents.delete(name=PARENT_PREFIX + name, namespace=PARENT_NAMESPACE)
 
 
-def _gone(cluster: Cluster, step: Step, check) -> None:
+def _gone(cluster: Cluster, step: Step) -> None:
     """Wait until a deleted object is gone (its finalizers done), at most GONE_SECONDS."""
     deadline = time.monotonic() + GONE_SECONDS
     while cluster.get(step.resource, step.name, step.namespace) is not None:
         if time.monotonic() > deadline:
             raise RunFailed(f"workload '{step.workload}': {step.label} was deleted to be replaced, and is still there "
                             f"after {GONE_SECONDS} s: see what holds it (kubectl describe)")
-        check(f"replacing {step.label}")
         time.sleep(1)
 
 
