@@ -28,6 +28,10 @@ class Workload:
     name: str
     objects: tuple[dict, ...] = field(default_factory=tuple)
     namespace: str = "default"  # of its namespaced objects that name none
+    sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N"), for messages
+
+    def source(self, index: int) -> str:
+        return self.sources[index] if index < len(self.sources) else f"workload {self.name}"
 
 
 def load(project, bundle: str | None = None) -> list[Workload]:
@@ -37,18 +41,19 @@ def load(project, bundle: str | None = None) -> list[Workload]:
     for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
         if kind == "helm":
-            objects = [helm_chart(project, entry, bundle)]
+            found = [(helm_chart(project, entry, bundle), f"{project.path}: workload {entry['name']}'s chart")]
         elif kind == "kustomize":
-            objects = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
+            found = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
         else:
             paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
-            objects = []
+            found = []
             for path in paths:
                 for file in _files(project.root / path, project.path, entry["name"]):
-                    objects += _objects(file, file.read_text())
-        if not objects:
+                    found += _objects(file, file.read_text())
+        if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
-        workloads.append(Workload(entry["name"], tuple(objects), entry.get("namespace") or "default"))
+        workloads.append(Workload(entry["name"], tuple(o for o, _ in found), entry.get("namespace") or "default",
+                                  tuple(s for _, s in found)))
     return workloads
 
 
@@ -79,8 +84,8 @@ def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, s
     return directory, built.stdout
 
 
-def _objects(file: Path, text: str) -> list[dict]:
-    """The objects in `text`, read from `file` (or built from it)."""
+def _objects(file: Path, text: str) -> list[tuple[dict, str]]:
+    """The objects in `text`, read from `file` (or built from it), each with where it is."""
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
@@ -98,7 +103,7 @@ def _objects(file: Path, text: str) -> list[dict]:
             problem = _not_an_object(item)
             if problem:
                 raise BadInput(f"{file}: document {number}: {problem}")
-            objects.append(item)
+            objects.append((item, f"{file}, document {number}"))
     return objects
 
 
