@@ -70,6 +70,11 @@ PROJECT_OPTION = [click.option(
     help="The project file (default: the nearest harmony.yaml, from here up to the repository's root). "
          "Options given here win over it.")]
 
+ADOPT_OPTION = [click.option(
+    "--adopt", is_flag=True,
+    help="Take over objects the project's workloads list that others made (another project, Helm, kubectl); "
+         "refused otherwise, naming their owner.")]
+
 JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
                             help="Print the report as one JSON object (its shape: README, Output).")]
 
@@ -199,6 +204,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         purge=extra.get("purge", False),
         as_json=extra.get("as_json", False),
         project=project,
+        adopt=extra.get("adopt", False),
     )
 
 
@@ -231,7 +237,7 @@ def main():
 
 @main.command()
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @handles_errors
 def up(target, yes, **options):
@@ -258,7 +264,7 @@ def check(target, **options):
 
 @main.command()
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, ADOPT_OPTION, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""

@@ -52,6 +52,7 @@ class Request:
     install_docker: bool = False
     as_json: bool = False  # print the report as JSON
     project: Project | None = None  # the harmony.yaml the options were read over
+    adopt: bool = False  # take over objects others made that the project's workloads list
 
 
 @dataclass
@@ -343,10 +344,11 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if request.project:
             k3d_ports = (k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).ports
                          if run.runtime == "k3d" else None)
-            outcome = converge.up(config, request.name, workloads, request.wait_timeout, k3d_ports, check,
-                                    run.hosts[0].settings.lock_wait)
+            outcome = converge.up(config, request.name, request.project.name, workloads, request.wait_timeout,
+                                  k3d_ports, check, run.hosts[0].settings.lock_wait, request.adopt)
             rep.notes += outcome.lines(converge.UP_VERBS)
             rep.extra["workloads"] = outcome.as_json()
+            _refused(outcome)
             if outcome.failures:
                 names = sorted({f.workload for f in outcome.failures})
                 raise RunFailed(f"{len(names)} workload(s) not running: {', '.join(names)}")
@@ -367,13 +369,22 @@ def plan(request: Request) -> int:
                 rep.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
                                  f"object of the {len(workloads)} workload(s)")
             else:
-                outcome = converge.survey(config, request.name, workloads, rollouts=False)
+                outcome = converge.survey(config, request.name, request.project.name, workloads, rollouts=False,
+                                          adopt=request.adopt)
                 rep.notes += outcome.lines(converge.PLAN_VERBS)
                 rep.extra["workloads"] = outcome.as_json()
+                _refused(outcome)
         if not rep.ok:
             refused = [h.host for h in rep.hosts if h.status not in report.PLAN[:2]]
             raise RunFailed(f"{len(refused)} of {len(run.hosts)} host(s) would fail: {', '.join(refused)}")
     return 0
+
+
+def _refused(outcome: converge.Outcome) -> None:
+    """Fail the command where the cluster would refuse a workload's object (said above)."""
+    if outcome.refusals:
+        raise RunFailed(f"{len(outcome.refusals)} object(s) would be refused, so nothing of the workloads is "
+                        "written: see above")
 
 
 def kubeconfig_command(request: Request) -> int:
@@ -501,7 +512,8 @@ def check(request: Request) -> int:
     extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
     if request.project:
         config = _answering(request, _api(request, run, {row["host"] for row in survey.hosts if row["healthy"]}))
-        extra += (converge.survey(config, request.name, workloads, rollouts=True).differences if config
+        extra += (converge.survey(config, request.name, request.project.name, workloads, rollouts=True).differences
+                  if config
                   else ["workloads: the cluster's API does not answer"])
     drifted = bool(extra) or any(h.reason for h in hosts)
     _emit(report.Report("check", request.name, hosts, report.CHECK, started=started, ok=not drifted, notes=extra,

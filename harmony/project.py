@@ -50,6 +50,7 @@ class Project:
     its workloads (their paths relative to `root`)."""
 
     path: Path
+    name: str = "harmony"  # the project's identity on the cluster (harmony.workloads.ownership)
     data: dict = field(default_factory=dict)
     target: str | list | dict | None = None
     ssh: dict = field(default_factory=dict)
@@ -269,7 +270,15 @@ def _project(path: Path, spec: dict, where: _Where) -> Project:
     for index, name in enumerate(names):
         if name in names[:index]:
             raise where.error(("workloads", index, "name"), f"a second workload named '{name}': give each its own name")
-    return Project(path, data, spec.get("target"), ssh, cluster.get("wait_timeout"), workloads)
+    return Project(path, spec.get("name") or default_name(path.parent.name), data, spec.get("target"), ssh,
+                   cluster.get("wait_timeout"), workloads)
+
+
+def default_name(directory_name: str) -> str:
+    """A project's name where its file gives none: its directory's, as the schema's `name`
+    takes it (lowercase letters, digits and '-', at most 40)."""
+    name = re.sub(r"[^a-z0-9]+", "-", directory_name.lower()).strip("-")[:40].strip("-")
+    return name or "project"
 
 
 def _resolve(root: Path, path: str) -> str:

@@ -31,8 +31,8 @@ def init(directory: Path, target: str | None = None, version: str | None = None,
         raise BadInput(f"{path} exists: edit it, or add --force to write a new one over it")
     if version and channel:
         raise BadInput("give --version or --channel, not both: a pinned version has no channel")
-    text = render(name or cluster_name(directory.resolve().name), target or "local", version, channel, runtime,
-                  find_workloads(directory))
+    text = render(project.default_name(directory.resolve().name), name or cluster_name(directory.resolve().name),
+                  target or "local", version, channel, runtime, find_workloads(directory))
     try:  # what `up` would refuse is refused here, before writing
         project.parse(text, path, environ={})
     except BadInput as error:
@@ -92,7 +92,7 @@ def _scalar(value: str) -> str:
     return value if PLAIN.fullmatch(value) else json.dumps(value)
 
 
-def render(name: str, target: str, version: str | None, channel: str | None, runtime: str,
+def render(project_name: str, name: str, target: str, version: str | None, channel: str | None, runtime: str,
            workloads: list[dict]) -> str:
     release = (f"  version: {_scalar(version)}\n" if version else
                f"  channel: {_scalar(channel or 'stable')}        # or pin a release: version: v1.31.4+k3s1\n")
@@ -101,6 +101,7 @@ def render(name: str, target: str, version: str | None, channel: str | None, run
         "# kubeconfig, down) anywhere in the repository act on it; options given on the command line",
         "# win over it. `harmony schema` prints its JSON Schema, for your editor.",
         "# ${VAR} is the environment variable VAR: the way to give a secret (never write one here).",
+        f"name: {_scalar(project_name)}        # this project on the cluster: keep it if the directory moves",
         "cluster:",
         f"  name: {_scalar(name)}        # the kubeconfig context",
         f"  runtime: {runtime}        # auto (chosen from the host), k3s, or k3d (k3s in Docker)",

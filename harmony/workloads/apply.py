@@ -1,56 +1,62 @@
-"""Workloads on the cluster: each one an ApplySet (KEP-3659) that harmony applies by server-side
-apply, and prunes.
+"""A project's workloads onto the cluster: worked out first (`plan`), then carried out
+(`carry_out`) by server-side apply, and what the project no longer lists pruned.
 
 Why this design: server-side apply with harmony's own field manager, forced, makes harmony the
 owner of every field its manifests set. A field edited by hand in the cluster is put back, a
 field dropped from a manifest is removed, and fields other controllers own are left alone (no
-last-applied annotation to drift from the cluster). An ApplySet says which objects a workload
-made: each object carries the label `applyset.kubernetes.io/part-of: ID`, and a parent
-ConfigMap in kube-system (`harmony.WORKLOAD`) records the kinds and namespaces to look in.
-An object the workload no longer lists, or every object of a workload no longer in
-harmony.yaml, is found by that label and deleted. k3s's manifests directory does neither: it
-never deletes, and re-applies only on a file's mtime.
+last-applied annotation to drift from the cluster). Each workload is an ApplySet whose parent
+records what it holds (harmony.workloads.ownership), so what it no longer lists is found and
+deleted; k3s's manifests directory does neither (it never deletes, and re-applies only on a
+file's mtime).
 
-What `up` would do is worked out first (`plan`): an object the cluster lacks is created; one it
-has is applied as a dry run, and changed where the result differs from what runs. A Job whose
-change the API refuses (its pod template is immutable: a changed Job is a new run) is replaced,
-deleted and created again, as `kubectl replace --force` does; any other change the API refuses
-fails the command before any workload is written, with the API's reason. `plan` and `check` show
-that list; `up` carries it out (`carry_out`).
+The plan: every object is dry-run as it would be written (creates too, with strict field
+validation), so the API's refusals (a missing namespace, an unknown field, an immutable
+field, a webhook's denial, a size over its limits) are known before anything is written, each
+said with the object, its file and the API's reason; `up` writes nothing while any stands. An
+object that belongs to someone else is refused too, naming the owner, unless `adopt`. A Job
+whose pod template changed (immutable: a changed Job is a new run) is replaced, deleted and
+created again, as `kubectl replace --force` does. A field an autoscaler owns by design
+(`spec.replicas` of what a HorizontalPodAutoscaler scales) is left out of the apply.
+
+Operators come up in one run: writes go in dependency order (Namespaces and CRDs first, across
+all workloads; then, once every CRD is Established and discovery is refreshed, the other
+cluster-scoped objects, then the namespaced ones), so a custom resource whose CRD the project
+brings is planned "after its CRD" and dry-run once its CRD is served; the same for an object
+whose namespace the run creates. Prunes go in the reverse order: custom resources and other
+namespaced objects, then cluster-scoped ones, then CRDs, then Namespaces, and a Namespace only
+when nothing of anyone else is in it.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import copy
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from harmony import localstate
 from harmony.errors import BadInput, RunFailed
+from harmony.workloads import ownership
+from harmony.workloads.cluster import CRD, FIELD_MANAGER, Cluster, group_kind, group_of, refusal
+from harmony.workloads.ownership import Parent
 from harmony.workloads.spec import Workload
 
-FIELD_MANAGER = "harmony"
-PART_OF = "applyset.kubernetes.io/part-of"
-APPLYSET_ID = "applyset.kubernetes.io/id"
-TOOLING = "applyset.kubernetes.io/tooling"
-GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
-NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-PARENT_NAMESPACE = "kube-system"
-PARENT_PREFIX = "harmony."
+CREATE, CHANGE, REPLACE, UNCHANGED, PRUNE, ADOPT, KEEP = \
+    "create", "change", "replace", "unchanged", "prune", "adopt", "keep"
+WRITES = (CREATE, CHANGE, REPLACE, ADOPT)
 SERVER_METADATA = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
-CREATE, CHANGE, REPLACE, UNCHANGED, PRUNE = "create", "change", "replace", "unchanged", "prune"
-REPLACEABLE = {"Job"}  # kinds whose refused change is made by replacing the object
 # How long a replaced object may take to go: within the workloads' Lease's renewal margin
 # (harmony.workloads.lease), since the replace, one step, does not stop to renew it.
 GONE_SECONDS = 15
+ESTABLISHED_SECONDS = 60
+# The field manager that takes spec.replicas from harmony before harmony stops applying it,
+# as Kubernetes' docs hand a field over to an autoscaler (Server-Side Apply, "Transferring
+# ownership"): otherwise the field would be removed, and the replicas reset to 1.
+HANDOVER = "handover-to-hpa"
+SCALED = "HorizontalPodAutoscaler"
 
 
 @dataclass
 class Step:
-    """One object's part in a run: what happens to it, and the body applied (for create, change)."""
+    """One object's part in a run: what happens to it, and the body applied (for writes)."""
 
     workload: str
     action: str
@@ -58,26 +64,36 @@ class Step:
     name: str
     namespace: str | None
     body: dict | None = None
-    resource: object = field(default=None, repr=False)
+    resource: object = field(default=None, repr=False)  # None until its kind is served (its CRD comes first)
     replaces: str | None = None  # a HelmChart's: the uid of the install Job its apply replaces
+    group: str = ""
+    source: str = ""  # where the project says it: FILE, document N
+    note: str = ""  # said beside it: why it waits, what it leaves to whom
+    handover: int | None = None  # replicas to hand to an autoscaler before the apply
+    deferred: bool = False  # dry-run only once this run made its CRD or its namespace
 
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.name}" + (f" in {self.namespace}" if self.namespace else "")
 
+    @property
+    def group_kind(self) -> str:
+        return group_kind(self.group, self.kind)
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return self.group_kind, self.namespace, self.name
+
     def as_dict(self) -> dict:
         return {"workload": self.workload, "action": self.action, "kind": self.kind, "name": self.name,
-                "namespace": self.namespace}
+                "namespace": self.namespace, **({"note": self.note} if self.note else {})}
 
 
-def applyset_id(workload: str) -> str:
-    """The KEP's ID of a parent ConfigMap: base64url(sha256(name.namespace.kind.group)), v1."""
-    digest = hashlib.sha256(f"{PARENT_PREFIX}{workload}.{PARENT_NAMESPACE}.ConfigMap.".encode()).digest()
-    return "applyset-" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "-v1"
-
-
-def group_kind(resource) -> str:
-    return f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+@dataclass
+class Plan:
+    steps: list[Step]
+    refusals: list[str]  # one line each: what `up` would refuse to write, and why
+    parents: dict[str, Parent]  # every harmony ApplySet parent on the cluster, by its ID
 
 
 def comparable(obj: dict | None) -> dict | None:
@@ -89,185 +105,317 @@ def comparable(obj: dict | None) -> dict | None:
     return shown
 
 
-class Cluster:
-    """The cluster's API, through the official client's dynamic client."""
-
-    def __init__(self, kubeconfig: dict, cache: Path):
-        from kubernetes import config, dynamic
-
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        self.client = dynamic.DynamicClient(config.new_client_from_config_dict(kubeconfig), cache_file=str(cache))
-        self.parents = self.client.resources.get(api_version="v1", kind="ConfigMap")
-
-    def resource(self, workload: str, obj: dict):
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        try:
-            return self.client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        except ResourceNotFoundError:
-            raise BadInput(f"workload '{workload}': the cluster serves no {obj['kind']} in {obj['apiVersion']} "
-                           f"({obj['metadata']['name']}): check the manifest's apiVersion and kind") from None
-
-    def get(self, resource, name: str, namespace: str | None) -> dict | None:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        try:
-            return resource.get(name=name, namespace=namespace).to_dict()
-        except NotFoundError:
-            return None
-
-    def install_job(self, step: Step) -> dict | None:
-        """A HelmChart's install Job, as k3s's helm-controller names it, or None."""
-        jobs = self.client.resources.get(api_version="batch/v1", kind="Job")
-        return self.get(jobs, f"helm-install-{step.name}", step.namespace)
-
-    def pods(self, namespace: str, selector: str) -> list[dict]:
-        pods = self.client.resources.get(api_version="v1", kind="Pod")
-        return [item.to_dict() for item in pods.get(namespace=namespace, label_selector=selector).items]
-
-    def log(self, namespace: str, pod: str, container: str, lines: int, previous: bool) -> str:
-        """The last `lines` of a container's log; with `previous`, of its run before the last
-        restart (a crashing container's own is empty while it waits to start again)."""
-        api = self.client.client
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        query = [("container", container), ("tailLines", lines), *([("previous", "true")] if previous else [])]
-        request = api.param_serialize("GET", path, query_params=query,
-                                      header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"])
-        response = api.call_api(*request, _request_timeout=10)
-        response.read()
-        return response.data.decode(errors="replace") if 200 <= response.status < 300 else ""
-
-    def apply(self, step: Step, dry: bool = False) -> dict:
-        return step.resource.server_side_apply(
-            body=step.body, name=step.name, namespace=step.namespace, field_manager=FIELD_MANAGER,
-            force_conflicts=True, **({"dry_run": "All"} if dry else {})).to_dict()
-
-    def members(self, workload: str, group_kinds: set[str]) -> list[tuple[object, dict]]:
-        """Every object labelled part of the workload's ApplySet, of the kinds its parent lists."""
-        found = []
-        for resource in self.client.resources.search():
-            if group_kind(resource) in group_kinds and "list" in (resource.verbs or []) and "/" not in resource.name:
-                for item in resource.get(label_selector=f"{PART_OF}={applyset_id(workload)}").items:
-                    found.append((resource, item.to_dict()))
-        return found
-
-    def parents_of(self) -> dict[str, dict]:
-        """{workload: its parent ConfigMap} of every workload harmony applied to this cluster."""
-        listed = self.parents.get(namespace=PARENT_NAMESPACE, label_selector=f"{MANAGED_BY}=harmony").items
-        return {item.metadata.name[len(PARENT_PREFIX):]: item.to_dict() for item in listed
-                if item.metadata.name.startswith(PARENT_PREFIX)}
-
-    def write_parent(self, workload: str, group_kinds: set[str], namespaces: set[str]) -> None:
-        body = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": PARENT_PREFIX + workload, "namespace": PARENT_NAMESPACE,
-                             "labels": {APPLYSET_ID: applyset_id(workload), MANAGED_BY: "harmony"},
-                             "annotations": {TOOLING: "harmony/v1", GROUP_KINDS: ",".join(sorted(group_kinds)),
-                                             NAMESPACES: ",".join(sorted(namespaces))}}}
-        self.parents.server_side_apply(body=body, name=body["metadata"]["name"], namespace=PARENT_NAMESPACE,
-                                       field_manager=FIELD_MANAGER, force_conflicts=True)
-
-    def delete(self, step: Step) -> None:
-        """Delete the object, and (in the background) what it owns: a Job's pods, say."""
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        try:
-            step.resource.delete(name=step.name, namespace=step.namespace, propagation_policy="Background")
-        except NotFoundError:
-            pass  # gone already (its namespace was pruned first, say)
-
-
-def plan(cluster: Cluster, workloads: list[Workload], check=lambda doing: None) -> list[Step]:
-    """What `up` does to the workloads: each object created, changed or unchanged, in the order
-    applied (namespaces first); then what is pruned. `check` is called between workloads
-    (harmony.stopping)."""
-    steps, parents = [], cluster.parents_of()
+def plan(cluster: Cluster, project: str, workloads: list[Workload], adopt: bool = False,
+         check=lambda doing: None) -> Plan:
+    """What `up` does to the project's workloads: each object created, changed, replaced,
+    adopted or unchanged, in the order written; what it refuses; then what is pruned. `check`
+    is called between workloads (harmony.stopping)."""
+    parents = {p.id: p for p in _parents(cluster)}
+    defined = _defined_kinds(workloads)
+    steps = []
     for workload in workloads:
         check(f"comparing workload {workload.name} with the cluster")
-        wanted = [_step(cluster, workload, obj) for obj in workload.objects]
-        wanted.sort(key=lambda s: s.kind != "Namespace")
-        for step in wanted:
-            live = cluster.get(step.resource, step.name, step.namespace)
-            if live is not None:
-                step.action = _compared(cluster, step, live)
-        keep = {(group_kind(s.resource), s.namespace, s.name) for s in wanted}
-        steps += wanted + _prunes(cluster, workload.name, parents.get(workload.name), keep, wanted)
-    names = {w.name for w in workloads}
-    for name, parent in parents.items():
-        if name not in names:  # a workload no longer in harmony.yaml: all of it goes
-            steps += _prunes(cluster, name, parent, set(), [])
-    return steps
+        steps += [_step(cluster, project, workload, index, defined) for index in range(len(workload.objects))]
+    steps = _with_namespaces(cluster, project, workloads, steps)
+    scaled = _autoscaled(cluster, steps)
+    refusals, made = [], set()
+    for step in sorted(steps, key=lambda s: s.kind != "Namespace"):  # a namespace made here, first
+        if step.resource is None or step.namespace in made:
+            step.deferred, step.note = True, "after its CRD" if step.resource is None else "after its namespace"
+        else:
+            refused = _compare(cluster, step, parents, project, adopt, scaled)
+            refusals += [f"workload {step.workload}: {step.label} ({step.source}): {refused}"] if refused else []
+            if step.kind == "Namespace" and step.action == CREATE:
+                made.add(step.name)
+    steps = _in_write_order(steps) + _prunes(cluster, project, workloads, steps, parents)
+    return Plan(steps, refusals, parents)
 
 
-def _compared(cluster: Cluster, step: Step, live: dict) -> str:
-    """What applying `step` does to the object the cluster has: by a dry run of it."""
-    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
-
-    try:
-        dry = cluster.apply(step, dry=True)
-    except UnprocessibleEntityError as error:
-        if step.kind in REPLACEABLE:
-            return REPLACE
-        raise RunFailed(f"workload '{step.workload}': {step.label}: the cluster refuses the change ({error.summary()}): "
-                        "undo it, or delete the object first") from None
-    return UNCHANGED if comparable(dry) == comparable(live) else CHANGE
+def _parents(cluster: Cluster) -> list[Parent]:
+    maps = cluster.required("v1", "ConfigMap")
+    found = (ownership.parent_of(item) for item in
+             cluster.list(maps, ownership.PARENT_NAMESPACE, f"{ownership.MANAGED_BY}=harmony"))
+    return [parent for parent in found if parent]
 
 
-def _step(cluster: Cluster, workload: Workload, obj: dict) -> Step:
-    resource = cluster.resource(workload.name, obj)
+def _defined_kinds(workloads: list[Workload]) -> dict[tuple[str, str, str], bool]:
+    """{(group, version, kind): namespaced} of the custom resources the project's CRDs define."""
+    kinds = {}
+    for workload in workloads:
+        for obj in workload.objects:
+            if (group_of(obj["apiVersion"]), obj["kind"]) != CRD:
+                continue
+            spec = obj.get("spec") or {}
+            for version in spec.get("versions") or []:
+                if isinstance(version, dict) and version.get("served", True):
+                    kinds[(spec.get("group"), version.get("name"), (spec.get("names") or {}).get("kind"))] = \
+                        spec.get("scope", "Namespaced") == "Namespaced"
+    return kinds
+
+
+def _step(cluster: Cluster, project: str, workload: Workload, index: int, defined: dict) -> Step:
+    """The object's step, its namespace and ApplySet label set; its kind served, or defined
+    by one of the project's CRDs (then its resource waits for the CRD)."""
+    obj, source = workload.objects[index], workload.source(index)
+    group, version = group_of(obj["apiVersion"]), obj["apiVersion"].rpartition("/")[2]
+    resource = cluster.resource(obj["apiVersion"], obj["kind"])
+    if resource is not None:
+        namespaced = resource.namespaced
+    elif (group, version, obj["kind"]) in defined:
+        namespaced = defined[(group, version, obj["kind"])]
+    else:
+        raise BadInput(f"{source}: the cluster serves no {obj['kind']} in {obj['apiVersion']}, and no "
+                       "CustomResourceDefinition in the project defines it: check the apiVersion and kind, or "
+                       "add the CRD to a workload")
     metadata = dict(obj["metadata"])
-    namespace = (metadata.get("namespace") or workload.namespace) if resource.namespaced else None
+    namespace = (metadata.get("namespace") or workload.namespace) if namespaced else None
     if namespace:
         metadata["namespace"] = namespace
     else:
         metadata.pop("namespace", None)
-    metadata["labels"] = {**(metadata.get("labels") or {}), PART_OF: applyset_id(workload.name)}
-    body = {**obj, "metadata": metadata}
-    return Step(workload.name, CREATE, obj["kind"], metadata["name"], namespace, body, resource)
+    applyset = ownership.applyset_id(ownership.parent_name(project, workload.name))
+    metadata["labels"] = {**(metadata.get("labels") or {}), ownership.PART_OF: applyset}
+    return Step(workload.name, CREATE, obj["kind"], metadata["name"], namespace, {**obj, "metadata": metadata},
+                resource, group=group, source=source)
 
 
-def _prunes(cluster: Cluster, workload: str, parent: dict | None, keep: set, wanted: list[Step]) -> list[Step]:
-    kinds = set(filter(None, ((parent or {}).get("metadata", {}).get("annotations") or {}).get(GROUP_KINDS, "").split(",")))
-    kinds |= {group_kind(s.resource) for s in wanted}
-    steps = []
-    for resource, item in cluster.members(workload, kinds):
-        metadata = item["metadata"]
-        if (group_kind(resource), metadata.get("namespace"), metadata["name"]) not in keep:
-            steps.append(Step(workload, PRUNE, resource.kind, metadata["name"], metadata.get("namespace"),
-                              resource=resource))
-    steps.sort(key=lambda s: s.kind == "Namespace")  # a namespace's objects before it
-    return steps
+def _with_namespaces(cluster: Cluster, project: str, workloads: list[Workload], steps: list[Step]) -> list[Step]:
+    """The steps, with a Namespace for each workload whose `namespace:` its objects land in
+    and that neither the cluster nor the project has (as `helm install --create-namespace`):
+    it belongs to that workload. One it made before is kept as its own."""
+    listed = {s.name for s in steps if s.kind == "Namespace" and not s.group}
+    namespaces = cluster.required("v1", "Namespace")
+    added = []
+    for workload in workloads:
+        used = any(s.namespace == workload.namespace for s in steps if s.workload == workload.name)
+        if not used or workload.namespace in listed:
+            continue
+        live = cluster.get(namespaces, workload.namespace, None)
+        applyset = ownership.applyset_id(ownership.parent_name(project, workload.name))
+        if live is None or (live["metadata"].get("labels") or {}).get(ownership.PART_OF) == applyset:
+            body = {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": workload.namespace, "labels": {ownership.PART_OF: applyset}}}
+            added.append(Step(workload.name, CREATE, "Namespace", workload.namespace, None, body, namespaces,
+                              source=f"workload {workload.name}'s namespace"))
+        listed.add(workload.namespace)
+    return added + steps
 
 
-def carry_out(cluster: Cluster, steps: list[Step], workloads: list[Workload], check=lambda doing: None) -> None:
-    """Apply and prune as planned, `check` called before each write (harmony.stopping). Each
+def _autoscaled(cluster: Cluster, steps: list[Step]) -> dict[tuple[str | None, str, str], str]:
+    """{(namespace, kind, name): the HorizontalPodAutoscaler that scales it}, from the
+    project's autoscalers and the cluster's."""
+    found = [(s.namespace, s.body) for s in steps if s.kind == SCALED]
+    for resource in cluster.listable({f"{SCALED}.autoscaling"}):
+        found += [(item["metadata"].get("namespace"), item) for item in cluster.list(resource)]
+    scaled = {}
+    for namespace, hpa in found:
+        target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        scaled[(namespace, target.get("kind"), target.get("name"))] = hpa["metadata"].get("name")
+    return scaled
+
+
+def _compare(cluster: Cluster, step: Step, parents: dict[str, Parent], project: str, adopt: bool,
+             scaled: dict) -> str | None:
+    """Set what applying `step` does to what the cluster has, by a dry run of it; returns why
+    `up` would refuse it, or None."""
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    live = cluster.get(step.resource, step.name, step.namespace)
+    hpa = scaled.get((step.namespace, step.kind, step.name))
+    if hpa and "replicas" in (step.body.get("spec") or {}):
+        step.body = copy.deepcopy(step.body)
+        del step.body["spec"]["replicas"]
+        step.note = f"spec.replicas left to {SCALED}/{hpa}"
+        step.handover = _replicas_held(live)
+    if live is not None:
+        owner = ownership.owner(live, parents, project)
+        if owner == ownership.THE_CLUSTER:
+            return "is the cluster's own namespace: put objects in it, leave the Namespace itself out"
+        if owner and not adopt:
+            return f"belongs to {owner}: leave it out of this project, or take it over with --adopt"
+        step.action = ADOPT if owner else UNCHANGED
+    try:
+        dry = cluster.apply(step.resource, step.body, dry=True)
+    except DynamicApiError as error:
+        if live is not None and _immutable_template(step, error):
+            step.action = REPLACE
+            return None
+        return f"the cluster refuses it: {refusal(error)}"
+    if step.action == UNCHANGED and comparable(dry) != comparable(live):
+        step.action = CHANGE
+    return None
+
+
+def _replicas_held(live: dict | None) -> int | None:
+    """The live replicas, where harmony's apply still owns them (to hand over), else None."""
+    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" \
+                and "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {}):
+            return (live.get("spec") or {}).get("replicas")
+    return None
+
+
+def _immutable_template(step: Step, error) -> bool:
+    """Whether the API refused a Job's change for its pod template alone (immutable: a changed
+    Job is a new run, made by replacing it); any other refusal is the manifest's to mend."""
+    import json
+
+    if step.kind != "Job" or step.group != "batch" or error.status != 422:
+        return False
+    try:
+        causes = ((json.loads(error.body) or {}).get("details") or {}).get("causes") or []
+    except (TypeError, ValueError):
+        causes = []
+    fields = {c.get("field") for c in causes}
+    return bool(causes) and fields <= {"spec.template"} and all("immutable" in c.get("message", "") for c in causes)
+
+
+def _rank(step: Step) -> int:
+    """Where a step is written: Namespaces, then CRDs, then other cluster-scoped objects, then
+    namespaced ones."""
+    if step.kind == "Namespace" and not step.group:
+        return 0
+    if (step.group, step.kind) == CRD:
+        return 1
+    return 3 if step.namespace else 2
+
+
+def _in_write_order(steps: list[Step]) -> list[Step]:
+    return sorted(steps, key=_rank)  # each rank in the project's order
+
+
+def _prunes(cluster: Cluster, project: str, workloads: list[Workload], steps: list[Step],
+            parents: dict[str, Parent]) -> list[Step]:
+    """What the project's workloads hold on the cluster and no longer list (all of a workload
+    no longer in harmony.yaml), in the order deleted; a Namespace that holds anything of
+    anyone else is kept."""
+    keep = {s.key for s in steps}
+    prunes = []
+    for parent in (p for p in parents.values() if p.project == project):
+        kinds = set(parent.group_kinds) | {s.group_kind for s in steps if s.workload == parent.workload}
+        for resource in cluster.listable(kinds):
+            for item in cluster.list(resource, selector=f"{ownership.PART_OF}={parent.id}"):
+                metadata = item["metadata"]
+                step = Step(parent.workload, PRUNE, resource.kind, metadata["name"], metadata.get("namespace"),
+                            resource=resource, group=resource.group)
+                if step.key not in keep:
+                    prunes.append(step)
+    going = {s.key for s in prunes}
+    for step in prunes:
+        if step.kind == "Namespace" and not step.group:
+            _judge_namespace(cluster, step, parents, project, going)
+    return sorted(prunes, key=lambda s: -_rank(s))  # the reverse of the writes
+
+
+def _judge_namespace(cluster: Cluster, step: Step, parents: dict[str, Parent], project: str, going: set) -> None:
+    """Keep a Namespace that holds what is not pruned with it; else say what goes with it."""
+    items = [item for resource in cluster.listable(namespaced=True) for item in cluster.list(resource, step.name)]
+    applyset = ownership.applyset_id(ownership.parent_name(project, step.workload))
+    others = [item for item in items
+              if (group_kind(group_of(item["apiVersion"]), item["kind"]), step.name, item["metadata"]["name"]) not in going]
+    strangers = ownership.strangers(others, applyset, parents, project)
+    if strangers:
+        step.action = KEEP
+        step.note = f"kept: it holds {', '.join(strangers[:3])}" + \
+            (f" and {len(strangers) - 3} more" if len(strangers) > 3 else "")
+    else:
+        step.note = f"with everything in it ({len(items)} object(s))"
+
+
+def carry_out(cluster: Cluster, planned: Plan, project: str, workloads: list[Workload],
+              check=lambda doing: None) -> None:
+    """Write and prune as planned, `check` called before each write (harmony.stopping). Each
     workload's parent first lists every kind and namespace it holds before and after the run,
     so a run stopped halfway still finds what to prune; then, once pruned, only what it holds
-    now."""
-    present = {w.name for w in workloads}
-    for name in dict.fromkeys(s.workload for s in steps):
-        mine = [s for s in steps if s.workload == name]
-        kinds = {group_kind(s.resource) for s in mine}
-        spaces = {s.namespace for s in mine if s.namespace}
-        if name in present:
-            cluster.write_parent(name, kinds, spaces)
-        for step in mine:
-            if step.action in (CREATE, CHANGE, REPLACE):
-                check(f"applying workload {name}")
-                if step.kind == "HelmChart":
-                    step.replaces = ((cluster.install_job(step) or {}).get("metadata") or {}).get("uid")
-                if step.action == REPLACE:  # one step: a stop waits until it is created again
-                    cluster.delete(step)
-                    _gone(cluster, step)
-                cluster.apply(step)
-        for step in mine:
-            if step.action == PRUNE:
-                check(f"pruning workload {name}")
-                cluster.delete(step)
-        kept = [s for s in mine if s.action != PRUNE]
-        if name in present:
-            cluster.write_parent(name, {group_kind(s.resource) for s in kept}, {s.namespace for s in kept if s.namespace})
-    for name in set(cluster.parents_of()) - present:  # a removed workload's, its objects pruned
-        cluster.parents.delete(name=PARENT_PREFIX + name, namespace=PARENT_NAMESPACE)
+    now. Nothing is written while the plan holds a refusal."""
+    if planned.refusals:
+        raise RunFailed(f"{len(planned.refusals)} object(s) refused, nothing written: {planned.refusals[0]}")
+    mine = {p.workload: p for p in planned.parents.values() if p.project == project}
+    present = [w.name for w in workloads]
+    steps = planned.steps
+    for name in present:
+        held = [s for s in steps if s.workload == name]
+        old = mine.get(name) or Parent(ownership.parent_name(project, name), project, name)
+        _write_parent(cluster, project, name, held, old)
+    done = []
+    first = [s for s in steps if s.action in WRITES and _rank(s) < 2]
+    for step in first:
+        _write(cluster, step, done, check)
+    crds = [s.name for s in first if (s.group, s.kind) == CRD]
+    if crds:
+        cluster.established(crds, ESTABLISHED_SECONDS, check)
+    _dry_run_deferred(cluster, [s for s in steps if s.deferred], done)
+    for step in steps:
+        if step.action in WRITES and step not in first:
+            _write(cluster, step, done, check)
+    for step in steps:
+        if step.action == PRUNE:
+            check(f"pruning workload {step.workload}")
+            cluster.delete(step.resource, step.name, step.namespace)
+    for name in present:
+        kept = [s for s in steps if s.workload == name and s.action != PRUNE]
+        _write_parent(cluster, project, name, kept)
+    maps = cluster.required("v1", "ConfigMap")
+    for parent in mine.values():
+        if parent.workload not in present:  # a removed workload's, its objects pruned
+            cluster.delete(maps, parent.name, ownership.PARENT_NAMESPACE)
+
+
+def _write_parent(cluster: Cluster, project: str, workload: str, steps: list[Step], old: Parent | None = None) -> None:
+    parent = Parent(ownership.parent_name(project, workload), project, workload,
+                    frozenset({s.group_kind for s in steps}) | (old.group_kinds if old else frozenset()),
+                    frozenset({s.namespace for s in steps if s.namespace}) | (old.namespaces if old else frozenset()))
+    cluster.apply(cluster.required("v1", "ConfigMap"), parent.body())
+
+
+def _dry_run_deferred(cluster: Cluster, deferred: list[Step], done: list[Step]) -> None:
+    """Dry-run what waited for a CRD or a namespace this run made, before writing any of it."""
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    refusals = []
+    for step in deferred:
+        step.resource = step.resource or cluster.resource(step.body["apiVersion"], step.kind)
+        if step.resource is None:
+            refusals.append(f"workload {step.workload}: {step.label} ({step.source}): its CRD is Established, "
+                            f"yet the cluster serves no {step.kind} in {step.body['apiVersion']}")
+            continue
+        try:
+            cluster.apply(step.resource, step.body, dry=True)
+        except DynamicApiError as error:
+            refusals.append(f"workload {step.workload}: {step.label} ({step.source}): the cluster refuses it: "
+                            f"{refusal(error)}")
+    if refusals:
+        raise RunFailed(f"{len(refusals)} object(s) refused: {refusals[0]}; written before it: {_said(done)}")
+
+
+def _write(cluster: Cluster, step: Step, done: list[Step], check) -> None:
+    """Write one step: a replace is one step, which a stop lets finish (it waits until the
+    object exists again); an autoscaled object's replicas are handed over first."""
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    check(f"applying workload {step.workload}")
+    try:
+        if step.kind == "HelmChart":
+            step.replaces = ((cluster.install_job(step) or {}).get("metadata") or {}).get("uid")
+        if step.action == REPLACE:
+            cluster.delete(step.resource, step.name, step.namespace)
+            _gone(cluster, step)
+        if step.handover is not None:
+            metadata = {k: v for k, v in step.body["metadata"].items() if k in ("name", "namespace")}
+            cluster.apply(step.resource, {"apiVersion": step.body["apiVersion"], "kind": step.kind,
+                                          "metadata": metadata, "spec": {"replicas": step.handover}},
+                          manager=HANDOVER)
+        cluster.apply(step.resource, step.body)
+    except DynamicApiError as error:
+        raise RunFailed(f"workload {step.workload}: {step.label} ({step.source}): the cluster refused it: "
+                        f"{refusal(error)}; written before it: {_said(done)}") from None
+    done.append(step)
+
+
+def _said(done: list[Step]) -> str:
+    if not done:
+        return "nothing"
+    return ", ".join(s.label for s in done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
 
 
 def _gone(cluster: Cluster, step: Step) -> None:
@@ -278,8 +426,3 @@ def _gone(cluster: Cluster, step: Step) -> None:
             raise RunFailed(f"workload '{step.workload}': {step.label} was deleted to be replaced, and is still there "
                             f"after {GONE_SECONDS} s: see what holds it (kubectl describe)")
         time.sleep(1)
-
-
-def discovery_cache(cluster_name: str) -> Path:
-    """Where the client keeps the cluster's discovery between runs."""
-    return localstate.cache_dir() / f"discovery-{cluster_name}.json"

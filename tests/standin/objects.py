@@ -539,7 +539,9 @@ class Store:
             if live and resource.kind == "Job" and (new.get("spec") or {}).get("template") != \
                     (live.get("spec") or {}).get("template"):
                 raise ApiError(422, "Invalid", f'Job.batch "{name}" is invalid: spec.template: Invalid value: '
-                                               'core.PodTemplateSpec{...}: field is immutable')
+                                               'core.PodTemplateSpec{...}: field is immutable',
+                               [{"reason": "FieldValueInvalid", "field": "spec.template",
+                                 "message": "Invalid value: core.PodTemplateSpec{...}: field is immutable"}])
             allocate_node_ports(new)
             new["metadata"]["name"] = name
             if namespace:

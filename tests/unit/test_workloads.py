@@ -14,7 +14,7 @@ import yaml
 
 from harmony import project
 from harmony.errors import BadInput, RunFailed
-from harmony.workloads import access, apply, rollout, spec
+from harmony.workloads import access, apply, ownership, rollout, spec
 
 
 def load(tmp_path: Path, workloads: str) -> list[spec.Workload]:
@@ -115,9 +115,11 @@ def test_the_applyset_id_follows_the_kep():
     import base64
     import hashlib
 
-    digest = hashlib.sha256(b"harmony.web.kube-system.ConfigMap.").digest()
-    assert apply.applyset_id("web") == f"applyset-{base64.urlsafe_b64encode(digest).decode().rstrip('=')}-v1"
-    assert apply.applyset_id("web") != apply.applyset_id("db")
+    digest = hashlib.sha256(b"harmony.shop.web.kube-system.ConfigMap.").digest()
+    parent = ownership.parent_name("shop", "web")
+    assert parent == "harmony.shop.web"
+    assert ownership.applyset_id(parent) == f"applyset-{base64.urlsafe_b64encode(digest).decode().rstrip('=')}-v1"
+    assert ownership.applyset_id(parent) != ownership.applyset_id(ownership.parent_name("blog", "web"))
 
 
 def test_a_dry_run_differs_from_the_live_object_only_in_what_the_spec_says():
@@ -224,19 +226,94 @@ def test_a_changed_chart_is_installed_only_by_the_job_made_for_this_apply():
     assert rollout._install_state(step, None)[0] == "waiting"
 
 
-def test_a_change_the_api_refuses_replaces_a_job_and_fails_anything_else():
+def refused(status: int, message: str, causes: list):
+    """The dynamic client's exception for an API refusal, as it raises it."""
+    import json as json_
+
     from kubernetes.client.rest import ApiException
-    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+    from kubernetes.dynamic.exceptions import api_exception
 
-    class Refusing:
-        def apply(self, step, dry=False):
-            error = ApiException(status=422, reason="Unprocessable Entity")
-            error.body, error.headers = '{"message": "spec.selector: field is immutable"}', {"Content-Type": "application/json"}
-            raise UnprocessibleEntityError(error)
+    error = ApiException(status=status, reason="Unprocessable Entity")
+    error.body = json_.dumps({"kind": "Status", "message": message, "code": status, "details": {"causes": causes}})
+    error.headers = {"Content-Type": "application/json"}
+    return api_exception(error)
 
-    job = apply.Step("web", apply.CREATE, "Job", "migrate", "shop")
-    assert apply._compared(Refusing(), job, {}) == apply.REPLACE
-    deployment = apply.Step("web", apply.CREATE, "Deployment", "web", "shop")
-    with pytest.raises(RunFailed, match=r"workload 'web': Deployment/web in shop: the cluster refuses the change "
-                                        r"\(spec.selector: field is immutable\): undo it, or delete the object first"):
-        apply._compared(Refusing(), deployment, {})
+
+class Refusing:
+    """A cluster that has the object, and refuses its dry run with `error`."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def get(self, resource, name, namespace):
+        return {"metadata": {"name": name, "labels": {ownership.PART_OF: "mine"}}}
+
+    def apply(self, resource, body, dry=False):
+        raise self.error
+
+
+def test_only_a_jobs_immutable_template_makes_a_replace():
+    mine = {"mine": ownership.Parent("harmony.shop.web", "shop", "web")}
+    template = refused(422, 'Job.batch "migrate" is invalid: spec.template: Invalid value: ...: field is immutable',
+                       [{"reason": "FieldValueInvalid", "field": "spec.template",
+                         "message": "Invalid value: ...: field is immutable"}])
+    job = apply.Step("web", apply.CREATE, "Job", "migrate", "shop", {"spec": {}}, group="batch", source="k8s/m.yaml")
+    assert apply._compare(Refusing(template), job, mine, "shop", False, {}) is None and job.action == apply.REPLACE
+
+    # Any other refusal of a Job is the manifest's to mend: an invalid change is not a replace.
+    invalid = refused(422, 'Job.batch "migrate" is invalid: spec.parallelism: Invalid value: -1',
+                      [{"reason": "FieldValueInvalid", "field": "spec.parallelism", "message": "Invalid value: -1"}])
+    job = apply.Step("web", apply.CREATE, "Job", "migrate", "shop", {"spec": {}}, group="batch")
+    assert apply._compare(Refusing(invalid), job, mine, "shop", False, {}) == \
+        'the cluster refuses it: Job.batch "migrate" is invalid: spec.parallelism: Invalid value: -1'
+    deployment = apply.Step("web", apply.CREATE, "Deployment", "web", "shop", {"spec": {}}, group="apps")
+    selector = refused(422, "spec.selector: field is immutable", [{"field": "spec.selector", "message": "immutable"}])
+    assert apply._compare(Refusing(selector), deployment, mine, "shop", False, {}) == \
+        "the cluster refuses it: spec.selector: field is immutable"
+
+
+def test_whose_an_object_is():
+    parents = {p.id: p for p in (ownership.Parent("harmony.shop.web", "shop", "web"),
+                                 ownership.Parent("harmony.blog.web", "blog", "web"),
+                                 ownership.Parent("harmony.db", None, "db"))}
+    labelled = lambda parent: {"metadata": {"labels": {ownership.PART_OF: ownership.applyset_id(parent)}}}  # noqa: E731
+    assert ownership.owner(labelled("harmony.shop.web"), parents, "shop") is None
+    assert ownership.owner(labelled("harmony.blog.web"), parents, "shop") == "project blog's workload web"
+    assert ownership.owner(labelled("harmony.db"), parents, "shop") == \
+        "workload db of an earlier harmony (ApplySet parent kube-system/harmony.db)"
+    assert ownership.owner({"metadata": {"labels": {ownership.PART_OF: "applyset-x-v1"}}}, parents, "shop") == \
+        "another ApplySet (applyset-x-v1)"
+    helm = {"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"},
+                         "annotations": {"meta.helm.sh/release-name": "traefik"}}}
+    assert ownership.owner(helm, parents, "shop") == "the Helm release traefik"
+    by_hand = {"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}, {"manager": "kubectl-edit"}]}}
+    assert ownership.owner(by_hand, parents, "shop") == "whoever made it (kubectl-client-side-apply, kubectl-edit)"
+    assert ownership.owner({"kind": "Namespace", "metadata": {"name": "kube-system"}}, parents, "shop") == \
+        ownership.THE_CLUSTER
+
+
+def test_a_namespace_is_pruned_only_when_nothing_of_anyone_else_is_in_it():
+    mine = ownership.applyset_id("harmony.shop.web")
+    parents = {ownership.applyset_id("harmony.blog.api"): ownership.Parent("harmony.blog.api", "blog", "api")}
+    ours = {"kind": "Deployment", "metadata": {"name": "web", "labels": {ownership.PART_OF: mine}}}
+    automatic = [{"kind": "ServiceAccount", "metadata": {"name": "default"}},
+                 {"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}},
+                 {"kind": "Endpoints", "metadata": {"name": "web"}},
+                 {"kind": "Pod", "metadata": {"name": "web-1", "ownerReferences": [{"kind": "ReplicaSet"}]}}]
+    assert ownership.strangers([ours, *automatic], mine, parents, "shop") == []
+    theirs = {"kind": "ConfigMap", "metadata": {"name": "api", "labels": {
+        ownership.PART_OF: ownership.applyset_id("harmony.blog.api")}}}
+    release = {"kind": "Secret", "metadata": {"name": "sh.helm.release.v1.db.v1", "labels": {"owner": "helm"},
+                                              "managedFields": [{"manager": "helm"}]}}
+    assert ownership.strangers([ours, theirs, release, *automatic], mine, parents, "shop") == [
+        "ConfigMap/api (project blog's workload api)", "Secret/sh.helm.release.v1.db.v1 (whoever made it (helm))"]
+
+
+def test_objects_are_written_namespaces_and_crds_first_and_pruned_in_reverse():
+    steps = [apply.Step("w", apply.CREATE, kind, kind.lower(), namespace, group=group) for kind, namespace, group in (
+        ("Captain", "crew", "crew.example.org"), ("ClusterRole", None, "rbac.authorization.k8s.io"),
+        ("CustomResourceDefinition", None, "apiextensions.k8s.io"), ("Namespace", None, ""))]
+    assert [s.kind for s in apply._in_write_order(steps)] == ["Namespace", "CustomResourceDefinition", "ClusterRole",
+                                                              "Captain"]
+    assert [s.kind for s in sorted(steps, key=lambda s: -apply._rank(s))] == [
+        "Captain", "ClusterRole", "CustomResourceDefinition", "Namespace"]
