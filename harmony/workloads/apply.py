@@ -303,17 +303,26 @@ def _prunes(cluster: Cluster, project: str, workloads: list[Workload], steps: li
     going = {s.key for s in prunes}
     for step in prunes:
         if step.kind == "Namespace" and not step.group:
-            _judge_namespace(cluster, step, parents, project, going)
+            charts = [s for s in prunes if s.kind == "HelmChart"]
+            releases = frozenset(c.name for c in charts if _target_namespace(cluster, c) == step.name)
+            _judge_namespace(cluster, step, parents, project, going, releases)
     return sorted(prunes, key=lambda s: -_rank(s))  # the reverse of the writes
 
 
-def _judge_namespace(cluster: Cluster, step: Step, parents: dict[str, Parent], project: str, going: set) -> None:
-    """Keep a Namespace that holds what is not pruned with it; else say what goes with it."""
+def _target_namespace(cluster: Cluster, chart: Step) -> str | None:
+    """Where a HelmChart's release is installed (helm-controller names the release after it)."""
+    return ((cluster.get(chart.resource, chart.name, chart.namespace) or {}).get("spec") or {}).get("targetNamespace")
+
+
+def _judge_namespace(cluster: Cluster, step: Step, parents: dict[str, Parent], project: str, going: set,
+                     releases: frozenset[str]) -> None:
+    """Keep a Namespace that holds what is not pruned with it (uninstalling the `releases` of
+    pruned HelmCharts takes theirs); else say what goes with it."""
     items = [item for resource in cluster.listable(namespaced=True) for item in cluster.list(resource, step.name)]
     applyset = ownership.applyset_id(ownership.parent_name(project, step.workload))
     others = [item for item in items
               if (group_kind(group_of(item["apiVersion"]), item["kind"]), step.name, item["metadata"]["name"]) not in going]
-    strangers = ownership.strangers(others, applyset, parents, project)
+    strangers = ownership.strangers(others, applyset, parents, project, releases)
     if strangers:
         step.action = KEEP
         step.note = f"kept: it holds {', '.join(strangers[:3])}" + \
@@ -352,13 +361,12 @@ def carry_out(cluster: Cluster, planned: Plan, project: str, workloads: list[Wor
         if step.action == PRUNE:
             check(f"pruning workload {step.workload}")
             cluster.delete(step.resource, step.name, step.namespace)
-    for name in present:
+    for name in dict.fromkeys([*present, *mine]):
         kept = [s for s in steps if s.workload == name and s.action != PRUNE]
-        _write_parent(cluster, project, name, kept)
-    maps = cluster.required("v1", "ConfigMap")
-    for parent in mine.values():
-        if parent.workload not in present:  # a removed workload's, its objects pruned
-            cluster.delete(maps, parent.name, ownership.PARENT_NAMESPACE)
+        if name in present or kept:  # a removed workload's parent stays while it holds a kept namespace
+            _write_parent(cluster, project, name, kept)
+        else:
+            cluster.delete(cluster.required("v1", "ConfigMap"), mine[name].name, ownership.PARENT_NAMESPACE)
 
 
 def _write_parent(cluster: Cluster, project: str, workload: str, steps: list[Step], old: Parent | None = None) -> None:

@@ -110,16 +110,28 @@ def owner(live: dict, parents: dict[str, Parent], project: str) -> str | None:
         return None if parent.project == project else parent.described
     if live.get("kind") == "Namespace" and metadata.get("name") in SYSTEM_NAMESPACES:
         return THE_CLUSTER
-    release = (metadata.get("annotations") or {}).get(HELM_RELEASE)
+    release = release_of(live)
     if release or labels.get(MANAGED_BY) == "Helm":
         return f"the Helm release {release or labels.get('app.kubernetes.io/instance', '?')}"
     managers = sorted({entry.get("manager", "?") for entry in metadata.get("managedFields") or []})
     return f"whoever made it ({', '.join(managers)})" if managers else "whoever made it (outside harmony)"
 
 
-def strangers(items: list[dict], applyset: str, parents: dict[str, Parent], project: str) -> list[str]:
+def release_of(item: dict) -> str | None:
+    """The Helm release an object belongs to: what the release made (annotated by Helm), or
+    where Helm keeps the release (a Secret labelled owner=helm)."""
+    metadata = item.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    if labels.get("owner") == "helm" and item.get("kind") == "Secret":
+        return labels.get("name")
+    return (metadata.get("annotations") or {}).get(HELM_RELEASE)
+
+
+def strangers(items: list[dict], applyset: str, parents: dict[str, Parent], project: str,
+              releases: frozenset[str] = frozenset()) -> list[str]:
     """The objects of a namespace that keep it from being pruned with `applyset`'s workload,
-    each said as Kind/name (its owner)."""
+    each said as Kind/name (its owner); what the Helm `releases` uninstalled with it made does
+    not count."""
     found = []
     for item in items:
         metadata = item.get("metadata") or {}
@@ -128,7 +140,7 @@ def strangers(items: list[dict], applyset: str, parents: dict[str, Parent], proj
             continue
         if item.get("type") == "kubernetes.io/service-account-token":
             continue  # made by the API for a ServiceAccount (before Kubernetes 1.24)
-        if (metadata.get("labels") or {}).get(PART_OF) == applyset:
+        if (metadata.get("labels") or {}).get(PART_OF) == applyset or release_of(item) in releases:
             continue
         said = owner(item, parents, project) or "another workload of this project"
         found.append(f"{kind}/{name} ({said})")

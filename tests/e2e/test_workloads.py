@@ -21,10 +21,10 @@ from harmony.workloads.lease import MICRO_TIME
 from tests.e2e.conftest import EXAMPLE, NEW, assert_untouched, interrupt_when
 
 
-def project(tmp_path: Path, host, harmony, **cluster) -> Path:
-    """The example, copied, pointed at `host`: its release from the test mirror."""
-    root = tmp_path / "shop"
-    shutil.copytree(EXAMPLE, root)
+def project(tmp_path: Path, host, harmony, source: Path = EXAMPLE, **cluster) -> Path:
+    """A project (the example), copied, pointed at `host`: its release from the test mirror."""
+    root = tmp_path / source.name
+    shutil.copytree(source, root)
     spec = yaml.safe_load((root / "harmony.yaml").read_text())
     spec["cluster"] = {"name": "shop", "version": NEW, "kubeconfig_server": host.api_url, "allow_http": True,
                        "k3s": {"release_url": harmony.mirror.release_url}, **cluster}
