@@ -205,6 +205,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         as_json=extra.get("as_json", False),
         project=project,
         adopt=extra.get("adopt", False),
+        whole_cluster=extra.get("whole_cluster", False),
     )
 
 
@@ -289,14 +290,20 @@ def status(target, **options):
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 @click.option("--purge", is_flag=True, help="k3d: also remove the k3d executable.")
+@click.option("--cluster", "whole_cluster", is_flag=True,
+              help="In a project: remove the cluster even while other projects' workloads run on it "
+                   "(by default only this project's workloads are removed then).")
 @handles_errors
 def down(target, yes, **options):
-    """Stop and remove k3s from TARGET: binary, units, data, scripts; and its kubeconfig context."""
+    """Stop and remove k3s from TARGET: binary, units, data, scripts; and its kubeconfig context.
+    In a project whose cluster runs other projects' workloads too: this project's workloads only."""
     from harmony import commands
 
     request = build_request(target, **options)
     if not yes:
-        ask(f"Remove k3s and all its data from {request.target.description}?")
+        kept = "" if request.whole_cluster or not request.project else \
+            f" (only project {request.project.name}'s workloads, where other projects run on it)"
+        ask(f"Remove k3s and all its data from {request.target.description}{kept}?")
     return commands.down(request)
 
 

@@ -53,6 +53,7 @@ class Request:
     as_json: bool = False  # print the report as JSON
     project: Project | None = None  # the harmony.yaml the options were read over
     adopt: bool = False  # take over objects others made that the project's workloads list
+    whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
 
 
 @dataclass
@@ -400,15 +401,38 @@ def kubeconfig_command(request: Request) -> int:
 
 
 def down(request: Request) -> int:
+    """Remove the cluster from every host. In a project, on a cluster that also runs other
+    projects' workloads, remove this project's workloads only, unless `whole_cluster`."""
     started = time.monotonic()
-    run = _prepare(request, pin=False, whole=False)
+    run = _prepare(request, pin=False, whole=request.project is not None)
     request = run.request
+    if request.project and not request.whole_cluster and _down_workloads(request, run, started):
+        return 0
     with _reported(_run_report("down", request, run, _deploy(request, run, "down"), report.DOWN, started),
                    request.as_json) as rep:
         if not rep.ok:
             raise _failed(run.hosts, _succeeded(rep))
         forget(request.name, [_fetched(request, host) for host in run.hosts])
     return 0
+
+
+def _down_workloads(request: Request, run: Run, started: float) -> bool:
+    """Where the cluster runs other projects' workloads, prune this project's and keep the
+    cluster, saying whose it keeps it for; whether it did."""
+    config = _answering(request, _api(request, run, {h.name for h in run.hosts}))
+    others = converge.others(config, request.name, request.project.name) if config else {}
+    if not others:
+        return False
+    with _reported(report.Report("down", request.name, [], report.DOWN, started=started), request.as_json) as rep, \
+            stopping.checkpoints() as check:
+        outcome = converge.up(config, request.name, request.project.name, [], request.wait_timeout, check=check,
+                              lock_wait=run.hosts[0].settings.lock_wait)
+        rep.notes += outcome.lines(converge.UP_VERBS)
+        rep.extra["workloads"] = outcome.as_json()
+        said = "; ".join(f"project {name}'s {', '.join(workloads)}" for name, workloads in sorted(others.items()))
+        rep.notes.append(f"cluster '{request.name}' kept: it runs {said}; harmony down --cluster removes it with them")
+        rep.extra["kept_for"] = others
+    return True
 
 
 def forget(name: str, fetched: list[Path] = ()) -> None:

@@ -110,7 +110,7 @@ def plan(cluster: Cluster, project: str, workloads: list[Workload], adopt: bool 
     """What `up` does to the project's workloads: each object created, changed, replaced,
     adopted or unchanged, in the order written; what it refuses; then what is pruned. `check`
     is called between workloads (harmony.stopping)."""
-    parents = {p.id: p for p in _parents(cluster)}
+    parents = {p.id: p for p in all_parents(cluster)}
     defined = _defined_kinds(workloads)
     steps = []
     for workload in workloads:
@@ -131,7 +131,8 @@ def plan(cluster: Cluster, project: str, workloads: list[Workload], adopt: bool 
     return Plan(steps, refusals, parents)
 
 
-def _parents(cluster: Cluster) -> list[Parent]:
+def all_parents(cluster: Cluster) -> list[Parent]:
+    """Every workload's ApplySet parent on the cluster, of every project."""
     maps = cluster.required("v1", "ConfigMap")
     found = (ownership.parent_of(item) for item in
              cluster.list(maps, ownership.PARENT_NAMESPACE, f"{ownership.MANAGED_BY}=harmony"))
@@ -346,17 +347,15 @@ def carry_out(cluster: Cluster, planned: Plan, project: str, workloads: list[Wor
         held = [s for s in steps if s.workload == name]
         old = mine.get(name) or Parent(ownership.parent_name(project, name), project, name)
         _write_parent(cluster, project, name, held, old)
-    done = []
-    first = [s for s in steps if s.action in WRITES and _rank(s) < 2]
-    for step in first:
+    done, writes = [], [s for s in steps if s.action in WRITES]
+    for step in (s for s in writes if _rank(s) < 2):  # Namespaces and CRDs
         _write(cluster, step, done, check)
-    crds = [s.name for s in first if (s.group, s.kind) == CRD]
+    crds = [s.name for s in done if (s.group, s.kind) == CRD]
     if crds:
         cluster.established(crds, ESTABLISHED_SECONDS, check)
     _dry_run_deferred(cluster, [s for s in steps if s.deferred], done)
-    for step in steps:
-        if step.action in WRITES and step not in first:
-            _write(cluster, step, done, check)
+    for step in (s for s in writes if _rank(s) >= 2):
+        _write(cluster, step, done, check)
     for step in steps:
         if step.action == PRUNE:
             check(f"pruning workload {step.workload}")

@@ -89,3 +89,13 @@ def survey(config: dict, cluster_name: str, project: str, workloads: list[Worklo
         planned = apply.plan(cluster, project, workloads, adopt)
         present = [s for s in planned.steps if s.action in (apply.UNCHANGED, apply.CHANGE, apply.REPLACE)]
         return Outcome(planned.steps, rollout.now(cluster, present) if rollouts else [], planned.refusals)
+
+
+def others(config: dict, cluster_name: str, project: str) -> dict[str, list[str]]:
+    """{project: its workloads} of the other projects whose workloads the cluster runs."""
+    with answered():
+        found: dict[str, list[str]] = {}
+        for parent in apply.all_parents(Cluster(config, discovery_cache(cluster_name))):
+            if parent.project != project:
+                found.setdefault(parent.project or "(none: an earlier harmony's)", []).append(parent.workload)
+    return found

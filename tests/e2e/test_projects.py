@@ -1,6 +1,7 @@
 """Two projects on one cluster, as on a laptop's one k3s: each repository's `up`, `plan` and
 `check` act on its own workloads only. Another project's object is refused by name (taken only
-with --adopt), and a namespace both use is not pruned from under the one still in it."""
+with --adopt), a namespace both use is not pruned from under the one still in it, and `down`
+removes the cluster only with the last project on it."""
 
 from __future__ import annotations
 
@@ -122,10 +123,17 @@ def test_two_projects_share_a_cluster_and_never_touch_each_other(host, harmony, 
     assert harmony.kubectl("--context", "shop", "get", "configmap", "blog-links", "-n", "shop").returncode == 0
     assert harmony("check", cwd=other).returncode == 0
 
-    # Once the blog leaves the namespace too, the shop's next up prunes it.
-    without_workloads(other)
-    assert "workload extras: 1 pruned" in harmony("up", "--yes", cwd=other).stdout
+    # The blog's down, while the shop still holds its namespace: the blog's workloads go, the cluster stays.
+    down = harmony("down", "--yes", cwd=other)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "workload api: 3 pruned" in down.stdout and "workload extras: 1 pruned" in down.stdout
+    assert "cluster 'shop' kept: it runs project shop's web; harmony down --cluster removes it with them" in down.stdout
+    assert host.exists("/usr/local/bin/k3s")
+    assert harmony.kubectl("--context", "shop", "get", "namespace", "blog").returncode == 1  # the blog's api's
+
+    # Once the blog has left the namespace, the shop's next up prunes it; the shop's down, the last, removes the cluster.
     last = harmony("up", "--yes", cwd=shop)
     assert "workload web: 1 pruned" in last.stdout, last.stdout + last.stderr
     assert harmony.kubectl("--context", "shop", "get", "namespace", "shop").returncode == 1
-    assert harmony.kubectl("--context", "shop", "get", "namespace", "blog").returncode == 1  # the blog's api's
+    assert harmony("down", "--yes", cwd=shop).returncode == 0
+    assert not host.exists("/usr/local/bin/k3s")
