@@ -188,14 +188,15 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
     assert re.fullmatch(r"BackoffLimitExceeded: Job has reached the specified backoff limit; pod migrate-\S+: container "
                         r"migrate exited with 1; its log ends: running the job's command \| error: the command "
                         r"exited with status 1", lines["Job/migrate in shop"])
-    assert re.fullmatch(r'not rolled out within 20 s: 0 of 2 ready \(MinimumReplicasUnavailable: Deployment does not '
-                        r'have minimum availability.\); pod web-\S+: ImagePullBackOff: Back-off pulling image '
+    assert re.fullmatch(r'not rolled out within 20 s: Waiting for deployment "web" rollout to finish: 0 of 2 updated '
+                        r'replicas are available\.\.\.; pod web-\S+: ImagePullBackOff: Back-off pulling image '
                         r'"registry.example/unpullable:1"', lines["Deployment/web in shop"])
-    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready .*; pod crashes-\S+: CrashLoopBackOff: back-off 40s "
+    assert re.fullmatch(r'not rolled out within 20 s: Waiting for deployment "crashes" rollout to finish: 0 of 1 updated '
+                        r"replicas are available\.\.\.; pod crashes-\S+: CrashLoopBackOff: back-off 40s "
                         r"restarting failed container=app pod=crashes-\S+; its log ends: starting "
                         r"registry.example/crashing:2 \| error: cannot start: the image is marked crashing \| exiting",
                         lines["Deployment/crashes in shop"])
-    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready; pod nowhere-0: Unschedulable: 0/1 nodes are "
+    assert re.fullmatch(r"not rolled out within 20 s: Waiting for 1 pods to be ready\.\.\.; pod nowhere-0: Unschedulable: 0/1 nodes are "
                         r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
     assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
     assert up.stderr.strip().endswith("harmony: error: 2 workload(s) not running: status, web")
