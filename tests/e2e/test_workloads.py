@@ -2,7 +2,8 @@
 applies its manifests and its Kustomize overlay (built by the real kubectl) and waits until they run; a second `up` changes nothing; a changed
 manifest, a hand edit in the cluster, a manifest removed and a workload removed are each shown
 by `plan` and `check` first, then put right by `up`. And the failures: a rollout that never
-completes, a Job that fails, a manifest that is not YAML."""
+completes, a Deployment past its progress deadline (which ends the wait at once), a Job that
+fails, a manifest that is not YAML."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import re
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import yaml
@@ -200,6 +202,22 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
                         r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
     assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
     assert up.stderr.strip().endswith("harmony: error: 2 workload(s) not running: status, web")
+
+
+def test_a_deployment_past_its_progress_deadline_fails_the_run_at_once(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony, wait_timeout=600)
+    edit(root / "k8s" / "web.yaml", "  replicas: 2\n", "  replicas: 2\n  progressDeadlineSeconds: 5\n")
+    edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
+    started = time.monotonic()
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert time.monotonic() - started < 300  # not the wait's 600 s: the deadline ends it (the rest runs)
+    (line,) = [line for line in up.stdout.splitlines() if line.startswith("workload web: Deployment/web in shop: ")]
+    assert re.fullmatch(r'workload web: Deployment/web in shop: deployment "web" exceeded its progress deadline: '
+                        r'Deployment "web" has timed out progressing\.; pod web-\S+: ImagePullBackOff: Back-off pulling '
+                        r'image "registry.example/unpullable:1"', line)
+    assert "workload cache: 2 created; running" in up.stdout and "workload status: 1 created; running" in up.stdout
+    assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
 
 
 def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_converges(host, harmony, tmp_path):
