@@ -64,6 +64,14 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
         assert "shop-status/Chart.yaml" in archive.getnames()  # as `helm package` lays it out
     install = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
     assert install["status"]["succeeded"] == 1
+    # The chart's own Deployment, as helm installed it, rolled out before "running" was said.
+    released = kubectl_json(harmony, "get", "deployment", "status", "-n", "shop", "--show-managed-fields")
+    assert released["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert released["metadata"]["annotations"] == {"meta.helm.sh/release-name": "status",
+                                                   "meta.helm.sh/release-namespace": "shop"}
+    assert [m["manager"] for m in released["metadata"]["managedFields"]] == ["helm"]
+    assert released["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "MESSAGE", "value": "open for business"}]
+    assert released["status"]["availableReplicas"] == 1
     redis = kubectl_json(harmony, "get", "deployment", "redis", "-n", "shop")
     assert redis["spec"]["replicas"] == 2 and redis["metadata"]["labels"]["tier"] == "cache"
     # The NodePort, at the address the controller reaches the cluster at (here, as published).
@@ -97,6 +105,9 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     assert "workload status: 1 changed; running" in changed.stdout, changed.stdout + changed.stderr
     reinstall = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
     assert reinstall["metadata"]["uid"] != install["metadata"]["uid"] and reinstall["status"]["succeeded"] == 1
+    upgraded = kubectl_json(harmony, "get", "deployment", "status", "-n", "shop")  # and its release, rolled out again
+    assert upgraded["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "closed for stocktaking"
+    assert upgraded["metadata"]["generation"] == 2 and upgraded["status"]["availableReplicas"] == 1
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
     assert harmony("check", cwd=root).returncode == 0
 

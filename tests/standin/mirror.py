@@ -57,7 +57,7 @@ from urllib.parse import parse_qs, unquote, urlencode
 
 STANDIN_K3S = Path(__file__).with_name("k3s.py")
 # The modules beside __main__ (k3s.py) in the stand-in's zipapp.
-STANDIN_MODULES = ("objects.py", "progress.py")
+STANDIN_MODULES = ("objects.py", "progress.py", "helmrelease.py")
 STANDIN_K3D = Path(__file__).with_name("k3d.py")
 K3D_VERSION = "v5.7.4"  # a real k3d release
 K3D_ASSETS = ("k3d-linux-amd64", "k3d-linux-arm64", "k3d-darwin-amd64", "k3d-darwin-arm64",

@@ -55,7 +55,7 @@ the drain tests plant pods in), subresources (scale, status), immutable
 fields other than a Job's template (which, as in a real cluster, cannot be changed: a 422
 "field is immutable", dry runs too), admission, RBAC (any
 client certificate the server's CA signed is admin), rendering a
-chart (helm-controller's Job here installs nothing: the chart's own objects never appear), and
+chart (tests/standin/helmrelease.py installs simple ones once their Job succeeds), and
 more than one server: each stand-in server keeps objects of its own (there is no etcd between
 them), so clients use one server's API.
 """
