@@ -77,19 +77,20 @@ def _job(obj: dict) -> tuple[str, str]:
 def _defaulted(obj: dict) -> dict:
     """The object's spec with the API's defaults that the viewers read: replicas 1, update
     strategy RollingUpdate, and a StatefulSet's partition 0 (SetDefaults_* in apps/v1)."""
-    spec = dict(obj.get("spec") or {})
-    if obj["kind"] != "DaemonSet":
+    kind, spec = obj["kind"], dict(obj.get("spec") or {})
+    if kind != "DaemonSet":
         spec.setdefault("replicas", 1)
-    if obj["kind"] != "Deployment":
-        strategy = dict(spec.get("updateStrategy") or {})
-        if not strategy.get("type"):
-            strategy["type"] = ROLLING_UPDATE
-            if obj["kind"] == "StatefulSet":
-                strategy.setdefault("rollingUpdate", {})
-        if obj["kind"] == "StatefulSet" and strategy["type"] == ROLLING_UPDATE and strategy.get("rollingUpdate") is not None:
-            strategy["rollingUpdate"] = {"partition": 0, **strategy["rollingUpdate"]}
-        spec["updateStrategy"] = strategy
-    return spec
+    if kind == "Deployment":
+        return spec
+    strategy = dict(spec.get("updateStrategy") or {})
+    if not strategy.get("type"):
+        strategy["type"] = ROLLING_UPDATE
+        if kind == "StatefulSet":
+            strategy.setdefault("rollingUpdate", {})
+    rolling = strategy.get("rollingUpdate")
+    if kind == "StatefulSet" and strategy["type"] == ROLLING_UPDATE and rolling is not None:
+        strategy["rollingUpdate"] = {"partition": 0, **rolling}
+    return {**spec, "updateStrategy": strategy}
 
 
 def _deployment(name: str, generation: int, spec: dict, status: dict) -> tuple[str, str]:
@@ -199,12 +200,12 @@ def _verdict(cluster, step) -> tuple[str, str, dict | None]:
     verdict, why = _install_state(step, job)
     if verdict != "done":
         return verdict, why, job
-    for workload in release_workloads(cluster, step.name, _target_namespace(step)):
+    for workload in _release_workloads(cluster, step.name, _target_namespace(step)):
         verdict, why = state(workload)
         if verdict != "done":
             metadata = workload["metadata"]
-            return verdict, f"release {step.name}: {workload['kind']}/{metadata['name']} in {metadata['namespace']}: {why}", \
-                workload
+            label = f"{workload['kind']}/{metadata['name']} in {metadata['namespace']}"
+            return verdict, f"release {step.name}: {label}: {why}", workload
     return "done", why, job
 
 
@@ -225,7 +226,7 @@ def _target_namespace(step) -> str:
     return ((step.body or {}).get("spec") or {}).get("targetNamespace") or step.namespace
 
 
-def release_workloads(cluster, release: str, namespace: str) -> list[dict]:
+def _release_workloads(cluster, release: str, namespace: str) -> list[dict]:
     """The Deployments, StatefulSets and DaemonSets of a Helm release, as Helm marks what it
     installs. helm-controller names the release after the HelmChart (its install Job's NAME is
     the chart's name: k3s-io/helm-controller pkg/controllers/chart/chart.go, `job`)."""
