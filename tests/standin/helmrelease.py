@@ -24,7 +24,7 @@ What it models:
   to `quote` (the worked example's chart uses it). A missing value renders empty, as helm's.
 
 What it does not model: any other template (functions, conditionals, ranges, `include`,
-`_helpers.tpl`), subcharts, hooks, NOTES.txt, a chart from a repository (the stand-in fetches
+`_helpers.tpl`, `{{-` trimming), subcharts, hooks, NOTES.txt, a chart from a repository (the stand-in fetches
 none): a chart it cannot render installs nothing, as before this module, while its Job still
 succeeds; objects of kinds the stand-in does not serve are left out; an upgrade leaves the
 objects its chart no longer renders (helm deletes them); deleting the HelmChart uninstalls
@@ -53,13 +53,14 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 RELEASE_NAME = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 INSTALLED_BY = "standin.harmony/install-job-uid"
-SUBSTITUTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
+SUBSTITUTION = re.compile(r"{{\s*(.*?)\s*}}")
 EXPRESSION = re.compile(r"\.(Release\.Name|Release\.Namespace|Chart\.Name|Values((?:\.\w+)+))(\s*\|\s*quote)?")
 LOCK = threading.Lock()  # one install at a time: the API answers requests in threads
 
 
-def kind(name: str) -> objects.Resource:
-    return next(r for r in objects.RESOURCES if r.kind == name)
+def served(api_version: str, kind: str) -> objects.Resource | None:
+    """The stand-in's resource of that kind, or None where it serves none."""
+    return next((r for r in objects.RESOURCES if (r.group_version, r.kind) == (api_version, kind)), None)
 
 
 def install_succeeded(store: objects.Store) -> None:
@@ -68,34 +69,36 @@ def install_succeeded(store: objects.Store) -> None:
         for job in store.list(objects.JOBS, None, CHART_LABEL)["items"]:
             conditions = (job.get("status") or {}).get("conditions") or []
             if any(c["type"] == "Complete" and c["status"] == "True" for c in conditions):
+                metadata = job["metadata"]
                 try:
-                    chart = store.get(kind("HelmChart"), job["metadata"]["namespace"], job["metadata"]["labels"][CHART_LABEL])
+                    chart = store.get(served("helm.cattle.io/v1", "HelmChart"), metadata["namespace"],
+                                      metadata["labels"][CHART_LABEL])
+                    install(store, chart, metadata["uid"])
                 except objects.ApiError:
-                    continue  # its HelmChart is gone
-                install(store, chart, job["metadata"]["uid"])
+                    continue  # its HelmChart is gone, or the API refused an object: helm's install fails
 
 
 def install(store: objects.Store, chart: dict, job: str) -> None:
     """helm upgrade --install of the HelmChart's chart, by the install Job of uid `job`."""
     release, spec = chart["metadata"]["name"], chart.get("spec") or {}
     namespace = spec.get("targetNamespace") or chart["metadata"]["namespace"]
-    records = store.list(kind("Secret"), namespace, f"owner=helm,name={release}")["items"]
+    records = store.list(served("v1", "Secret"), namespace, f"owner=helm,name={release}")["items"]
     if any((r["metadata"].get("annotations") or {}).get(INSTALLED_BY) == job for r in records):
         return
     documents = render(spec, release, namespace)
     if documents is None:
         return
-    namespaces = store.list(kind("Namespace"), None, "")["items"]
+    namespaces = store.list(served("v1", "Namespace"), None, "")["items"]
     if not any(n["metadata"]["name"] == namespace for n in namespaces):
         if not spec.get("createNamespace"):
             return  # helm's install fails: the namespace does not exist
         write(store, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, None)
     marks = {"labels": {MANAGED_BY: "Helm"}, "annotations": {RELEASE_NAME: release, RELEASE_NAMESPACE: namespace}}
     for document in documents:
-        resource = next((r for r in objects.RESOURCES if (r.group_version, r.kind) ==
-                         (document.get("apiVersion"), document.get("kind"))), None)
+        resource = served(document.get("apiVersion"), document.get("kind"))
         if resource is not None:
-            write(store, objects.merge_patch(document, {"metadata": marks}), namespace if resource.namespaced else None)
+            where = (document["metadata"].get("namespace") or namespace) if resource.namespaced else None
+            write(store, objects.merge_patch(document, {"metadata": marks}), where)
     version = str(len(records) + 1)
     write(store, {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                   "metadata": {"name": f"sh.helm.release.v1.{release}.v{version}", "annotations": {INSTALLED_BY: job},
@@ -105,7 +108,7 @@ def install(store: objects.Store, chart: dict, job: str) -> None:
 
 def write(store: objects.Store, document: dict, namespace: str | None) -> None:
     """Create or patch an object as helm does: an Update by the manager `helm`."""
-    resource = kind(document["kind"])
+    resource = served(document["apiVersion"], document["kind"])
     blank = {"apiVersion": document["apiVersion"], "kind": document["kind"], "metadata": {}}
     store.write(resource, namespace, document["metadata"]["name"],
                 lambda live: objects.update(live or blank, objects.merge_patch(live, document), "helm"))
@@ -113,26 +116,35 @@ def write(store: objects.Store, document: dict, namespace: str | None) -> None:
 
 def render(spec: dict, release: str, namespace: str) -> list[dict] | None:
     """The objects of the chart in `chartContent`, rendered with its values; None where the
-    stand-in cannot render it (see the module's docstring)."""
+    stand-in cannot render it (see the module's docstring), or it is not a chart."""
     if not spec.get("chartContent"):
         return None
+    try:
+        files = chart_files(spec["chartContent"])
+        chart = yaml.safe_load(files.get("Chart.yaml", "")) or {}
+        values = merged(yaml.safe_load(files.get("values.yaml", "")) or {}, yaml.safe_load(spec.get("valuesContent", "")) or {})
+        scope = {"Release.Name": release, "Release.Namespace": namespace, "Chart.Name": chart.get("name", "")}
+        documents = []
+        for path in sorted(files):
+            name = path.rsplit("/", 1)[-1]
+            if path.startswith("templates/") and name.endswith((".yaml", ".yml")) and not name.startswith("_"):
+                text = substituted(files[path], scope, values)
+                if text is None:
+                    return None
+                documents += [d for d in yaml.safe_load_all(text) if d is not None]
+    except (tarfile.TarError, ValueError, yaml.YAMLError):  # not a .tgz, not text, not YAML
+        return None
+    return documents if all(isinstance(d, dict) and (d.get("metadata") or {}).get("name") for d in documents) else None
+
+
+def chart_files(content: str) -> dict[str, str]:
+    """{path in the chart: text} of a chart's .tgz (base64), laid out as `helm package` does (CHART/path)."""
     files = {}
-    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(spec["chartContent"]))) as archive:
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(content))) as archive:
         for member in archive.getmembers():
             if member.isfile():
                 files[member.name.split("/", 1)[-1]] = archive.extractfile(member).read().decode()
-    chart = yaml.safe_load(files.get("Chart.yaml", "")) or {}
-    values = merged(yaml.safe_load(files.get("values.yaml", "")) or {}, yaml.safe_load(spec.get("valuesContent", "")) or {})
-    scope = {"Release.Name": release, "Release.Namespace": namespace, "Chart.Name": chart.get("name", "")}
-    documents = []
-    for path in sorted(files):
-        name = path.rsplit("/", 1)[-1]
-        if path.startswith("templates/") and name.endswith((".yaml", ".yml")) and not name.startswith("_"):
-            text = substituted(files[path], scope, values)
-            if text is None:
-                return None
-            documents += [d for d in yaml.safe_load_all(text) if d is not None]
-    return documents if all(isinstance(d, dict) for d in documents) else None
+    return files
 
 
 def substituted(template: str, scope: dict, values: dict) -> str | None:
@@ -159,7 +171,8 @@ def substituted(template: str, scope: dict, values: dict) -> str | None:
 
 
 def merged(base: dict, over: dict) -> dict:
-    """Helm's merge of values: mappings merged key by key, anything else replaced."""
+    """Helm's merge of values: mappings merged key by key, anything else replaced. (harmony's
+    own, in harmony.workloads.spec, is what the stand-in checks: it shares no code with it.)"""
     result = dict(base)
     for key, value in over.items():
         result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
