@@ -88,6 +88,8 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     assert "workload status: 1 unchanged; running" in again.stdout
     assert kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")["metadata"]["uid"] == \
         install["metadata"]["uid"]  # an unchanged chart is not installed again
+    assert kubectl_json(harmony, "get", "deployment", "status", "-n", "shop")["metadata"]["resourceVersion"] == \
+        released["metadata"]["resourceVersion"]  # nor its release written again
     # --json: every object, what happened to it, and how to reach what runs (README, Workloads).
     report = json.loads(harmony("up", "--yes", "--json", cwd=root).stdout)
     assert report["ok"] and report["workloads"]["failures"] == []
