@@ -2,7 +2,8 @@
 applies its manifests and its Kustomize overlay (built by the real kubectl) and waits until they run; a second `up` changes nothing; a changed
 manifest, a hand edit in the cluster, a manifest removed and a workload removed are each shown
 by `plan` and `check` first, then put right by `up`. And the failures: a rollout that never
-completes, a Job that fails, a manifest that is not YAML."""
+completes, a Deployment past its progress deadline (which ends the wait at once), a Job that
+fails, a manifest that is not YAML."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import re
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import yaml
@@ -62,6 +64,14 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
         assert "shop-status/Chart.yaml" in archive.getnames()  # as `helm package` lays it out
     install = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
     assert install["status"]["succeeded"] == 1
+    # The chart's own Deployment, as helm installed it, rolled out before "running" was said.
+    released = kubectl_json(harmony, "get", "deployment", "status", "-n", "shop", "--show-managed-fields")
+    assert released["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert released["metadata"]["annotations"] == {"meta.helm.sh/release-name": "status",
+                                                   "meta.helm.sh/release-namespace": "shop"}
+    assert [m["manager"] for m in released["metadata"]["managedFields"]] == ["helm"]
+    assert released["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "MESSAGE", "value": "open for business"}]
+    assert released["status"]["availableReplicas"] == 1
     redis = kubectl_json(harmony, "get", "deployment", "redis", "-n", "shop")
     assert redis["spec"]["replicas"] == 2 and redis["metadata"]["labels"]["tier"] == "cache"
     # The NodePort, at the address the controller reaches the cluster at (here, as published).
@@ -78,6 +88,8 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     assert "workload status: 1 unchanged; running" in again.stdout
     assert kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")["metadata"]["uid"] == \
         install["metadata"]["uid"]  # an unchanged chart is not installed again
+    assert kubectl_json(harmony, "get", "deployment", "status", "-n", "shop")["metadata"]["resourceVersion"] == \
+        released["metadata"]["resourceVersion"]  # nor its release written again
     # --json: every object, what happened to it, and how to reach what runs (README, Workloads).
     report = json.loads(harmony("up", "--yes", "--json", cwd=root).stdout)
     assert report["ok"] and report["workloads"]["failures"] == []
@@ -95,6 +107,9 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
     assert "workload status: 1 changed; running" in changed.stdout, changed.stdout + changed.stderr
     reinstall = kubectl_json(harmony, "get", "job", "helm-install-status", "-n", "kube-system")
     assert reinstall["metadata"]["uid"] != install["metadata"]["uid"] and reinstall["status"]["succeeded"] == 1
+    upgraded = kubectl_json(harmony, "get", "deployment", "status", "-n", "shop")  # and its release, rolled out again
+    assert upgraded["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "closed for stocktaking"
+    assert upgraded["metadata"]["generation"] == 2 and upgraded["status"]["availableReplicas"] == 1
     assert kubectl_json(harmony, "get", "deployment", "web", "-n", "shop")["metadata"]["resourceVersion"] == version
     assert harmony("check", cwd=root).returncode == 0
 
@@ -188,17 +203,34 @@ def test_what_does_not_run_fails_the_run_with_the_clusters_reasons(host, harmony
     assert re.fullmatch(r"BackoffLimitExceeded: Job has reached the specified backoff limit; pod migrate-\S+: container "
                         r"migrate exited with 1; its log ends: running the job's command \| error: the command "
                         r"exited with status 1", lines["Job/migrate in shop"])
-    assert re.fullmatch(r'not rolled out within 20 s: 0 of 2 ready \(MinimumReplicasUnavailable: Deployment does not '
-                        r'have minimum availability.\); pod web-\S+: ImagePullBackOff: Back-off pulling image '
+    assert re.fullmatch(r'not rolled out within 20 s: Waiting for deployment "web" rollout to finish: 0 of 2 updated '
+                        r'replicas are available\.\.\.; pod web-\S+: ImagePullBackOff: Back-off pulling image '
                         r'"registry.example/unpullable:1"', lines["Deployment/web in shop"])
-    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready .*; pod crashes-\S+: CrashLoopBackOff: back-off 40s "
+    assert re.fullmatch(r'not rolled out within 20 s: Waiting for deployment "crashes" rollout to finish: 0 of 1 updated '
+                        r"replicas are available\.\.\.; pod crashes-\S+: CrashLoopBackOff: back-off 40s "
                         r"restarting failed container=app pod=crashes-\S+; its log ends: starting "
                         r"registry.example/crashing:2 \| error: cannot start: the image is marked crashing \| exiting",
                         lines["Deployment/crashes in shop"])
-    assert re.fullmatch(r"not rolled out within 20 s: 0 of 1 ready; pod nowhere-0: Unschedulable: 0/1 nodes are "
+    assert re.fullmatch(r"not rolled out within 20 s: Waiting for 1 pods to be ready\.\.\.; pod nowhere-0: Unschedulable: 0/1 nodes are "
                         r"available: 1 node\(s\) didn't match Pod's node affinity/selector.*", lines["StatefulSet/nowhere in shop"])
     assert "reach web" not in up.stdout  # nothing is said to be reachable that does not run
     assert up.stderr.strip().endswith("harmony: error: 2 workload(s) not running: status, web")
+
+
+def test_a_deployment_past_its_progress_deadline_fails_the_run_at_once(host, harmony, tmp_path):
+    root = project(tmp_path, host, harmony, wait_timeout=600)
+    edit(root / "k8s" / "web.yaml", "  replicas: 2\n", "  replicas: 2\n  progressDeadlineSeconds: 5\n")
+    edit(root / "k8s" / "web.yaml", "image: nginx:1.27-alpine", "image: registry.example/unpullable:1")
+    started = time.monotonic()
+    up = harmony("up", "--yes", cwd=root)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert time.monotonic() - started < 300  # not the wait's 600 s: the deadline ends it (the rest runs)
+    (line,) = [line for line in up.stdout.splitlines() if line.startswith("workload web: Deployment/web in shop: ")]
+    assert re.fullmatch(r'workload web: Deployment/web in shop: deployment "web" exceeded its progress deadline: '
+                        r'Deployment "web" has timed out progressing\.; pod web-\S+: ImagePullBackOff: Back-off pulling '
+                        r'image "registry.example/unpullable:1"', line)
+    assert "workload cache: 2 created; running" in up.stdout and "workload status: 1 created; running" in up.stdout
+    assert up.stderr.strip().endswith("harmony: error: 1 workload(s) not running: web")
 
 
 def test_a_stop_while_waiting_for_the_workloads_ends_the_run_and_the_next_up_converges(host, harmony, tmp_path):

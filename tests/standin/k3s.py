@@ -62,6 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import yaml
 
 import objects  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
+import helmrelease  # so is this one
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 NO_REGISTRY = "/etc/standin-no-registry"  # a test host marked as reaching no registry (airgapped)
@@ -508,6 +509,7 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(401, {"message": "Unauthorized"})
         path, _, query = self.path.partition("?")
         body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        helmrelease.install_succeeded(self.store)  # what helm installed is there as its Job succeeds
         answer = objects.handle(self.store, self.command, path, urllib.parse.parse_qs(query), self.headers,
                                 body, core=(NODES_RESOURCE,))
         if answer is None:

@@ -31,7 +31,8 @@ using-api/api-concepts/ and server-side-apply/):
   `standin-install: fail`, with helm's "Error: INSTALLATION FAILED" in its log; deleting the
   HelmChart removes its Job;
 - controllers and a kubelet, simulated: a Deployment's, StatefulSet's or DaemonSet's status
-  (observedGeneration, replicas, updated, ready and available replicas, conditions) and a Job's
+  (observedGeneration, replicas, updated, ready and available replicas, conditions: the progress
+  deadline's as tests/standin/progress.py sets it) and a Job's
   (succeeded, or failed) follow their spec after a delay (HARMONY_STANDIN_POD_SECONDS, default
   3: real pods take seconds to pull and start); a container image with `unpullable` in it never
   pulls and one with `crashing` in it never stays up, so their rollouts never complete, and a
@@ -54,7 +55,7 @@ the drain tests plant pods in), subresources (scale, status), immutable
 fields other than a Job's template (which, as in a real cluster, cannot be changed: a 422
 "field is immutable", dry runs too), admission, RBAC (any
 client certificate the server's CA signed is admin), rendering a
-chart (helm-controller's Job here installs nothing: the chart's own objects never appear), and
+chart (tests/standin/helmrelease.py installs simple ones once their Job succeeds), and
 more than one server: each stand-in server keeps objects of its own (there is no etcd between
 them), so clients use one server's API.
 """
@@ -72,6 +73,8 @@ import uuid
 from dataclasses import dataclass
 
 import yaml
+
+import progress  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
 
 
 @dataclass(frozen=True)
@@ -362,8 +365,7 @@ def rollout_status(obj: dict, since: float, nodes: list[dict]) -> dict | None:
              "reason": "MinimumReplicasAvailable" if ready == replicas else "MinimumReplicasUnavailable",
              "message": "Deployment has minimum availability." if ready == replicas else
              "Deployment does not have minimum availability."},
-            {"type": "Progressing", "status": "True",
-             "reason": "NewReplicaSetAvailable" if ready == replicas else "ReplicaSetUpdated"}]
+            progress.progressing(obj, since, ready == replicas)]
     return result
 
 

@@ -8,6 +8,7 @@ import base64
 import io
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -88,26 +89,82 @@ def test_a_chart_that_cannot_be_installed_as_given_is_bad_input(tmp_path, helm, 
         load(tmp_path, f"  - {{name: db, helm: {helm}}}\n")
 
 
-def deployment(generation=2, observed=2, replicas=3, updated=3, available=3, **condition):
-    return {"kind": "Deployment", "metadata": {"generation": generation}, "spec": {"replicas": replicas},
-            "status": {"observedGeneration": observed, "updatedReplicas": updated, "availableReplicas": available,
-                       "conditions": [{"type": "Available", **condition}] if condition else []}}
+def rolled(kind, spec=None, generation=2, **status):
+    """A Deployment, StatefulSet or DaemonSet named web, as the API shows it."""
+    return {"kind": kind, "metadata": {"name": "web", "generation": generation}, "spec": spec or {}, "status": status}
 
 
-def test_rollout_states_as_kubectl_rollout_status_judges_them():
-    assert rollout.state(deployment()) == ("done", "3 of 3 ready")
-    assert rollout.state(deployment(observed=1))[0] == "waiting"  # the controller is behind the spec
-    assert rollout.state(deployment(updated=2)) == ("waiting", "2 of 3 ready")
-    assert rollout.state(deployment(available=0, status="False", reason="MinimumReplicasUnavailable")) == \
-        ("waiting", "0 of 3 ready (MinimumReplicasUnavailable)")
-    job = {"kind": "Job", "metadata": {}, "status": {"conditions": [
-        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]}}
-    assert rollout.state(job) == ("failed", "BackoffLimitExceeded: too many")
-    assert rollout.state({"kind": "Job", "metadata": {}, "status": {"conditions": [
-        {"type": "Complete", "status": "True"}]}})[0] == "done"
-    daemons = {"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {
-        "observedGeneration": 1, "desiredNumberScheduled": 2, "updatedNumberScheduled": 2, "numberAvailable": 1}}
-    assert rollout.state(daemons) == ("waiting", "1 of 2 ready")
+PROGRESSING = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+TIMED_OUT = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": 'ReplicaSet "web-5d9c7b" has timed out progressing.'}
+THREE = {"replicas": 3}
+DONE = {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
+ON_DELETE = {"updateStrategy": {"type": "OnDelete"}}
+PARTITIONED = {"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}}
+STS = {"observedGeneration": 2, "readyReplicas": 3}
+DAEMONS = {"observedGeneration": 2, "desiredNumberScheduled": 2}
+
+
+# Each row: an object's status, the verdict and message expected, and the rule of kubectl's
+# pkg/polymorphichelpers/rollout_status.go it checks.
+@pytest.mark.parametrize("obj, expected", [
+    # DeploymentStatusViewer.Status
+    (rolled("Deployment", THREE, **{**DONE, "observedGeneration": 1}),
+     ("waiting", "Waiting for deployment spec update to be observed...")),  # generation > observedGeneration
+    (rolled("Deployment", THREE, **{**DONE, "availableReplicas": 0, "conditions": [PROGRESSING, TIMED_OUT]}),
+     ("waiting", 'Waiting for deployment "web" rollout to finish: 0 of 3 updated replicas are available...')),
+    # ^ GetDeploymentCondition takes the first Progressing condition
+    (rolled("Deployment", THREE, **{**DONE, "availableReplicas": 0, "conditions": [TIMED_OUT]}),
+     ("failed", 'deployment "web" exceeded its progress deadline: ReplicaSet "web-5d9c7b" has timed out progressing.')),
+    (rolled("Deployment", THREE, **{**DONE, "observedGeneration": 1, "conditions": [TIMED_OUT]}),
+     ("waiting", "Waiting for deployment spec update to be observed...")),  # the deadline of an older spec
+    (rolled("Deployment", THREE, **{**DONE, "updatedReplicas": 1}),
+     ("waiting", 'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...')),
+    (rolled("Deployment", THREE, **{**DONE, "replicas": 4}),  # the old ReplicaSet's pod still serves
+     ("waiting", 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...')),
+    (rolled("Deployment", THREE, **{**DONE, "availableReplicas": 2}),
+     ("waiting", 'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...')),
+    (rolled("Deployment", THREE, **DONE), ("done", 'deployment "web" successfully rolled out')),
+    (rolled("Deployment", {}, observedGeneration=2, replicas=1, updatedReplicas=1),  # spec.replicas defaults to 1
+     ("waiting", 'Waiting for deployment "web" rollout to finish: 0 of 1 updated replicas are available...')),
+    # StatefulSetStatusViewer.Status
+    (rolled("StatefulSet", ON_DELETE), ("done", "rollout status is only available for RollingUpdate strategy type")),
+    (rolled("StatefulSet", THREE, readyReplicas=3),
+     ("waiting", "Waiting for statefulset spec update to be observed...")),  # observedGeneration 0
+    (rolled("StatefulSet", THREE, observedGeneration=2, readyReplicas=1),
+     ("waiting", "Waiting for 2 pods to be ready...")),
+    (rolled("StatefulSet", PARTITIONED, **STS, updatedReplicas=0),
+     ("waiting", "Waiting for partitioned roll out to finish: 0 out of 1 new pods have been updated...")),
+    (rolled("StatefulSet", PARTITIONED, **STS, updatedReplicas=1),
+     ("done", "partitioned roll out complete: 1 new pods have been updated...")),
+    (rolled("StatefulSet", THREE, **STS, updatedReplicas=3),  # the API's default: RollingUpdate, partition 0
+     ("done", "partitioned roll out complete: 3 new pods have been updated...")),
+    (rolled("StatefulSet", {"replicas": 3, "updateStrategy": {"type": "RollingUpdate"}}, **STS, updatedReplicas=1,
+            currentRevision="web-1", updateRevision="web-2"),
+     ("waiting", "waiting for statefulset rolling update to complete 1 pods at revision web-2...")),
+    (rolled("StatefulSet", {"replicas": 3, "updateStrategy": {"type": "RollingUpdate"}}, **STS, currentReplicas=3,
+            currentRevision="web-2", updateRevision="web-2"),
+     ("done", "statefulset rolling update complete 3 pods at revision web-2...")),
+    # DaemonSetStatusViewer.Status
+    (rolled("DaemonSet", ON_DELETE), ("done", "rollout status is only available for RollingUpdate strategy type")),
+    (rolled("DaemonSet", generation=3, **DAEMONS), ("waiting", "Waiting for daemon set spec update to be observed...")),
+    (rolled("DaemonSet", **DAEMONS, updatedNumberScheduled=1),
+     ("waiting", 'Waiting for daemon set "web" rollout to finish: 1 out of 2 new pods have been updated...')),
+    (rolled("DaemonSet", **DAEMONS, updatedNumberScheduled=2, numberAvailable=1),
+     ("waiting", 'Waiting for daemon set "web" rollout to finish: 1 of 2 updated pods are available...')),
+    (rolled("DaemonSet", **DAEMONS, updatedNumberScheduled=2, numberAvailable=2),
+     ("done", 'daemon set "web" successfully rolled out')),
+    # Jobs: their Complete and Failed conditions (not kubectl's)
+    ({"kind": "Job", "metadata": {}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}},
+     ("done", "complete")),
+    ({"kind": "Job", "metadata": {}, "status": {"conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]}},
+     ("failed", "BackoffLimitExceeded: too many")),
+    ({"kind": "Job", "metadata": {}, "status": {"active": 1, "failed": 2}},
+     ("waiting", "1 pod(s) active, 2 failed attempt(s), not complete")),
+])
+def test_rollout_states_as_kubectl_rollout_status_judges_them(obj, expected):
+    assert rollout.state(obj) == expected
 
 
 def test_the_applyset_id_follows_the_kep():
@@ -224,6 +281,52 @@ def test_a_changed_chart_is_installed_only_by_the_job_made_for_this_apply():
     assert rollout._install_state(step, {**done, "metadata": {**done["metadata"], "uid": "new-uid"}}) == (
         "done", "Job helm-install-status: complete")
     assert rollout._install_state(step, None)[0] == "waiting"
+
+
+class Release:
+    """A cluster whose HelmChart's install Job, and Deployments labelled as Helm's, are given."""
+
+    def __init__(self, job, deployments):
+        self.job, self.deployments, self.asked = job, deployments, []
+        self.client = SimpleNamespace(resources=SimpleNamespace(get=self.resource))
+
+    def resource(self, api_version, kind):
+        def listed(namespace, label_selector):
+            self.asked.append((api_version, kind, namespace, label_selector))
+            items = self.deployments if kind == "Deployment" else []
+            return SimpleNamespace(items=[SimpleNamespace(to_dict=lambda o=o: o) for o in items])
+        return SimpleNamespace(get=listed)
+
+    def install_job(self, step):
+        return self.job
+
+    def pods(self, namespace, selector):
+        return []
+
+
+def test_a_chart_runs_once_installed_and_its_releases_own_workloads_rolled_out():
+    step = apply.Step("status", apply.CREATE, "HelmChart", "status", "kube-system",
+                      body={"spec": {"targetNamespace": "shop"}})
+    installed = {"kind": "Job", "metadata": {"name": "helm-install-status", "uid": "new"},
+                 "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+
+    def release_deployment(release, available):  # as listed: without its kind
+        return {"metadata": {"name": release, "namespace": "shop", "generation": 1, "annotations": {
+                    rollout.RELEASE_NAME: release, rollout.RELEASE_NAMESPACE: "shop"}},
+                "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                                                    "availableReplicas": available}}
+
+    other = release_deployment("other", 0)  # another release's, in the same namespace: not this chart's
+    starting = Release(installed, [release_deployment("status", 0), other])
+    assert rollout.now(starting, [step]) == [rollout.Failure("status", "HelmChart/status in kube-system", (
+        'not rolled out: release status: Deployment/status in shop: Waiting for deployment "status" rollout to '
+        "finish: 0 of 1 updated replicas are available..."))]
+    assert ("apps/v1", "Deployment", "shop", "app.kubernetes.io/managed-by=Helm") in starting.asked
+    assert rollout.now(Release(installed, [release_deployment("status", 1), other]), [step]) == []
+    # Before its install Job completed, the release is not looked at.
+    running = Release({**installed, "status": {"active": 1}}, [])
+    assert rollout.now(running, [step])[0].reason == "not rolled out: Job helm-install-status: 1 pod(s) active, not complete"
+    assert running.asked == []
 
 
 def refused(status: int, message: str, causes: list):
