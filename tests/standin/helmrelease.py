@@ -27,8 +27,8 @@ What it does not model: any other template (functions, conditionals, ranges, `in
 `_helpers.tpl`, `{{-` trimming), subcharts, hooks, NOTES.txt, a chart from a repository (the stand-in fetches
 none): a chart it cannot render installs nothing, as before this module, while its Job still
 succeeds; objects of kinds the stand-in does not serve are left out; an upgrade leaves the
-objects its chart no longer renders (helm deletes them); deleting the HelmChart uninstalls
-nothing (its objects stay, but go with their namespace).
+objects its chart no longer renders (helm deletes them). Deleting the HelmChart uninstalls its
+release (`released`) at once, where helm-controller runs a helm-delete Job first.
 
 `install_succeeded` runs before the stand-in API answers each request (tests/standin/k3s.py),
 so a client that sees the Job succeeded sees what it installed too, as helm writes the objects
@@ -104,6 +104,22 @@ def install(store: objects.Store, chart: dict, job: str) -> None:
                   "metadata": {"name": f"sh.helm.release.v1.{release}.v{version}", "annotations": {INSTALLED_BY: job},
                                "labels": {"name": release, "owner": "helm", "status": "deployed", "version": version}}},
           namespace)
+
+
+def released(stored: dict, chart: dict) -> list[str]:
+    """The keys, among the store's objects, of what the HelmChart's release holds: the objects
+    helm installed (annotated with the release) and its records (Secrets labelled owner=helm)."""
+    release, spec = chart["metadata"]["name"], chart.get("spec") or {}
+    namespace = spec.get("targetNamespace") or chart["metadata"]["namespace"]
+    found = []
+    for key, obj in stored.items():
+        metadata = obj.get("metadata") or {}
+        notes, labels = metadata.get("annotations") or {}, metadata.get("labels") or {}
+        if (notes.get(RELEASE_NAME), notes.get(RELEASE_NAMESPACE)) == (release, namespace) or \
+                (obj.get("kind") == "Secret" and metadata.get("namespace") == namespace
+                 and (labels.get("owner"), labels.get("name")) == ("helm", release)):
+            found.append(key)
+    return found
 
 
 def write(store: objects.Store, document: dict, namespace: str | None) -> None:

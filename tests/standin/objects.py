@@ -74,6 +74,7 @@ from dataclasses import dataclass
 
 import yaml
 
+import helmrelease  # beside this file too; it imports this module back, and uses it only when called
 import progress  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
 
 
@@ -621,6 +622,8 @@ class Store:
             gone = state["objects"].pop(key)
             if resource.kind == "HelmChart":  # helm-controller uninstalls, then its Job goes
                 state["objects"].pop(self.key(JOBS, namespace, f"helm-install-{name}"), None)
+                for other in helmrelease.released(state["objects"], gone):
+                    del state["objects"][other]
             if resource.kind == "Namespace":
                 for other in [k for k in state["objects"] if k.split("/")[-2] == name]:
                     del state["objects"][other]
