@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from harmony.errors import BadInput, not_yaml
+from harmony import yamlfiles
+from harmony.errors import BadInput
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
@@ -49,7 +50,7 @@ def load(project, bundle: str | None = None) -> list[Workload]:
             found = []
             for path in paths:
                 for file in _files(project.root / path, project.path, entry["name"]):
-                    found += _objects(file, file.read_text())
+                    found += _objects(file)
         if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
         workloads.append(Workload(entry["name"], tuple(o for o, _ in found), entry.get("namespace") or "default",
@@ -84,14 +85,10 @@ def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, s
     return directory, built.stdout
 
 
-def _objects(file: Path, text: str) -> list[tuple[dict, str]]:
-    """The objects in `text`, read from `file` (or built from it), each with where it is."""
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        raise not_yaml(file, error, "fix the manifest") from None
+def _objects(file: Path, text: str | None = None) -> list[tuple[dict, str]]:
+    """The objects in `file` (or in `text`, built from it), each with where it is."""
     objects = []
-    for number, document in enumerate(documents, 1):
+    for number, document in enumerate((d.value for d in yamlfiles.documents(file, text)), 1):
         if document is None:
             continue
         if isinstance(document, dict) and str(document.get("kind", "")).endswith("List") \
@@ -170,8 +167,8 @@ def chart_archive(directory: Path, where: str) -> str:
     if not chart_file.is_file():
         raise BadInput(f"{where}: {directory} is not a Helm chart (no Chart.yaml)")
     try:
-        name = str((yaml.safe_load(chart_file.read_text()) or {})["name"])
-    except (yaml.YAMLError, KeyError, TypeError):
+        name = str((yamlfiles.load(chart_file) or {})["name"])
+    except (KeyError, TypeError):
         raise BadInput(f"{chart_file}: a Chart.yaml needs a name") from None
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
@@ -185,12 +182,9 @@ def chart_archive(directory: Path, where: str) -> str:
 
 
 def _values_file(path: Path, where: str) -> dict:
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except OSError:
-        raise BadInput(f"{where}: the values file {path} cannot be read") from None
-    except yaml.YAMLError as error:
-        raise not_yaml(path, error, "fix the values file") from None
+    if not path.is_file():
+        raise BadInput(f"{where}: the values file {path} does not exist")
+    values = yamlfiles.load(path) or {}
     if not isinstance(values, dict):
         raise BadInput(f"{path}: a values file must be a mapping")
     return values

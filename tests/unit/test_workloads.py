@@ -79,7 +79,7 @@ def test_a_chart_is_a_helmchart_for_k3s_with_its_values_merged_as_helm_merges_th
     ("{chart: postgresql, repo: 'https://charts.example'}", "needs its version pinned: add helm.version"),
     ("{chart: 'oci://registry.example/charts/db'}", "needs its version pinned"),
     ("{chart: ./nochart}", "nochart is not a Helm chart \\(no Chart.yaml\\)"),
-    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml cannot be read"),
+    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml does not exist"),
 ])
 def test_a_chart_that_cannot_be_installed_as_given_is_bad_input(tmp_path, helm, expected):
     (tmp_path / "c").mkdir()
