@@ -49,7 +49,7 @@ def load(project, bundle: str | None = None) -> list[Workload]:
             paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
             found = []
             for path in paths:
-                for file in _files(project.root / path, project.path, entry["name"]):
+                for file in _files(project.root / path, project.path, entry["name"], entry.get("recursive", False)):
                     found += _objects(file)
         if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
@@ -58,12 +58,26 @@ def load(project, bundle: str | None = None) -> list[Workload]:
     return workloads
 
 
-def _files(path: Path, project_file: Path, name: str) -> list[Path]:
+def _files(path: Path, project_file: Path, name: str, recursive: bool) -> list[Path]:
+    """The manifest files at `path` as `kubectl apply -f` takes them (k8s.io/cli-runtime,
+    pkg/resource/visitor.go, ExpandPathsToFileVisitors): a file as named; a directory's .yaml,
+    .yml and .json files directly in it, in name order, and with `recursive` (`kubectl apply -R`)
+    those of its subdirectories too, each where its name sorts (filepath.Walk's order)."""
     if path.is_file():
         return [path]
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-    raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
+    if not path.is_dir():
+        raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
+    found = []
+    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+        if entry.is_dir() and not entry.is_symlink():
+            if recursive:
+                found += _files(entry, project_file, name, recursive)
+        elif entry.suffix in SUFFIXES:
+            found.append(entry)
+    if not found and not recursive and any(p.is_dir() for p in path.iterdir()):
+        raise BadInput(f"{project_file}: workload '{name}': {path} has no manifests directly in it, only in its "
+                       "subdirectories: add recursive: true to read them (as kubectl apply -R)")
+    return found
 
 
 def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, str]:
