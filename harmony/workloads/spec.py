@@ -19,6 +19,7 @@ import yaml
 
 from harmony import yamlfiles
 from harmony.errors import BadInput
+from harmony.workloads import duplicates
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
@@ -36,8 +37,8 @@ class Workload:
 
 
 def load(project, bundle: str | None = None) -> list[Workload]:
-    """The project's workloads with their objects, in the file's order; with an airgap
-    `bundle`, the charts it holds in place of those from repositories."""
+    """The project's workloads with their objects, in the file's order, no object given twice;
+    with an airgap `bundle`, the charts it holds in place of those from repositories."""
     workloads = []
     for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
@@ -55,6 +56,7 @@ def load(project, bundle: str | None = None) -> list[Workload]:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
         workloads.append(Workload(entry["name"], tuple(o for o, _ in found), entry.get("namespace") or "default",
                                   tuple(s for _, s in found)))
+    duplicates.refuse(workloads)
     return workloads
 
 
