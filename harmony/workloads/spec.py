@@ -19,7 +19,7 @@ import yaml
 
 from harmony import yamlfiles
 from harmony.errors import BadInput
-from harmony.workloads import duplicates
+from harmony.workloads import duplicates, helmignore
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
@@ -176,9 +176,9 @@ def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
 
 
 def chart_archive(directory: Path, where: str) -> str:
-    """A local chart as `helm package` lays it out (a .tgz holding CHART/...), base64: the
-    same bytes for the same files (sorted, no times, no owners), so an unchanged chart leaves
-    its HelmChart unchanged."""
+    """A local chart as `helm package` packs it (a .tgz holding CHART/..., without what its
+    .helmignore leaves out), base64: the same bytes for the same files (sorted, no times, no
+    owners), so an unchanged chart leaves its HelmChart unchanged."""
     chart_file = directory / "Chart.yaml"
     if not chart_file.is_file():
         raise BadInput(f"{where}: {directory} is not a Helm chart (no Chart.yaml)")
@@ -189,7 +189,7 @@ def chart_archive(directory: Path, where: str) -> str:
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        for path in helmignore.chart_files(directory):
             info = tarfile.TarInfo(f"{name}/{path.relative_to(directory).as_posix()}")
             info.size, info.mode = path.stat().st_size, 0o644
             with path.open("rb") as data:

@@ -1,0 +1,97 @@
+"""A local chart is packed as `helm package` packs it: its .helmignore read with Helm's rules
+(the cases of helm's own pkg/ignore/rules_test.go), and the dotfiles of templates/ left out."""
+
+from __future__ import annotations
+
+import base64
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from harmony.errors import BadInput
+from harmony.workloads import helmignore, spec
+
+# The .helmignore `helm create` writes.
+HELM_CREATE = """\
+# Patterns to ignore when building packages.
+# This supports shell glob matching, relative path matching, and
+# negation (prefixed with !). Only one pattern per line.
+.DS_Store
+# Common VCS dirs
+.git/
+.gitignore
+.bzr/
+.bzrignore
+.hg/
+.hgignore
+.svn/
+# Common backup files
+*.swp
+*.bak
+*.tmp
+*.orig
+*~
+# Various IDEs
+.project
+.idea/
+*.tmproj
+.vscode/
+"""
+
+
+@pytest.fixture
+def testdata(tmp_path) -> Path:
+    """helm's pkg/ignore/testdata: the files its tests ask about."""
+    for name in (".helmignore", ".joonix", "a.txt", "cargo/a.txt", "cargo/b.txt", "cargo/c.txt", "helm.txt",
+                 "mast/a.txt", "mast/b.txt", "mast/c.txt", "rudder.txt", "templates/.dotfile", "tiller.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize("pattern, name, expect", [
+    # Glob tests
+    ("helm.txt", "helm.txt", True), ("helm.*", "helm.txt", True), ("helm.*", "rudder.txt", False),
+    ("*.txt", "tiller.txt", True), ("*.txt", "cargo/a.txt", True), ("cargo/*.txt", "cargo/a.txt", True),
+    ("cargo/*.*", "cargo/a.txt", True), ("cargo/*.txt", "mast/a.txt", False), ("ru[c-e]?er.txt", "rudder.txt", True),
+    ("templates/.?*", "templates/.dotfile", True),
+    # "." should never get ignored. https://github.com/helm/helm/issues/1776
+    (".*", ".", False), (".*", "./", False), (".*", ".joonix", True), (".*", "helm.txt", False), (".*", "", False),
+    # Directory tests
+    ("cargo/", "cargo", True), ("cargo/", "cargo/", True), ("cargo/", "mast/", False), ("helm.txt/", "helm.txt", False),
+    # Negation tests
+    ("!helm.txt", "helm.txt", False), ("!helm.txt", "tiller.txt", True), ("!*.txt", "cargo", True),
+    ("!cargo/", "mast/", True),
+    # Absolute path tests
+    ("/a.txt", "a.txt", True), ("/a.txt", "cargo/a.txt", False), ("/cargo/a.txt", "cargo/a.txt", True),
+])
+def test_helms_own_ignore_cases(testdata, pattern, name, expect):
+    assert helmignore.Rules([pattern]).ignore(name, (testdata / name).is_dir()) is expect
+
+
+def test_comments_and_blank_lines_are_skipped_and_bad_patterns_refused():
+    rules = helmignore.Rules("#ignore\n\n\t#ignore\nfoo\nbar/*\nbaz/bar/foo.txt\n\none/more\n".splitlines())
+    assert len(rules.rules) == 4
+    with pytest.raises(BadInput, match=r"^chart/.helmignore:2: 'foo/\*\*/bar' uses \*\*, which Helm does not support"):
+        helmignore.Rules(["*.bak", "foo/**/bar"], "chart/.helmignore")
+    with pytest.raises(BadInput, match=r"'\[z-' has a malformed \[...\] class, as Helm refuses it: fix or remove the line"):
+        helmignore.Rules(["[z-"])
+
+
+def test_a_chart_is_packed_without_what_its_helmignore_and_helms_default_leave_out(tmp_path):
+    chart = tmp_path / "chart"
+    for name in ("Chart.yaml", "values.yaml", ".helmignore", "templates/deployment.yaml", "templates/_helpers.tpl",
+                 "templates/.deployment.yaml.swp", "templates/NOTES.txt", ".git/HEAD", ".git/objects/ab/cdef",
+                 "values-secret.yaml.bak", "values.yaml~", ".vscode/settings.json", "files/.keep", "README.md"):
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text("name: shop\nversion: 0.1.0\n" if name == "Chart.yaml" else "x\n")
+    (chart / ".helmignore").write_text(HELM_CREATE)
+    packed = spec.chart_archive(chart, "workload 'shop'")
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed))) as archive:
+        assert sorted(archive.getnames()) == [
+            "shop/.helmignore", "shop/Chart.yaml", "shop/README.md", "shop/files/.keep", "shop/templates/NOTES.txt",
+            "shop/templates/_helpers.tpl", "shop/templates/deployment.yaml", "shop/values.yaml"]
+    (chart / "values-secret.yaml.bak").write_text("changed, and ignored\n")
+    assert spec.chart_archive(chart, "workload 'shop'") == packed  # deterministic, and blind to what it leaves out
