@@ -9,6 +9,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -23,6 +24,8 @@ from harmony.workloads import duplicates, helmignore
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
+MAX_CHART_CONTENT = 1024 * 1024  # a HelmChart's chartContent, base64 (_refuse_too_large says why)
+MAX_HELMCHART = 1536 * 1024  # a whole HelmChart, as JSON
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,30 @@ def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
     values = _merged(values, helm.get("values") or {})
     if values:
         spec["valuesContent"] = yaml.safe_dump(values, sort_keys=True)
-    return {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-            "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+    helm_chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+                  "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+    _refuse_too_large(helm_chart, where, local=not remote(helm))
+    return helm_chart
+
+
+def _refuse_too_large(helm_chart: dict, where: str, local: bool) -> None:
+    """BadInput for a HelmChart the cluster would refuse, or store and then fail to install.
+
+    Its `chartContent` is at most MAX_CHART_CONTENT: helm-controller copies it into the ConfigMap
+    chart-content-NAME for the install Job (k3s-io/helm-controller, pkg/controllers/chart/chart.go,
+    contentConfigMap), and a ConfigMap's data may total 1 MiB (kubernetes, ValidateConfigMap:
+    core.MaxSecretSize), the tightest of the limits on its way. The whole object is at most
+    MAX_HELMCHART as JSON, how the API server stores a custom resource: etcd's default request limit
+    (1.5 MiB, --max-request-bytes: DefaultMaxRequestBytes), which k3s's embedded etcd keeps, below
+    the API server's 3 MiB for a request (k8s.io/apiserver, MaxRequestBodyBytes)."""
+    content, whole = len(helm_chart["spec"].get("chartContent", "")), len(json.dumps(helm_chart))
+    publish = "publish the chart to a repository or OCI registry and name it with helm.repo and helm.version"
+    if content > MAX_CHART_CONTENT:
+        raise BadInput(f"{where}: its chart is {content:,} bytes as chartContent, over the {MAX_CHART_CONTENT:,} k3s "
+                       f"can install: {publish}{', or leave files out of it with a .helmignore' if local else ''}")
+    if whole > MAX_HELMCHART:
+        raise BadInput(f"{where}: its HelmChart is {whole:,} bytes, over the {MAX_HELMCHART:,} the cluster stores: "
+                       f"make its values smaller, or {publish}")
 
 
 def chart_archive(directory: Path, where: str) -> str:

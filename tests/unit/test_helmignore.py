@@ -1,15 +1,19 @@
 """A local chart is packed as `helm package` packs it: its .helmignore read with Helm's rules
-(the cases of helm's own pkg/ignore/rules_test.go), and the dotfiles of templates/ left out."""
+(the cases of helm's own pkg/ignore/rules_test.go), and the dotfiles of templates/ left out; a
+HelmChart larger than the cluster takes is refused, with the fix."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from harmony import project
 from harmony.errors import BadInput
 from harmony.workloads import helmignore, spec
 
@@ -95,3 +99,33 @@ def test_a_chart_is_packed_without_what_its_helmignore_and_helms_default_leave_o
             "shop/templates/_helpers.tpl", "shop/templates/deployment.yaml", "shop/values.yaml"]
     (chart / "values-secret.yaml.bak").write_text("changed, and ignored\n")
     assert spec.chart_archive(chart, "workload 'shop'") == packed  # deterministic, and blind to what it leaves out
+
+
+def test_a_chart_too_large_for_a_helmchart_is_refused_until_its_helmignore_leaves_the_bulk_out(tmp_path):
+    (tmp_path / "chart" / "templates").mkdir(parents=True)
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+    (tmp_path / "chart" / "templates" / "configmap.yaml").write_text("kind: ConfigMap\n")
+    (tmp_path / "chart" / "dump.sql.bak").write_bytes(os.urandom(900_000))  # a backup left in the chart
+    (tmp_path / "harmony.yaml").write_text("workloads:\n  - name: shop\n    helm: {chart: ./chart}\n")
+    with pytest.raises(BadInput, match=r"workload 'shop': its chart is 1,2\d\d,\d\d\d bytes as chartContent, over the "
+                                       r"1,048,576 k3s can install: publish the chart to a repository or OCI registry "
+                                       r"and name it with helm.repo and helm.version, or leave files out of it with a "
+                                       r"\.helmignore$"):
+        spec.load(project.load(tmp_path / "harmony.yaml"))
+    (tmp_path / "chart" / ".helmignore").write_text(HELM_CREATE)
+    (chart,) = spec.load(project.load(tmp_path / "harmony.yaml"))[0].objects
+    assert len(chart["spec"]["chartContent"]) < 1000
+
+
+def test_values_too_large_for_a_helmchart_are_refused(tmp_path):
+    (tmp_path / "chart").mkdir()
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+    dashboard = json.dumps({"title": "Shop", "panels": [{"id": n, "type": "timeseries", "targets": [
+        {"expr": f'sum(rate(http_requests_total{{job="shop", route="/r{n}"}}[5m]))'}]} for n in range(400)]})
+    (tmp_path / "dashboards.yaml").write_text(  # Grafana dashboards given as values: a common way to outgrow them
+        "dashboards:\n" + "".join(f"  shop-{n}.json: '{dashboard}'\n" for n in range(40)))
+    (tmp_path / "harmony.yaml").write_text(
+        "workloads:\n  - name: shop\n    helm: {chart: ./chart, values_files: [dashboards.yaml]}\n")
+    with pytest.raises(BadInput, match=r"its HelmChart is [1-3],\d\d\d,\d\d\d bytes, over the 1,572,864 the cluster "
+                                       r"stores: make its values smaller, or publish the chart"):
+        spec.load(project.load(tmp_path / "harmony.yaml"))
