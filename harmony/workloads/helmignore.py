@@ -25,6 +25,7 @@ from harmony.errors import BadInput
 
 HELMIGNORE = ".helmignore"
 DEFAULTS = ("templates/.?*",)  # Rules.AddDefaults: ignore every dotfile in templates/
+MAX_FILE_BYTES = 5 * 1024 * 1024  # helm's MaxDecompressedFileSize (pkg/chart/loader/archive/archive.go)
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class Rules:
 
 
 def chart_files(directory: Path) -> list[Path]:
-    """The files of the chart in `directory` that `helm package` packs, in path order (its
-    loader's walk: pkg/chart/loader/directory.go, LoadDir)."""
+    """The files of the chart in `directory` that `helm package` packs, in path order, refusing
+    as its loader's walk does (pkg/chart/v2/loader/directory.go, LoadDir) a file that is not a
+    regular one (a FIFO would block the read) or is over MAX_FILE_BYTES."""
     ignore_file = directory / HELMIGNORE
     lines = ignore_file.read_text(errors="replace").lstrip("\ufeff").splitlines() if ignore_file.is_file() else []
     rules = Rules([*lines, *DEFAULTS], str(ignore_file))
@@ -77,6 +79,12 @@ def chart_files(directory: Path) -> list[Path]:
         relative = Path(root).relative_to(directory)
         dirs[:] = [d for d in dirs if not rules.ignore((relative / d).as_posix(), is_dir=True)]
         found += [Path(root) / f for f in files if not rules.ignore((relative / f).as_posix(), is_dir=False)]
+    for path in found:
+        if not path.is_file():
+            raise BadInput(f"{path}: not a regular file, which helm package refuses: add it to {ignore_file}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise BadInput(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_FILE_BYTES:,} helm package takes of "
+                           f"a chart's file: add it to {ignore_file}")
     return sorted(found)
 
 

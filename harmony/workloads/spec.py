@@ -72,14 +72,14 @@ def _files(path: Path, project_file: Path, name: str, recursive: bool) -> list[P
         return [path]
     if not path.is_dir():
         raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
-    found = []
-    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+    found, entries = [], sorted(path.iterdir(), key=lambda p: p.name)
+    for entry in entries:
         if entry.is_dir() and not entry.is_symlink():
             if recursive:
                 found += _files(entry, project_file, name, recursive)
         elif entry.suffix in SUFFIXES:
             found.append(entry)
-    if not found and not recursive and any(p.is_dir() for p in path.iterdir()):
+    if not found and not recursive and any(entry.is_dir() for entry in entries):
         raise BadInput(f"{project_file}: workload '{name}': {path} has no manifests directly in it, only in its "
                        "subdirectories: add recursive: true to read them (as kubectl apply -R)")
     return found
@@ -174,13 +174,13 @@ def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
     values = _merged(values, helm.get("values") or {})
     if values:
         spec["valuesContent"] = yaml.safe_dump(values, sort_keys=True)
-    helm_chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-                  "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
-    _refuse_too_large(helm_chart, where, local=not remote(helm))
-    return helm_chart
+    resource = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+                "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+    _refuse_too_large(resource, where, local=not remote(helm))
+    return resource
 
 
-def _refuse_too_large(helm_chart: dict, where: str, local: bool) -> None:
+def _refuse_too_large(resource: dict, where: str, local: bool) -> None:
     """BadInput for a HelmChart the cluster would refuse, or store and then fail to install.
 
     Its `chartContent` is at most MAX_CHART_CONTENT: helm-controller copies it into the ConfigMap
@@ -190,7 +190,7 @@ def _refuse_too_large(helm_chart: dict, where: str, local: bool) -> None:
     MAX_HELMCHART as JSON, how the API server stores a custom resource: etcd's default request limit
     (1.5 MiB, --max-request-bytes: DefaultMaxRequestBytes), which k3s's embedded etcd keeps, below
     the API server's 3 MiB for a request (k8s.io/apiserver, MaxRequestBodyBytes)."""
-    content, whole = len(helm_chart["spec"].get("chartContent", "")), len(json.dumps(helm_chart))
+    content, whole = len(resource["spec"].get("chartContent", "")), len(json.dumps(resource))
     publish = "publish the chart to a repository or OCI registry and name it with helm.repo and helm.version"
     if content > MAX_CHART_CONTENT:
         raise BadInput(f"{where}: its chart is {content:,} bytes as chartContent, over the {MAX_CHART_CONTENT:,} k3s "

@@ -129,3 +129,18 @@ def test_values_too_large_for_a_helmchart_are_refused(tmp_path):
     with pytest.raises(BadInput, match=r"its HelmChart is [1-3],\d\d\d,\d\d\d bytes, over the 1,572,864 the cluster "
                                        r"stores: make its values smaller, or publish the chart"):
         spec.load(project.load(tmp_path / "harmony.yaml"))
+
+
+def test_a_chart_file_helm_package_would_refuse_is_refused(tmp_path):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+    os.mkfifo(tmp_path / "debug.pipe")
+    with pytest.raises(BadInput, match=f"^{tmp_path / 'debug.pipe'}: not a regular file, which helm package refuses: "
+                                       f"add it to {tmp_path / '.helmignore'}$"):
+        helmignore.chart_files(tmp_path)
+    (tmp_path / ".helmignore").write_text("*.pipe\n")
+    with (tmp_path / "backup.tar").open("wb") as backup:
+        backup.truncate(6 * 1024 * 1024)
+    with pytest.raises(BadInput, match="backup.tar: 6,291,456 bytes, over the 5,242,880 helm package takes of a chart's file"):
+        helmignore.chart_files(tmp_path)
+    (tmp_path / ".helmignore").write_text("*.pipe\n*.tar\n")
+    assert helmignore.chart_files(tmp_path) == [tmp_path / ".helmignore", tmp_path / "Chart.yaml"]
