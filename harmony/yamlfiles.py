@@ -99,10 +99,10 @@ def load(path: Path, text: str | None = None) -> Any:
 
 def _too_large(path: Path, size: int) -> BadInput:
     return BadInput(f"{path}: {size:,} bytes, over harmony's limit of {MAX_BYTES:,} for a YAML file: is it the "
-                    "file meant? Split it, or leave out what is not a manifest")
+                    "file meant? Split it into smaller files")
 
 
-def allowed_alias_ratio(nodes: int) -> float:
+def _allowed_alias_ratio(nodes: int) -> float:
     """go-yaml v2's share of a document's nodes that may come from aliases (decode.go)."""
     low, high = 400_000, 4_000_000
     if nodes <= low:
@@ -128,14 +128,8 @@ class _Composer:
 
     def documents(self, events) -> list[yaml.Node]:
         found: list[yaml.Node] = []
-        for event in events:
-            if isinstance(event, yaml.DocumentStartEvent):
-                self.stack: list[_Frame] = []
-                self.anchors: dict[str, tuple[yaml.Node, int]] = {}  # node, size with aliases expanded
-                self.written = self.aliased = 0  # nodes as written, and those its aliases add
-            elif isinstance(event, yaml.AliasEvent):
-                self._alias(event)
-            elif isinstance(event, yaml.ScalarEvent):
+        for event in events:  # the commonest first: this loop is most of the time the checks take
+            if isinstance(event, yaml.ScalarEvent):
                 self.written += 1
                 node = yaml.ScalarNode(self._tag(event, yaml.ScalarNode, event.value), event.value,
                                        event.start_mark, event.end_mark, event.style)
@@ -152,11 +146,17 @@ class _Composer:
                 frame = self.stack.pop()
                 frame.node.end_mark = event.end_mark
                 self._add(frame.node, frame.size, frame.anchor, event)
+            elif isinstance(event, yaml.AliasEvent):
+                self._alias(event)
+            elif isinstance(event, yaml.DocumentStartEvent):
+                self.stack: list[_Frame] = []
+                self.anchors: dict[str, tuple[yaml.Node, int]] = {}  # node, size with aliases expanded
+                self.written = self.aliased = 0  # nodes as written, and those its aliases add
             elif isinstance(event, yaml.DocumentEndEvent):
                 found.append(self.root)
         return found
 
-    def _tag(self, event, kind, value) -> str:
+    def _tag(self, event: yaml.NodeEvent, kind: type, value: str | None) -> str:
         if event.tag is None or event.tag == "!":
             return self.resolver.resolve(kind, value, event.implicit)
         return event.tag
@@ -170,12 +170,12 @@ class _Composer:
         self.written += 1
         self.aliased += size
         total = self.written + self.aliased
-        if self.aliased > 100 and total > 1000 and self.aliased / total > allowed_alias_ratio(total):
+        if self.aliased > 100 and total > 1000 and self.aliased / total > _allowed_alias_ratio(total):
             raise self._error(event, f"its aliases expand it to over {total:,} values, more than kubectl's YAML "
                                      "decoder allows: write the values out, or use fewer aliases")
         self._add(node, 1 + size, None, event)
 
-    def _add(self, node: yaml.Node, size: int, anchor: str | None, event) -> None:
+    def _add(self, node: yaml.Node, size: int, anchor: str | None, event: yaml.Event) -> None:
         """Put a finished node (of `size` nodes with its aliases expanded) in its collection."""
         if anchor is not None:
             self.anchors[anchor] = (node, size)
@@ -197,7 +197,7 @@ class _Composer:
                 frame.keys[node.value] = node.start_mark.line + 1
             frame.key = node
 
-    def _error(self, event, problem: str) -> BadInput:
+    def _error(self, event: yaml.Event, problem: str) -> BadInput:
         """BadInput naming the file, the line of `event`, and where in its document it is."""
         path = ""
         for frame in self.stack:

@@ -136,3 +136,10 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monke
 def test_an_alias_of_an_anchor_not_yet_defined_or_around_it_is_refused(tmp_path):
     assert refusal(tmp_path / "a.yaml", "a: &a [1, *a]\n").endswith(
         "a.yaml:1: a[1]: *a is the alias of no anchor before it: &a must come first (and not around it)")
+
+
+def test_a_file_of_one_document_with_a_second_is_refused(tmp_path):
+    path = tmp_path / "values.yaml"
+    path.write_text("replicas: 2\n---\nreplicas: 3\n")
+    with pytest.raises(BadInput, match=f"^{path}:3: a second YAML document \\(after ---\\): this file holds one"):
+        yamlfiles.load(path)
