@@ -143,3 +143,9 @@ def test_a_file_of_one_document_with_a_second_is_refused(tmp_path):
     path.write_text("replicas: 2\n---\nreplicas: 3\n")
     with pytest.raises(BadInput, match=f"^{path}:3: a second YAML document \\(after ---\\): this file holds one"):
         yamlfiles.load(path)
+
+
+def test_a_plain_equals_sign_is_a_string_as_kubectl_reads_it(tmp_path):
+    path = tmp_path / "crd.yaml"  # as in prometheus-operator's AlertmanagerConfig CRD
+    path.write_text("matchType:\n  enum:\n  - '!='\n  - =\n  - =~\n  - '!~'\n  type: string\n")
+    assert yamlfiles.load(path) == {"matchType": {"enum": ["!=", "=", "=~", "!~"], "type": "string"}}
