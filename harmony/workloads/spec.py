@@ -112,14 +112,14 @@ def _objects(file: Path, text: str | None = None) -> list[tuple[dict, str]]:
             continue
         if isinstance(document, dict) and str(document.get("kind", "")).endswith("List") \
                 and isinstance(document.get("items"), list):
-            items = document["items"]
+            items = [(item, f"document {number}, item {index}") for index, item in enumerate(document["items"], 1)]
         else:
-            items = [document]
-        for item in items:
+            items = [(document, f"document {number}")]
+        for item, where in items:
             problem = _not_an_object(item)
             if problem:
-                raise BadInput(f"{file}: document {number}: {problem}")
-            objects.append((item, f"{file}, document {number}"))
+                raise BadInput(f"{file}: {where}: {problem}")
+            objects.append((item, f"{file}, {where}"))
     return objects
 
 

@@ -72,3 +72,12 @@ def test_a_cluster_scoped_object_is_one_whatever_namespace_it_names(tmp_path):
     with pytest.raises(BadInput, match="^BackupPlan/nightly is given twice, in .*plans.yaml, document 1 and in "
                                        ".*plans.yaml, document 2: keep one"):
         load(tmp_path, files, "  - {name: ops, manifests: [crd.yaml, plans.yaml]}\n")
+
+
+def test_an_object_twice_in_a_list_names_the_items(tmp_path):
+    files = {"list.yaml": "apiVersion: v1\nkind: List\nitems:\n"
+                          "  - {apiVersion: v1, kind: ServiceAccount, metadata: {name: web}}\n"
+                          "  - {apiVersion: v1, kind: ServiceAccount, metadata: {name: web}}\n"}
+    with pytest.raises(BadInput, match="^ServiceAccount/web in default is given twice, in .*list.yaml, document 1, "
+                                       "item 1 and in .*list.yaml, document 1, item 2: keep one$"):
+        load(tmp_path, files, "  - {name: web, manifests: list.yaml}\n")
