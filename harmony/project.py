@@ -205,7 +205,8 @@ def _problem(error) -> str:
         listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
         return f"give one of {listed}" + (f", not {' and '.join(given)}" if given else "")
     if kind == "dependentRequired":
-        key = next(key for key, needs in rule.items() if key in error.instance and not set(needs) <= set(error.instance))
+        key = next(key for key, needs in rule.items()
+                   if key in error.instance and not set(needs) <= set(error.instance))
         return f"'{key}' is only for {' and '.join(rule[key])}: remove it"
     if kind == "type":
         return f"must be {TYPES.get(rule, rule)}"

@@ -18,16 +18,17 @@ The bounds, and why:
   "billion laughs" is refused after reading its few lines, while the few anchors of a real
   manifest (shared labels, resources) pass.
 - MAX_DEPTH (100) levels of nesting: the deepest objects are CRDs' openAPIV3Schema (those of
-  prometheus-operator, Prometheus's and Alertmanager's among them, reach 27 levels); harmony's own walks of an object (and copy.deepcopy, the kubernetes client's
-  serialization) recurse in Python, whose default limit of 1000 frames a few frames a level would
-  reach at a few hundred. go-yaml's own limit is 10,000 (scannerc.go: max_flow_level,
-  max_indents): a parser's bound, not an object's. The nodes are built here without recursion, so
-  even 5,000 levels are refused cleanly.
+  prometheus-operator, Prometheus's and Alertmanager's among them, reach 27 levels); harmony's own
+  walks of an object (and copy.deepcopy, the kubernetes client's serialization) recurse in Python,
+  whose default limit of 1000 frames a few frames a level would reach at a few hundred. go-yaml's
+  own limit is 10,000 (scannerc.go: max_flow_level, max_indents): a parser's bound, not an
+  object's. The nodes are built here without recursion, so even 5,000 levels are refused cleanly.
 - A key given twice in one mapping: YAML forbids it (YAML 1.2, 3.2.1.1: a mapping's keys are
   unique), and go-yaml v3, which Kustomize (`kubectl kustomize`, `apply -k`) reads with, refuses
-  it ("mapping key already defined at line N", decode.go). `kubectl apply -f` keeps the last
-  value instead (sigs.k8s.io/yaml.Unmarshal: "Duplicate fields ... are ignored"), which silently
-  drops the first: kubernetes/kubernetes#67477 (a lost volumeMount), #125885.
+  it ("mapping key already defined at line N", decode.go; seen from `kubectl apply -k` in
+  olix0r/l2-k3d-multi#6). `kubectl apply -f` keeps the last value instead
+  (sigs.k8s.io/yaml.Unmarshal: "Duplicate fields ... are ignored"), which silently drops the
+  first: kubernetes/kubernetes#67477 (a lost volumeMount), #125885.
 
 PyYAML's C parser is used where it is built: a 1.1 MB manifest of 1,200 Deployments reads in
 0.5 to 1.3 s on a busy 2-core machine, where the pure Python one takes 3 to 9 s, nearly all of it

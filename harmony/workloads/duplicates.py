@@ -2,15 +2,15 @@
 both places: each copy would be applied over the other on every run (the last one winning, and
 `check` never clean), and two workloads' ApplySets would each prune it as the other's.
 
-An object is its API group, kind, namespace and name, as the API server keys it (the version
-does not count: apps/v1 and apps/v1beta2 Deployments are one object). An object that names no
-namespace is in its workload's. A cluster-scoped object has none, whatever its manifest says
-(kubectl drops it too: cli-runtime's resource.FilterNamespace); which kinds are cluster-scoped is
-the cluster's to say, and it cannot be asked before anything runs, so it is read from
-CLUSTER_SCOPED, the built-in kinds (`kubectl api-resources --namespaced=false` of Kubernetes
-1.32, its beta and alpha APIs included), and from the project's own CustomResourceDefinitions with `spec.scope: Cluster`. A custom
-resource of a CRD installed otherwise is taken as namespaced: two copies of it under different
-namespaces then go unnoticed here, and the API server keeps the last.
+An object is its API group, kind, namespace and name, as the API server keys it (the version does
+not count: apps/v1 and apps/v1beta2 Deployments are one object). An object that names no namespace
+is in its workload's. A cluster-scoped object has none, whatever its manifest says (kubectl drops
+it too: cli-runtime's resource.FilterNamespace); which kinds are cluster-scoped is the cluster's
+to say, and it cannot be asked before anything runs, so it is read from CLUSTER_SCOPED, the
+built-in kinds (`kubectl api-resources --namespaced=false` of Kubernetes 1.32, its beta and alpha
+APIs included), and from the project's own CustomResourceDefinitions with `spec.scope: Cluster`. A
+custom resource of a CRD installed otherwise is taken as namespaced: two copies of it under
+different namespaces then go unnoticed here, and the API server keeps the last.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class Workload:
     name: str
     objects: tuple[dict, ...] = field(default_factory=tuple)
     namespace: str = "default"  # of its namespaced objects that name none
-    sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N"), for messages
+    sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N[, item I]"), for messages
 
     def source(self, index: int) -> str:
         return self.sources[index] if index < len(self.sources) else f"workload {self.name}"

@@ -66,7 +66,8 @@ def test_the_same_name_in_other_namespaces_kinds_or_groups_is_no_duplicate(tmp_p
 def test_a_cluster_scoped_object_is_one_whatever_namespace_it_names(tmp_path):
     files = {"ns.yaml": NAMESPACE, "ns2.yaml": NAMESPACE.replace("name: shop", "name: shop\n  namespace: other")}
     with pytest.raises(BadInput, match="^Namespace/shop is given twice, in .*ns.yaml, document 1 and in .*ns2.yaml"):
-        load(tmp_path, files, "  - {name: web, manifests: ns.yaml}\n  - {name: api, namespace: x, manifests: ns2.yaml}\n")
+        load(tmp_path, files, "  - {name: web, manifests: ns.yaml}\n"
+                              "  - {name: api, namespace: x, manifests: ns2.yaml}\n")
     # A custom resource is cluster-scoped when the project's own CRD says so.
     files = {"crd.yaml": CRD, "plans.yaml": PLAN.format("a") + "---\n" + PLAN.format("b")}
     with pytest.raises(BadInput, match="^BackupPlan/nightly is given twice, in .*plans.yaml, document 1 and in "

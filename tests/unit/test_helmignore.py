@@ -80,7 +80,7 @@ def test_comments_and_blank_lines_are_skipped_and_bad_patterns_refused():
     assert len(rules.rules) == 4
     with pytest.raises(BadInput, match=r"^chart/.helmignore:2: 'foo/\*\*/bar' uses \*\*, which Helm does not support"):
         helmignore.Rules(["*.bak", "foo/**/bar"], "chart/.helmignore")
-    with pytest.raises(BadInput, match=r"'\[z-' has a malformed \[...\] class, as Helm refuses it: fix or remove the line"):
+    with pytest.raises(BadInput, match=r"'\[z-' has a malformed \[...\] class, as Helm refuses it: fix or remove"):
         helmignore.Rules(["[z-"])
 
 
@@ -140,7 +140,7 @@ def test_a_chart_file_helm_package_would_refuse_is_refused(tmp_path):
     (tmp_path / ".helmignore").write_text("*.pipe\n")
     with (tmp_path / "backup.tar").open("wb") as backup:
         backup.truncate(6 * 1024 * 1024)
-    with pytest.raises(BadInput, match="backup.tar: 6,291,456 bytes, over the 5,242,880 helm package takes of a chart's file"):
+    with pytest.raises(BadInput, match="backup.tar: 6,291,456 bytes, over the 5,242,880 helm package takes of a chart"):
         helmignore.chart_files(tmp_path)
     (tmp_path / ".helmignore").write_text("*.pipe\n*.tar\n")
     assert helmignore.chart_files(tmp_path) == [tmp_path / ".helmignore", tmp_path / "Chart.yaml"]

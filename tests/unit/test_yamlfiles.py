@@ -102,7 +102,8 @@ def test_a_bomb_in_harmony_yaml_or_a_values_file_is_refused_too(tmp_path):
     (tmp_path / "chart").mkdir()
     (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: site\nversion: 0.1.0\n")
     (tmp_path / "prod.yaml").write_text(BOMB)
-    (tmp_path / "harmony.yaml").write_text("workloads:\n  - name: site\n    helm: {chart: ./chart, values_files: [prod.yaml]}\n")
+    (tmp_path / "harmony.yaml").write_text(
+        "workloads:\n  - name: site\n    helm: {chart: ./chart, values_files: [prod.yaml]}\n")
     with within(10), pytest.raises(BadInput, match="prod.yaml:4: d.*aliases expand"):
         spec.load(project.load(tmp_path / "harmony.yaml"))
 
@@ -117,10 +118,10 @@ def test_five_thousand_levels_of_nesting_are_refused_cleanly(tmp_path, text):
 
 
 def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
-    text = DEPLOYMENT.replace("          image: registry.example/web:1.4.2\n",
-                              "          image: registry.example/web:1.4.2\n          image: registry.example/web:1.5.0\n")
-    assert refusal(tmp_path / "web.yaml", text) == (
-        f"{tmp_path / 'web.yaml'}:18: spec.template.spec.containers[0]: 'image' is given twice (first on line 17): keep one")
+    image = "          image: registry.example/web:1.4.2\n"
+    text = DEPLOYMENT.replace(image, image + image.replace("1.4.2", "1.5.0"))
+    assert refusal(tmp_path / "web.yaml", text) == (f"{tmp_path / 'web.yaml'}:18: spec.template.spec.containers[0]: "
+                                                    "'image' is given twice (first on line 17): keep one")
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
