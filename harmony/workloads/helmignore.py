@@ -51,8 +51,8 @@ class Rules:
             try:
                 self.rules.append(_parse(rule))
             except ValueError as error:
-                raise BadInput(f"{where}:{number}: '{rule}' {error}, as Helm refuses it: fix or remove the line") \
-                    from None
+                raise BadInput(f"{where}:{number}: '{rule}' {error}: fix or remove the line (helm package refuses "
+                               "it too)") from None
 
     def ignore(self, path: str, is_dir: bool) -> bool:
         """Whether `path` (relative to the chart, with /) is left out (Rules.Ignore)."""
@@ -90,7 +90,7 @@ def chart_files(directory: Path) -> list[Path]:
 
 def _parse(rule: str) -> _Rule:
     if "**" in rule:
-        raise ValueError("uses **, which Helm does not support")
+        raise ValueError("uses **, which Helm's patterns do not have")
     negate = rule.startswith("!")
     rule = rule.removeprefix("!")
     only_dirs = rule.endswith("/")
