@@ -150,3 +150,12 @@ def test_a_plain_equals_sign_is_a_string_as_kubectl_reads_it(tmp_path):
     path = tmp_path / "crd.yaml"  # as in prometheus-operator's AlertmanagerConfig CRD
     path.write_text("matchType:\n  enum:\n  - '!='\n  - =\n  - =~\n  - '!~'\n  type: string\n")
     assert yamlfiles.load(path) == {"matchType": {"enum": ["!=", "=", "=~", "!~"], "type": "string"}}
+
+
+def test_what_kustomize_builds_is_bounded_too(tmp_path, monkeypatch):
+    overlay = Path(__file__).parents[2] / "examples" / "shop" / "cache" / "overlays" / "dev"
+    (tmp_path / "harmony.yaml").write_text(f"workloads:\n  - {{name: cache, kustomize: {overlay}}}\n")
+    loaded = project.load(tmp_path / "harmony.yaml")
+    monkeypatch.setattr(yamlfiles, "MAX_BYTES", 100)
+    with pytest.raises(BadInput, match=f"^{overlay}: [0-9,]+ bytes, over harmony's limit of 100 for a YAML file"):
+        spec.load(loaded)
