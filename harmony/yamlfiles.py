@@ -149,7 +149,7 @@ class _Composer:
             elif isinstance(event, yaml.CollectionStartEvent):
                 if len(self.stack) >= MAX_DEPTH:
                     raise BadInput(f"{self.path}:{event.start_mark.line + 1}: nested deeper than {MAX_DEPTH} "
-                                   "levels, deeper than any Kubernetes object: is it the file meant?")
+                                   "levels, deeper than any Kubernetes object: is it the file meant? Nest it less deeply")
                 self.written += 1
                 kind = yaml.MappingNode if isinstance(event, yaml.MappingStartEvent) else yaml.SequenceNode
                 node = kind(self._tag(event, kind, None), [], event.start_mark, None, event.flow_style)
