@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from harmony import targets
-from harmony.errors import BadInput, not_yaml
+from harmony import targets, yamlfiles
+from harmony.errors import BadInput
 
 FILENAME = "harmony.yaml"
 SCHEMA = Path(__file__).with_name("project.schema.json")
@@ -95,11 +95,7 @@ def find(start: Path | None = None) -> Path | None:
 def load(path: Path, environ: dict | None = None) -> Project:
     """The project in `path`, checked against the schema; BadInput (exit 2) for anything wrong."""
     path = Path(path).absolute()
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise BadInput(f"cannot read {path}: {error.strerror}") from None
-    return parse(text, path, environ)
+    return parse(yamlfiles.read(path), path, environ)
 
 
 def parse(text: str, path: Path, environ: dict | None = None) -> Project:
@@ -124,26 +120,9 @@ class _Where:
         self.path, self.text, self.root = path, text, None
 
     def load(self) -> Any:
-        try:
-            self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(self.text)
-        except yaml.YAMLError as error:
-            raise not_yaml(self.path, error, "fix the file's syntax") from None
-        if self.root is not None:
-            self._no_duplicates(self.root, ())
-        return {} if data is None else data
-
-    def _no_duplicates(self, node, path) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key, value in node.value:
-                if key.value in seen:
-                    raise self.error(path, f"'{key.value}' is given twice: keep one", node=key)
-                seen.add(key.value)
-                self._no_duplicates(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._no_duplicates(item, (*path, index))
+        found = yamlfiles.document(self.path, self.text)
+        self.root = found.node if found else None
+        return {} if found is None or found.value is None else found.value
 
     def node(self, path, key: bool = False):
         """The node at `path` (its key's node, for a mapping's entry with `key`), or the nearest
@@ -226,6 +205,10 @@ def _problem(error) -> str:
         given = [key for key in choices if key in error.instance]
         listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
         return f"give one of {listed}" + (f", not {' and '.join(given)}" if given else "")
+    if kind == "dependentRequired":
+        key = next(key for key, needs in rule.items()
+                   if key in error.instance and not set(needs) <= set(error.instance))
+        return f"'{key}' is only for {' and '.join(rule[key])}: remove it"
     if kind == "type":
         return f"must be {TYPES.get(rule, rule)}"
     if kind == "enum":

@@ -9,6 +9,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -17,10 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from harmony.errors import BadInput, not_yaml
+from harmony import yamlfiles
+from harmony.errors import BadInput
+from harmony.workloads import duplicates, helmignore
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
+MAX_CHART_CONTENT = 1024 * 1024  # a HelmChart's chartContent, base64 (_refuse_too_large says why)
+MAX_HELMCHART = 1536 * 1024  # a whole HelmChart, as JSON
 
 
 @dataclass(frozen=True)
@@ -28,15 +33,15 @@ class Workload:
     name: str
     objects: tuple[dict, ...] = field(default_factory=tuple)
     namespace: str = "default"  # of its namespaced objects that name none
-    sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N"), for messages
+    sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N[, item I]"), for messages
 
     def source(self, index: int) -> str:
         return self.sources[index] if index < len(self.sources) else f"workload {self.name}"
 
 
 def load(project, bundle: str | None = None) -> list[Workload]:
-    """The project's workloads with their objects, in the file's order; with an airgap
-    `bundle`, the charts it holds in place of those from repositories."""
+    """The project's workloads with their objects, in the file's order, no object given twice;
+    with an airgap `bundle`, the charts it holds in place of those from repositories."""
     workloads = []
     for entry in project.workloads:
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
@@ -48,21 +53,36 @@ def load(project, bundle: str | None = None) -> list[Workload]:
             paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
             found = []
             for path in paths:
-                for file in _files(project.root / path, project.path, entry["name"]):
-                    found += _objects(file, file.read_text())
+                for file in _files(project.root / path, project.path, entry["name"], entry.get("recursive", False)):
+                    found += _objects(file)
         if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
         workloads.append(Workload(entry["name"], tuple(o for o, _ in found), entry.get("namespace") or "default",
                                   tuple(s for _, s in found)))
+    duplicates.refuse(workloads)
     return workloads
 
 
-def _files(path: Path, project_file: Path, name: str) -> list[Path]:
+def _files(path: Path, project_file: Path, name: str, recursive: bool) -> list[Path]:
+    """The manifest files at `path` as `kubectl apply -f` takes them (k8s.io/cli-runtime,
+    pkg/resource/visitor.go, ExpandPathsToFileVisitors): a file as named; a directory's .yaml,
+    .yml and .json files directly in it, in name order, and with `recursive` (`kubectl apply -R`)
+    those of its subdirectories too, each where its name sorts (filepath.Walk's order)."""
     if path.is_file():
         return [path]
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-    raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
+    if not path.is_dir():
+        raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
+    found, entries = [], sorted(path.iterdir(), key=lambda p: p.name)
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            if recursive:
+                found += _files(entry, project_file, name, recursive)
+        elif entry.suffix in SUFFIXES:
+            found.append(entry)
+    if not found and not recursive and any(entry.is_dir() for entry in entries):
+        raise BadInput(f"{project_file}: workload '{name}': {path} has no manifests directly in it, only in its "
+                       "subdirectories: add recursive: true to read them (as kubectl apply -R)")
+    return found
 
 
 def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, str]:
@@ -84,26 +104,22 @@ def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, s
     return directory, built.stdout
 
 
-def _objects(file: Path, text: str) -> list[tuple[dict, str]]:
-    """The objects in `text`, read from `file` (or built from it), each with where it is."""
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        raise not_yaml(file, error, "fix the manifest") from None
+def _objects(file: Path, text: str | None = None) -> list[tuple[dict, str]]:
+    """The objects in `file` (or in `text`, built from it), each with where it is."""
     objects = []
-    for number, document in enumerate(documents, 1):
+    for number, document in enumerate((d.value for d in yamlfiles.documents(file, text)), 1):
         if document is None:
             continue
         if isinstance(document, dict) and str(document.get("kind", "")).endswith("List") \
                 and isinstance(document.get("items"), list):
-            items = document["items"]
+            items = [(item, f"document {number}, item {index}") for index, item in enumerate(document["items"], 1)]
         else:
-            items = [document]
-        for item in items:
+            items = [(document, f"document {number}")]
+        for item, where in items:
             problem = _not_an_object(item)
             if problem:
-                raise BadInput(f"{file}: document {number}: {problem}")
-            objects.append((item, f"{file}, document {number}"))
+                raise BadInput(f"{file}: {where}: {problem}")
+            objects.append((item, f"{file}, {where}"))
     return objects
 
 
@@ -158,25 +174,47 @@ def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
     values = _merged(values, helm.get("values") or {})
     if values:
         spec["valuesContent"] = yaml.safe_dump(values, sort_keys=True)
-    return {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-            "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+    resource = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+                "metadata": {"name": entry["name"], "namespace": HELM_NAMESPACE}, "spec": spec}
+    _refuse_too_large(resource, where, local=not remote(helm))
+    return resource
+
+
+def _refuse_too_large(resource: dict, where: str, local: bool) -> None:
+    """BadInput for a HelmChart the cluster would refuse, or store and then fail to install.
+
+    Its `chartContent` is at most MAX_CHART_CONTENT: helm-controller copies it into the ConfigMap
+    chart-content-NAME for the install Job (k3s-io/helm-controller, pkg/controllers/chart/chart.go,
+    contentConfigMap), and a ConfigMap's data may total 1 MiB (kubernetes, ValidateConfigMap:
+    core.MaxSecretSize), the tightest of the limits on its way. The whole object is at most
+    MAX_HELMCHART as JSON, how the API server stores a custom resource: etcd's default request limit
+    (1.5 MiB, --max-request-bytes: DefaultMaxRequestBytes), which k3s's embedded etcd keeps, below
+    the API server's 3 MiB for a request (k8s.io/apiserver, MaxRequestBodyBytes)."""
+    content, whole = len(resource["spec"].get("chartContent", "")), len(json.dumps(resource))
+    publish = "publish the chart to a repository or OCI registry and name it with helm.repo and helm.version"
+    if content > MAX_CHART_CONTENT:
+        raise BadInput(f"{where}: its chart is {content:,} bytes as chartContent, over the {MAX_CHART_CONTENT:,} k3s "
+                       f"can install: {publish}{', or leave files out of it with a .helmignore' if local else ''}")
+    if whole > MAX_HELMCHART:
+        raise BadInput(f"{where}: its HelmChart is {whole:,} bytes, over the {MAX_HELMCHART:,} the cluster stores: "
+                       f"make its values smaller, or {publish}")
 
 
 def chart_archive(directory: Path, where: str) -> str:
-    """A local chart as `helm package` lays it out (a .tgz holding CHART/...), base64: the
-    same bytes for the same files (sorted, no times, no owners), so an unchanged chart leaves
-    its HelmChart unchanged."""
+    """A local chart as `helm package` packs it (a .tgz holding CHART/..., without what its
+    .helmignore leaves out), base64: the same bytes for the same files (sorted, no times, no
+    owners), so an unchanged chart leaves its HelmChart unchanged."""
     chart_file = directory / "Chart.yaml"
     if not chart_file.is_file():
         raise BadInput(f"{where}: {directory} is not a Helm chart (no Chart.yaml)")
     try:
-        name = str((yaml.safe_load(chart_file.read_text()) or {})["name"])
-    except (yaml.YAMLError, KeyError, TypeError):
+        name = str((yamlfiles.load(chart_file) or {})["name"])
+    except (KeyError, TypeError):
         raise BadInput(f"{chart_file}: a Chart.yaml needs a name") from None
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        for path in helmignore.chart_files(directory):
             info = tarfile.TarInfo(f"{name}/{path.relative_to(directory).as_posix()}")
             info.size, info.mode = path.stat().st_size, 0o644
             with path.open("rb") as data:
@@ -185,12 +223,9 @@ def chart_archive(directory: Path, where: str) -> str:
 
 
 def _values_file(path: Path, where: str) -> dict:
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except OSError:
-        raise BadInput(f"{where}: the values file {path} cannot be read") from None
-    except yaml.YAMLError as error:
-        raise not_yaml(path, error, "fix the values file") from None
+    if not path.is_file():
+        raise BadInput(f"{where}: the values file {path} does not exist")
+    values = yamlfiles.load(path) or {}
     if not isinstance(values, dict):
         raise BadInput(f"{path}: a values file must be a mapping")
     return values

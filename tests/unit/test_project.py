@@ -98,8 +98,8 @@ def test_an_inventory_target_is_relative_to_the_file(tmp_path):
      ":3: workloads[1].name: a second workload named 'a': give each its own name"),
     ("workloads:\n  - name: web\n    helm: {chart: ./c, valuse: {}}\n",
      ":3: workloads[0].helm: unknown key 'valuse': did you mean 'values'?"),
-    ("cluster:\n  name: a\n  name: b\n", ":3: cluster: 'name' is given twice: keep one"),
-    ("cluster:\n  name: [a\n", ":3: not valid YAML (expected ',' or ']', but got '<stream end>'): fix the file's syntax"),
+    ("cluster:\n  name: a\n  name: b\n", ":3: cluster: 'name' is given twice (first on line 2): keep one"),
+    ("cluster:\n  name: [a\n", ":3: not valid YAML ("),  # the problem in the words of PyYAML's C or Python parser
     ("- a list\n", ":1: must be a mapping (key: value)"),
 ])
 def test_an_error_names_the_file_the_line_and_the_fix(tmp_path, text, expected):

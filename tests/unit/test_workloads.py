@@ -34,7 +34,21 @@ def test_manifests_from_files_and_directories_in_order(tmp_path):
     (tmp_path / "one.json").write_text('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}}')
     (workload,) = load(tmp_path, "  - {name: web, namespace: shop, manifests: [k8s/, one.json]}\n")
     assert workload.namespace == "shop"
+    # As kubectl apply -f DIR: the files directly in it; its subdirectories' only with -R.
+    assert [o["metadata"]["name"] for o in workload.objects] == ["b", "s", "svc"]
+    assert workload.source(2) == f"{tmp_path / 'one.json'}, document 1"
+    (workload,) = load(tmp_path, "  - {name: web, manifests: [k8s/, one.json], recursive: true}\n")
     assert [o["metadata"]["name"] for o in workload.objects] == ["b", "s", "a", "svc"]
+
+
+def test_a_directory_of_subdirectories_only_says_to_read_them_recursively(tmp_path):
+    (tmp_path / "deploy" / "base").mkdir(parents=True)
+    (tmp_path / "deploy" / "base" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    with pytest.raises(BadInput, match="deploy has no manifests directly in it, only in its subdirectories: "
+                                       "add recursive: true to read them \\(as kubectl apply -R\\)"):
+        load(tmp_path, "  - {name: web, manifests: deploy/}\n")
+    with pytest.raises(BadInput, match=":2: workloads\\[0\\]: 'recursive' is only for manifests: remove it"):
+        load(tmp_path, "  - {name: web, kustomize: deploy/, recursive: true}\n")
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -80,7 +94,7 @@ def test_a_chart_is_a_helmchart_for_k3s_with_its_values_merged_as_helm_merges_th
     ("{chart: postgresql, repo: 'https://charts.example'}", "needs its version pinned: add helm.version"),
     ("{chart: 'oci://registry.example/charts/db'}", "needs its version pinned"),
     ("{chart: ./nochart}", "nochart is not a Helm chart \\(no Chart.yaml\\)"),
-    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml cannot be read"),
+    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml does not exist"),
 ])
 def test_a_chart_that_cannot_be_installed_as_given_is_bad_input(tmp_path, helm, expected):
     (tmp_path / "c").mkdir()
