@@ -40,7 +40,7 @@ def held(cluster, wait: float, check=lambda doing: None):
     """Hold the Lease for the block; yields `renew()`, to call between requests."""
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
-    leases = cluster.client.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
+    leases = cluster.required("coordination.k8s.io/v1", "Lease")
     me, deadline, live = holder_identity(), time.monotonic() + wait, None
     while live is None:
         current = cluster.get(leases, NAME, NAMESPACE)

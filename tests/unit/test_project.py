@@ -178,6 +178,7 @@ def test_init_lists_the_workloads_it_finds_commented_out(tmp_path):
     loaded = project.load(path)
     assert loaded.workloads == () and loaded.target == "root@10.0.0.1:22"
     assert loaded.data == {"harmony_cluster": scaffold.cluster_name(tmp_path.name), "k3s_version": "v1.31.4+k3s1"}
+    assert f"\nname: {loaded.name} " in text and loaded.name == project.default_name(tmp_path.name)  # kept if moved
     # Uncommented, the workloads it lists are a valid file too, in the order found.
     body = "\n".join(line[2:] for line in text.splitlines() if line.startswith(("# workloads", "#   ", "#     ")))
     uncommented = project.parse(text + body + "\n", path)
@@ -186,6 +187,16 @@ def test_init_lists_the_workloads_it_finds_commented_out(tmp_path):
         {"name": "prod", "kustomize": "deploy/overlays/prod/"},
         {"name": "k8s", "manifests": "k8s/"},  # deploy/ holds an overlay, docs/ is not a workload dir
     ]
+
+
+def test_a_project_is_named_by_its_file_else_by_its_directory(tmp_path):
+    assert project.default_name("My Shop_v2") == "my-shop-v2" and project.default_name("___") == "project"
+    root = tmp_path / "Shop Front"
+    root.mkdir()
+    assert project.load(write(root, "cluster: {name: mine}\n")).name == "shop-front"
+    assert project.load(write(root, "name: storefront\n")).name == "storefront"
+    with pytest.raises(BadInput, match=r"harmony.yaml:1: name: must look like shop"):
+        project.load(write(root, "name: Store Front\n"))
 
 
 def test_init_keeps_an_existing_file_unless_forced(tmp_path):
