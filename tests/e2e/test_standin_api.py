@@ -1,7 +1,7 @@
-"""The stand-in k3s's object API (tests/standin/objects.py) as the real clients see it: the
-real kubectl's server-side apply, diff, conflicts and forced applies, and the official Python
-client's dynamic client, against a server `harmony up` installed. What harmony's workloads rely
-on must hold here first, or their tests would prove nothing."""
+"""The stand-in k3s's Kubernetes API (tests/standin/api) as the real clients see it: the real
+kubectl's discovery, server-side apply, diff, conflicts and forced applies, and the official
+Python client's dynamic client, against a server `harmony up` installed. What harmony's
+workloads rely on must hold here first, or their tests would prove nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import json
 import time
 
 from kubernetes import config as kube_config, dynamic
+
+from tests.standin.api.catalog import BUILTINS, groups
 
 MANIFEST = """\
 apiVersion: v1
@@ -56,7 +58,7 @@ def test_kubectl_and_the_python_client_apply_server_side(host, harmony, tmp_path
     assert kubectl("apply", "--server-side", "-f", str(tmp_path / "job.yaml")).returncode == 0
     (tmp_path / "job.yaml").write_text(job % "two")
     refused = kubectl("apply", "--server-side", "-f", str(tmp_path / "job.yaml"))
-    assert refused.returncode == 1 and 'Job.batch "once" is invalid: spec.template' in refused.stderr \
+    assert refused.returncode == 1 and 'The Job "once" is invalid: spec.template' in refused.stderr \
         and "field is immutable" in refused.stderr, refused.stderr
 
     # The Python client: apply with a field manager, list by label, and a field left out of
@@ -96,3 +98,27 @@ def test_the_manifests_directory_applies_on_mtime_and_never_deletes(host, harmon
     host.sh(f"rm {manifests}/extra.yaml")
     time.sleep(5)
     assert get().returncode == 0  # still there
+
+
+def test_kubectl_api_resources_lists_every_builtin_resource_of_kubernetes_1_31(host, harmony):
+    """Discovery is made from the vendored table of Kubernetes 1.31's resources: kubectl lists
+    each at its group's preferred version, with its short names, scope, kind and verbs."""
+    assert harmony.up(host).returncode == 0
+    listed = harmony.kubectl("--context", "harmony", "api-resources", "-o", "wide", "--no-headers")
+    assert listed.returncode == 0, listed.stderr
+    rows = {}
+    for line in listed.stdout.splitlines():
+        fields = line.split()
+        if fields[1].count("/") == 1 or fields[1] == "v1":  # no short names: NAME APIVERSION ...
+            fields.insert(1, "")
+        rows[(fields[0], fields[2])] = fields[1:]
+    preferred = {group: versions[0] for group, versions in groups(BUILTINS).items()}
+    expected = {(r.name, r.group_version): ["/".join(r.short_names) and ",".join(r.short_names), r.group_version,
+                                            str(r.namespaced).lower(), r.kind, ",".join(r.verbs)]
+                for r in BUILTINS if r.version == preferred[r.group]}
+    for key, row in expected.items():
+        assert rows.get(key, [])[:5] == row, (key, rows.get(key))
+    assert ("horizontalpodautoscalers", "autoscaling/v2") in rows and ("helmcharts", "helm.cattle.io/v1") in rows
+    assert set(rows) - set(expected) == {("helmcharts", "helm.cattle.io/v1")}  # k3s's own CRD
+    versions = json.loads(harmony.kubectl("--context", "harmony", "get", "--raw", "/apis/autoscaling").stdout)
+    assert [v["version"] for v in versions["versions"]] == ["v2", "v1"] and versions["preferredVersion"]["version"] == "v2"

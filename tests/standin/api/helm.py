@@ -1,0 +1,49 @@
+"""k3s's helm-controller (K3S-CONTRACT, and k3s-io/helm-controller#22, #334): its CRD for
+HelmChart (helm.cattle.io/v1), registered at start as k3s does, and the install Job
+`helm-install-NAME` it keeps beside each HelmChart, owned by it (ownerReferences), so that
+deleting the chart removes the Job through garbage collection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from .workloads import FAIL_MARKER, HELM_JOB_IMAGE
+
+CHART_HASH = "helmcharts.helm.cattle.io/configHash"
+# helm-controller's own CRD declares every field of HelmChartSpec; the stand-in keeps any field
+# of spec (x-kubernetes-preserve-unknown-fields) rather than copy that list.
+HELMCHART_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "helmcharts.helm.cattle.io"},
+    "spec": {"group": "helm.cattle.io", "scope": "Namespaced",
+             "names": {"plural": "helmcharts", "singular": "helmchart", "kind": "HelmChart", "listKind": "HelmChartList"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                               "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                               "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+
+
+def install_job(chart: dict, old: dict | None) -> dict | None:
+    """The Job that runs `helm upgrade --install` for `chart`; None where `old` is already the
+    one for the chart's spec (it is replaced, with a new uid, only when the spec changes). As
+    helm-controller's, it retries a failed install (backoffLimit 1000)."""
+    metadata = chart["metadata"]
+    digest = "SHA256=" + hashlib.sha256(json.dumps(chart.get("spec"), sort_keys=True).encode()).hexdigest().upper()
+    if old and old["metadata"].get("annotations", {}).get(CHART_HASH) == digest:
+        return None
+    spec = chart.get("spec") or {}
+    script = f"helm_v3 upgrade --install {metadata['name']} --namespace {spec.get('targetNamespace', 'default')}"
+    if FAIL_MARKER in str(spec.get("valuesContent", "")):
+        script += "; exit 1"
+    labels = {"helmcharts.helm.cattle.io/chart": metadata["name"]}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": f"helm-install-{metadata['name']}", "namespace": metadata["namespace"],
+                         "labels": labels, "annotations": {CHART_HASH: digest},
+                         "ownerReferences": [{"apiVersion": chart["apiVersion"], "kind": "HelmChart",
+                                              "name": metadata["name"], "uid": metadata["uid"]}]},
+            "spec": {"backoffLimit": 1000, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "OnFailure", "serviceAccountName": f"helm-{metadata['name']}",
+                         "containers": [{"name": "helm", "image": HELM_JOB_IMAGE, "args": ["install"],
+                                         "command": ["sh", "-c", script]}]}}}}

@@ -1,0 +1,50 @@
+"""The stand-in Kubernetes API's pure parts (tests/standin/api): the vendored resource table,
+version priority, schema pruning and name rules, each as the real API server has them."""
+
+from __future__ import annotations
+
+from tests.standin.api import catalog, names, schema
+
+
+def test_the_table_has_kubernetes_1_31s_served_versions_only():
+    served = catalog.groups(catalog.BUILTINS)
+    assert served["autoscaling"] == ["v2", "v1"]
+    assert served["flowcontrol.apiserver.k8s.io"] == ["v1", "v1beta3"]  # legacy beta, removed in 1.32
+    assert not any("alpha" in v or v == "v1beta1" for versions in served.values() for v in versions)
+    deployments = catalog.find(catalog.BUILTINS, "apps", "v1", "deployments")
+    assert deployments.short_names == ("deploy",) and deployments.categories == ("all",)
+    assert deployments.subresource("scale") == {"name": "scale", "kind": "Scale", "group": "autoscaling",
+                                                "version": "v1", "verbs": ["get", "patch", "update"]}
+    assert catalog.find(catalog.BUILTINS, "", "v1", "events").kind == "Event"
+
+
+def test_versions_sort_as_kubernetes_prefers_them():
+    versions = ["v1alpha1", "v1", "v2beta1", "v1beta2", "v2", "foo"]
+    assert sorted(versions, key=catalog.version_priority) == ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]
+
+
+def test_unknown_fields_of_a_builtin_kind_are_found_and_pruned():
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "bogus": 1},
+                  "spec": {"replicas": 1, "extra": 2,
+                           "template": {"spec": {"containers": [{"name": "web", "image": "nginx", "imagge": "x"}]}}}}
+    kept, unknown = schema.prune(deployment, {"$model": "V1Deployment"}, top=True)
+    assert unknown == ["metadata.bogus", "spec.extra", "spec.template.spec.containers[0].imagge"]
+    assert kept["spec"] == {"replicas": 1, "template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+
+
+def test_a_structural_schema_prunes_unless_it_preserves_unknown_fields():
+    crd_schema = {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    kept, unknown = schema.prune({"apiVersion": "x/v1", "kind": "X", "spec": {"size": 1, "colour": "red"},
+                                  "extra": {"anything": {"goes": 1}}}, crd_schema, top=True)
+    assert unknown == ["spec.colour"] and kept["extra"] == {"anything": {"goes": 1}}
+
+
+def test_names_follow_the_rule_of_their_kind():
+    assert names.problems("ConfigMap", "a.b-c") == []
+    assert names.problems("Namespace", "a.b") != []  # a DNS-1123 label: no dots
+    assert names.problems("Service", "1web") != []  # a DNS-1035 label starts with a letter
+    assert "must be no more than 253 characters" in names.problems("ConfigMap", "a" * 254)[0][2]
+    generated = names.generate("web-")
+    assert generated.startswith("web-") and len(generated) == 9 and names.problems("Pod", generated) == []
