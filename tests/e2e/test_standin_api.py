@@ -122,3 +122,89 @@ def test_kubectl_api_resources_lists_every_builtin_resource_of_kubernetes_1_31(h
     assert set(rows) - set(expected) == {("helmcharts", "helm.cattle.io/v1")}  # k3s's own CRD
     versions = json.loads(harmony.kubectl("--context", "harmony", "get", "--raw", "/apis/autoscaling").stdout)
     assert [v["version"] for v in versions["versions"]] == ["v2", "v1"] and versions["preferredVersion"]["version"] == "v2"
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: crontabs.stable.example.com}
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, singular: crontab, kind: CronTab, shortNames: [ct]}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              cronSpec: {type: string}
+              image: {type: string}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+CRONTAB = """\
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: nightly, namespace: default}
+spec: {cronSpec: "0 3 * * *", image: backup:1%s}
+"""
+
+
+def test_a_crd_serves_its_custom_resources_once_established(host, harmony, tmp_path):
+    """As apiextensions-apiserver: a CRD's kind is not served until it is Established (kubectl
+    finds no mapping for it), then it is, at each served version, with its schema's fields
+    only; deleting the CRD deletes its custom resources."""
+    assert harmony.up(host).returncode == 0
+    kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
+    (tmp_path / "crd.yaml").write_text(CRD)
+    (tmp_path / "cr.yaml").write_text(CRONTAB % "")
+    (tmp_path / "bad.yaml").write_text(CRD.replace("crontabs.stable", "crontab.stable"))
+    refused = kubectl("apply", "--server-side", "-f", str(tmp_path / "bad.yaml"))
+    assert refused.returncode == 1 and 'metadata.name: Invalid value: "crontab.stable.example.com": must be ' \
+        'spec.names.plural+"."+spec.group' in refused.stderr, refused.stderr
+
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "crd.yaml")).returncode == 0
+    early = kubectl("apply", "--server-side", "-f", str(tmp_path / "cr.yaml"))
+    assert early.returncode == 1 and "ensure CRDs are installed first" in early.stderr, early.stderr
+    waited = kubectl("wait", "--for=condition=Established", "--timeout=15s", "crd/crontabs.stable.example.com")
+    assert waited.returncode == 0, waited.stderr
+    crd = json.loads(kubectl("get", "crd", "crontabs.stable.example.com", "-o", "json").stdout)
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {"NamesAccepted": "True", "Established": "True"}
+    assert crd["status"]["storedVersions"] == ["v1"]
+
+    applied = kubectl("apply", "--server-side", "-f", str(tmp_path / "cr.yaml"))
+    assert applied.returncode == 0, applied.stderr
+    assert "nightly" in kubectl("get", "ct").stdout
+    old = json.loads(kubectl("get", "--raw", "/apis/stable.example.com/v1beta1/namespaces/default/crontabs/nightly").stdout)
+    assert old["apiVersion"] == "stable.example.com/v1beta1" and old["spec"]["image"] == "backup:1"
+    group = json.loads(kubectl("get", "--raw", "/apis/stable.example.com").stdout)
+    assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"] and group["preferredVersion"]["version"] == "v1"
+
+    # Its status subresource: the only way to write its status.
+    assert kubectl("patch", "ct", "nightly", "--subresource=status", "--type=merge",
+                   "-p", '{"status":{"lastRun":"03:00"}}').returncode == 0
+    assert kubectl("patch", "ct", "nightly", "--type=merge", "-p", '{"status":{"lastRun":"never"}}').returncode == 0
+    client = dynamic.DynamicClient(kube_config.new_client_from_config(str(harmony.kubeconfig), context="harmony"))
+    crontabs = client.resources.get(api_version="stable.example.com/v1", kind="CronTab")
+    assert crontabs.get(name="nightly", namespace="default").status.lastRun == "03:00"
+
+    # A field the schema does not declare: refused by kubectl's default (strict) validation.
+    (tmp_path / "cr.yaml").write_text(CRONTAB % ", colour: red")
+    unknown = kubectl("apply", "--validate=strict", "-f", str(tmp_path / "cr.yaml"))
+    assert unknown.returncode == 1 and 'strict decoding error: unknown field "spec.colour"' in unknown.stderr, unknown.stderr
+    ssa = kubectl("apply", "--server-side", "-f", str(tmp_path / "cr.yaml"))
+    assert ssa.returncode == 1 and ".spec.colour: field not declared in schema" in ssa.stderr, ssa.stderr
+
+    assert kubectl("delete", "crd", "crontabs.stable.example.com").returncode == 0
+    gone = kubectl("get", "--raw", "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly")
+    assert gone.returncode == 1 and "NotFound" in gone.stderr
