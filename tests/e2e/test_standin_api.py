@@ -208,3 +208,101 @@ def test_a_crd_serves_its_custom_resources_once_established(host, harmony, tmp_p
     assert kubectl("delete", "crd", "crontabs.stable.example.com").returncode == 0
     gone = kubectl("get", "--raw", "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly")
     assert gone.returncode == 1 and "NotFound" in gone.stderr
+
+
+REFUSALS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: strict}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: strict}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.27}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: strict}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: postgres:16}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: strict}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
+def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
+    """kubectl hears the real server's refusals: a missing namespace, an unknown field with
+    strict validation, a bad name, immutable fields (dry runs too), a request body over 3 MiB,
+    and creates in a namespace that is Terminating, until the namespace is gone."""
+    assert harmony.up(host).returncode == 0
+    kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
+    manifest = tmp_path / "refusals.yaml"
+    manifest.write_text(REFUSALS)
+    assert kubectl("apply", "--server-side", "-f", str(manifest)).returncode == 0
+    service = json.loads(kubectl("get", "service", "web", "-n", "strict", "-o", "json").stdout)
+    assert service["spec"]["clusterIP"].startswith("10.43.")  # allocated, as the API does
+
+    missing = kubectl("create", "configmap", "a", "-n", "nowhere")
+    assert missing.returncode == 1 and 'namespaces "nowhere" not found' in missing.stderr
+    bad_name = kubectl("create", "configmap", "Bad_Name", "-n", "strict")
+    assert bad_name.returncode == 1 and 'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: ' \
+        '"Bad_Name": a lowercase RFC 1123 subdomain must consist of' in bad_name.stderr, bad_name.stderr
+    (tmp_path / "unknown.yaml").write_text(REFUSALS.split("---\n")[1].replace("  selector:", "  replica: 2\n  selector:"))
+    unknown = kubectl("apply", "--validate=strict", "-f", str(tmp_path / "unknown.yaml"))
+    assert unknown.returncode == 1 and 'Deployment in version "v1" cannot be handled as a Deployment: strict ' \
+        'decoding error: unknown field "spec.replica"' in unknown.stderr, unknown.stderr
+    warned = kubectl("apply", "--validate=warn", "-f", str(tmp_path / "unknown.yaml"))
+    assert warned.returncode == 0 and 'unknown field "spec.replica"' in warned.stderr, warned.stderr
+
+    changed = manifest.read_text().replace("{matchLabels: {app: web}}", "{matchLabels: {app: web2}}") \
+        .replace("{labels: {app: web}}", "{labels: {app: web2}}").replace("storage: 1Gi", "storage: 2Gi") \
+        .replace("spec: {selector", "spec: {clusterIP: 10.43.99.99, selector")
+    manifest.write_text(changed)
+    for dry_run in ("--dry-run=server", "--dry-run=none"):
+        refused = kubectl("apply", "--server-side", dry_run, "-f", str(manifest))
+        assert refused.returncode == 1
+        assert 'Deployment.apps "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:' \
+            'map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is ' \
+            'immutable' in refused.stderr, refused.stderr
+        assert 'StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other ' \
+            "than 'replicas'" in refused.stderr
+        assert 'Service "web" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.43.99.99"}: may not ' \
+            "change once set" in refused.stderr
+
+    (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "big", "namespace": "strict"}, "data": {"blob": "x" * (3 * 1024 * 1024)}}))
+    big = kubectl("create", "-f", str(tmp_path / "big.json"))
+    assert big.returncode == 1 and "Request entity too large: limit is 3145728" in big.stderr, big.stderr
+    (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "big", "namespace": "strict"}, "data": {"blob": "x" * (2 * 1024 * 1024)}}))
+    too_big = kubectl("create", "-f", str(tmp_path / "big.json"))
+    assert too_big.returncode == 1 and "etcdserver: request is too large" in too_big.stderr, too_big.stderr
+
+    (tmp_path / "generated.json").write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "generateName": "run-", "namespace": "strict"}}))
+    generated = kubectl("create", "-o", "name", "-f", str(tmp_path / "generated.json"))
+    assert generated.returncode == 0 and generated.stdout.startswith("configmap/run-"), generated.stderr
+
+    # A namespace deleted is Terminating a while: it takes no new objects, then it is gone with them.
+    assert kubectl("delete", "namespace", "strict", "--wait=false").returncode == 0
+    namespace = json.loads(kubectl("get", "namespace", "strict", "-o", "json").stdout)
+    assert namespace["status"]["phase"] == "Terminating" and namespace["spec"]["finalizers"] == ["kubernetes"]
+    late = kubectl("create", "configmap", "late", "-n", "strict")
+    assert late.returncode == 1 and 'configmaps "late" is forbidden: unable to create ' \
+        "new content in namespace strict because it is being terminated" in late.stderr, late.stderr
+    assert kubectl("wait", "--for=delete", "namespace/strict", "--timeout=15s").returncode == 0
+    assert kubectl("get", "deployment", "web", "-n", "strict").returncode == 1

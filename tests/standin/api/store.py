@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 
-from . import crds, helm, immutable, names
+from . import crds, helm, immutable, names, services
 from .catalog import BUILTINS, Resource, by_kind, find
 from .clock import now
 from .errors import ApiError, invalid, not_found
-from .workloads import allocate_node_ports, pods_of, with_status
+from .workloads import pods_of, with_status
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE = ("default", "kube-system", "kube-public")  # NamespaceLifecycle's immortal namespaces
@@ -208,13 +208,13 @@ class Store:
             new["metadata"]["name"] = name
             if namespace:
                 new["metadata"]["namespace"] = namespace
+            services.allocate(new, live)
             if live:
                 immutable.check(resource, live, new)
             elif names.problems(resource.kind, name):
                 raise invalid(resource.kind, resource.group, name, names.problems(resource.kind, name))
             if resource.kind == "CustomResourceDefinition":
                 crds.validate(new)
-            allocate_node_ports(new)
             if len(json.dumps(new)) > MAX_OBJECT_BYTES:
                 raise ApiError(500, "", "etcdserver: request is too large")
             if live:

@@ -181,16 +181,3 @@ def with_status(obj: dict, since: float, address: str, nodes: list[dict]) -> dic
     elif shown["kind"] == "Service" and (shown.get("spec") or {}).get("type") == "LoadBalancer":
         shown["status"] = {"loadBalancer": {"ingress": [{"ip": address, "ipMode": "VIP"}]}}
     return shown
-
-
-def allocate_node_ports(obj: dict) -> None:
-    """A NodePort or LoadBalancer Service's ports get a node port (30000-32767) where they name
-    none, as the API allocates one; here the same one each time, from the port's name."""
-    spec = obj.get("spec") or {}
-    if obj["kind"] != "Service" or spec.get("type") not in ("NodePort", "LoadBalancer"):
-        return
-    for port in spec.get("ports") or []:
-        if isinstance(port, dict) and "nodePort" not in port:
-            seed = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}/{port.get('port')}"
-            port["nodePort"] = 30000 + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % 2768
-
