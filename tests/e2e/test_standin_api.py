@@ -10,6 +10,7 @@ import time
 
 from kubernetes import config as kube_config, dynamic
 
+from tests.e2e.conftest import until
 from tests.standin.api.catalog import BUILTINS, groups
 
 MANIFEST = """\
@@ -306,3 +307,94 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
         "new content in namespace strict because it is being terminated" in late.stderr, late.stderr
     assert kubectl("wait", "--for=delete", "namespace/strict", "--timeout=15s").returncode == 0
     assert kubectl("get", "deployment", "web", "-n", "strict").returncode == 1
+
+
+CONTROLLED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: %s}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: postgres:16}]}
+"""
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+  namespace: default
+  annotations: {standin.harmony.dev/cpu-utilization: "160"}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}
+"""
+
+
+def test_controllers_scale_collect_garbage_and_time_rollouts_out(host, harmony, tmp_path):
+    """kubectl scale writes through the scale subresource; the HPA controller scales its target
+    there as kube-controller-manager; deleting an owner deletes its dependents; a rollout whose
+    pods never become available keeps its old pods, then exceeds its progress deadline."""
+    host.write("/etc/default/k3s", "HARMONY_STANDIN_HPA_SECONDS=1\nHARMONY_STANDIN_POD_SECONDS=1\n")
+    assert harmony.up(host).returncode == 0
+    kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
+    get = lambda *args: json.loads(kubectl("get", *args, "-o", "json", "--show-managed-fields").stdout)  # noqa: E731
+    (tmp_path / "app.yaml").write_text(CONTROLLED % "nginx:1.27")
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "app.yaml")).returncode == 0
+
+    assert kubectl("scale", "statefulset", "db", "--replicas=3").returncode == 0
+    db = get("statefulset", "db")
+    assert db["spec"]["replicas"] == 3
+    scaled = [m for m in db["metadata"]["managedFields"] if m.get("subresource") == "scale"]
+    assert [(m["manager"], m["operation"], m["fieldsV1"]) for m in scaled] == \
+        [("kubectl", "Update", {"f:spec": {"f:replicas": {}}})], db["metadata"]["managedFields"]
+    scale = json.loads(kubectl("get", "--raw", "/apis/apps/v1/namespaces/default/statefulsets/db/scale").stdout)
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3 and scale["status"]["selector"] == "app=db"
+
+    (tmp_path / "hpa.yaml").write_text(HPA)
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "hpa.yaml")).returncode == 0
+    assert until(lambda: get("deployment", "web")["spec"]["replicas"] == 5, 20)  # 2 -> 4 -> 5, at most
+    web = get("deployment", "web")
+    scaler = next(m for m in web["metadata"]["managedFields"] if m["manager"] == "kube-controller-manager")
+    assert scaler["operation"] == "Update" and scaler["subresource"] == "scale"
+    hpa = get("hpa.v1.autoscaling", "web")  # the same object, at autoscaling/v1
+    limited = next(c for c in hpa["status"]["conditions"] if c["type"] == "ScalingLimited")
+    assert hpa["status"]["desiredReplicas"] == 5 and limited["reason"] == "TooManyReplicas"
+
+    dependent = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "default",
+                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                                      "uid": web["metadata"]["uid"]}]}}
+    (tmp_path / "dependent.json").write_text(json.dumps(dependent))
+    assert kubectl("create", "-f", str(tmp_path / "dependent.json")).returncode == 0
+
+    assert kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=15s").returncode == 0
+    (tmp_path / "app.yaml").write_text(CONTROLLED % "web:crashing")
+    conflict = kubectl("apply", "--server-side", "-f", str(tmp_path / "app.yaml"))  # replicas are the HPA's now
+    assert conflict.returncode == 1 and 'conflict with "kube-controller-manager" with subresource "scale"' \
+        in conflict.stderr, conflict.stderr
+    (tmp_path / "app.yaml").write_text((CONTROLLED % "web:crashing").replace("  replicas: 2\n", ""))
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "app.yaml")).returncode == 0
+    status = get("deployment", "web")["status"]
+    assert status["replicas"] > status["updatedReplicas"] and status["availableReplicas"] > 0  # the old pods stay
+    rollout = kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    assert rollout.returncode == 1 and 'deployment "web" exceeded its progress deadline' in rollout.stderr, rollout
+
+    assert kubectl("delete", "deployment", "web").returncode == 0
+    assert until(lambda: kubectl("get", "configmap", "web-settings").returncode == 1, 10)

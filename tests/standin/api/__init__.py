@@ -23,12 +23,21 @@ less kind, so is this one. Each module says what it models and where that comes 
   datastore: a project must fit a cluster with embedded etcd); Namespace deletion through
   phase Terminating (finalizer `kubernetes`), its objects deleted NAMESPACE_SECONDS later with
   it; garbage collection by ownerReferences (background propagation, or Orphan);
-- immutable.py: fields an update may not change (422 "field is immutable");
+- immutable.py: the updates users hit that the API refuses (422): a Job's template, the
+  selector of a Deployment, ReplicaSet, DaemonSet or Job, a StatefulSet's spec beyond the
+  fields it may change, a Service's cluster IP;
+- services.py: a Service's cluster IP (10.43.0.0/16) and node ports, allocated and kept;
 - crds.py: CustomResourceDefinitions, validated, Established after ESTABLISH_SECONDS and only
   then served (REST, discovery, OpenAPI), at each served version, namespaced or cluster-wide,
   pruned by their schema, with a status subresource where declared; deleting one deletes its
   custom resources;
-- scale.py: the scale subresource (autoscaling/v1 Scale);
+- scale.py: the scale subresource (autoscaling/v1 Scale) of Deployments, StatefulSets,
+  ReplicaSets, ReplicationControllers and CRDs that declare one;
+- autoscaler.py: the HorizontalPodAutoscaler controller, writing its target's replicas through
+  the scale subresource as kube-controller-manager; DEPARTURE: with no metrics server, the
+  pods' CPU utilization is what an annotation of the HPA says (autoscaler.LOAD_ANNOTATION);
+- deployments.py: a Deployment's status during a rollout (the old ReplicaSet's pods still
+  counted) and its progress deadline (Progressing False, ProgressDeadlineExceeded);
 - fields.py: field ownership in metadata.managedFields (server-side apply's conflicts and
   forced applies, Updates by merge patches and replaces, per manager, operation and
   subresource);
@@ -39,8 +48,8 @@ less kind, so is this one. Each module says what it models and where that comes 
   whose command has `exit 1` fails, a HelmChart whose valuesContent holds
   `standin-install: fail` fails its install Job; a pod whose nodeSelector no node matches is
   Unschedulable; a workload's Pods (GET of a namespace's pods, of one, of its log) are made
-  from it, read-only; a NodePort or LoadBalancer Service gets node ports, a LoadBalancer
-  Service ServiceLB's status;
+  from it, read-only (the new template's only); a LoadBalancer Service has ServiceLB's
+  status; a change of replicas alone leaves the running pods be;
 - manifests.py: k3s's manifests directory, applied on mtime changes, never deleting.
 
 What it does not model: watches; aggregated discovery (v2); conversion between versions (an
@@ -51,7 +60,10 @@ other than names, unknown fields, CRDs and immutable fields (no required fields,
 no CEL); lists as maps by key (every list is owned whole, where the API merges `containers`
 by name); duplicate fields; Pods as objects (read-only, made from workloads, absent from the
 cluster-wide /api/v1/pods that k3s.py serves from planted pods; other subresources of pods
-than log are refused); Nodes (k3s.py serves them); finalizers other than a namespace's;
+than log are refused); Nodes (k3s.py serves them); finalizers other than a namespace's (a deleted CRD takes its custom resources at once, a
+deleted owner its dependents at once, without foreground deletion); a bound
+PersistentVolumeClaim (none is ever bound, so its spec stays mutable); a CRD's scale
+subresource paths other than .spec.replicas;
 admission and RBAC (any client certificate the server's CA signed is admin); rendering a chart
 (helm-controller's Job installs nothing); the order of groups in /apis; the kinds of
 subresources not in the client's paths; more than one server: each stand-in server keeps

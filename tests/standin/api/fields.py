@@ -104,19 +104,30 @@ def set_managers(obj: dict, owners: dict, api_version: str) -> None:
     obj["metadata"]["managedFields"] = entries
 
 
+def who(key: tuple[str, str, str], api_version: str | None) -> str:
+    """A manager as a conflict names it (the apiserver's fieldmanager, printManager): its
+    name, its subresource, and for an Update the version it wrote."""
+    manager, operation, subresource = key
+    text = f'"{manager}"' + (f' with subresource "{subresource}"' if subresource else "")
+    return f"{text} using {api_version}" if operation == "Update" else text
+
+
 def apply(live: dict | None, config: dict, manager: str, force: bool) -> dict:
     """Server-side apply of `config` by `manager` over `live` (None: create)."""
     result = copy.deepcopy(live) if live else {"apiVersion": config["apiVersion"], "kind": config["kind"],
                                                  "metadata": copy.deepcopy(config["metadata"])}
     owners = managers(result)
     wanted = owned(config)
-    conflicts = [(other, path) for (other, _, _), paths in owners.items() if other != manager
-                 for path in paths & set(wanted) if get_path(result, path) != wanted[path]]
+    versions = {(e["manager"], e["operation"], e.get("subresource", "")): e.get("apiVersion")
+                for e in result["metadata"].get("managedFields") or []}
+    conflicts = [(key, path) for key, paths in owners.items() if key[0] != manager
+                 for path in sorted(paths & set(wanted)) if get_path(result, path) != wanted[path]]
     if conflicts and not force:
         causes = [{"type": "FieldManagerConflict", "field": "." + ".".join(path),
-                   "message": f'conflict with "{other}": .{".".join(path)}'} for other, path in conflicts]
-        raise ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} conflict(s): "
-                       + "; ".join(c["message"] for c in causes), causes)
+                   "message": f"conflict with {who(key, versions[key])}"} for key, path in conflicts]
+        plural = "s" if len(causes) > 1 else ""
+        raise ApiError(409, "Conflict", f"Apply failed with {len(causes)} conflict{plural}: " + "; ".join(
+            f"{c['message']}: {c['field']}" for c in causes), causes)
     me = (manager, "Apply", "")
     before = owners.get(me, set())
     others = set().union(*(paths for key, paths in owners.items() if key != me))

@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 
-from . import crds, helm, immutable, names, services
+from . import autoscaler, crds, helm, immutable, names, services
 from .catalog import BUILTINS, Resource, by_kind, find
 from .clock import now
 from .errors import ApiError, invalid, not_found
-from .workloads import pods_of, with_status
+from .workloads import kubelet, pods_of, with_status
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE = ("default", "kube-system", "kube-public")  # NamespaceLifecycle's immortal namespaces
@@ -58,6 +58,14 @@ def precondition(live: dict, version: str | None, resource: Resource) -> None:
                                         "your changes to the latest version and try again")
 
 
+def _spec(obj: dict, *leaving_out: str) -> dict:
+    """All but metadata and status, and but `leaving_out` of the spec."""
+    rest = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    if isinstance(rest.get("spec"), dict):
+        rest["spec"] = {k: v for k, v in rest["spec"].items() if k not in leaving_out}
+    return rest
+
+
 class Store:
     def __init__(self, path: str, address: str = "127.0.0.1", nodes=lambda: [{"labels": {}}]) -> None:
         """`nodes()`: what the scheduler and kubelet see of each node (workloads.kubelet)."""
@@ -70,13 +78,14 @@ class Store:
             with open(self.path) as f:
                 state = json.load(f)
         else:
-            state = {"version": 1, "objects": {}, "changed": {}, "established": {}, "terminating": {}}
+            state = {"version": 1, "objects": {}, "changed": {}, "established": {}, "terminating": {}, "hpa": {},
+                     "rolling": {}}
             for name in INITIAL_NAMESPACES:
                 self._create(state, NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
             self._create(state, CRDS, copy.deepcopy(helm.HELMCHART_CRD))
             state["established"][helm.HELMCHART_CRD["metadata"]["name"]] = 0  # k3s is ready once it is
             self._save(state)
-        if self._finish_namespaces(state):
+        if self._finish_namespaces(state) | self._autoscale(state):
             self._save(state)
         return state
 
@@ -127,7 +136,8 @@ class Store:
         """The stored object as the cluster shows it at `resource`'s version: with the status
         its controllers give it."""
         obj = state["objects"][key]
-        shown = with_status(obj, state["changed"].get(key, 0), self.address, self.nodes())
+        shown = with_status(obj, state["changed"].get(key, 0), self.address, self.nodes(),
+                            state["rolling"].get(key, False))
         shown["apiVersion"] = resource.group_version
         if resource.kind == "CustomResourceDefinition":
             shown["status"] = crds.status(obj, state["established"].get(obj["metadata"]["name"], 0))
@@ -218,17 +228,7 @@ class Store:
             if len(json.dumps(new)) > MAX_OBJECT_BYTES:
                 raise ApiError(500, "", "etcdserver: request is too large")
             if live:
-                for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp"):
-                    if field in live["metadata"]:
-                        new["metadata"][field] = live["metadata"][field]
-                if new != live:
-                    state["version"] += 1
-                    new["metadata"]["resourceVersion"] = str(state["version"])
-                    if {k: v for k, v in new.items() if k not in ("metadata", "status")} != \
-                            {k: v for k, v in live.items() if k not in ("metadata", "status")}:
-                        new["metadata"]["generation"] = live["metadata"].get("generation", 1) + 1
-                        state["changed"][key] = time.time()
-                state["objects"][key] = new
+                self._replace(state, key, new)
             else:
                 self._create(state, resource, new)
             if not dry:
@@ -236,6 +236,27 @@ class Store:
                     self._install_job(state, new)
                 self._save(state)
             return (200 if live else 201), self._shown(key, state, resource)
+
+    def _replace(self, state: dict, key: str, new: dict) -> None:
+        """Store `new` over the live object: its identity kept, a new resourceVersion where it
+        changed, a new generation where more than metadata and status did; the time its pods
+        last changed (workloads.kubelet) moves unless only the replica count did, as scaling
+        leaves the running pods be; a Deployment notes whether its pods were running then
+        (its old ReplicaSet's pods stay while the new ones start)."""
+        live = state["objects"][key]
+        for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp"):
+            if field in live["metadata"]:
+                new["metadata"][field] = live["metadata"][field]
+        if new != live:
+            state["version"] += 1
+            new["metadata"]["resourceVersion"] = str(state["version"])
+            if _spec(new) != _spec(live):
+                new["metadata"]["generation"] = live["metadata"].get("generation", 1) + 1
+            if _spec(new, "replicas") != _spec(live, "replicas"):
+                was = kubelet(live, state["changed"].get(key, 0), self.nodes())
+                state["rolling"][key] = was == "running" or state["rolling"].get(key, False)
+                state["changed"][key] = time.time()
+        state["objects"][key] = new
 
     def _install_job(self, state: dict, chart: dict) -> None:
         key = self.key(JOBS, chart["metadata"]["namespace"], f"helm-install-{chart['metadata']['name']}")
@@ -279,7 +300,8 @@ class Store:
         propagation (the default), its dependents, by ownerReferences, as the garbage
         collector does (kubernetes.io/docs/concepts/architecture/garbage-collection/)."""
         gone = state["objects"].pop(key)
-        state["changed"].pop(key, None)
+        for record in ("changed", "rolling", "hpa"):
+            state[record].pop(key, None)
         if gone["kind"] == "CustomResourceDefinition":
             spec = gone["spec"]
             state["established"].pop(gone["metadata"]["name"], None)
@@ -303,6 +325,27 @@ class Store:
             state["objects"].pop(self.key(NAMESPACES, None, name), None)
             del state["terminating"][name]
         return bool(done)
+
+    def _autoscale(self, state: dict) -> bool:
+        """The HorizontalPodAutoscaler controller's passes that are due (autoscaler.py); True
+        where one ran."""
+        ran = False
+        for key in [k for k in state["objects"] if k.startswith("autoscaling/horizontalpodautoscalers/")]:
+            record = state["hpa"].setdefault(key, {"synced": 0, "history": []})
+            if time.time() - record["synced"] < autoscaler.sync_seconds():
+                continue
+            hpa = state["objects"][key]
+            ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            resource = by_kind(self._served(state), ref.get("apiVersion", ""), ref.get("kind", ""))
+            target_key = resource and self.key(resource, hpa["metadata"]["namespace"], ref.get("name", ""))
+            if not resource or not resource.subresource("scale") or target_key not in state["objects"]:
+                continue
+            scaled, synced = autoscaler.sync(hpa, state["objects"][target_key], record["history"])
+            if scaled:
+                self._replace(state, target_key, scaled)
+            self._replace(state, key, synced)
+            record["synced"], ran = time.time(), True
+        return ran
 
     def kind(self, api_version: str, kind: str) -> Resource | None:
         """The served resource of a kind, for the manifests directory."""

@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+from . import deployments
 from .clock import now
 
 HELM_JOB_IMAGE = "rancher/klipper-helm:v0.9.3-build20241008"
@@ -67,8 +68,14 @@ def replicas_of(obj: dict, nodes: list[dict]) -> int:
         else int((obj.get("spec") or {}).get("replicas", 1))
 
 
-def rollout_status(obj: dict, since: float, nodes: list[dict]) -> dict | None:
-    """The status the controllers give `obj`, from what the kubelet makes of its pods."""
+def template_hash(obj: dict) -> str:
+    """Names a workload's pods and its ReplicaSet by, from its pod template."""
+    return hashlib.sha256(json.dumps(template_of(obj), sort_keys=True).encode()).hexdigest()
+
+
+def rollout_status(obj: dict, since: float, nodes: list[dict], rolling: bool = False) -> dict | None:
+    """The status the controllers give `obj`, from what the kubelet makes of its pods;
+    `rolling`: a Deployment's older pods were running when its template changed."""
     kind = obj["kind"]
     if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         return None
@@ -89,19 +96,11 @@ def rollout_status(obj: dict, since: float, nodes: list[dict]) -> dict | None:
         return {"observedGeneration": generation, "desiredNumberScheduled": replicas,
                 "currentNumberScheduled": replicas, "updatedNumberScheduled": replicas,
                 "numberReady": ready, "numberAvailable": ready}
-    result = {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
-              "readyReplicas": ready, "availableReplicas": ready}
-    if kind == "StatefulSet":
-        result["currentReplicas"] = replicas
-    else:
-        result["conditions"] = [
-            {"type": "Available", "status": "True" if ready == replicas else "False",
-             "reason": "MinimumReplicasAvailable" if ready == replicas else "MinimumReplicasUnavailable",
-             "message": "Deployment has minimum availability." if ready == replicas else
-             "Deployment does not have minimum availability."},
-            {"type": "Progressing", "status": "True",
-             "reason": "NewReplicaSetAvailable" if ready == replicas else "ReplicaSetUpdated"}]
-    return result
+    if kind == "Deployment":
+        replicaset = f"{obj['metadata']['name']}-{template_hash(obj)[:10]}"
+        return deployments.status(obj, state == "running", rolling, since, replicas, replicaset)
+    return {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+            "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": replicas}
 
 
 def pods_of(obj: dict, since: float, nodes: list[dict]) -> list[dict]:
@@ -113,7 +112,7 @@ def pods_of(obj: dict, since: float, nodes: list[dict]) -> list[dict]:
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     if obj["kind"] == "Job":
         labels.update({"job-name": metadata["name"], "batch.kubernetes.io/job-name": metadata["name"]})
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+    digest = template_hash(obj)
     pods = []
     for index in range(replicas_of(obj, nodes)):
         name = (f"{metadata['name']}-{index}" if obj["kind"] == "StatefulSet"
@@ -171,11 +170,11 @@ def log_of(pod: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_status(obj: dict, since: float, address: str, nodes: list[dict]) -> dict:
+def with_status(obj: dict, since: float, address: str, nodes: list[dict], rolling: bool = False) -> dict:
     """A copy of a stored object with the status the cluster would show for it: a
     LoadBalancer Service's is the node's address, as k3s's ServiceLB gives it."""
     shown = copy.deepcopy(obj)
-    computed = rollout_status(shown, since, nodes)
+    computed = rollout_status(shown, since, nodes, rolling)
     if computed is not None:
         shown["status"] = computed
     elif shown["kind"] == "Service" and (shown.get("spec") or {}).get("type") == "LoadBalancer":
