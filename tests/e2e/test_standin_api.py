@@ -398,3 +398,24 @@ def test_controllers_scale_collect_garbage_and_time_rollouts_out(host, harmony, 
 
     assert kubectl("delete", "deployment", "web").returncode == 0
     assert until(lambda: kubectl("get", "configmap", "web-settings").returncode == 1, 10)
+
+
+def test_server_side_apply_merges_containers_by_name_between_managers(host, harmony, tmp_path):
+    """A second manager's apply adds its container beside the first's, each owning its own
+    (`k:{"name":...}` in managedFields), and the first manager's next apply leaves it there."""
+    assert harmony.up(host).returncode == 0
+    kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
+    (tmp_path / "app.yaml").write_text(MANIFEST)
+    (tmp_path / "sidecar.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n"
+        "    spec:\n      containers: [{name: mesh, image: envoy:1.31, ports: [{containerPort: 9901}]}]\n")
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "app.yaml")).returncode == 0
+    added = kubectl("apply", "--server-side", "--field-manager=mesh", "-f", str(tmp_path / "sidecar.yaml"))
+    assert added.returncode == 0, added.stderr
+    assert kubectl("diff", "--server-side", "-f", str(tmp_path / "app.yaml")).returncode == 0
+    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "app.yaml")).returncode == 0
+    live = json.loads(kubectl("get", "deployment", "web", "-n", "shop", "-o", "json", "--show-managed-fields").stdout)
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["web", "mesh"]
+    owned = {m["manager"]: m["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+             for m in live["metadata"]["managedFields"]}
+    assert list(owned["kubectl"]) == ['k:{"name":"web"}'] and list(owned["mesh"]) == ['k:{"name":"mesh"}']

@@ -3,7 +3,10 @@ version priority, schema pruning and name rules, each as the real API server has
 
 from __future__ import annotations
 
-from tests.standin.api import catalog, names, schema
+import pytest
+
+from tests.standin.api import catalog, fields, names, schema
+from tests.standin.api.errors import ApiError
 
 
 def test_the_table_has_kubernetes_1_31s_served_versions_only():
@@ -27,7 +30,7 @@ def test_unknown_fields_of_a_builtin_kind_are_found_and_pruned():
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "bogus": 1},
                   "spec": {"replicas": 1, "extra": 2,
                            "template": {"spec": {"containers": [{"name": "web", "image": "nginx", "imagge": "x"}]}}}}
-    kept, unknown = schema.prune(deployment, {"$model": "V1Deployment"}, top=True)
+    kept, unknown = schema.prune(deployment, {"$ref": "io.k8s.api.apps.v1.Deployment"}, top=True)
     assert unknown == ["metadata.bogus", "spec.extra", "spec.template.spec.containers[0].imagge"]
     assert kept["spec"] == {"replicas": 1, "template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
 
@@ -48,3 +51,38 @@ def test_names_follow_the_rule_of_their_kind():
     assert "must be no more than 253 characters" in names.problems("ConfigMap", "a" * 254)[0][2]
     generated = names.generate("web-")
     assert generated.startswith("web-") and len(generated) == 9 and names.problems("Pod", generated) == []
+
+
+DEPLOYMENT = {"$ref": "io.k8s.api.apps.v1.Deployment"}
+
+
+def applied(containers: list[dict]) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"template": {"spec": {"containers": containers}}}}
+
+
+def test_server_side_apply_merges_containers_by_name_and_owns_each_one():
+    """Two managers apply a container each: both stay, each owns its own item (FieldsV1
+    `k:{"name":...}`); one that leaves its container out removes it, not the other's."""
+    live = fields.apply(None, applied([{"name": "web", "image": "nginx", "ports": [{"containerPort": 80,
+                                                                                    "protocol": "TCP"}]}]),
+                        "harmony", False, DEPLOYMENT)
+    live = fields.apply(live, applied([{"name": "mesh", "image": "envoy"}]), "mesh-injector", False, DEPLOYMENT)
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["web", "mesh"]
+    mine = next(m for m in live["metadata"]["managedFields"] if m["manager"] == "harmony")["fieldsV1"]
+    web = mine["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert web == {".": {}, "f:image": {}, "f:name": {},
+                   "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {},
+                                                                          "f:protocol": {}}}}
+    live = fields.apply(live, applied([]), "mesh-injector", False, DEPLOYMENT)
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["web"]
+
+
+def test_an_apply_conflicts_on_one_containers_field_and_names_it_as_the_api_does():
+    live = fields.apply(None, applied([{"name": "web", "image": "nginx:1"}]), "harmony", False, DEPLOYMENT)
+    live = fields.update(live, fields.merge_patch(live, {}) | {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:2"}]}}}}, "kubectl-edit", DEPLOYMENT)
+    with pytest.raises(ApiError) as refused:
+        fields.apply(live, applied([{"name": "web", "image": "nginx:1"}]), "harmony", False, DEPLOYMENT)
+    assert refused.value.body["message"] == ('Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: '
+                                             '.spec.template.spec.containers[name="web"].image')

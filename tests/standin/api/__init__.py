@@ -10,11 +10,14 @@ less kind, so is this one. Each module says what it models and where that comes 
   kubectl to leave field validation to the server;
 - rest.py: the REST paths and methods: GET of an object and of a list (in a namespace or across
   all, equality-based label selectors), POST (and generateName), PUT, server-side apply, merge
-  patch, DELETE and DELETE of a collection, `dryRun=All`, verbs a resource does not allow
-  (405), the 3 MiB request-body limit (413), and the status subresource;
-- schema.py: unknown fields dropped, refused with `fieldValidation=Strict` and by server-side
-  apply, a warning each with Warn (the default), against the built-in kinds' schemas and CRDs'
-  structural schemas;
+  patch, DELETE and DELETE of a collection, `dryRun=All` (refused exactly where the write
+  would be), verbs a resource does not allow (405), paths of nothing served (404 "the server
+  could not find the requested resource"), the 3 MiB request-body limit (413), and the status
+  subresource;
+- schema.py, schemas.json (made by generate.py from Kubernetes 1.31.0's OpenAPI definitions):
+  unknown fields dropped, refused with `fieldValidation=Strict` and by server-side apply, a
+  warning each with Warn (the default), silently dropped with Ignore, against the built-in
+  kinds' schemas and CRDs' structural schemas;
 - names.py: object names by kind (DNS subdomain, DNS-1123 label, DNS-1035 label), generateName;
 - store.py: uid, resourceVersion, creationTimestamp, `metadata.generation`; optimistic
   concurrency (409 on a stale resourceVersion, in a replace or a delete's preconditions); a
@@ -22,7 +25,9 @@ less kind, so is this one. Each module says what it models and where that comes 
   takes (1.5 MiB: a larger one is a 500 "etcdserver: request is too large", whatever the
   datastore: a project must fit a cluster with embedded etcd); Namespace deletion through
   phase Terminating (finalizer `kubernetes`), its objects deleted NAMESPACE_SECONDS later with
-  it; garbage collection by ownerReferences (background propagation, or Orphan);
+  it (default, kube-system and kube-public may not be deleted: 403); garbage collection by
+  ownerReferences (background propagation, or Orphan); an object kept once for all the
+  versions of its resource;
 - immutable.py: the updates users hit that the API refuses (422): a Job's template, the
   selector of a Deployment, ReplicaSet, DaemonSet or Job, a StatefulSet's spec beyond the
   fields it may change, a Service's cluster IP;
@@ -38,10 +43,14 @@ less kind, so is this one. Each module says what it models and where that comes 
   pods' CPU utilization is what an annotation of the HPA says (autoscaler.LOAD_ANNOTATION);
 - deployments.py: a Deployment's status during a rollout (the old ReplicaSet's pods still
   counted) and its progress deadline (Progressing False, ProgressDeadlineExceeded);
-- fields.py: field ownership in metadata.managedFields (server-side apply's conflicts and
-  forced applies, Updates by merge patches and replaces, per manager, operation and
-  subresource);
-- helm.py: k3s's helm-controller: the HelmChart CRD and its install Job;
+- fields.py: field ownership in metadata.managedFields (server-side apply's conflicts, named
+  as the API names them, and forced applies; Updates by merge patches and replaces; per
+  manager, operation and subresource), with lists merged by their schema's list type: a list
+  of type map by its keys (containers, env, volumes by name; container ports by containerPort
+  and protocol; Service ports by port and protocol...), each item owned on its own
+  (`k:{"name":"web"}`), a set by value, other lists whole;
+- helm.py: k3s's helm-controller: the HelmChart CRD (Established from the start, its spec kept
+  whole) and its install Job, owned by the chart;
 - workloads.py: controllers and a kubelet, simulated: a Deployment's, StatefulSet's or
   DaemonSet's status and a Job's follow their spec after HARMONY_STANDIN_POD_SECONDS (default
   3); an image with `unpullable` in it never pulls, one with `crashing` never stays up, a Job
@@ -52,22 +61,23 @@ less kind, so is this one. Each module says what it models and where that comes 
   status; a change of replicas alone leaves the running pods be;
 - manifests.py: k3s's manifests directory, applied on mtime changes, never deleting.
 
-What it does not model: watches; aggregated discovery (v2); conversion between versions (an
-object reads the same at every version of its resource, only its apiVersion changes, for
-built-ins such as autoscaling/v1 and v2 HorizontalPodAutoscalers as for CRDs, which have no
-conversion webhooks here); defaulting (a Deployment gets no default strategy); validation
-other than names, unknown fields, CRDs and immutable fields (no required fields, no types,
-no CEL); lists as maps by key (every list is owned whole, where the API merges `containers`
-by name); duplicate fields; Pods as objects (read-only, made from workloads, absent from the
-cluster-wide /api/v1/pods that k3s.py serves from planted pods; other subresources of pods
-than log are refused); Nodes (k3s.py serves them); finalizers other than a namespace's (a deleted CRD takes its custom resources at once, a
-deleted owner its dependents at once, without foreground deletion); a bound
-PersistentVolumeClaim (none is ever bound, so its spec stays mutable); a CRD's scale
-subresource paths other than .spec.replicas;
-admission and RBAC (any client certificate the server's CA signed is admin); rendering a chart
-(helm-controller's Job installs nothing); the order of groups in /apis; the kinds of
-subresources not in the client's paths; more than one server: each stand-in server keeps
-objects of its own, so clients use one server's API.
+What it does not model: watches; aggregated discovery (v2); the order of groups in /apis;
+conversion between versions (an object reads the same at every version of its resource, only
+its apiVersion changes: for built-ins such as autoscaling/v1 and v2 HorizontalPodAutoscalers as
+for CRDs, which have no conversion webhooks here); defaulting (a Deployment gets no default
+strategy, a port no default protocol, so a port's key in FieldsV1 lacks the protocol the real
+API would have filled in); validation other than names, unknown fields, CRDs and the
+immutable fields above (no required fields, no types, no CEL, no duplicate fields); a
+strategic merge patch (taken as a JSON merge patch: lists replaced whole); where merged list
+items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
+subresources other than log are refused with 405; absent from the cluster-wide /api/v1/pods
+that k3s.py serves from planted pods); Nodes (k3s.py serves them; other writes are refused);
+finalizers other than a namespace's, and foreground deletion (a deleted CRD takes its custom
+resources at once, a deleted owner its dependents at once); bound PersistentVolumeClaims
+(none is ever bound, so a claim's spec stays mutable); a CRD's scale subresource paths other
+than .spec.replicas; admission and RBAC (any client certificate the server's CA signed is
+admin); rendering a chart (helm-controller's Job installs nothing); more than one server:
+each stand-in server keeps objects of its own, so clients use one server's API.
 """
 
 from .manifests import deploy_manifests

@@ -73,16 +73,17 @@ def desired(hpa: dict, current: int, history: list, at: float) -> tuple[int, dic
     return min(max(target, low), high), conditions
 
 
-def sync(hpa: dict, target: dict, history: list) -> tuple[dict | None, dict]:
+def sync(hpa: dict, target: dict, history: list, schemas: tuple[dict, dict]) -> tuple[dict | None, dict]:
     """One pass over an HPA: its target with the replicas it wants (None: unchanged), and the
-    HPA with its new status (written by the controller through the status subresource)."""
+    HPA with its new status (written by the controller through the status subresource);
+    `schemas`: the HPA's and the target's."""
     current = int((target.get("spec") or {}).get("replicas", 1))
     at = time.time()
     replicas, conditions = desired(hpa, current, history, at)
     scaled = None
     if replicas != current:
         changed = {**target, "spec": {**target["spec"], "replicas": replicas}}
-        scaled = update(target, changed, MANAGER, subresource="scale")
+        scaled = update(target, changed, MANAGER, schemas[1], subresource="scale")
     old = hpa.get("status") or {}
     status = {"currentReplicas": current, "desiredReplicas": replicas,
               **({"lastScaleTime": now()} if scaled else {"lastScaleTime": old["lastScaleTime"]}
@@ -91,4 +92,4 @@ def sync(hpa: dict, target: dict, history: list) -> tuple[dict | None, dict]:
                               "reason": "SucceededRescale" if scaled else "ReadyForNewScale"},
                              *({"type": kind, "status": value, "reason": reason}
                                for kind, (value, reason) in conditions.items())]}
-    return scaled, update(hpa, {**hpa, "status": status}, MANAGER, subresource="status")
+    return scaled, update(hpa, {**hpa, "status": status}, MANAGER, schemas[0], subresource="status")

@@ -24,7 +24,7 @@ class Resource:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[dict, ...] = ()  # {name, kind, group, version, verbs}
-    model: str | None = None  # a built-in kind's model in schemas.json
+    model: str | None = None  # a built-in kind's definition in schemas.json
     schema: dict | None = field(default=None)  # a custom resource's openAPIV3Schema at this version
     crd: str | None = None  # the name of the CustomResourceDefinition that defines it
 
@@ -63,7 +63,7 @@ def _builtins() -> tuple[Resource, ...]:
 
 
 BUILTINS = _builtins()
-SCHEMAS: dict[str, dict[str, str]] = json.loads(pkgutil.get_data(__name__, "schemas.json"))["models"]
+SCHEMAS: dict[str, dict] = json.loads(pkgutil.get_data(__name__, "schemas.json"))["definitions"]
 
 
 def version_priority(version: str) -> tuple:

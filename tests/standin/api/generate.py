@@ -3,14 +3,19 @@
 Kubernetes 1.31 (the minor of k3s v1.31.4, the default the tests install) and their fields, as
 the stand-in API serves them. Run it again for another minor:
 
-    pip download --no-deps kubernetes==31.0.0 -d /tmp/k8s
-    python3 tests/standin/api/generate.py /tmp/k8s/kubernetes-31.0.0-py2.py3-none-any.whl
+    pip download --no-deps kubernetes==31.0.0 kubernetes-validate==1.31.0 -d /tmp/k8s
+    python3 tests/standin/api/generate.py /tmp/k8s/kubernetes-31.0.0-py2.py3-none-any.whl \
+        /tmp/k8s/kubernetes_validate-1.31.0-py3-none-any.whl
 
 Sources:
 - the official Python client kubernetes==31.0.0 (generated from the OpenAPI of Kubernetes
   1.31): every REST path and method of its `kubernetes/client/api/*_api.py` gives a resource's
   group, version, plural, scope, verbs and subresources, the model of its response its kind;
-  each model's `openapi_types` and `attribute_map` give its fields;
+- the OpenAPI definitions of Kubernetes v1.31.0 as kubernetes-validate==1.31.0 ships them
+  (kubernetes-json-schema/v1.31.0-local/_definitions.json, converted from the release's
+  api/openapi-spec/swagger.json by openapi2jsonschema): each kind's fields, with the
+  extensions the API server's schema has (`x-kubernetes-list-type`, `-list-map-keys`,
+  `-embedded-resource`, `-preserve-unknown-fields`), found by `x-kubernetes-group-version-kind`;
 - which versions a server serves by default: kubernetes/kubernetes
   pkg/controlplane/instance.go (1.31), `DefaultAPIResourceConfigSource`: every stable (vN)
   version, no alpha or beta one, but for the legacy beta resources flowcontrol v1beta3
@@ -27,7 +32,6 @@ Sources:
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import sys
@@ -36,6 +40,7 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
+DEFINITIONS = "kubernetes_validate/kubernetes-json-schema/v1.31.0-local/_definitions.json"
 LEGACY_BETA = {("flowcontrol.apiserver.k8s.io", "v1beta3", "flowschemas"),
                ("flowcontrol.apiserver.k8s.io", "v1beta3", "prioritylevelconfigurations")}
 SHORT_NAMES = {
@@ -85,9 +90,8 @@ def calls(source: str):
             yield found[3] or "", version, rest.split("/"), method, response.strip("'"), "'watch'" in params
 
 
-def resources(api_dir: Path) -> tuple[list[dict], dict[str, str]]:
+def resources(api_dir: Path) -> list[dict]:
     table: dict[tuple, dict] = {}
-    models: dict[str, str] = {}
     for module in sorted(api_dir.glob("*_api.py")):
         for group, version, parts, method, response, watch in calls(module.read_text()):
             namespaced = parts[:2] == ["namespaces", "{namespace}"] and len(parts) > 2
@@ -108,7 +112,6 @@ def resources(api_dir: Path) -> tuple[list[dict], dict[str, str]]:
             entry["verbs"] |= {verb, "watch"} if verb == "list" and watch else {verb}
             if verb in ("get", "create") and response != "V1Status":
                 entry.setdefault("model", response)
-                models[f"{group}/{version}/{rest[0]}"] = response
     out = []
     for entry in table.values():
         kind = kind_of(entry["model"])
@@ -124,42 +127,68 @@ def resources(api_dir: Path) -> tuple[list[dict], dict[str, str]]:
                     "categories": ["all"] if entry["name"] in CATEGORY_ALL else [],
                     "subresources": subresources})
     out.sort(key=lambda r: (r["group"], tuple(-p for p in version_priority(r["version"])), r["name"]))
-    return out, models
+    return out
 
 
-def schemas(models_dir: Path, roots) -> dict[str, dict[str, str]]:
-    """{model: {JSON field: type}} of the models reachable from `roots`, read from each model
-    class's `openapi_types` and `attribute_map` as the client has them."""
-    classes = {}
-    for path in models_dir.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef):
-                values = {t.id: ast.literal_eval(a.value) for a in node.body if isinstance(a, ast.Assign)
-                          for t in a.targets if isinstance(t, ast.Name) and t.id in ("openapi_types", "attribute_map")}
-                classes[node.name] = values
-    found: dict[str, dict[str, str]] = {}
-    todo = list(roots)
+KEPT = ("properties", "items", "additionalProperties", "$ref", "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys", "x-kubernetes-embedded-resource", "x-kubernetes-preserve-unknown-fields")
+
+
+def trimmed(schema):
+    """What the stand-in reads of a schema: its structure and list types. A definition that
+    declares no structure and no scalar type (RawExtension, JSON) takes any value, as the API
+    server's decoder takes it."""
+    if not isinstance(schema, dict):
+        return schema
+    kept = {k: v for k, v in schema.items() if k in KEPT}
+    for key in ("properties", "additionalProperties"):
+        if isinstance(kept.get(key), dict) and key == "properties":
+            kept[key] = {name: trimmed(sub) for name, sub in kept[key].items()}
+        elif isinstance(kept.get(key), dict):
+            kept[key] = trimmed(kept[key])
+    if isinstance(kept.get("items"), dict):
+        kept["items"] = trimmed(kept["items"])
+    if "$ref" in kept:
+        kept["$ref"] = kept["$ref"].rsplit("/", 1)[1]
+    types = schema.get("type") or []
+    scalar = set(types if isinstance(types, list) else [types]) - {"null", "object"} or "oneOf" in schema
+    if not (set(kept) & {"properties", "items", "additionalProperties", "$ref"}) and not scalar:
+        kept["x-kubernetes-preserve-unknown-fields"] = True
+    return kept
+
+
+def schemas(definitions: dict, table: list[dict]) -> dict[str, dict]:
+    """{definition: its trimmed schema} of the definitions the served kinds reach; each
+    resource of `table` gets its kind's definition as "model"."""
+    by_kind = {(g["group"], g["version"], g["kind"]): name for name, d in definitions.items()
+               for g in d.get("x-kubernetes-group-version-kind") or []}
+    found: dict[str, dict] = {}
+    todo = []
+    for r in table:
+        r["model"] = by_kind[(r["group"], r["version"], r["kind"])]
+        todo.append(r["model"])
     while todo:
         name = todo.pop()
-        if name in found:
-            continue
-        model = classes[name]
-        found[name] = {model["attribute_map"][attr]: kind for attr, kind in model["openapi_types"].items()}
-        todo += [m for kind in found[name].values() for m in re.findall(r"\bV\d\w+", kind)]
+        if name not in found:
+            found[name] = trimmed(definitions[name])
+            todo += re.findall(r'"\$ref": "([^"]+)"', json.dumps(found[name]))
     return found
 
 
-def main(wheel: str) -> None:
+def main(client_wheel: str, validate_wheel: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(tmp, [n for n in archive.namelist() if n.startswith("kubernetes/client/")])
-        table, models = resources(Path(tmp) / "kubernetes/client/api")
-        fields = schemas(Path(tmp) / "kubernetes/client/models", {r["model"] for r in table})
-    origin = f"generated by tests/standin/api/generate.py from {Path(wheel).name} (Kubernetes 1.31)"
+        with zipfile.ZipFile(client_wheel) as archive:
+            archive.extractall(tmp, [n for n in archive.namelist() if n.startswith("kubernetes/client/api/")])
+        table = resources(Path(tmp) / "kubernetes/client/api")
+    with zipfile.ZipFile(validate_wheel) as archive:
+        definitions = json.loads(archive.read(DEFINITIONS))["$defs"]
+    fields = schemas(definitions, table)
+    origin = (f"generated by tests/standin/api/generate.py from {Path(client_wheel).name} and "
+              f"{Path(validate_wheel).name}:{DEFINITIONS} (Kubernetes 1.31)")
     (HERE / "resources.json").write_text(json.dumps({"origin": origin, "resources": table}, indent=1) + "\n")
-    (HERE / "schemas.json").write_text(json.dumps({"origin": origin, "models": fields}, indent=0, sort_keys=True) + "\n")
+    (HERE / "schemas.json").write_text(json.dumps({"origin": origin, "definitions": fields}, indent=0,
+                                                  sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -9,6 +9,7 @@ import yaml
 
 from .errors import ApiError
 from .fields import merge_patch, update
+from .schema import of
 from .store import Store
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -40,6 +41,7 @@ def deploy_manifests(store: Store, directory: str, seen: dict[str, float]) -> No
             namespace = (document["metadata"].get("namespace") or "default") if resource.namespaced else None
             try:
                 store.write(resource, namespace, object_name,
-                            lambda live, d=document: update(live, merge_patch(live, d), "k3s") if live else copy.deepcopy(d))
+                            lambda live, d=document: update(live, merge_patch(live, d), "k3s", of(resource))
+                            if live else copy.deepcopy(d))
             except ApiError:
                 continue  # a missing namespace, say: as k3s, tried again at the file's next change

@@ -140,7 +140,7 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
         if not manager:
             raise ApiError(400, "BadRequest", "PATCH requests with apply content type must have fieldManager")
         force = query.get("force") in GO_TRUE
-        return store.write(resource, namespace, name, lambda live: fields.apply(live, doc, manager, force), dry)
+        return store.write(resource, namespace, name, lambda live: fields.apply(live, doc, manager, force, schema.of(resource)), dry)
     if content in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
         manager = query.get("fieldManager") or agent
         return store.write(resource, namespace, name, lambda live: _patch(live, doc, manager, resource, name), dry)
@@ -150,8 +150,7 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
 def _validated(resource: Resource, doc: dict, mode: str, content: str, warnings: list[str]) -> dict:
     """The body without the fields the schema does not declare: refused where the request says
     Strict, or is a server-side apply; a warning each where it says Warn (the default)."""
-    kind_schema = resource.schema if resource.schema is not None else {"$model": resource.model}
-    kept, unknown = schema.prune(doc, kind_schema, top=True)
+    kept, unknown = schema.prune(doc, schema.of(resource), top=True)
     if not unknown:
         return doc
     if content == "application/apply-patch+yaml":
@@ -183,11 +182,11 @@ def _status_write(live, doc, method, resource, name):
 def _patch(live, patch, manager, resource, name):
     if live is None:
         raise not_found(resource.qualified, name)
-    return fields.update(live, fields.merge_patch(live, patch), manager)
+    return fields.update(live, fields.merge_patch(live, patch), manager, schema.of(resource))
 
 
 def _replace(live, document, manager, resource, name):
     if live is None:
         raise not_found(resource.qualified, name)
     precondition(live, (document.get("metadata") or {}).get("resourceVersion"), resource)
-    return fields.update(live, document, manager)
+    return fields.update(live, document, manager, schema.of(resource))

@@ -9,7 +9,7 @@ import json
 
 import yaml
 
-from . import fields
+from . import fields, schema
 from .errors import ApiError, not_found
 
 
@@ -44,7 +44,7 @@ def handle(store, resource, namespace, name, method, query, headers, body, dry):
                                            f"{json.dumps(replicas)}: must be greater than or equal to 0")
         new = json.loads(json.dumps(live))
         new.setdefault("spec", {})["replicas"] = replicas
-        return fields.update(live, new, manager, subresource="scale")
+        return fields.update(live, new, manager, schema.of(resource), subresource="scale")
 
     code, obj = store.write(resource, namespace, name, change, dry)
     return code, of(obj)

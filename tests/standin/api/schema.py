@@ -5,34 +5,26 @@ refuses the write instead; the default, Warn, answers with a warning for each.
 One structural schema form serves both kinds of resource: a custom resource's
 openAPIV3Schema (`properties`, `items`, `additionalProperties`, `x-kubernetes-preserve-
 unknown-fields`, `x-kubernetes-embedded-resource`: apiextensions-apiserver's pruning,
-pkg/apiserver/schema/pruning/algorithm.go), and a built-in kind's, made from the official
-Python client's models (schemas.json: each model's fields and their types)."""
+pkg/apiserver/schema/pruning/algorithm.go), and a built-in kind's, its definition in the
+OpenAPI of Kubernetes 1.31 (schemas.json, made by generate.py)."""
 
 from __future__ import annotations
 
 from .catalog import SCHEMAS
 
-ANY = {"x-kubernetes-preserve-unknown-fields": True}
-OBJECT_META = {"$model": "V1ObjectMeta"}
+OBJECT_META = {"$ref": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 TOP = ("apiVersion", "kind", "metadata")
 
 
-def model_schema(type_name: str) -> dict:
-    """The schema of a client model type: `list[V1Container]`, `dict(str, str)`, `V1PodSpec`,
-    `object` (any value: the client's name for a free-form field, as RawExtension)."""
-    if type_name.startswith("list["):
-        return {"type": "array", "items": model_schema(type_name[5:-1])}
-    if type_name.startswith("dict("):
-        return {"type": "object", "additionalProperties": model_schema(type_name[5:-1].split(", ", 1)[1])}
-    if type_name in SCHEMAS:
-        return {"$model": type_name}
-    return ANY if type_name == "object" else {"type": type_name}
+def of(resource) -> dict:
+    """A resource's schema: a custom resource's openAPIV3Schema, a built-in kind's definition."""
+    return resource.schema if resource.schema is not None else {"$ref": resource.model}
 
 
-def _resolved(schema: dict) -> dict:
-    if "$model" in schema:
-        fields = SCHEMAS[schema["$model"]]
-        return {"type": "object", "properties": {name: model_schema(t) for name, t in fields.items()}}
+def resolved(schema: dict) -> dict:
+    """A schema, its `$ref` (to a built-in definition) followed."""
+    while "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"]]
     return schema
 
 
@@ -40,7 +32,7 @@ def prune(value, schema: dict, path: str = "", top: bool = False) -> tuple[objec
     """`value` without the fields `schema` does not declare, and the paths of those fields
     (`spec.foo`, `spec.containers[0].bar`), as the strict decoder names them. `top`: the
     object itself, whose apiVersion, kind and metadata every schema allows."""
-    schema = _resolved(schema)
+    schema = resolved(schema)
     if isinstance(value, list) and "items" in schema:
         pairs = [prune(item, schema["items"], f"{path}[{index}]") for index, item in enumerate(value)]
         return [item for item, _ in pairs], [p for _, found in pairs for p in found]

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from . import autoscaler, crds, helm, immutable, names, services
+from . import autoscaler, crds, helm, immutable, names, schema, services
 from .catalog import BUILTINS, Resource, by_kind, find
 from .clock import now
 from .errors import ApiError, invalid, not_found
@@ -340,7 +340,9 @@ class Store:
             target_key = resource and self.key(resource, hpa["metadata"]["namespace"], ref.get("name", ""))
             if not resource or not resource.subresource("scale") or target_key not in state["objects"]:
                 continue
-            scaled, synced = autoscaler.sync(hpa, state["objects"][target_key], record["history"])
+            hpas = find(BUILTINS, "autoscaling", "v2", "horizontalpodautoscalers")
+            scaled, synced = autoscaler.sync(hpa, state["objects"][target_key], record["history"],
+                                             (schema.of(hpas), schema.of(resource)))
             if scaled:
                 self._replace(state, target_key, scaled)
             self._replace(state, key, synced)
