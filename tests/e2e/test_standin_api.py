@@ -242,6 +242,11 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: strict}
 spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: cache, namespace: strict}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 """
 
 
@@ -281,6 +286,8 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
             'immutable' in refused.stderr, refused.stderr
         assert 'StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other ' \
             "than 'replicas'" in refused.stderr
+        assert 'PersistentVolumeClaim "cache" is invalid: spec: Forbidden: spec is immutable after creation except ' \
+            "resources.requests and volumeAttributesClassName for bound claims" in refused.stderr
         assert 'Service "web" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.43.99.99"}: may not ' \
             "change once set" in refused.stderr
 

@@ -6,8 +6,10 @@
 - a StatefulSet's spec other than the fields ValidateStatefulSetUpdate lets change (its
   selector, serviceName, volumeClaimTemplates, podManagementPolicy...);
 - a Service's cluster IP, once set (pkg/apis/core/validation
-  validateServiceClusterIPsRelatedFieldsOnUpdate: "may not change once set").
-A bound PersistentVolumeClaim's spec is not among them: no claim is ever bound here."""
+  validateServiceClusterIPsRelatedFieldsOnUpdate: "may not change once set");
+- a PersistentVolumeClaim's spec, but for its volumeName set once and, once bound, its storage
+  request (ValidatePersistentVolumeClaimUpdate); no claim is ever bound here, so a pending
+  claim's request is as fixed as a real pending claim's."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ IMMUTABLE = "field is immutable"  # apimachinery's FieldImmutableErrorMsg
 SELECTOR_KINDS = ("Deployment", "ReplicaSet", "DaemonSet", "Job")
 STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
                        "minReadySeconds")
+PVC_FORBIDDEN = ("spec is immutable after creation except resources.requests and volumeAttributesClassName for "
+                 "bound claims")
 STATEFULSET_FORBIDDEN = ("updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
                          "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
 
@@ -43,6 +47,9 @@ def problems(kind: str, live: dict, new: dict) -> list[tuple[str, str, str]]:
     if kind == "StatefulSet" and any(old_spec.get(k) != spec.get(k) for k in set(old_spec) | set(spec)
                                      if k not in STATEFULSET_MUTABLE):
         found.append(("spec", "Forbidden", STATEFULSET_FORBIDDEN))
+    if kind == "PersistentVolumeClaim" and old_spec != {**spec, **({} if old_spec.get("volumeName") else {
+            "volumeName": old_spec.get("volumeName")})}:
+        found.append(("spec", "Forbidden", PVC_FORBIDDEN))
     if kind == "Service" and old_spec.get("clusterIP") and spec.get("clusterIP") != old_spec["clusterIP"]:
         ips = ", ".join(json.dumps(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP")])
         found.append(("spec.clusterIPs[0]", f"Invalid value: []string{{{ips}}}", "may not change once set"))
