@@ -3,9 +3,11 @@ version priority, schema pruning and name rules, each as the real API server has
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.standin.api import catalog, fields, names, schema
+from tests.standin.api import autoscaler, catalog, crds, deployments, fields, names, schema
 from tests.standin.api.errors import ApiError
 
 
@@ -86,3 +88,43 @@ def test_an_apply_conflicts_on_one_containers_field_and_names_it_as_the_api_does
         fields.apply(live, applied([{"name": "web", "image": "nginx:1"}]), "harmony", False, DEPLOYMENT)
     assert refused.value.body["message"] == ('Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: '
                                              '.spec.template.spec.containers[name="web"].image')
+
+
+def hpa(load: str | None, **spec) -> dict:
+    annotations = {autoscaler.LOAD_ANNOTATION: load} if load else {}
+    return {"metadata": {"annotations": annotations}, "spec": {"maxReplicas": 10, **spec}}
+
+
+def test_the_autoscaler_follows_the_load_within_its_bounds_and_window():
+    history: list = []
+    assert autoscaler.desired(hpa("160"), 2, history, 0)[0] == 4  # twice the 80% target
+    assert autoscaler.desired(hpa("85"), 4, history, 1)[0] == 4  # within the 10% tolerance
+    assert autoscaler.desired(hpa("40"), 4, history, 2)[0] == 4  # a scale-down waits out the window
+    assert autoscaler.desired(hpa("40"), 4, [], 400)[0] == 2
+    assert autoscaler.desired(hpa("400"), 4, [], 0)[0] == 10  # clamped to maxReplicas
+    replicas, conditions = autoscaler.desired(hpa(None, minReplicas=3), 1, [], 0)
+    assert replicas == 3 and conditions["ScalingActive"] == ("False", "FailedGetResourceMetric")
+    assert autoscaler.desired(hpa("160"), 0, [], 0)[0] == 0  # scaled to zero by hand: left alone
+
+
+def test_a_rolling_deployment_counts_its_old_pods_until_its_deadline():
+    deployment = {"metadata": {"name": "web", "generation": 2}, "spec": {"progressDeadlineSeconds": 60}}
+    rolling = deployments.status(deployment, False, True, time.time(), 4, "web-abc")
+    assert (rolling["replicas"], rolling["updatedReplicas"], rolling["availableReplicas"]) == (5, 2, 3)
+    late = deployments.status(deployment, False, True, time.time() - 61, 4, "web-abc")
+    assert late["conditions"][1]["reason"] == "ProgressDeadlineExceeded"
+    done = deployments.status(deployment, True, True, time.time() - 61, 4, "web-abc")
+    assert (done["replicas"], done["updatedReplicas"], done["conditions"][1]["reason"]) == (4, 4, "NewReplicaSetAvailable")
+
+
+def test_a_crd_must_be_named_plural_dot_group_and_store_one_version():
+    crd = {"metadata": {"name": "crontab.example.com"}, "spec": {
+        "group": "example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "kind": "CronTab"},
+        "versions": [{"name": "v1", "served": True, "storage": False, "schema": {"openAPIV3Schema": {}}}]}}
+    with pytest.raises(ApiError) as refused:
+        crds.validate(crd)
+    message = refused.value.body["message"]
+    assert message.startswith('CustomResourceDefinition.apiextensions.k8s.io "crontab.example.com" is invalid: [')
+    assert 'metadata.name: Invalid value: "crontab.example.com": must be spec.names.plural+"."+spec.group' in message
+    assert "must have exactly one version marked as storage version" in message
+    assert "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required" in message
