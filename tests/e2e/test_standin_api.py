@@ -52,6 +52,13 @@ def test_kubectl_and_the_python_client_apply_server_side(host, harmony, tmp_path
     assert live["spec"]["replicas"] == 2 and live["metadata"]["generation"] == 3
     assert [m["manager"] for m in live["metadata"]["managedFields"]] == ["kubectl"]
 
+    # An object made by `kubectl create` is kubectl-create's: another value applied conflicts.
+    assert kubectl("create", "configmap", "made", "-n", "shop", "--from-literal=a=1").returncode == 0
+    (tmp_path / "made.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: made, namespace: shop}\n"
+                                        "data: {a: '2'}\n")
+    made = kubectl("apply", "--server-side", "-f", str(tmp_path / "made.yaml"))
+    assert made.returncode == 1 and 'conflict with "kubectl-create" using v1: .data.a' in made.stderr, made.stderr
+
     # A Job's template is immutable, as kubectl hears it from a real API server.
     job = ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: once, namespace: shop}\nspec:\n  template:\n    spec:\n"
            "      restartPolicy: Never\n      containers: [{name: once, image: busybox:1.36, command: [echo, %s]}]\n")

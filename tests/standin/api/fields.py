@@ -247,6 +247,15 @@ def apply(live: dict | None, config: dict, manager: str, force: bool, schema: di
     return result
 
 
+def created(obj: dict, manager: str, schema: dict) -> dict:
+    """A create (POST): `manager` owns every field it set, as an Update (so that `kubectl
+    create` then `kubectl apply --server-side` of another value conflicts with kubectl-create)."""
+    result = copy.deepcopy(obj)
+    result["metadata"]["managedFields"] = []
+    set_managers(result, {(manager, "Update", ""): set(owned(obj, schema))}, obj["apiVersion"])
+    return result
+
+
 def update(live: dict, new: dict, manager: str, schema: dict, subresource: str = "") -> dict:
     """A write that is not an apply (a merge patch, a replace, a write to `subresource`):
     `manager` owns what it changed."""

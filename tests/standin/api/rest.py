@@ -130,19 +130,19 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
         return store.write(resource, namespace, name, lambda live: _status_write(live, doc, method, resource, name), dry,
                            subresource="status")
     doc = _validated(resource, doc, query.get("fieldValidation", "Warn"), content, warnings)
+    manager = query.get("fieldManager") or agent
     if method == "POST":
-        return store.write(resource, namespace, name, lambda live: doc, dry, create_only=True)
+        return store.write(resource, namespace, name, lambda live: fields.created(doc, manager, schema.of(resource)),
+                           dry, create_only=True)
     if method == "PUT":
-        manager = query.get("fieldManager") or agent
         return store.write(resource, namespace, name, lambda live: _replace(live, doc, manager, resource, name), dry)
     if content == "application/apply-patch+yaml":
-        manager = query.get("fieldManager")
-        if not manager:
+        if not query.get("fieldManager"):
             raise ApiError(400, "BadRequest", "PATCH requests with apply content type must have fieldManager")
         force = query.get("force") in GO_TRUE
-        return store.write(resource, namespace, name, lambda live: fields.apply(live, doc, manager, force, schema.of(resource)), dry)
+        return store.write(resource, namespace, name,
+                           lambda live: fields.apply(live, doc, manager, force, schema.of(resource)), dry)
     if content in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-        manager = query.get("fieldManager") or agent
         return store.write(resource, namespace, name, lambda live: _patch(live, doc, manager, resource, name), dry)
     raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content}")
 
