@@ -433,3 +433,32 @@ def test_server_side_apply_merges_containers_by_name_between_managers(host, harm
     owned = {m["manager"]: m["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
              for m in live["metadata"]["managedFields"]}
     assert list(owned["kubectl"]) == ['k:{"name":"web"}'] and list(owned["mesh"]) == ['k:{"name":"mesh"}']
+
+
+def test_client_side_apply_and_kubectl_patch_merge_strategically(host, harmony, tmp_path):
+    """kubectl's own merges: a client-side apply of a changed image (a strategic merge patch
+    with $setElementOrder) and a strategic `kubectl patch` of one container keep the rest of
+    the container and the other containers, as strategic merge patches do; a JSON patch
+    applies, or is refused where its test fails."""
+    assert harmony.up(host).returncode == 0
+    kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(MANIFEST.replace("image: nginx:1.27}", "image: nginx:1.27, ports: [{containerPort: 80}]}, "
+                                         "{name: log, image: busybox:1.36}"))
+    assert kubectl("apply", "-f", str(manifest)).returncode == 0
+    manifest.write_text(manifest.read_text().replace("nginx:1.27", "nginx:1.28"))
+    again = kubectl("apply", "-f", str(manifest))
+    assert again.returncode == 0 and "deployment.apps/web configured" in again.stdout, again.stderr
+    patched = kubectl("patch", "deployment", "web", "-n", "shop",
+                      "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"log","image":"busybox:1.37"}]}}}}')
+    assert patched.returncode == 0, patched.stderr
+    containers = json.loads(kubectl("get", "deployment", "web", "-n", "shop", "-o", "json").stdout)[
+        "spec"]["template"]["spec"]["containers"]
+    assert containers == [{"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80}]},
+                          {"name": "log", "image": "busybox:1.37"}]
+    replaced = kubectl("patch", "deployment", "web", "-n", "shop", "--type=json",
+                       "-p", '[{"op": "replace", "path": "/spec/replicas", "value": 3}]')
+    assert replaced.returncode == 0, replaced.stderr
+    failed = kubectl("patch", "deployment", "web", "-n", "shop", "--type=json",
+                     "-p", '[{"op": "test", "path": "/spec/replicas", "value": 4}]')
+    assert failed.returncode == 1 and "testing value /spec/replicas failed" in failed.stderr, failed.stderr

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.standin.api import autoscaler, catalog, crds, deployments, fields, names, schema
+from tests.standin.api import autoscaler, catalog, crds, deployments, fields, jsonpatch, names, schema, strategic
 from tests.standin.api.errors import ApiError
 
 
@@ -128,3 +128,26 @@ def test_a_crd_must_be_named_plural_dot_group_and_store_one_version():
     assert 'metadata.name: Invalid value: "crontab.example.com": must be spec.names.plural+"."+spec.group' in message
     assert "must have exactly one version marked as storage version" in message
     assert "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required" in message
+
+
+def test_a_strategic_merge_patch_merges_containers_by_name_and_honours_its_directives():
+    live = applied([{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "log", "image": "a"}])
+    patch = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "web"}, {"name": "log"}],
+                                            "containers": [{"name": "web", "image": "nginx:2"},
+                                                           {"name": "log", "$patch": "delete"}]}}}}
+    merged = strategic.merge(live, patch, DEPLOYMENT)
+    assert merged["spec"]["template"]["spec"]["containers"] == [
+        {"name": "web", "image": "nginx:2", "ports": [{"containerPort": 80}]}]
+    assert strategic.without_directives(patch)["spec"]["template"]["spec"] == {
+        "containers": [{"name": "web", "image": "nginx:2"}, {"name": "log"}]}
+
+
+def test_a_json_patch_applies_in_order_or_is_refused():
+    doc = {"spec": {"replicas": 1, "list": ["a"]}}
+    patched = jsonpatch.apply(doc, [{"op": "add", "path": "/spec/list/-", "value": "b"},
+                                    {"op": "move", "from": "/spec/replicas", "path": "/spec/count"},
+                                    {"op": "test", "path": "/spec/count", "value": 1}])
+    assert patched == {"spec": {"list": ["a", "b"], "count": 1}} and doc["spec"]["replicas"] == 1
+    with pytest.raises(ApiError) as refused:
+        jsonpatch.apply(doc, [{"op": "remove", "path": "/spec/missing"}])
+    assert refused.value.body["code"] == 422

@@ -10,7 +10,8 @@ less kind, so is this one. Each module says what it models and where that comes 
   kubectl to leave field validation to the server;
 - rest.py: the REST paths and methods: GET of an object and of a list (in a namespace or across
   all, equality-based label selectors), POST (and generateName), PUT, server-side apply, merge
-  patch, DELETE and DELETE of a collection, `dryRun=All` (refused exactly where the write
+  patch, strategic merge patch (strategic.py; not of custom resources: 415), JSON patch
+  (jsonpatch.py), DELETE and DELETE of a collection, `dryRun=All` (refused exactly where the write
   would be), verbs a resource does not allow (405), paths of nothing served (404 "the server
   could not find the requested resource"), the 3 MiB request-body limit (413), and the status
   subresource;
@@ -67,9 +68,8 @@ its apiVersion changes: for built-ins such as autoscaling/v1 and v2 HorizontalPo
 for CRDs, which have no conversion webhooks here); defaulting (a Deployment gets no default
 strategy, a port no default protocol, so a port's key in FieldsV1 lacks the protocol the real
 API would have filled in); validation other than names, unknown fields, CRDs and the
-immutable fields above (no required fields, no types, no CEL, no duplicate fields); a
-strategic merge patch (taken as a JSON merge patch: lists replaced whole); where merged list
-items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
+immutable fields above (no required fields, no types, no CEL, no duplicate fields); where
+merged list items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
 subresources other than log are refused with 405; absent from the cluster-wide /api/v1/pods
 that k3s.py serves from planted pods); Nodes (k3s.py serves them; other writes are refused);
 finalizers other than a namespace's, and foreground deletion (a deleted CRD takes its custom

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import yaml
 
-from . import fields, schema, scale
+from . import fields, jsonpatch, scale, schema, strategic
 from .catalog import Resource, find
 from .discovery import document, openapi
 from .errors import ApiError, not_found, status
@@ -19,6 +19,9 @@ from .workloads import log_of
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the API server's limit on a request body (3 MiB)
 NOT_SERVED = status(404, "NotFound", "the server could not find the requested resource", {})
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+CUSTOM_PATCHES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 GO_TRUE = ("1", "t", "T", "true", "TRUE", "True")  # Go's strconv.ParseBool
 SERVED_ELSEWHERE = {"pods", "nodes"}  # pods are made from workloads, nodes by k3s.py
 
@@ -110,11 +113,16 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
         for item in store.list(resource, namespace, query.get("labelSelector", ""))["items"]:
             store.delete(resource, namespace, item["metadata"]["name"], None, orphan, dry)
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}
+    agent = str(headers.get("User-Agent", "unknown")).split("/")[0]
+    content = str(headers.get("Content-Type", "")).split(";")[0]
+    manager = query.get("fieldManager") or agent
+    if content == JSON_PATCH and sub is None:
+        operations = json.loads(body or b"[]")
+        return store.write(resource, namespace, name, lambda live: _json_patch(live, operations, manager, resource,
+                                                                               name, query, warnings), dry)
     doc = yaml.safe_load(body or b"{}") or {}
     if not isinstance(doc, dict):
         raise ApiError(400, "BadRequest", "the request body is not an object")
-    agent = str(headers.get("User-Agent", "unknown")).split("/")[0]
-    content = str(headers.get("Content-Type", "")).split(";")[0]
     if method == "POST":
         meta = doc.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
@@ -130,7 +138,6 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
         return store.write(resource, namespace, name, lambda live: _status_write(live, doc, method, resource, name), dry,
                            subresource="status")
     doc = _validated(resource, doc, query.get("fieldValidation", "Warn"), content, warnings)
-    manager = query.get("fieldManager") or agent
     if method == "POST":
         return store.write(resource, namespace, name, lambda live: fields.created(doc, manager, schema.of(resource)),
                            dry, create_only=True)
@@ -142,15 +149,20 @@ def _answer(store, resource, namespace, name, sub, method, query, headers, body,
         force = query.get("force") in GO_TRUE
         return store.write(resource, namespace, name,
                            lambda live: fields.apply(live, doc, manager, force, schema.of(resource)), dry)
-    if content in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-        return store.write(resource, namespace, name, lambda live: _patch(live, doc, manager, resource, name), dry)
+    if content == STRATEGIC and resource.crd:
+        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                       f"media types include: {', '.join(CUSTOM_PATCHES)}")
+    if content in ("application/merge-patch+json", STRATEGIC):
+        return store.write(resource, namespace, name, lambda live: _patch(live, doc, manager, resource, name,
+                                                                          content), dry)
     raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content}")
 
 
 def _validated(resource: Resource, doc: dict, mode: str, content: str, warnings: list[str]) -> dict:
     """The body without the fields the schema does not declare: refused where the request says
     Strict, or is a server-side apply; a warning each where it says Warn (the default)."""
-    kept, unknown = schema.prune(doc, schema.of(resource), top=True)
+    checked = strategic.without_directives(doc) if content == STRATEGIC else doc
+    kept, unknown = schema.prune(checked, schema.of(resource), top=True)
     if not unknown:
         return doc
     if content == "application/apply-patch+yaml":
@@ -179,10 +191,21 @@ def _status_write(live, doc, method, resource, name):
     return live
 
 
-def _patch(live, patch, manager, resource, name):
+def _patch(live, patch, manager, resource, name, content):
     if live is None:
         raise not_found(resource.qualified, name)
-    return fields.update(live, fields.merge_patch(live, patch), manager, schema.of(resource))
+    kind_schema = schema.of(resource)
+    merged = strategic.merge(live, patch, kind_schema) if content == STRATEGIC else fields.merge_patch(live, patch)
+    return fields.update(live, merged, manager, kind_schema)
+
+
+def _json_patch(live, operations, manager, resource, name, query, warnings):
+    """A JSON patch, then the fields it made checked as a merge patch's would be."""
+    if live is None:
+        raise not_found(resource.qualified, name)
+    patched = _validated(resource, jsonpatch.apply(live, operations), query.get("fieldValidation", "Warn"),
+                         JSON_PATCH, warnings)
+    return fields.update(live, patched, manager, schema.of(resource))
 
 
 def _replace(live, document, manager, resource, name):
