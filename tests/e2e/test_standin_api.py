@@ -86,16 +86,23 @@ def test_kubectl_and_the_python_client_apply_server_side(host, harmony, tmp_path
 
 def test_the_manifests_directory_applies_on_mtime_and_never_deletes(host, harmony):
     """k3s's own way of applying manifests, which harmony's workloads do better: a file is applied
-    when it appears and when its mtime changes, and removing it deletes nothing."""
+    when it appears and when its mtime changes, and removing it deletes nothing; a file whose
+    name makes no valid Addon name is never applied."""
     assert harmony.up(host).returncode == 0
     manifests = "/var/lib/rancher/k3s/server/manifests"
     get = lambda: harmony.kubectl("--context", "harmony", "get", "configmap", "extra", "-o", "json")  # noqa: E731
     host.sh(f"mkdir -p {manifests} && touch -d '2020-01-01' /tmp/old")
     host.write(f"{manifests}/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: '1'}\n")
+    host.write(f"{manifests}/bad_name.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n")
     deadline = time.monotonic() + 20
     while get().returncode != 0:
         assert time.monotonic() < deadline, "the manifest was never applied"
         time.sleep(0.5)
+    # Each file is tracked by an Addon named after it: `bad_name` is no valid name, so k3s
+    # applies nothing of that file.
+    addons = harmony.kubectl("--context", "harmony", "get", "addons", "-n", "kube-system", "-o", "name")
+    assert addons.stdout.split() == ["addon.k3s.cattle.io/extra"], addons
+    assert harmony.kubectl("--context", "harmony", "get", "configmap", "other").returncode == 1
     host.sh(f"touch -r /tmp/old {manifests}/extra.yaml")  # a new mtime: applied again (still a=1)
     time.sleep(3)
     host.write("/tmp/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: '2'}\n")
@@ -126,8 +133,10 @@ def test_kubectl_api_resources_lists_every_builtin_resource_of_kubernetes_1_31(h
                 for r in BUILTINS if r.version == preferred[r.group]}
     for key, row in expected.items():
         assert rows.get(key, [])[:5] == row, (key, rows.get(key))
-    assert ("horizontalpodautoscalers", "autoscaling/v2") in rows and ("helmcharts", "helm.cattle.io/v1") in rows
-    assert set(rows) - set(expected) == {("helmcharts", "helm.cattle.io/v1")}  # k3s's own CRD
+    assert ("horizontalpodautoscalers", "autoscaling/v2") in rows
+    assert set(rows) - set(expected) == {  # the CRDs k3s registers
+        ("helmcharts", "helm.cattle.io/v1"), ("helmchartconfigs", "helm.cattle.io/v1"), ("addons", "k3s.cattle.io/v1"),
+        ("etcdsnapshotfiles", "k3s.cattle.io/v1")}
     versions = json.loads(harmony.kubectl("--context", "harmony", "get", "--raw", "/apis/autoscaling").stdout)
     assert [v["version"] for v in versions["versions"]] == ["v2", "v1"] and versions["preferredVersion"]["version"] == "v2"
 

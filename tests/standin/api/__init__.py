@@ -50,8 +50,9 @@ less kind, so is this one. Each module says what it models and where that comes 
   of type map by its keys (containers, env, volumes by name; container ports by containerPort
   and protocol; Service ports by port and protocol...), each item owned on its own
   (`k:{"name":"web"}`), a set by value, other lists whole;
-- helm.py: k3s's helm-controller: the HelmChart CRD (Established from the start, its spec kept
-  whole) and its install Job, owned by the chart;
+- crds.K3S_CRDS: the CRDs k3s registers (HelmChart, HelmChartConfig, Addon, ETCDSnapshotFile),
+  Established from the start, their specs taking any field;
+- helm.py: k3s's helm-controller: a HelmChart's install Job, owned by the chart;
 - workloads.py: controllers and a kubelet, simulated: a Deployment's, StatefulSet's or
   DaemonSet's status and a Job's follow their spec after HARMONY_STANDIN_POD_SECONDS (default
   3); an image with `unpullable` in it never pulls, one with `crashing` never stays up, a Job
@@ -60,7 +61,8 @@ less kind, so is this one. Each module says what it models and where that comes 
   Unschedulable; a workload's Pods (GET of a namespace's pods, of one, of its log) are made
   from it, read-only (the new template's only); a LoadBalancer Service has ServiceLB's
   status; a change of replicas alone leaves the running pods be;
-- manifests.py: k3s's manifests directory, applied on mtime changes, never deleting.
+- manifests.py: k3s's manifests directory, applied on mtime changes, never deleting, each file
+  tracked by an Addon named after it (a file whose name is no valid name is not applied).
 
 What it does not model: watches; aggregated discovery (v2); the order of groups in /apis;
 conversion between versions (an object reads the same at every version of its resource, only
@@ -76,7 +78,8 @@ finalizers other than a namespace's, and foreground deletion (a deleted CRD take
 resources at once, a deleted owner its dependents at once); bound PersistentVolumeClaims
 (none is ever bound, so a claim's spec stays mutable); a CRD's scale subresource paths other
 than .spec.replicas; admission and RBAC (any client certificate the server's CA signed is
-admin); rendering a chart (helm-controller's Job installs nothing); more than one server:
+admin); rendering a chart (helm-controller's Job installs nothing, and the CRDs of k3s's
+packaged charts, Traefik's, are absent); more than one server:
 each stand-in server keeps objects of its own, so clients use one server's API.
 """
 

@@ -19,6 +19,27 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 SUBRESOURCE_VERBS = ["get", "patch", "update"]
 
 
+def loose(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict:
+    """A CRD whose spec and status take any fields: the stand-in's copy of a CRD k3s registers,
+    whose own schema declares every field of its Go types (not copied here)."""
+    anything = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "scope": scope, "names": {"plural": plural, "kind": kind},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                       "spec": anything, "status": anything}}}}]}}
+
+
+# The CRDs k3s registers as it starts, Established before it is ready: helm-controller's
+# HelmChart and HelmChartConfig, the deploy controller's Addon, and ETCDSnapshotFile. The CRDs
+# of its packaged charts (Traefik's) are not there: the stand-in renders no chart.
+K3S_CRDS = (loose("helm.cattle.io", "HelmChart", "helmcharts"),
+            loose("helm.cattle.io", "HelmChartConfig", "helmchartconfigs"),
+            loose("k3s.cattle.io", "Addon", "addons"),
+            loose("k3s.cattle.io", "ETCDSnapshotFile", "etcdsnapshotfiles", "Cluster"))
+
+
 def validate(crd: dict) -> None:
     """The refusals users meet most: a name that is not `<plural>.<group>`, a group without a
     dot, a scope other than Namespaced or Cluster, no schema, not exactly one storage version."""

@@ -1,7 +1,6 @@
-"""k3s's helm-controller (K3S-CONTRACT, and k3s-io/helm-controller#22, #334): its CRD for
-HelmChart (helm.cattle.io/v1), registered at start as k3s does, and the install Job
-`helm-install-NAME` it keeps beside each HelmChart, owned by it (ownerReferences), so that
-deleting the chart removes the Job through garbage collection."""
+"""k3s's helm-controller (K3S-CONTRACT, and k3s-io/helm-controller#22, #334): the install Job
+`helm-install-NAME` it keeps beside each HelmChart (its CRD: crds.K3S_CRDS), owned by it
+(ownerReferences), so that deleting the chart removes the Job through garbage collection."""
 
 from __future__ import annotations
 
@@ -11,17 +10,6 @@ import json
 from .workloads import FAIL_MARKER, HELM_JOB_IMAGE
 
 CHART_HASH = "helmcharts.helm.cattle.io/configHash"
-# helm-controller's own CRD declares every field of HelmChartSpec; the stand-in keeps any field
-# of spec (x-kubernetes-preserve-unknown-fields) rather than copy that list.
-HELMCHART_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "helmcharts.helm.cattle.io"},
-    "spec": {"group": "helm.cattle.io", "scope": "Namespaced",
-             "names": {"plural": "helmcharts", "singular": "helmchart", "kind": "HelmChart", "listKind": "HelmChartList"},
-             "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                               "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                               "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
 
 
 def install_job(chart: dict, old: dict | None) -> dict | None:

@@ -82,8 +82,9 @@ class Store:
                      "rolling": {}}
             for name in INITIAL_NAMESPACES:
                 self._create(state, NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-            self._create(state, CRDS, copy.deepcopy(helm.HELMCHART_CRD))
-            state["established"][helm.HELMCHART_CRD["metadata"]["name"]] = 0  # k3s is ready once it is
+            for crd in crds.K3S_CRDS:
+                self._create(state, CRDS, copy.deepcopy(crd))
+                state["established"][crd["metadata"]["name"]] = 0  # k3s is ready once they are
             self._save(state)
         if self._finish_namespaces(state) | self._autoscale(state):
             self._save(state)
