@@ -287,6 +287,12 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
     unknown = kubectl("apply", "--validate=strict", "-f", str(tmp_path / "unknown.yaml"))
     assert unknown.returncode == 1 and 'Deployment in version "v1" cannot be handled as a Deployment: strict ' \
         'decoding error: unknown field "spec.replica"' in unknown.stderr, unknown.stderr
+    (tmp_path / "mismatch.yaml").write_text(REFUSALS.split("---\n")[1].replace("{labels: {app: web}}",
+                                                                              "{labels: {app: wbe}}"))
+    mismatch = kubectl("apply", "--server-side", "-f", str(tmp_path / "mismatch.yaml"))
+    assert mismatch.returncode == 1 and 'The Deployment "web" is invalid: spec.template.metadata.labels: Invalid ' \
+        'value: map[string]string{"app":"wbe"}: `selector` does not match template `labels`' in mismatch.stderr, \
+        mismatch.stderr
     warned = kubectl("apply", "--validate=warn", "-f", str(tmp_path / "unknown.yaml"))
     assert warned.returncode == 0 and 'unknown field "spec.replica"' in warned.stderr, warned.stderr
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.standin.api import autoscaler, catalog, crds, deployments, fields, jsonpatch, names, schema, strategic
+from tests.standin.api import (autoscaler, catalog, crds, deployments, fields, jsonpatch, names, schema, strategic,
+                               validation)
 from tests.standin.api.errors import ApiError
 
 
@@ -151,3 +152,17 @@ def test_a_json_patch_applies_in_order_or_is_refused():
     with pytest.raises(ApiError) as refused:
         jsonpatch.apply(doc, [{"op": "remove", "path": "/spec/missing"}])
     assert refused.value.body["code"] == 422
+
+
+def test_a_workload_needs_a_matching_selector_and_named_containers_with_images():
+    deployment = {"spec": {"selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}},
+                                        "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
+    assert validation.problems("Deployment", deployment) == []
+    deployment["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
+    deployment["spec"]["template"]["spec"]["containers"] += [{"name": "web"}]
+    assert validation.problems("Deployment", deployment) == [
+        ("spec.template.metadata.labels", 'Invalid value: map[string]string{"app":"other"}',
+         "`selector` does not match template `labels`"),
+        ("spec.template.spec.containers[1].name", 'Duplicate value: "web"', ""),
+        ("spec.template.spec.containers[1].image", "Required value", "")]

@@ -20,6 +20,9 @@ less kind, so is this one. Each module says what it models and where that comes 
   warning each with Warn (the default), silently dropped with Ignore, against the built-in
   kinds' schemas and CRDs' structural schemas;
 - names.py: object names by kind (DNS subdomain, DNS-1123 label, DNS-1035 label), generateName;
+- validation.py: the specs projects get wrong most (422): a workload's selector that does not
+  match its template's labels or is missing, containers without a name or an image, a Service
+  without ports;
 - store.py: uid, resourceVersion, creationTimestamp, `metadata.generation`; optimistic
   concurrency (409 on a stale resourceVersion, in a replace or a delete's preconditions); a
   namespace that must exist (404) and be Active (403 while Terminating); the object size etcd
@@ -69,8 +72,8 @@ conversion between versions (an object reads the same at every version of its re
 its apiVersion changes: for built-ins such as autoscaling/v1 and v2 HorizontalPodAutoscalers as
 for CRDs, which have no conversion webhooks here); defaulting (a Deployment gets no default
 strategy, a port no default protocol, so a port's key in FieldsV1 lacks the protocol the real
-API would have filled in); validation other than names, unknown fields, CRDs and the
-immutable fields above (no required fields, no types, no CEL, no duplicate fields); where
+API would have filled in); validation other than names, unknown fields, CRDs, the specs and
+the immutable fields above (most required fields, types, CEL, duplicate fields); where
 merged list items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
 subresources other than log are refused with 405; absent from the cluster-wide /api/v1/pods
 that k3s.py serves from planted pods); Nodes (k3s.py serves them; other writes are refused);

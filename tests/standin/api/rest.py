@@ -1,6 +1,7 @@
 """The REST paths of the API (kubernetes.io/docs/reference/using-api/api-concepts/): which
 resource, namespace, name and subresource a path names; which verbs the resource allows; and
-what each method does with its body (create, replace, server-side apply, merge patch, delete),
+what each method does with its body (create, replace, server-side apply, merge, strategic and
+JSON patches, delete),
 after the checks the API server makes first: the request body's size, the kind and name, and
 fields the schema does not declare (schema.py)."""
 

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from . import autoscaler, crds, helm, immutable, names, schema, services
+from . import autoscaler, crds, helm, immutable, names, schema, services, validation
 from .catalog import BUILTINS, Resource, by_kind, find
 from .clock import now
 from .errors import ApiError, invalid, not_found
@@ -226,6 +226,8 @@ class Store:
                 raise invalid(resource.kind, resource.group, name, names.problems(resource.kind, name))
             if resource.kind == "CustomResourceDefinition":
                 crds.validate(new)
+            if validation.problems(resource.kind, new):
+                raise invalid(resource.kind, resource.group, name, validation.problems(resource.kind, new))
             if len(json.dumps(new)) > MAX_OBJECT_BYTES:
                 raise ApiError(500, "", "etcdserver: request is too large")
             if live:
