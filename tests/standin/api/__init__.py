@@ -34,7 +34,7 @@ less kind, so is this one. Each module says what it models and where that comes 
   versions of its resource;
 - immutable.py: the updates users hit that the API refuses (422): a Job's template, the
   selector of a Deployment, ReplicaSet, DaemonSet or Job, a StatefulSet's spec beyond the
-  fields it may change, a Service's cluster IP;
+  fields it may change, a Service's cluster IP, a PersistentVolumeClaim's spec;
 - services.py: a Service's cluster IP (10.43.0.0/16) and node ports, allocated and kept;
 - crds.py: CustomResourceDefinitions, validated, Established after ESTABLISH_SECONDS and only
   then served (REST, discovery, OpenAPI), at each served version, namespaced or cluster-wide,
@@ -48,7 +48,7 @@ less kind, so is this one. Each module says what it models and where that comes 
 - deployments.py: a Deployment's status during a rollout (the old ReplicaSet's pods still
   counted) and its progress deadline (Progressing False, ProgressDeadlineExceeded);
 - fields.py: field ownership in metadata.managedFields (server-side apply's conflicts, named
-  as the API names them, and forced applies; Updates by merge patches and replaces; per
+  as the API names them, and forced applies; Updates by creates, patches and replaces; per
   manager, operation and subresource), with lists merged by their schema's list type: a list
   of type map by its keys (containers, env, volumes by name; container ports by containerPort
   and protocol; Service ports by port and protocol...), each item owned on its own
@@ -72,18 +72,18 @@ conversion between versions (an object reads the same at every version of its re
 its apiVersion changes: for built-ins such as autoscaling/v1 and v2 HorizontalPodAutoscalers as
 for CRDs, which have no conversion webhooks here); defaulting (a Deployment gets no default
 strategy, a port no default protocol, so a port's key in FieldsV1 lacks the protocol the real
-API would have filled in); validation other than names, unknown fields, CRDs, the specs and
-the immutable fields above (most required fields, types, CEL, duplicate fields); where
-merged list items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
+API would have filled in); validation other than names, unknown fields, CRDs, the specs and the
+immutable fields above (most required fields, types, CEL, duplicate fields); where merged list
+items go (new ones are appended); Pods as objects (made from workloads, read-only: writes and
 subresources other than log are refused with 405; absent from the cluster-wide /api/v1/pods
 that k3s.py serves from planted pods); Nodes (k3s.py serves them; other writes are refused);
 finalizers other than a namespace's, and foreground deletion (a deleted CRD takes its custom
-resources at once, a deleted owner its dependents at once); bound PersistentVolumeClaims
-(none is ever bound, so a claim's spec stays mutable); a CRD's scale subresource paths other
-than .spec.replicas; admission and RBAC (any client certificate the server's CA signed is
-admin); rendering a chart (helm-controller's Job installs nothing, and the CRDs of k3s's
-packaged charts, Traefik's, are absent); more than one server:
-each stand-in server keeps objects of its own, so clients use one server's API.
+resources at once, a deleted owner its dependents at once); bound PersistentVolumeClaims (a
+claim stays Pending, with no status, so its storage request never grows); a CRD's scale
+subresource paths other than .spec.replicas; admission and RBAC (any client certificate the
+server's CA signed is admin); rendering a chart (helm-controller's Job installs nothing, and
+the CRDs of k3s's packaged charts, Traefik's, are absent); more than one server: each stand-in
+server keeps objects of its own, so clients use one server's API.
 """
 
 from .manifests import deploy_manifests
