@@ -227,43 +227,24 @@ def test_a_crd_serves_its_custom_resources_once_established(host, harmony, tmp_p
     assert gone.returncode == 1 and "NotFound" in gone.stderr
 
 
-REFUSALS = """\
-apiVersion: v1
-kind: Namespace
-metadata: {name: strict}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: strict}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx:1.27}]}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: strict}
-spec:
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec: {containers: [{name: db, image: postgres:16}]}
-  volumeClaimTemplates:
-  - metadata: {name: data}
-    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: strict}
-spec: {selector: {app: web}, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: cache, namespace: strict}
-spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
-"""
+def workload(kind: str, name: str, namespace: str, image: str, spec: str = "") -> str:
+    """A workload's manifest: its pods labelled app=NAME and selected by that, one container;
+    `spec`: more lines of its spec."""
+    return (f"apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n{spec}"
+            f"  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n"
+            f"    spec: {{containers: [{{name: {name}, image: {image}}}]}}\n")
+
+
+REFUSALS = "---\n".join([
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: strict}\n",
+    workload("Deployment", "web", "strict", "nginx:1.27"),
+    workload("StatefulSet", "db", "strict", "postgres:16", "  serviceName: db\n") +
+    "  volumeClaimTemplates:\n  - metadata: {name: data}\n"
+    "    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+    "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: strict}\n"
+    "spec: {selector: {app: web}, ports: [{port: 80}]}\n",
+    "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: cache, namespace: strict}\n"
+    "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"])
 
 
 def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
@@ -283,12 +264,12 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
     bad_name = kubectl("create", "configmap", "Bad_Name", "-n", "strict")
     assert bad_name.returncode == 1 and 'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: ' \
         '"Bad_Name": a lowercase RFC 1123 subdomain must consist of' in bad_name.stderr, bad_name.stderr
-    (tmp_path / "unknown.yaml").write_text(REFUSALS.split("---\n")[1].replace("  selector:", "  replica: 2\n  selector:"))
+    (tmp_path / "unknown.yaml").write_text(workload("Deployment", "web", "strict", "nginx:1.27", "  replica: 2\n"))
     unknown = kubectl("apply", "--validate=strict", "-f", str(tmp_path / "unknown.yaml"))
     assert unknown.returncode == 1 and 'Deployment in version "v1" cannot be handled as a Deployment: strict ' \
         'decoding error: unknown field "spec.replica"' in unknown.stderr, unknown.stderr
-    (tmp_path / "mismatch.yaml").write_text(REFUSALS.split("---\n")[1].replace("{labels: {app: web}}",
-                                                                              "{labels: {app: wbe}}"))
+    (tmp_path / "mismatch.yaml").write_text(workload("Deployment", "web", "strict", "nginx:1.27").replace(
+        "{labels: {app: web}}", "{labels: {app: wbe}}"))
     mismatch = kubectl("apply", "--server-side", "-f", str(tmp_path / "mismatch.yaml"))
     assert mismatch.returncode == 1 and 'The Deployment "web" is invalid: spec.template.metadata.labels: Invalid ' \
         'value: map[string]string{"app":"wbe"}: `selector` does not match template `labels`' in mismatch.stderr, \
@@ -338,28 +319,8 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
     assert kubectl("get", "deployment", "web", "-n", "strict").returncode == 1
 
 
-CONTROLLED = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 2
-  progressDeadlineSeconds: 4
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: %s}]}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: default}
-spec:
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec: {containers: [{name: db, image: postgres:16}]}
-"""
+CONTROLLED = workload("Deployment", "web", "default", "%s", "  replicas: 2\n  progressDeadlineSeconds: 4\n") + \
+    "---\n" + workload("StatefulSet", "db", "default", "postgres:16", "  serviceName: db\n")
 HPA = """\
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
