@@ -137,6 +137,8 @@ def test_kubectl_api_resources_lists_every_builtin_resource_of_kubernetes_1_31(h
     assert set(rows) - set(expected) == {  # the CRDs k3s registers
         ("helmcharts", "helm.cattle.io/v1"), ("helmchartconfigs", "helm.cattle.io/v1"), ("addons", "k3s.cattle.io/v1"),
         ("etcdsnapshotfiles", "k3s.cattle.io/v1")}
+    everything = harmony.kubectl("--context", "harmony", "get", "all", "-n", "default", "-o", "name")  # category all
+    assert everything.returncode == 0 and everything.stdout.split() == ["service/kubernetes"], everything
     versions = json.loads(harmony.kubectl("--context", "harmony", "get", "--raw", "/apis/autoscaling").stdout)
     assert [v["version"] for v in versions["versions"]] == ["v2", "v1"] and versions["preferredVersion"]["version"] == "v2"
 

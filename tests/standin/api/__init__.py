@@ -35,7 +35,8 @@ less kind, so is this one. Each module says what it models and where that comes 
 - immutable.py: the updates users hit that the API refuses (422): a Job's template, the
   selector of a Deployment, ReplicaSet, DaemonSet or Job, a StatefulSet's spec beyond the
   fields it may change, a Service's cluster IP, a PersistentVolumeClaim's spec;
-- services.py: a Service's cluster IP (10.43.0.0/16) and node ports, allocated and kept;
+- services.py: a Service's cluster IP (10.43.0.0/16) and node ports, allocated and kept; the
+  Service `kubernetes` in default;
 - crds.py: CustomResourceDefinitions, validated, Established after ESTABLISH_SECONDS and only
   then served (REST, discovery, OpenAPI), at each served version, namespaced or cluster-wide,
   pruned by their schema, with a status subresource where declared; deleting one deletes its

@@ -10,6 +10,18 @@ from __future__ import annotations
 import hashlib
 
 
+# The Service every cluster has for its API server (the apiserver's kubernetes service
+# controller, pkg/controlplane/controller/kubernetesservice), on the first address of k3s's
+# service CIDR.
+KUBERNETES = {"apiVersion": "v1", "kind": "Service",
+              "metadata": {"name": "kubernetes", "namespace": "default",
+                           "labels": {"component": "apiserver", "provider": "kubernetes"}},
+              "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "clusterIPs": ["10.43.0.1"],
+                       "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                       "internalTrafficPolicy": "Cluster",
+                       "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}
+
+
 def _pick(seed: str, size: int) -> int:
     return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % size
 

@@ -24,6 +24,7 @@ UNDELETABLE = ("default", "kube-system", "kube-public")  # NamespaceLifecycle's 
 NAMESPACES = find(BUILTINS, "", "v1", "namespaces")
 CRDS = find(BUILTINS, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
 JOBS = find(BUILTINS, "batch", "v1", "jobs")
+SERVICES = find(BUILTINS, "", "v1", "services")
 # etcd's --max-request-bytes default (1.5 MiB): a larger object is refused, as
 # "etcdserver: request is too large" (K3S-CONTRACT: the Kubernetes API as projects meet it).
 MAX_OBJECT_BYTES = 1536 * 1024
@@ -85,6 +86,7 @@ class Store:
             for crd in crds.K3S_CRDS:
                 self._create(state, CRDS, copy.deepcopy(crd))
                 state["established"][crd["metadata"]["name"]] = 0  # k3s is ready once they are
+            self._create(state, SERVICES, copy.deepcopy(services.KUBERNETES))
             self._save(state)
         if self._finish_namespaces(state) | self._autoscale(state):
             self._save(state)
