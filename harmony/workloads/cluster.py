@@ -1,9 +1,10 @@
 """The cluster's API as the workloads meet it, through the official client's dynamic client.
 
-- Kinds are found by discovery. The client keeps discovery in a cache file between runs and
-  asks the API again when a kind is missing from it (LazyDiscoverer.search invalidates on a
-  miss); `refresh` does the same after this run made CRDs, whose kinds appear only once they
-  are Established.
+- Kinds are found by discovery, read afresh by each run (lazily: a group's resources when a
+  kind of it is first looked for): a cache kept between runs would still serve a kind whose CRD
+  was deleted since, and plan a write the API cannot take. The client asks the API again when a
+  kind is missing (LazyDiscoverer.search invalidates on a miss), and `refresh` does the same
+  after this run made CRDs, whose kinds appear only once they are Established.
 - A group-kind served at several versions (autoscaling/v1 and v2, a CRD's versions) is
   listed once, at its preferred version (`listable`): the same objects are behind each.
 - Writes are server-side applies with `fieldValidation=Strict`, so the API refuses an unknown
@@ -56,6 +57,7 @@ class Cluster:
 
         cache.parent.mkdir(parents=True, exist_ok=True)
         self.client = dynamic.DynamicClient(config.new_client_from_config_dict(kubeconfig), cache_file=str(cache))
+        self.refresh()  # what an earlier run read may be gone
 
     def resource(self, api_version: str, kind: str):
         """The resource serving `kind` at `api_version`, or None where the API serves none."""

@@ -24,7 +24,7 @@ def workloads(root: Path, listed: list[dict]) -> None:
 
 def test_an_operator_and_its_custom_resources_come_up_in_one_run(host, harmony, tmp_path):
     root = project(tmp_path, host, harmony, source=OPERATOR)
-    assert harmony.up(host).returncode == 0  # a cluster that has never heard of the CRD
+    assert harmony.up(host, "--name", "shop").returncode == 0  # a cluster that has never heard of the CRD
 
     plan = harmony("plan", cwd=root)
     assert plan.returncode == 0, plan.stdout + plan.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.e2e.conftest import until
 from tests.e2e.test_workloads import project
 
 SETTINGS = """\
@@ -129,11 +130,12 @@ def test_two_projects_share_a_cluster_and_never_touch_each_other(host, harmony, 
     assert "workload api: 3 pruned" in down.stdout and "workload extras: 1 pruned" in down.stdout
     assert "cluster 'shop' kept: it runs project shop's web; harmony down --cluster removes it with them" in down.stdout
     assert host.exists("/usr/local/bin/k3s")
-    assert harmony.kubectl("--context", "shop", "get", "namespace", "blog").returncode == 1  # the blog's api's
+    gone = lambda namespace: harmony.kubectl("--context", "shop", "get", "namespace", namespace).returncode == 1  # noqa: E731
+    assert until(lambda: gone("blog"), 15)  # the blog's api's, once Terminating is over
 
     # Once the blog has left the namespace, the shop's next up prunes it; the shop's down, the last, removes the cluster.
     last = harmony("up", "--yes", cwd=shop)
     assert "workload web: 1 pruned" in last.stdout, last.stdout + last.stderr
-    assert harmony.kubectl("--context", "shop", "get", "namespace", "shop").returncode == 1
+    assert until(lambda: gone("shop"), 15)
     assert harmony("down", "--yes", cwd=shop).returncode == 0
     assert not host.exists("/usr/local/bin/k3s")

@@ -68,7 +68,7 @@ def test_each_refusal_is_predicted_and_nothing_is_written(host, harmony, tmp_pat
         "elsewhere.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: nowhere}\n",
                            'namespaces "nowhere" not found'),
         "typo.yaml": ("apiVersion: v1\nkind: Service\nmetadata: {name: typo}\n"
-                      "spec: {ports: [{port: 80}], selectr: {app: web}}\n", 'unknown field "spec.selectr"'),
+                      "spec: {ports: [{port: 80}], selectr: {app: web}}\n", ".spec.selectr: field not declared in schema"),
         "big.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: {blob: '" + "x" * 1_100_000 + "'}\n",
                      "must have at most 1048576 bytes"),
     }

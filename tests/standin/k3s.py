@@ -61,14 +61,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-import objects  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
-import helmrelease  # so is this one
+import api  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
+from api import helmrelease
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 NO_REGISTRY = "/etc/standin-no-registry"  # a test host marked as reaching no registry (airgapped)
 # What the release's airgap images archive holds, as far as the stand-in runs it: the image of
 # helm-controller's install Jobs (k3s-images.txt of a release lists it with the others).
-SYSTEM_IMAGES = (objects.HELM_JOB_IMAGE,)
+SYSTEM_IMAGES = (api.HELM_JOB_IMAGE,)
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
 
 
@@ -338,7 +338,7 @@ def import_images(directory: str) -> list[str]:
     the system images k3s's packaged components run (SYSTEM_IMAGES)."""
     names = []
     if glob.glob(f"{directory}/k3s-airgap-images-*"):
-        names += [objects.normalized(image) for image in SYSTEM_IMAGES]
+        names += [api.normalized(image) for image in SYSTEM_IMAGES]
     for path in sorted(glob.glob(f"{directory}/*.tar")):
         try:
             with tarfile.open(path) as archive:
@@ -422,10 +422,6 @@ def node_table(nodes: list[dict]) -> dict:
 # ---------------------------------------------------------------- the HTTPS API
 
 
-NODES_RESOURCE = {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node",
-                  "verbs": ["get", "list", "patch"], "shortNames": ["no"]}
-
-
 def not_found(path: str) -> dict:
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
             "code": 404, "message": f"{path} not found"}
@@ -435,7 +431,7 @@ class Api(BaseHTTPRequestHandler):
     server_version = "k3s-standin"
     registry: Registry
     pods: Pods
-    store: objects.Store
+    store: api.Store
     ca_pem: bytes
     secret: str
     tls_dir: str
@@ -444,10 +440,13 @@ class Api(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - keep the journal quiet
         pass
 
-    def reply(self, code: int, body, content_type: str = "application/json") -> None:
+    def reply(self, code: int, body, content_type: str = "application/json", warnings=()) -> None:
+        """Answer; each warning as the API gives it, a `Warning: 299 - "..."` header (RFC 7234)."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for warning in warnings:
+            self.send_header("Warning", "299 - " + json.dumps(warning))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -504,20 +503,19 @@ class Api(BaseHTTPRequestHandler):
         return self.objects_api()
 
     def objects_api(self) -> None:
-        """Workloads' objects and discovery (tests/standin/objects.py), else 404."""
+        """The Kubernetes API's objects and discovery (tests/standin/api), else 404."""
         if not self.authenticated():
             return self.reply(401, {"message": "Unauthorized"})
         path, _, query = self.path.partition("?")
         body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         helmrelease.install_succeeded(self.store)  # what helm installed is there as its Job succeeds
-        answer = objects.handle(self.store, self.command, path, urllib.parse.parse_qs(query), self.headers,
-                                body, core=(NODES_RESOURCE,))
+        answer = api.handle(self.store, self.command, path, urllib.parse.parse_qs(query), self.headers, body)
         if answer is None:
             return self.reply(404, not_found(path))
-        code, reply = answer
+        code, reply, warnings = answer
         if isinstance(reply, str):  # a pod's log
             return self.reply(code, reply.encode(), "text/plain")
-        return self.reply(code, reply)
+        return self.reply(code, reply, warnings=warnings)
 
     do_PUT = do_DELETE = objects_api
 
@@ -598,7 +596,7 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
     pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
-    store = objects.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"),
+    store = api.Store(os.path.join(os.path.dirname(registry.path), "standin-objects.json"),
                           (host_addresses() or ["127.0.0.1"])[0],
                           lambda: [{"labels": node_object(n)["metadata"]["labels"], "images": n.get("images", []),
                                     "no_registry": n.get("no_registry", False)} for n in registry.load().values()])
@@ -612,11 +610,11 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     threading.Thread(target=deploy_manifests, args=(store, manifests), daemon=True).start()
 
 
-def deploy_manifests(store: objects.Store, directory: str) -> None:
-    """k3s's deploy controller, on the server's manifests directory (tests/standin/objects.py)."""
+def deploy_manifests(store: api.Store, directory: str) -> None:
+    """k3s's deploy controller, on the server's manifests directory (tests/standin/api/manifests.py)."""
     seen: dict[str, float] = {}
     while True:
-        objects.deploy_manifests(store, directory, seen)
+        api.deploy_manifests(store, directory, seen)
         time.sleep(2)
 
 

@@ -56,8 +56,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlencode
 
 STANDIN_K3S = Path(__file__).with_name("k3s.py")
-# The modules beside __main__ (k3s.py) in the stand-in's zipapp.
-STANDIN_MODULES = ("objects.py", "progress.py", "helmrelease.py")
+STANDIN_API = Path(__file__).with_name("api")  # the Kubernetes API, a package beside k3s.py
 STANDIN_K3D = Path(__file__).with_name("k3d.py")
 K3D_VERSION = "v5.7.4"  # a real k3d release
 K3D_ASSETS = ("k3d-linux-amd64", "k3d-linux-arm64", "k3d-darwin-amd64", "k3d-darwin-arm64",
@@ -83,7 +82,9 @@ def standin_binary(version: str) -> bytes:
     main = STANDIN_K3S.read_text().replace('VERSION = "v0.0.0+k3s1"', f'VERSION = "{version}"', 1)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
-        for name, text in (("__main__.py", main), *((m, STANDIN_K3S.with_name(m).read_text()) for m in STANDIN_MODULES)):
+        package = [(f"api/{path.name}", path.read_text()) for path in sorted(STANDIN_API.iterdir())
+                   if path.suffix in (".py", ".json") and path.name != "generate.py"]
+        for name, text in (("__main__.py", main), *package):
             bundle.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), text)
     return b"#!/usr/bin/env python3\n" + archive.getvalue()
 

@@ -1,6 +1,6 @@
 """STAND-IN for what helm does inside the install Job of k3s's helm-controller (klipper-helm's
-`helm upgrade --install`), beside the stand-in k3s's object API (tests/standin/objects.py, whose
-helm-controller makes the Job), for harmony's tests only. Never shipped, never called by harmony.
+`helm upgrade --install`), beside the stand-in k3s's helm-controller (helm.py, which makes the
+Job), for harmony's tests only. Never shipped, never called by harmony.
 
 What it models:
 - when a HelmChart's install Job `helm-install-NAME` has succeeded, helm has installed the
@@ -28,7 +28,7 @@ What it does not model: any other template (functions, conditionals, ranges, `in
 none): a chart it cannot render installs nothing, as before this module, while its Job still
 succeeds; objects of kinds the stand-in does not serve are left out; an upgrade leaves the
 objects its chart no longer renders (helm deletes them). Deleting the HelmChart uninstalls its
-release (`released`) at once, where helm-controller runs a helm-delete Job first.
+release (helm.released) at once, where helm-controller runs a helm-delete Job first.
 
 `install_succeeded` runs before the stand-in API answers each request (tests/standin/k3s.py),
 so a client that sees the Job succeeded sees what it installed too, as helm writes the objects
@@ -46,59 +46,55 @@ import threading
 
 import yaml
 
-import objects  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
+from . import fields, schema
+from .errors import ApiError
+from .helm import RELEASE_NAME, RELEASE_NAMESPACE
+from .store import JOBS, Store
 
-CHART_LABEL = "helmcharts.helm.cattle.io/chart"  # on the install Jobs of objects.Store._install_job
+CHART_LABEL = "helmcharts.helm.cattle.io/chart"  # on helm.install_job's Jobs
 MANAGED_BY = "app.kubernetes.io/managed-by"
-RELEASE_NAME = "meta.helm.sh/release-name"
-RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 INSTALLED_BY = "standin.harmony/install-job-uid"
 SUBSTITUTION = re.compile(r"{{\s*(.*?)\s*}}")
 EXPRESSION = re.compile(r"\.(Release\.Name|Release\.Namespace|Chart\.Name|Values((?:\.\w+)+))(\s*\|\s*quote)?")
 LOCK = threading.Lock()  # one install at a time: the API answers requests in threads
 
 
-def served(api_version: str, kind: str) -> objects.Resource | None:
-    """The stand-in's resource of that kind, or None where it serves none."""
-    return next((r for r in objects.RESOURCES if (r.group_version, r.kind) == (api_version, kind)), None)
-
-
-def install_succeeded(store: objects.Store) -> None:
+def install_succeeded(store: Store) -> None:
     """Install the chart of each install Job that succeeded and has not installed it yet."""
     with LOCK:
-        for job in store.list(objects.JOBS, None, CHART_LABEL)["items"]:
+        for job in store.list(JOBS, None, CHART_LABEL)["items"]:
             conditions = (job.get("status") or {}).get("conditions") or []
             if any(c["type"] == "Complete" and c["status"] == "True" for c in conditions):
                 metadata = job["metadata"]
                 try:
-                    chart = store.get(served("helm.cattle.io/v1", "HelmChart"), metadata["namespace"],
+                    chart = store.get(store.kind("helm.cattle.io/v1", "HelmChart"), metadata["namespace"],
                                       metadata["labels"][CHART_LABEL])
                     install(store, chart, metadata["uid"])
-                except objects.ApiError:
+                except ApiError:
                     continue  # its HelmChart is gone, or the API refused an object: helm's install fails
 
 
-def install(store: objects.Store, chart: dict, job: str) -> None:
+def install(store: Store, chart: dict, job: str) -> None:
     """helm upgrade --install of the HelmChart's chart, by the install Job of uid `job`."""
     release, spec = chart["metadata"]["name"], chart.get("spec") or {}
     namespace = spec.get("targetNamespace") or chart["metadata"]["namespace"]
-    records = store.list(served("v1", "Secret"), namespace, f"owner=helm,name={release}")["items"]
+    records = store.list(store.kind("v1", "Secret"), namespace, f"owner=helm,name={release}")["items"]
     if any((r["metadata"].get("annotations") or {}).get(INSTALLED_BY) == job for r in records):
         return
     documents = render(spec, release, namespace)
     if documents is None:
         return
-    namespaces = store.list(served("v1", "Namespace"), None, "")["items"]
+    namespaces = store.list(store.kind("v1", "Namespace"), None, "")["items"]
     if not any(n["metadata"]["name"] == namespace for n in namespaces):
         if not spec.get("createNamespace"):
             return  # helm's install fails: the namespace does not exist
         write(store, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, None)
     marks = {"labels": {MANAGED_BY: "Helm"}, "annotations": {RELEASE_NAME: release, RELEASE_NAMESPACE: namespace}}
     for document in documents:
-        resource = served(document.get("apiVersion"), document.get("kind"))
+        resource = store.kind(str(document.get("apiVersion")), str(document.get("kind")))
         if resource is not None:
             where = (document["metadata"].get("namespace") or namespace) if resource.namespaced else None
-            write(store, objects.merge_patch(document, {"metadata": marks}), where)
+            write(store, fields.merge_patch(document, {"metadata": marks}), where)
     version = str(len(records) + 1)
     write(store, {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                   "metadata": {"name": f"sh.helm.release.v1.{release}.v{version}", "annotations": {INSTALLED_BY: job},
@@ -106,28 +102,13 @@ def install(store: objects.Store, chart: dict, job: str) -> None:
           namespace)
 
 
-def released(stored: dict, chart: dict) -> list[str]:
-    """The keys, among the store's objects, of what the HelmChart's release holds: the objects
-    helm installed (annotated with the release) and its records (Secrets labelled owner=helm)."""
-    release, spec = chart["metadata"]["name"], chart.get("spec") or {}
-    namespace = spec.get("targetNamespace") or chart["metadata"]["namespace"]
-    found = []
-    for key, obj in stored.items():
-        metadata = obj.get("metadata") or {}
-        notes, labels = metadata.get("annotations") or {}, metadata.get("labels") or {}
-        if (notes.get(RELEASE_NAME), notes.get(RELEASE_NAMESPACE)) == (release, namespace) or \
-                (obj.get("kind") == "Secret" and metadata.get("namespace") == namespace
-                 and (labels.get("owner"), labels.get("name")) == ("helm", release)):
-            found.append(key)
-    return found
-
-
-def write(store: objects.Store, document: dict, namespace: str | None) -> None:
+def write(store: Store, document: dict, namespace: str | None) -> None:
     """Create or patch an object as helm does: an Update by the manager `helm`."""
-    resource = served(document["apiVersion"], document["kind"])
-    blank = {"apiVersion": document["apiVersion"], "kind": document["kind"], "metadata": {}}
+    resource = store.kind(document["apiVersion"], document["kind"])
+    kind = schema.of(resource)
     store.write(resource, namespace, document["metadata"]["name"],
-                lambda live: objects.update(live or blank, objects.merge_patch(live, document), "helm"))
+                lambda live: fields.update(live, fields.merge_patch(live, document), "helm", kind) if live
+                else fields.created(document, "helm", kind))
 
 
 def render(spec: dict, release: str, namespace: str) -> list[dict] | None:
