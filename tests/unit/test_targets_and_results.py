@@ -25,7 +25,7 @@ def test_named_inventory(tmp_path):
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("missing.py", "inventory file missing.py not found"),
+    ("missing.py", "inventory file 'missing.py' not found"),
     ("a b", "unknown target 'a b'"),
     ("root@host:99999", "invalid SSH port"),
 ])
