@@ -86,8 +86,8 @@ def _files(path: Path, files: ProjectFiles, key: str, name: str, recursive: bool
         elif entry.suffix in SUFFIXES:
             found.append(files.found(entry, key))
     if not found and not recursive and any(entry.is_dir() for entry in entries):
-        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} has no manifests directly in "
-                       "it, only in its subdirectories: add recursive: true to read them (as kubectl apply -R)")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} has no manifests "
+                       "directly in it, only in its subdirectories: add recursive: true to read them (as kubectl apply -R)")
     return found
 
 
@@ -97,7 +97,8 @@ def _kustomized(given: str, files: ProjectFiles, key: str, name: str) -> tuple[P
     though it is the default, so that no configuration of kubectl can lift it (`confine`)."""
     directory = files.named(given, key)
     if not directory.is_dir():
-        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(directory))} is not a directory")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(directory))} "
+                       "is not a directory")
     files.kustomization(directory, key)
     kubectl = shutil.which("kubectl")
     if kubectl is None:
