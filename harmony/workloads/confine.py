@@ -14,8 +14,9 @@ harmony.yaml in a directory holding both (`-f` names one of several such files).
 
 Kustomize is run with its own bound (`--load-restrictor LoadRestrictionsRootOnly`: a
 kustomization's files are in or below its directory, symlinks followed), which still lets it
-take resources from any directory (`resources: [../../base]`, the usual overlay): those are
-walked here, every kustomization they lead to, and each must be inside the project.
+take resources (and generators, transformers) from any directory (`resources: [../../base]`,
+the usual overlay): those are walked here, every kustomization they lead to, and each must be
+inside the project.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from harmony import shown, yamlfiles
 from harmony.errors import BadInput
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as kustomize looks
-KUSTOMIZE_DIRECTORIES = ("resources", "bases", "components")  # the fields that may name a directory
+# The fields whose entries may be directories of other kustomizations, which Kustomize loads
+# with a new root each, wherever they are (its load restrictor bounds only a root's own files).
+KUSTOMIZE_DIRECTORIES = ("resources", "bases", "components", "generators", "transformers", "validators")
 
 
 class ProjectFiles:

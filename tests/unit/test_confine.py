@@ -113,6 +113,9 @@ def test_a_kustomization_cannot_take_resources_from_outside_the_project(layout):
     (layout / "overlay" / "kustomization.yaml").write_text("components: [linked]\n")
     assert "workloads[0].kustomize (overlay/kustomization.yaml, components): 'linked' is outside" in refusal(
         layout, "  - {name: cache, kustomize: overlay}\n")
+    (layout / "overlay" / "kustomization.yaml").write_text("generators: [../../outside]\n")
+    assert "workloads[0].kustomize (overlay/kustomization.yaml, generators): '../../outside' is outside" in refusal(
+        layout, "  - {name: cache, kustomize: overlay}\n")
     assert "workloads[0].kustomize: '../outside' is outside" in refusal(
         layout, "  - {name: cache, kustomize: ../outside}\n")
 
