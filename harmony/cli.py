@@ -165,8 +165,8 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         ssh_key = ssh_key or project.ssh.get("key")
         ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
     if ssh_key and not os.path.isfile(os.path.expanduser(ssh_key)):
-        raise BadInput(f"the SSH key {shown.value(ssh_key)} (--ssh-key, or ssh.key in the project file) does not exist: "
-                       "give a private key file")
+        raise BadInput(f"the SSH key {shown.value(ssh_key)} (--ssh-key, or ssh.key in the project file) does not "
+                       "exist: give a private key file")
     sudo_password = None
     if sudo_password_env:
         if sudo_password_env not in os.environ:

@@ -86,8 +86,9 @@ def _files(path: Path, files: ProjectFiles, key: str, name: str, recursive: bool
         elif entry.suffix in SUFFIXES:
             found.append(files.found(entry, key))
     if not found and not recursive and any(entry.is_dir() for entry in entries):
-        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} has no manifests "
-                       "directly in it, only in its subdirectories: add recursive: true to read them (as kubectl apply -R)")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} has no "
+                       "manifests directly in it, only in its subdirectories: add recursive: true to read them (as "
+                       "kubectl apply -R)")
     return found
 
 

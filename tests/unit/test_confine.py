@@ -41,7 +41,8 @@ def test_a_values_file_outside_the_project_is_refused_naming_its_key(layout):
     (layout / "values.yaml").write_text("replicas: 1\n")
     workload = "{name: db, helm: {chart: ./chart, values_files: [values.yaml, ../outside/creds.yaml]}}"
     message = refusal(layout, f"  - {workload}\n")
-    assert f"{layout / 'harmony.yaml'}: workloads[0].helm.values_files[1]: '../outside/creds.yaml' is outside" in message
+    assert message.startswith(
+        f"{layout / 'harmony.yaml'}: workloads[0].helm.values_files[1]: '../outside/creds.yaml' is outside")
 
 
 def test_absolute_paths_outside_are_refused_and_inside_taken(layout):
