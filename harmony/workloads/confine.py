@@ -21,6 +21,7 @@ inside the project.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harmony import shown, yamlfiles
@@ -45,7 +46,7 @@ class ProjectFiles:
     def found(self, path: Path, key: str, given: str | None = None) -> Path:
         """`path` (a file found in a directory the project names), resolved, symlinks followed:
         BadInput naming `key` where it is outside the project's directory."""
-        resolved = path.resolve()
+        resolved = Path(os.path.realpath(path))  # a symlink loop is left for reading it to refuse, not raised
         if not resolved.is_relative_to(self.root):
             what = shown.value(given if given is not None else self.relative(path))
             raise BadInput(f"{self.project_file}: {key}: {what} is outside the project's directory {self.root} "

@@ -66,6 +66,15 @@ def test_a_symlink_out_of_the_project_in_a_manifests_directory_is_refused(layout
     assert "workloads[0].manifests: 'linked' is outside" in refusal(layout, "  - {name: web, manifests: linked}\n")
 
 
+def test_a_symlink_loop_is_bad_input(layout):
+    (layout / "k8s").mkdir()
+    os.symlink("a.yaml", layout / "k8s" / "b.yaml")
+    os.symlink("b.yaml", layout / "k8s" / "a.yaml")
+    (layout / "harmony.yaml").write_text("workloads:\n  - {name: web, manifests: k8s/}\n")
+    with pytest.raises(BadInput, match="Too many levels of symbolic links"):
+        spec.load(project.load(layout / "harmony.yaml"))
+
+
 def test_symlinks_that_stay_inside_the_project_are_followed(layout):
     (layout / "shared").mkdir()
     (layout / "shared" / "web.yaml").write_text(CONFIGMAP)
