@@ -27,16 +27,22 @@ class Target:
     ssh_user: str | None = None
     # A list of hosts: {group: [(host name, host data)]}, an inventory made here, not from a file.
     groups: dict[str, list[tuple[str, dict]]] | None = None
+    file: bool = False  # `inventory` is an inventory file: Python that pyinfra runs to read it
 
 
 def make_inventory(target: Target, override_data: dict):
-    """pyinfra's inventory of the target, with `override_data` over every host's."""
-    if target.groups is None:
+    """pyinfra's inventory of the target, with `override_data` over every host's. Only an
+    inventory file goes through the `pyinfra` command's reading: given one host's name, that
+    would look for a file of that name, a Python module to import, then the name in DNS, and
+    print the name where all fail; one host (or @local) is made an inventory here instead."""
+    from pyinfra.api import Inventory
+
+    if target.file:
         from pyinfra_cli.inventory import make_inventory as from_cli
 
         return from_cli(target.inventory, cwd=os.getcwd(), override_data=override_data)
-    from pyinfra.api import Inventory
-
+    if target.groups is None:
+        return Inventory(([target.inventory], {}), override_data=override_data)
     names = [name for hosts in target.groups.values() for name, _ in hosts]
     return Inventory((names, {}), override_data=override_data,
                      **{group: (hosts, {}) for group, hosts in target.groups.items()})
@@ -49,13 +55,13 @@ def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> 
 
     named = cwd / "inventories" / f"{spec}.py"
     if re.fullmatch(r"[A-Za-z0-9_-]+", spec) and os.path.isfile(named):  # False, not OSError, for a name too long
-        return Target(str(named), f"inventory {named}")
+        return Target(str(named), f"inventory {named}", file=True)
 
     if spec.endswith(".py") or "/" in spec:
         path = (cwd / spec) if not os.path.isabs(spec) else Path(spec)
         if not os.path.isfile(path):
             raise BadInput(f"inventory file {shown.value(spec)} not found")
-        return Target(str(path), f"inventory {spec}")
+        return Target(str(path), f"inventory {spec}", file=True)
 
     _, data, description = _ssh_host(spec, ssh_user)
     return Target(data["ssh_hostname"], description, data={"_sudo": data["_sudo"]},
