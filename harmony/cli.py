@@ -142,7 +142,7 @@ def handles_errors(func):
         except (BadInput, Interrupted, RunFailed) as error:
             for line in getattr(error, "hosts", ()):  # what a stopped run did, host by host
                 click.echo(line)
-            click.echo(f"harmony: error: {shown.hidden(str(error))}", err=True)
+            click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
             _exit(error.exit_code)
         _exit(code or 0)
 

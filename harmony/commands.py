@@ -234,7 +234,7 @@ def _reported(rep: report.Report, as_json: bool):
         yield rep
     except (RunFailed, BadInput, Interrupted) as error:
         rep.ok = False
-        rep.extra["error"] = shown.hidden(str(error))
+        rep.extra["error"] = shown.message(str(error))
         raise
     finally:
         _emit(rep, as_json)

@@ -55,6 +55,8 @@ def test_a_long_value_is_cut_and_one_from_the_environment_never_shown(tmp_path):
     assert len(message) < 300
     message = refusal(harmony(tmp_path, "target: '${NAME}'\n", env={"NAME": f"{long}!"}))
     assert "unknown target target (from ${NAME}): give local" in message and "vvv" not in message
+    message = refusal(harmony(tmp_path, f"target: {UNREACHABLE}\n", "--set", f"k3s_version={long}"))
+    assert f"invalid k3s version '{'v' * shown.LONG}...' (100,000 characters)" in message  # made in k3s/settings.py
     message = refusal(harmony(tmp_path, f"target: 'root@{long}'\n"))
     assert f"'root@{'v' * (shown.LONG - 5)}...' (100,005 characters)" in message and len(message) < 300
 
@@ -70,10 +72,13 @@ def test_the_k3d_name_is_checked_before_the_runtime_is_chosen(tmp_path):
     assert "k3d" not in connecting.stderr  # a name k3s takes: on to the host, which does not answer
 
 
-def test_hidden_replaces_whole_words_only_with_their_quotes(monkeypatch):
+def test_a_message_names_keys_for_whole_words_only_and_cuts_long_values(monkeypatch):
     monkeypatch.setattr(shown, "_FROM_ENVIRONMENT", {})  # none of other tests' projects
     shown.from_environment("s3cr", "PART", "cluster.name")
-    assert shown.hidden("name 's3cr' at root@s3cr: s3cret stays") == \
+    assert shown.message("name 's3cr' at root@s3cr: s3cret stays") == \
         "name cluster.name (from ${PART}) at root@cluster.name (from ${PART}): s3cret stays"
     assert shown.value("s3cr") == shown.value("root@s3cr:22") == "cluster.name (from ${PART})"
     assert shown.value("s3cret") == "'s3cret'"
+    path = "/home/me/src/" + "p" * 100 + "/harmony.yaml"
+    assert shown.message(f"{path}: a 'short value' and 'x{'y' * 80}' and $z{'z' * 300}") == \
+        f"{path}: a 'short value' and 'x{'y' * 59}...' (81 characters) and '${'z' * 59}...' (302 characters)"
