@@ -127,8 +127,8 @@ def _patch_gevent() -> None:
 
 
 def handles_errors(func):
-    """Turn harmony's errors into one line on stderr and their exit code; no value read from
-    the environment in it (`harmony.shown`)."""
+    """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
+    makes a message: no value read from the environment in it, no long value whole."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -141,7 +141,7 @@ def handles_errors(func):
             code = func(*args, **kwargs)
         except (BadInput, Interrupted, RunFailed) as error:
             for line in getattr(error, "hosts", ()):  # what a stopped run did, host by host
-                click.echo(line)
+                click.echo(shown.message(line))
             click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
             _exit(error.exit_code)
         _exit(code or 0)
