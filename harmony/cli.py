@@ -127,20 +127,22 @@ def _patch_gevent() -> None:
 
 
 def handles_errors(func):
-    """Turn harmony's errors into one line on stderr and their exit code."""
+    """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
+    makes a message: no value read from the environment in it, no long value whole."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _patch_gevent()
 
+        from harmony import shown
         from harmony.errors import BadInput, Interrupted, RunFailed
 
         try:
             code = func(*args, **kwargs)
         except (BadInput, Interrupted, RunFailed) as error:
             for line in getattr(error, "hosts", ()):  # what a stopped run did, host by host
-                click.echo(line)
-            click.echo(f"harmony: error: {error}", err=True)
+                click.echo(shown.message(line))
+            click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
             _exit(error.exit_code)
         _exit(code or 0)
 
@@ -154,7 +156,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     `use_project` is false, over the inventory's data."""
     from pyinfra_cli.util import parse_cli_arg
 
-    from harmony import commands, datakeys, project as projects, runner, targets
+    from harmony import commands, datakeys, project as projects, runner, shown, targets
     from harmony.errors import BadInput
 
     project = projects.find_and_load(project_file) if use_project else None
@@ -163,8 +165,8 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         ssh_key = ssh_key or project.ssh.get("key")
         ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
     if ssh_key and not os.path.isfile(os.path.expanduser(ssh_key)):
-        raise BadInput(f"the SSH key {ssh_key} (--ssh-key, or ssh.key in the project file) does not exist: "
-                       "give a private key file")
+        raise BadInput(f"the SSH key {shown.value(ssh_key)} (--ssh-key, or ssh.key in the project file) does not "
+                       "exist: give a private key file")
     sudo_password = None
     if sudo_password_env:
         if sudo_password_env not in os.environ:
@@ -174,7 +176,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     for item in data:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise BadInput(f"--set '{item}': expected KEY=VALUE, with KEY a data key like k3d_api_port")
+            raise BadInput(f"--set {shown.value(item)}: expected KEY=VALUE, with KEY a data key like k3d_api_port")
         datakeys.check_set(key)
         overrides[key] = parse_cli_arg(value)  # as pyinfra's --data reads it: numbers, JSON, true
     if ssh_host_keys:

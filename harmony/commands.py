@@ -19,7 +19,7 @@ from typing import Callable
 import click
 
 from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, report,
-                     runner, runtime, stopping)
+                     runner, runtime, shown, stopping)
 from harmony.errors import BadInput, Interrupted, RunFailed
 from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
 from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
@@ -80,13 +80,36 @@ def _load(request: Request, data: dict) -> list[inventory.Host]:
     return inventory.load(request.target, {**request.target.data, **port, **data})
 
 
-def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Choice:
+def _requested_runtime(request: Request, hosts: list[inventory.Host]) -> str | None:
+    """The runtime asked for (--runtime, or harmony_runtime in the data), if any."""
+    requested = request.runtime or hosts[0].data.get("harmony_runtime")
+    if requested and requested not in runtime.RUNTIMES:
+        raise BadInput(f"unknown runtime {shown.value(requested)}: use k3s or k3d")
+    return requested
+
+
+def _k3d_settings(request: Request, hosts: list[inventory.Host]) -> k3d_settings.K3dSettings | None:
+    """The one host's k3d settings wherever k3d may run the cluster (asked for, or to be chosen
+    from the host's facts), checked now, before the facts are read: every refusal comes before
+    any connection. None where k3d cannot run it (several hosts, or k3s asked for)."""
+    requested = _requested_runtime(request, hosts)
+    if len(hosts) > 1 or requested == "k3s":
+        return None
+    try:
+        return k3d_settings.from_data(hosts[0].data, hosts[0].name)
+    except BadInput as error:
+        if requested:
+            raise
+        raise BadInput(f"{error} (k3d may run this cluster, as no runtime is asked for: or ask for k3s, "
+                       "with --runtime k3s or cluster.runtime: k3s)") from None
+
+
+def _choose_runtime(request: Request, hosts: list[inventory.Host], k3d: k3d_settings.K3dSettings | None
+                    ) -> runtime.Choice:
     """k3s or k3d: asked for (--runtime, or harmony_runtime in the data), or decided from the
     one host's facts (read without sudo: Docker must answer the login user). An inventory of
     several hosts is one k3s cluster."""
-    requested = request.runtime or hosts[0].data.get("harmony_runtime")
-    if requested and requested not in runtime.RUNTIMES:
-        raise BadInput(f"unknown runtime '{requested}': use k3s or k3d")
+    requested = _requested_runtime(request, hosts)
     if len(hosts) > 1:
         if requested == "k3d":
             raise BadInput("k3d runs a cluster in one host's Docker: give one host, or use k3s "
@@ -101,8 +124,7 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host]) -> runtime.Ch
     if not platform:
         raise RunFailed(f"{host.name}: cannot read its facts to choose a runtime: "
                         f"{reasons.get(host.name, 'no answer')}")
-    install_docker = k3d_settings.from_data(host.data, host.name).install_docker
-    return runtime.choose(host.name, runtime.Platform(**platform), install_docker)
+    return runtime.choose(host.name, runtime.Platform(**platform), k3d.install_docker)
 
 
 def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: bool = False) -> Run:
@@ -125,14 +147,15 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: 
     if pin:
         for host in hosts:
             check_https(host.data, host.name, DOWNLOAD_URLS)
-    choice = _choose_runtime(request, hosts)
+    k3d = _k3d_settings(request, hosts)
+    choice = _choose_runtime(request, hosts, k3d)
     if choice.runtime == "k3d" and hosts[0].settings.airgap_dir:
         raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
                        f"Docker ({choice.reason}): use --runtime k3s, or give none")
     if choice.runtime == "k3s":
         resolved = k3s_resolve.resolve([(h.name, h.settings) for h in hosts], pin, whole)
     else:
-        resolved = k3d_resolve.resolve(k3d_settings.from_data(hosts[0].data, hosts[0].name), pin)
+        resolved = k3d_resolve.resolve(k3d, pin)
     # The run's data: the overrides, and what the controller resolved, for every host.
     run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
     run = Run(hosts, replace(request.options, data=run_data), request, resolved, loaded)
@@ -162,12 +185,12 @@ def _with_data(request: Request, data: dict) -> Request:
     wins): the cluster's name and the API address the controller uses."""
     name = request.name or data.get("harmony_cluster") or "harmony"
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise BadInput(f"invalid cluster name {name!r} (--name, harmony_cluster): use letters, digits, "
+        raise BadInput(f"invalid cluster name {shown.value(name)} (--name, harmony_cluster): use letters, digits, "
                        "'-', '_' and '.'")
     server = request.kubeconfig_server or data.get("harmony_kubeconfig_server")
     if server is not None and not (isinstance(server, str) and server.startswith("https://")):
         raise BadInput(f"the API address (--kubeconfig-server, harmony_kubeconfig_server) must be an "
-                       f"https:// URL, not {server!r}")
+                       f"https:// URL, not {shown.value(server)}")
     return replace(request, name=name, kubeconfig_server=server)
 
 
@@ -211,7 +234,7 @@ def _reported(rep: report.Report, as_json: bool):
         yield rep
     except (RunFailed, BadInput, Interrupted) as error:
         rep.ok = False
-        rep.extra["error"] = str(error)
+        rep.extra["error"] = shown.message(str(error))
         raise
     finally:
         _emit(rep, as_json)

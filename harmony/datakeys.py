@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable, Mapping
 
+from harmony import shown
 from harmony.errors import BadInput
 
 OWNED_PREFIXES = ("k3s_", "k3d_", "harmony_")
@@ -57,7 +58,7 @@ def check_data(data: Mapping, where: str) -> None:
     port = data.get("ssh_port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise BadInput(f"{where}: data 'ssh_port' must be a port number (an int from 1 to 65535), "
-                       f"not {port!r}")
+                       f"not {shown.value(port)}")
 
 
 def check_set(key: str) -> None:
@@ -83,5 +84,5 @@ def number(data: Mapping, host_name: str, key: str, default: int, low: int, high
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise bad_value(host_name, key, f"must be a whole number from {low} to {high}, not {value!r}")
+        raise bad_value(host_name, key, f"must be a whole number from {low} to {high}, not {shown.value(value)}")
     return value

@@ -10,8 +10,8 @@ error names the file, the line and what the value must be, with a "did you mean"
 misspelt key.
 
 `${VAR}` in a string is the environment variable VAR, and `$$` a literal `$`: the only way a
-secret (a join token) enters the file, so the file itself can be committed. Values never appear
-in an error message, since an expanded one may be a secret.
+secret (a join token) enters the file, so the file itself can be committed. Such a value never
+appears in a message, since it may be a secret: its key does (`harmony.shown`).
 
 The cluster's settings become the inventory data keys they name (`cluster.k3s.drain` is
 `k3s_drain`): the layer between the inventory and the command line's options, which win.
@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from harmony import targets, yamlfiles
+from harmony import shown, targets, yamlfiles
 from harmony.errors import BadInput
 
 FILENAME = "harmony.yaml"
@@ -143,8 +143,13 @@ class _Where:
     def error(self, path, problem: str, node=None) -> BadInput:
         node = node or self.node(path)
         line = f":{node.start_mark.line + 1}" if node is not None else ""
-        name = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+        name = key_of(path)
         return BadInput(f"{self.path}{line}: {name + ': ' if name else ''}{problem}")
+
+
+def key_of(path) -> str:
+    """A value's place in the file as messages name it: `workloads[2].helm.values_files[0]`."""
+    return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
 
 
 def _expand(value, environ, where: _Where, path):
@@ -164,6 +169,7 @@ def _expand(value, environ, where: _Where, path):
         if match[2] not in environ:
             raise where.error(path, f"the environment variable {match[2]} is not set: set it, or "
                                     f"give the value another way")
+        shown.from_environment(environ[match[2]], match[2], key_of(path))
         return environ[match[2]]
 
     return VARIABLE.sub(replace, value)

@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harmony import shown
 from harmony.errors import BadInput
 
+MAX_HOST_NAME = 253  # characters, as DNS allows (RFC 1035, 3.1, written as dotted text)
 SSH_HOST = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?$")
 
 
@@ -25,16 +27,22 @@ class Target:
     ssh_user: str | None = None
     # A list of hosts: {group: [(host name, host data)]}, an inventory made here, not from a file.
     groups: dict[str, list[tuple[str, dict]]] | None = None
+    file: bool = False  # `inventory` is an inventory file: Python that pyinfra runs to read it
 
 
 def make_inventory(target: Target, override_data: dict):
-    """pyinfra's inventory of the target, with `override_data` over every host's."""
-    if target.groups is None:
+    """pyinfra's inventory of the target, with `override_data` over every host's. Only an
+    inventory file goes through the `pyinfra` command's reading: given one host's name, that
+    would look for a file of that name, a Python module to import, then the name in DNS, and
+    print the name where all fail; one host (or @local) is made an inventory here instead."""
+    from pyinfra.api import Inventory
+
+    if target.file:
         from pyinfra_cli.inventory import make_inventory as from_cli
 
         return from_cli(target.inventory, cwd=os.getcwd(), override_data=override_data)
-    from pyinfra.api import Inventory
-
+    if target.groups is None:
+        return Inventory(([target.inventory], {}), override_data=override_data)
     names = [name for hosts in target.groups.values() for name, _ in hosts]
     return Inventory((names, {}), override_data=override_data,
                      **{group: (hosts, {}) for group, hosts in target.groups.items()})
@@ -46,14 +54,14 @@ def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> 
         return Target("@local", "this machine", data={"_sudo": os.geteuid() != 0})
 
     named = cwd / "inventories" / f"{spec}.py"
-    if re.fullmatch(r"[A-Za-z0-9_-]+", spec) and named.is_file():
-        return Target(str(named), f"inventory {named}")
+    if re.fullmatch(r"[A-Za-z0-9_-]+", spec) and os.path.isfile(named):  # False, not OSError, for a name too long
+        return Target(str(named), f"inventory {named}", file=True)
 
     if spec.endswith(".py") or "/" in spec:
         path = (cwd / spec) if not os.path.isabs(spec) else Path(spec)
-        if not path.is_file():
-            raise BadInput(f"inventory file {spec} not found")
-        return Target(str(path), f"inventory {spec}")
+        if not os.path.isfile(path):
+            raise BadInput(f"inventory file {shown.value(spec)} not found")
+        return Target(str(path), f"inventory {spec}", file=True)
 
     _, data, description = _ssh_host(spec, ssh_user)
     return Target(data["ssh_hostname"], description, data={"_sudo": data["_sudo"]},
@@ -80,12 +88,14 @@ def _ssh_host(spec: str, ssh_user: str | None) -> tuple[str, dict, str]:
     match = SSH_HOST.fullmatch(spec)
     if not match:
         raise BadInput(
-            f"unknown target '{spec}': give local, the name of an inventory in ./inventories, "
+            f"unknown target {shown.value(spec)}: give local, the name of an inventory in ./inventories, "
             "a path to an inventory .py file, or [user@]host[:port]"
         )
+    if len(match["host"]) > MAX_HOST_NAME:
+        raise BadInput(f"target {shown.value(spec)}: a host name is at most {MAX_HOST_NAME} characters (DNS's limit)")
     port = int(match["port"]) if match["port"] else None
     if port is not None and not 0 < port < 65536:
-        raise BadInput(f"invalid SSH port in '{spec}'")
+        raise BadInput(f"invalid SSH port in {shown.value(spec)}")
     user = match["user"] or ssh_user
     login = user or getpass.getuser()
     address = match["host"].strip("[]")

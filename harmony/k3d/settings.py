@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from harmony import shown
 from harmony.datakeys import flag, number
 from harmony.errors import BadInput
 from harmony.k3s import settings as k3s_settings
@@ -56,7 +57,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
     k3s = k3s_settings.from_data(data, host_name, groups)
     cluster = data.get("harmony_cluster") or "harmony"
     if not isinstance(cluster, str) or not CLUSTER_NAME.fullmatch(cluster):
-        raise BadInput(f"invalid cluster name {cluster!r} for k3d: use lower-case letters, digits "
+        raise BadInput(f"invalid cluster name {shown.value(cluster)} for k3d: use lower-case letters, digits "
                        "and '-' (at most 32), as k3d requires")
     version = data.get("k3d_version") or DEFAULT_VERSION
     if not isinstance(version, str) or not VERSION.fullmatch(version):

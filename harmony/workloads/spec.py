@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from harmony import yamlfiles
+from harmony import shown, yamlfiles
 from harmony.errors import BadInput
 from harmony.workloads import duplicates, helmignore
+from harmony.workloads.confine import ProjectFiles
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_NAMESPACE = "kube-system"  # where k3s's own HelmCharts are, and their install Jobs
@@ -41,19 +42,23 @@ class Workload:
 
 def load(project, bundle: str | None = None) -> list[Workload]:
     """The project's workloads with their objects, in the file's order, no object given twice;
-    with an airgap `bundle`, the charts it holds in place of those from repositories."""
-    workloads = []
-    for entry in project.workloads:
+    with an airgap `bundle`, the charts it holds in place of those from repositories. Every
+    file they read is inside the project's directory (`confine`)."""
+    workloads, files = [], ProjectFiles(project.path)
+    for index, entry in enumerate(project.workloads):
         kind = next(k for k in ("manifests", "kustomize", "helm") if k in entry)
+        key = f"workloads[{index}].{kind}"
         if kind == "helm":
-            found = [(helm_chart(project, entry, bundle), f"{project.path}: workload {entry['name']}'s chart")]
+            found = [(helm_chart(project, entry, files, key, bundle),
+                      f"{project.path}: workload {entry['name']}'s chart")]
         elif kind == "kustomize":
-            found = _objects(*_kustomized(project.root / entry["kustomize"], project.path, entry["name"]))
+            found = _objects(*_kustomized(entry["kustomize"], files, key, entry["name"]))
         else:
-            paths = entry["manifests"] if isinstance(entry["manifests"], list) else [entry["manifests"]]
+            listed = isinstance(entry["manifests"], list)
             found = []
-            for path in paths:
-                for file in _files(project.root / path, project.path, entry["name"], entry.get("recursive", False)):
+            for number, path in enumerate(entry["manifests"] if listed else [entry["manifests"]]):
+                at = f"{key}[{number}]" if listed else key
+                for file in _files(files.named(path, at), files, at, entry["name"], entry.get("recursive", False)):
                     found += _objects(file)
         if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
@@ -63,39 +68,46 @@ def load(project, bundle: str | None = None) -> list[Workload]:
     return workloads
 
 
-def _files(path: Path, project_file: Path, name: str, recursive: bool) -> list[Path]:
-    """The manifest files at `path` as `kubectl apply -f` takes them (k8s.io/cli-runtime,
-    pkg/resource/visitor.go, ExpandPathsToFileVisitors): a file as named; a directory's .yaml,
-    .yml and .json files directly in it, in name order, and with `recursive` (`kubectl apply -R`)
-    those of its subdirectories too, each where its name sorts (filepath.Walk's order)."""
+def _files(path: Path, files: ProjectFiles, key: str, name: str, recursive: bool) -> list[Path]:
+    """The manifest files at `path` (at `key` in the project file) as `kubectl apply -f` takes
+    them (k8s.io/cli-runtime, pkg/resource/visitor.go, ExpandPathsToFileVisitors): a file as
+    named; a directory's .yaml, .yml and .json files directly in it, in name order, and with
+    `recursive` (`kubectl apply -R`) those of its subdirectories too, each where its name sorts
+    (filepath.Walk's order); each inside the project."""
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise BadInput(f"{project_file}: workload '{name}': {path} does not exist")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} does not exist")
     found, entries = [], sorted(path.iterdir(), key=lambda p: p.name)
     for entry in entries:
         if entry.is_dir() and not entry.is_symlink():
             if recursive:
-                found += _files(entry, project_file, name, recursive)
+                found += _files(entry, files, key, name, recursive)
         elif entry.suffix in SUFFIXES:
-            found.append(entry)
+            found.append(files.found(entry, key))
     if not found and not recursive and any(entry.is_dir() for entry in entries):
-        raise BadInput(f"{project_file}: workload '{name}': {path} has no manifests directly in it, only in its "
-                       "subdirectories: add recursive: true to read them (as kubectl apply -R)")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(path))} has no "
+                       "manifests directly in it, only in its subdirectories: add recursive: true to read them (as "
+                       "kubectl apply -R)")
     return found
 
 
-def _kustomized(directory: Path, project_file: Path, name: str) -> tuple[Path, str]:
+def _kustomized(given: str, files: ProjectFiles, key: str, name: str) -> tuple[Path, str]:
     """(the directory, the objects Kustomize builds from it), by `kubectl kustomize`: kubectl
-    carries Kustomize, and no Python implementation of it exists."""
+    carries Kustomize, and no Python implementation of it exists. Its load restrictor is named,
+    though it is the default, so that no configuration of kubectl can lift it (`confine`)."""
+    directory = files.named(given, key)
     if not directory.is_dir():
-        raise BadInput(f"{project_file}: workload '{name}': {directory} is not a directory")
+        raise BadInput(f"{files.project_file}: workload '{name}': {shown.value(files.relative(directory))} "
+                       "is not a directory")
+    files.kustomization(directory, key)
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise BadInput(f"{project_file}: workload '{name}': building a Kustomize directory needs kubectl on this "
+        raise BadInput(f"{files.project_file}: workload '{name}': building a Kustomize directory needs kubectl on this "
                        "machine (kubectl kustomize): install kubectl, or list the built manifests instead")
     try:
-        built = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+        built = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", str(directory)],
+                               capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
         raise BadInput(f"{directory}: kubectl kustomize took over 120 s") from None
     if built.returncode != 0:
@@ -145,12 +157,13 @@ def bundled_chart(helm: dict) -> str:
     return f"charts/{name}-{helm['version']}-{hashlib.sha256(source.encode()).hexdigest()[:12]}.tgz"
 
 
-def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
+def helm_chart(project, entry: dict, files: ProjectFiles, key: str, bundle: str | None = None) -> dict:
     """The workload's HelmChart for k3s's helm-controller (helm.cattle.io/v1), which installs
     the chart in the cluster and keeps it installed: a local chart travels inside it, as
     `chartContent` (so the cluster needs no access to this machine, or to the internet), and so
     does one from a repository or an OCI registry that an airgap `bundle` holds; otherwise that
-    one is named, at its pinned version."""
+    one is named, at its pinned version. Its local chart and values files are inside the
+    project (`key`: where harmony.yaml gives them)."""
     helm, where = entry["helm"], f"{project.path}: workload '{entry['name']}'"
     spec = {"targetNamespace": entry.get("namespace") or "default", "createNamespace": True}
     chart = helm["chart"]
@@ -167,10 +180,10 @@ def helm_chart(project, entry: dict, bundle: str | None = None) -> dict:
         else:
             spec.update(chart=chart, version=str(helm["version"]), **({"repo": helm["repo"]} if "repo" in helm else {}))
     else:
-        spec["chartContent"] = chart_archive(project.root / chart, where)
+        spec["chartContent"] = chart_archive(files.named(chart, f"{key}.chart"), where, files, f"{key}.chart")
     values = {}
-    for name in helm.get("values_files") or []:
-        values = _merged(values, _values_file(project.root / name, where))
+    for index, name in enumerate(helm.get("values_files") or []):
+        values = _merged(values, _values_file(files.named(name, f"{key}.values_files[{index}]"), name, where))
     values = _merged(values, helm.get("values") or {})
     if values:
         spec["valuesContent"] = yaml.safe_dump(values, sort_keys=True)
@@ -200,13 +213,17 @@ def _refuse_too_large(resource: dict, where: str, local: bool) -> None:
                        f"make its values smaller, or {publish}")
 
 
-def chart_archive(directory: Path, where: str) -> str:
+def chart_archive(directory: Path, where: str, files: ProjectFiles, key: str) -> str:
     """A local chart as `helm package` packs it (a .tgz holding CHART/..., without what its
     .helmignore leaves out), base64: the same bytes for the same files (sorted, no times, no
-    owners), so an unchanged chart leaves its HelmChart unchanged."""
+    owners), so an unchanged chart leaves its HelmChart unchanged. Every file it reads or packs
+    is inside the project (a symlink in a chart may point anywhere)."""
     chart_file = directory / "Chart.yaml"
     if not chart_file.is_file():
-        raise BadInput(f"{where}: {directory} is not a Helm chart (no Chart.yaml)")
+        raise BadInput(f"{where}: {shown.value(files.relative(directory))} is not a Helm chart (no Chart.yaml)")
+    for read_first in (chart_file, directory / helmignore.HELMIGNORE):
+        if read_first.exists():
+            files.found(read_first, key)
     try:
         name = str((yamlfiles.load(chart_file) or {})["name"])
     except (KeyError, TypeError):
@@ -215,6 +232,7 @@ def chart_archive(directory: Path, where: str) -> str:
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for path in helmignore.chart_files(directory):
+            files.found(path, key)
             info = tarfile.TarInfo(f"{name}/{path.relative_to(directory).as_posix()}")
             info.size, info.mode = path.stat().st_size, 0o644
             with path.open("rb") as data:
@@ -222,9 +240,9 @@ def chart_archive(directory: Path, where: str) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _values_file(path: Path, where: str) -> dict:
+def _values_file(path: Path, given: str, where: str) -> dict:
     if not path.is_file():
-        raise BadInput(f"{where}: the values file {path} does not exist")
+        raise BadInput(f"{where}: the values file {shown.value(given)} does not exist")
     values = yamlfiles.load(path) or {}
     if not isinstance(values, dict):
         raise BadInput(f"{path}: a values file must be a mapping")

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.e2e.conftest import assert_untouched, one_error_line, write_inventory
+from tests.e2e.conftest import NEW, assert_untouched, one_error_line, until, write_inventory
 
 
 @pytest.mark.parametrize("data,message", [
@@ -99,4 +99,37 @@ def test_an_airgap_bundle_is_refused_for_k3d(harmony, host, tmp_path):
     assert result.returncode == 2
     assert "an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in Docker " \
            "(asked for): use --runtime k3s, or give none" in one_error_line(result)
+    assert_untouched(host)
+
+
+def logins(host) -> list[str]:
+    """The SSH logins the host's sshd accepted."""
+    return [line for line in host.sh("journalctl -u ssh -o cat --no-pager", check=False).splitlines()
+            if line.startswith("Accepted ")]
+
+
+def test_a_project_refused_for_its_values_opens_no_login_and_shows_no_secret(harmony, host, tmp_path):
+    """A cluster name from the environment that k3d refuses, with no runtime asked for (k3d may be
+    chosen from the host's facts), and a values file outside the project: each refused with one
+    line naming its key, never the value, before any login on the host."""
+    secret = "TopSecretVal-31337"
+    (tmp_path / "outside.yaml").write_text(f"password: {secret}\n")
+    root = tmp_path / "shop"
+    (root / "chart").mkdir(parents=True)
+    (root / "chart" / "Chart.yaml").write_text("name: shop\nversion: 0.1.0\n")
+    cluster = {"name": "${CLUSTER}", "version": NEW, "allow_http": True,
+               "k3s": {"release_url": harmony.mirror.release_url}}
+    cases = [({"cluster": cluster}, "cluster.name (from ${CLUSTER})"),
+             ({"workloads": [{"name": "db", "helm": {"chart": "chart", "values_files": ["../outside.yaml"]}}]},
+              "workloads[0].helm.values_files[0]: '../outside.yaml' is outside the project's directory")]
+    assert until(lambda: host.sh("systemctl is-active ssh", check=False) == "active")
+    for spec, named in cases:
+        (root / "harmony.yaml").write_text(yaml.safe_dump({"target": host.target, "ssh": {"key": str(harmony.ssh_key)},
+                                                           **spec}))
+        for command in (["plan"], ["up", "--yes"]):
+            result = harmony(*command, cwd=root, env={"CLUSTER": secret})
+            assert result.returncode == 2, result.stdout + result.stderr
+            assert named in one_error_line(result)
+            assert secret not in result.stdout + result.stderr
+    assert logins(host) == []
     assert_untouched(host)

@@ -16,6 +16,7 @@ import pytest
 from harmony import project
 from harmony.errors import BadInput
 from harmony.workloads import helmignore, spec
+from harmony.workloads.confine import ProjectFiles
 
 # The .helmignore `helm create` writes.
 HELM_CREATE = """\
@@ -93,13 +94,15 @@ def test_a_chart_is_packed_without_what_its_helmignore_and_helms_default_leave_o
         (chart / name).parent.mkdir(parents=True, exist_ok=True)
         (chart / name).write_text("name: shop\nversion: 0.1.0\n" if name == "Chart.yaml" else "x\n")
     (chart / ".helmignore").write_text(HELM_CREATE)
-    packed = spec.chart_archive(chart, "workload 'shop'")
+    files = ProjectFiles(tmp_path / "harmony.yaml")
+    packed = spec.chart_archive(chart, "workload 'shop'", files, "workloads[0].helm.chart")
     with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed))) as archive:
         assert sorted(archive.getnames()) == [
             "shop/.helmignore", "shop/Chart.yaml", "shop/README.md", "shop/files/.keep", "shop/templates/NOTES.txt",
             "shop/templates/_helpers.tpl", "shop/templates/deployment.yaml", "shop/values.yaml"]
     (chart / "values-secret.yaml.bak").write_text("changed, and ignored\n")
-    assert spec.chart_archive(chart, "workload 'shop'") == packed  # deterministic, and blind to what it leaves out
+    # deterministic, and blind to what it leaves out
+    assert spec.chart_archive(chart, "workload 'shop'", files, "workloads[0].helm.chart") == packed
 
 
 def test_a_chart_too_large_for_a_helmchart_is_refused_until_its_helmignore_leaves_the_bulk_out(tmp_path):

@@ -25,13 +25,32 @@ def test_named_inventory(tmp_path):
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("missing.py", "inventory file missing.py not found"),
+    ("missing.py", "inventory file 'missing.py' not found"),
     ("a b", "unknown target 'a b'"),
     ("root@host:99999", "invalid SSH port"),
 ])
 def test_bad_targets(spec, message, tmp_path):
     with pytest.raises(BadInput, match=message):
         targets.resolve(spec, cwd=tmp_path)
+
+
+def test_one_host_is_its_own_inventory_never_a_file_module_or_lookup_of_its_name(tmp_path, monkeypatch):
+    """pyinfra's reading of a target would take a file or Python module of the host's name as its
+    inventory (running its code), or look the name up in DNS and print it where it resolves not."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "harmony.yaml").write_text("hosts = ['elsewhere']\n")
+    (tmp_path / "shop.py").write_text("hosts = ['elsewhere']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with ctx_state.use(State()):
+        for name in ("harmony.yaml", "shop", "TopSecretVal-31337"):
+            inventory = targets.make_inventory(targets.resolve(f"root@{name}"), {"ssh_port": 2222})
+            assert [(h.name, h.data.ssh_port) for h in inventory] == [(name, 2222)]
+        (local,) = targets.make_inventory(targets.resolve("local"), {})
+        assert local.name == "@local"
+    assert targets.resolve("shop.py", cwd=tmp_path).file  # an inventory file: pyinfra reads it
 
 
 def run_over_fakes(tmp_path, responses: dict, dry: bool, data: str = "{}") -> dict[str, dict]:

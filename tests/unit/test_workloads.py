@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,7 +45,7 @@ def test_manifests_from_files_and_directories_in_order(tmp_path):
 def test_a_directory_of_subdirectories_only_says_to_read_them_recursively(tmp_path):
     (tmp_path / "deploy" / "base").mkdir(parents=True)
     (tmp_path / "deploy" / "base" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
-    with pytest.raises(BadInput, match="deploy has no manifests directly in it, only in its subdirectories: "
+    with pytest.raises(BadInput, match="'deploy' has no manifests directly in it, only in its subdirectories: "
                                        "add recursive: true to read them \\(as kubectl apply -R\\)"):
         load(tmp_path, "  - {name: web, manifests: deploy/}\n")
     with pytest.raises(BadInput, match=":2: workloads\\[0\\]: 'recursive' is only for manifests: remove it"):
@@ -64,7 +65,7 @@ def test_a_manifest_that_is_not_objects_is_bad_input_naming_file_and_document(tm
 
 
 def test_missing_manifests_are_bad_input(tmp_path):
-    with pytest.raises(BadInput, match="workload 'web': .*/nowhere does not exist"):
+    with pytest.raises(BadInput, match="workload 'web': 'nowhere' does not exist"):
         load(tmp_path, "  - {name: web, manifests: nowhere}\n")
 
 
@@ -93,8 +94,8 @@ def test_a_chart_is_a_helmchart_for_k3s_with_its_values_merged_as_helm_merges_th
 @pytest.mark.parametrize("helm, expected", [
     ("{chart: postgresql, repo: 'https://charts.example'}", "needs its version pinned: add helm.version"),
     ("{chart: 'oci://registry.example/charts/db'}", "needs its version pinned"),
-    ("{chart: ./nochart}", "nochart is not a Helm chart \\(no Chart.yaml\\)"),
-    ("{chart: ./c, values_files: [missing.yaml]}", "the values file .*missing.yaml does not exist"),
+    ("{chart: ./nochart}", "'nochart' is not a Helm chart \\(no Chart.yaml\\)"),
+    ("{chart: ./c, values_files: [missing.yaml]}", "the values file 'missing.yaml' does not exist"),
 ])
 def test_a_chart_that_cannot_be_installed_as_given_is_bad_input(tmp_path, helm, expected):
     (tmp_path / "c").mkdir()
@@ -274,8 +275,8 @@ def test_the_first_pod_in_trouble_explains_a_rollout():
 
 
 def test_a_kustomize_directory_is_built_by_the_real_kubectl(tmp_path):
-    example = Path(__file__).parents[2] / "examples" / "shop"
-    (tmp_path / "harmony.yaml").write_text(f"workloads:\n  - {{name: cache, kustomize: {example}/cache/overlays/dev}}\n")
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "shop" / "cache", tmp_path / "cache")
+    (tmp_path / "harmony.yaml").write_text("workloads:\n  - {name: cache, kustomize: cache/overlays/dev}\n")
     (workload,) = spec.load(project.load(tmp_path / "harmony.yaml"))
     kinds = {o["kind"]: o for o in workload.objects}
     assert set(kinds) == {"Deployment", "Service"}

@@ -4,6 +4,7 @@ the line, with either of PyYAML's parsers."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from contextlib import contextmanager
@@ -154,9 +155,10 @@ def test_a_plain_equals_sign_is_a_string_as_kubectl_reads_it(tmp_path):
 
 
 def test_what_kustomize_builds_is_bounded_too(tmp_path, monkeypatch):
-    overlay = Path(__file__).parents[2] / "examples" / "shop" / "cache" / "overlays" / "dev"
-    (tmp_path / "harmony.yaml").write_text(f"workloads:\n  - {{name: cache, kustomize: {overlay}}}\n")
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "shop" / "cache", tmp_path / "cache")
+    overlay = tmp_path / "cache" / "overlays" / "dev"
+    (tmp_path / "harmony.yaml").write_text("workloads:\n  - {name: cache, kustomize: cache/overlays/dev}\n")
     loaded = project.load(tmp_path / "harmony.yaml")
-    monkeypatch.setattr(yamlfiles, "MAX_BYTES", 100)
-    with pytest.raises(BadInput, match=f"^{overlay}: [0-9,]+ bytes, over harmony's limit of 100 for a YAML file"):
+    monkeypatch.setattr(yamlfiles, "MAX_BYTES", 300)  # over its kustomization.yaml, under what it builds
+    with pytest.raises(BadInput, match=f"^{overlay}: [0-9,]+ bytes, over harmony's limit of 300 for a YAML file"):
         spec.load(loaded)
