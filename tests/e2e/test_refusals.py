@@ -11,19 +11,10 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.conftest import until
+from tests.e2e.test_standin_api import workload
 from tests.e2e.test_workloads import kubectl_json, project
 
-APP = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx:1.27-alpine}]}
-"""
+APP = workload("Deployment", "web", "shop", "nginx:1.27-alpine", "  replicas: 2\n")
 SCALER = """\
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import yaml
 from kubernetes import config as kube_config, dynamic
 
 from tests.e2e.conftest import until
@@ -300,8 +301,16 @@ def test_the_api_refuses_what_a_real_server_refuses(host, harmony, tmp_path):
         "name": "big", "namespace": "strict"}, "data": {"blob": "x" * (3 * 1024 * 1024)}}))
     big = kubectl("create", "-f", str(tmp_path / "big.json"))
     assert big.returncode == 1 and "Request entity too large: limit is 3145728" in big.stderr, big.stderr
+    # A ConfigMap's data holds at most 1 MiB (ValidateConfigMap); an object that validation lets
+    # through (a 2 MiB environment variable) is then too large for etcd.
     (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
         "name": "big", "namespace": "strict"}, "data": {"blob": "x" * (2 * 1024 * 1024)}}))
+    over = kubectl("create", "-f", str(tmp_path / "big.json"))
+    assert over.returncode == 1 and 'ConfigMap "big" is invalid: []: Too long: must have at most 1048576 bytes' \
+        in over.stderr, over.stderr
+    heavy = yaml.safe_load(workload("Deployment", "heavy", "strict", "nginx:1.27"))
+    heavy["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "BLOB", "value": "x" * (2 * 1024 * 1024)}]
+    (tmp_path / "big.json").write_text(json.dumps(heavy))
     too_big = kubectl("create", "-f", str(tmp_path / "big.json"))
     assert too_big.returncode == 1 and "etcdserver: request is too large" in too_big.stderr, too_big.stderr
 
