@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harmony.datakeys import flag, number
+from harmony import values
+from harmony.datakeys import bad_value, flag, number
 from harmony.errors import BadInput
 from harmony.k3s import settings as k3s_settings
 
@@ -68,6 +69,11 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
     if not isinstance(registries, Mapping):
         raise BadInput(f"host {host_name}: data 'k3d_registries' must be a mapping (k3d's registries section)")
     host_ip = data.get("k3d_api_host_ip") or ("127.0.0.1" if host_name == "@local" else "0.0.0.0")
+    for key, value, problem in (("k3d_api_host_ip", host_ip, values.ip_problem),
+                                ("k3d_bin_dir", data.get("k3d_bin_dir"), values.path_problem)):
+        why = value is not None and (problem(value) if isinstance(value, str) else "must be a string")
+        if why:
+            raise bad_value(host_name, key, f"{why}, not {values.shown(value)}")
     return K3dSettings(
         k3s=k3s,
         cluster=cluster,
