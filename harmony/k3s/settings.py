@@ -335,12 +335,13 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
 
     version = _string(data, host_name, "k3s_version")
     channel = _string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
-    try:
-        if version:
-            releases.check_version(version)
-        releases.check_channel(channel)
-    except BadInput as error:
-        raise BadInput(f"host {host_name}: {error}") from None
+    for key, value, check in (("k3s_version", version, releases.check_version),
+                              ("k3s_channel", channel, releases.check_channel)):
+        try:
+            if value:
+                check(value)
+        except BadInput as error:
+            raise BadInput(f"host {host_name}: data '{key}': {error}") from None
 
     node_name = _string(data, host_name, "k3s_node_name")
     if node_name and not NODE_NAME.fullmatch(node_name):
