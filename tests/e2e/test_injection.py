@@ -60,6 +60,9 @@ def test_hostile_values_are_refused_before_any_host_is_touched(harmony, host, tm
             # No --version or --release-url: an option would win over the data --set gives.
             assert_refused(harmony("up", host.target, "--ssh-key", str(harmony.ssh_key), "--yes",
                                    "--set", f"{key}={value}"), key)
+    for value in some(0):
+        assert_refused(harmony("up", host.target, "--ssh-user", value, "--ssh-key", str(harmony.ssh_key), "--yes"),
+                       "--ssh-user")
     for index in range(len(structured(""))):
         for value in some(index):
             key, data = structured(value)[index]
