@@ -69,8 +69,7 @@ def url_problem(value: str, schemes: tuple[str, ...] = ("http", "https"), creden
         return f"must start with {' or '.join(s + '://' for s in schemes)}"
     userinfo, at, address = parts.netloc.rpartition("@")
     if at and not credentials:
-        return ("holds credentials (user@ or user:password@), which every host would show in its "
-                "process list: use a mirror that needs none, or an airgap bundle (harmony bundle)")
+        return "holds credentials (user@ or user:password@), which would show in logs and process lists"
     if not HOST.fullmatch(address):
         return "must name a host: a DNS name, an IPv4 address or a bracketed IPv6 one, then maybe :port"
     if parts.query or parts.fragment or "?" in value or "#" in value:
