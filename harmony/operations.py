@@ -292,15 +292,15 @@ while :; do
   [ $rc = 0 ] && break
   if [ $rc = 2 ] || [ $tries -ge {DOWNLOAD_TRIES} ]; then
     [ $tries = 1 ] && n="1 try" || n="$tries tries"
-    echo "harmony: download failed after $n: $why: $url; $dest left as it was" >&2
+    printf 'harmony: download failed after %s: %s: %s; %s left as it was\\n' "$n" "$why" "$url" "$dest" >&2
     exit 1
   fi
   sleep 2
 done
 actual=$( (sha256sum "$tmp" 2>/dev/null || shasum -a 256 "$tmp") | cut -d' ' -f1)
 if [ "$actual" != "$sha256" ]; then
-  echo "harmony: checksum mismatch for $url: expected $sha256, got $actual;" \
-       "the download was discarded and $dest left as it was" >&2
+  printf 'harmony: checksum mismatch for %s: expected %s, got %s; the download was discarded and %s left as it was\\n' \
+    "$url" "$sha256" "$actual" "$dest" >&2
   exit 1
 fi
 [ -z "$w" ] || kill -0 "$w" 2>/dev/null || exit 1  # the run ended while this one checked
@@ -347,7 +347,7 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     yield values + f'{_MAKE_STAGING} && mkdir -p "$dir"'
     yield FileUploadCommand(content, staged, _sudo=False)
     check = ('[ "$(sha256sum "$staged" | cut -d" " -f1)" = "$sha256" ] || { rm -f "$staged";'
-             ' echo "harmony: $path: the upload does not match sha256 $sha256" >&2; exit 1; }; ') if sha256 else ""
+             ' printf "harmony: %s: the upload does not match sha256 %s\\n" "$path" "$sha256" >&2; exit 1; }; ') if sha256 else ""
     yield values + f'{check}install -m "$mode" -o root -g root "$staged" "$new" && mv -f "$new" "$path" && rm -f "$staged"'
 
 

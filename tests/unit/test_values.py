@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from harmony import datakeys, shell, values
+from harmony import datakeys, operations, shell, values
 from harmony.errors import BadInput
 from harmony.k3d.settings import from_data as k3d_from_data
 from harmony.k3s.settings import from_data
@@ -128,3 +128,18 @@ def test_a_value_in_a_command_or_a_script_is_one_word_however_it_is_written(valu
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path).stdout
     assert out == value + f"|{value}|{value}"
     assert not marker.exists()
+
+
+def test_the_download_script_holds_its_values_only_in_quoted_variables(tmp_path):
+    """Issue #23: the script echoed the raw URL on a failed download. Now the URL, the path and
+    the checksum appear once each, assigned, quoted, at the top; the fixed text after reads them."""
+    url = "https://mirror.example/x$(touch$IFS.pwned);id/v1.31.4%2Bk3s1/k3s"
+    dest = str(tmp_path / "bin;$(id)" / "k3s")
+    (script,) = operations.binary._inner(url=url, sha256="a" * 64, dest=dest, current=None, stall_timeout=30)
+    head, body = script.split("set -u\n", 1)
+    assert url not in body and dest not in body and "a" * 64 not in body
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+    shown = subprocess.run(["sh", "-c", head + 'printf "%s|%s" "$url" "$dest"'], capture_output=True, text=True,
+                           cwd=tmp_path).stdout
+    assert shown == f"{url}|{dest}"
+    assert not list(tmp_path.iterdir())
