@@ -1,9 +1,11 @@
-"""The only ways harmony puts a value into a command for a host's shell.
+"""How harmony puts a value into a command for a host's shell.
 
 A value (a URL, a path, a mode, a name from the data or from a host's answer) never becomes
 shell text by formatting: a command is a list of words, each quoted (`command`, `chain`), and a
 script is fixed text that reads its values from shell variables set, quoted, at its top
-(`assign`). So no value, however it is written, is ever more than one word to the shell.
+(`assign`). So no value, however it is written, is ever more than one word to the shell. (The
+facts' scripts and the k3d lifecycle quote their few values with `shlex.quote` in place: the same
+rule, written out.)
 """
 
 from __future__ import annotations
