@@ -156,7 +156,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     `use_project` is false, over the inventory's data."""
     from pyinfra_cli.util import parse_cli_arg
 
-    from harmony import commands, datakeys, project as projects, runner, shown, targets
+    from harmony import commands, datakeys, project as projects, runner, shown, targets, values
     from harmony.errors import BadInput
 
     project = projects.find_and_load(project_file) if use_project else None
@@ -164,6 +164,9 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         ssh_user = ssh_user or project.ssh.get("user")
         ssh_key = ssh_key or project.ssh.get("key")
         ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
+    user_problem = ssh_user and values.user_problem(ssh_user)
+    if user_problem:
+        raise BadInput(f"--ssh-user (or ssh.user in the project file) {user_problem}, not {shown.value(ssh_user)}")
     if ssh_key and not os.path.isfile(os.path.expanduser(ssh_key)):
         raise BadInput(f"the SSH key {shown.value(ssh_key)} (--ssh-key, or ssh.key in the project file) does not "
                        "exist: give a private key file")

@@ -19,7 +19,7 @@ from typing import Callable
 import click
 
 from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, report,
-                     runner, runtime, shown, stopping)
+                     runner, runtime, shown, stopping, values)
 from harmony.errors import BadInput, Interrupted, RunFailed
 from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
 from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
@@ -188,9 +188,11 @@ def _with_data(request: Request, data: dict) -> Request:
         raise BadInput(f"invalid cluster name {shown.value(name)} (--name, harmony_cluster): use letters, digits, "
                        "'-', '_' and '.'")
     server = request.kubeconfig_server or data.get("harmony_kubeconfig_server")
-    if server is not None and not (isinstance(server, str) and server.startswith("https://")):
-        raise BadInput(f"the API address (--kubeconfig-server, harmony_kubeconfig_server) must be an "
-                       f"https:// URL, not {shown.value(server)}")
+    problem = server is not None and (values.url_problem(server, ("https",)) if isinstance(server, str) else
+                                      "must start with https://")
+    if problem:
+        raise BadInput(f"the API address (--kubeconfig-server, harmony_kubeconfig_server) {problem}, "
+                       f"not {shown.value(server)}")
     return replace(request, name=name, kubeconfig_server=server)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable, Mapping
 
-from harmony import shown
+from harmony import shown, values
 from harmony.errors import BadInput
 
 OWNED_PREFIXES = ("k3s_", "k3d_", "harmony_")
@@ -42,6 +42,12 @@ CONNECTION = {
     "_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env", "_su_user", "_doas", "_doas_user",
 }
 
+# pyinfra quotes these where it puts them in a command (sudo -u, su); they are checked as what
+# they are all the same, as harmony's own keys are.
+CONNECTION_PROBLEMS = {"ssh_hostname": values.host_problem, "ssh_user": values.user_problem,
+                       "_sudo_user": values.user_problem, "_su_user": values.user_problem,
+                       "_doas_user": values.user_problem}
+
 
 def _did_you_mean(key: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, sorted(choices), n=1, cutoff=0.6)
@@ -55,6 +61,11 @@ def check_data(data: Mapping, where: str) -> None:
         if isinstance(key, str) and key.startswith(OWNED_PREFIXES) and key not in KNOWN:
             raise BadInput(f"{where}: unknown data key '{key}'{_did_you_mean(key, KNOWN)} "
                            "(inventories/edge.example.py lists the keys)")
+    for key, problem in CONNECTION_PROBLEMS.items():
+        value = data.get(key)
+        why = value is not None and (problem(value) if isinstance(value, str) else "must be a string")
+        if why:
+            raise BadInput(f"{where}: data '{key}' {why}, not {shown.value(value)}")
     port = data.get("ssh_port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise BadInput(f"{where}: data 'ssh_port' must be a port number (an int from 1 to 65535), "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from harmony import datakeys, targets
 from harmony.errors import BadInput
+from harmony.k3d import settings as k3d_settings
 from harmony.k3s.settings import Settings, from_data
 from harmony.targets import Target
 
@@ -36,6 +37,7 @@ def load(target: Target, override_data: dict) -> list[Host]:
     hosts = []
     for host in inventory:
         datakeys.check_data(host.data.dict(), f"host {host.name}")
+        k3d_settings.checked(host.data, host.name)
         hosts.append(Host(host.name, from_data(host.data, host.name, host.groups), host.data.dict()))
     if not hosts:
         raise BadInput(f"{target.description} lists no hosts")

@@ -15,14 +15,13 @@ import logging
 import os
 import posixpath
 import secrets
-import shlex
 from io import BytesIO
 
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import localstate, once, runner
+from harmony import localstate, once, runner, shell
 from harmony.facts import FileState
 from harmony.runlock import run_watch
 
@@ -44,7 +43,7 @@ def step(func):
     @functools.wraps(func)
     def stoppable(*args, **kwargs):
         if _stop_asked[0] and host.state.is_executing:
-            yield f"echo {shlex.quote(STOPPED)} >&2; exit 1"
+            yield f"{shell.command('echo', STOPPED)} >&2; exit 1"
             return
         yield from func(*args, **kwargs)
 
@@ -65,7 +64,7 @@ def fail(message: str):
     """
     if not host.state.is_executing:
         host.log(runner.WOULD_FAIL + message, log_func=logger.error)
-    yield f"echo {shlex.quote('harmony: ' + message)} >&2; exit 1"
+    yield f"{shell.command('echo', 'harmony: ' + message)} >&2; exit 1"
 
 
 @step
@@ -87,10 +86,10 @@ def file(path: str, content: str, mode: str, current: FileState | None, keep: st
         if current.mode == mode:
             host.noop(f"{path} is up to date")
             return
-        yield StringCommand("chmod", mode, path)
+        yield shell.command("chmod", mode, path)
         return
     if keep:
-        yield f"install -d -m 0700 {shlex.quote(posixpath.dirname(keep))} && cp -p {shlex.quote(path)} {shlex.quote(keep)}"
+        yield shell.chain(("install", "-d", "-m", "0700", posixpath.dirname(keep)), ("cp", "-p", path, keep))
     yield from _install(BytesIO(data), path, mode)
 
 
@@ -102,9 +101,9 @@ def user_file(path: str, content: str, current: FileState | None):
         host.noop(f"{path} is up to date")
         return
     new = f"{path}.harmony-{RUN_ID}"
-    yield f"umask 077 && mkdir -p {shlex.quote(posixpath.dirname(path))}"
+    yield shell.chain(("umask", "077"), ("mkdir", "-p", posixpath.dirname(path)))
     yield FileUploadCommand(BytesIO(data), new)
-    yield f"chmod 600 {shlex.quote(new)} && mv -f {shlex.quote(new)} {shlex.quote(path)}"
+    yield shell.chain(("chmod", "600", new), ("mv", "-f", new, path))
 
 
 @step
@@ -160,7 +159,7 @@ def read_file(source: Host, path: str) -> tuple[bytes | None, str]:
     """A root-only file's content on `source` (None, and why, if it cannot be read), through
     the controller's memory only: the command prints neither its output nor its errors."""
     try:
-        ok, text = quietly(source, f"base64 -w0 {shlex.quote(path)}")
+        ok, text = quietly(source, shell.command("base64", "-w0", path))
     except Exception as error:  # a lost connection, say: the message says which host and why
         return None, f"{type(error).__name__}: {error}"
     if not ok:
@@ -185,13 +184,11 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
         yield FunctionCommand(_private, (local_path,), {})
         return
     staged = f"{STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
-    yield (
-        f"{_MAKE_STAGING} && install -m 0600 -o \"${{SUDO_USER:-$(id -un)}}\" "
-        f"{shlex.quote(path)} {staged}"
-    )
+    yield shell.assign(path=path, staged=staged) + (
+        f'{_MAKE_STAGING} && install -m 0600 -o "${{SUDO_USER:-$(id -un)}}" "$path" "$staged"')
     yield FileDownloadCommand(staged, local_path, _sudo=False)
     yield FunctionCommand(_private, (local_path,), {})
-    yield StringCommand("rm", "-f", staged)
+    yield shell.command("rm", "-f", staged)
 
 
 def fetch_kubeconfig(path: str, current: FileState | None, as_root: bool = True, **arguments) -> None:
@@ -237,14 +234,13 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
         if current.mode == "755":
             host.noop(f"{dest} already has sha256 {sha256[:12]}")
             return
-        yield StringCommand("chmod", "755", dest)
+        yield shell.command("chmod", "755", dest)
         return
     directory = posixpath.dirname(dest)
-    pattern = shlex.quote(f"{directory}/.{posixpath.basename(dest)}.harmony-XXXXXX")
-    quoted_url = shlex.quote(url)
-    protocols = "=http,https" if allow_http else "=https"
-    yield f"""set -u
-mkdir -p {shlex.quote(directory)} && tmp=$(mktemp {pattern}) || exit 1
+    yield shell.assign(url=url, dest=dest, dir=directory, sha256=sha256, stall=int(stall_timeout),
+                       pattern=f"{directory}/.{posixpath.basename(dest)}.harmony-XXXXXX",
+                       redirects="=http,https" if allow_http else "=https") + f"""set -u
+mkdir -p "$dir" && tmp=$(mktemp "$pattern") || exit 1
 pid= dog=
 trap 'rm -f "$tmp" "$tmp.code"; [ -z "$dog" ] || kill "$dog" 2>/dev/null' EXIT
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; exit 1' HUP INT TERM
@@ -258,9 +254,9 @@ in_background() {{ "$@" & pid=$!; wait "$pid"; rc=$?; pid=; return $rc; }}
 # One try; returns 0 when the file is in "$tmp", 1 for a failure worth another try, 2 otherwise.
 try_once() {{
   if command -v curl >/dev/null; then
-    in_background curl -sL --proto =http,https --proto-redir {protocols} --max-redirs 5 \
-      --connect-timeout 10 --speed-limit 1024 --speed-time {stall_timeout} --max-time 3600 \
-      -w '%{{http_code}}' -o "$tmp" {quoted_url} >"$tmp.code"; rc=$?; code=$(cat "$tmp.code")
+    in_background curl -sL --proto =http,https --proto-redir "$redirects" --max-redirs 5 \
+      --connect-timeout 10 --speed-limit 1024 --speed-time "$stall" --max-time 3600 \
+      -w '%{{http_code}}' -o "$tmp" "$url" >"$tmp.code"; rc=$?; code=$(cat "$tmp.code")
     case $rc in
       0) case $code in
            200) return 0 ;;
@@ -271,18 +267,18 @@ try_once() {{
       6) why="cannot resolve the server's name"; return 1 ;;
       7) why="cannot connect to the server"; return 1 ;;
       18|52|56) why="the transfer broke off"; return 1 ;;
-      23) why="cannot write to {directory} (is the disk full?)"; return 2 ;;
-      28) why="it stalled (under 1 KiB/s for {stall_timeout} s) or timed out"; return 1 ;;
+      23) why="cannot write to $dir (is the disk full?)"; return 2 ;;
+      28) why="it stalled (under 1 KiB/s for $stall s) or timed out"; return 1 ;;
       47) why="it redirects more than 5 times"; return 2 ;;
       35|60|77) why="this host does not trust the server's TLS certificate: add its CA to the host's \
 trust store (Debian: copy it to /usr/local/share/ca-certificates/ and run update-ca-certificates)"; return 2 ;;
       *) why="curl failed (exit $rc)"; return 1 ;;
     esac
   fi
-  in_background wget -q -T {stall_timeout} -t 1 --max-redirect 5 -O "$tmp" {quoted_url}; rc=$?
+  in_background wget -q -T "$stall" -t 1 --max-redirect 5 -O "$tmp" "$url"; rc=$?
   case $rc in
     0) return 0 ;;
-    3) why="cannot write to {directory} (is the disk full?)"; return 2 ;;
+    3) why="cannot write to $dir (is the disk full?)"; return 2 ;;
     4) why="a network failure (refused, broken off or stalled)"; return 1 ;;
     5) why="this host does not trust the server's TLS certificate: add its CA to the host's trust store"; return 2 ;;
     8) why="the server answered an error"; return 1 ;;
@@ -296,19 +292,20 @@ while :; do
   [ $rc = 0 ] && break
   if [ $rc = 2 ] || [ $tries -ge {DOWNLOAD_TRIES} ]; then
     [ $tries = 1 ] && n="1 try" || n="$tries tries"
-    echo "harmony: download failed after $n: $why: {url}; {dest} left as it was" >&2
+    printf 'harmony: download failed after %s: %s: %s; %s left as it was\\n' "$n" "$why" "$url" "$dest" >&2
     exit 1
   fi
   sleep 2
 done
 actual=$( (sha256sum "$tmp" 2>/dev/null || shasum -a 256 "$tmp") | cut -d' ' -f1)
-if [ "$actual" != {sha256} ]; then
-  echo "harmony: checksum mismatch for {url}: expected {sha256}, got $actual;" \
-       "the download was discarded and {dest} left as it was" >&2
+if [ "$actual" != "$sha256" ]; then
+  printf 'harmony: checksum mismatch for %s: expected %s, got %s; the download was discarded and %s left as it was\\n' \
+    "$url" "$sha256" "$actual" "$dest" >&2
   exit 1
 fi
 [ -z "$w" ] || kill -0 "$w" 2>/dev/null || exit 1  # the run ended while this one checked
-chmod 755 "$tmp" && mv -f "$tmp" {shlex.quote(dest)}"""
+chmod 755 "$tmp" && mv -f "$tmp" "$dest"
+"""
 
 
 @step
@@ -333,7 +330,7 @@ def remove(targets: list[str]):
     if not targets:
         host.noop("nothing left to remove")
         return
-    yield StringCommand("rm", "-rf", *targets)
+    yield shell.command("rm", "-rf", *targets)
 
 
 def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = None):
@@ -345,15 +342,13 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     target and renamed over it.
     """
     staged = f"{STAGING_DIR}/{RUN_ID}-{posixpath.basename(path)}"
-    new = f"{path}.harmony-{RUN_ID}"
-    yield f"{_MAKE_STAGING} && mkdir -p {shlex.quote(posixpath.dirname(path))}"
+    values = shell.assign(staged=staged, path=path, dir=posixpath.dirname(path), new=f"{path}.harmony-{RUN_ID}",
+                          mode=mode, sha256=sha256 or "")
+    yield values + f'{_MAKE_STAGING} && mkdir -p "$dir"'
     yield FileUploadCommand(content, staged, _sudo=False)
-    check = (f'[ "$(sha256sum {staged} | cut -d" " -f1)" = {sha256} ] || {{ rm -f {staged};'
-             f' echo "harmony: {path}: the upload does not match sha256 {sha256}" >&2; exit 1; }}; ') if sha256 else ""
-    yield (
-        f"{check}install -m {mode} -o root -g root {staged} {shlex.quote(new)}"
-        f" && mv -f {shlex.quote(new)} {shlex.quote(path)} && rm -f {staged}"
-    )
+    check = ('[ "$(sha256sum "$staged" | cut -d" " -f1)" = "$sha256" ] || { rm -f "$staged";'
+             ' printf "harmony: %s: the upload does not match sha256 %s\\n" "$path" "$sha256" >&2; exit 1; }; ') if sha256 else ""
+    yield values + f'{check}install -m "$mode" -o root -g root "$staged" "$new" && mv -f "$new" "$path" && rm -f "$staged"'
 
 
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {STAGING_DIR}'

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from harmony import localstate, once
 from harmony.errors import BadInput
+from harmony import shown
 
 DEFAULT_RELEASE_URL = "https://github.com/k3s-io/k3s/releases/download"
 DEFAULT_CHANNEL_URL = "https://update.k3s.io/v1-release/channels"
@@ -60,7 +61,7 @@ def asset_for(machine: str) -> Asset:
 def check_version(version: str) -> str:
     if not VERSION_PATTERN.fullmatch(version):
         raise BadInput(
-            f"invalid k3s version '{version}': expected a release tag like v1.31.4+k3s1"
+            f"invalid k3s version {shown.value(version)}: expected a release tag like v1.31.4+k3s1"
         )
     return version
 
@@ -77,7 +78,7 @@ def version_key(version: str) -> tuple[int, ...]:
 def check_channel(channel: str) -> str:
     if not CHANNEL_PATTERN.fullmatch(channel):
         raise BadInput(
-            f"invalid k3s channel '{channel}': expected stable, latest, testing or vMAJOR.MINOR"
+            f"invalid k3s channel {shown.value(channel)}: expected stable, latest, testing or vMAJOR.MINOR"
         )
     return channel
 

@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harmony import shown
-from harmony.datakeys import flag, number
+from harmony import shown, values
+from harmony.datakeys import bad_value, flag, number
 from harmony.errors import BadInput
 from harmony.k3s import settings as k3s_settings
 
@@ -59,29 +59,40 @@ def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
     if not isinstance(cluster, str) or not CLUSTER_NAME.fullmatch(cluster):
         raise BadInput(f"invalid cluster name {shown.value(cluster)} for k3d: use lower-case letters, digits "
                        "and '-' (at most 32), as k3d requires")
+    return K3dSettings(k3s=k3s, cluster=cluster, **checked(data, host_name))
+
+
+def checked(data: Mapping, host_name: str) -> dict[str, Any]:
+    """The k3d keys' values, each checked as what it is; BadInput names the first wrong key.
+    The inventory's hosts are checked with it whatever their runtime, since a runtime may be
+    chosen by asking the host, and no host is asked anything before its data is checked."""
     version = data.get("k3d_version") or DEFAULT_VERSION
     if not isinstance(version, str) or not VERSION.fullmatch(version):
-        raise BadInput(f"host {host_name}: data 'k3d_version' must be a k3d release like {DEFAULT_VERSION}")
+        raise bad_value(host_name, "k3d_version", f"must be a k3d release like {DEFAULT_VERSION}, "
+                                                  f"not {shown.value(version)}")
     ports = data.get("k3d_ports") or []
     if isinstance(ports, str) or not all(isinstance(p, str) and PORT_MAPPING.fullmatch(p) for p in ports):
-        raise BadInput(f"host {host_name}: data 'k3d_ports' must be a list like ['8080:80@loadbalancer']")
+        raise bad_value(host_name, "k3d_ports", f"must be a list like ['8080:80@loadbalancer'], not {shown.value(ports)}")
     registries = data.get("k3d_registries") or {}
     if not isinstance(registries, Mapping):
-        raise BadInput(f"host {host_name}: data 'k3d_registries' must be a mapping (k3d's registries section)")
+        raise bad_value(host_name, "k3d_registries", "must be a mapping (k3d's registries section)")
     host_ip = data.get("k3d_api_host_ip") or ("127.0.0.1" if host_name == "@local" else "0.0.0.0")
-    return K3dSettings(
-        k3s=k3s,
-        cluster=cluster,
-        version=version,
-        release_url=k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
-        servers=number(data, host_name, "k3d_servers", 1, 1, 9),
-        agents=number(data, host_name, "k3d_agents", 0, 0, 99),
-        api_host_ip=str(host_ip),
-        api_port=number(data, host_name, "k3d_api_port", 6443, 1, 65535),
-        ports=tuple(ports),
-        registries=dict(registries),
-        bin_dir=data.get("k3d_bin_dir"),
-        recreate=flag(data, "k3d_recreate"),
-        purge=flag(data, "k3d_purge"),
-        install_docker=flag(data, "k3d_install_docker"),
-    )
+    for key, value, problem in (("k3d_api_host_ip", host_ip, values.ip_problem),
+                                ("k3d_bin_dir", data.get("k3d_bin_dir"), values.path_problem)):
+        why = value is not None and (problem(value) if isinstance(value, str) else "must be a string")
+        if why:
+            raise bad_value(host_name, key, f"{why}, not {shown.value(value)}")
+    return {
+        "version": version,
+        "release_url": k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
+        "servers": number(data, host_name, "k3d_servers", 1, 1, 9),
+        "agents": number(data, host_name, "k3d_agents", 0, 0, 99),
+        "api_host_ip": host_ip,
+        "api_port": number(data, host_name, "k3d_api_port", 6443, 1, 65535),
+        "ports": tuple(ports),
+        "registries": dict(registries),
+        "bin_dir": data.get("k3d_bin_dir"),
+        "recreate": flag(data, "k3d_recreate"),
+        "purge": flag(data, "k3d_purge"),
+        "install_docker": flag(data, "k3d_install_docker"),
+    }

@@ -132,8 +132,9 @@ elif command -v rc-service >/dev/null 2>&1; then
     printf 'unitprop\\t\\n'
   done
 fi
+known={shlex.quote(known)}
 if [ -n "$k" ] && [ -x {binary} ]; then
-  case " {known} " in
+  case " $known " in
     *" $k "*) printf 'version\\tk3s version %s\\n' {shlex.quote(version)} ;;
     *) printf 'version\\t%s\\n' "$({binary} --version 2>/dev/null | head -n 1)" ;;
   esac

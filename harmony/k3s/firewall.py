@@ -15,6 +15,8 @@ import hashlib
 import shlex
 from dataclasses import dataclass, field
 
+from harmony import shell
+
 COMMENT = "k3s (harmony)"
 
 
@@ -73,19 +75,20 @@ def ufw_rules(wanted: Openings) -> list[str]:
 
 
 def ufw_delete(rule: str) -> str:
-    """The command that deletes a rule `ufw show added` printed."""
-    return "ufw delete " + rule.removeprefix("ufw ").split(" comment ", 1)[0]
+    """The command that deletes a rule `ufw show added` printed (as shell words, which ufw
+    prints them as), each word quoted again: the host's text is never run as it is."""
+    return shell.command("ufw", "delete", *shlex.split(rule.removeprefix("ufw ").split(" comment ", 1)[0]))
 
 
 # ---------------------------------------------------------------- firewalld
 
 
-def firewalld_rules(wanted: Openings) -> dict[str, str]:
-    """Each rule as the fact names it, and the option that adds it (the ports in the default
+def firewalld_rules(wanted: Openings) -> dict[str, tuple[str, ...]]:
+    """Each rule as the fact names it, and the options that add it (the ports in the default
     zone, the networks as sources of the trusted zone, as k3s's docs do)."""
-    rules = {f"port {p}/tcp": f"--add-port={p}/tcp" for p in wanted.tcp}
-    rules |= {f"port {p}/udp": f"--add-port={p}/udp" for p in wanted.udp}
-    rules |= {f"source {s}": f"--zone=trusted --add-source={s}" for s in wanted.sources}
+    rules = {f"port {p}/tcp": (f"--add-port={p}/tcp",) for p in wanted.tcp}
+    rules |= {f"port {p}/udp": (f"--add-port={p}/udp",) for p in wanted.udp}
+    rules |= {f"source {s}": ("--zone=trusted", f"--add-source={s}") for s in wanted.sources}
     return rules
 
 
@@ -113,8 +116,7 @@ def nft_rules(wanted: Openings, family: str) -> list[str]:
 def nft_script(wanted: Openings, chains: list[str]) -> str:
     """A script that puts harmony's rules, and only them, at the top of each of `chains`: run
     by harmony, and by k3s's service before k3s starts (the ruleset is loaded anew at boot)."""
-    lines = [f"open_chain {chain} {' '.join(shlex.quote(r) for r in nft_rules(wanted, chain.split()[0]))}"
-             for chain in chains]
+    lines = [shell.command("open_chain", *chain.split(), *nft_rules(wanted, chain.split()[0])) for chain in chains]
     return f"""#!/bin/sh
 # Managed by harmony: opens k3s's ports in the nftables chains that drop what they do not allow.
 # Run before k3s starts, and by `harmony up`; safe to run again.
@@ -153,10 +155,10 @@ def open_commands(firewall: Firewall, wanted: Openings) -> list[str]:
     """ufw's or firewalld's commands that add the rules k3s lacks: none where it has them (for
     nftables, see `nft_script`)."""
     if firewall.kind == "ufw":
-        return [f"{rule} >/dev/null" for rule in ufw_rules(wanted) if rule not in firewall.rules]
+        return [f"{shell.command(*shlex.split(rule))} >/dev/null" for rule in ufw_rules(wanted) if rule not in firewall.rules]
     if firewall.kind == "firewalld":
-        missing = [f"firewall-cmd --permanent {option} >/dev/null"
-                   for name, option in firewalld_rules(wanted).items() if name not in firewall.rules]
+        missing = [f"{shell.command('firewall-cmd', '--permanent', *options)} >/dev/null"
+                   for name, options in firewalld_rules(wanted).items() if name not in firewall.rules]
         return missing + ["firewall-cmd --reload >/dev/null"] if missing else []
     return []
 
@@ -165,6 +167,6 @@ def close_commands(firewall: Firewall) -> list[str]:
     """Commands that remove harmony's rules; firewalld's cannot be told from the user's, and stay."""
     ufw = [f"{ufw_delete(rule)} >/dev/null" for rule in sorted(firewall.rules)
            if firewall.kind == "ufw" and rule.endswith(f"comment '{COMMENT}'")]
-    nft = [f"nft delete rule {name} handle {handle}"
+    nft = [shell.command("nft", "delete", "rule", *name.split(), "handle", handle)
            for name, chain in sorted(firewall.chains.items()) for handle in chain.marked]
     return ufw + nft

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import yaml
 from pyinfra import host
-from pyinfra.api import FunctionCommand, Host, StringCommand
+from pyinfra.api import FunctionCommand, Host
 
-from harmony import kubeconfig, once, rollout
+from harmony import kubeconfig, once, rollout, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths
 from harmony.k3s.facts import UnitState
@@ -34,7 +34,7 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
         host.noop(f"{', '.join(names)} already on PATH")
         return
     for name in missing:
-        yield StringCommand("ln", "-sf", target, f"{directory}/{name}")
+        yield shell.command("ln", "-sf", target, f"{directory}/{name}")
 
 
 @step
@@ -82,11 +82,11 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rol
 
     if ready():
         if rollback:
-            quietly(host, f"rm -f {rollback}")
+            quietly(host, shell.command("rm", "-f", rollback))
         return True
     why = quietly(host, service.last_error())[1]
-    if rollback and quietly(host, f"[ -f {rollback} ] && mv -f {rollback} {paths.CONFIG} && "
-                                   f"{service.control('restart')}")[0] and ready():
+    put_back = shell.chain(("test", "-f", rollback), ("mv", "-f", rollback, paths.CONFIG)) if rollback else ""
+    if rollback and quietly(host, f"{put_back} && {service.control('restart')}")[0] and ready():
         host.log(f"harmony: {service.name} failed to start on the new config.yaml{f' ({why})' if why else ''};"
                  f" the previous config.yaml was put back and {service.name} runs on it again", log_func=logger.error)
     elif why:
@@ -167,13 +167,13 @@ def _with_status(service: Service, action: str, timeout: int, rollback: str | No
     with k3s's last error line, after the service's last log lines. With `rollback`, a failed
     start puts that config.yaml back and starts the service on it."""
     put_back = (
-        f" if [ -f {rollback} ]; then mv -f {rollback} {paths.CONFIG} && timeout {timeout} {service.control('restart')}"
+        f' if [ -f "$rollback" ]; then mv -f "$rollback" "$config" && timeout "$timeout" {service.control("restart")}'
         f' && {{ echo "harmony: {service.name} failed to start on the new config.yaml${{why:+ ($why)}};'
         f' the previous config.yaml was put back and {service.name} runs on it again" >&2; exit 1; }}; fi;'
     ) if rollback else ""
-    return (
-        f"timeout {timeout} {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;"
+    return shell.assign(timeout=int(timeout), rollback=rollback or "", config=paths.CONFIG) + (
+        f'timeout "$timeout" {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;'
         f" why=$({service.last_error()});"
-        f' [ $code = 124 ] && why="not ready after {timeout}s${{why:+, last error: $why}}";{put_back}'
+        f' [ $code = 124 ] && why="not ready after ${{timeout}}s${{why:+, last error: $why}}";{put_back}'
         f' echo "harmony: {service.name} failed to start${{why:+: $why}}; see {service.log_hint}" >&2; exit 1; }}'
-    ) + (f" && rm -f {rollback}" if rollback else "")
+    ) + (' && rm -f "$rollback"' if rollback else "")

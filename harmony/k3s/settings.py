@@ -47,7 +47,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harmony import releases
+from harmony import releases, shown, values
 from harmony.datakeys import bad_value as _fail, flag, number
 from harmony.errors import BadInput
 from harmony.k3s import paths
@@ -59,7 +59,6 @@ OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "token-fi
 GROUP_ROLES = {"k3s_servers": "server", "k3s_agents": "agent"}
 CONFIG_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*\+?$")
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:\d{1,5})?$")
 # Kubernetes' rules for label (and taint) keys and values: a key is an optional DNS-subdomain
 # prefix (at most 253 characters) and '/', then a name of at most 63; a value is at most 63,
 # empty or alphanumeric at both ends with '-', '_', '.' between (k8s.io/apimachinery validation).
@@ -70,6 +69,16 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # forbids C0 and C1 control characters in plain text; a value longer than this is a mistake.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_VALUE = 4096
+
+
+def _proxy_problem(value: str) -> str | None:
+    return values.url_problem(value, values.PROXY_SCHEMES, credentials=True, path=False)
+
+
+PROXY_PROBLEMS = {"http_proxy": _proxy_problem, "https_proxy": _proxy_problem, "no_proxy": values.no_proxy_problem}
+# k3s settings that harmony reads too (the firewall's openings), checked as what they are.
+CONFIG_VALUE_PROBLEMS = {"cluster-cidr": values.networks_problem, "service-cidr": values.networks_problem,
+                         "https-listen-port": values.port_problem}
 
 
 @dataclass(frozen=True)
@@ -133,13 +142,12 @@ def taint_problem(taint: str) -> str | None:
 def config_value_problem(value: Any) -> str | None:
     """Why k3s could not take `value` for a flag in config.yaml, or None: a flag's value is a
     string, number or yes/no, or a list of those (a repeated flag), each one line."""
-    values = value if isinstance(value, list) else [value]
-    for item in values:
+    for item in value if isinstance(value, list) else [value]:
         if not isinstance(item, (str, int, float, bool)) or item is None:
             return f"{item!r} is not a string, number, yes/no, or a list of them"
         text = str(item)
         if CONTROL.search(text):
-            return f"{text[:40]!r} holds a line break or control character (flags are one line)"
+            return f"{shown.value(text)} holds a line break or control character (flags are one line)"
         if len(text) > MAX_VALUE:
             return f"a value of {len(text)} characters (at most {MAX_VALUE})"
     return None
@@ -149,16 +157,23 @@ def _string(data: Mapping, host_name: str, key: str) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value or "\n" in value:
-        raise _fail(host_name, key, f"must be a one-line string, not {value!r}")
+    if not isinstance(value, str) or not value or CONTROL.search(value):
+        raise _fail(host_name, key, f"must be a one-line string, not {shown.value(value)}")
+    return value
+
+
+def _checked(data: Mapping, host_name: str, key: str, problem) -> str | None:
+    """The key's string value, refused (naming the key, the value cut) where `problem` finds one."""
+    value = _string(data, host_name, key)
+    why = value and problem(value)
+    if why:
+        raise _fail(host_name, key, f"{why}, not {shown.value(value)}")
     return value
 
 
 def url(data: Mapping, host_name: str, key: str, default: str) -> str:
-    value = _string(data, host_name, key) or default
-    if not value.startswith(("https://", "http://")):
-        raise _fail(host_name, key, f"must be an https URL, not {value!r}")
-    return value.rstrip("/")
+    """A URL harmony downloads from (values.url_problem), without a trailing '/'."""
+    return (_checked(data, host_name, key, values.url_problem) or default).rstrip("/")
 
 
 def check_https(data: Mapping, host_name: str, keys: tuple[str, ...]) -> None:
@@ -202,10 +217,7 @@ def _role(data: Mapping, host_name: str, groups) -> str:
 
 
 def _address(data: Mapping, host_name: str, key: str) -> str | None:
-    value = _string(data, host_name, key)
-    if value is not None and not ADDRESS.fullmatch(value):
-        raise _fail(host_name, key, f"must be a host name or IP address, optionally with :port, not {value!r}")
-    return value
+    return _checked(data, host_name, key, values.host_problem)
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -257,6 +269,32 @@ def _secret(host_name: str, where: str, auth: Mapping, name: str) -> str | None:
     return None
 
 
+def _registry_name(host_name: str, name: Any) -> None:
+    """A registry as registries.yaml names one: its host[:port], or '*' for every registry."""
+    problem = "must be a host[:port] or '*'" if not isinstance(name, str) else (
+        None if name == "*" else values.host_problem(name))
+    if problem:
+        raise _fail(host_name, "k3s_registries", f"names a registry {shown.value(name)}: {problem}")
+
+
+def _mirrors(host_name: str, mirrors: Any) -> dict[str, Any]:
+    """registries.yaml's `mirrors`: each a registry's name, its endpoints URLs (without
+    credentials: those go in `configs`)."""
+    if not isinstance(mirrors, Mapping):
+        raise _fail(host_name, "k3s_registries", "mirrors must map registry names to their endpoints")
+    for name, mirror in mirrors.items():
+        _registry_name(host_name, name)
+        endpoints = mirror.get("endpoint", []) if isinstance(mirror, Mapping) else None
+        if not isinstance(endpoints, list):
+            raise _fail(host_name, "k3s_registries", f"mirrors.{name} must be a mapping with an endpoint list")
+        for endpoint in endpoints:
+            problem = values.url_problem(endpoint) if isinstance(endpoint, str) else "must be a URL"
+            if problem:
+                raise _fail(host_name, "k3s_registries",
+                            f"mirrors.{name} has an endpoint {shown.value(endpoint)}: {problem}")
+    return dict(mirrors)
+
+
 def registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
     """registries.yaml's content, with each registry's secrets read from where the data says;
     None when the data does not manage registries."""
@@ -267,6 +305,7 @@ def registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
         raise _fail(host_name, "k3s_registries", "must be a mapping with 'mirrors' and/or 'configs'")
     configs = {}
     for registry, config in (registries.get("configs") or {}).items():
+        _registry_name(host_name, registry)
         if not isinstance(config, Mapping):
             raise _fail(host_name, "k3s_registries", f"configs.{registry} must be a mapping")
         config = dict(config)
@@ -281,7 +320,7 @@ def registries(data: Mapping, host_name: str) -> dict[str, Any] | None:
         configs[str(registry)] = config
     result = {}
     if registries.get("mirrors"):
-        result["mirrors"] = dict(registries["mirrors"])
+        result["mirrors"] = _mirrors(host_name, registries["mirrors"])
     if configs:
         result["configs"] = configs
     return result
@@ -296,12 +335,13 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
 
     version = _string(data, host_name, "k3s_version")
     channel = _string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
-    try:
-        if version:
-            releases.check_version(version)
-        releases.check_channel(channel)
-    except BadInput as error:
-        raise BadInput(f"host {host_name}: {error}") from None
+    for key, value, check in (("k3s_version", version, releases.check_version),
+                              ("k3s_channel", channel, releases.check_channel)):
+        try:
+            if value:
+                check(value)
+        except BadInput as error:
+            raise BadInput(f"host {host_name}: data '{key}': {error}") from None
 
     node_name = _string(data, host_name, "k3s_node_name")
     if node_name and not NODE_NAME.fullmatch(node_name):
@@ -314,7 +354,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
     for key, value in labels.items():
         problem = label_key_problem(key) or label_value_problem(value)
         if problem:
-            raise _fail(host_name, "k3s_node_labels", f"has {key!r}: {value!r}: {problem}")
+            raise _fail(host_name, "k3s_node_labels", f"has {shown.value(key)}: {shown.value(value)}: {problem}")
 
     taints = data.get("k3s_node_taints") or []
     if isinstance(taints, str) or not all(isinstance(t, str) for t in taints):
@@ -322,26 +362,27 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
     for taint in taints:
         problem = taint_problem(taint)
         if problem:
-            raise _fail(host_name, "k3s_node_taints", f"has {taint!r}: {problem}")
+            raise _fail(host_name, "k3s_node_taints", f"has {shown.value(taint)}: {problem}")
 
     extra = data.get("k3s_config") or {}
     if not isinstance(extra, Mapping):
         raise _fail(host_name, "k3s_config", "must be a mapping of k3s settings")
     for key, value in extra.items():
         if not isinstance(key, str) or not CONFIG_KEY.fullmatch(key):
-            raise _fail(host_name, "k3s_config", f"has an invalid k3s setting name {key!r}")
+            raise _fail(host_name, "k3s_config", f"has an invalid k3s setting name {shown.value(key)}")
         if key.rstrip("+") in OWNED_CONFIG_KEYS:
             raise _fail(
                 host_name, "k3s_config",
                 f"sets '{key}', which harmony manages; use the k3s_* data keys instead",
             )
-        problem = config_value_problem(value)
+        problem = config_value_problem(value) or (
+            CONFIG_VALUE_PROBLEMS[key](str(value)) if key in CONFIG_VALUE_PROBLEMS else None)
         if problem:
             raise _fail(host_name, "k3s_config", f"sets '{key}' to a value k3s cannot read: {problem}")
 
     proxy_env = {}
-    for key in ("http_proxy", "https_proxy", "no_proxy"):
-        value = _string(data, host_name, key)
+    for key, problem in PROXY_PROBLEMS.items():
+        value = _checked(data, host_name, key, problem)
         if value:
             proxy_env[key.upper()] = value
 

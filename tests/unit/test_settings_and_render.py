@@ -27,7 +27,7 @@ def test_defaults():
     ({"k3s_node_taints": "a:NoSchedule"}, "'k3s_node_taints' must be a list"),
     ({"k3s_config": {"token": "x"}}, "sets 'token', which harmony manages"),
     ({"k3s_config": {"Bad Key": 1}}, "invalid k3s setting name"),
-    ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must be an https URL"),
+    ({"k3s_release_url": "ftp://x"}, "'k3s_release_url' must start with http:// or https://, not 'ftp://x'"),
     ({"http_proxy": "a\nb"}, "'http_proxy' must be a one-line string"),
     ({"k3s_start_timeout": "soon"}, "'k3s_start_timeout' must be a whole number from 1 to 86400"),
     ({"harmony_download_stall_timeout": 0}, "'harmony_download_stall_timeout' must be a whole number from 1"),
@@ -57,12 +57,12 @@ def test_config_yaml_holds_node_settings_and_passes_the_rest_through():
 
 
 def test_env_file_quotes_proxy_values_for_systemd_and_for_sh():
-    settings = from_data({"https_proxy": 'http://u:p"w$x@proxy:3128'}, "h")
-    assert 'HTTPS_PROXY="http://u:p\\"w$x@proxy:3128"' in render.env_file(settings, Service("server", "systemd"))
+    settings = from_data({"https_proxy": "http://u:p'w$x@proxy:3128"}, "h")
+    assert 'HTTPS_PROXY="http://u:p\'w$x@proxy:3128"' in render.env_file(settings, Service("server", "systemd"))
     sourced = render.env_file(settings, Service("server", "openrc"))
     shown = subprocess.run(["sh", "-c", 'eval "$(cat)"; printf %s "$HTTPS_PROXY"'], input=sourced,
                            capture_output=True, text=True, check=True).stdout
-    assert shown == 'http://u:p"w$x@proxy:3128'
+    assert shown == "http://u:p'w$x@proxy:3128"
 
 
 def test_unit_matches_the_install_scripts_essentials():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from harmony import operations
+from harmony import operations, shell
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, paths, prepare
 from harmony.k3s.node import Node
@@ -43,8 +43,8 @@ def kernel(node: Node) -> None:
         node.write(paths.MODULES_FILE, prepare.modules_conf(list(prepare.MODULES)), "644",
               "Load br_netfilter and overlay at boot")
         operations.run(name=f"Load the kernel modules {', '.join(missing)}",
-                       command=f"modprobe -a {' '.join(missing)} || {{ echo 'harmony: cannot load the kernel "
-                               f"modules {' '.join(missing)} k3s needs: install them for this kernel' >&2; exit 1; }}")
+                       command=_or_fail(("modprobe", "-a", *missing), f"cannot load the kernel modules "
+                                        f"{' '.join(missing)} k3s needs: install them for this kernel"))
     if state.enforcing and not state.selinux_policy:  # preflight made sure harmony can install it
         repo = prepare.rpm_repo_path(state.os_family, state.os_version)
         node.write(paths.RPM_REPO, prepare.rpm_repo(repo), "644", "Add Rancher's RPM repository (k3s-selinux)")
@@ -53,8 +53,13 @@ def kernel(node: Node) -> None:
     if wrong:
         node.write(paths.SYSCTL_FILE, prepare.sysctl_conf(prepare.SYSCTLS), "644", "Keep k3s's kernel settings")
         operations.run(name=f"Set {', '.join(sorted(wrong))}",
-                       command=f"sysctl -q -p {paths.SYSCTL_FILE} || {{ echo 'harmony: cannot set "
-                               f"{', '.join(sorted(wrong))} (k3s needs them at 1)' >&2; exit 1; }}")
+                       command=_or_fail(("sysctl", "-q", "-p", paths.SYSCTL_FILE),
+                                        f"cannot set {', '.join(sorted(wrong))} (k3s needs them at 1)"))
+
+
+def _or_fail(words: tuple[str, ...], why: str) -> str:
+    """A command that fails the host saying `why` where it fails; each word, and `why`, quoted."""
+    return f"{shell.command(*words)} || {{ {shell.command('echo', 'harmony: ' + why)} >&2; exit 1; }}"
 
 
 def open_ports(node: Node) -> bool:
