@@ -38,12 +38,14 @@ def message(text: str) -> str:
 
 
 def value(given: object) -> str:
-    """`given` as a message shows it: quoted, and cut when long; where it holds a value read
-    from the environment, only the key that value is in."""
+    """`given` as a message shows it: quoted, its control characters escaped (a newline as \\n),
+    and cut when long; where it holds a value read from the environment, only the key that
+    value is in."""
     text = str(given)
     labels = list(dict.fromkeys(label for _, label in _found(text)))
     if labels:
         return " and ".join(labels)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # a message stays one line
     return f"'{text}'" if len(text) <= LONG else _cut(text)
 
 

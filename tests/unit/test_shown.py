@@ -79,6 +79,7 @@ def test_a_message_names_keys_for_whole_words_only_and_cuts_long_values(monkeypa
         "name cluster.name (from ${PART}) at root@cluster.name (from ${PART}): s3cret stays"
     assert shown.value("s3cr") == shown.value("root@s3cr:22") == "cluster.name (from ${PART})"
     assert shown.value("s3cret") == "'s3cret'"
+    assert shown.value("x\ntouch /tmp/pwned\t") == "'x\\ntouch /tmp/pwned\\t'"  # one line, whatever it holds
     path = "/home/me/src/" + "p" * 100 + "/harmony.yaml"
     assert shown.message(f"{path}: a 'short value' and 'x{'y' * 80}' and $z{'z' * 300}") == \
         f"{path}: a 'short value' and 'x{'y' * 59}...' (81 characters) and '${'z' * 59}...' (302 characters)"
