@@ -174,7 +174,7 @@ def _step(cluster: Cluster, project: str, workload: Workload, index: int, define
         metadata["namespace"] = namespace
     else:
         metadata.pop("namespace", None)
-    applyset = ownership.applyset_id(ownership.parent_name(project, workload.name))
+    applyset = ownership.workload_id(project, workload.name)
     metadata["labels"] = {**(metadata.get("labels") or {}), ownership.PART_OF: applyset}
     return Step(workload.name, CREATE, obj["kind"], metadata["name"], namespace, {**obj, "metadata": metadata},
                 resource, group=group, source=source)
@@ -192,7 +192,7 @@ def _with_namespaces(cluster: Cluster, project: str, workloads: list[Workload], 
         if not used or workload.namespace in listed:
             continue
         live = cluster.get(namespaces, workload.namespace, None)
-        applyset = ownership.applyset_id(ownership.parent_name(project, workload.name))
+        applyset = ownership.workload_id(project, workload.name)
         if live is None or (live["metadata"].get("labels") or {}).get(ownership.PART_OF) == applyset:
             body = {"apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": workload.namespace, "labels": {ownership.PART_OF: applyset}}}
@@ -320,7 +320,7 @@ def _judge_namespace(cluster: Cluster, step: Step, parents: dict[str, Parent], p
     """Keep a Namespace that holds what is not pruned with it (uninstalling the `releases` of
     pruned HelmCharts takes theirs); else say what goes with it."""
     items = [item for resource in cluster.listable(namespaced=True) for item in cluster.list(resource, step.name)]
-    applyset = ownership.applyset_id(ownership.parent_name(project, step.workload))
+    applyset = ownership.workload_id(project, step.workload)
     others = [item for item in items
               if (group_kind(group_of(item["apiVersion"]), item["kind"]), step.name, item["metadata"]["name"]) not in going]
     strangers = ownership.strangers(others, applyset, parents, project, releases)

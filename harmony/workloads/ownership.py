@@ -52,6 +52,11 @@ def applyset_id(parent: str) -> str:
     return "applyset-" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "-v1"
 
 
+def workload_id(project: str, workload: str) -> str:
+    """The ApplySet ID that a project's workload labels its objects with."""
+    return applyset_id(parent_name(project, workload))
+
+
 @dataclass(frozen=True)
 class Parent:
     """A workload's ApplySet parent: whose it is, and where its members are."""
