@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from harmony import project
-from harmony.errors import BadInput, RunFailed
+from harmony.errors import BadInput
 from harmony.workloads import access, apply, ownership, rollout, spec
 
 
