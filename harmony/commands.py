@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import posixpath
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -502,7 +503,8 @@ def _survey(request: Request, run: Run) -> Survey:
         else:
             node_name = host.settings.node((fact or {}).get("hostname", ""))
             node = nodes.pop(node_name, None)
-            row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready))
+            row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready),
+                       running=node.version if node else "")
             row["healthy"] = bool(row.get("active") and row["node_ready"])
         rows.append(row)
     unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
@@ -555,6 +557,7 @@ def check(request: Request) -> int:
                            if report.phase_of(name) not in CONTROLLER_PHASES]
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
+            differences += _unsettled(row)
         status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
                                        details={"differences": differences}))
@@ -582,6 +585,18 @@ def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
         return {}, f"not ready ({type(error).__name__})"
 
 
+def _unsettled(row: dict) -> list[str]:
+    """How a k3s host differs from what its node runs: a version installed but not yet running,
+    new files a stopped rollout staged for its turn."""
+    said = []
+    if row.get("running") and row.get("version") and row["running"] != row["version"]:
+        said.append(f"its node runs {row['running']}: a restart is pending (harmony up does it)")
+    if row.get("staged"):
+        said.append(f"new {', '.join(posixpath.basename(p) for p in row['staged'])} staged, waiting for its turn "
+                    "(harmony up puts them in place)")
+    return said
+
+
 def _status_lines(name: str, api: str, rows: list[dict], unlisted: list[dict]) -> list[str]:
     """A line for the API, one for every host, one for every node no host of the inventory is."""
     lines = [f"cluster '{name}': API {api}"]
@@ -600,6 +615,7 @@ def _status_lines(name: str, api: str, rows: list[dict], unlisted: list[dict]) -
                 f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
                 f"{row['unit'] or 'k3s'} {row['service']}, "
                 f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
+                + "".join(f"; {difference}" for difference in _unsettled(row))
             )
     lines += [f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
               f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "

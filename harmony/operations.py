@@ -78,19 +78,36 @@ def nothing(reason: str):
 
 
 @step
-def file(path: str, content: str, mode: str, current: FileState | None, keep: str | None = None):
-    """Write a file (root-owned, `mode`) when its content or mode differ from `current`; with
-    `keep`, a copy of the file it replaces is kept there (to put back)."""
+def file(path: str, content: str, mode: str, current: FileState | None, staged_path: str = "",
+         staged: FileState | None = None):
+    """Write a file (root-owned, `mode`) when its content or mode differ from `current`.
+
+    With `staged_path` (beside `path`), a new version of a file a service runs on is made ready
+    there instead (`staged`: what is there now), for the service's restart to put in place.
+    """
     data = content.encode()
-    if current and current.sha256 == hashlib.sha256(data).hexdigest():
-        if current.mode == mode:
+    settled = _settled(path, hashlib.sha256(data).hexdigest(), mode, current, staged_path, staged)
+    if settled is None:
+        yield from _install(BytesIO(data), staged_path or path, mode)
+    else:
+        yield from settled
+
+
+def _settled(path: str, sha256: str, mode: str, current: FileState | None, staged_path: str,
+             staged: FileState | None) -> list[str] | None:
+    """Where a file to stage needs no new copy, the commands (maybe none) that settle it: the
+    live file is as wanted (a copy an earlier run staged is then removed), or the staged one is.
+    None where a new copy must be staged."""
+    if current and current.sha256 == sha256:
+        commands = ([shell.command("chmod", mode, path)] if current.mode != mode else []) + (
+            [shell.command("rm", "-f", staged_path)] if staged else [])
+        if not commands:
             host.noop(f"{path} is up to date")
-            return
-        yield shell.command("chmod", mode, path)
-        return
-    if keep:
-        yield shell.chain(("install", "-d", "-m", "0700", posixpath.dirname(keep)), ("cp", "-p", path, keep))
-    yield from _install(BytesIO(data), path, mode)
+        return commands
+    if staged and staged.sha256 == sha256 and staged.mode == mode:
+        host.noop(f"{path}: its new version is staged already, to be put in place with the restart")
+        return []
+    return None
 
 
 @step
@@ -108,19 +125,21 @@ def user_file(path: str, content: str, current: FileState | None):
 
 @step
 def copy_secret(source: Host, source_path: str, path: str, source_file: FileState | None,
-                current: FileState | None):
-    """Copy a root-only file from another host (a server's join token), when it differs here.
+                current: FileState | None, staged_path: str, staged: FileState | None):
+    """Copy a root-only file from another host (a server's join token), when it differs here:
+    staged at `staged_path`, as `file` does.
 
     The content is read from `source` when this operation runs, so it can come from a server
     started earlier in the same run, and it only ever passes through the controller's memory:
     not through a fact (pyinfra prints facts' output at -vvv), a file or a command line.
     """
-    if source_file and current and current.sha256 == source_file.sha256 and current.mode == "600":
-        host.noop(f"{path} matches {source.name}'s {source_path}")
+    settled = _settled(path, source_file.sha256, "600", current, staged_path, staged) if source_file else None
+    if settled is not None:
+        yield from settled
         return
     buffer = BytesIO()
     yield FunctionCommand(_read_secret, (source, source_path, buffer), {})
-    yield from _install(buffer, path, "600")
+    yield from _install(buffer, staged_path, "600")
 
 
 def _read_secret(state, host, source: Host, path: str, buffer: BytesIO) -> bool:
@@ -211,8 +230,9 @@ DOWNLOAD_TRIES = 4
 
 @step
 def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int,
-           allow_http: bool = False, watch: str = ""):
-    """Install an executable from `url`, verified against `sha256`, atomically.
+           allow_http: bool = False, watch: str = "", staged_path: str = "", staged: FileState | None = None):
+    """Install an executable from `url`, verified against `sha256`, atomically; with
+    `staged_path`, stage it there instead, as `file` does.
 
     The download goes to a temporary file of its own beside `dest`, removed however the script
     ends; only when its checksum matches is it renamed over `dest`. A failed, truncated, stalled
@@ -230,14 +250,13 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
     The download ends with the run: a watchdog stops it, and nothing is renamed, once the run's
     connection (`runlock.run_watch`; `watch` for a local run) is gone, however the run ended.
     """
-    if current and current.sha256 == sha256:
-        if current.mode == "755":
-            host.noop(f"{dest} already has sha256 {sha256[:12]}")
-            return
-        yield shell.command("chmod", "755", dest)
+    settled = _settled(dest, sha256, "755", current, staged_path, staged)
+    if settled is not None:
+        yield from settled
         return
     directory = posixpath.dirname(dest)
-    yield shell.assign(url=url, dest=dest, dir=directory, sha256=sha256, stall=int(stall_timeout),
+    yield shell.assign(url=url, dest=dest, target=staged_path or dest, dir=directory, sha256=sha256,
+                       stall=int(stall_timeout),
                        pattern=f"{directory}/.{posixpath.basename(dest)}.harmony-XXXXXX",
                        redirects="=http,https" if allow_http else "=https") + f"""set -u
 mkdir -p "$dir" && tmp=$(mktemp "$pattern") || exit 1
@@ -304,18 +323,20 @@ if [ "$actual" != "$sha256" ]; then
   exit 1
 fi
 [ -z "$w" ] || kill -0 "$w" 2>/dev/null || exit 1  # the run ended while this one checked
-chmod 755 "$tmp" && mv -f "$tmp" "$dest"
+chmod 755 "$tmp" && mv -f "$tmp" "$target"
 """
 
 
 @step
-def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileState | None):
-    """Install a file from the controller (an airgap bundle's), verified against `sha256` on the
-    host before it is renamed over `dest`, when the host's copy differs."""
-    if current and current.sha256 == sha256 and current.mode == mode:
-        host.noop(f"{dest} already has sha256 {sha256[:12]}")
-        return
-    yield from _install(local_path, dest, mode, sha256)
+def upload(local_path: str, sha256: str, dest: str, mode: str, current: FileState | None, staged_path: str,
+           staged: FileState | None):
+    """Stage a file from the controller (an airgap bundle's) at `staged_path`, as `file` does,
+    verified against `sha256` on the host, when the host's copy differs."""
+    settled = _settled(dest, sha256, mode, current, staged_path, staged)
+    if settled is None:
+        yield from _install(local_path, staged_path, mode, sha256)
+    else:
+        yield from settled
 
 
 @step
@@ -348,7 +369,8 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
     yield FileUploadCommand(content, staged, _sudo=False)
     check = ('[ "$(sha256sum "$staged" | cut -d" " -f1)" = "$sha256" ] || { rm -f "$staged";'
              ' printf "harmony: %s: the upload does not match sha256 %s\\n" "$path" "$sha256" >&2; exit 1; }; ') if sha256 else ""
-    yield values + f'{check}install -m "$mode" -o root -g root "$staged" "$new" && mv -f "$new" "$path" && rm -f "$staged"'
+    yield values + (f'{check}install -m "$mode" -o root -g root "$staged" "$new" && mv -f "$new" "$path" && rm -f "$staged"'
+                    ' || { rc=$?; rm -f "$new" "$staged"; exit $rc; }')
 
 
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {STAGING_DIR}'

@@ -59,7 +59,7 @@ def down() -> None:
         f"{paths.BIN_DIR}/{name}" for name, target in state.commands.items()
         if name in paths.LINKED_COMMANDS and target == paths.BINARY
     ]
-    removed = sorted(state.files) + links + sorted(state.removable)
+    removed = sorted(state.files) + links + sorted(state.removable) + sorted(state.leftovers)
     emptied = [d for d, entries in state.parent_dirs.items()
                if all(f"{d}/{entry}" in removed for entry in entries)]
     operations.remove(name="Remove k3s files", targets=removed + emptied)

@@ -17,6 +17,7 @@ from harmony import runlock
 from harmony.facts import INIT, FileState
 from harmony.k3s import paths, prepare
 from harmony.k3s.firewall import COMMENT, Firewall, NftChain
+from harmony.operations import STAGING_DIR
 from harmony.runlock import Lock
 
 
@@ -46,6 +47,7 @@ class HostState:
     uid: int = -1
     files: dict[str, FileState] = field(default_factory=dict)
     removable: set[str] = field(default_factory=set)  # of paths.REMOVED_PATHS, those present
+    leftovers: set[str] = field(default_factory=set)  # temporary files an earlier run left
     parent_dirs: dict[str, set[str]] = field(default_factory=dict)  # of paths.PARENT_DIRS: entries
     commands: dict[str, str] = field(default_factory=dict)  # name -> path (links resolved)
     units: dict[str, UnitState] = field(default_factory=dict)
@@ -99,6 +101,7 @@ def _script(known: str, version: str) -> str:
     sysctls = "\n".join(f"v=; [ -r {path} ] && read -r v < {path}; [ -n \"$v\" ] && printf 'sysctl\\t%s\\t%s\\n' {key} \"$v\""
                         for key, path in ((k, "/proc/sys/" + k.replace(".", "/")) for k in prepare.SYSCTLS))
     props = "Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
+    temporary = " ".join(f"{d}/*.harmony-* {d}/.*.harmony-*" for d in paths.TEMPORARY_DIRS)
     binary = paths.BINARY
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""
@@ -114,6 +117,10 @@ for f in {files}; do [ -f "$f" ] && set -- "$@" "$f"; done
 [ -n "$k" ] && set -- "$@" {binary}
 [ $# -gt 0 ] && stat -c 'filestat\t%n\t%a\t%Y' "$@" 2>/dev/null
 for p in {removable}; do [ -e "$p" ] && printf 'removable\\t%s\\n' "$p"; done
+for f in {temporary} {STAGING_DIR}/*; do
+  [ -e "$f" ] || continue
+  case $f in *.harmony-next) ;; *) printf 'leftover\t%s\n' "$f" ;; esac
+done
 for d in {" ".join(paths.PARENT_DIRS)}; do
   [ -d "$d" ] && printf 'parent_dir\\t%s\\t%s\\n' "$d" "$(ls -A "$d" | tr '\\n' ' ')"
 done
@@ -171,6 +178,8 @@ def parse(lines: list[str]) -> HostState:
             sums[fields[0]] = fields[1]
         elif kind == "removable":
             state.removable.add(rest)
+        elif kind == "leftover":
+            state.leftovers.add(rest)
         elif kind == "parent_dir" and len(fields) == 2:
             state.parent_dirs[fields[0]] = set(fields[1].split())
         elif kind == "command" and len(fields) == 2:
@@ -244,6 +253,8 @@ class K3sStatus(K3sHost):
         return {
             "hostname": state.hostname,
             "version": state.k3s_version,
+            # Files a stopped rollout staged, which this host's turn of the next run puts in place.
+            "staged": [path for path in paths.RUN_FILES if paths.staged(path) in state.files],
             "role": role,
             "unit": paths.unit_name(role) if role else "",
             "service": unit.active_state if role else "not installed",

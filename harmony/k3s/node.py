@@ -2,16 +2,17 @@
 
 The lifecycle (`harmony.k3s.lifecycle`) makes one `Node` per host and passes it through the
 phases in order; each phase reads what the earlier ones found and adds what the later ones need
-(the host's state, the operations whose change means k3s must restart).
+(the host's state, the files k3s runs on that its turn puts in place).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from harmony import operations, releases
 from harmony.k3s.facts import HostState
-from harmony.k3s import cluster
+from harmony.k3s import cluster, paths
 from harmony.k3s.cluster import Cluster
 from harmony.k3s.service import Service
 from harmony.k3s.settings import Settings
@@ -25,9 +26,8 @@ class Node:
     resolved: Resolved  # what the controller worked out for the run
     state: HostState = field(default_factory=HostState)  # as preflight read it
     refused: bool = False  # a phase failed the host: the later ones add nothing
-    restarts: list = field(default_factory=list)  # operations whose change restarts k3s
-    config: object = None  # the operation that writes config.yaml
-    kept: bool = False  # the running config.yaml is kept, for a restart to put back
+    placed: list[str] = field(default_factory=list)  # files k3s runs on, staged new: put in place at its turn
+    removed: list[str] = field(default_factory=list)  # files k3s runs on, removed at its turn
     firewall_hook: bool = False  # k3s's service opens its ports itself before it starts
 
     @property
@@ -61,6 +61,20 @@ class Node:
     def write(self, path: str, content: str, mode: str, name: str):
         """The operation that writes one of k3s's files, changing the host only where it differs."""
         return operations.file(name=name, path=path, content=content, mode=mode, current=self.file(path))
+
+    def staging(self, path: str, sha256: str | None) -> dict:
+        """The arguments that make an operation stage a new version of `path`, a file k3s runs
+        on (`paths.RUN_FILES`), beside it; where the live one is not `sha256` (None: not known
+        until the run), it is put in place at this node's turn (`harmony.k3s.phases.start`)."""
+        current = self.file(path)
+        if not (current and current.sha256 == sha256):
+            self.placed.append(path)
+        return {"current": current, "staged_path": paths.staged(path), "staged": self.file(paths.staged(path))}
+
+    def stage_file(self, path: str, content: str, mode: str, name: str):
+        """The operation that stages a new version of `path`, a file k3s runs on, where it differs."""
+        return operations.file(name=name, path=path, content=content, mode=mode,
+                               **self.staging(path, hashlib.sha256(content.encode()).hexdigest()))
 
     @property
     def first_server(self) -> bool:

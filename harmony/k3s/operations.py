@@ -38,19 +38,33 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
 
 
 @step
-def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = None):
-    """Restart k3s's service and wait (at most `timeout` seconds) until it reports ready (under
-    systemd), then until its node is Ready in the API; with `turn.drain`, drain the node first.
-    Not once any host of this run has failed: callers restart one host at a time, and a failure
-    stops the rollout there. With `rollback` (the config.yaml k3s ran on), a k3s that does not
-    come up on its new config.yaml is started again on that one, and the host fails saying so."""
+def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
+    """Put the node's staged files in place (`swap`), restart k3s's service and wait (at most
+    `timeout` seconds) until it reports ready (under systemd), then until its node is Ready in
+    the API; with `turn.drain`, drain the node first. Not once any host of this run has failed:
+    callers restart one host at a time, and a failure stops the rollout there, leaving the later
+    nodes on their old files. A k3s that does not come up on its new files is started again on
+    the ones it ran on, put back, and the host fails saying so: the node is as it was."""
     yield FunctionCommand(_no_failure_yet, (), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
-    # Under systemd the restart itself waits for k3s, and puts the config back; under OpenRC the
+    if swap:
+        yield swap.place
+    # Under systemd the restart itself waits for k3s, and puts the files back; under OpenRC the
     # wait for the node in the API does.
-    yield _with_status(service, "restart", timeout, rollback if service.notifies_ready else None)
-    yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else rollback), {})
+    yield _with_status(service, "restart", timeout, swap if service.notifies_ready else None)
+    yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else swap), {})
+
+
+@dataclass(frozen=True)
+class Swap:
+    """The commands that swap a node's staged files in for those k3s runs on, in its turn
+    (harmony.k3s.phases.start.swap), and back where k3s fails on them."""
+
+    place: str  # put the staged files in place, keeping what k3s ran on beside them
+    put_back: str  # put back what k3s ran on
+    forget: str  # remove what was kept, once k3s runs on the new files
+    files: str  # their names, for messages
 
 
 @dataclass
@@ -71,9 +85,9 @@ def _drain(state, host, turn: Turn) -> bool:
         turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
 
 
-def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rollback: str | None = None) -> bool:
+def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swap: Swap | None = None) -> bool:
     """Wait until the node is Ready on its version; where it is not, say k3s's last error too.
-    With `rollback` (a config.yaml k3s ran on), put that back, restart, and wait again."""
+    With `swap`, put back the files k3s ran on, restart, and wait again."""
 
     def ready() -> bool:
         deadline = time.monotonic() + timeout
@@ -81,14 +95,13 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rol
             config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline)
 
     if ready():
-        if rollback:
-            quietly(host, shell.command("rm", "-f", rollback))
+        if swap:
+            quietly(host, swap.forget)
         return True
     why = quietly(host, service.last_error())[1]
-    put_back = shell.chain(("test", "-f", rollback), ("mv", "-f", rollback, paths.CONFIG)) if rollback else ""
-    if rollback and quietly(host, f"{put_back} && {service.control('restart')}")[0] and ready():
-        host.log(f"harmony: {service.name} failed to start on the new config.yaml{f' ({why})' if why else ''};"
-                 f" the previous config.yaml was put back and {service.name} runs on it again", log_func=logger.error)
+    if swap and quietly(host, f"{swap.put_back} && {service.control('restart')}")[0] and ready():
+        host.log(f"harmony: {service.name} failed to start on its new {swap.files}{f' ({why})' if why else ''};"
+                 f" its previous files were put back and {service.name} runs on them again", log_func=logger.error)
     elif why:
         host.log(f"harmony: {service.name}'s last error: {why}; see {service.log_hint}", log_func=logger.error)
     return False
@@ -135,19 +148,28 @@ def _no_failure_yet(state, host) -> bool:
 
 
 @step
-def enable_and_start(service: Service, current: UnitState, timeout: int, turn: Turn):
-    """Enable k3s's service and start it, where it is not already, waiting (at most `timeout`
-    seconds) until it is ready: under OpenRC, whose start does not wait, until its node is
-    Ready in the API."""
+def enable_and_start(service: Service, current: UnitState, timeout: int, turn: Turn, swap: Swap | None,
+                     in_rollout: bool):
+    """Put the node's staged files in place (`swap`), enable k3s's service and start it, where
+    it is not already, waiting (at most `timeout` seconds) until it is ready: under OpenRC, whose
+    start does not wait, until its node is Ready in the API. A node that ran k3s before
+    (`in_rollout`: a stopped one, upgraded) starts on new files only while the rollout goes on,
+    as `restart` does; a new node joins whatever the others do."""
     if current.enabled and current.active:
         host.noop(f"{service.name} is enabled and running")
         return
+    if in_rollout and swap:
+        yield FunctionCommand(_no_failure_yet, (), {})
+    if swap:
+        yield swap.place
     if not current.enabled:
         yield service.enable()
     if not current.active:
         yield _with_status(service, "start", timeout)
         if not service.notifies_ready:
             yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})
+    if swap:
+        yield swap.forget
 
 
 @step
@@ -162,18 +184,18 @@ def stop_and_disable(service: Service, current: UnitState):
         yield service.disable()
 
 
-def _with_status(service: Service, action: str, timeout: int, rollback: str | None = None) -> str:
+def _with_status(service: Service, action: str, timeout: int, swap: Swap | None = None) -> str:
     """Start or restart the service, bounded (k3s retries a join for ever); on failure say why
-    with k3s's last error line, after the service's last log lines. With `rollback`, a failed
-    start puts that config.yaml back and starts the service on it."""
+    with k3s's last error line, after the service's last log lines. With `swap`, a failed start
+    puts back the files k3s ran on and starts the service on them; a good one forgets them."""
     put_back = (
-        f' if [ -f "$rollback" ]; then mv -f "$rollback" "$config" && timeout "$timeout" {service.control("restart")}'
-        f' && {{ echo "harmony: {service.name} failed to start on the new config.yaml${{why:+ ($why)}};'
-        f' the previous config.yaml was put back and {service.name} runs on it again" >&2; exit 1; }}; fi;'
-    ) if rollback else ""
-    return shell.assign(timeout=int(timeout), rollback=rollback or "", config=paths.CONFIG) + (
+        f" {swap.put_back} && timeout \"$timeout\" {service.control('restart')}"
+        f' && {{ echo "harmony: {service.name} failed to start on its new $files${{why:+ ($why)}};'
+        f' its previous files were put back and {service.name} runs on them again" >&2; exit 1; }};'
+    ) if swap else ""
+    return shell.assign(timeout=int(timeout), files=swap.files if swap else "") + (
         f'timeout "$timeout" {service.control(action)} || {{ code=$?; {service.logs(15)} >&2;'
         f" why=$({service.last_error()});"
         f' [ $code = 124 ] && why="not ready after ${{timeout}}s${{why:+, last error: $why}}";{put_back}'
         f' echo "harmony: {service.name} failed to start${{why:+: $why}}; see {service.log_hint}" >&2; exit 1; }}'
-    ) + (' && rm -f "$rollback"' if rollback else "")
+    ) + (f" && {swap.forget}" if swap else "")

@@ -17,8 +17,6 @@ OPENRC_DIR = "/etc/init.d"
 INITS = ("systemd", "openrc")  # the init systems harmony runs k3s under
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
-# The config.yaml k3s ran on before a restart for a new one: put back if k3s fails on the new.
-PREVIOUS_CONFIG = "/var/lib/harmony/previous-config.yaml"
 
 ROLES = ("server", "agent")
 
@@ -77,7 +75,40 @@ MODULES_FILE = "/etc/modules-load.d/k3s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
 RPM_REPO = "/etc/yum.repos.d/rancher-k3s-common.repo"  # for the k3s-selinux policy
 
-# Every file whose hash the host fact reports: the ones harmony writes, and the kubeconfig.
+# The files k3s runs on: a run stages a new one beside the live one (`staged`), and the node's
+# turn in the rolling order puts it in place with the restart (harmony.k3s.phases.start).
+RUN_FILES = (
+    BINARY,
+    CONFIG,
+    TOKEN_FILE,
+    REGISTRIES,
+    *IMAGE_PATHS,
+    *(path for init in INITS for role in ROLES for path in (unit_file(role, init), env_file(role, init))),
+)
+
+
+def staged(path: str) -> str:
+    """Where the new version of one of `RUN_FILES` waits for its node's turn: beside it, so that
+    putting it in place is a rename on one filesystem, and hidden under a name that none of the
+    programs reading that directory takes for its own (systemd loads units by name, OpenRC skips
+    dot files in init.d, k3s imports images by their suffix)."""
+    return _beside(path, "next")
+
+
+def previous(path: str) -> str:
+    """Where the version of one of `RUN_FILES` that k3s ran on is kept (a hard link) while a
+    restart tries the new one: put back if k3s fails on it. A run removes it once k3s is back;
+    a killed run leaves it as a temporary file, which the next run removes."""
+    return _beside(path, "previous")
+
+
+def _beside(path: str, what: str) -> str:
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/.{name}.harmony-{what}"
+
+
+# Every file whose hash the host fact reports: the ones harmony writes (and their staged next
+# versions), and the kubeconfig.
 HASHED_FILES = (
     BINARY,
     CONFIG,
@@ -94,7 +125,14 @@ HASHED_FILES = (
     *(uninstall_script(role) for role in ROLES),
     *(logrotate_file(role) for role in ROLES),
     *(path for init in INITS for role in ROLES for path in (unit_file(role, init), env_file(role, init))),
+    *(staged(path) for path in RUN_FILES),
 )
+
+# Where harmony writes temporary files (`name.harmony-RUN`, `.name.harmony-XXXXXX`) on the way to
+# putting a file in place (and its uploads, in harmony.operations.STAGING_DIR): a run removes them
+# however it ends, but a killed one leaves them for the next (under the host's exclusive lock).
+TEMPORARY_DIRS = (BIN_DIR, CONFIG_DIR, SYSTEMD_DIR, OPENRC_DIR, IMAGES_DIR, "/etc/modules-load.d", "/etc/sysctl.d",
+                  "/etc/logrotate.d", "/etc/yum.repos.d")
 
 # Directories k3s's own live in, which `harmony down` removes too when nothing else is left in
 # them (/etc/rancher also holds rke2's configuration, for one).

@@ -115,8 +115,10 @@ class Host:
         return self.sh(f"systemctl is-active {unit}", check=False) == "active"
 
     def leftovers(self) -> str:
-        """harmony's temporary files anywhere on the host (a half-done write or download)."""
-        return self.sh("find / -xdev -name '*.harmony-*' 2>/dev/null", check=False)
+        """harmony's temporary and staged files anywhere on the host (a half-done write or
+        download, an upload not yet moved, a new file waiting for its node's turn)."""
+        return self.sh("find / -xdev \\( -name '*.harmony-*' -o -path '/var/lib/harmony/staging/*' \\) 2>/dev/null",
+                       check=False)
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)

@@ -116,3 +116,18 @@ def test_a_full_disk_fails_the_upgrade_clearly_and_the_old_k3s_keeps_running(har
     assert OLD in host.sh("/usr/local/bin/k3s --version")
     assert host.leftovers() == ""
     assert host.started_at() == started and host.is_active()
+
+
+def test_the_next_run_removes_the_temporary_files_a_killed_run_left(harmony, host):
+    assert harmony.up(host).returncode == 0
+    # What a run killed at the wrong moment leaves: a file being written beside its target, a
+    # download's temporary file, an upload not yet moved out of the staging directory, a kept file.
+    left = ["/etc/rancher/k3s/config.yaml.harmony-0badc0de", "/usr/local/bin/.k3s.harmony-Xy12Ab",
+            "/var/lib/harmony/staging/0badc0de-config.yaml", "/etc/rancher/k3s/.config.yaml.harmony-previous"]
+    host.sh("mkdir -p /var/lib/harmony/staging && touch " + " ".join(left))
+    started = host.started_at()
+    again = harmony.up(host)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Remove the temporary files a killed run left" in again.stdout
+    assert host.leftovers() == "" and host.started_at() == started
+    assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host).stdout

@@ -270,10 +270,13 @@ def test_an_upgrade_rolls_one_node_at_a_time_and_stops_at_the_first_failure(harm
     assert result.returncode == 1, result.stdout + result.stderr
     outcome = summary(result)
     assert "flag provided but not defined: -no-such-flag" in outcome["s1"]
+    # Every node is as it was: the server's new binary and config were put back, the agents'
+    # wait beside theirs for their turn.
+    assert OLD in server.sh("k3s --version") and server.is_active()
     for name, agent in (("a1", agent1), ("a2", agent2)):
         assert "not restarted: the rollout stopped at s1" in outcome[name], outcome
         assert agent.started_at(AGENT_UNIT) == before[agent.name]
-        assert NEW in agent.sh("k3s --version")  # installed, not yet running
+        assert OLD in agent.sh("k3s --version") and agent.exists("/usr/local/bin/.k3s.harmony-next")
 
     members["servers"]["s1"] = (server, {"k3s_node_name": "s1"})
     write_inventory(inventory, **members)
@@ -283,6 +286,51 @@ def test_an_upgrade_rolls_one_node_at_a_time_and_stops_at_the_first_failure(harm
         "s1": NEW, "a1": NEW, "a2": NEW}
     restarted = sorted((h.started_at(u), h.name) for h, u in ((agent1, AGENT_UNIT), (agent2, AGENT_UNIT)))
     assert restarted[0][0] > server.started_at()  # agents after the server
+    assert not any(h.exists("/usr/local/bin/.k3s.harmony-next") for h in (server, agent1, agent2))
+
+
+def run_files(host, unit: str = "k3s") -> dict[str, str]:
+    """The sha256 of the binary and config k3s runs on, and when its unit started."""
+    sums = host.sh("sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml")
+    return {**{path: digest for digest, path in (line.split() for line in sums.splitlines())},
+            "started": str(host.started_at(unit))}
+
+
+def test_a_server_whose_download_fails_leaves_every_node_as_it_was_and_status_says_what_waits(
+        harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+    members = {"servers": {"s1": (server, {"k3s_node_name": "s1"})},
+               "agents": {"a1": (agent1, {"k3s_node_name": "a1"}), "a2": (agent2, {"k3s_node_name": "a2"})}}
+    inventory = write_inventory(tmp_path / "edge.py", **members)
+    assert harmony.up_cluster(inventory, server, version=OLD).returncode == 0
+    units = ((server, "k3s"), (agent1, AGENT_UNIT), (agent2, AGENT_UNIT))
+    before = {h.name: run_files(h, u) for h, u in units}
+
+    # The first server downloads first (the agents' stage waits for it): it alone gets the 404.
+    harmony.mirror.transient[f"/k3s-io/k3s/releases/download/{NEW}/k3s"] = [404]
+    try:
+        result = harmony.up_cluster(inventory, server, "--set", 'k3s_node_labels={"tier": "edge"}', version=NEW)
+    finally:
+        harmony.mirror.transient.clear()
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcome = summary(result)
+    assert "the server answered 404" in outcome["s1"], outcome
+    assert all("not restarted: the rollout stopped at s1" in outcome[a] for a in ("a1", "a2")), outcome
+    assert {h.name: run_files(h, u) for h, u in units} == before  # binary, config, start: all as before
+    for agent in (agent1, agent2):
+        assert agent.exists("/usr/local/bin/.k3s.harmony-next") and agent.exists("/etc/rancher/k3s/.config.yaml.harmony-next")
+
+    status = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key))
+    lines = {line.split(": ", 1)[0]: line for line in status.stdout.splitlines()}
+    assert f"k3s {OLD}" in lines["a1"] and "new k3s, config.yaml staged, waiting for its turn" in lines["a1"], \
+        status.stdout
+    assert "staged" not in lines["s1"]
+
+    # Pinning the version every node runs is no downgrade, and takes the staged files away.
+    again = harmony.up_cluster(inventory, server, version=OLD)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {h.name: run_files(h, u) for h, u in units} == before
+    assert not any("harmony-" in h.sh("ls -A /usr/local/bin /etc/rancher/k3s") for h, _ in units)
 
 
 def planted_pod(namespace: str, name: str, node: str, daemonset: bool = False) -> dict:

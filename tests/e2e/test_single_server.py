@@ -250,8 +250,8 @@ def test_a_config_k3s_fails_on_is_put_back_and_k3s_runs_on_the_old_one(harmony, 
     # OpenRC's start does not wait: the failure is seen when the node is not back in the API.
     bad = harmony.up(host, "--set", 'k3s_config={"no-such-flag": "x"}', "--set", "k3s_start_timeout=20")
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert ("k3s failed to start on the new config.yaml (level=fatal msg=\"flag provided but not defined: "
-            "-no-such-flag\"); the previous config.yaml was put back and k3s runs on it again") in bad.stdout, bad.stdout
+    assert ("k3s failed to start on its new config.yaml (level=fatal msg=\"flag provided but not defined: "
+            "-no-such-flag\"); its previous files were put back and k3s runs on them again") in bad.stdout, bad.stdout
     assert host.is_active() and host.sh("cat /etc/rancher/k3s/config.yaml") == before
-    assert not host.exists("/var/lib/harmony/previous-config.yaml")
+    assert "harmony" not in host.sh("ls -A /etc/rancher/k3s /usr/local/bin")  # nothing staged or kept is left
     assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host).stdout

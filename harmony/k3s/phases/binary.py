@@ -1,5 +1,6 @@
-"""Install the binary: the k3s release for the host's architecture, checked against the
-release's sha256 and put in place atomically; from an airgap bundle, with its images."""
+"""The binary: the k3s release for the host's architecture, checked against the release's
+sha256 and staged beside the one k3s runs, for the node's turn to put in place; from an airgap
+bundle, with its images."""
 
 from __future__ import annotations
 
@@ -18,22 +19,22 @@ def run(node: Node) -> None:
     install = f"Install k3s {node.version}" + (f" (from {installed})" if installed and installed != node.version else "")
     if settings.airgap_dir:
         binary_item, *image_items = airgap.items(settings.airgap_dir, state.arch)
-        node.restarts.append(operations.upload(
-            name=install + " from the airgap bundle", local_path=str(binary_item.path), sha256=binary_item.sha256,
-            dest=paths.BINARY, mode="755", current=node.file(paths.BINARY)))
+        operations.upload(name=install + " from the airgap bundle", local_path=str(binary_item.path),
+                          sha256=binary_item.sha256, dest=paths.BINARY, mode="755",
+                          **node.staging(paths.BINARY, binary_item.sha256))
         for item in image_items:
-            node.restarts.append(operations.upload(
-                name="Upload the airgap images", local_path=str(item.path), sha256=item.sha256, dest=item.dest,
-                mode="644", current=node.file(item.dest)))
+            operations.upload(name="Upload the airgap images", local_path=str(item.path), sha256=item.sha256,
+                              dest=item.dest, mode="644", **node.staging(item.dest, item.sha256))
         return
     url = node.binary_url
-    node.restarts.append(operations.binary(
+    sha256 = node.resolved.sha256[url]
+    operations.binary(
         name=install,
         url=url,
-        sha256=node.resolved.sha256[url],
+        sha256=sha256,
         dest=paths.BINARY,
-        current=node.file(paths.BINARY),
         stall_timeout=settings.download_stall_timeout,
         allow_http=settings.allow_http,
         watch=runlock.run_process(host),
-    ))
+        **node.staging(paths.BINARY, sha256),
+    )

@@ -1,5 +1,6 @@
 """Preflight: can this host run k3s as harmony installs it? Read its state (under its run lock),
-check it, and fail the host with the reason before anything changes, on every host at once."""
+check it, and fail the host with the reason before anything changes, on every host at once;
+then remove the temporary files a killed run left."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def run(node: Node) -> None:
         _refuse(node, f"Check the version ({installed} -> {node.version})",
                 f"k3s {installed} is installed: refusing to downgrade to {node.version} "
                 "(k3s does not support it; pass --allow-downgrade to do it anyway)")
+        return
+    if state.leftovers:  # under the run's exclusive lock: no other run's
+        operations.remove(name="Remove the temporary files a killed run left", targets=sorted(state.leftovers))
 
 
 def _refuse(node: Node, name: str, message: str, **arguments) -> None:

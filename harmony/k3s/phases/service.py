@@ -1,5 +1,5 @@
-"""The service: k3s's unit (systemd) or init script (OpenRC), its log rotation (OpenRC), the
-killall and uninstall scripts, and kubectl, crictl and ctr linked to k3s."""
+"""The service: k3s's unit (systemd) or init script (OpenRC), staged for the node's turn; its log
+rotation (OpenRC), the killall and uninstall scripts, and kubectl, crictl and ctr linked to k3s."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import posixpath
 
 from pyinfra.api import deploy
 
-from harmony import operations
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import paths, render
 from harmony.k3s.node import Node
@@ -16,9 +15,8 @@ from harmony.k3s.node import Node
 @deploy("service")
 def run(node: Node) -> None:
     service, role = node.service, node.settings.role
-    unit_file = node.write(service.file, render.service_file(service, node.firewall_hook), service.file_mode,
-                           f"Write {service.file}")
-    node.restarts.append(unit_file)
+    node.stage_file(service.file, render.service_file(service, node.firewall_hook), service.file_mode,
+               f"Write {service.file}")
     if service.openrc:
         node.write(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")
     for path, content in ((paths.KILLALL_SCRIPT, render.KILLALL),
@@ -30,7 +28,3 @@ def run(node: Node) -> None:
         target=paths.BINARY,
         commands=node.state.commands,
     )
-    # Whether an operation will change the host is known now, from the facts: deciding on it
-    # here (not with pyinfra's `_if`, judged while running) makes a plan list what `up` does.
-    if service.reload and unit_file.will_change:
-        operations.run(name="Reload systemd", command=service.reload)
