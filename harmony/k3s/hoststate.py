@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import Host
 
-from harmony import once, operations, runlock
+from harmony import once, operations, runlock, runner
 from harmony.facts import SudoAccess
 from harmony.k3s.facts import HostState, K3sHost
 from harmony.resolved import KEY
@@ -34,7 +34,8 @@ def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
     def read() -> HostState | str:
         if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
-            return f"{target.name} is unreachable"
+            why = runner.unreachable(target.state).get(target.name)
+            return f"{target.name} is unreachable{f': {why}' if why else ''}"
         return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target), **_known(target))
 
     return once.get(target.state, ("K3sHost", target.name), read)
