@@ -12,10 +12,11 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import kubeconfig, once, rollout, shell
+from harmony import kubeconfig, once, report, rollout, runner, shell
 from harmony.errors import RunFailed
-from harmony.k3s import paths
-from harmony.k3s.facts import UnitState
+from harmony.k3s import paths, quorum, resolve
+from harmony.k3s.facts import HostState, UnitState
+from harmony.k3s.hoststate import state_of
 from harmony.k3s.service import Service
 from harmony.operations import MISSING, quietly, read_file, step
 
@@ -44,7 +45,7 @@ def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = N
     Not once any host of this run has failed: callers restart one host at a time, and a failure
     stops the rollout there. With `rollback` (the config.yaml k3s ran on), a k3s that does not
     come up on its new config.yaml is started again on that one, and the host fails saying so."""
-    yield FunctionCommand(_no_failure_yet, (), {})
+    yield FunctionCommand(_no_failure_yet, (turn,), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
     # Under systemd the restart itself waits for k3s, and puts the config back; under OpenRC the
@@ -121,17 +122,54 @@ def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> 
     return True
 
 
-def _no_failure_yet(state, host) -> bool:
-    # A host that failed earlier in this same serial operation is not yet in failed_hosts. The
-    # hosts a stopped rollout left alone (kept for the run) are not where it stopped.
+def _no_failure_yet(state, host, turn: Turn) -> bool:
+    """Whether this host's turn may come (else it fails, saying why): not once a host failed in
+    the rollout, nor where hosts left out of the run (unreachable, refused at preflight) make a
+    restart unsafe (`harmony.k3s.quorum`)."""
+    why = quorum.refusal(_rollout(state), host.name, _upgrade(host, turn.version))
+    if why:
+        once.get(state, "held", set).add(host.name)
+        host.log(f"harmony: {why}", log_func=logger.error)
+    return not why
+
+
+def _rollout(state) -> quorum.Rollout:
+    """The rollout as it stands: the hosts left out of the run (never connected, or failed at
+    preflight, before any change), those that failed in it, those whose restart was refused.
+    A host that failed earlier in this same serial operation is not yet in failed_hosts."""
+    resolved = resolve.of_run()
+    shape, version = resolved.cluster, resolved.version
     held = once.get(state, "held", set)
-    failed = sorted(({h.name for h in state.failed_hosts}
-                     | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops}) - held)
-    if failed:
-        held.add(host.name)
-        host.log(f"harmony: not restarted: the rollout stopped at {', '.join(failed)}, which failed",
-                 log_func=logger.error)
-    return not failed
+    out = {name: why for name, why in ((h.name, _out(state, h)) for h in state.inventory) if why}
+    failed = ({h.name for h in state.failed_hosts}
+              | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops})
+    states = {name: state_of(state.inventory.get_host(name)) for name in shape.servers if name in out}
+    running = {name for name, found in states.items()
+               if isinstance(found, HostState) and found.unit(paths.unit_name("server")).active}
+    return quorum.Rollout(
+        servers=shape.servers, out=out, lost=frozenset(set(states) - running),
+        current=frozenset(n for n in running if states[n].k3s_version == version),
+        stopped_at=tuple(sorted(failed - held - set(out))), not_restarted=frozenset(held))
+
+
+def _out(state, target: Host) -> str:
+    """Why `target` is out of this run ("" where it is in): harmony could not connect to it, or
+    it failed its preflight, before anything on it changed."""
+    if target not in state.activated_hosts:
+        why = runner.unreachable(state).get(target.name)
+        return f"unreachable{f': {why}' if why else ''}"
+    for op_hash, op in state.ops.get(target, {}).items():
+        meta = op.operation_meta
+        if meta.is_complete() and not meta.did_succeed():
+            names = state.op_meta[op_hash].names
+            return "failed its preflight" if any(report.phase_of(n) == "preflight" for n in names) else ""
+    return ""
+
+
+def _upgrade(target: Host, version: str) -> bool:
+    """Whether k3s's restart on `target` changes the version it runs (as the run found it)."""
+    found = state_of(target)
+    return not isinstance(found, HostState) or found.k3s_version != version
 
 
 @step

@@ -3,8 +3,72 @@ the run, and the others finish (issue #23, "Hosts fail alone")."""
 
 from __future__ import annotations
 
-from tests.e2e.conftest import NEW, write_inventory
-from tests.e2e.test_multi_node import summary
+import yaml
+
+from tests.e2e.conftest import NEW, OLD, write_inventory
+from tests.e2e.test_multi_node import AGENT_UNIT, nodes, summary
+
+
+def k3s_files(host) -> tuple[str, dict]:
+    """The k3s binary's sha256 and the config.yaml k3s starts from."""
+    return (host.sh("sha256sum /usr/local/bin/k3s").split()[0],
+            yaml.safe_load(host.sh("cat /etc/rancher/k3s/config.yaml")))
+
+
+def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(harmony, start_host, tmp_path):
+    server, agent1, agent2 = start_host(), start_host(), start_host()
+    hosts = {"s1": (server, "k3s"), "a1": (agent1, AGENT_UNIT), "a2": (agent2, AGENT_UNIT)}
+
+    def members(labels: dict) -> dict:
+        return {"servers": {"s1": (server, {"k3s_node_name": "s1", "k3s_node_labels": labels})},
+                "agents": {name: (host, {"k3s_node_name": name, "k3s_node_labels": labels})
+                           for name, (host, _) in hosts.items() if name != "s1"}}
+
+    inventory = write_inventory(tmp_path / "edge.py", **members({"tier": "old"}))
+    first = harmony.up_cluster(inventory, server, version=OLD)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {name: (k3s_files(host), host.started_at(unit)) for name, (host, unit) in hosts.items()}
+
+    agent2.sh("systemctl stop ssh")
+    write_inventory(inventory, **members({"tier": "new"}))
+    plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                   *harmony.release_args(NEW))
+    assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
+    planned = summary(plan)
+    assert planned["a2"].startswith(f"failed: harmony: unreachable: ") and f":{agent2.ssh_port}" in planned["a2"]
+    assert f"Install k3s {NEW} (from {OLD})" in planned["s1"] and "Write config.yaml" in planned["a1"]
+
+    result = harmony.up_cluster(inventory, server, version=NEW)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    outcome = summary(result)
+    # One line for the unreachable agent, with why; shown at the start too (on stderr).
+    assert outcome["a2"].startswith("failed: harmony: unreachable: ") and "\n" not in outcome["a2"], outcome
+    assert f"127.0.0.1:{agent2.ssh_port}" in outcome["a2"]
+    assert "[a2] harmony: unreachable: " in result.stderr, result.stderr
+    assert outcome["s1"].startswith("changed") and outcome["a1"].startswith("changed"), outcome
+    assert "1 of 3 host(s) failed: a2" in result.stderr
+    # The reachable hosts are on the new binary and config.yaml, restarted onto them.
+    for name in ("s1", "a1"):
+        host, unit = hosts[name]
+        (binary, config), started = k3s_files(host), host.started_at(unit)
+        assert binary != before[name][0][0] and config["node-label"] == ["tier=new"], config
+        assert started > before[name][1]
+    # The unreachable one is as it was; k3s went on running there.
+    assert agent2.sh("sha256sum /usr/local/bin/k3s").split()[0] == before["a2"][0][0]
+    assert agent2.started_at(AGENT_UNIT) == before["a2"][1] and agent2.is_active(AGENT_UNIT)
+    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
+    assert versions == {"s1": NEW, "a1": NEW, "a2": OLD}
+
+    agent2.sh("systemctl start ssh")
+    again = harmony.up_cluster(inventory, server, version=NEW)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert set(summary(again)) == {"a2"} and summary(again)["a2"].startswith("changed")
+    (binary, config), (binary1, _) = k3s_files(agent2), k3s_files(agent1)
+    assert binary == binary1 and config["node-label"] == ["tier=new"]
+    assert agent2.started_at(AGENT_UNIT) > before["a2"][1]
+    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
+    assert versions == {"s1": NEW, "a1": NEW, "a2": NEW}
 
 
 def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host, tmp_path):
@@ -18,3 +82,4 @@ def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host,
     assert planned["a1"].startswith(f"failed: harmony: unreachable: authentication failed for root "
                                     f"(127.0.0.1:{agent.ssh_port})"), planned
     assert f"Install k3s {NEW}" in planned["s1"]
+
