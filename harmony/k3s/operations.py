@@ -96,15 +96,17 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, rol
 
 
 def _api_config(state, turn: Turn, deadline: float) -> dict:
-    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, read
-    once a run): until `deadline`, wait for a first server just started to write it."""
+    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, or the
+    first reachable one's where it is out of the run; read once a run): until `deadline`, wait
+    for a first server just started to write it."""
     def read() -> dict:
+        source = state.inventory.get_host(_rollout(state).api_server() or turn.api_source.name)
         while True:
-            content, reason = read_file(turn.api_source, paths.KUBECONFIG)
+            content, reason = read_file(source, paths.KUBECONFIG)
             if content is not None:
                 return kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
             if reason != MISSING or time.monotonic() >= deadline:
-                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
+                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {source.name} ({reason})")
             time.sleep(1)
 
     return once.get(state, ("kubeconfig", turn.api_url), read)

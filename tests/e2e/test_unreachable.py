@@ -83,3 +83,51 @@ def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host,
                                     f"(127.0.0.1:{agent.ssh_port})"), planned
     assert f"Install k3s {NEW}" in planned["s1"]
 
+
+def test_with_the_first_of_three_servers_unreachable_no_server_restarts_and_agents_follow_the_others(
+        harmony, start_host, tmp_path):
+    s1, s2, s3, agent = (start_host() for _ in range(4))
+
+    def write(labels: dict) -> None:
+        write_inventory(tmp_path / "ha.py",
+                        servers={name: (h, {"k3s_node_name": name}) for name, h in (("s1", s1), ("s2", s2), ("s3", s3))},
+                        agents={"a1": (agent, {"k3s_node_name": "a1", "k3s_node_labels": labels})},
+                        data={"k3s_registration_address": s1.ip})
+
+    write({"tier": "old"})
+    inventory = tmp_path / "ha.py"
+    first = harmony.up_cluster(inventory, s1, version=OLD)
+    assert first.returncode == 0, first.stdout + first.stderr
+    started = {h.name: h.started_at() for h in (s1, s2, s3)}
+    agent_started = agent.started_at(AGENT_UNIT)
+
+    s1.sh("systemctl stop ssh")  # its k3s runs on; harmony cannot reach it
+    write({"tier": "new"})
+    relabel = harmony.up_cluster(inventory, s1, version=OLD)
+    assert "Traceback" not in relabel.stderr, relabel.stderr
+    outcome = summary(relabel)
+    assert outcome["s1"].startswith("failed: harmony: unreachable: "), outcome
+    # A label is no new version: the agent restarts, followed through the API with s2's
+    # kubeconfig, its token checked against s2's (the first server's cannot be read).
+    assert outcome["a1"].startswith("changed: configure: Write config.yaml; start: Restart"), outcome
+    assert yaml.safe_load(agent.sh("cat /etc/rancher/k3s/config.yaml"))["node-label"] == ["tier=new"]
+    assert agent.started_at(AGENT_UNIT) > agent_started
+    assert relabel.returncode == 1 and "1 of 4 host(s) failed: s1" in relabel.stderr, relabel.stdout + relabel.stderr
+
+    upgrade = harmony.up_cluster(inventory, s1, version=NEW)
+    assert upgrade.returncode == 1, upgrade.stdout + upgrade.stderr
+    outcome = summary(upgrade)
+    for name in ("s2", "s3"):
+        assert (f"not restarted: 1 of 3 servers (s1) is unreachable; restarting {name} would leave 1 of 3 up, "
+                "under etcd's quorum of 2") in outcome[name], outcome
+    assert "not restarted onto a new k3s: servers s1, s2, s3 are not upgraded" in outcome["a1"], outcome
+    assert "an agent must not run newer than its servers" in outcome["a1"]
+    assert {h.name: h.started_at() for h in (s1, s2, s3)} == started
+    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
+    assert versions == {"s1": OLD, "s2": OLD, "s3": OLD, "a1": OLD}
+
+    s1.sh("systemctl start ssh")
+    healed = harmony.up_cluster(inventory, s1, version=NEW)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
+    assert versions == {"s1": NEW, "s2": NEW, "s3": NEW, "a1": NEW}

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from harmony import operations
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths, render
-from harmony.k3s.hoststate import state_of
+from harmony.k3s.hoststate import state_of, token_source
 from harmony.k3s.node import Node
 
 
@@ -44,7 +44,12 @@ def token(node: Node):
                                mode="600", current=node.file(paths.TOKEN_FILE))
     if node.first_server:
         return None
-    first = inventory.get_host(node.shape.first_server)
+    first = token_source(node.shape.servers, node.name)
+    if first is None:  # where no server can give it, the token in place stays (a new host fails)
+        if node.file(paths.TOKEN_FILE):
+            return None
+        return operations.fail(name="Write the join token", message=f"no server can give the join token: "
+                               f"{state_of(inventory.get_host(node.shape.first_server))}")
     first_state = state_of(first)
     return operations.copy_secret(
         name="Write the join token",
