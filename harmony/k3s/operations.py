@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 from pyinfra import host
@@ -45,6 +45,7 @@ def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = N
     Not once any host of this run has failed: callers restart one host at a time, and a failure
     stops the rollout there. With `rollback` (the config.yaml k3s ran on), a k3s that does not
     come up on its new config.yaml is started again on that one, and the host fails saying so."""
+    _foresee(turn)
     yield FunctionCommand(_no_failure_yet, (turn,), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
@@ -135,14 +136,33 @@ def _no_failure_yet(state, host, turn: Turn) -> bool:
     return not why
 
 
-def _rollout(state) -> quorum.Rollout:
+def _foresee(turn: Turn) -> None:
+    """A plan's word for a restart that the hosts out of the run will keep from its turn (`up`
+    decides when the turn comes, also on the failures a plan cannot know)."""
+    if host.state.is_executing or not host.state.check_for_changes:
+        return
+    state = host.state
+    rollout = _rollout(state, before=True)
+    if quorum.servers_held(rollout):  # each server whose restart would upgrade it is refused
+        rollout = replace(rollout, not_restarted=frozenset(
+            s for s in rollout.servers
+            if s not in rollout.out and _upgrade(state.inventory.get_host(s), turn.version)))
+    why = quorum.refusal(rollout, host.name, _upgrade(host, turn.version))
+    if why:
+        host.log(f"{runner.WOULD_FAIL}{why}", log_func=logger.error)
+
+
+def _rollout(state, before: bool = False) -> quorum.Rollout:
     """The rollout as it stands: the hosts left out of the run (never connected, or failed at
     preflight, before any change), those that failed in it, those whose restart was refused.
-    A host that failed earlier in this same serial operation is not yet in failed_hosts."""
+    A host that failed earlier in this same serial operation is not yet in failed_hosts. `before`
+    the run: the hosts out as far as they are known then (not connected, state not read)."""
     resolved = resolve.of_run()
     shape, version = resolved.cluster, resolved.version
     held = once.get(state, "held", set)
-    out = {name: why for name, why in ((h.name, _out(state, h)) for h in state.inventory) if why}
+    # Before the run, only the servers' states are read for it: the rules look at no agent's.
+    hosts = [h for h in state.inventory if not before or h.name in shape.servers or h not in state.activated_hosts]
+    out = {name: why for name, why in ((h.name, _out(state, h, before)) for h in hosts) if why}
     failed = ({h.name for h in state.failed_hosts}
               | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops})
     states = {name: state_of(state.inventory.get_host(name)) for name in shape.servers if name in out}
@@ -154,12 +174,16 @@ def _rollout(state) -> quorum.Rollout:
         stopped_at=tuple(sorted(failed - held - set(out))), not_restarted=frozenset(held))
 
 
-def _out(state, target: Host) -> str:
+def _out(state, target: Host, before: bool = False) -> str:
     """Why `target` is out of this run ("" where it is in): harmony could not connect to it, or
-    it failed its preflight, before anything on it changed."""
+    it failed its preflight, before anything on it changed (`before` the run: its state could
+    not be read)."""
     if target not in state.activated_hosts:
         why = runner.unreachable(state).get(target.name)
         return f"unreachable{f': {why}' if why else ''}"
+    if before:
+        found = state_of(target)
+        return "" if isinstance(found, HostState) else f"failed its preflight ({found})"
     for op_hash, op in state.ops.get(target, {}).items():
         meta = op.operation_meta
         if meta.is_complete() and not meta.did_succeed():

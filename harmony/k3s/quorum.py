@@ -60,6 +60,11 @@ def refusal(rollout: Rollout, host: str, upgrade: bool) -> str | None:
     return None
 
 
+def servers_held(rollout: Rollout) -> bool:
+    """Whether the servers' restarts are refused for etcd's quorum (the same for each server)."""
+    return _quorum_refusal(rollout, "") is not None
+
+
 def _quorum_refusal(rollout: Rollout, server: str) -> str | None:
     members, lost = len(rollout.servers), [s for s in rollout.servers if s in rollout.lost]
     left = members - len(lost) - 1

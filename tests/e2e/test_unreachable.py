@@ -114,13 +114,18 @@ def test_with_the_first_of_three_servers_unreachable_no_server_restarts_and_agen
     assert agent.started_at(AGENT_UNIT) > agent_started
     assert relabel.returncode == 1 and "1 of 4 host(s) failed: s1" in relabel.stderr, relabel.stdout + relabel.stderr
 
+    plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                   *harmony.release_args(NEW))
     upgrade = harmony.up_cluster(inventory, s1, version=NEW)
     assert upgrade.returncode == 1, upgrade.stdout + upgrade.stderr
-    outcome = summary(upgrade)
+    outcome, planned = summary(upgrade), summary(plan)
+    assert plan.returncode == 1 and planned["s1"] == outcome["s1"], (outcome, planned)
     for name in ("s2", "s3"):
-        assert (f"not restarted: 1 of 3 servers (s1) is unreachable; restarting {name} would leave 1 of 3 up, "
-                "under etcd's quorum of 2") in outcome[name], outcome
-    assert "not restarted onto a new k3s: servers s1, s2, s3 are not upgraded" in outcome["a1"], outcome
+        why = (f"not restarted: 1 of 3 servers (s1) is unreachable; restarting {name} would leave 1 of 3 up, "
+               "under etcd's quorum of 2")
+        assert why in outcome[name] and planned[name] == f"would fail: {why}", (outcome, planned)
+    why = "not restarted onto a new k3s: servers s1, s2, s3 are not upgraded"
+    assert why in outcome["a1"] and planned["a1"].startswith(f"would fail: {why}"), (outcome, planned)
     assert "an agent must not run newer than its servers" in outcome["a1"]
     assert {h.name: h.started_at() for h in (s1, s2, s3)} == started
     versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}

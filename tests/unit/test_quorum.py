@@ -3,7 +3,7 @@
 
 import pytest
 
-from harmony.k3s.quorum import Rollout, quorum, refusal
+from harmony.k3s.quorum import Rollout, quorum, refusal, servers_held
 
 UNREACHABLE = "unreachable: connection refused (127.0.0.1:2203)"
 
@@ -42,6 +42,11 @@ def test_a_server_restarts_only_where_the_servers_up_keep_quorum(count, down, al
     names = servers(count)
     rollout = lost(count, *names[count - down:])
     assert (refusal(rollout, names[0], upgrade=True) is None) == allowed
+
+
+def test_the_servers_are_held_all_alike_or_not_at_all():
+    assert servers_held(lost(3, "s1")) and servers_held(lost(5, "s1", "s2"))
+    assert not servers_held(lost(5, "s1")) and not servers_held(lost(3)) and not servers_held(lost(1, "s1"))
 
 
 def test_two_lost_servers_are_named_in_order():
