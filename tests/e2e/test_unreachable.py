@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from tests.e2e.conftest import NEW, OLD, write_inventory
+from tests.e2e.hosts import docker
 from tests.e2e.test_multi_node import AGENT_UNIT, nodes, summary
 
 
@@ -13,6 +14,11 @@ def k3s_files(host) -> tuple[str, dict]:
     """The k3s binary's sha256 and the config.yaml k3s starts from."""
     return (host.sh("sha256sum /usr/local/bin/k3s").split()[0],
             yaml.safe_load(host.sh("cat /etc/rancher/k3s/config.yaml")))
+
+
+def versions(harmony) -> dict[str, str]:
+    """Each node's k3s version, as the API says its kubelet runs."""
+    return {name: node["status"]["nodeInfo"]["kubeletVersion"] for name, node in nodes(harmony).items()}
 
 
 def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(harmony, start_host, tmp_path):
@@ -57,8 +63,7 @@ def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(ha
     # The unreachable one is as it was; k3s went on running there.
     assert agent2.sh("sha256sum /usr/local/bin/k3s").split()[0] == before["a2"][0][0]
     assert agent2.started_at(AGENT_UNIT) == before["a2"][1] and agent2.is_active(AGENT_UNIT)
-    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
-    assert versions == {"s1": NEW, "a1": NEW, "a2": OLD}
+    assert versions(harmony) == {"s1": NEW, "a1": NEW, "a2": OLD}
 
     agent2.sh("systemctl start ssh")
     again = harmony.up_cluster(inventory, server, version=NEW)
@@ -67,8 +72,7 @@ def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(ha
     (binary, config), (binary1, _) = k3s_files(agent2), k3s_files(agent1)
     assert binary == binary1 and config["node-label"] == ["tier=new"]
     assert agent2.started_at(AGENT_UNIT) > before["a2"][1]
-    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
-    assert versions == {"s1": NEW, "a1": NEW, "a2": NEW}
+    assert versions(harmony) == {"s1": NEW, "a1": NEW, "a2": NEW}
 
 
 def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host, tmp_path):
@@ -80,6 +84,22 @@ def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host,
     assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
     planned = summary(plan)
     assert planned["a1"].startswith(f"failed: harmony: unreachable: authentication failed for root "
+                                    f"(127.0.0.1:{agent.ssh_port})"), planned
+    assert f"Install k3s {NEW}" in planned["s1"]
+
+
+def test_a_paused_host_is_named_once_the_connect_timeout_has_passed(harmony, start_host, tmp_path):
+    server, agent = start_host(), start_host()
+    inventory = write_inventory(tmp_path / "edge.py", servers={"s1": (server, {})}, agents={"a1": (agent, {})})
+    docker("pause", agent.name)  # the port still takes connections; nothing behind it answers
+    try:
+        plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                       *harmony.release_args(NEW))
+    finally:
+        docker("unpause", agent.name)
+    assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
+    planned = summary(plan)
+    assert planned["a1"].startswith(f"failed: harmony: unreachable: no SSH answer within 10 s "
                                     f"(127.0.0.1:{agent.ssh_port})"), planned
     assert f"Install k3s {NEW}" in planned["s1"]
 
@@ -128,11 +148,9 @@ def test_with_the_first_of_three_servers_unreachable_no_server_restarts_and_agen
     assert why in outcome["a1"] and planned["a1"].startswith(f"would fail: {why}"), (outcome, planned)
     assert "an agent must not run newer than its servers" in outcome["a1"]
     assert {h.name: h.started_at() for h in (s1, s2, s3)} == started
-    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
-    assert versions == {"s1": OLD, "s2": OLD, "s3": OLD, "a1": OLD}
+    assert versions(harmony) == {"s1": OLD, "s2": OLD, "s3": OLD, "a1": OLD}
 
     s1.sh("systemctl start ssh")
     healed = harmony.up_cluster(inventory, s1, version=NEW)
     assert healed.returncode == 0, healed.stdout + healed.stderr
-    versions = {n: node["status"]["nodeInfo"]["kubeletVersion"] for n, node in nodes(harmony).items()}
-    assert versions == {"s1": NEW, "s2": NEW, "s3": NEW, "a1": NEW}
+    assert versions(harmony) == {"s1": NEW, "s2": NEW, "s3": NEW, "a1": NEW}
