@@ -154,3 +154,19 @@ def test_with_the_first_of_three_servers_unreachable_no_server_restarts_and_agen
     healed = harmony.up_cluster(inventory, s1, version=NEW)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert versions(harmony) == {"s1": NEW, "s2": NEW, "s3": NEW, "a1": NEW}
+
+
+def test_a_host_refused_at_preflight_is_left_out_too_and_the_server_is_upgraded(harmony, start_host, tmp_path):
+    server, agent = start_host(), start_host()
+    inventory = write_inventory(tmp_path / "edge.py", servers={"s1": (server, {"k3s_node_name": "s1"})},
+                                agents={"a1": (agent, {"k3s_node_name": "a1"})})
+    assert harmony.up_cluster(inventory, server, version=OLD).returncode == 0
+    started = server.started_at()
+    agent.sh("for c in curl wget; do p=$(command -v $c) && mv $p $p.off; done; true")
+
+    result = harmony.up_cluster(inventory, server, version=NEW)
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcome = summary(result)
+    assert outcome["a1"] == "failed: harmony: neither curl nor wget is installed: install one of them", outcome
+    assert outcome["s1"].startswith("changed") and server.started_at() > started, outcome
+    assert versions(harmony) == {"s1": NEW, "a1": OLD}
