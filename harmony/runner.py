@@ -33,7 +33,7 @@ from pathlib import Path
 
 import click
 
-from harmony import report, targets
+from harmony import once, report, targets
 from harmony.errors import Interrupted
 from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
@@ -193,9 +193,11 @@ class _Stopper:
 
 
 @contextlib.contextmanager
-def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
+def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announce: bool = True):
     """pyinfra's State for one run, as the `pyinfra` command sets it up: the inventory loaded
-    with the run's data over its own, the hosts connected; disconnected at the end."""
+    with the run's data over its own, the hosts connected; disconnected at the end. Each host
+    that cannot be connected to gets a line saying why: shown at once where `announce`, else
+    left to the caller (`unreachable`)."""
     import pyinfra
     from pyinfra import logger
     from pyinfra.api import Config, State
@@ -215,6 +217,12 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
     logger.addHandler(log)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # paramiko logs a failed connection's traceback (from its own thread), which Python's last
+    # resort handler would print; harmony says why in a line (_tell_unreachable).
+    paramiko_log = logging.getLogger("paramiko")
+    if not paramiko_log.handlers:
+        paramiko_log.addHandler(logging.NullHandler())
+    paramiko_log.propagate = False
     state = State(check_for_changes=dry)  # an applying run skips change detection, as with -y
     config = Config(**({"PARALLEL": options.parallel} if options.parallel else {}),
                     **({"FAIL_PERCENT": options.fail_percent} if options.fail_percent is not None else {}))
@@ -227,6 +235,7 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
                 state.print_input = state.print_fact_input = options.verbosity > 1
                 state.print_output = state.print_fact_output = options.verbosity > 2
                 state.set_stage(StateStage.Connect)
+                _tell_unreachable(state, announce)
                 try:
                     try:
                         connect_all(state)
@@ -242,6 +251,60 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool):
     finally:
         logger.removeHandler(log)
         pyinfra.is_cli = False
+
+
+def unreachable(state) -> dict[str, str]:
+    """Why each host this run could not connect to is unreachable: {host name: a few words}."""
+    return once.get(state, "unreachable", dict)
+
+
+def _tell_unreachable(state, announce: bool) -> None:
+    """A host pyinfra cannot connect to gets one line saying why, the host's reason in the
+    report: with `announce` a warning, shown at once (and no traceback: see `_session`)."""
+    from pyinfra import logger
+    from pyinfra.api.state import BaseStateCallback
+
+    class Unreachable(BaseStateCallback):
+        def host_connect_error(self, state, host, error):
+            why = unreachable(state)[host.name] = connect_problem(host, error)
+            log = logger.warning if announce else logger.error
+            log(f"{host.print_prefix}harmony: unreachable: {why}; left out of this run")
+
+    state.add_callback_handler(Unreachable())
+
+
+def connect_problem(host, error: BaseException) -> str:
+    """What went wrong in a failed SSH connection, in a few words, from pyinfra's ConnectError
+    and the exception it was raised from."""
+    import errno
+    import paramiko
+
+    cause, data = error.__context__ or error, host.data
+    user = data.get("ssh_user") or getpass.getuser()
+    hostname, port = data.get("ssh_hostname") or host.name, data.get("ssh_port") or 22
+    where = f"{hostname}:{port}"
+    if isinstance(cause, paramiko.ssh_exception.NoValidConnectionsError):
+        codes = {getattr(e, "errno", None) for e in cause.errors.values()}
+        return f"{'connection refused' if errno.ECONNREFUSED in codes else 'no route to host'} ({where})"
+    if isinstance(cause, paramiko.AuthenticationException):
+        return f"authentication failed for {user} ({where}): check --ssh-user and --ssh-key"
+    if isinstance(cause, paramiko.BadHostKeyException):
+        known = hostname if port == 22 else f"[{hostname}]:{port}"
+        return f"its host key is not the one known for it ({where}): if it was reinstalled, ssh-keygen -R '{known}'"
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve {hostname} ({cause.strerror})"
+    if isinstance(cause, (TimeoutError, socket.timeout)):
+        return f"no answer within {host.state.config.CONNECT_TIMEOUT} s ({where})"
+    # The connection opened, but no SSH server spoke: sshd stopped behind a port that is still
+    # forwarded (Docker's proxy), or a host paused or overloaded. (paramiko says "No existing
+    # session" when its wait for the server's banner ran out.)
+    if isinstance(cause, paramiko.SSHException) and "No existing session" in str(cause):
+        return f"no SSH answer within {host.state.config.CONNECT_TIMEOUT} s ({where})"
+    if isinstance(cause, (paramiko.SSHException, EOFError)) and "banner" in str(cause):
+        return f"the connection closed before SSH's banner ({where})"
+    if isinstance(cause, OSError):
+        return f"{cause.strerror or cause} ({where})"
+    return f"{error} ({where})"
 
 
 def _work(state, dry: bool, action) -> str:
@@ -349,14 +412,15 @@ def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[
     from pyinfra.api.facts import get_facts
 
     answers: dict = {}
-    with _session(target, options, dry=False, quiet=True) as (state, log):
+    with _session(target, options, dry=False, quiet=True, announce=False) as (state, log):
         stopper, _ = _run_stopping(log, lambda: answers.update(
             get_facts(state, fact, kwargs=arguments, apply_failed_hosts=False) if state.active_hosts else {}))
-        reasons = _log_reasons(log.lines, dry=True)
+        reasons, problems = _log_reasons(log.lines, dry=True), unreachable(state)
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name)
     answered = {host.name: value for host, value in answers.items() if value is not None}
-    return answered, {name: result.reason for name, result in reasons.items() if name not in answered}
+    return answered, {name: problems.get(name) or result.reason for name, result in reasons.items()
+                      if name not in answered}
 
 
 def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResult]:

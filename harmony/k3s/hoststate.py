@@ -7,11 +7,12 @@ host is current).
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import Host
 
-from harmony import once, operations, runlock
+from harmony import once, operations, runlock, runner
 from harmony.facts import SudoAccess
+from harmony.k3s import paths
 from harmony.k3s.facts import HostState, K3sHost
 from harmony.resolved import KEY
 
@@ -34,10 +35,24 @@ def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
     def read() -> HostState | str:
         if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
-            return f"{target.name} is unreachable"
+            why = runner.unreachable(target.state).get(target.name)
+            return f"{target.name} is unreachable{f': {why}' if why else ''}"
         return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target), **_known(target))
 
     return once.get(target.state, ("K3sHost", target.name), read)
+
+
+def token_source(servers: tuple[str, ...], joining: str) -> Host | None:
+    """The server a joining host reads the cluster's full token from: the first server; where
+    this run cannot read it (unreachable), the first other server that holds the token (every
+    server of a cluster holds the same one); None where no server can give it (the first server
+    out of a cluster not yet started)."""
+    for name in servers:
+        found = state_of(inventory.get_host(name))
+        if isinstance(found, HostState) and (name == servers[0] or (
+                name != joining and paths.SERVER_TOKEN in found.files)):
+            return inventory.get_host(name)
+    return None
 
 
 def _known(target: Host) -> dict[str, str]:

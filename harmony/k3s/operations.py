@@ -6,16 +6,17 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import kubeconfig, once, rollout, shell
+from harmony import kubeconfig, once, report, rollout, runner, shell
 from harmony.errors import RunFailed
-from harmony.k3s import paths
-from harmony.k3s.facts import UnitState
+from harmony.k3s import paths, quorum, resolve
+from harmony.k3s.facts import HostState, UnitState
+from harmony.k3s.hoststate import state_of
 from harmony.k3s.service import Service
 from harmony.operations import MISSING, quietly, read_file, step
 
@@ -45,7 +46,8 @@ def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
     callers restart one host at a time, and a failure stops the rollout there, leaving the later
     nodes on their old files. A k3s that does not come up on its new files is started again on
     the ones it ran on, put back, and the host fails saying so: the node is as it was."""
-    yield FunctionCommand(_no_failure_yet, (), {})
+    _foresee(turn)
+    yield FunctionCommand(_no_failure_yet, (turn,), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
     if swap:
@@ -108,15 +110,17 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swa
 
 
 def _api_config(state, turn: Turn, deadline: float) -> dict:
-    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, read
-    once a run): until `deadline`, wait for a first server just started to write it."""
+    """The cluster's admin kubeconfig, for the API at `turn.api_url` (the first server's, or the
+    first reachable one's where it is out of the run; read once a run): until `deadline`, wait
+    for a first server just started to write it."""
     def read() -> dict:
+        source = state.inventory.get_host(_rollout(state).api_server() or turn.api_source.name)
         while True:
-            content, reason = read_file(turn.api_source, paths.KUBECONFIG)
+            content, reason = read_file(source, paths.KUBECONFIG)
             if content is not None:
                 return kubeconfig.for_cluster(yaml.safe_load(content), "harmony", turn.api_url)
             if reason != MISSING or time.monotonic() >= deadline:
-                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {turn.api_source.name} ({reason})")
+                raise RunFailed(f"cannot read {paths.KUBECONFIG} on {source.name} ({reason})")
             time.sleep(1)
 
     return once.get(state, ("kubeconfig", turn.api_url), read)
@@ -134,17 +138,77 @@ def _api_step(state, host, turn: Turn, what: str, step, deadline: float = 0) -> 
     return True
 
 
-def _no_failure_yet(state, host) -> bool:
-    # A host that failed earlier in this same serial operation is not yet in failed_hosts. The
-    # hosts a stopped rollout left alone (kept for the run) are not where it stopped.
+def _no_failure_yet(state, host, turn: Turn) -> bool:
+    """Whether this host's turn may come (else it fails, saying why): not once a host failed in
+    the rollout, nor where hosts left out of the run (unreachable, refused at preflight) make a
+    restart unsafe (`harmony.k3s.quorum`)."""
+    why = quorum.refusal(_rollout(state), host.name, _upgrade(host, turn.version))
+    if why:
+        once.get(state, "held", set).add(host.name)
+        host.log(f"harmony: {why}", log_func=logger.error)
+    return not why
+
+
+def _foresee(turn: Turn) -> None:
+    """A plan's word for a restart that the hosts out of the run will keep from its turn (`up`
+    decides when the turn comes, also on the failures a plan cannot know)."""
+    if host.state.is_executing or not host.state.check_for_changes:
+        return
+    state = host.state
+    rollout = _rollout(state, before=True)
+    if quorum.servers_held(rollout):  # each server whose restart would upgrade it is refused
+        rollout = replace(rollout, not_restarted=frozenset(
+            s for s in rollout.servers
+            if s not in rollout.out and _upgrade(state.inventory.get_host(s), turn.version)))
+    why = quorum.refusal(rollout, host.name, _upgrade(host, turn.version))
+    if why:
+        host.log(f"{runner.WOULD_FAIL}{why}", log_func=logger.error)
+
+
+def _rollout(state, before: bool = False) -> quorum.Rollout:
+    """The rollout as it stands: the hosts left out of the run (never connected, or failed at
+    preflight, before any change), those that failed in it, those whose restart was refused.
+    A host that failed earlier in this same serial operation is not yet in failed_hosts. `before`
+    the run: the hosts out as far as they are known then (not connected, state not read)."""
+    resolved = resolve.of_run()
+    shape, version = resolved.cluster, resolved.version
     held = once.get(state, "held", set)
-    failed = sorted(({h.name for h in state.failed_hosts}
-                     | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops}) - held)
-    if failed:
-        held.add(host.name)
-        host.log(f"harmony: not restarted: the rollout stopped at {', '.join(failed)}, which failed",
-                 log_func=logger.error)
-    return not failed
+    # Before the run, only the servers' states are read for it: the rules look at no agent's.
+    hosts = [h for h in state.inventory if not before or h.name in shape.servers or h not in state.activated_hosts]
+    out = {name: why for name, why in ((h.name, _out(state, h, before)) for h in hosts) if why}
+    failed = ({h.name for h in state.failed_hosts}
+              | {h.name for h in state.inventory if state.get_results_for_host(h).error_ops})
+    states = {name: state_of(state.inventory.get_host(name)) for name in shape.servers if name in out}
+    running = {name for name, found in states.items()
+               if isinstance(found, HostState) and found.unit(paths.unit_name("server")).active}
+    return quorum.Rollout(
+        servers=shape.servers, out=out, lost=frozenset(set(states) - running),
+        current=frozenset(n for n in running if states[n].k3s_version == version),
+        stopped_at=tuple(sorted(failed - held - set(out))), not_restarted=frozenset(held))
+
+
+def _out(state, target: Host, before: bool = False) -> str:
+    """Why `target` is out of this run ("" where it is in): harmony could not connect to it, or
+    it failed its preflight, before anything on it changed (`before` the run: its state could
+    not be read)."""
+    if target not in state.activated_hosts:
+        why = runner.unreachable(state).get(target.name)
+        return f"unreachable{f': {why}' if why else ''}"
+    if before:
+        found = state_of(target)
+        return "" if isinstance(found, HostState) else f"failed its preflight ({found})"
+    for op_hash, op in state.ops.get(target, {}).items():
+        meta = op.operation_meta
+        if meta.is_complete() and not meta.did_succeed():
+            names = state.op_meta[op_hash].names
+            return "failed its preflight" if any(report.phase_of(n) == "preflight" for n in names) else ""
+    return ""
+
+
+def _upgrade(target: Host, version: str) -> bool:
+    """Whether k3s's restart on `target` changes the version it runs (as the run found it)."""
+    found = state_of(target)
+    return not isinstance(found, HostState) or found.k3s_version != version
 
 
 @step
@@ -159,7 +223,7 @@ def enable_and_start(service: Service, current: UnitState, timeout: int, turn: T
         host.noop(f"{service.name} is enabled and running")
         return
     if in_rollout and swap:
-        yield FunctionCommand(_no_failure_yet, (), {})
+        yield FunctionCommand(_no_failure_yet, (turn,), {})
     if swap:
         yield swap.place
     if not current.enabled:

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from harmony import operations
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths, render
-from harmony.k3s.hoststate import state_of
+from harmony.k3s.hoststate import state_of, token_source
 from harmony.k3s.node import Node
 
 
@@ -37,7 +37,12 @@ def token(node: Node) -> None:
         return
     if node.first_server:
         return
-    first = inventory.get_host(node.shape.first_server)
+    first = token_source(node.shape.servers, node.name)
+    if first is None:  # where no server can give it, the token in place stays (a new host fails)
+        if not node.file(paths.TOKEN_FILE):
+            operations.fail(name="Write the join token", message=f"no server can give the join token: "
+                            f"{state_of(inventory.get_host(node.shape.first_server))}")
+        return
     first_state = state_of(first)
     source_file = first_state.files.get(paths.SERVER_TOKEN) if isinstance(first_state, HostState) else None
     operations.copy_secret(
