@@ -20,10 +20,11 @@ from harmony import shown
 HOLDER = "harmony-lock"  # the $0 of a harmony run's lock holder on the host (harmony.runlock)
 
 # Shell functions. `lock_holders FILE` prints a `lock_by<TAB>PID<TAB>ARGV` line (ARGV's words
-# separated by \001) for each process that holds FILE open, this shell left out.
+# separated by \001) for each process that holds FILE open, this shell left out, and sets
+# $mine where one of them runs as this shell's user.
 SHELL = """lock_has() { for x in /proc/$1/fd/*; do [ "$x" -ef "$2" ] && return 0; done; return 1; }
 lock_holders() {
-  n=$(ls -di "$1" 2>/dev/null); n=${n%% *}; by=
+  n=$(ls -di "$1" 2>/dev/null); n=${n%% *}; by=; mine=
   while read -r _ k _ _ p i _; do
     case $k:${i##*:} in "FLOCK:$n") [ -d "/proc/$p" ] && by="$by $p" ;; esac
   done 2>/dev/null </proc/locks
@@ -31,6 +32,7 @@ lock_holders() {
     q=${q#/proc/}; [ "$q" != "$$" ] && lock_has "$q" "$1" && by="$by $q"
   done
   for q in $by; do
+    [ -O "/proc/$q" ] && mine=1
     printf 'lock_by\\t%s\\t%s\\n' "$q" "$(tr '\\000\\t\\n' '\\001  ' <"/proc/$q/cmdline" 2>/dev/null)"
   done
 }

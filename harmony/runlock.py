@@ -33,16 +33,19 @@ logger = logging.getLogger("pyinfra")
 class Place:
     """Where a host's lock lives, as shell words: `path`, in a directory of its own (made mode
     0700, and refused if it is not that user's alone, so no other user can open the lock, let
-    alone take it), owned by user id `owner`."""
+    alone take it), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
+    too (see `script`)."""
 
     path: str
     owner: str
+    earlier: str
 
 
 # root's; in /run: not removed by `down`, gone at boot with its holders.
-K3S_LOCK = Place("/run/harmony/lock", "0")
+K3S_LOCK = Place("/run/harmony/lock", "0", "/run/harmony.lock")
 # k3d runs as the login user, whose Docker it drives: a lock of that user's.
-K3D_LOCK = Place('"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u)/lock"', '"$(id -u)"')
+K3D_LOCK = Place('"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u)/lock"', '"$(id -u)"',
+                 '"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u).lock"')
 
 
 def run_watch(watch: str) -> str:
@@ -69,16 +72,22 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
     with what a holder that died without letting go recorded; `lock_untied` where nothing ties
     it to the run (it is let go); `lock_unsafe` (and ends the fact) where its directory is not
     its user's alone. Before each of busy and waited, the holders (`lockholders`). Where flock
-    is missing or the lock cannot be written (not its user), nothing."""
+    is missing or the lock cannot be written (not its user), nothing.
+
+    It also takes the lock where earlier versions of harmony kept it (made mode 0600 so no
+    other user opens it again), so a run of an earlier harmony and this one take turns too:
+    waited for where a process of this user's holds it (the user the earlier harmony ran
+    as), passed over (`lock_ignored`, after its holders) where only others' processes do."""
     flag = "-x" if mode == "exclusive" else "-s"
     exclusive = mode == "exclusive"
     # Polled 4 times a second where `sleep` takes fractions (GNU, busybox), else once: a run's
     # lock is let go soon after its connection ends, so a run just after it hardly waits.
     # Its `kill` and `sleep` do not hold the lock too: the holder is the one process that does.
     holder = ("trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 0.25 2>/dev/null || sleep 1; "
-              "done 9>&-" + ('; rm -f "$2.info"' if exclusive else ""))
+              "done 9>&- 8>&-" + ('; rm -f "$2.info" ${3:+"$3.info"}' if exclusive else ""))
     stale = '[ -s "$l.info" ] && printf "lock_stale\\t%s\\n" "$(cat "$l.info")"' if exclusive else ":"
-    record = f'printf "%s\\n" {shlex.quote(who)} > "$l.info"' if exclusive else ":"
+    record = (f'for r in "$l" ${{e:+"$e"}}; do printf "%s\\n" {shlex.quote(who)} > "$r.info"; done'
+              if exclusive else ":")
     return f"""{lockholders.SHELL}lock_safe() {{
   set -- $(ls -ldn "$d")
   case $1:$3 in drwx------:"$o"|drwx------.:"$o") return 0 ;; esac
@@ -86,7 +95,7 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
   exit 0
 }}
 lock_said() {{ printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(cat "$2.info" 2>/dev/null)"; }}
-l={place.path}; d=${{l%/*}}; o={place.owner}; u=$(umask); umask 077
+l={place.path}; d=${{l%/*}}; e={place.earlier}; o={place.owner}; u=$(umask); umask 077
 if [ "$(id -u)" = "$o" ] && command -v flock >/dev/null 2>&1 && {{ mkdir "$d" 2>/dev/null || [ -e "$d" ] || [ -L "$d" ]; }} \\
     && lock_safe && touch "$l" 2>/dev/null && exec 9>>"$l"; then
   if ! flock -n {flag} 9; then
@@ -96,6 +105,19 @@ if [ "$(id -u)" = "$o" ] && command -v flock >/dev/null 2>&1 && {{ mkdir "$d" 2>
       exit 0
     fi
   fi
+  if [ ! -L "$e" ] && touch "$e" 2>/dev/null && chmod 600 "$e" 2>/dev/null && exec 8>>"$e"; then
+    if ! flock -n {flag} 8; then
+      lock_holders "$e"
+      if [ -z "$mine" ]; then
+        printf 'lock_ignored\\t%s\\n' "$e"; e=
+      else
+        lock_said lock_waited "$e"
+        flock -w {int(wait)} {flag} 8 || {{ lock_holders "$e"; lock_said lock_busy "$e"; exit 0; }}
+      fi
+    fi
+  else
+    e=; exec 8>/dev/null
+  fi
 {run_watch(watch)}
   if [ -z "$w" ]; then
     printf 'lock_untied\\n'
@@ -103,10 +125,10 @@ if [ "$(id -u)" = "$o" ] && command -v flock >/dev/null 2>&1 && {{ mkdir "$d" 2>
     {stale}
     {record}
     s=; command -v setsid >/dev/null 2>&1 && s=setsid
-    $s sh -c {shlex.quote(holder)} {lockholders.HOLDER} "$w" "$l" 9>&9 </dev/null >/dev/null 2>&1 &
+    $s sh -c {shlex.quote(holder)} {lockholders.HOLDER} "$w" "$l" "$e" 9>&9 8>&8 </dev/null >/dev/null 2>&1 &
     printf 'lock_held\\n'
   fi
-  exec 9>&-
+  exec 9>&- 8>&-
 fi
 umask "$u"
 """
@@ -121,6 +143,7 @@ class Lock:
     harmony: bool = True  # busy: the holder is a harmony run
     path: str = ""  # busy: the lock's file, as the host names it
     waited: str = ""  # another held it first: who, in a sentence
+    ignored: str = ""  # the earlier harmony's lock, held by others' processes: who, in a sentence
     holders: list[Holder] = field(default_factory=list)  # those named before a busy or waited line
 
     def read(self, kind: str, rest: str) -> bool:
@@ -128,14 +151,17 @@ class Lock:
         path, _, record = rest.partition("\t")
         if kind == "lock_by":
             self.holders.append(Holder.of(rest))
-        elif kind in ("lock_busy", "lock_waited"):
+        elif kind in ("lock_busy", "lock_waited", "lock_ignored"):
             harmony, who = holding(tuple(self.holders), record)
             self.holders = []
             if kind == "lock_busy":
                 self.status, self.holder, self.harmony, self.path = "busy", who, harmony, path
-            else:
+            elif kind == "lock_waited":
                 self.waited = (f"waited for another harmony run on this host to end ({who})" if harmony
                                else f"waited for this host's lock ({path}), held by {who}")
+            else:
+                self.ignored = (f"warning: {path}, the lock earlier versions of harmony take, is held by {who} "
+                                "(of another user): not waited for")
         elif kind in ("lock_held", "lock_untied", "lock_unsafe"):
             self.status = kind[len("lock_"):]
             self.holder = f"{path} ({record})" if kind == "lock_unsafe" else self.holder
@@ -169,8 +195,9 @@ class Lock:
         blocking = self.blocking(take(target)["wait"])
         if blocking:
             return blocking
-        if self.waited:
-            log(self.waited)
+        for said in (self.waited, self.ignored):
+            if said:
+                log(said)
         if self.holder:
             log(f"warning: took over this host's lock from a run that ended without letting go ({self.holder})")
         elif self.status == "untied":

@@ -1,14 +1,18 @@
 """The host lock is root's: no other user of a host can take it or block a run, a process that
 holds it and is not a harmony run is named, and a host whose lock a run cannot take changes
-nothing."""
+nothing. Runs of an earlier harmony, which locked /run/harmony.lock,
+and of this one take turns."""
 
 from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import OLD, until
+from tests.e2e.conftest import NEW, OLD, needs_mirror, until
+from tests.e2e.test_failures import BINARY_PATH
+from tests.e2e.test_faults import wait_for_line
+from tests.e2e.test_stopping import run_processes_on, spawn_up
 
-LOCK = "/run/harmony/lock"
+LOCK, EARLIER = "/run/harmony/lock", "/run/harmony.lock"
 # What a run changes on a host: k3s's files, its binary, the unit; and when k3s last started.
 WATCHED = "/usr/local/bin/k3s /etc/rancher/k3s /etc/systemd/system /var/lib/harmony"
 
@@ -34,14 +38,23 @@ def fingerprint(host) -> str:
 def test_the_lock_is_roots_alone_and_another_user_can_neither_take_nor_block_it(harmony, host):
     first = harmony.up(host)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert host.sh(f"stat -c '%a %U' /run/harmony {LOCK}").splitlines() == ["700 root", "600 root"]
+    assert host.sh(f"stat -c '%a %U' /run/harmony {LOCK} {EARLIER}").splitlines() == ["700 root", "600 root",
+                                                                                       "600 root"]
     refused = as_nobody(host, f"flock -n {LOCK} true")
     assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused
 
-    as_nobody(host, f"while :; do flock {LOCK} sleep 300; sleep 0.2; done", "-d")  # keeps trying
+    # A host upgraded from an earlier harmony, which left its lock open to all: another user
+    # holds that one, and keeps trying this one's.
+    host.sh(f"rm {EARLIER} && touch {EARLIER} && chmod 644 {EARLIER}")
+    as_nobody(host, f"flock {EARLIER} sleep 300 & while :; do flock {LOCK} sleep 300; sleep 0.2; done", "-d")
+    assert until(lambda: host.sh(f"pgrep -u nobody -xf 'flock {EARLIER} sleep 300' || true") != "")
+    blocker = host.sh(f"pgrep -u nobody -xf 'flock {EARLIER} sleep 300'")
     again = harmony.up(host, "--set", "harmony_lock_wait=5")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout
+    assert (f"harmony: warning: {EARLIER}, the lock earlier versions of harmony take, is held by pid {blocker} "
+            f"'flock {EARLIER} sleep 300', not a harmony run (of another user): not waited for") in again.stderr
+    assert host.sh(f"stat -c '%a %U' {EARLIER}") == "600 root"
 
 
 def test_a_process_holding_the_lock_is_named_and_the_host_is_left_as_it_was(harmony, host):
@@ -62,3 +75,34 @@ def test_a_lock_directory_another_could_have_made_is_refused(harmony, host):
     assert "failed: harmony: refusing the lock directory /run/harmony (drwxr-xr-x " in result.stdout
     assert not host.exists("/usr/local/bin/k3s") and host.sh("ls -A /run/harmony") == ""
 
+
+def test_a_run_of_an_earlier_harmony_and_this_one_take_turns(harmony, host):
+    """An earlier harmony's run holds /run/harmony.lock, as root, with its holder and record."""
+    assert harmony.up(host).returncode == 0
+    assert until(lambda: run_processes_on(host) == "")  # that run's holder has let go
+    host.sh(f"echo 'ops@old, harmony pid 4242, started 2026-11-30T10:00:00+00:00' > {EARLIER}.info")
+    subprocess.run(["docker", "exec", "-d", host.name, "sh", "-c",
+                    f"exec 9>>{EARLIER}; flock -x 9; exec sh -c 'sleep 300; :' harmony-lock"], check=True)
+    assert until(lambda: subprocess.run(["docker", "exec", host.name, "flock", "-n", EARLIER, "true"]).returncode)
+    result = harmony.up(host, "--set", "harmony_lock_wait=1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("failed: harmony: another harmony run holds this host (ops@old, harmony pid 4242, started "
+            "2026-11-30T10:00:00+00:00); it did not end within 1 s") in result.stdout
+
+
+@needs_mirror
+def test_an_earlier_harmony_waits_for_this_one_and_is_told_who_holds_the_host(harmony, host):
+    assert harmony.up(host, version=OLD).returncode == 0
+    binary = BINARY_PATH.format(version=NEW)
+    harmony.mirror.faults[binary] = "stall"
+    try:
+        run = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
+        wait_for_line(run, f"Starting operation: k3s up | binary | Install k3s {NEW}")
+        busy = subprocess.run(["docker", "exec", host.name, "flock", "-n", EARLIER, "true"])
+        record = host.sh(f"cat {EARLIER}.info")
+        run.terminate()
+        assert run.wait(timeout=60) == 130
+    finally:
+        harmony.mirror.faults.pop(binary, None)
+    assert busy.returncode != 0 and f"harmony pid {run.pid}," in record
+    assert until(lambda: not host.exists(f"{EARLIER}.info"))

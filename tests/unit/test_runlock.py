@@ -25,7 +25,7 @@ def read(output: str) -> Lock:
 
 @pytest.fixture
 def place(tmp_path) -> Place:
-    return Place(str(tmp_path / "harmony" / "lock"), str(os.getuid()))
+    return Place(str(tmp_path / "harmony" / "lock"), str(os.getuid()), str(tmp_path / "harmony.lock"))
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def mode_and_owner(path: Path) -> tuple[str, int]:
 def test_the_lock_and_its_record_are_its_users_alone(place, run):
     assert run(place).status == "held"
     lock = Path(place.path)
-    for path, mode in ((lock.parent, "0o700"), (lock, "0o600"), (Path(f"{lock}.info"), "0o600")):
+    for path, mode in ((lock.parent, "0o700"), (lock, "0o600"), (Path(f"{lock}.info"), "0o600"),
+                       (Path(place.earlier), "0o600")):
         assert mode_and_owner(path) == (mode, os.getuid()), path
 
 
@@ -99,3 +100,10 @@ def test_a_holder_the_host_does_not_show_is_said_to_be_so_and_a_record_alone_pro
     assert not lock.harmony
     assert "held by a process this host does not show (in another PID namespace, or no /proc)" in lock.blocking(5)
 
+
+def test_the_earlier_lock_held_by_another_users_process_is_passed_over_with_a_warning():
+    lock = read("lock_by\t88\tflock\x01/run/harmony.lock\x01sleep\x01300\nlock_ignored\t/run/harmony.lock\nlock_held")
+    assert lock.blocking(5) is None and lock.status == "held"
+    assert lock.ignored == ("warning: /run/harmony.lock, the lock earlier versions of harmony take, is held by "
+                            "pid 88 'flock /run/harmony.lock sleep 300', not a harmony run (of another user): not "
+                            "waited for")
