@@ -1,13 +1,13 @@
 """The host lock is root's: no other user of a host can take it or block a run, a process that
-holds it and is not a harmony run is named, and a host whose lock a run cannot take changes
-nothing. Runs of an earlier harmony, which locked /run/harmony.lock,
+holds it and is not a harmony run is named, and a host whose lock a run cannot take (or whose
+first server's) changes nothing. Runs of an earlier harmony, which locked /run/harmony.lock,
 and of this one take turns."""
 
 from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import NEW, OLD, needs_mirror, until
+from tests.e2e.conftest import NEW, OLD, needs_mirror, until, write_inventory
 from tests.e2e.test_failures import BINARY_PATH
 from tests.e2e.test_faults import wait_for_line
 from tests.e2e.test_stopping import run_processes_on, spawn_up
@@ -74,6 +74,25 @@ def test_a_lock_directory_another_could_have_made_is_refused(harmony, host):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "failed: harmony: refusing the lock directory /run/harmony (drwxr-xr-x " in result.stdout
     assert not host.exists("/usr/local/bin/k3s") and host.sh("ls -A /run/harmony") == ""
+
+
+def test_an_agent_whose_first_server_is_held_changes_nothing_and_the_next_run_restarts_nothing(
+        harmony, start_host, tmp_path):
+    server, agent = start_host(), start_host()
+    inventory = write_inventory(tmp_path / "edge.py", servers={"s1": (server, {"k3s_node_name": "s1"})},
+                                agents={"a1": (agent, {"k3s_node_name": "a1"})})
+    assert harmony.up_cluster(inventory, server).returncode == 0
+    before = fingerprint(agent)
+    pid = hold(server, LOCK)
+    held = harmony.up_cluster(inventory, server, "--set", "harmony_lock_wait=1")
+    assert held.returncode == 1, held.stdout + held.stderr
+    assert f"s1: failed: harmony: this host's lock ({LOCK}) is held by pid {pid} " in held.stdout
+    assert "a1: failed: harmony: not changed: the first server s1, which it joins, cannot be used (" in held.stdout
+    assert fingerprint(agent) == before
+
+    server.sh(f"pkill -P {pid}; kill {pid}")
+    again = harmony.up_cluster(inventory, server)
+    assert again.returncode == 0 and "2 hosts: 0 changed, 2 unchanged, 0 failed" in again.stdout, again.stdout
 
 
 def test_a_run_of_an_earlier_harmony_and_this_one_take_turns(harmony, host):
