@@ -96,8 +96,8 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
 }}
 lock_said() {{ printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(cat "$2.info" 2>/dev/null)"; }}
 l={place.path}; d=${{l%/*}}; e={place.earlier}; o={place.owner}; u=$(umask); umask 077
-if [ "$(id -u)" = "$o" ] && command -v flock >/dev/null 2>&1 && {{ mkdir "$d" 2>/dev/null || [ -e "$d" ] || [ -L "$d" ]; }} \\
-    && lock_safe && touch "$l" 2>/dev/null && exec 9>>"$l"; then
+if command -v flock >/dev/null 2>&1 && {{ [ -e "$d" ] || [ -L "$d" ] || mkdir "$d" 2>/dev/null || [ -d "$d" ]; }} \\
+    && lock_safe && [ -w "$d" ] && exec 9>>"$l"; then
   if ! flock -n {flag} 9; then
     lock_holders "$l"; lock_said lock_waited "$l"
     if ! flock -w {int(wait)} {flag} 9; then
@@ -105,7 +105,7 @@ if [ "$(id -u)" = "$o" ] && command -v flock >/dev/null 2>&1 && {{ mkdir "$d" 2>
       exit 0
     fi
   fi
-  if [ ! -L "$e" ] && touch "$e" 2>/dev/null && chmod 600 "$e" 2>/dev/null && exec 8>>"$e"; then
+  if [ ! -L "$e" ] && {{ [ ! -e "$e" ] || chmod 600 "$e" 2>/dev/null; }} && exec 8>>"$e"; then
     if ! flock -n {flag} 8; then
       lock_holders "$e"
       if [ -z "$mine" ]; then
