@@ -59,8 +59,8 @@ def test_the_lock_and_its_record_are_its_users_alone(place, run):
         assert mode_and_owner(path) == (mode, os.getuid()), path
 
 
-@pytest.mark.parametrize("make", [lambda d: d.mkdir(mode=0o755), lambda d: d.symlink_to(d.parent)],
-                         ids=["open to others", "a symlink"])
+@pytest.mark.parametrize("make", [lambda d: d.mkdir(mode=0o755), lambda d: d.symlink_to(d.parent),
+                                  lambda d: d.write_text("")], ids=["open to others", "a symlink", "a file"])
 def test_a_lock_directory_others_could_use_is_refused(place, run, make):
     directory = Path(place.path).parent
     make(directory)
@@ -107,3 +107,10 @@ def test_the_earlier_lock_held_by_another_users_process_is_passed_over_with_a_wa
     assert lock.ignored == ("warning: /run/harmony.lock, the lock earlier versions of harmony take, is held by "
                             "pid 88 'flock /run/harmony.lock sleep 300', not a harmony run (of another user): not "
                             "waited for")
+
+
+def test_a_run_that_waited_for_a_process_that_is_not_a_harmony_run_says_which():
+    lock = read("lock_by\t812\tflock\x01/run/harmony/lock\x01sleep\x015\nlock_waited\t/run/harmony/lock\t\nlock_held")
+    assert lock.blocking(5) is None
+    assert lock.waited == ("waited for this host's lock (/run/harmony/lock), held by pid 812 "
+                           "'flock /run/harmony/lock sleep 5', not a harmony run")
