@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import NEW, OLD, needs_mirror, until, write_inventory
+from tests.e2e.conftest import NEW, OLD, each_init, needs_mirror, until, write_inventory
 from tests.e2e.test_failures import BINARY_PATH
 from tests.e2e.test_faults import wait_for_line
 from tests.e2e.test_stopping import run_processes_on, spawn_up
 
 LOCK, EARLIER = "/run/harmony/lock", "/run/harmony.lock"
 # What a run changes on a host: k3s's files, its binary, the unit; and when k3s last started.
-WATCHED = "/usr/local/bin/k3s /etc/rancher/k3s /etc/systemd/system /var/lib/harmony"
+WATCHED = "/usr/local/bin/k3s /etc/rancher/k3s /etc/systemd/system /etc/init.d /var/lib/harmony"
 
 
 def as_nobody(host, command: str, *options: str) -> subprocess.CompletedProcess:
@@ -57,6 +57,7 @@ def test_the_lock_is_roots_alone_and_another_user_can_neither_take_nor_block_it(
     assert host.sh(f"stat -c '%a %U' {EARLIER}") == "600 root"
 
 
+@each_init
 def test_a_process_holding_the_lock_is_named_and_the_host_is_left_as_it_was(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
     before = fingerprint(host)
