@@ -6,8 +6,10 @@ kubeconfig, shared for the dry runs of plan and check. The fact hands it to a sm
 process that keeps it until the run's connection ends, however the run ends: it watches the
 run's own sshd (or dropbear) process, which every command of the run shares (`run_watch`), or,
 for a local run, the harmony process. A second run waits for it, at most `harmony_lock_wait`
-seconds, then fails the host naming the holder; a holder that died without letting go (its
-record is still there) is taken over with a warning.
+seconds, then fails the host naming the holder (`harmony.lockholders`); a holder that died
+without letting go (its record is still there) is taken over with a warning. The lock is its
+user's alone (root's, or the login user's for k3d): no other user of the host can hold it, so
+none can block a run.
 """
 
 from __future__ import annotations
@@ -16,17 +18,34 @@ import logging
 import os
 import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyinfra.api import Host
 
+from harmony import lockholders
 from harmony.datakeys import number
+from harmony.lockholders import Holder, holding
 
 logger = logging.getLogger("pyinfra")
 
-K3S_LOCK = "/run/harmony.lock"  # root's; in /run: not removed by `down`, gone at boot with its holders
+
+@dataclass(frozen=True)
+class Place:
+    """Where a host's lock lives, as shell words: `path`, in a directory of its own (made mode
+    0700, and refused if it is not that user's alone, so no other user can open the lock, let
+    alone take it), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
+    too (see `script`)."""
+
+    path: str
+    owner: str
+    earlier: str
+
+
+# root's; in /run: not removed by `down`, gone at boot with its holders.
+K3S_LOCK = Place("/run/harmony/lock", "0", "/run/harmony.lock")
 # k3d runs as the login user, whose Docker it drives: a lock of that user's.
-K3D_LOCK = '"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u).lock"'
+K3D_LOCK = Place('"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u)/lock"', '"$(id -u)"',
+                 '"${XDG_RUNTIME_DIR:-/tmp}/harmony-k3d-$(id -u).lock"')
 
 
 def run_watch(watch: str) -> str:
@@ -46,28 +65,58 @@ if [ -z "$w" ]; then
 fi"""
 
 
-def script(path: str, mode: str, wait: int, who: str, watch: str) -> str:
-    """Shell that takes the lock at `path` (a shell word), waiting at most `wait` seconds, and
-    hands it to a holder. It prints `lock_busy` (and ends the fact there) where another run kept
-    it; `lock_held` once it is held; `lock_waited` where another run held it first; `lock_stale`
+def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
+    """Shell that takes the lock at `place`, waiting at most `wait` seconds, and hands it to a
+    holder. It prints `lock_busy` (and ends the fact there) where another run or a process kept
+    it; `lock_held` once it is held; `lock_waited` where another held it first; `lock_stale`
     with what a holder that died without letting go recorded; `lock_untied` where nothing ties
-    it to the run (it is let go). Where flock is missing or the lock cannot be written, nothing."""
+    it to the run (it is let go); `lock_unsafe` (and ends the fact) where its directory is not
+    its user's alone. Before each of busy and waited, the holders (`lockholders`). Where flock
+    is missing or the lock cannot be written (not its user), nothing.
+
+    It also takes the lock where earlier versions of harmony kept it (made mode 0600 so no
+    other user opens it again), so a run of an earlier harmony and this one take turns too:
+    waited for where a process of this user's holds it (the user the earlier harmony ran
+    as), passed over (`lock_ignored`, after its holders) where only others' processes do."""
     flag = "-x" if mode == "exclusive" else "-s"
     exclusive = mode == "exclusive"
     # Polled 4 times a second where `sleep` takes fractions (GNU, busybox), else once: a run's
     # lock is let go soon after its connection ends, so a run just after it hardly waits.
-    holder = ("trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 0.25 2>/dev/null || sleep 1; done"
-              + ('; rm -f "$2.info"' if exclusive else ""))
+    # Its `kill` and `sleep` do not hold the lock too: the holder is the one process that does.
+    holder = ("trap '' HUP INT; while kill -0 \"$1\" 2>/dev/null; do sleep 0.25 2>/dev/null || sleep 1; "
+              "done 9>&- 8>&-" + ('; rm -f "$2.info" ${3:+"$3.info"}' if exclusive else ""))
     stale = '[ -s "$l.info" ] && printf "lock_stale\\t%s\\n" "$(cat "$l.info")"' if exclusive else ":"
-    record = f'printf "%s\\n" {shlex.quote(who)} > "$l.info"' if exclusive else ":"
-    return f"""l={path}
-if command -v flock >/dev/null 2>&1 && touch "$l" 2>/dev/null && exec 9>>"$l"; then
+    record = (f'for r in "$l" ${{e:+"$e"}}; do printf "%s\\n" {shlex.quote(who)} > "$r.info"; done'
+              if exclusive else ":")
+    return f"""{lockholders.SHELL}lock_safe() {{
+  set -- $(ls -ldn "$d")
+  case $1:$3 in drwx------:"$o"|drwx------.:"$o") return 0 ;; esac
+  printf 'lock_unsafe\\t%s\\t%s\\n' "$d" "$(ls -ld "$d")"
+  exit 0
+}}
+lock_said() {{ printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(cat "$2.info" 2>/dev/null)"; }}
+l={place.path}; d=${{l%/*}}; e={place.earlier}; o={place.owner}; u=$(umask); umask 077
+if command -v flock >/dev/null 2>&1 && {{ [ -e "$d" ] || [ -L "$d" ] || mkdir "$d" 2>/dev/null || [ -d "$d" ]; }} \\
+    && lock_safe && [ -w "$d" ] && exec 9>>"$l"; then
   if ! flock -n {flag} 9; then
-    printf 'lock_waited\\t%s\\n' "$(cat "$l.info" 2>/dev/null)"
+    lock_holders "$l"; lock_said lock_waited "$l"
     if ! flock -w {int(wait)} {flag} 9; then
-      printf 'lock_busy\\t%s\\n' "$(cat "$l.info" 2>/dev/null)"
+      lock_holders "$l"; lock_said lock_busy "$l"
       exit 0
     fi
+  fi
+  if [ ! -L "$e" ] && {{ [ ! -e "$e" ] || chmod 600 "$e" 2>/dev/null; }} && exec 8>>"$e"; then
+    if ! flock -n {flag} 8; then
+      lock_holders "$e"
+      if [ -z "$mine" ]; then
+        printf 'lock_ignored\\t%s\\n' "$e"; e=
+      else
+        lock_said lock_waited "$e"
+        flock -w {int(wait)} {flag} 8 || {{ lock_holders "$e"; lock_said lock_busy "$e"; exit 0; }}
+      fi
+    fi
+  else
+    e=; exec 8>/dev/null
   fi
 {run_watch(watch)}
   if [ -z "$w" ]; then
@@ -76,11 +125,12 @@ if command -v flock >/dev/null 2>&1 && touch "$l" 2>/dev/null && exec 9>>"$l"; t
     {stale}
     {record}
     s=; command -v setsid >/dev/null 2>&1 && s=setsid
-    $s sh -c {shlex.quote(holder)} harmony-lock "$w" "$l" 9>&9 </dev/null >/dev/null 2>&1 &
+    $s sh -c {shlex.quote(holder)} {lockholders.HOLDER} "$w" "$l" "$e" 9>&9 8>&8 </dev/null >/dev/null 2>&1 &
     printf 'lock_held\\n'
   fi
-  exec 9>&-
+  exec 9>&- 8>&-
 fi
+umask "$u"
 """
 
 
@@ -88,40 +138,70 @@ fi
 class Lock:
     """What the fact said of the host's lock."""
 
-    status: str = ""  # held | busy (another run kept it) | untied | "" (none: no flock)
-    holder: str = ""  # busy: who holds it; held: who held it and died without letting go
-    waited: str = ""  # another run held it first: who, if it was exclusive
+    status: str = ""  # held | busy (another kept it) | unsafe (its directory) | untied | "" (none: no flock)
+    holder: str = ""  # busy: who holds it; held: who held it and died without letting go; unsafe: the directory
+    harmony: bool = True  # busy: the holder is a harmony run
+    path: str = ""  # busy: the lock's file, as the host names it
+    waited: str = ""  # another held it first: who, in a sentence
+    ignored: str = ""  # the earlier harmony's lock, held by others' processes: who, in a sentence
+    holders: list[Holder] = field(default_factory=list)  # those named before a busy or waited line
 
     def read(self, kind: str, rest: str) -> bool:
         """Take one of the fact's lines, if it is about the lock."""
-        if kind in ("lock_held", "lock_busy", "lock_untied"):
+        path, _, record = rest.partition("\t")
+        if kind == "lock_by":
+            self.holders.append(Holder.of(rest))
+        elif kind in ("lock_busy", "lock_waited", "lock_ignored"):
+            harmony, who = holding(tuple(self.holders), record)
+            self.holders = []
+            if kind == "lock_busy":
+                self.status, self.holder, self.harmony, self.path = "busy", who, harmony, path
+            elif kind == "lock_waited":
+                self.waited = (f"waited for another harmony run on this host to end ({who})" if harmony
+                               else f"waited for this host's lock ({path}), held by {who}")
+            else:
+                self.ignored = (f"warning: {path}, the lock earlier versions of harmony take, is held by {who} "
+                                "(of another user): not waited for")
+        elif kind in ("lock_held", "lock_untied", "lock_unsafe"):
             self.status = kind[len("lock_"):]
-            self.holder = rest if kind == "lock_busy" else self.holder
+            self.holder = f"{path} ({record})" if kind == "lock_unsafe" else self.holder
         elif kind == "lock_stale":
             self.holder = rest
-        elif kind == "lock_waited":
-            self.waited = rest or "a plan or check"
         else:
             return False
         return True
 
+    def blocking(self, wait: int) -> str | None:
+        """Why a run cannot go on with the host (another kept its lock, or the lock's directory
+        is not its user's alone), or None."""
+        if self.status == "unsafe":
+            return (f"refusing the lock directory {self.holder}: it must be a directory only this run's "
+                    "user can use (mode 0700): remove it, and harmony makes it so")
+        if self.status != "busy":
+            return None
+        if self.harmony:
+            return (f"another harmony run holds this host ({self.holder}); it did not end within {wait} s: "
+                    "run again once it has")
+        return (f"this host's lock ({self.path}) is held by {self.holder}; it did not let go within {wait} s: "
+                "end it, or run again once it has")
+
     def problem(self, target: Host) -> str | None:
-        """Why the run cannot go on with `target` (another run kept it), or None, after logging
-        what the run should know (whom it waited for, whose lock it took over)."""
+        """Why the run cannot go on with `target` (`blocking`), or None, after logging what the
+        run should know (whom it waited for, whose lock it took over)."""
 
         def log(message: str) -> None:
-            target.log(message, log_func=logger.warning)
+            target.log(f"harmony: {message}", log_func=logger.warning)
 
-        if self.status == "busy":
-            return (f"another harmony run holds this host ({self.holder or 'a plan or check'}); it did "
-                    f"not end within {take(target)['wait']} s: run again once it has")
-        if self.waited:
-            log(f"harmony: waited for another harmony run on this host to end ({self.waited})")
+        blocking = self.blocking(take(target)["wait"])
+        if blocking:
+            return blocking
+        for said in (self.waited, self.ignored):
+            if said:
+                log(said)
         if self.holder:
-            log(f"harmony: warning: took over this host's lock from a run that ended without letting go "
-                f"({self.holder})")
+            log(f"warning: took over this host's lock from a run that ended without letting go ({self.holder})")
         elif self.status == "untied":
-            log("harmony: warning: cannot tie the host's lock to this run (no sshd process found): "
+            log("warning: cannot tie the host's lock to this run (no sshd process found): "
                 "another run could interleave with this one")
         return None
 

@@ -73,3 +73,14 @@ def host_state(check_name: str) -> HostState | None:
         operations.fail(name=check_name, message=state, _sudo=False)
         return None
     return state
+
+
+def first_server_problem(first: str) -> str | None:
+    """Why a host cannot join the first server `first` in this run, or None: another run (or a
+    process) holds that server's lock. A joining host reads the server's token and kubeconfig,
+    which that run may be changing; and since the server fails, the host would not restart on
+    what it wrote. So it fails before its first change, as the server does."""
+    target = inventory.get_host(first)
+    state = state_of(target)
+    blocking = state.lock.blocking(runlock.lock_wait(target.data, first)) if isinstance(state, HostState) else None
+    return f"not changed: the first server {first}, which it joins, cannot be used ({blocking})" if blocking else None

@@ -136,8 +136,10 @@ def test_up_picks_k3d_here_and_a_rerun_spec_change_and_down_behave(harmony, mirr
 
 
 def test_a_k3d_run_refuses_while_another_holds_this_machine(harmony, mirror, tmp_path):
-    """k3d runs as the login user, under a lock of that user's on the Docker host."""
-    lock = f"/tmp/harmony-k3d-{os.getuid()}.lock"
+    """k3d runs as the login user, under a lock of that user's on the Docker host: in a directory
+    of that user's alone (in /tmp here: harmony's environment has no XDG_RUNTIME_DIR)."""
+    lock = f"/tmp/harmony-k3d-{os.getuid()}/lock"
+    os.makedirs(os.path.dirname(lock), mode=0o700, exist_ok=True)
     holder = subprocess.Popen(["flock", lock, "sleep", "30"])
     try:
         deadline = time.monotonic() + 10
@@ -150,7 +152,8 @@ def test_a_k3d_run_refuses_while_another_holds_this_machine(harmony, mirror, tmp
         holder.kill()
         holder.wait()
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "@local: failed: harmony: another harmony run holds this host" in result.stdout, result.stdout
+    assert (f"@local: failed: harmony: this host's lock ({lock}) is held by pid {holder.pid} 'flock {lock} sleep 30', "
+            "not a harmony run") in result.stdout, result.stdout
     assert not (tmp_path / "bin").exists()
 
 

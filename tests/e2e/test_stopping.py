@@ -121,13 +121,13 @@ def test_up_racing_down_take_turns(harmony, host):
 def test_a_lock_left_by_a_holder_that_died_is_taken_over_with_a_warning(harmony, host):
     assert harmony.up(host).returncode == 0
     assert until(lambda: run_processes_on(host) == "")  # that run's holder has let go
-    host.sh("echo 'ops@elsewhere, harmony pid 4242, started 2026-11-30T10:00:00+00:00' > /run/harmony.lock.info")
+    host.sh("echo 'ops@elsewhere, harmony pid 4242, started 2026-11-30T10:00:00+00:00' > /run/harmony/lock.info")
     again = harmony.up(host)
     assert again.returncode == 0, again.stdout + again.stderr
     assert ("took over this host's lock from a run that ended without letting go "
             "(ops@elsewhere, harmony pid 4242") in again.stderr
     assert "1 host: 0 changed, 1 unchanged, 0 failed" in again.stdout
-    assert until(lambda: not host.exists("/run/harmony.lock.info"))
+    assert until(lambda: not host.exists("/run/harmony/lock.info"))
 
 
 def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host):

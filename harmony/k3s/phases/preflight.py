@@ -11,7 +11,7 @@ from harmony import operations, releases
 from harmony.errors import BadInput
 from harmony.k3s import airgap, paths, prepare
 from harmony.k3s.facts import HostState
-from harmony.k3s.hoststate import host_state
+from harmony.k3s.hoststate import first_server_problem, host_state
 from harmony.k3s.node import Node
 from harmony.k3s.settings import Settings, insecure_urls
 
@@ -29,7 +29,8 @@ def run(node: Node) -> None:
         node.refused = True
         return
     node.state = state
-    problem = host_problem(state, node.settings) or download_problem(node)
+    problem = host_problem(state, node.settings) or download_problem(node) or (
+        None if node.first_server else first_server_problem(node.shape.first_server))
     if problem:
         _refuse(node, CHECK, problem)
         return
