@@ -12,7 +12,7 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import kubeconfig, once, rollout, shell
+from harmony import holds, kubeconfig, once, rollout, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths
 from harmony.k3s.facts import UnitState
@@ -48,7 +48,8 @@ def restart(service: Service, timeout: int, turn: Turn, rollback: str | None = N
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
     # Under systemd the restart itself waits for k3s, and puts the config back; under OpenRC the
-    # wait for the node in the API does.
+    # wait for the node in the API does. Begun, it holds a stop until it is over (harmony.holds).
+    yield FunctionCommand(holds.hold, (f"the restart of {service.name}", timeout), {})
     yield _with_status(service, "restart", timeout, rollback if service.notifies_ready else None)
     yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else rollback), {})
 
@@ -145,6 +146,7 @@ def enable_and_start(service: Service, current: UnitState, timeout: int, turn: T
     if not current.enabled:
         yield service.enable()
     if not current.active:
+        yield FunctionCommand(holds.hold, (f"the start of {service.name}", timeout), {})
         yield _with_status(service, "start", timeout)
         if not service.notifies_ready:
             yield FunctionCommand(_back_and_ready, (turn, timeout, service), {})

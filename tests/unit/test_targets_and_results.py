@@ -171,3 +171,24 @@ def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     state.units["k3s"] = UnitState("loaded", "active", "enabled", started=200)
     assert not restart_pending(state, "k3s", ["/bin/k"])
     assert not restart_pending(state, "k3s-agent", ["/bin/k"])  # not running: nothing to restart
+
+
+UPGRADE = ["k3s up | binary | Install k3s", "k3s up | configure | Write config.yaml",
+           "k3s up | configure | Write the join token", "k3s up | start | Restart k3s for its changed files"]
+
+
+def test_a_stopped_runs_host_says_which_phases_it_did_and_which_not():
+    ended = runner.HostResult("a", changed=UPGRADE[:1], unchanged=UPGRADE[1:2], reported=True, planned=UPGRADE)
+    stopped = ended.report(stopped=True)
+    assert stopped.line() == "a: stopped: done: binary; not done: configure, start (after binary: Install k3s)"
+    assert stopped.as_dict()["phases_done"] == ["binary"]
+    assert stopped.as_dict()["phases_not_done"] == ["configure", "start"]
+    # A step refused because of the stop is the stop's, not a failure of the host's own.
+    refused = runner.HostResult("b", failed=UPGRADE[:1], dropped=True, reported=True, planned=UPGRADE,
+                                errors=["harmony: not begun: the run was asked to stop", "Error: executed 0 commands"])
+    assert refused.report(stopped=True).line() == "b: stopped: not done: binary, configure, start"
+    own = runner.HostResult("c", failed=UPGRADE[:1], dropped=True, reported=True, planned=UPGRADE,
+                            errors=["harmony: download failed after 1 try: the server answered 404"])
+    assert own.report(stopped=True).line() == "c: failed: harmony: download failed after 1 try: the server answered 404"
+    assert own.report(stopped=True).as_dict()["phases_not_done"] == ["binary", "configure", "start"]
+
