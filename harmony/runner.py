@@ -37,13 +37,14 @@ from pathlib import Path
 
 import click
 
-from harmony import holds, report, targets
+from harmony import holds, report, shown, targets
 from harmony.errors import Interrupted
 from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
+CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
 STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
 
 
@@ -58,6 +59,8 @@ class HostResult:
     errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
     refused: str = ""  # a dry run: why the host would fail (a check before any change refuses)
     planned: list[str] = field(default_factory=list)  # names of all the host's operations, in order
+    cause: str = ""  # the failed operation's own words: harmony's message, else its command's last line
+    lost: str = ""  # how the host's connection was lost during the run, if it was
 
     @property
     def ok(self) -> bool:
@@ -91,13 +94,16 @@ class HostResult:
 
     @property
     def reason(self) -> str:
-        """The host's own words for its failure: harmony's message if it gave one."""
+        """The host's own words for its failure: a lost connection, else what the failed step
+        said (harmony's message, or its command's: "No space left on device"), else harmony's
+        or pyinfra's last error line; shown as harmony shows any message (`harmony.shown`)."""
         if any("incorrect password attempt" in e for e in self.errors):
             return ("sudo refused the password (sudo: incorrect password attempts): check the one "
                     "--sudo-password-env names")
         ours = [e for e in self.errors if e.startswith("harmony:")]
-        if ours or self.errors:
-            return (ours or self.errors)[-1]
+        said = self.lost or self.cause or (ours or self.errors or [""])[-1]
+        if said:
+            return shown.message(said)
         return f"failed at: {', '.join(self.failed)}" if self.failed else "no result from pyinfra"
 
 
@@ -418,26 +424,66 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
                     result.unchanged.append(name)
         if error and not result.errors and host not in state.failed_hosts and not result.ok:
             result.errors.append(error)
+        if result.reported and not result.ok and not result.lost and _connection_gone(host):
+            result.lost = f"lost the connection to {host.name}: it closed while a step ran"
     return hosts
+
+
+def _connection_gone(host) -> bool:
+    """Whether the host's SSH connection has ended under the run (its host or its sshd died):
+    a command it ran then fails with no words of its own, or of pyinfra's."""
+    client = getattr(host.connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    return transport is not None and not transport.is_active()
 
 
 # How a dry run's log says a host would fail (harmony.operations.fail writes it).
 WOULD_FAIL = "harmony: would fail: "
 HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
 ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
+# pyinfra's own lines about a host's operation, beside what its commands and harmony said.
+PYINFRA_WORDS = re.compile(r"^(Success|No changes|Skipped|noop: |Loaded fact |>>> |Retrying |Error\b)")
+FAILED_OPERATION = re.compile(r"^Error: executed \d+ commands")  # pyinfra's line for a failed operation
+# pyinfra's line for a connection that failed under a command: `SSHException('SSH session not active',)`.
+CONNECTION_ERROR = re.compile(r"^Command socket/SSH error: (?:\w+\((?P<quote>['\"])(?P<said>.*)(?P=quote),?\)|(?P<raw>.*))$")
 
 
 def _log_reasons(log: list[str], dry: bool) -> dict[str, HostResult]:
-    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail."""
+    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail; for a
+    failed operation, its own words (pyinfra logs a failed command's output, stderr and stdout,
+    before its "Error: executed N commands"), and a connection lost under a command."""
     hosts: dict[str, HostResult] = {}
+    said: dict[str, list[str]] = {}  # host name -> what its commands and harmony said in the operation in hand
     for line in log:
+        if STARTING.search(line):
+            said.clear()
         for part in line.splitlines():
             match = HOST_LINE.match(part)
-            if not match or not any(marker in match["text"] for marker in ERROR_MARKERS):
+            if not match:
                 continue
-            result, text = hosts.setdefault(match["host"], HostResult(match["host"])), match["text"].strip()
+            name, text = match["host"], match["text"].strip()
+            lost, failed = CONNECTION_ERROR.match(text), FAILED_OPERATION.match(text)
+            if lost:
+                hosts.setdefault(name, HostResult(name)).lost = \
+                    f"lost the connection to {name}: {lost['said'] if lost['quote'] else lost['raw']}"
+            elif failed and said.get(name):
+                hosts.setdefault(name, HostResult(name)).cause = _cause(said[name])
+            if text and not PYINFRA_WORDS.match(text):
+                said.setdefault(name, []).append(text)
+            if not any(marker in text for marker in ERROR_MARKERS):
+                continue
+            result = hosts.setdefault(name, HostResult(name))
             if dry and text.startswith(WOULD_FAIL):
                 result.refused = result.refused or text[len(WOULD_FAIL):]
             elif text not in result.errors:
                 result.errors.append(text)
     return hosts
+
+
+def _cause(said: list[str]) -> str:
+    """What a failed operation said of its failure: harmony's last message in it, else the last
+    line its command wrote (where the cause is: `install: error writing '...': No space left on
+    device`), cut to CAUSE_LENGTH."""
+    ours = [words for words in said if words.startswith("harmony:")]
+    last = said[-1]
+    return ours[-1] if ours else last if len(last) <= CAUSE_LENGTH else f"{last[:CAUSE_LENGTH]}..."
