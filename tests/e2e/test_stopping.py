@@ -238,6 +238,32 @@ def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmon
     assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
 
 
+def test_a_second_stop_ends_a_held_restart_at_once(harmony, host):
+    """The restart holds the first stop; the second ends the run at once, and systemd, which
+    had the restart already, completes it."""
+    assert harmony.up(host).returncode == 0
+    started = host.started_at()
+    host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=20\n")
+    run = spawn_up(harmony, host, "--set", 'k3s_node_labels={"tier": "core"}')
+    lines = read_lines(run)
+    assert until(lambda: any("operation: k3s up | start | Restart k3s" in line for line in lines), timeout=120)
+    time.sleep(2)
+    os.kill(run.pid, signal.SIGINT)
+    assert until(lambda: any("harmony: stopping: waiting for the restart of k3s on 127.0.0.1" in line
+                             for line in lines), timeout=5), lines
+    signalled = time.monotonic()
+    os.kill(run.pid, signal.SIGINT)
+    assert run.wait(timeout=60) == 130
+    assert time.monotonic() - signalled < 5
+    assert until(lambda: not any("Traceback" in line for line in lines) and
+                 any("the run ended at once on every host" in line for line in lines)), lines
+    reported = run.stdout.read()
+    assert "127.0.0.1: stopped: done: " in reported and "not done: start, kubeconfig" in reported, reported
+    assert until(lambda: controller_processes(run) == "")
+    assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
+    host.sh("rm /etc/default/k3s")
+
+
 def read_lines(process: subprocess.Popen) -> list[str]:
     """The process's stderr lines, read in a thread, as they come."""
     lines: list[str] = []
