@@ -78,7 +78,7 @@ class HostResult:
             own = not self.ok and not any(STOPPED in error for error in self.errors)
             said = "; ".join(f"{what}: {', '.join(phases)}" for what, phases in (("done", done), ("not done", left))
                              if phases)
-            status, why = (report.FAILED, self.reason) if own else (report.STOPPED, said or "nothing to do")
+            status, why = (report.FAILED, self.reason) if own else (report.STOPPED, said or "before its steps were planned")
             return report.HostReport.of(self.name, status, self.changed, why,
                                         {"phases_done": done, "phases_not_done": left})
         if not self.ok:
@@ -86,10 +86,12 @@ class HostResult:
         return report.HostReport.of(self.name, statuses[0] if self.changed else statuses[1], self.changed)
 
     def phases(self) -> tuple[list[str], list[str]]:
-        """The host's phases, in order: those whose every operation was done, and the others."""
+        """The host's phases (a step of no phase, as `down`'s, is one of its own), in order:
+        those whose every operation was done, and the others."""
         completed = set(self.changed) | set(self.unchanged)
-        phases = dict.fromkeys(filter(None, map(report.phase_of, self.planned)))
-        undone = {report.phase_of(name) for name in self.planned if name not in completed}
+        phase = {name: report.phase_of(name) or report.step_of(name) for name in self.planned}
+        phases = dict.fromkeys(phase.values())
+        undone = {phase[name] for name in self.planned if name not in completed}
         return [p for p in phases if p not in undone], [p for p in phases if p in undone]
 
     @property

@@ -152,6 +152,35 @@ def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, 
     assert third.returncode == 0, third.stdout + third.stderr
 
 
+@needs_mirror
+def test_a_stop_while_waiting_for_another_runs_lock_ends_at_once(harmony, host):
+    """A wait (here: for the host's run lock, which a run stalled in its download holds) is
+    ended by a stop, as a download is."""
+    assert harmony.up(host, version=OLD).returncode == 0
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        first = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
+        assert until(lambda: download_under_way(harmony, host), timeout=60)
+        second = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                               "--kubeconfig-server", host.api_url, "--yes", "--json", "--set", "harmony_lock_wait=120")
+        assert until(lambda: "flock -w" in host.sh("pgrep -af flock || true"), timeout=60)
+        signalled = time.monotonic()
+        os.kill(second.pid, signal.SIGINT)
+        out, err = second.communicate(timeout=60)
+        took = time.monotonic() - signalled
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=60) == 130
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    assert second.returncode == 130, out + err
+    assert took < 5, f"{took:.1f} s from SIGINT to exit"
+    assert "Traceback" not in err, err
+    (stopped,) = json.loads(out)["hosts"]
+    assert json.loads(out)["stopped"] is True and stopped["status"] == "stopped", out
+    assert stopped["reason"] == "before its steps were planned" and stopped["phases_done"] == [], out
+    assert until(lambda: controller_processes(second) == ""), controller_processes(second)
+
+
 def test_two_runs_at_once_take_turns_and_both_tell_the_truth(harmony, host):
     runs = {version: spawn_up(harmony, host) if version == NEW else
             harmony.spawn("up", "-v", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(OLD),

@@ -191,6 +191,12 @@ def test_a_stopped_runs_host_says_which_phases_it_did_and_which_not():
                             errors=["harmony: download failed after 1 try: the server answered 404"])
     assert own.report(stopped=True).line() == "c: failed: harmony: download failed after 1 try: the server answered 404"
     assert own.report(stopped=True).as_dict()["phases_not_done"] == ["binary", "configure", "start"]
+    # A step of no phase (down's) counts as one; a host stopped while it was read has none.
+    down = ["k3s down | Stop and disable k3s", "k3s down | Remove k3s files"]
+    assert runner.HostResult("d", changed=down[:1], reported=True, planned=down).report(stopped=True).line() == \
+        "d: stopped: done: Stop and disable k3s; not done: Remove k3s files (after Stop and disable k3s)"
+    assert runner.HostResult("e", reported=True).report(stopped=True).line() == \
+        "e: stopped: before its steps were planned"
 
 
 def test_a_failed_hosts_reason_is_what_its_failed_step_said_not_pyinfras_count_of_commands():
