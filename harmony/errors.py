@@ -19,7 +19,8 @@ class Interrupted(Exception):
         during = f" during '{step}'" if step else ""
         what = what or (
             ("the run ended at once on every host, where a step in progress leaves the host as it was "
-             "(a restart ended before it finished completes there)") if forced else "the steps in progress finished; no host began another"
+             "(a restart ended before it finished completes there)") if forced
+            else "the steps in progress finished; no host began another"
         ) + "; run the command again to converge (it picks up what this run left)"
         super().__init__(f"stopped by {signal_name}{during}: {what}")
 

@@ -62,9 +62,10 @@ class Progress:
         stopped, a phase not done on every host is shown as stopped, with the hosts that did it."""
         self.stopped = stopped
         for phase in self.phases:
-            for host in self.hosts if not stopped else ():
-                self._passed(phase, host)
-            if phase not in self.finished_at and not self.live:
+            if not stopped:
+                for host in self.hosts:
+                    self._passed(phase, host)
+            elif phase not in self.finished_at and not self.live:
                 self.stream.write(self.line(phase) + "\n")
         self.stream.flush()
         if self.display is not None:
