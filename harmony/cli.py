@@ -140,8 +140,6 @@ def handles_errors(func):
         try:
             code = func(*args, **kwargs)
         except (BadInput, Interrupted, RunFailed) as error:
-            for line in getattr(error, "hosts", ()):  # what a stopped run did, host by host
-                click.echo(shown.message(line))
             click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
             _exit(error.exit_code)
         _exit(code or 0)

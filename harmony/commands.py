@@ -208,11 +208,9 @@ def _deploy(request: Request, run: Run, verb: str, dry: bool = False) -> runner.
 def _run_report(command: str, request: Request, run: Run, result: runner.RunResult,
                 statuses: tuple[str, ...], started: float) -> report.Report:
     """What a run did, host by host (changed, unchanged or failed, and why) and phase by phase."""
-    hosts = []
-    for host in run.hosts:
-        hosts.append(result.of(host.name).report(statuses))
+    hosts = [result.of(host.name).report(statuses, stopped=result.stopped is not None) for host in run.hosts]
     return report.Report(command, request.name, hosts, statuses, phases=_phases(result), started=started,
-                         ok=all(h.status != report.FAILED for h in hosts))
+                         ok=all(h.status != report.FAILED for h in hosts), stop=result.stopped)
 
 
 def _phases(result: runner.RunResult) -> list[report.PhaseCount]:
@@ -232,12 +230,18 @@ def _phases(result: runner.RunResult) -> list[report.PhaseCount]:
 
 @contextlib.contextmanager
 def _reported(rep: report.Report, as_json: bool):
-    """Print the report when the block ends, also when it fails (then with the error, not ok)."""
+    """Print the report when the block ends, also when it fails (then with the error, not ok);
+    where the run was stopped, the block does not begin: the report says so, then the stop ends
+    the command."""
     try:
+        if rep.stop is not None:
+            raise rep.stop
         yield rep
     except (RunFailed, BadInput, Interrupted) as error:
         rep.ok = False
         rep.extra["error"] = shown.message(str(error))
+        if isinstance(error, Interrupted):
+            rep.extra["stopped"] = True
         raise
     finally:
         _emit(rep, as_json)
@@ -344,7 +348,7 @@ def _plan_report(request: Request, run: Run, result: runner.RunResult, started: 
         else:
             hosts.append(outcome.report(report.PLAN))
     return report.Report("plan", request.name, hosts, report.PLAN, phases=_phases(result), started=started,
-                         ok=all(h.status in report.PLAN[:2] for h in hosts))
+                         ok=all(h.status in report.PLAN[:2] for h in hosts), stop=result.stopped)
 
 
 def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
@@ -355,6 +359,8 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
     request, workloads = run.request, run.workloads
     if confirm:
         shown = _plan_report(request, run, _deploy(request, run, "up", dry=True), started)
+        if shown.stop:
+            raise shown.stop
         _emit(shown, as_json=False)
         if not shown.ok:
             raise RunFailed("planning failed; see above")
@@ -544,6 +550,8 @@ def check(request: Request) -> int:
     run = _prepare(request, workloads=True)
     request, workloads = run.request, run.workloads
     planned = _deploy(request, run, "up", dry=True)
+    if planned.stopped:
+        raise planned.stopped
     survey = _survey(request, run)
     hosts = []
     for row in survey.hosts:

@@ -15,13 +15,12 @@ class Interrupted(Exception):
 
     exit_code = 130
 
-    def __init__(self, signal_name: str, step: str = "", forced: bool = True, hosts: list[str] = (),
-                 what: str | None = None) -> None:
-        self.hosts = list(hosts)  # what the run did on each host before it stopped, a line each
+    def __init__(self, signal_name: str, step: str = "", forced: bool = True, what: str | None = None) -> None:
         during = f" during '{step}'" if step else ""
         what = what or (
-            ("the run ended on every host; a step a host had already handed to its init system (a "
-             "restart) completes there") if forced else "the steps in progress finished; no host began another"
+            ("the run ended at once on every host, where a step in progress leaves the host as it was "
+             "(a restart ended before it finished completes there)") if forced
+            else "the steps in progress finished; no host began another"
         ) + "; run the command again to converge (it picks up what this run left)"
         super().__init__(f"stopped by {signal_name}{during}: {what}")
 

@@ -38,7 +38,7 @@ def ask_stop(asked: bool = True) -> None:
 
 def step(func):
     """A harmony operation: pyinfra's `@operation`, which fails at once, saying so, where the
-    run was asked to stop before it began. The steps in progress then finish, and are reported."""
+    run was asked to stop before it began. The run then ends (`harmony.runner`), and is reported."""
 
     @functools.wraps(func)
     def stoppable(*args, **kwargs):

@@ -15,6 +15,7 @@ import time
 
 from harmony.report import phase_of
 
+
 class Progress:
     def __init__(self, stream=None, live: bool | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -25,6 +26,7 @@ class Progress:
         self.done: dict[str, set[str]] = {}  # phase -> hosts done with it
         self.finished_at: dict[str, float] = {}  # phase -> seconds into the run when every host was done
         self.hosts: set[str] = set()
+        self.stopped = False  # the run was stopped: a phase not done on every host will not be
         self.display = None
 
     def planned(self, operations: dict[str, list[tuple[str, str]]]) -> None:
@@ -43,22 +45,29 @@ class Progress:
         if self.live and self.phases:
             self._start_live()
 
-    def ended(self, host: str, op: str) -> None:
-        """One operation has ended on one host (changed, unchanged or failed)."""
+    def ended(self, host: str, op: str, ok: bool = True) -> None:
+        """One operation has ended on one host: done (changed or unchanged), or not (failed, or
+        not begun after a stop), which does not pass its phase yet."""
         phase = self.phase.get(op, "")
         for earlier in self.phases[:self.phases.index(phase)] if phase in self.phases else []:
             self._passed(earlier, host)
-        if phase:
+        if phase and ok:
             left = self.left[phase].get(host, set())
             left.discard(op)
             if not left:
                 self._passed(phase, host)
 
-    def finish(self) -> None:
-        """The run is over: every host is past every phase (done, failed or stopped)."""
+    def finish(self, stopped: bool = False) -> None:
+        """The run is over: every host is past every phase (done or failed); where the run was
+        stopped, a phase not done on every host is shown as stopped, with the hosts that did it."""
+        self.stopped = stopped
         for phase in self.phases:
-            for host in self.hosts:
-                self._passed(phase, host)
+            if not stopped:
+                for host in self.hosts:
+                    self._passed(phase, host)
+            elif phase not in self.finished_at and not self.live:
+                self.stream.write(self.line(phase) + "\n")
+        self.stream.flush()
         if self.display is not None:
             self.display.stop()  # draws the final table
 
@@ -78,7 +87,9 @@ class Progress:
         return self.finished_at.get(phase, time.monotonic() - self.started)
 
     def line(self, phase: str) -> str:
-        return f"{phase}: {len(self.done[phase])}/{len(self.hosts)} hosts ({self._seconds(phase):.1f} s)"
+        hosts = f"{phase}: {len(self.done[phase])}/{len(self.hosts)} hosts"
+        return f"{hosts}, stopped" if self.stopped and phase not in self.finished_at else \
+            f"{hosts} ({self._seconds(phase):.1f} s)"
 
     def _start_live(self) -> None:
         from rich.console import Console
@@ -93,7 +104,8 @@ class Progress:
 
         table = Table.grid(padding=(0, 2))
         for phase in self.phases:
-            mark = "[green]done[/]" if phase in self.finished_at else "[yellow]...[/]"
+            mark = ("[green]done[/]" if phase in self.finished_at else "[red]stopped[/]" if self.stopped
+                    else "[yellow]...[/]")
             table.add_row(phase, f"{len(self.done[phase])}/{len(self.hosts)} hosts",
                           f"{self._seconds(phase):.1f} s", mark)
         return table

@@ -13,8 +13,10 @@ import json
 from dataclasses import asdict, dataclass, field
 
 # A host's status, by command: up says changed or unchanged, down removed or unchanged, a plan
-# would change, nothing to change or would fail; any command can say failed.
+# would change, nothing to change or would fail; any command can say failed, or stopped (the
+# run was stopped before the host was done).
 FAILED = "failed"
+STOPPED = "stopped"
 UP = ("changed", "unchanged", FAILED)
 DOWN = ("removed", "unchanged", FAILED)
 KUBECONFIG = ("fetched", "unchanged", FAILED)
@@ -53,9 +55,10 @@ class HostReport:
     details: dict = field(default_factory=dict)  # what the command says of the host besides (JSON)
 
     @classmethod
-    def of(cls, host: str, status: str, names: list[str], reason: str | None = None) -> "HostReport":
+    def of(cls, host: str, status: str, names: list[str], reason: str | None = None,
+           details: dict | None = None) -> "HostReport":
         """A host's report from the names of the operations that changed it."""
-        return cls(host, status, [Change(phase_of(n), step_of(n)) for n in names], reason)
+        return cls(host, status, [Change(phase_of(n), step_of(n)) for n in names], reason, details or {})
 
     def line(self) -> str | None:
         """`host: status: what, or why`; None for a host with nothing to say (unchanged)."""
@@ -89,6 +92,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # text only: what the command adds, a line each
     extra: dict = field(default_factory=dict)  # JSON only: what the command adds (nodes, api, ...)
     ok: bool = True
+    stop: Exception | None = None  # the stop that ended the command's run: raised once this is out
 
     def summary(self) -> dict[str, int]:
         """{"hosts": N, status: count}: each of the command's statuses, then any other seen."""

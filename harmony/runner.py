@@ -10,11 +10,14 @@ detection only for a dry run. pyinfra's log is passed through to stderr as it co
 to read each failed host's own words. gevent patches this process before anything runs
 (`harmony.cli`), as the `pyinfra` command patches its own.
 
-A first SIGINT or SIGTERM asks the run to begin no further step (`harmony.operations.step`):
-the steps in progress finish and are reported. Where they have not within STEPS_GRACE seconds,
-or at a second signal, the run is ended: its greenlets killed, every host's connection closed,
-this process's children (a local run's commands) sent SIGTERM. On the hosts, what a run started
-ends with the run's connection, or with this process for a local run (`harmony.runlock`).
+A first SIGINT or SIGTERM asks the run to begin no further step (`harmony.operations.step`),
+and ends it as soon as no step in progress holds it: only a k3s start or restart that has begun
+does (`harmony.holds`), at most its start timeout; other steps (a download, a wait, a read) end
+with the run and leave their host as it was. A second signal ends the run at once. Ending it
+kills its greenlets, closes every host's connection and sends this process's children (a local
+run's commands) SIGTERM. On the hosts, what a run started ends with the run's connection, or
+with this process for a local run (`harmony.runlock`). Each host is then reported with the
+phases it did and those it did not.
 """
 
 from __future__ import annotations
@@ -28,19 +31,21 @@ import re
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from harmony import once, report, targets
+from harmony import holds, once, report, shown, targets
 from harmony.errors import Interrupted
 from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
-STEPS_GRACE = 30  # seconds the steps in progress have to finish after a stop, before the run ends
+CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
+STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
 
 
 @dataclass
@@ -53,33 +58,61 @@ class HostResult:
     reported: bool = False  # the host was connected and its deploy ran: else nothing is proven
     errors: list[str] = field(default_factory=list)  # what the log said about this host's failure
     refused: str = ""  # a dry run: why the host would fail (a check before any change refuses)
+    planned: list[str] = field(default_factory=list)  # names of all the host's operations, in order
+    cause: str = ""  # the failed operation's own words: harmony's message, else its command's last line
+    lost: str = ""  # how the host's connection was lost during the run, if it was
 
     @property
     def ok(self) -> bool:
         return self.reported and not self.failed and not self.dropped
 
-    def report(self, statuses: tuple[str, ...] = report.UP) -> report.HostReport:
+    def report(self, statuses: tuple[str, ...] = report.UP, stopped: bool = False) -> report.HostReport:
         """The host's report: failed and why (with what it changed before: that is true on the
-        host too), else the first of `statuses` if it changed, the second if not."""
+        host too), else the first of `statuses` if it changed, the second if not. In a stopped
+        run, each host says which phases it did and which not, and is stopped unless it had
+        failed on its own."""
+        if stopped:
+            from harmony.operations import STOPPED
+
+            done, left = self.phases()
+            own = not self.ok and not any(STOPPED in error for error in self.errors)
+            said = "; ".join(f"{what}: {', '.join(phases)}" for what, phases in (("done", done), ("not done", left))
+                             if phases)
+            status, why = (report.FAILED, self.reason) if own else (report.STOPPED, said or "before its steps were planned")
+            return report.HostReport.of(self.name, status, self.changed, why,
+                                        {"phases_done": done, "phases_not_done": left})
         if not self.ok:
             return report.HostReport.of(self.name, report.FAILED, self.changed, self.reason)
         return report.HostReport.of(self.name, statuses[0] if self.changed else statuses[1], self.changed)
 
+    def phases(self) -> tuple[list[str], list[str]]:
+        """The host's phases (a step of no phase, as `down`'s, is one of its own), in order:
+        those whose every operation was done, and the others."""
+        completed = set(self.changed) | set(self.unchanged)
+        phase = {name: report.phase_of(name) or report.step_of(name) for name in self.planned}
+        phases = dict.fromkeys(phase.values())
+        undone = {phase[name] for name in self.planned if name not in completed}
+        return [p for p in phases if p not in undone], [p for p in phases if p in undone]
+
     @property
     def reason(self) -> str:
-        """The host's own words for its failure: harmony's message if it gave one."""
+        """The host's own words for its failure: a lost connection, else what the failed step
+        said (harmony's message, or its command's: "No space left on device"), else harmony's
+        or pyinfra's last error line; shown as harmony shows any message (`harmony.shown`)."""
         if any("incorrect password attempt" in e for e in self.errors):
             return ("sudo refused the password (sudo: incorrect password attempts): check the one "
                     "--sudo-password-env names")
         ours = [e for e in self.errors if e.startswith("harmony:")]
-        if ours or self.errors:
-            return (ours or self.errors)[-1]
+        said = self.lost or self.cause or (ours or self.errors or [""])[-1]
+        if said:
+            return shown.message(said)
         return f"failed at: {', '.join(self.failed)}" if self.failed else "no result from pyinfra"
 
 
 @dataclass
 class RunResult:
     hosts: dict[str, HostResult]
+    stopped: Interrupted | None = None  # the stop that ended the run, for the command to raise once reported
 
     def of(self, name: str) -> HostResult:
         """The host's result; one that says nothing is proven where pyinfra had none."""
@@ -146,20 +179,19 @@ class _Log(logging.Handler):
             click.echo(line.strip(), err=True)
 
 
-class Forced(Exception):
-    """The run was ended before its steps in progress had finished."""
-
-
 class _Stopper:
-    """While pyinfra runs: a stop signal asks the run to begin no further step, then ends it when
-    the steps in progress take longer than STEPS_GRACE or another stop signal comes. `signal`
-    says which stopped the run, `forced` whether it ended before the steps in progress had."""
+    """While pyinfra runs: a stop signal asks the run to begin no further step, then ends it as
+    soon as no step in progress holds it (`harmony.holds`: a k3s restart that has begun, at most
+    its start timeout) and the steps in progress have had STEP_GRACE to finish; at once at another
+    stop signal. `signal` says which stopped the run, `forced` whether the run was ended before its
+    steps in progress had."""
 
-    def __init__(self, worker, log: _Log) -> None:
-        self.worker, self.log = worker, log
+    def __init__(self, worker, hosts, log: _Log) -> None:
+        self.worker, self.hosts, self.log = worker, hosts, log
         self.signal: int | None = None
         self.forced = False
         self.stopped_during = ""  # the step when the stop came
+        self.ender = None
 
     def __enter__(self) -> "_Stopper":
         self.previous = {sig: signal.signal(sig, self._stop) for sig in STOP_SIGNALS}
@@ -176,18 +208,29 @@ class _Stopper:
         self.signal = signum
         self.stopped_during = self.log.step
         operations.ask_stop()
-        self.timer = gevent.spawn_later(STEPS_GRACE, self._end)
-        sys.stderr.write(f"harmony: stopping once the steps in progress have finished (at most {STEPS_GRACE} s; "
-                         "stop again to end them now)\n")
+        holding = holds.held(self.hosts)
+        sys.stderr.write(f"harmony: stopping: waiting for {holds.waiting(holding)}; stop again to end it now\n"
+                         if holding else "harmony: stopping now\n")
+        self.ender = gevent.spawn(self._end_when_free)
+
+    def _end_when_free(self) -> None:
+        import gevent
+
+        graced = time.monotonic() + STEP_GRACE
+        while not self.worker.dead and (time.monotonic() < graced or holds.held(self.hosts)):
+            gevent.sleep(0.1)
+        self._end()
 
     def _end(self) -> None:
+        """End the run: its greenlet killed with GreenletExit, which gevent takes as a greenlet's
+        normal end (any other exception it prints, with its traceback, on stderr)."""
         if not self.forced and not self.worker.dead:
             self.forced = True
-            self.worker.kill(Forced, block=False)
+            self.worker.kill(block=False)
 
     def __exit__(self, *exc) -> None:
-        if self.signal:
-            self.timer.kill(block=False)
+        if self.ender is not None:
+            self.ender.kill(block=False)
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 
@@ -326,7 +369,7 @@ def _work(state, dry: bool, action) -> str:
     return ""
 
 
-def _run_stopping(log: _Log, work) -> tuple[_Stopper, object]:
+def _run_stopping(state, log: _Log, work) -> tuple[_Stopper, object]:
     """Run `work` in a greenlet of its own, under a stopper for this process's stop signals;
     return the stopper and what `work` returned (None where the run was ended)."""
     import gevent
@@ -334,13 +377,13 @@ def _run_stopping(log: _Log, work) -> tuple[_Stopper, object]:
     from harmony import operations
 
     operations.ask_stop(False)
-    worker, value = gevent.Greenlet(work), None
-    with _Stopper(worker, log) as stopper:
+    worker = gevent.Greenlet(work)
+    with _Stopper(worker, list(state.inventory), log) as stopper:
         worker.start()
-        try:
-            value = worker.get()
-        except Forced:
-            _terminate_children()
+        value = worker.get()
+    if stopper.forced:
+        _terminate_children()
+        return stopper, None
     return stopper, value
 
 
@@ -373,14 +416,12 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
             _follow(state, progress)
 
     with _session(target, options, dry, quiet) as (state, log):
-        stopper, error = _run_stopping(log, lambda: _work(state, dry, lambda: prepare(state)))
+        stopper, error = _run_stopping(state, log, lambda: _work(state, dry, lambda: prepare(state)))
         if progress is not None:
-            progress.finish()
+            progress.finish(stopped=bool(stopper.signal))
         hosts = _results(state, log.lines, dry, error or "")
-    if stopper.signal:
-        raise Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced,
-                          report.host_lines([result.report() for result in hosts.values()]))
-    return RunResult(hosts)
+    return RunResult(hosts, Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced)
+                     if stopper.signal else None)
 
 
 def _follow(state, progress) -> None:
@@ -394,7 +435,8 @@ def _follow(state, progress) -> None:
         def operation_host_success(self, state, host, op_hash, *_):
             progress.ended(host.name, op_hash)
 
-        operation_host_error = operation_host_success
+        def operation_host_error(self, state, host, op_hash, *_):
+            progress.ended(host.name, op_hash, ok=False)
 
     state.add_callback_handler(Events())
 
@@ -413,7 +455,7 @@ def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[
 
     answers: dict = {}
     with _session(target, options, dry=False, quiet=True, announce=False) as (state, log):
-        stopper, _ = _run_stopping(log, lambda: answers.update(
+        stopper, _ = _run_stopping(state, log, lambda: answers.update(
             get_facts(state, fact, kwargs=arguments, apply_failed_hosts=False) if state.active_hosts else {}))
         reasons, problems = _log_reasons(log.lines, dry=True), unreachable(state)
     if stopper.signal:
@@ -434,6 +476,7 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
         result.reported = host in state.activated_hosts
         result.dropped = host in state.failed_hosts
         for op_hash, name in _operations(state, host, order):
+            result.planned.append(name)
             meta = state.ops[host][op_hash].operation_meta
             if dry:
                 if meta._maybe_is_change:
@@ -447,26 +490,66 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
                     result.unchanged.append(name)
         if error and not result.errors and host not in state.failed_hosts and not result.ok:
             result.errors.append(error)
+        if result.reported and not result.ok and not result.lost and _connection_gone(host):
+            result.lost = f"lost the connection to {host.name}: it closed while a step ran"
     return hosts
+
+
+def _connection_gone(host) -> bool:
+    """Whether the host's SSH connection has ended under the run (its host or its sshd died):
+    a command it ran then fails with no words of its own, or of pyinfra's."""
+    client = getattr(host.connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    return transport is not None and not transport.is_active()
 
 
 # How a dry run's log says a host would fail (harmony.operations.fail writes it).
 WOULD_FAIL = "harmony: would fail: "
 HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
 ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
+# pyinfra's own lines about a host's operation, beside what its commands and harmony said.
+PYINFRA_WORDS = re.compile(r"^(Success|No changes|Skipped|noop: |Loaded fact |>>> |Retrying |Error\b)")
+FAILED_OPERATION = re.compile(r"^Error: executed \d+ commands")  # pyinfra's line for a failed operation
+# pyinfra's line for a connection that failed under a command: `SSHException('SSH session not active',)`.
+CONNECTION_ERROR = re.compile(r"^Command socket/SSH error: (?:\w+\((?P<quote>['\"])(?P<said>.*)(?P=quote),?\)|(?P<raw>.*))$")
 
 
 def _log_reasons(log: list[str], dry: bool) -> dict[str, HostResult]:
-    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail."""
+    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail; for a
+    failed operation, its own words (pyinfra logs a failed command's output, stderr and stdout,
+    before its "Error: executed N commands"), and a connection lost under a command."""
     hosts: dict[str, HostResult] = {}
+    said: dict[str, list[str]] = {}  # host name -> what its commands and harmony said in the operation in hand
     for line in log:
+        if STARTING.search(line):
+            said.clear()
         for part in line.splitlines():
             match = HOST_LINE.match(part)
-            if not match or not any(marker in match["text"] for marker in ERROR_MARKERS):
+            if not match:
                 continue
-            result, text = hosts.setdefault(match["host"], HostResult(match["host"])), match["text"].strip()
+            name, text = match["host"], match["text"].strip()
+            lost, failed = CONNECTION_ERROR.match(text), FAILED_OPERATION.match(text)
+            if lost:
+                hosts.setdefault(name, HostResult(name)).lost = \
+                    f"lost the connection to {name}: {lost['said'] if lost['quote'] else lost['raw']}"
+            elif failed and said.get(name):
+                hosts.setdefault(name, HostResult(name)).cause = _cause(said[name])
+            if text and not PYINFRA_WORDS.match(text):
+                said.setdefault(name, []).append(text)
+            if not any(marker in text for marker in ERROR_MARKERS):
+                continue
+            result = hosts.setdefault(name, HostResult(name))
             if dry and text.startswith(WOULD_FAIL):
                 result.refused = result.refused or text[len(WOULD_FAIL):]
             elif text not in result.errors:
                 result.errors.append(text)
     return hosts
+
+
+def _cause(said: list[str]) -> str:
+    """What a failed operation said of its failure: harmony's last message in it, else the last
+    line its command wrote (where the cause is: `install: error writing '...': No space left on
+    device`), cut to CAUSE_LENGTH."""
+    ours = [words for words in said if words.startswith("harmony:")]
+    last = said[-1]
+    return ours[-1] if ours else last if len(last) <= CAUSE_LENGTH else f"{last[:CAUSE_LENGTH]}..."

@@ -12,7 +12,7 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import kubeconfig, once, report, rollout, runner, shell
+from harmony import holds, kubeconfig, once, report, rollout, runner, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths, quorum, resolve
 from harmony.k3s.facts import HostState, UnitState
@@ -50,10 +50,13 @@ def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
     yield FunctionCommand(_no_failure_yet, (turn,), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
+    # From putting the files in place, it holds a stop until it is over (harmony.holds): a node
+    # is then on its new files and running them, or (put back) on its old ones. Under systemd the
+    # restart itself waits for k3s, and puts the files back; under OpenRC the wait for the node
+    # in the API does.
+    yield FunctionCommand(holds.hold, (f"the restart of {service.name}", timeout), {})
     if swap:
         yield swap.place
-    # Under systemd the restart itself waits for k3s, and puts the files back; under OpenRC the
-    # wait for the node in the API does.
     yield _with_status(service, "restart", timeout, swap if service.notifies_ready else None)
     yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else swap), {})
 
@@ -224,6 +227,8 @@ def enable_and_start(service: Service, current: UnitState, timeout: int, turn: T
         return
     if in_rollout and swap:
         yield FunctionCommand(_no_failure_yet, (turn,), {})
+    if not current.active:
+        yield FunctionCommand(holds.hold, (f"the start of {service.name}", timeout), {})
     if swap:
         yield swap.place
     if not current.enabled:

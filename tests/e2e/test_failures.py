@@ -180,3 +180,14 @@ def test_a_changed_ssh_host_key_stops_the_run_unless_checking_is_turned_off(harm
     assert "host key" in one_error_line(changed).lower()
     unchecked = harmony.up(host, "--ssh-host-keys", "off")
     assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr
+
+
+def test_a_full_disk_is_named_in_the_default_output(harmony, host):
+    """The cause is in the failed command's stderr: the host's one line says it, without -v."""
+    host.sh("mkdir -p /etc/rancher/k3s && mount -t tmpfs -o size=8k tmpfs /etc/rancher/k3s && "
+            "{ cat /dev/zero > /etc/rancher/k3s/filler 2>/dev/null || true; }")
+    result = harmony.up(host)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("127.0.0.1: ")]
+    assert line.startswith("127.0.0.1: failed: ") and "No space left on device" in line, result.stdout
+    assert "executed" not in line, line

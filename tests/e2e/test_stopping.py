@@ -3,6 +3,7 @@ each host as it was; two runs against one host never interleave."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,71 @@ def test_a_run_stopped_mid_download_ends_everywhere_and_leaves_the_old_k3s(harmo
     assert until(lambda: run_processes_on(host) == "")  # the lock holder ends with the run
 
 
+def download_under_way(harmony, host) -> bool:
+    """The host asks the mirror for k3s (stalled: it never ends) and its curl runs."""
+    return (any(h.client == host.ip and h.origin == "blob" for h in harmony.mirror.hits[-5:])
+            and "curl" in run_processes_on(host))
+
+
+@needs_mirror
+@pytest.mark.parametrize("stops", [1, 2], ids=["once", "twice"])
+def test_a_stop_during_a_download_ends_the_run_at_once_and_reports_what_was_done(harmony, host, stops):
+    """A download need not finish: a stop ends the run within moments (measured from the
+    signal), with exit 130, no traceback, and a report of each phase done and not done."""
+    assert harmony.up(host, version=OLD).returncode == 0
+    started, old_binary = host.started_at(), host.sh("sha256sum /usr/local/bin/k3s")
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        run = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                            "--kubeconfig-server", host.api_url, "--yes", "--json",
+                            "--set", "harmony_download_stall_timeout=30")
+        assert until(lambda: download_under_way(harmony, host), timeout=60)
+        signalled = time.monotonic()
+        for _ in range(stops):
+            os.kill(run.pid, signal.SIGINT)
+            time.sleep(0.2)  # two signals at once would be one
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    assert run.returncode == 130, out + err
+    print(f"{took:.2f} s from SIGINT to exit")
+    assert took < 5, f"{took:.1f} s from SIGINT to exit"
+    assert "Traceback" not in err and "Forced" not in err, err
+    body = json.loads(out)
+    assert body["stopped"] is True and body["ok"] is False, body
+    assert body["error"].startswith("stopped by SIGINT"), body
+    (stopped,) = body["hosts"]
+    assert stopped["status"] == "stopped", stopped
+    assert stopped["phases_done"] == [], stopped  # an upgrade: its first phase is the binary's
+    assert stopped["phases_not_done"] == ["binary", "configure", "service", "start", "kubeconfig"], stopped
+    assert until(lambda: controller_processes(run) == ""), controller_processes(run)
+    assert until(lambda: run_processes_on(host) == ""), run_processes_on(host)
+    assert until(lambda: host.leftovers() == ""), host.leftovers()
+    assert host.sh("sha256sum /usr/local/bin/k3s") == old_binary
+    assert host.is_active() and host.started_at() == started
+
+
+@needs_mirror
+def test_a_stopped_run_shows_the_phases_it_did_not_run_as_not_done(harmony, host):
+    """The progress lines (no -v, no --json) do not claim a phase the stop left undone."""
+    assert harmony.up(host, version=OLD).returncode == 0
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        run = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                            "--kubeconfig-server", host.api_url, "--yes", "--set", "harmony_download_stall_timeout=30")
+        assert until(lambda: download_under_way(harmony, host), timeout=60)
+        os.kill(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    assert run.returncode == 130, out + err
+    assert "binary: 0/1 hosts, stopped" in err and "start: 0/1 hosts, stopped" in err, err
+    assert "binary: 1/1" not in err and "start: 1/1" not in err, err
+    assert "127.0.0.1: stopped: not done: binary, configure, service, start, kubeconfig" in out, out
+    assert "1 host: 0 changed, 0 unchanged, 0 failed, 1 stopped" in out, out
+
+
 @needs_mirror
 def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
@@ -84,6 +150,35 @@ def test_a_run_that_cannot_wait_for_the_host_refuses_naming_the_holder(harmony, 
     assert until(lambda: host.leftovers() == "") and OLD in host.sh("k3s --version")
     third = harmony.up(host, "--set", "harmony_lock_wait=1")
     assert third.returncode == 0, third.stdout + third.stderr
+
+
+@needs_mirror
+def test_a_stop_while_waiting_for_another_runs_lock_ends_at_once(harmony, host):
+    """A wait (here: for the host's run lock, which a run stalled in its download holds) is
+    ended by a stop, as a download is."""
+    assert harmony.up(host, version=OLD).returncode == 0
+    harmony.mirror.faults[BINARY] = "stall"
+    try:
+        first = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
+        assert until(lambda: download_under_way(harmony, host), timeout=60)
+        second = harmony.spawn("up", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
+                               "--kubeconfig-server", host.api_url, "--yes", "--json", "--set", "harmony_lock_wait=120")
+        assert until(lambda: "flock -w" in host.sh("pgrep -af flock || true"), timeout=60)
+        signalled = time.monotonic()
+        os.kill(second.pid, signal.SIGINT)
+        out, err = second.communicate(timeout=60)
+        took = time.monotonic() - signalled
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=60) == 130
+    finally:
+        harmony.mirror.faults.pop(BINARY, None)
+    assert second.returncode == 130, out + err
+    assert took < 5, f"{took:.1f} s from SIGINT to exit"
+    assert "Traceback" not in err, err
+    (stopped,) = json.loads(out)["hosts"]
+    assert json.loads(out)["stopped"] is True and stopped["status"] == "stopped", out
+    assert stopped["reason"] == "before its steps were planned" and stopped["phases_done"] == [], out
+    assert until(lambda: controller_processes(second) == ""), controller_processes(second)
 
 
 def test_two_runs_at_once_take_turns_and_both_tell_the_truth(harmony, host):
@@ -145,8 +240,9 @@ def test_the_next_run_says_what_a_stopped_one_left_and_finishes_it(harmony, host
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmony, host, stop):
-    """SIGINT or SIGTERM: the restart in progress finishes, is reported, and no further step
-    begins. SIGKILL leaves nobody to report, and the restart systemd was asked for completes."""
+    """SIGINT or SIGTERM: the restart in progress holds the stop (saying so) until it finishes,
+    is reported, and no further step begins. SIGKILL leaves nobody to report, and the restart
+    systemd was asked for completes."""
     assert harmony.up(host).returncode == 0
     started = host.started_at()
     host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=10\n")  # a start that takes a while
@@ -159,14 +255,42 @@ def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmon
     if stop != signal.SIGKILL:
         assert until(lambda: any(f"stopped by {stop.name} during 'k3s up | start | Restart k3s for its changed files': "
                                  "the steps in progress finished; no host began another" in line for line in lines))
+        assert any("harmony: stopping: waiting for the restart of k3s on 127.0.0.1 to finish (at most " in line
+                   and "; stop again to end it now" in line for line in lines), lines
         reported = run.stdout.read()
-        assert "127.0.0.1: failed: harmony: not begun: the run was asked to stop (after " in reported, reported
+        assert "127.0.0.1: stopped: done: " in reported and "; not done: start, kubeconfig (after " in reported, reported
         assert "start: Restart k3s for its changed files)" in reported
     assert until(lambda: controller_processes(run) == "")
     assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
     assert "tier=core" in host.sh("cat /etc/rancher/k3s/config.yaml") and host.leftovers() == ""
     host.sh("rm /etc/default/k3s")
     assert "1 host: 0 changed, 1 unchanged, 0 failed" in harmony.up(host, "--set", 'k3s_node_labels={"tier": "core"}').stdout
+
+
+def test_a_second_stop_ends_a_held_restart_at_once(harmony, host):
+    """The restart holds the first stop; the second ends the run at once, and systemd, which
+    had the restart already, completes it."""
+    assert harmony.up(host).returncode == 0
+    started = host.started_at()
+    host.write("/etc/default/k3s", "HARMONY_STANDIN_START_SECONDS=20\n")
+    run = spawn_up(harmony, host, "--set", 'k3s_node_labels={"tier": "core"}')
+    lines = read_lines(run)
+    assert until(lambda: any("operation: k3s up | start | Restart k3s" in line for line in lines), timeout=120)
+    time.sleep(2)
+    os.kill(run.pid, signal.SIGINT)
+    assert until(lambda: any("harmony: stopping: waiting for the restart of k3s on 127.0.0.1" in line
+                             for line in lines), timeout=5), lines
+    signalled = time.monotonic()
+    os.kill(run.pid, signal.SIGINT)
+    assert run.wait(timeout=60) == 130
+    assert time.monotonic() - signalled < 5
+    assert until(lambda: not any("Traceback" in line for line in lines) and
+                 any("the run ended at once on every host" in line for line in lines)), lines
+    reported = run.stdout.read()
+    assert "127.0.0.1: stopped: done: " in reported and "not done: start, kubeconfig" in reported, reported
+    assert until(lambda: controller_processes(run) == "")
+    assert until(lambda: host.is_active() and host.started_at() != started, timeout=60)
+    host.sh("rm /etc/default/k3s")
 
 
 def read_lines(process: subprocess.Popen) -> list[str]:

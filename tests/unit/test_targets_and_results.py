@@ -171,3 +171,57 @@ def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     state.units["k3s"] = UnitState("loaded", "active", "enabled", started=200)
     assert not restart_pending(state, "k3s", ["/bin/k"])
     assert not restart_pending(state, "k3s-agent", ["/bin/k"])  # not running: nothing to restart
+
+
+UPGRADE = ["k3s up | binary | Install k3s", "k3s up | configure | Write config.yaml",
+           "k3s up | configure | Write the join token", "k3s up | start | Restart k3s for its changed files"]
+
+
+def test_a_stopped_runs_host_says_which_phases_it_did_and_which_not():
+    ended = runner.HostResult("a", changed=UPGRADE[:1], unchanged=UPGRADE[1:2], reported=True, planned=UPGRADE)
+    stopped = ended.report(stopped=True)
+    assert stopped.line() == "a: stopped: done: binary; not done: configure, start (after binary: Install k3s)"
+    assert stopped.as_dict()["phases_done"] == ["binary"]
+    assert stopped.as_dict()["phases_not_done"] == ["configure", "start"]
+    # A step refused because of the stop is the stop's, not a failure of the host's own.
+    refused = runner.HostResult("b", failed=UPGRADE[:1], dropped=True, reported=True, planned=UPGRADE,
+                                errors=["harmony: not begun: the run was asked to stop", "Error: executed 0 commands"])
+    assert refused.report(stopped=True).line() == "b: stopped: not done: binary, configure, start"
+    own = runner.HostResult("c", failed=UPGRADE[:1], dropped=True, reported=True, planned=UPGRADE,
+                            errors=["harmony: download failed after 1 try: the server answered 404"])
+    assert own.report(stopped=True).line() == "c: failed: harmony: download failed after 1 try: the server answered 404"
+    assert own.report(stopped=True).as_dict()["phases_not_done"] == ["binary", "configure", "start"]
+    # A step of no phase (down's) counts as one; a host stopped while it was read has none.
+    down = ["k3s down | Stop and disable k3s", "k3s down | Remove k3s files"]
+    assert runner.HostResult("d", changed=down[:1], reported=True, planned=down).report(stopped=True).line() == \
+        "d: stopped: done: Stop and disable k3s; not done: Remove k3s files (after Stop and disable k3s)"
+    assert runner.HostResult("e", reported=True).report(stopped=True).line() == \
+        "e: stopped: before its steps were planned"
+
+
+def test_a_failed_hosts_reason_is_what_its_failed_step_said_not_pyinfras_count_of_commands():
+    log = ["--> Starting operation: k3s up | binary | Install k3s", "    [a] Success", "    [b] Success",
+           "    [b] harmony: k3s runs on files older than those in place: restarting it",
+           "--> Starting operation: k3s up | configure | Write config.yaml",
+           "    [a] install: error writing '/etc/rancher/k3s/config.yaml.harmony-1045de5b': No space left on device",
+           "    [a] Error: executed 2 commands",
+           "    [b] Command socket/SSH error: SSHException('SSH session not active',)",
+           "    [b] Error: executed 0 commands"]
+    hosts = runner._log_reasons(log, dry=False)
+    assert hosts["a"].reason == ("install: error writing '/etc/rancher/k3s/config.yaml.harmony-1045de5b': "
+                                 "No space left on device")
+    assert hosts["b"].reason == "lost the connection to b: SSH session not active"
+
+
+def test_harmonys_message_in_the_failed_step_wins_over_its_commands_other_lines():
+    log = ["--> Starting operation: k3s up | binary | Install k3s", "    [a] harmony: a warning of an earlier step",
+           "--> Starting operation: k3s up | start | Restart k3s",
+           "    [a] Jan 01 k3s[12]: level=fatal msg=\"bad flag\"",
+           "    [a] harmony: k3s failed to start: bad flag; see journalctl -u k3s", "    [a] sh: trailing noise",
+           "    [a] Error: executed 1 commands"]
+    assert runner._log_reasons(log, dry=False)["a"].reason == "harmony: k3s failed to start: bad flag; see journalctl -u k3s"
+
+
+def test_a_long_reason_is_cut_to_a_line():
+    log = ["--> Starting operation: x | y | z", f"    [a] {'word ' * 200}", "    [a] Error: executed 1 commands"]
+    assert len(runner._log_reasons(log, dry=False)["a"].reason) < 320
