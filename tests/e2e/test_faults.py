@@ -10,7 +10,7 @@ import threading
 import time
 
 from tests.e2e.conftest import NEW, OLD, needs_mirror, write_inventory
-from tests.e2e.test_failures import BINARY_PATH
+from tests.e2e.test_failures import BINARY_PATH, fault
 from tests.e2e.test_multi_node import AGENT_UNIT, nodes, summary
 
 
@@ -76,8 +76,7 @@ def test_a_controller_killed_mid_run_leaves_nothing_half_done_and_a_rerun_conver
 def test_a_run_killed_during_the_download_leaves_the_old_k3s_and_a_rerun_converges(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
     path = BINARY_PATH.format(version=NEW)
-    harmony.mirror.faults[path] = "stall"
-    try:
+    with fault(harmony.mirror, path, "stall"):
         run = harmony.spawn("up", "-v", host.target, "--ssh-key", str(harmony.ssh_key), *harmony.release_args(),
                             "--kubeconfig-server", host.api_url, "--set", "harmony_download_stall_timeout=3",
                             "--yes")
@@ -88,8 +87,6 @@ def test_a_run_killed_during_the_download_leaves_the_old_k3s_and_a_rerun_converg
         assert path in harmony.mirror.requests
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
-    finally:
-        harmony.mirror.faults.pop(path, None)
     assert OLD in host.sh("k3s --version") and host.is_active()
 
     again = harmony.up(host)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 
 from tests.e2e.conftest import NEW, OLD, each_init, needs_mirror, until, write_inventory
-from tests.e2e.test_failures import BINARY_PATH
+from tests.e2e.test_failures import BINARY_PATH, fault
 from tests.e2e.test_faults import wait_for_line
 from tests.e2e.test_stopping import run_processes_on, spawn_up
 
@@ -113,16 +113,12 @@ def test_a_run_of_an_earlier_harmony_and_this_one_take_turns(harmony, host):
 @needs_mirror
 def test_an_earlier_harmony_waits_for_this_one_and_is_told_who_holds_the_host(harmony, host):
     assert harmony.up(host, version=OLD).returncode == 0
-    binary = BINARY_PATH.format(version=NEW)
-    harmony.mirror.faults[binary] = "stall"
-    try:
+    with fault(harmony.mirror, BINARY_PATH.format(version=NEW), "stall"):
         run = spawn_up(harmony, host, "--set", "harmony_download_stall_timeout=30")
         wait_for_line(run, f"Starting operation: k3s up | binary | Install k3s {NEW}")
         busy = subprocess.run(["docker", "exec", host.name, "flock", "-n", EARLIER, "true"])
         record = host.sh(f"cat {EARLIER}.info")
         run.terminate()
         assert run.wait(timeout=60) == 130
-    finally:
-        harmony.mirror.faults.pop(binary, None)
     assert busy.returncode != 0 and f"harmony pid {run.pid}," in record
     assert until(lambda: not host.exists(f"{EARLIER}.info"))
