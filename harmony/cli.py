@@ -76,7 +76,7 @@ ADOPT_OPTION = [click.option(
          "refused otherwise, naming their owner.")]
 
 JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
-                            help="Print the report as one JSON object (its shape: README, Output).")]
+                            help="Print the report as one JSON object (its shape: docs/output.md).")]
 
 UP_OPTIONS = [
     click.option("--install-docker", is_flag=True,

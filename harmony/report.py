@@ -2,7 +2,7 @@
 for people or as JSON for programs (`--json`). Commands build a `Report`; only this module
 turns one into output, so every command says things the same way.
 
-The JSON shape is stable (documented in the README): every command prints one object with
+The JSON shape is stable (documented in docs/output.md): every command prints one object with
 `command`, `cluster`, `ok`, `seconds`, `summary` and `hosts` (each with `host` and `status`),
 and what the command adds (`phases`, `nodes`, `api`, `differences`, ...).
 """

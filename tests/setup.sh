@@ -30,4 +30,4 @@ bash harmony/lab/host-image.sh && bash harmony/lab/host-image.sh --init=openrc
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,docs]'

@@ -19,7 +19,7 @@ PHASES = ["binary", "configure", "service", "start", "kubeconfig"]
 
 
 def check_shape(report: dict, command: str) -> None:
-    """The envelope every command's --json has (README: Output)."""
+    """The envelope every command's --json has (docs/output.md)."""
     assert report["command"] == command and report["cluster"] == "harmony"
     assert isinstance(report["ok"], bool) and isinstance(report["seconds"], (int, float))
     assert report["summary"]["hosts"] == len(report["hosts"]) == sum(

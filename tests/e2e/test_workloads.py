@@ -90,7 +90,7 @@ def test_the_example_runs_and_stays_as_its_files_say(host, harmony, tmp_path):
         install["metadata"]["uid"]  # an unchanged chart is not installed again
     assert kubectl_json(harmony, "get", "deployment", "status", "-n", "shop")["metadata"]["resourceVersion"] == \
         released["metadata"]["resourceVersion"]  # nor its release written again
-    # --json: every object, what happened to it, and how to reach what runs (README, Workloads).
+    # --json: every object, what happened to it, and how to reach what runs (docs/workloads.md).
     report = json.loads(harmony("up", "--yes", "--json", cwd=root).stdout)
     assert report["ok"] and report["workloads"]["failures"] == []
     assert {(o["workload"], o["kind"], o["name"], o["namespace"], o["action"]) for o in report["workloads"]["objects"]} == {

@@ -2,8 +2,7 @@
 """STAND-IN for the k3s binary, for harmony's tests only. Never shipped, never called by harmony.
 
 The test machines have no internet, so the real k3s release cannot be downloaded. This script
-follows the parts of the real program's contract that harmony depends on (see the README's
-"Testing" section):
+follows the parts of the real program's contract that harmony depends on (see docs/testing.md):
 
 - `k3s --version` prints the same two lines as k3s;
 - `k3s server` reads /etc/rancher/k3s/config.yaml and config.yaml.d/*.yaml (CLI flags win),

@@ -1,6 +1,6 @@
 """A local stand-in for the k3s and k3d release sites and the k3s channel server, for tests.
 
-What it models, from the real sites (see the contract notes in the README's testing section):
+What it models, from the real sites (see the contract notes in docs/testing.md):
 - **The release host** (github.com): `/k3s-io/k3s/releases/download/<version>/<asset>` for each
   asset of each version (the stand-in k3s with its version baked in, a token
   `k3s-airgap-images-<arch>.tar.zst`) and real-format `sha256sum-<arch>.txt` files, for amd64,
