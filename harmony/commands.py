@@ -322,7 +322,7 @@ def _answering(request: Request, api: Api) -> dict | None:
 
 
 def _merge_kubeconfig(request: Request, run: Run, ok: set[str],
-                      check=lambda doing: None) -> tuple[list[readiness.Node], dict]:
+                      check=lambda doing: None) -> tuple[list[readiness.ListedNode], dict]:
     """Wait for the cluster through the fetched kubeconfig, then merge it into the user's;
     returns the nodes and the cluster's kubeconfig."""
     api = _api(request, run, ok)

@@ -21,28 +21,23 @@ from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
-from harmony import localstate, once, runner, shell
+from harmony import localstate, once, runcontext, shell
 from harmony.facts import FileState
 from harmony.runlock import run_watch
 
 logger = logging.getLogger("pyinfra")
 
-# A stop asked of this run by harmony's runner: no step begins after it.
-_stop_asked = [False]
 STOPPED = "harmony: not begun: the run was asked to stop"
-
-
-def ask_stop(asked: bool = True) -> None:
-    _stop_asked[0] = asked
 
 
 def step(func):
     """A harmony operation: pyinfra's `@operation`, which fails at once, saying so, where the
-    run was asked to stop before it began. The run then ends (`harmony.runner`), and is reported."""
+    run was asked to stop before it began (`harmony.runcontext`). The run then ends
+    (`harmony.runner`), and is reported."""
 
     @functools.wraps(func)
     def stoppable(*args, **kwargs):
-        if _stop_asked[0] and host.state.is_executing:
+        if runcontext.of(host.state).stop_asked and host.state.is_executing:
             yield f"{shell.command('echo', STOPPED)} >&2; exit 1"
             return
         yield from func(*args, **kwargs)
@@ -59,12 +54,19 @@ STAGING_DIR = "/var/lib/harmony/staging"
 def fail(message: str):
     """Fail this host with a message, and nothing else: used by checks that run before changes.
 
-    A dry run (`harmony plan`, `check`) says so too, in a log line the runner reads back
-    (runner.WOULD_FAIL): pyinfra's plan would only count the failing command as a change.
+    A dry run (`harmony plan`, `check`) tells the runner too (`harmony.runcontext`): pyinfra's
+    plan would only count the failing command as a change.
     """
     if not host.state.is_executing:
-        host.log(runner.WOULD_FAIL + message, log_func=logger.error)
+        would_fail(message)
     yield f"{shell.command('echo', 'harmony: ' + message)} >&2; exit 1"
+
+
+def would_fail(message: str) -> None:
+    """In a dry run, say that this host would fail, and why: in the run's report (as a value the
+    runner reads) and in pyinfra's log."""
+    runcontext.of(host.state).refuse(host.name, message)
+    host.log(runcontext.WOULD_FAIL + message, log_func=logger.error)
 
 
 @step

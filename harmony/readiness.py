@@ -14,7 +14,7 @@ from harmony.errors import RunFailed
 
 
 @dataclass(frozen=True)
-class Node:
+class ListedNode:
     name: str
     ready: bool
     roles: tuple[str, ...]
@@ -27,7 +27,7 @@ def core_api(kubeconfig: dict):
     return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig))
 
 
-def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
+def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
     """The cluster's nodes; raises the client's errors when the API cannot be reached.
 
     Read as plain JSON through the client's ApiClient: the generated CoreV1Api and its models
@@ -45,7 +45,7 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
     nodes = []
     for item in json.loads(response.data).get("items") or []:
         status, labels = item.get("status") or {}, item["metadata"].get("labels") or {}
-        nodes.append(Node(
+        nodes.append(ListedNode(
             name=item["metadata"]["name"],
             ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []),
             roles=tuple(sorted(
@@ -57,7 +57,7 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[Node]:
 
 
 def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float,
-               version: str | None = None, check=lambda doing: None) -> list[Node]:
+               version: str | None = None, check=lambda doing: None) -> list[ListedNode]:
     """Wait until the named nodes (on `version`, if given) and at least `count` nodes in all are
     Ready; `check` is called before each poll (harmony.stopping)."""
     deadline = time.monotonic() + timeout

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import click
 
-from harmony import holds, once, report, shown, targets
+from harmony import holds, once, report, runcontext, shown, targets
 from harmony.errors import Interrupted
 from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
@@ -186,8 +186,8 @@ class _Stopper:
     stop signal. `signal` says which stopped the run, `forced` whether the run was ended before its
     steps in progress had."""
 
-    def __init__(self, worker, hosts, log: _Log) -> None:
-        self.worker, self.hosts, self.log = worker, hosts, log
+    def __init__(self, worker, hosts, log: _Log, context: runcontext.RunContext) -> None:
+        self.worker, self.hosts, self.log, self.context = worker, hosts, log, context
         self.signal: int | None = None
         self.forced = False
         self.stopped_during = ""  # the step when the stop came
@@ -200,14 +200,12 @@ class _Stopper:
     def _stop(self, signum, frame) -> None:
         import gevent
 
-        from harmony import operations
-
         if self.signal is not None:
             gevent.spawn(self._end)
             return
         self.signal = signum
         self.stopped_during = self.log.step
-        operations.ask_stop()
+        self.context.stop_asked = True
         holding = holds.held(self.hosts)
         sys.stderr.write(f"harmony: stopping: waiting for {holds.waiting(holding)}; stop again to end it now\n"
                          if holding else "harmony: stopping now\n")
@@ -374,11 +372,8 @@ def _run_stopping(state, log: _Log, work) -> tuple[_Stopper, object]:
     return the stopper and what `work` returned (None where the run was ended)."""
     import gevent
 
-    from harmony import operations
-
-    operations.ask_stop(False)
     worker = gevent.Greenlet(work)
-    with _Stopper(worker, list(state.inventory), log) as stopper:
+    with _Stopper(worker, list(state.inventory), log, runcontext.of(state)) as stopper:
         worker.start()
         value = worker.get()
     if stopper.forced:
@@ -457,7 +452,7 @@ def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[
     with _session(target, options, dry=False, quiet=True, announce=False) as (state, log):
         stopper, _ = _run_stopping(state, log, lambda: answers.update(
             get_facts(state, fact, kwargs=arguments, apply_failed_hosts=False) if state.active_hosts else {}))
-        reasons, problems = _log_reasons(log.lines, dry=True), unreachable(state)
+        reasons, problems = _log_reasons(log.lines), unreachable(state)
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name)
     answered = {host.name: value for host, value in answers.items() if value is not None}
@@ -469,7 +464,9 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
     """Per-host results from pyinfra's State: each operation that changed (a dry run: would
     change) or failed the host, in the run's order; each failed host's own words from the log,
     else pyinfra's `error` where it gave up on the run."""
-    hosts = _log_reasons(log, dry)
+    hosts = _log_reasons(log)
+    for name, why in runcontext.of(state).would_fail.items():
+        hosts.setdefault(name, HostResult(name)).refused = why
     order = state.get_op_order()
     for host in state.inventory:
         result = hosts.setdefault(host.name, HostResult(host.name))
@@ -479,7 +476,7 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
             result.planned.append(name)
             meta = state.ops[host][op_hash].operation_meta
             if dry:
-                if meta._maybe_is_change:
+                if meta.will_change:  # known already: a dry run checks for changes as it plans
                     result.changed.append(name)
             elif meta.is_complete():
                 if not meta.did_succeed():
@@ -503,8 +500,6 @@ def _connection_gone(host) -> bool:
     return transport is not None and not transport.is_active()
 
 
-# How a dry run's log says a host would fail (harmony.operations.fail writes it).
-WOULD_FAIL = "harmony: would fail: "
 HOST_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+(?P<text>.*)$")
 ERROR_MARKERS = ("harmony:", "Error", "error", "Could not connect", "sudo:", "Permission denied")
 # pyinfra's own lines about a host's operation, beside what its commands and harmony said.
@@ -514,9 +509,8 @@ FAILED_OPERATION = re.compile(r"^Error: executed \d+ commands")  # pyinfra's lin
 CONNECTION_ERROR = re.compile(r"^Command socket/SSH error: (?:\w+\((?P<quote>['\"])(?P<said>.*)(?P=quote),?\)|(?P<raw>.*))$")
 
 
-def _log_reasons(log: list[str], dry: bool) -> dict[str, HostResult]:
-    """Each host's errors from pyinfra's log lines, and (a dry run) why it would fail; for a
-    failed operation, its own words (pyinfra logs a failed command's output, stderr and stdout,
+def _log_reasons(log: list[str]) -> dict[str, HostResult]:
+    """Each host's errors from pyinfra's log lines; for a failed operation, its own words (pyinfra logs a failed command's output, stderr and stdout,
     before its "Error: executed N commands"), and a connection lost under a command."""
     hosts: dict[str, HostResult] = {}
     said: dict[str, list[str]] = {}  # host name -> what its commands and harmony said in the operation in hand
@@ -539,9 +533,7 @@ def _log_reasons(log: list[str], dry: bool) -> dict[str, HostResult]:
             if not any(marker in text for marker in ERROR_MARKERS):
                 continue
             result = hosts.setdefault(name, HostResult(name))
-            if dry and text.startswith(WOULD_FAIL):
-                result.refused = result.refused or text[len(WOULD_FAIL):]
-            elif text not in result.errors:
+            if text not in result.errors and not text.startswith(runcontext.WOULD_FAIL):
                 result.errors.append(text)
     return hosts
 

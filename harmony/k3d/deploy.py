@@ -22,7 +22,7 @@ from harmony.k3d.settings import from_data
 @deploy("k3d up")
 def up() -> None:
     settings = from_data(host.data, host.name, host.groups)
-    lifecycle.up(lifecycle.Node(settings, resolve.of_run(settings)))
+    lifecycle.up(lifecycle.K3dHostRun(settings, resolve.of_run(settings)))
 
 
 @deploy("k3d kubeconfig")

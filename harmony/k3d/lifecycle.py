@@ -42,7 +42,7 @@ if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then usermod -aG docker 
 
 
 @dataclass
-class Node:
+class K3dHostRun:
     """What the host's run of the k3d lifecycle knows, handed from phase to phase."""
 
     settings: K3dSettings
@@ -92,7 +92,7 @@ def paths_of(state: K3dHostState, settings: K3dSettings) -> Paths:
                  f"{directory}/{settings.cluster}.kubeconfig")
 
 
-def up(node: Node) -> None:
+def up(node: K3dHostRun) -> None:
     """Add the host's operations for `harmony up`, in lifecycle order."""
     for phase in PHASES:
         if not node.refused:
@@ -100,7 +100,7 @@ def up(node: Node) -> None:
 
 
 @deploy("preflight")
-def preflight(node: Node) -> None:
+def preflight(node: K3dHostRun) -> None:
     settings = node.settings
     refused = insecure_urls(host.data, host.name)
     if refused:
@@ -139,7 +139,7 @@ def preflight(node: Node) -> None:
 
 
 @deploy("binary")
-def binary(node: Node) -> None:
+def binary(node: K3dHostRun) -> None:
     settings, state = node.settings, node.state
     operations.binary(
         name=f"Install k3d {settings.version}",
@@ -155,7 +155,7 @@ def binary(node: Node) -> None:
 
 
 @deploy("cluster")
-def cluster(node: Node) -> None:
+def cluster(node: K3dHostRun) -> None:
     settings, paths = node.settings, node.paths
     operations.user_file(name="Write the cluster's k3d config", path=paths.spec, content=node.spec,
                          current=node.state.files.get(paths.spec), **USER)
@@ -166,7 +166,7 @@ def cluster(node: Node) -> None:
 
 
 @deploy("kubeconfig")
-def kubeconfig(node: Node) -> None:
+def kubeconfig(node: K3dHostRun) -> None:
     paths = node.paths
     if node.changed or paths.kubeconfig not in node.state.files:
         write_kubeconfig(paths.k3d, node.settings.cluster, paths.kubeconfig)
@@ -213,19 +213,19 @@ def spec_difference(cluster: K3dCluster, settings: K3dSettings, version: str) ->
     return ", ".join(changes) or "other settings"
 
 
-def same_spec(node: Node) -> bool:
+def same_spec(node: K3dHostRun) -> bool:
     current = node.state.files.get(node.paths.spec)
     return bool(current and current.sha256 == _sha256(node.spec))
 
 
-def scalable(node: Node) -> bool:
+def scalable(node: K3dHostRun) -> bool:
     """The cluster differs from its spec in the number of agents alone (k3d changes that in place)."""
     current, cluster_ = node.state.files.get(node.paths.spec), node.cluster
     return bool(cluster_ and current and not same_spec(node) and current.sha256 == _sha256(
         render.config_yaml(replace(node.settings, agents=cluster_.agents), node.version)))
 
 
-def cluster_command(node: Node) -> tuple[str | None, str]:
+def cluster_command(node: K3dHostRun) -> tuple[str | None, str]:
     """The k3d command that brings the cluster to its spec, and what it does, in words.
 
     Only the number of agents changes in place (`k3d node create/delete`); any other change

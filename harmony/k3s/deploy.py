@@ -15,14 +15,14 @@ from harmony import operations
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, lifecycle, paths, prepare, resolve
 from harmony.k3s.hoststate import host_state
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases import kubeconfig as kubeconfig_phase
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
 
 @deploy("k3s up")
 def up() -> None:
-    lifecycle.up(Node(host.name, from_data(host.data, host.name, host.groups), resolve.of_run()))
+    lifecycle.up(K3sHostRun(host.name, from_data(host.data, host.name, host.groups), resolve.of_run()))
 
 
 @deploy("k3s kubeconfig")

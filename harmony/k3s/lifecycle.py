@@ -24,7 +24,7 @@ from pyinfra import host
 
 from harmony import operations
 from harmony.k3s import cluster
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases import binary, configure, kubeconfig, preflight, prepare, service, start
 
 PHASES = (prepare, binary, configure, service, start, kubeconfig)
@@ -33,7 +33,7 @@ WAITS = {cluster.FIRST_SERVER: ("Wait for the first server", "the first server i
          cluster.SERVER: ("Wait for the servers", "the servers are done")}
 
 
-def up(node: Node) -> None:
+def up(node: K3sHostRun) -> None:
     """Add this host's operations for `harmony up`, in lifecycle order."""
     preflight.run(node)
     joins = len(node.shape.servers) + len(node.shape.agents) > 1

@@ -12,13 +12,13 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import holds, kubeconfig, once, report, rollout, runner, shell
+from harmony import holds, kubeconfig, nodeturn, once, report, runner, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths, quorum, resolve
 from harmony.k3s.facts import HostState, UnitState
 from harmony.k3s.hoststate import state_of
 from harmony.k3s.service import Service
-from harmony.operations import MISSING, quietly, read_file, step
+from harmony.operations import MISSING, quietly, read_file, step, would_fail
 
 logger = logging.getLogger("pyinfra")
 
@@ -87,7 +87,7 @@ class Turn:
 
 def _drain(state, host, turn: Turn) -> bool:
     return _api_step(state, host, turn, "drain", lambda config: setattr(
-        turn, "cordoned", rollout.cordon_and_drain(config, turn.node, turn.drain_timeout)))
+        turn, "cordoned", nodeturn.cordon_and_drain(config, turn.node, turn.drain_timeout)))
 
 
 def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swap: Swap | None = None) -> bool:
@@ -96,7 +96,7 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swa
 
     def ready() -> bool:
         deadline = time.monotonic() + timeout
-        return _api_step(state, host, turn, "wait for", lambda config: rollout.back_and_ready(
+        return _api_step(state, host, turn, "wait for", lambda config: nodeturn.back_and_ready(
             config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline)
 
     if ready():
@@ -165,7 +165,7 @@ def _foresee(turn: Turn) -> None:
             if s not in rollout.out and _upgrade(state.inventory.get_host(s), turn.version)))
     why = quorum.refusal(rollout, host.name, _upgrade(host, turn.version))
     if why:
-        host.log(f"{runner.WOULD_FAIL}{why}", log_func=logger.error)
+        would_fail(why)
 
 
 def _rollout(state, before: bool = False) -> quorum.Rollout:

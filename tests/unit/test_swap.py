@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from harmony.k3s import paths
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases.start import swap
 from harmony.k3s.settings import from_data
 from harmony.k3s.facts import HostState
@@ -29,7 +29,7 @@ def turn(tmp_path):
         (tmp_path / path).write_text(text)
     for path, text in ((binary, "new k3s"), (config, "new config"), (token, "K10secret")):
         (tmp_path / paths.staged(path)).write_text(text)
-    node = Node("h", from_data({}, "h"), resolved=None, state=HostState(init="openrc"),
+    node = K3sHostRun("h", from_data({}, "h"), resolved=None, state=HostState(init="openrc"),
                 placed=[binary, config, token], removed=[registries])
     return swap(node)
 
@@ -56,11 +56,11 @@ def test_a_failed_turn_puts_back_every_file_as_it_was(tmp_path):
 
 
 def test_nothing_staged_is_no_turn():
-    assert swap(Node("h", from_data({}, "h"), resolved=None, state=HostState(init="systemd"))) is None
+    assert swap(K3sHostRun("h", from_data({}, "h"), resolved=None, state=HostState(init="systemd"))) is None
 
 
 def test_a_changed_unit_is_reloaded_in_the_turn_and_after_putting_back():
     unit = "/etc/systemd/system/k3s.service"
-    commands = swap(Node("h", from_data({}, "h"), resolved=None, state=HostState(init="systemd"), placed=[unit]))
+    commands = swap(K3sHostRun("h", from_data({}, "h"), resolved=None, state=HostState(init="systemd"), placed=[unit]))
     assert unit in commands.place and commands.place.endswith("&& systemctl daemon-reload")
     assert commands.put_back.endswith("&& systemctl daemon-reload")

@@ -105,13 +105,16 @@ def test_the_deploy_takes_what_the_controller_resolved_and_works_nothing_out_aga
                for h in hosts.values())
 
 
-def test_a_dry_runs_log_names_the_hosts_that_would_fail_and_why():
-    log = ["    [a] harmony: would fail: no systemd or OpenRC on a", "    [b] No changes"]
-    hosts = runner._log_reasons(log, dry=True)
-    assert hosts["a"].refused == "no systemd or OpenRC on a" and hosts["a"].errors == []
-    assert "b" not in hosts
-    # A real run's log line of that form is not a plan's: it is the host's error.
-    assert runner._log_reasons(log, dry=False)["a"].errors == ["harmony: would fail: no systemd or OpenRC on a"]
+def test_a_dry_run_names_the_hosts_that_would_fail_and_why_as_values_not_errors(tmp_path):
+    hosts = run_over_fakes(tmp_path, {}, dry=True, data="{'k3s_release_url': 'http://mirror.example/k3s'}")
+    assert all("is plain http" in h["refused"] and h["errors"] == [] for h in hosts.values()), hosts
+
+
+def test_a_line_that_reads_like_a_plans_refusal_is_not_one():
+    """Only the run's value says a host would fail: a log line of that form, whatever wrote it,
+    is neither a refusal nor an error."""
+    hosts = runner._log_reasons(["    [a] harmony: would fail: no systemd or OpenRC on a", "    [b] No changes"])
+    assert hosts["a"].refused == "" and hosts["a"].errors == [] and "b" not in hosts
 
 
 def test_the_sudo_password_travels_in_memory_as_data_never_as_an_argument():
@@ -207,7 +210,7 @@ def test_a_failed_hosts_reason_is_what_its_failed_step_said_not_pyinfras_count_o
            "    [a] Error: executed 2 commands",
            "    [b] Command socket/SSH error: SSHException('SSH session not active',)",
            "    [b] Error: executed 0 commands"]
-    hosts = runner._log_reasons(log, dry=False)
+    hosts = runner._log_reasons(log)
     assert hosts["a"].reason == ("install: error writing '/etc/rancher/k3s/config.yaml.harmony-1045de5b': "
                                  "No space left on device")
     assert hosts["b"].reason == "lost the connection to b: SSH session not active"
@@ -219,9 +222,9 @@ def test_harmonys_message_in_the_failed_step_wins_over_its_commands_other_lines(
            "    [a] Jan 01 k3s[12]: level=fatal msg=\"bad flag\"",
            "    [a] harmony: k3s failed to start: bad flag; see journalctl -u k3s", "    [a] sh: trailing noise",
            "    [a] Error: executed 1 commands"]
-    assert runner._log_reasons(log, dry=False)["a"].reason == "harmony: k3s failed to start: bad flag; see journalctl -u k3s"
+    assert runner._log_reasons(log)["a"].reason == "harmony: k3s failed to start: bad flag; see journalctl -u k3s"
 
 
 def test_a_long_reason_is_cut_to_a_line():
     log = ["--> Starting operation: x | y | z", f"    [a] {'word ' * 200}", "    [a] Error: executed 1 commands"]
-    assert len(runner._log_reasons(log, dry=False)["a"].reason) < 320
+    assert len(runner._log_reasons(log)["a"].reason) < 320

@@ -10,11 +10,11 @@ from pyinfra.api import deploy
 from harmony import operations, runlock
 from harmony.k3s import airgap
 from harmony.k3s import paths
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 
 
 @deploy("binary")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     settings, state, installed = node.settings, node.state, node.state.k3s_version
     install = f"Install k3s {node.version}" + (f" (from {installed})" if installed and installed != node.version else "")
     if settings.airgap_dir:

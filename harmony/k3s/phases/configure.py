@@ -10,11 +10,11 @@ from harmony import operations
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths, render
 from harmony.k3s.hoststate import state_of, token_source
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 
 
 @deploy("configure")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     settings, state, service = node.settings, node.state, node.service
     token(node)
     node.stage_file(paths.CONFIG, render.config_yaml(settings, state.hostname, node.shape, node.name, state.enforcing),
@@ -26,7 +26,7 @@ def run(node: Node) -> None:
     node.stage_file(service.env_file, render.env_file(settings, service), "600", "Write the service environment")
 
 
-def token(node: Node) -> None:
+def token(node: K3sHostRun) -> None:
     """Stage the token file this host presents, where k3s needs one (a first server that
     generates its own does not). A host joining with the cluster's token gets the first
     server's full token, which also pins the cluster's CA; an agent given a token of its own

@@ -8,11 +8,11 @@ from pyinfra.api import deploy
 from harmony import operations
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 
 
 @deploy("kubeconfig")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     if node.settings.role == "server":
         fetch(node.state)
 

@@ -12,14 +12,14 @@ from harmony.errors import BadInput
 from harmony.k3s import airgap, paths, prepare
 from harmony.k3s.facts import HostState
 from harmony.k3s.hoststate import first_server_problem, host_state
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.settings import Settings, insecure_urls
 
 CHECK = "Check the host can run k3s"
 
 
 @deploy("preflight")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     refused = insecure_urls(host.data, host.name)
     if refused:
         _refuse(node, "Check the download URLs", refused, _sudo=False)
@@ -45,12 +45,12 @@ def run(node: Node) -> None:
         operations.remove(name="Remove the temporary files a killed run left", targets=sorted(state.leftovers))
 
 
-def _refuse(node: Node, name: str, message: str, **arguments) -> None:
+def _refuse(node: K3sHostRun, name: str, message: str, **arguments) -> None:
     operations.fail(name=name, message=message, **arguments)
     node.refused = True
 
 
-def download_problem(node: Node) -> str | None:
+def download_problem(node: K3sHostRun) -> str | None:
     """Why the run's release has nothing for this host to download, or None."""
     settings, machine = node.settings, node.state.arch
     if settings.airgap_dir or node.binary_url in node.resolved.sha256:

@@ -9,18 +9,18 @@ from pyinfra.api import deploy
 from harmony import operations, shell
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, paths, prepare
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.service import Service
 
 
 @deploy("prepare")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     remove_other_role(node)
     kernel(node)
     node.firewall_hook = open_ports(node)
 
 
-def remove_other_role(node: Node) -> None:
+def remove_other_role(node: K3sHostRun) -> None:
     """A host that changed role keeps no service of its old one (it would start again at boot)."""
     role, state = node.settings.role, node.state
     other = Service(next(r for r in paths.ROLES if r != role), state.init)
@@ -34,7 +34,7 @@ def remove_other_role(node: Node) -> None:
         operations.run(name="Reload systemd", command=other.reload)
 
 
-def kernel(node: Node) -> None:
+def kernel(node: K3sHostRun) -> None:
     """Load the kernel modules and set the kernel settings k3s needs, and install the SELinux
     policy it needs, where they are missing."""
     state = node.state
@@ -62,7 +62,7 @@ def _or_fail(words: tuple[str, ...], why: str) -> str:
     return f"{shell.command(*words)} || {{ {shell.command('echo', 'harmony: ' + why)} >&2; exit 1; }}"
 
 
-def open_ports(node: Node) -> bool:
+def open_ports(node: K3sHostRun) -> bool:
     """Open k3s's ports in the host's active firewall, where they are not open; returns whether
     k3s's service must open them itself before it starts (nftables, whose rules harmony adds to
     the running ruleset, which is loaded anew at boot)."""

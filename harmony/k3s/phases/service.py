@@ -9,11 +9,11 @@ from pyinfra.api import deploy
 
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import paths, render
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 
 
 @deploy("service")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     service, role = node.service, node.settings.role
     node.stage_file(service.file, render.service_file(service, node.firewall_hook), service.file_mode,
                f"Write {service.file}")

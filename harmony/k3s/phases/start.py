@@ -17,13 +17,13 @@ from pyinfra.api import deploy
 from harmony import shell
 from harmony.k3s import cluster, operations, paths
 from harmony.k3s.facts import HostState
-from harmony.k3s.node import Node
+from harmony.k3s.hostrun import K3sHostRun
 
 logger = logging.getLogger("pyinfra")
 
 
 @deploy("start")
-def run(node: Node) -> None:
+def run(node: K3sHostRun) -> None:
     settings, state, service = node.settings, node.state, node.service
     unit, this_turn = state.unit(service.name), turn(node)
     changed = bool(node.placed or node.removed)
@@ -43,7 +43,7 @@ def run(node: Node) -> None:
                                 _serial=node.stage == cluster.SERVER)
 
 
-def swap(node: Node) -> operations.Swap | None:
+def swap(node: K3sHostRun) -> operations.Swap | None:
     """How the node's staged files take the place of those k3s runs on, in its turn: each by a
     rename, those it no longer runs with taken away, what it ran on kept beside (a hard link,
     `paths.previous`) until it is back on the new ones. Each file is touched first, so that a run
@@ -72,7 +72,7 @@ def swap(node: Node) -> operations.Swap | None:
     )
 
 
-def turn(node: Node) -> operations.Turn:
+def turn(node: K3sHostRun) -> operations.Turn:
     """This node's turn in a rolling restart: drained first if asked, Ready on the version in the
     API (at the address the controller uses) before the next node's turn."""
     settings = node.settings

@@ -1,6 +1,6 @@
 """What one host's run of the k3s lifecycle knows, handed from phase to phase.
 
-The lifecycle (`harmony.k3s.lifecycle`) makes one `Node` per host and passes it through the
+The lifecycle (`harmony.k3s.lifecycle`) makes one `K3sHostRun` per host and passes it through the
 phases in order; each phase reads what the earlier ones found and adds what the later ones need
 (the host's state, the files k3s runs on that its turn puts in place).
 """
@@ -20,7 +20,7 @@ from harmony.resolved import Resolved
 
 
 @dataclass
-class Node:
+class K3sHostRun:
     name: str  # the host's name in the inventory
     settings: Settings
     resolved: Resolved  # what the controller worked out for the run
