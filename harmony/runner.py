@@ -37,7 +37,7 @@ from pathlib import Path
 
 import click
 
-from harmony import holds, once, report, runcontext, shown, targets
+from harmony import holds, report, runcontext, shown, targets
 from harmony.errors import Interrupted
 from harmony.stopping import STOP_SIGNALS
 from harmony.targets import Target
@@ -294,11 +294,6 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
         pyinfra.is_cli = False
 
 
-def unreachable(state) -> dict[str, str]:
-    """Why each host this run could not connect to is unreachable: {host name: a few words}."""
-    return once.get(state, "unreachable", dict)
-
-
 def _tell_unreachable(state, announce: bool) -> None:
     """A host pyinfra cannot connect to gets one line saying why, the host's reason in the
     report: with `announce` a warning, shown at once (and no traceback: see `_session`)."""
@@ -307,7 +302,7 @@ def _tell_unreachable(state, announce: bool) -> None:
 
     class Unreachable(BaseStateCallback):
         def host_connect_error(self, state, host, error):
-            why = unreachable(state)[host.name] = connect_problem(host, error)
+            why = runcontext.of(state).unreachable[host.name] = connect_problem(host, error)
             log = logger.warning if announce else logger.error
             log(f"{host.print_prefix}harmony: unreachable: {why}; left out of this run")
 
@@ -452,7 +447,7 @@ def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[
     with _session(target, options, dry=False, quiet=True, announce=False) as (state, log):
         stopper, _ = _run_stopping(state, log, lambda: answers.update(
             get_facts(state, fact, kwargs=arguments, apply_failed_hosts=False) if state.active_hosts else {}))
-        reasons, problems = _log_reasons(log.lines), unreachable(state)
+        reasons, problems = _log_reasons(log.lines), runcontext.of(state).unreachable
     if stopper.signal:
         raise Interrupted(signal.Signals(stopper.signal).name)
     answered = {host.name: value for host, value in answers.items() if value is not None}

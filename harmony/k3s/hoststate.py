@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host, inventory
 from pyinfra.api import Host
 
-from harmony import once, operations, runlock, runner
+from harmony import once, operations, runcontext, runlock
 from harmony.facts import SudoAccess
 from harmony.k3s import paths
 from harmony.k3s.facts import HostState, K3sHost
@@ -35,7 +35,7 @@ def state_of(target: Host) -> HostState | str:
     """The host's `K3sHost` state, read under the host's run lock, or why it cannot be had."""
     def read() -> HostState | str:
         if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
-            why = runner.unreachable(target.state).get(target.name)
+            why = runcontext.of(target.state).unreachable.get(target.name)
             return f"{target.name} is unreachable{f': {why}' if why else ''}"
         return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target), **_known(target))
 

@@ -12,7 +12,7 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import holds, kubeconfig, nodeturn, once, report, runner, shell
+from harmony import holds, kubeconfig, nodeturn, once, report, runcontext, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths, quorum, resolve
 from harmony.k3s.facts import HostState, UnitState
@@ -147,7 +147,7 @@ def _no_failure_yet(state, host, turn: Turn) -> bool:
     restart unsafe (`harmony.k3s.quorum`)."""
     why = quorum.refusal(_rollout(state), host.name, _upgrade(host, turn.version))
     if why:
-        once.get(state, "held", set).add(host.name)
+        runcontext.of(state).turns_refused.add(host.name)
         host.log(f"harmony: {why}", log_func=logger.error)
     return not why
 
@@ -175,7 +175,7 @@ def _rollout(state, before: bool = False) -> quorum.Rollout:
     the run: the hosts out as far as they are known then (not connected, state not read)."""
     resolved = resolve.of_run()
     shape, version = resolved.cluster, resolved.version
-    held = once.get(state, "held", set)
+    held = runcontext.of(state).turns_refused
     # Before the run, only the servers' states are read for it: the rules look at no agent's.
     hosts = [h for h in state.inventory if not before or h.name in shape.servers or h not in state.activated_hosts]
     out = {name: why for name, why in ((h.name, _out(state, h, before)) for h in hosts) if why}
@@ -195,7 +195,7 @@ def _out(state, target: Host, before: bool = False) -> str:
     it failed its preflight, before anything on it changed (`before` the run: its state could
     not be read)."""
     if target not in state.activated_hosts:
-        why = runner.unreachable(state).get(target.name)
+        why = runcontext.of(state).unreachable.get(target.name)
         return f"unreachable{f': {why}' if why else ''}"
     if before:
         found = state_of(target)
