@@ -17,7 +17,6 @@ OPENRC_DIR = "/etc/init.d"
 INITS = ("systemd", "openrc")  # the init systems harmony runs k3s under
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
-
 ROLES = ("server", "agent")
 
 
@@ -110,13 +109,10 @@ def _beside(path: str, what: str) -> str:
 # Every file whose hash the host fact reports: the ones harmony writes (and their staged next
 # versions), and the kubeconfig.
 HASHED_FILES = (
-    BINARY,
-    CONFIG,
+    *RUN_FILES,
+    *(staged(path) for path in RUN_FILES),
     KUBECONFIG,
-    TOKEN_FILE,
     SERVER_TOKEN,
-    REGISTRIES,
-    *IMAGE_PATHS,
     KILLALL_SCRIPT,
     FIREWALL_SCRIPT,
     MODULES_FILE,
@@ -124,8 +120,6 @@ HASHED_FILES = (
     RPM_REPO,
     *(uninstall_script(role) for role in ROLES),
     *(logrotate_file(role) for role in ROLES),
-    *(path for init in INITS for role in ROLES for path in (unit_file(role, init), env_file(role, init))),
-    *(staged(path) for path in RUN_FILES),
 )
 
 # Where harmony writes temporary files (`name.harmony-RUN`, `.name.harmony-XXXXXX`) on the way to
