@@ -101,7 +101,7 @@ def _script(known: str, version: str) -> str:
     sysctls = "\n".join(f"v=; [ -r {path} ] && read -r v < {path}; [ -n \"$v\" ] && printf 'sysctl\\t%s\\t%s\\n' {key} \"$v\""
                         for key, path in ((k, "/proc/sys/" + k.replace(".", "/")) for k in prepare.SYSCTLS))
     props = "Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
-    temporary = " ".join(f"{d}/*.harmony-* {d}/.*.harmony-*" for d in paths.TEMPORARY_DIRS)
+    temporary = " ".join(paths.TEMPORARY_GLOBS)
     binary = paths.BINARY
     # Tab-separated records; the script never fails, so a host can always be described.
     return f"""

@@ -106,11 +106,10 @@ def _beside(path: str, what: str) -> str:
     return f"{directory}/.{name}.harmony-{what}"
 
 
-# Every file whose hash the host fact reports: the ones harmony writes (and their staged next
-# versions), and the kubeconfig.
-HASHED_FILES = (
+# Every file of k3s's whose hash the host fact reports: the ones harmony writes, and the
+# kubeconfig and token k3s writes.
+FILES = (
     *RUN_FILES,
-    *(staged(path) for path in RUN_FILES),
     KUBECONFIG,
     SERVER_TOKEN,
     KILLALL_SCRIPT,
@@ -121,12 +120,15 @@ HASHED_FILES = (
     *(uninstall_script(role) for role in ROLES),
     *(logrotate_file(role) for role in ROLES),
 )
+# And the new versions of those k3s runs on, staged for a node's turn.
+HASHED_FILES = (*FILES, *(staged(path) for path in RUN_FILES))
 
-# Where harmony writes temporary files (`name.harmony-RUN`, `.name.harmony-XXXXXX`) on the way to
-# putting a file in place (and its uploads, in harmony.operations.STAGING_DIR): a run removes them
-# however it ends, but a killed one leaves them for the next (under the host's exclusive lock).
-TEMPORARY_DIRS = (BIN_DIR, CONFIG_DIR, SYSTEMD_DIR, OPENRC_DIR, IMAGES_DIR, "/etc/modules-load.d", "/etc/sysctl.d",
-                  "/etc/logrotate.d", "/etc/yum.repos.d")
+# The temporary files harmony makes on the way to putting a file in place (`PATH.harmony-RUN`,
+# the download's `.NAME.harmony-XXXXXX`, the kept `.NAME.harmony-previous`), as shell globs of
+# those names only, beside each file (and its uploads, in harmony.operations.STAGING_DIR): a run
+# removes them however it ends, but a killed one leaves them for the next (under the host's
+# exclusive lock). No file of anyone else's matches them.
+TEMPORARY_GLOBS = tuple(glob for path in FILES for glob in (f"{path}.harmony-*", _beside(path, "*")))
 
 # Directories k3s's own live in, which `harmony down` removes too when nothing else is left in
 # them (/etc/rancher also holds rke2's configuration, for one).
