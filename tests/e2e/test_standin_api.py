@@ -181,21 +181,25 @@ spec: {cronSpec: "0 3 * * *", image: backup:1%s}
 
 
 def test_a_crd_serves_its_custom_resources_once_established(host, harmony, tmp_path):
-    """As apiextensions-apiserver: a CRD's kind is not served until it is Established (kubectl
-    finds no mapping for it), then it is, at each served version, with its schema's fields
-    only; deleting the CRD deletes its custom resources."""
+    """As apiextensions-apiserver and kubectl meet it: a CRD's kind has no mapping before the CRD
+    is Established (the window itself: tests/unit/test_standin_api.py), then it is served, at
+    each served version, with its schema's fields only; deleting the CRD deletes its custom
+    resources."""
     assert harmony.up(host).returncode == 0
     kubectl = lambda *args: harmony.kubectl("--context", "harmony", *args)  # noqa: E731
-    (tmp_path / "crd.yaml").write_text(CRD)
     (tmp_path / "cr.yaml").write_text(CRONTAB % "")
     (tmp_path / "bad.yaml").write_text(CRD.replace("crontabs.stable", "crontab.stable"))
     refused = kubectl("apply", "--server-side", "-f", str(tmp_path / "bad.yaml"))
     assert refused.returncode == 1 and 'metadata.name: Invalid value: "crontab.stable.example.com": must be ' \
         'spec.names.plural+"."+spec.group' in refused.stderr, refused.stderr
 
-    assert kubectl("apply", "--server-side", "-f", str(tmp_path / "crd.yaml")).returncode == 0
-    early = kubectl("apply", "--server-side", "-f", str(tmp_path / "cr.yaml"))
-    assert early.returncode == 1 and "ensure CRDs are installed first" in early.stderr, early.stderr
+    # A CRD and its resource in one file, as operators ship them: kubectl maps every object
+    # before it applies any, so the first apply creates the CRD and refuses its resource.
+    (tmp_path / "both.yaml").write_text(f"{CRD}---\n{CRONTAB % ''}")
+    first = kubectl("apply", "--server-side", "-f", str(tmp_path / "both.yaml"))
+    assert first.returncode == 1 and "ensure CRDs are installed first" in first.stderr, first.stderr
+    assert "customresourcedefinition.apiextensions.k8s.io/crontabs.stable.example.com serverside-applied" \
+        in first.stdout, first.stdout
     waited = kubectl("wait", "--for=condition=Established", "--timeout=15s", "crd/crontabs.stable.example.com")
     assert waited.returncode == 0, waited.stderr
     crd = json.loads(kubectl("get", "crd", "crontabs.stable.example.com", "-o", "json").stdout)

@@ -3,12 +3,14 @@ version priority, schema pruning and name rules, each as the real API server has
 
 from __future__ import annotations
 
+import json
 import time
+import types
 
 import pytest
 
-from tests.standin.api import (autoscaler, catalog, crds, deployments, fields, jsonpatch, names, schema, strategic,
-                               validation)
+from tests.standin.api import (autoscaler, catalog, crds, deployments, fields, jsonpatch, names, rest, schema,
+                               store, strategic, validation)
 from tests.standin.api.errors import ApiError
 
 
@@ -129,6 +131,36 @@ def test_a_crd_must_be_named_plural_dot_group_and_store_one_version():
     assert 'metadata.name: Invalid value: "crontab.example.com": must be spec.names.plural+"."+spec.group' in message
     assert "must have exactly one version marked as storage version" in message
     assert "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required" in message
+
+
+def test_a_crds_kind_is_served_only_once_it_is_established(tmp_path, monkeypatch):
+    """As apiextensions-apiserver: between a CRD's creation and its Established condition its
+    group is in no discovery document and its paths are not found."""
+    clock = types.SimpleNamespace(time=lambda: 1000.0)
+    monkeypatch.setattr(store, "time", clock)
+    monkeypatch.setattr(crds, "time", clock)
+    api = store.Store(str(tmp_path / "state.json"))
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "crontabs.stable.example.com"}, "spec": {
+               "group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "kind": "CronTab"},
+               "versions": [{"name": "v1", "served": True, "storage": True,
+                             "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    request = lambda method, path, body=b"": rest.handle(  # noqa: E731
+        api, method, path, {}, {"Content-Type": "application/json"}, body)[:2]
+    assert request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json.dumps(crd).encode())[0] == 201
+    crontabs = "/apis/stable.example.com/v1/namespaces/default/crontabs"
+
+    def served() -> bool:
+        groups = [g["name"] for g in request("GET", "/apis")[1]["groups"]]
+        code = request("GET", crontabs)[0]
+        assert ("stable.example.com" in groups) == (code == 200), (groups, code)
+        return code == 200
+
+    assert not served()
+    assert request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.stable.example.com")[1] \
+        .get("status", {}).get("conditions", []) == []
+    clock.time = lambda: 1000.0 + crds.ESTABLISH_SECONDS
+    assert served()
 
 
 def test_a_strategic_merge_patch_merges_containers_by_name_and_honours_its_directives():
