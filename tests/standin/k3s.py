@@ -514,6 +514,10 @@ class Api(BaseHTTPRequestHandler):
         code, reply, warnings = answer
         if isinstance(reply, str):  # a pod's log
             return self.reply(code, reply.encode(), "text/plain")
+        if isinstance(reply, bytes):
+            return self.reply(code, reply, api.OPENAPI_V2_TYPE)
+        if isinstance(reply, list):  # a watch's events, one JSON object a line
+            return self.reply(code, "".join(json.dumps(event) + "\n" for event in reply).encode())
         return self.reply(code, reply, warnings=warnings)
 
     do_PUT = do_DELETE = objects_api

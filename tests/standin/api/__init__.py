@@ -72,7 +72,9 @@ less kind, so is this one. Each module says what it models and where that comes 
 - manifests.py: k3s's manifests directory, applied on mtime changes, never deleting, each file
   tracked by an Addon named after it (a file whose name is no valid name is not applied).
 
-What it does not model: watches; aggregated discovery (v2); the order of groups in /apis;
+What it does not model: watch events (rest.watch ends every watch after WATCH_SECONDS with 410 Expired, as
+a server whose history was compacted, and the client lists again); aggregated discovery (v2); OpenAPI v2's definitions (an empty
+document: kubectl reads it only for a kind v3 lacks, discovery.OPENAPI_V2); the order of groups in /apis;
 conversion between versions (an object reads the same at every version of its resource, only
 its apiVersion changes: for built-ins such as autoscaling/v1 and v2 HorizontalPodAutoscalers as
 for CRDs, which have no conversion webhooks here); defaulting (a Deployment gets no default
@@ -91,9 +93,10 @@ k3s's packaged charts, Traefik's, are absent); more than one server: each stand-
 server keeps objects of its own, so clients use one server's API.
 """
 
+from .discovery import OPENAPI_V2_TYPE
 from .manifests import deploy_manifests
 from .rest import handle
 from .store import Store
 from .workloads import HELM_JOB_IMAGE, normalized
 
-__all__ = ["HELM_JOB_IMAGE", "Store", "deploy_manifests", "handle", "normalized"]
+__all__ = ["HELM_JOB_IMAGE", "OPENAPI_V2_TYPE", "Store", "deploy_manifests", "handle", "normalized"]

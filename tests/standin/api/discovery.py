@@ -37,6 +37,14 @@ def _prefix(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
+# OpenAPI v2 as kubectl reads it (protobuf, gnostic's Document): an empty document, no
+# definitions. kubectl reads v2 only for a kind that OpenAPI v3 does not list and no CRD names
+# (a CRD in the same file as its resource), to validate it client-side, and skips a kind v2
+# does not define, as the real v2 (which defines the built-ins only) makes it skip such a kind.
+OPENAPI_V2 = b""
+OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # kube-openapi answers so
+
+
 def openapi(path: str, resources: list[Resource]) -> dict | None:
     """OpenAPI v3 as kubectl reads it before it writes: the index of group versions, and per
     group version each kind (any fields here: the server checks them, see schema.py) and its

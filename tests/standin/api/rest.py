@@ -8,11 +8,13 @@ fields the schema does not declare (schema.py)."""
 from __future__ import annotations
 
 import json
+import time
+
 import yaml
 
 from . import fields, jsonpatch, scale, schema, strategic
 from .catalog import Resource, find
-from .discovery import document, openapi
+from .discovery import OPENAPI_V2, document, openapi
 from .errors import ApiError, not_found, status
 from .names import generate
 from .store import Store, precondition
@@ -25,6 +27,7 @@ JSON_PATCH = "application/json-patch+json"
 CUSTOM_PATCHES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 GO_TRUE = ("1", "t", "T", "true", "TRUE", "True")  # Go's strconv.ParseBool
 SERVED_ELSEWHERE = {"pods", "nodes"}  # pods are made from workloads, nodes by k3s.py
+WATCH_SECONDS = 1.0  # how long a watch stays open; the real API server's ends after minutes
 
 
 def route(path: str, resources: list[Resource]):
@@ -71,7 +74,11 @@ def pods(store: Store, namespace: str, name: str | None, sub: str | None, query:
 
 def handle(store: Store, method: str, path: str, query: dict, headers, body: bytes):
     """Answer a request for discovery, an object, a collection or a subresource: (code, JSON
-    body or a log's text, warnings), or None where the path is no API path (the caller answers it)."""
+    body, a watch's events, a log's text or OpenAPI v2's protobuf, warnings), or None where the path is no API path (the caller answers it)."""
+    if method == "GET" and path == "/openapi/v2":
+        return 200, OPENAPI_V2, []
+    if method == "GET" and query.get("watch", [""])[0] in GO_TRUE:
+        return watch(query)
     resources = store.resources()
     found = (document(path, resources) or openapi(path, resources)) if method == "GET" else None
     if found:
@@ -96,6 +103,16 @@ def handle(store: Store, method: str, path: str, query: dict, headers, body: byt
         return (*_answer(store, resource, namespace, name, sub, method, first, headers, body, warnings), warnings)
     except ApiError as error:
         return error.body["code"], error.body, warnings
+
+
+def watch(query: dict):
+    """A watch, as a client meets one on a server whose history is short: open for
+    WATCH_SECONDS, then ended with the error a compacted resource version gets (410 Expired),
+    on which the client (kubectl wait, an informer's reflector) lists again and watches again.
+    So a change is seen within WATCH_SECONDS, by a list, never as an event."""
+    time.sleep(min(WATCH_SECONDS, float(query.get("timeoutSeconds", [WATCH_SECONDS])[0])))
+    version = query.get("resourceVersion", ["0"])[0]
+    return 200, [{"type": "ERROR", "object": status(410, "Expired", f"too old resource version: {version}", {})}], []
 
 
 def _answer(store, resource, namespace, name, sub, method, query, headers, body, warnings):
