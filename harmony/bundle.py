@@ -16,7 +16,8 @@ from harmony.images import archive
 from harmony.images.registry import Puller
 from harmony.k3s import airgap
 from harmony.k3s.paths import IMAGE_SUFFIXES, images_archive
-from harmony.k3s.settings import DOWNLOAD_URLS, check_https, registries, url
+from harmony.k3s.settings import registries
+from harmony.urls import check_https, url
 from harmony.workloads import images as workload_images, spec
 from harmony.workloads.spec import bundled_chart, remote
 
@@ -30,7 +31,7 @@ def bundle(directory: str, options: dict, arches: list[str], project=None) -> li
     k3s_release_url, k3s_channel_url, harmony_allow_http), over the project's."""
     data = {**(project.data if project else {}), **{k: v for k, v in options.items() if v is not None}}
     allow_http = bool(data.get("harmony_allow_http"))
-    check_https(data, HERE, DOWNLOAD_URLS)
+    check_https(data, HERE)
     release_url = url(data, HERE, "k3s_release_url", releases.DEFAULT_RELEASE_URL)
     channel_url = url(data, HERE, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
     wanted = workload_images.wanted(project, spec.load(project)) if project else None  # checked first

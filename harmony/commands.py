@@ -20,20 +20,17 @@ from typing import Callable
 import click
 
 from harmony import (facts, inventory, kubeconfig, localstate, progress, readiness, report,
-                     runner, runtime, shown, stopping, values)
+                     runlock, runner, runtime, runtimes, shown, stopping, values)
 from harmony.errors import BadInput, Interrupted, RunFailed
-from harmony.k3d import facts as k3d_facts, resolve as k3d_resolve, settings as k3d_settings
-from harmony.k3s import facts as k3s_facts, resolve as k3s_resolve
-from harmony.k3s.settings import DOWNLOAD_URLS, check_https
+from harmony.urls import check_https
 from harmony.project import Project
+from harmony.runtime import Api, Runtime
 from harmony.workloads import converge, spec as workload_spec
 from harmony.workloads.spec import Workload
 from harmony.resolved import KEY as RESOLVED, Resolved
 from harmony.targets import Target
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-DEPLOYS = {"k3s": "harmony.k3s.deploy", "k3d": "harmony.k3d.deploy"}
-STATUS_FACTS = {"k3s": k3s_facts.K3sStatus, "k3d": k3d_facts.K3dStatus}
 
 
 @dataclass
@@ -59,21 +56,23 @@ class Request:
 
 @dataclass
 class Run:
-    """What a command runs: the target's hosts, what the run resolved (their runtime with it),
-    and pyinfra's options."""
+    """What a command runs: the target's hosts, their runtime and its settings, what the run
+    resolved, and pyinfra's options."""
 
     hosts: list[inventory.Host]
     options: runner.RunOptions
     request: Request  # the command's, with what the inventory data gives filled in
+    runtime: Runtime
+    settings: object  # the runtime's, for these hosts
     resolved: Resolved  # what the run works out once, handed to its hosts
     workloads: list[Workload] = field(default_factory=list)  # the project's, when the command acts on them
 
-    @property
-    def runtime(self) -> str:
-        return self.resolved.runtime
-
     def deploy(self, verb: str) -> str:
-        return f"{DEPLOYS[self.runtime]}.{verb}"
+        return f"{self.runtime.deploys}.{verb}"
+
+    @property
+    def lock_wait(self) -> int:
+        return runlock.lock_wait(self.hosts[0].data, self.hosts[0].name)
 
 
 def _load(request: Request, data: dict) -> list[inventory.Host]:
@@ -81,43 +80,43 @@ def _load(request: Request, data: dict) -> list[inventory.Host]:
     return inventory.load(request.target, {**request.target.data, **port, **data})
 
 
-def _requested_runtime(request: Request, hosts: list[inventory.Host]) -> str | None:
+def _requested_runtime(request: Request, hosts: list[inventory.Host]) -> Runtime | None:
     """The runtime asked for (--runtime, or harmony_runtime in the data), if any."""
     requested = request.runtime or hosts[0].data.get("harmony_runtime")
-    if requested and requested not in runtime.RUNTIMES:
-        raise BadInput(f"unknown runtime {shown.value(requested)}: use k3s or k3d")
-    return requested
+    return runtimes.named(requested) if requested else None
 
 
-def _k3d_settings(request: Request, hosts: list[inventory.Host]) -> k3d_settings.K3dSettings | None:
-    """The one host's k3d settings wherever k3d may run the cluster (asked for, or to be chosen
-    from the host's facts), checked now, before the facts are read: every refusal comes before
-    any connection. None where k3d cannot run it (several hosts, or k3s asked for)."""
+def _candidates(request: Request, hosts: list[inventory.Host]) -> dict[Runtime, object]:
+    """The runtimes that may run the cluster (the one asked for, else every one that can make
+    one cluster of these hosts), each with its settings, checked now, before any host is
+    asked: every refusal comes before any connection."""
     requested = _requested_runtime(request, hosts)
-    if len(hosts) > 1 or requested == "k3s":
-        return None
-    try:
-        return k3d_settings.from_data(hosts[0].data, hosts[0].name)
-    except BadInput as error:
-        if requested:
-            raise
-        raise BadInput(f"{error} (k3d may run this cluster, as no runtime is asked for: or ask for k3s, "
-                       "with --runtime k3s or cluster.runtime: k3s)") from None
+    problem = requested and requested.hosts_problem(len(hosts))
+    if problem:
+        raise BadInput(problem)
+    candidates = {}
+    for candidate in [requested] if requested else [r for r in runtimes.ALL if not r.hosts_problem(len(hosts))]:
+        try:
+            candidates[candidate] = candidate.settings(hosts)
+        except BadInput as error:
+            if requested:
+                raise
+            others = " or ".join(r.name for r in runtimes.ALL if r is not candidate)
+            raise BadInput(f"{error} ({candidate.name} may run this cluster, as no runtime is asked for: or ask for "
+                           f"{others}, with --runtime {others} or cluster.runtime: {others})") from None
+    return candidates
 
 
-def _choose_runtime(request: Request, hosts: list[inventory.Host], k3d: k3d_settings.K3dSettings | None
+def _choose_runtime(request: Request, hosts: list[inventory.Host], candidates: dict[Runtime, object]
                     ) -> runtime.Choice:
-    """k3s or k3d: asked for (--runtime, or harmony_runtime in the data), or decided from the
-    one host's facts (read without sudo: Docker must answer the login user). An inventory of
-    several hosts is one k3s cluster."""
-    requested = _requested_runtime(request, hosts)
+    """The runtime asked for (--runtime, or harmony_runtime in the data), or the only one that
+    can make one cluster of several hosts, or the first that fits the one host's facts (read
+    without sudo: Docker must answer the login user)."""
+    if _requested_runtime(request, hosts):
+        return runtime.Choice(next(iter(candidates)), "asked for")
     if len(hosts) > 1:
-        if requested == "k3d":
-            raise BadInput("k3d runs a cluster in one host's Docker: give one host, or use k3s "
-                           "for an inventory of several")
-        return runtime.Choice("k3s", f"an inventory of {len(hosts)} hosts is one k3s cluster")
-    if requested:
-        return runtime.Choice(requested, "asked for")
+        (only,) = candidates
+        return runtime.Choice(only, f"an inventory of {len(hosts)} hosts is one {only.name} cluster")
     (host,) = hosts
     options = replace(request.options, data={**request.options.data, "_sudo": False})
     answered, reasons = runner.facts(request.target, facts.Platform, options)
@@ -125,7 +124,7 @@ def _choose_runtime(request: Request, hosts: list[inventory.Host], k3d: k3d_sett
     if not platform:
         raise RunFailed(f"{host.name}: cannot read its facts to choose a runtime: "
                         f"{reasons.get(host.name, 'no answer')}")
-    return runtime.choose(host.name, runtime.Platform(**platform), k3d.install_docker)
+    return runtime.choose(host.name, runtime.Platform(**platform), list(candidates.items()))
 
 
 def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: bool = False) -> Run:
@@ -143,36 +142,35 @@ def _prepare(request: Request, pin: bool = True, whole: bool = True, workloads: 
              "k3d_install_docker": request.install_docker}
     data.update({key: True for key, given in flags.items() if given})
     hosts = _load(request, data)
+    for host in hosts:
+        for each in runtimes.ALL:
+            each.check_data(host)
     request = _with_data(request, hosts[0].data)
-    loaded = _workloads(request, hosts) if workloads else []
+    candidates = _candidates(request, hosts)
+    loaded = _workloads(request, candidates) if workloads else []
     if pin:
         for host in hosts:
-            check_https(host.data, host.name, DOWNLOAD_URLS)
-    k3d = _k3d_settings(request, hosts)
-    choice = _choose_runtime(request, hosts, k3d)
-    if choice.runtime == "k3d" and hosts[0].settings.airgap_dir:
-        raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
-                       f"Docker ({choice.reason}): use --runtime k3s, or give none")
-    if choice.runtime == "k3s":
-        resolved = k3s_resolve.resolve([(h.name, h.settings) for h in hosts], pin, whole)
-    else:
-        resolved = k3d_resolve.resolve(k3d, pin)
+            check_https(host.data, host.name)
+    choice = _choose_runtime(request, hosts, candidates)
+    chosen, settings = choice.runtime, candidates[choice.runtime]
+    chosen.check_choice(hosts, settings, choice.reason)
+    resolved = chosen.resolve(hosts, settings, pin, whole)
     # The run's data: the overrides, and what the controller resolved, for every host.
     run_data = {**data, "harmony_cluster": request.name, RESOLVED: resolved}
-    run = Run(hosts, replace(request.options, data=run_data), request, resolved, loaded)
+    run = Run(hosts, replace(request.options, data=run_data), request, chosen, settings, resolved, loaded)
     if request.project:
         click.echo(f"project: {request.project.path}", err=True)
-    click.echo(f"runtime: {choice.runtime} ({choice.reason})", err=True)
+    click.echo(f"runtime: {chosen.name} ({choice.reason})", err=True)
     return run
 
 
-def _workloads(request: Request, hosts: list[inventory.Host]) -> list[Workload]:
+def _workloads(request: Request, candidates: dict[Runtime, object]) -> list[Workload]:
     """The project's workloads, read and checked before anything runs (bad input: exit 2); with
     an airgap bundle, their charts from repositories taken from it, and the bundle checked to
     hold every image they run."""
     if not request.project:
         return []
-    bundle = next((h.settings.airgap_dir for h in hosts if h.settings.airgap_dir), None)
+    bundle = next(filter(None, (r.bundle(settings) for r, settings in candidates.items())), None)
     workloads = workload_spec.load(request.project, bundle)
     if bundle:
         from harmony.workloads import images
@@ -261,42 +259,10 @@ def _succeeded(rep: report.Report) -> set[str]:
     return {h.host for h in rep.hosts if h.status != report.FAILED}
 
 
-@dataclass(frozen=True)
-class Api:
-    """Where the controller finds a cluster's API, and which nodes it must list."""
-
-    fetched: Path | None  # the kubeconfig its deploy fetched from a healthy server, if any
-    url: str | None  # None: the fetched kubeconfig's own (k3d publishes the API itself)
-    expected: set[str]  # node names known in advance
-    count: int
-    address: str = "127.0.0.1"  # the host's address, for an API published on all its addresses
-
-    def url_for(self, fetched: dict) -> str:
-        if self.url:
-            return self.url
-        server = str(((fetched.get("clusters") or [{}])[0].get("cluster") or {}).get("server", ""))
-        return server.replace("://0.0.0.0:", f"://{self.address}:")
-
-
 def _api(request: Request, run: Run, ok: set[str]) -> Api:
-    """k3s: the first healthy server's kubeconfig, at the registration address (never the
-    127.0.0.1 that k3s writes). k3d: the one host's, at its published API port."""
-    if run.runtime == "k3d":
-        (host,) = run.hosts
-        k3d = k3d_settings.from_data(host.data, host.name)
-        address = "127.0.0.1" if host.name == "@local" else host.settings.server_address
-        # Agents added later are named by k3d's node create; the servers' names are known.
-        servers = {f"k3d-{k3d.cluster}-server-{i}" for i in range(k3d.servers)}
-        return Api(_fetched(request, host) if host.name in ok else None, request.kubeconfig_server, servers,
-                   k3d.servers + k3d.agents, address)
-    shape = run.resolved.cluster
-    server = next((h for name in shape.servers for h in run.hosts if h.name == name and name in ok), None)
-    return Api(
-        _fetched(request, server) if server else None,
-        request.kubeconfig_server or shape.registration_url,
-        {h.settings.node_name for h in run.hosts if h.name in ok and h.settings.node_name},
-        len(ok),
-    )
+    """Where the cluster's API is, from the hosts in `ok`: the runtime's way."""
+    return run.runtime.api(run.hosts, run.settings, run.resolved, ok, request.kubeconfig_server,
+                           lambda host: _fetched(request, host))
 
 
 def _fetched(request: Request, host: inventory.Host) -> Path:
@@ -375,10 +341,8 @@ def up(request: Request, confirm: Callable[[], None] | None = None) -> int:
         if len(ok) < len(run.hosts):
             raise _failed(run.hosts, ok)
         if request.project:
-            k3d_ports = (k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).ports
-                         if run.runtime == "k3d" else None)
             outcome = converge.up(config, request.name, request.project.name, workloads, request.wait_timeout,
-                                  k3d_ports, check, run.hosts[0].settings.lock_wait, request.adopt)
+                                  run.runtime.ports(run.settings), check, run.lock_wait, request.adopt)
             rep.notes += outcome.lines(converge.UP_VERBS)
             rep.extra["workloads"] = outcome.as_json()
             _refused(outcome)
@@ -458,7 +422,7 @@ def _down_workloads(request: Request, run: Run, started: float) -> bool:
     with _reported(report.Report("down", request.name, [], report.DOWN, started=started), request.as_json) as rep, \
             stopping.checkpoints() as check:
         outcome = converge.up(config, request.name, request.project.name, [], request.wait_timeout, check=check,
-                              lock_wait=run.hosts[0].settings.lock_wait)
+                              lock_wait=run.lock_wait)
         rep.notes += outcome.lines(converge.UP_VERBS)
         rep.extra["workloads"] = outcome.as_json()
         said = "; ".join(f"project {name}'s {', '.join(workloads)}" for name, workloads in sorted(others.items()))
@@ -487,31 +451,17 @@ class Survey:
 
 
 def _survey(request: Request, run: Run) -> Survey:
-    bin_dir = k3d_settings.from_data(run.hosts[0].data, run.hosts[0].name).bin_dir if run.runtime == "k3d" else None
-    answers, reasons = runner.facts(request.target, STATUS_FACTS[run.runtime], run.options,
-                                    **({"bin_dir": bin_dir} if bin_dir else {}))
-    running = {name for name, fact in answers.items()
-               if fact.get("active") or (fact.get("clusters") or {}).get(request.name, {}).get("running")}
+    answers, reasons = runner.facts(request.target, run.runtime.status_fact, run.options,
+                                    **run.runtime.fact_arguments(run.settings))
+    running = {name for name, fact in answers.items() if run.runtime.running(fact, request.name)}
     nodes, api = _api_nodes(request, _api(request, run, running))
     rows = []
     for host in run.hosts:
         fact = answers.get(host.name)
-        row = {"host": host.name, "runtime": run.runtime, "reachable": fact is not None}
+        row = {"host": host.name, "runtime": run.runtime.name, "reachable": fact is not None}
         if fact is None:
             row["reason"] = reasons.get(host.name, "no answer")
-        if run.runtime == "k3d":
-            cluster_state = (fact or {}).get("clusters", {}).get(request.name)
-            ready = sorted(n.name for n in nodes.values() if n.ready)
-            total = cluster_state["servers"] + cluster_state["agents"] if cluster_state else 0
-            row.update(docker=(fact or {}).get("docker"), cluster=cluster_state, nodes_ready=ready,
-                       healthy=bool(cluster_state) and cluster_state["running"] == total == len(ready))
-            nodes = {}
-        else:
-            node_name = host.settings.node((fact or {}).get("hostname", ""))
-            node = nodes.pop(node_name, None)
-            row.update(**(fact or {}), node=node_name, node_ready=bool(node and node.ready),
-                       running=node.version if node else "")
-            row["healthy"] = bool(row.get("active") and row["node_ready"])
+        row.update(run.runtime.status_row(host, fact, nodes, request.name, run.settings))
         rows.append(row)
     unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
                 for n in nodes.values()]
@@ -531,7 +481,7 @@ def status(request: Request) -> int:
                                details=row) for row in survey.hosts]  # the notes list every host
     rep = report.Report("status", request.name, hosts, report.STATUS, started=started,
                         ok=all(r["reachable"] for r in survey.hosts),
-                        notes=_status_lines(request.name, survey.api, survey.hosts, survey.unlisted),
+                        notes=_status_lines(run.runtime, request.name, survey.api, survey.hosts, survey.unlisted),
                         extra={"api": survey.api, "nodes_not_in_inventory": survey.unlisted})
     _emit(rep, request.as_json)
     return 0 if rep.ok else 1
@@ -565,7 +515,7 @@ def check(request: Request) -> int:
                            if report.phase_of(name) not in CONTROLLER_PHASES]
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
-            differences += _unsettled(row)
+            differences += run.runtime.differences(row)
         status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
                                        details={"differences": differences}))
@@ -593,38 +543,11 @@ def _api_nodes(request: Request, api: Api) -> tuple[dict, str]:
         return {}, f"not ready ({type(error).__name__})"
 
 
-def _unsettled(row: dict) -> list[str]:
-    """How a k3s host differs from what its node runs: a version installed but not yet running,
-    new files a stopped rollout staged for its turn."""
-    said = []
-    if row.get("running") and row.get("version") and row["running"] != row["version"]:
-        said.append(f"its node runs {row['running']}: a restart is pending (harmony up does it)")
-    if row.get("staged"):
-        said.append(f"new {', '.join(posixpath.basename(p) for p in row['staged'])} staged, waiting for its turn "
-                    "(harmony up puts them in place)")
-    return said
-
-
-def _status_lines(name: str, api: str, rows: list[dict], unlisted: list[dict]) -> list[str]:
+def _status_lines(chosen: Runtime, name: str, api: str, rows: list[dict], unlisted: list[dict]) -> list[str]:
     """A line for the API, one for every host, one for every node no host of the inventory is."""
     lines = [f"cluster '{name}': API {api}"]
-    for row in rows:
-        if not row["reachable"]:
-            lines.append(f"{row['host']}: unreachable: {row['reason']}")
-        elif row["runtime"] == "k3d":
-            cluster = row["cluster"]
-            lines.append(
-                f"{row['host']}: k3d, Docker {row['docker']}, " + (
-                    f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), "
-                    f"{cluster['running']} running, {cluster['image']}, "
-                    f"{len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster"))
-        else:
-            lines.append(
-                f"{row['host']}: {row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
-                f"{row['unit'] or 'k3s'} {row['service']}, "
-                f"node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
-                + "".join(f"; {difference}" for difference in _unsettled(row))
-            )
+    lines += [f"{row['host']}: " + (chosen.status_line(row) if row["reachable"] else f"unreachable: {row['reason']}")
+              for row in rows]
     lines += [f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
               f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
               "inventory: add its host back, or remove it with kubectl delete node" for node in unlisted]

@@ -9,6 +9,7 @@ keys and pyinfra's connection keys (CONNECTION), since nothing else reads what i
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable, Mapping
 
 from harmony import shown, values
@@ -80,8 +81,32 @@ def check_set(key: str) -> None:
                        f"{_did_you_mean(key, allowed)}")
 
 
+# What a one-line value cannot hold: k3s's config.yaml and shell lines are read a line at a time,
+# and YAML forbids C0 and C1 control characters in plain text.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def bad_value(host_name: str, key: str, problem: str) -> BadInput:
     return BadInput(f"host {host_name}: data '{key}' {problem}")
+
+
+def string(data: Mapping, host_name: str, key: str) -> str | None:
+    """A one-line string key's value, if given."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or CONTROL.search(value):
+        raise bad_value(host_name, key, f"must be a one-line string, not {shown.value(value)}")
+    return value
+
+
+def checked(data: Mapping, host_name: str, key: str, problem) -> str | None:
+    """The key's string value, refused (naming the key, the value cut) where `problem` finds one."""
+    value = string(data, host_name, key)
+    why = value and problem(value)
+    if why:
+        raise bad_value(host_name, key, f"{why}, not {shown.value(value)}")
+    return value
 
 
 def flag(data: Mapping, key: str) -> bool:

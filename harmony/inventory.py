@@ -1,5 +1,6 @@
 """The target's inventory, loaded on the controller before pyinfra runs: to check every host's
-data (bad input stops the run before any host is touched) and to know the cluster's shape."""
+data (bad input stops the run before any host is touched; each runtime checks its own keys,
+`harmony.runtime.Runtime.check_data`) and to know the cluster's shape."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ from dataclasses import dataclass, field
 
 from harmony import datakeys, targets
 from harmony.errors import BadInput
-from harmony.k3d import settings as k3d_settings
-from harmony.k3s.settings import Settings, from_data
 from harmony.targets import Target
 
 
 @dataclass(frozen=True)
 class Host:
     name: str
-    settings: Settings
-    data: dict = field(default_factory=dict)  # all its data, for settings of other runtimes
+    data: dict = field(default_factory=dict)  # all its data: each runtime reads its settings from it
+    groups: tuple[str, ...] = ()  # its inventory groups, which may give its role
 
 
 def load(target: Target, override_data: dict) -> list[Host]:
@@ -37,8 +36,7 @@ def load(target: Target, override_data: dict) -> list[Host]:
     hosts = []
     for host in inventory:
         datakeys.check_data(host.data.dict(), f"host {host.name}")
-        k3d_settings.checked(host.data, host.name)
-        hosts.append(Host(host.name, from_data(host.data, host.name, host.groups), host.data.dict()))
+        hosts.append(Host(host.name, host.data.dict(), tuple(host.groups)))
     if not hosts:
         raise BadInput(f"{target.description} lists no hosts")
     return hosts

@@ -1,19 +1,27 @@
-"""Which runtime a host gets: k3s under its init system, or k3s in Docker through k3d.
+"""A runtime, and which one a host gets.
 
-Decided from facts about the host (`harmony.facts.Platform`), never guessed: a Linux host with
-systemd or OpenRC and root (or sudo) gets k3s; a host where Docker is the runtime (macOS, Windows, Linux
-without an init system or without root) gets k3d, if its Docker engine answers. A user's choice
-(`--runtime`, or `harmony_runtime` in the data) wins, but is checked against the same facts.
+A runtime is how harmony runs a cluster on its hosts: k3s under the host's init system
+(harmony.k3s.runtime) or k3s in Docker through k3d (harmony.k3d.runtime). Both implement
+`Runtime`, and `harmony.runtimes` lists them in the order they are preferred: nothing outside a
+runtime's package asks which one it is, the verbs' steps (harmony.steps) call its methods.
+
+Which one is decided from facts about the host (`harmony.facts.Platform`), never guessed: the
+first runtime that fits it (k3s: a Linux host with systemd or OpenRC and root or sudo; k3d: a
+host whose Docker engine answers, as on macOS, Windows, Linux without an init system or without
+root). A user's choice (`--runtime`, or `harmony_runtime` in the data) wins, but is checked by
+its deploy's preflight against the same facts.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from harmony.errors import BadInput
-from harmony.k3s.paths import INITS
 
-RUNTIMES = ("k3s", "k3d")
+INITS = ("systemd", "openrc")  # the init systems harmony runs k3s (and installs Docker) under
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,108 @@ class Platform:
 
 
 @dataclass(frozen=True)
+class Fit:
+    """Whether a runtime can run on a host, and why (or why not, and how to get what is missing)."""
+
+    ok: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where the controller finds a cluster's API, and which nodes it must list."""
+
+    fetched: Path | None  # the kubeconfig its deploy fetched from a healthy server, if any
+    url: str | None  # None: the fetched kubeconfig's own (k3d publishes the API itself)
+    expected: set[str]  # node names known in advance
+    count: int
+    address: str = "127.0.0.1"  # the host's address, for an API published on all its addresses
+
+    def url_for(self, fetched: dict) -> str:
+        if self.url:
+            return self.url
+        server = str(((fetched.get("clusters") or [{}])[0].get("cluster") or {}).get("server", ""))
+        return server.replace("://0.0.0.0:", f"://{self.address}:")
+
+
+class Runtime(ABC):
+    """How a runtime runs a cluster: its settings from the hosts' data, what the run resolves,
+    its pyinfra deploys (`up`, `down`, `kubeconfig` in the module `deploys`), its status fact,
+    how the controller reaches the API, and how status says what a host runs.
+
+    `hosts` are `harmony.inventory.Host`s; `settings` is what `settings(hosts)` returned."""
+
+    name: str
+    deploys: str  # the module of its deploys, as pyinfra imports them
+
+    @abstractmethod
+    def check_data(self, host) -> None:
+        """Refuse (BadInput, naming the host and key) the runtime's data keys of a host that
+        are wrong: every host's, whatever runtime the run gets, before any is asked anything."""
+
+    def hosts_problem(self, count: int) -> str | None:
+        """Why the runtime cannot make one cluster of `count` hosts, if it cannot."""
+        return None
+
+    @abstractmethod
+    def settings(self, hosts: list) -> Any:
+        """The run's settings, checked (BadInput) before any connection."""
+
+    @abstractmethod
+    def fit(self, platform: Platform, settings: Any) -> Fit:
+        """Whether it can run on a host of this platform."""
+
+    def check_choice(self, hosts: list, settings: Any, reason: str) -> None:
+        """Refuse (BadInput) what the hosts ask for that this runtime, chosen for `reason`, cannot do."""
+
+    def bundle(self, settings: Any) -> str | None:
+        """The airgap bundle the run installs from, if any (its images are the workloads' too)."""
+        return None
+
+    @abstractmethod
+    def resolve(self, hosts: list, settings: Any, pin: bool, whole: bool):
+        """The run's `harmony.resolved.Resolved`: with `pin`, the version and the downloads'
+        sha256 (the release must exist); unless `whole`, not the cluster the hosts make."""
+
+    @abstractmethod
+    def api(self, hosts: list, settings: Any, resolved, ok: set[str], server: str | None,
+            fetched: Callable[[Any], Path]) -> Api:
+        """Where the cluster's API is, from the hosts in `ok` (`fetched(host)`: the kubeconfig
+        fetched from it), at `server` where the user names one."""
+
+    @property
+    @abstractmethod
+    def status_fact(self) -> type:
+        """The pyinfra fact `status` reads on every host."""
+
+    def fact_arguments(self, settings: Any) -> dict:
+        return {}
+
+    @abstractmethod
+    def running(self, fact: dict, cluster: str) -> bool:
+        """Whether the status fact shows the cluster running on the host."""
+
+    @abstractmethod
+    def status_row(self, host, fact: dict | None, nodes: dict, cluster: str, settings: Any) -> dict:
+        """What status says of a host (`healthy`: running, its node(s) Ready), from its fact
+        and the API's nodes by name; takes from `nodes` those the host is."""
+
+    @abstractmethod
+    def status_line(self, row: dict) -> str:
+        """The status row of a reachable host, in words."""
+
+    def differences(self, row: dict) -> list[str]:
+        """How what the host runs differs from what is installed on it, in words."""
+        return []
+
+    def ports(self, settings: Any) -> tuple[str, ...] | None:
+        """The host ports the cluster publishes, if it publishes its own (for the workloads' URLs)."""
+        return None
+
+
+@dataclass(frozen=True)
 class Choice:
-    runtime: str
+    runtime: Runtime
     reason: str
 
 
@@ -54,39 +162,19 @@ START_DOCKER = {
 }
 
 
-def _k3s_problem(platform: Platform) -> str | None:
-    if platform.os != "linux":
-        return f"k3s runs on Linux, and this host runs {platform.system}"
-    if platform.init not in INITS:
-        return f"k3s needs an init system harmony supports (systemd or OpenRC), and this host has {platform.init}"
-    if platform.root == "none":
-        return "k3s needs root, and the login user is not root and has no sudo"
-    return None
-
-
-def _docker_problem(platform: Platform) -> str | None:
-    how = platform.os if platform.os in GET_DOCKER else "linux"
-    if platform.docker == "absent":
-        return f"Docker is not installed: {GET_DOCKER[how]}"
-    if platform.docker != "running":
-        return f"Docker is installed but its engine does not answer: {START_DOCKER[how]}"
-    return None
-
-
 def can_install_docker(platform: Platform) -> bool:
     """harmony installs Docker from the distribution's packages (when asked) only where an init
     system can run it and the login user can become root."""
     return platform.os == "linux" and platform.init in INITS and platform.root != "none"
 
 
-def choose(host: str, platform: Platform, install_docker: bool = False) -> Choice:
-    """The runtime for `host` when none is asked for (an asked-for one is checked by its deploy's
-    preflight), or BadInput saying what is missing and how to get it."""
-    k3s_problem, docker_problem = _k3s_problem(platform), _docker_problem(platform)
-    if docker_problem and platform.docker == "absent" and install_docker and can_install_docker(platform):
-        docker_problem = None
-    if not k3s_problem:
-        return Choice("k3s", f"Linux with {platform.init} and root")
-    if not docker_problem:
-        return Choice("k3d", f"{k3s_problem}; Docker is running")
-    raise BadInput(f"{host}: no runtime: {k3s_problem}, and {docker_problem[0].lower()}{docker_problem[1:]}")
+def choose(host: str, platform: Platform, candidates: list[tuple[Runtime, Any]]) -> Choice:
+    """The first of the (runtime, settings) `candidates` that fits the host, when none is asked
+    for, or BadInput saying what each lacks and how to get it."""
+    problems = []
+    for candidate, settings in candidates:
+        fit = candidate.fit(platform, settings)
+        if fit.ok:
+            return Choice(candidate, "; ".join([*problems, fit.why]))
+        problems.append(fit.why)
+    raise BadInput(f"{host}: no runtime: {', and '.join(p[0].lower() + p[1:] for p in problems)}")

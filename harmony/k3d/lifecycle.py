@@ -23,7 +23,7 @@ from harmony.errors import BadInput
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d import render
 from harmony.k3d.settings import K3dSettings
-from harmony.k3s.settings import insecure_urls
+from harmony.urls import insecure_urls
 from harmony.resolved import Resolved
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
 

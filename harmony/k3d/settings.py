@@ -26,6 +26,7 @@ from harmony import shown, values
 from harmony.datakeys import bad_value, flag, number
 from harmony.errors import BadInput
 from harmony.k3s import settings as k3s_settings
+from harmony.urls import url
 
 DEFAULT_VERSION = "v5.7.4"
 DEFAULT_RELEASE_URL = "https://github.com/k3d-io/k3d/releases/download"
@@ -84,7 +85,7 @@ def checked(data: Mapping, host_name: str) -> dict[str, Any]:
             raise bad_value(host_name, key, f"{why}, not {shown.value(value)}")
     return {
         "version": version,
-        "release_url": k3s_settings.url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
+        "release_url": url(data, host_name, "k3d_release_url", DEFAULT_RELEASE_URL),
         "servers": number(data, host_name, "k3d_servers", 1, 1, 9),
         "agents": number(data, host_name, "k3d_agents", 0, 0, 99),
         "api_host_ip": host_ip,

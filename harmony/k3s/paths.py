@@ -1,5 +1,6 @@
 """Where k3s keeps its files on a host: the same places the official install script uses."""
 
+from harmony.runtime import INITS  # the init systems harmony runs k3s under
 
 BIN_DIR = "/usr/local/bin"
 BINARY = f"{BIN_DIR}/k3s"
@@ -14,7 +15,6 @@ TOKEN_FILE = f"{CONFIG_DIR}/token"  # the token a host presents (config.yaml's t
 REGISTRIES = f"{CONFIG_DIR}/registries.yaml"
 SYSTEMD_DIR = "/etc/systemd/system"
 OPENRC_DIR = "/etc/init.d"
-INITS = ("systemd", "openrc")  # the init systems harmony runs k3s under
 LINKED_COMMANDS = ("kubectl", "crictl", "ctr")
 
 ROLES = ("server", "agent")

@@ -48,10 +48,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from harmony import releases, shown, values
-from harmony.datakeys import bad_value as _fail, flag, number
+from harmony.datakeys import CONTROL, bad_value as _fail, checked, flag, number, string
 from harmony.errors import BadInput
 from harmony.k3s import paths
 from harmony.runlock import lock_wait as runlock_wait
+from harmony.urls import url
 
 # k3s settings harmony writes itself; setting them through k3s_config would contradict it.
 OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "token-file", "server",
@@ -65,10 +66,7 @@ NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-# What k3s's config.yaml reader cannot take in a value: every flag is one line, and YAML
-# forbids C0 and C1 control characters in plain text; a value longer than this is a mistake.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-MAX_VALUE = 4096
+MAX_VALUE = 4096  # longer, a value in config.yaml is a mistake
 
 
 def _proxy_problem(value: str) -> str | None:
@@ -153,61 +151,12 @@ def config_value_problem(value: Any) -> str | None:
     return None
 
 
-def _string(data: Mapping, host_name: str, key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or CONTROL.search(value):
-        raise _fail(host_name, key, f"must be a one-line string, not {shown.value(value)}")
-    return value
-
-
-def _checked(data: Mapping, host_name: str, key: str, problem) -> str | None:
-    """The key's string value, refused (naming the key, the value cut) where `problem` finds one."""
-    value = _string(data, host_name, key)
-    why = value and problem(value)
-    if why:
-        raise _fail(host_name, key, f"{why}, not {shown.value(value)}")
-    return value
-
-
-def url(data: Mapping, host_name: str, key: str, default: str) -> str:
-    """A URL harmony downloads from (values.url_problem), without a trailing '/'."""
-    return (_checked(data, host_name, key, values.url_problem) or default).rstrip("/")
-
-
-def check_https(data: Mapping, host_name: str, keys: tuple[str, ...]) -> None:
-    """Refuse plain-http download URLs unless the data allows them (harmony_allow_http, the CLI's
-    --allow-http): a checksum fetched over plain http proves nothing. Checked where something is
-    downloaded (up, plan, check), not where nothing is (status, down)."""
-    if flag(data, "harmony_allow_http"):
-        return
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value.startswith("http://"):
-            raise _fail(host_name, key, f"is plain http ({value}): use https, or allow it with "
-                                        "--allow-http (for a mirror you trust on your own network)")
-
-
-DOWNLOAD_URLS = ("k3s_release_url", "k3s_channel_url", "k3d_release_url")
-
-
-def insecure_urls(data: Mapping, host_name: str) -> str | None:
-    """Why a host's download URLs are refused (plain http, not allowed), or None: for the deploy,
-    which fails the host with it (the controller refuses the run before any host, with check_https)."""
-    try:
-        check_https(data, host_name, DOWNLOAD_URLS)
-    except BadInput as error:
-        return str(error)
-    return None
-
-
 def _role(data: Mapping, host_name: str, groups) -> str:
     """The host's role: its k3s_role, else its group's; the two must not disagree."""
     by_group = {GROUP_ROLES[g] for g in groups if g in GROUP_ROLES}
     if len(by_group) > 1:
         raise BadInput(f"host {host_name} is in both k3s_servers and k3s_agents: keep it in one")
-    role = _string(data, host_name, "k3s_role")
+    role = string(data, host_name, "k3s_role")
     if role and role not in paths.ROLES:
         raise _fail(host_name, "k3s_role", f"must be one of {', '.join(paths.ROLES)}, not {role!r}")
     if role and by_group and role not in by_group:
@@ -217,7 +166,7 @@ def _role(data: Mapping, host_name: str, groups) -> str:
 
 
 def _address(data: Mapping, host_name: str, key: str) -> str | None:
-    return _checked(data, host_name, key, values.host_problem)
+    return checked(data, host_name, key, values.host_problem)
 
 
 def _token(data: Mapping, host_name: str) -> str | None:
@@ -333,8 +282,8 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
     """
     role = _role(data, host_name, groups)
 
-    version = _string(data, host_name, "k3s_version")
-    channel = _string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
+    version = string(data, host_name, "k3s_version")
+    channel = string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
     for key, value, check in (("k3s_version", version, releases.check_version),
                               ("k3s_channel", channel, releases.check_channel)):
         try:
@@ -343,7 +292,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         except BadInput as error:
             raise BadInput(f"host {host_name}: data '{key}': {error}") from None
 
-    node_name = _string(data, host_name, "k3s_node_name")
+    node_name = string(data, host_name, "k3s_node_name")
     if node_name and not NODE_NAME.fullmatch(node_name):
         raise _fail(host_name, "k3s_node_name", "must be a lower-case DNS name (a-z, 0-9, '-', '.')")
 
@@ -382,7 +331,7 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
 
     proxy_env = {}
     for key, problem in PROXY_PROBLEMS.items():
-        value = _checked(data, host_name, key, problem)
+        value = checked(data, host_name, key, problem)
         if value:
             proxy_env[key.upper()] = value
 

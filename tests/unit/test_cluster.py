@@ -110,8 +110,10 @@ def test_the_example_inventory_makes_a_cluster():
     script = """
 from harmony import inventory, targets
 from harmony.k3s import cluster
+from harmony.runtimes import K3S
 loaded = inventory.load(targets.resolve("inventories/edge.example.py"), {})
-shape = cluster.plan([(h.name, h.settings) for h in loaded])
+settings = K3S.settings(loaded)
+shape = cluster.plan([(h.name, settings[h.name]) for h in loaded])
 print(shape.servers, len(shape.agents), shape.registration_url)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,

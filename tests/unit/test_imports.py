@@ -12,20 +12,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "harmony"
 RUNTIMES = ("harmony.k3s", "harmony.k3d")
+REGISTRY = "harmony.runtimes"  # lists the runtimes: it alone imports each one's strategy (RUNTIMES' .runtime)
 
-# Imports across the lines that exist today; issue #24 (a runtime is a strategy) removes them.
+# Imports across the lines that remain (issue #24): the airgap bundle and its images are k3s's,
+# and k3d runs k3s, whose release and node settings it reads as k3s's.
 # The list may only shrink: a new import across the lines fails the test.
 KNOWN = {
     ("harmony.bundle", "harmony.k3s.airgap"), ("harmony.bundle", "harmony.k3s.paths"),
-    ("harmony.bundle", "harmony.k3s.settings"),
-    ("harmony.commands", "harmony.k3d.facts"), ("harmony.commands", "harmony.k3d.resolve"),
-    ("harmony.commands", "harmony.k3d.settings"), ("harmony.commands", "harmony.k3s.facts"),
-    ("harmony.commands", "harmony.k3s.resolve"), ("harmony.commands", "harmony.k3s.settings"),
-    ("harmony.images.registry", "harmony.k3s.airgap"),
-    ("harmony.inventory", "harmony.k3d.settings"), ("harmony.inventory", "harmony.k3s.settings"),
-    ("harmony.runtime", "harmony.k3s.paths"), ("harmony.workloads.images", "harmony.k3s.paths"),
-    ("harmony.k3d.lifecycle", "harmony.k3s.settings"), ("harmony.k3d.resolve", "harmony.k3s.resolve"),
-    ("harmony.k3d.settings", "harmony.k3s.settings"),
+    ("harmony.bundle", "harmony.k3s.settings"), ("harmony.images.registry", "harmony.k3s.airgap"),
+    ("harmony.workloads.images", "harmony.k3s.paths"),
+    ("harmony.k3d.resolve", "harmony.k3s.resolve"), ("harmony.k3d.settings", "harmony.k3s.settings"),
 }
 
 
@@ -70,6 +66,7 @@ def test_no_module_imports_itself_through_others():
 
 def test_shared_modules_import_no_runtime_and_a_runtime_not_the_other():
     crossing = {(module, target) for module, targets in imports().items() for target in targets
-                if runtime_of(target) and runtime_of(target) != runtime_of(module)}
+                if runtime_of(target) and runtime_of(target) != runtime_of(module)
+                and not (module == REGISTRY and target == f"{runtime_of(target)}.runtime")}
     assert crossing - KNOWN == set(), "new imports across the runtimes' lines"
     assert KNOWN - crossing == set(), "gone: take them out of KNOWN"

@@ -3,9 +3,20 @@
 import pytest
 
 from harmony.errors import BadInput
+from harmony.k3d.settings import K3dSettings
+from harmony.k3s.settings import Settings
 from harmony.runtime import Platform, choose
+from harmony.runtimes import ALL, K3D, K3S
 
 LINUX_SYSTEMD_ROOT = Platform("Linux", "systemd", "root", "absent")
+
+
+def candidates(install_docker: bool = False) -> list:
+    return [(K3S, {}), (K3D, K3dSettings(Settings(), install_docker=install_docker))]
+
+
+def test_the_runtimes_are_tried_k3s_first():
+    assert [r.name for r in ALL] == ["k3s", "k3d"]
 
 
 @pytest.mark.parametrize("platform,runtime,reason", [
@@ -19,8 +30,8 @@ LINUX_SYSTEMD_ROOT = Platform("Linux", "systemd", "root", "absent")
     (Platform("MINGW64_NT-10.0", "none", "none", "running"), "k3d", "runs MINGW64_NT-10.0; Docker"),
 ])
 def test_facts_decide_the_runtime(platform, runtime, reason):
-    choice = choose("h", platform)
-    assert choice.runtime == runtime and reason in choice.reason
+    choice = choose("h", platform, candidates())
+    assert choice.runtime.name == runtime and reason in choice.reason
 
 
 @pytest.mark.parametrize("platform,message", [
@@ -32,15 +43,17 @@ def test_facts_decide_the_runtime(platform, runtime, reason):
 ])
 def test_no_runtime_says_what_is_missing_and_how_to_get_it(platform, message):
     with pytest.raises(BadInput) as error:
-        choose("h", platform)
+        choose("h", platform, candidates())
     assert str(error.value).startswith("h: no runtime: ") and message in str(error.value)
 
 
 def test_docker_can_be_installed_when_asked_where_an_init_system_can_run_it():
     no_init = Platform("Linux", "none", "root", "absent")  # k3s cannot run: k3d, if Docker can
     with pytest.raises(BadInput, match="docker is not installed"):
-        choose("h", no_init)
+        choose("h", no_init, candidates())
     with pytest.raises(BadInput, match="no runtime"):  # nothing could start the engine
-        choose("h", no_init, install_docker=True)
+        choose("h", no_init, candidates(install_docker=True))
     with pytest.raises(BadInput, match="no runtime"):  # not root, no sudo
-        choose("h", Platform("Linux", "openrc", "none", "absent"), install_docker=True)
+        choose("h", Platform("Linux", "openrc", "none", "absent"), candidates(install_docker=True))
+    asked, not_asked = candidates(install_docker=True)[1][1], candidates()[1][1]
+    assert K3D.fit(LINUX_SYSTEMD_ROOT, asked).ok and not K3D.fit(LINUX_SYSTEMD_ROOT, not_asked).ok

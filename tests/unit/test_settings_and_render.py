@@ -113,7 +113,7 @@ def test_bad_registries_are_named_without_secrets(registries, message):
 
 
 def test_plain_http_downloads_need_allowing():
-    from harmony.k3s.settings import DOWNLOAD_URLS, check_https
+    from harmony.urls import DOWNLOAD_URLS, check_https
 
     data = {"k3s_release_url": "http://mirror.lan/k3s"}
     with pytest.raises(BadInput, match="'k3s_release_url' is plain http .* --allow-http"):

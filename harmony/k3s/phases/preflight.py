@@ -13,7 +13,8 @@ from harmony.k3s import airgap, paths, prepare
 from harmony.k3s.facts import HostState
 from harmony.k3s.hoststate import first_server_problem, host_state
 from harmony.k3s.hostrun import K3sHostRun
-from harmony.k3s.settings import Settings, insecure_urls
+from harmony.k3s.settings import Settings
+from harmony.urls import insecure_urls
 
 CHECK = "Check the host can run k3s"
 

@@ -1,0 +1,87 @@
+"""k3s in one host's Docker through k3d, as a runtime (`harmony.runtime.Runtime`): where Docker
+is the runtime (macOS, Windows, Linux without an init system or without root), or by choice."""
+
+from __future__ import annotations
+
+from harmony.errors import BadInput
+from harmony.runtime import GET_DOCKER, START_DOCKER, Api, Fit, Platform, Runtime, can_install_docker
+
+
+class K3d(Runtime):
+    name = "k3d"
+    deploys = "harmony.k3d.deploy"
+
+    def check_data(self, host) -> None:
+        from harmony.k3d.settings import checked
+
+        checked(host.data, host.name)
+
+    def hosts_problem(self, count: int) -> str | None:
+        if count > 1:
+            return "k3d runs a cluster in one host's Docker: give one host, or use k3s for an inventory of several"
+        return None
+
+    def settings(self, hosts: list):
+        from harmony.k3d.settings import from_data
+
+        (host,) = hosts
+        return from_data(host.data, host.name, host.groups)
+
+    def fit(self, platform: Platform, settings) -> Fit:
+        how = platform.os if platform.os in GET_DOCKER else "linux"
+        if platform.docker == "absent" and not (settings.install_docker and can_install_docker(platform)):
+            return Fit(False, f"Docker is not installed: {GET_DOCKER[how]}")
+        if platform.docker not in ("running", "absent"):
+            return Fit(False, f"Docker is installed but its engine does not answer: {START_DOCKER[how]}")
+        return Fit(True, "Docker is running" if platform.docker == "running" else "Docker will be installed")
+
+    def check_choice(self, hosts: list, settings, reason: str) -> None:
+        if settings.k3s.airgap_dir:
+            raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
+                           f"Docker ({reason}): use --runtime k3s, or give none")
+
+    def resolve(self, hosts: list, settings, pin: bool, whole: bool):
+        from harmony.k3d import resolve
+
+        return resolve.resolve(settings, pin)
+
+    def api(self, hosts, settings, resolved, ok, server, fetched) -> Api:
+        """The one host's kubeconfig, at its published API port. Agents added later are named by
+        k3d's node create; the servers' names are known."""
+        (host,) = hosts
+        servers = {f"k3d-{settings.cluster}-server-{i}" for i in range(settings.servers)}
+        address = "127.0.0.1" if host.name == "@local" else settings.k3s.server_address
+        return Api(fetched(host) if host.name in ok else None, server, servers, settings.servers + settings.agents,
+                   address)
+
+    @property
+    def status_fact(self) -> type:
+        from harmony.k3d.facts import K3dStatus
+
+        return K3dStatus
+
+    def fact_arguments(self, settings) -> dict:
+        return {"bin_dir": settings.bin_dir} if settings.bin_dir else {}
+
+    def running(self, fact: dict, cluster: str) -> bool:
+        return bool((fact.get("clusters") or {}).get(cluster, {}).get("running"))
+
+    def status_row(self, host, fact, nodes, cluster, settings) -> dict:
+        state = (fact or {}).get("clusters", {}).get(cluster)
+        ready = sorted(n.name for n in nodes.values() if n.ready)
+        nodes.clear()  # the cluster's nodes are all this host's
+        total = state["servers"] + state["agents"] if state else 0
+        return {"docker": (fact or {}).get("docker"), "cluster": state, "nodes_ready": ready,
+                "healthy": bool(state) and state["running"] == total == len(ready)}
+
+    def status_line(self, row: dict) -> str:
+        cluster = row["cluster"]
+        return f"k3d, Docker {row['docker']}, " + (
+            f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
+            f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
+
+    def ports(self, settings) -> tuple[str, ...]:
+        return settings.ports
+
+
+K3D = K3d()

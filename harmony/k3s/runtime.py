@@ -1,0 +1,87 @@
+"""k3s under each host's init system, as a runtime (`harmony.runtime.Runtime`): any number of
+Linux hosts with systemd or OpenRC, servers and agents, one cluster."""
+
+from __future__ import annotations
+
+import posixpath
+
+from harmony.runtime import INITS, Api, Fit, Platform, Runtime
+
+
+class K3s(Runtime):
+    name = "k3s"
+    deploys = "harmony.k3s.deploy"
+
+    def check_data(self, host) -> None:
+        from harmony.k3s.settings import from_data
+
+        from_data(host.data, host.name, host.groups)
+
+    def settings(self, hosts: list) -> dict:
+        """Each host's k3s settings, by host name."""
+        from harmony.k3s.settings import from_data
+
+        return {h.name: from_data(h.data, h.name, h.groups) for h in hosts}
+
+    def fit(self, platform: Platform, settings) -> Fit:
+        if platform.os != "linux":
+            return Fit(False, f"k3s runs on Linux, and this host runs {platform.system}")
+        if platform.init not in INITS:
+            return Fit(False, "k3s needs an init system harmony supports (systemd or OpenRC), and this host "
+                              f"has {platform.init}")
+        if platform.root == "none":
+            return Fit(False, "k3s needs root, and the login user is not root and has no sudo")
+        return Fit(True, f"Linux with {platform.init} and root")
+
+    def bundle(self, settings: dict) -> str | None:
+        return next((s.airgap_dir for s in settings.values() if s.airgap_dir), None)
+
+    def resolve(self, hosts: list, settings: dict, pin: bool, whole: bool):
+        from harmony.k3s import resolve
+
+        return resolve.resolve([(h.name, settings[h.name]) for h in hosts], pin, whole)
+
+    def api(self, hosts, settings, resolved, ok, server, fetched) -> Api:
+        """The first healthy server's kubeconfig, at the registration address (never the
+        127.0.0.1 that k3s writes)."""
+        shape = resolved.cluster
+        first = next((h for name in shape.servers for h in hosts if h.name == name and name in ok), None)
+        return Api(fetched(first) if first else None, server or shape.registration_url,
+                   {settings[h.name].node_name for h in hosts if h.name in ok and settings[h.name].node_name},
+                   len(ok))
+
+    @property
+    def status_fact(self) -> type:
+        from harmony.k3s.facts import K3sStatus
+
+        return K3sStatus
+
+    def running(self, fact: dict, cluster: str) -> bool:
+        return bool(fact.get("active"))
+
+    def status_row(self, host, fact, nodes, cluster, settings) -> dict:
+        node_name = settings[host.name].node((fact or {}).get("hostname", ""))
+        node = nodes.pop(node_name, None)
+        row = {**(fact or {}), "node": node_name, "node_ready": bool(node and node.ready),
+               "running": node.version if node else ""}
+        row["healthy"] = bool(row.get("active") and row["node_ready"])
+        return row
+
+    def status_line(self, row: dict) -> str:
+        return (f"{row['role'] or 'no role'}, k3s {row['version'] or 'not installed'}, "
+                f"{row['unit'] or 'k3s'} {row['service']}, node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
+                + "".join(f"; {difference}" for difference in self.differences(row)))
+
+    def differences(self, row: dict) -> list[str]:
+        """A version installed but not yet running, new files a stopped rollout staged for the
+        host's turn."""
+        said = []
+        if row.get("running") and row.get("version") and row["running"] != row["version"]:
+            said.append(f"its node runs {row['running']}: a restart is pending (harmony up does it)")
+        if row.get("staged"):
+            said.append(f"new {', '.join(posixpath.basename(p) for p in row['staged'])} staged, waiting for its "
+                        "turn (harmony up puts them in place)")
+        return said
+
+
+K3S = K3s()
