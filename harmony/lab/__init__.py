@@ -147,28 +147,9 @@ def inventory() -> Path:
     return directory / "inventories" / "vagrant.py"
 
 
-def up(request, provider: str | None) -> int:
-    """Start the lab's machines (vagrant up), then make them a cluster (harmony up)."""
-    from harmony import commands
-
+def start(provider: str | None) -> None:
+    """Start the lab's machines (vagrant up), with the provider asked for or the first usable."""
     chosen = choose_provider(provider)
     if chosen == "docker":
         ensure_host_image()
     vagrant("up", "--provider", chosen, directory=vagrantfile_dir())
-    return commands.up(request)
-
-
-def status(request) -> int:
-    from harmony import commands
-
-    vagrant("status", directory=vagrantfile_dir())
-    return commands.status(request)
-
-
-def down(request) -> int:
-    """Destroy the lab's machines and forget its cluster's kubeconfig context."""
-    from harmony import commands
-
-    vagrant("destroy", "-f", directory=vagrantfile_dir())
-    commands.forget(request.name)
-    return 0

@@ -132,13 +132,13 @@ def test_options_win_over_the_file_which_wins_over_the_defaults(tmp_path):
     # interpreter with gevent.
     script = """
 import json
-from harmony import cli
+from harmony.verbs import command
 base = dict(ssh_user=None, ssh_key=None, sudo_password_env=None, name=None, kubeconfig_server=None,
             verbose=0, runtime=None, data=())
-requests = [cli.build_request(None, **base),
-            cli.build_request("local", **{**base, "data": ("k3s_drain=false",)}, k3s_version="v1.30.8+k3s1",
+requests = [command.build_request(None, **base),
+            command.build_request("local", **{**base, "data": ("k3s_drain=false",)}, k3s_version="v1.30.8+k3s1",
                               wait_timeout=5),
-            cli.build_request("local", **base, use_project=False)]
+            command.build_request("local", **base, use_project=False)]
 print(json.dumps([[r.target.inventory, r.wait_timeout, r.release, r.options.data.get("harmony_cluster"),
                    r.options.data.get("k3s_drain"), r.project is not None] for r in requests]))
 """

@@ -1,0 +1,133 @@
+"""The steps verbs are made of, and what they hand each other.
+
+A verb (`harmony.verbs`) is an ordered list of steps, each a function of the verb's `Flow`:
+it reads what the steps before it filled in and fills in its own part. The steps shared by
+verbs live here, by what they work on:
+
+- `prepare`: check the target and every host's data, choose the runtime, resolve the run; all of
+  it before any host is changed, and every refusal of bad input before any host is asked;
+- `hosts`: run the runtime's deploy on every host (or plan it), and report what it did;
+- `cluster`: the cluster through its API: wait for its nodes, merge its kubeconfig, survey it.
+
+Only click and light modules are imported here at the top: a verb's module imports its steps
+when `harmony --help` lists it, so what a step needs from pyinfra or the Kubernetes client it
+imports when it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from harmony import report as reports
+from harmony.errors import BadInput, Interrupted, RunFailed
+
+if TYPE_CHECKING:
+    from harmony.inventory import Host
+    from harmony.project import Project
+    from harmony.resolved import Resolved
+    from harmony.runner import RunOptions, RunResult
+    from harmony.runtime import Runtime
+    from harmony.targets import Target
+    from harmony.workloads.spec import Workload
+
+
+@dataclass
+class Request:
+    """A command's target and options, as parsed by the CLI."""
+
+    target: Target
+    options: RunOptions
+    name: str | None = None  # None: the data's harmony_cluster, else "harmony"
+    kubeconfig_server: str | None = None
+    switch_context: bool = False
+    wait_timeout: float = 180.0
+    release: dict = field(default_factory=dict)  # data keys given as options
+    runtime: str | None = None
+    recreate: bool = False
+    purge: bool = False
+    install_docker: bool = False
+    as_json: bool = False  # print the report as JSON
+    project: Project | None = None  # the harmony.yaml the options were read over
+    adopt: bool = False  # take over objects others made that the project's workloads list
+    whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
+    confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
+
+
+@dataclass
+class Flow:
+    """What a verb's steps hand each other: the verb's request and how it runs, then, in the
+    order the steps fill them in, the hosts, the runtime, the run and what it did."""
+
+    request: Request
+    deploy: str = "up"  # which of the runtime's deploys its hosts run
+    pin: bool = True  # resolve the release (the command downloads)
+    whole: bool = True  # resolve the cluster the hosts make (not only each host)
+    reads_workloads: bool = False  # read and check the project's workloads
+    started: float = field(default_factory=time.monotonic)
+    # prepare.check_input
+    hosts: list[Host] = field(default_factory=list)
+    data: dict = field(default_factory=dict)  # the run's data keys, over the inventory's
+    candidates: dict[Runtime, Any] = field(default_factory=dict)  # the runtimes that may run it: their settings
+    workloads: list[Workload] = field(default_factory=list)
+    # prepare.choose_runtime, prepare.resolve
+    runtime: Runtime | None = None
+    reason: str = ""  # why that runtime
+    settings: Any = None  # the runtime's, for these hosts
+    resolved: Resolved | None = None
+    options: RunOptions | None = None  # pyinfra's, with the run's data
+    # hosts.run_hosts, hosts.plan_hosts
+    result: RunResult | None = None
+    report: reports.Report | None = None  # printed when the verb ends, also when it fails
+    # cluster.wait_for_nodes
+    config: dict | None = None  # the cluster's kubeconfig
+    nodes: list = field(default_factory=list)  # its nodes, Ready
+    code: int = 0  # the exit code, where the verb ends without an error
+    done: bool = False  # a step ended the verb: the steps after it do not run
+
+    @property
+    def ok(self) -> set[str]:
+        """The hosts the run did not fail."""
+        return {h.host for h in self.report.hosts if h.status != reports.FAILED}
+
+    def failed(self) -> RunFailed:
+        failed = [h.name for h in self.hosts if h.name not in self.ok]
+        return RunFailed(f"{len(failed)} of {len(self.hosts)} host(s) failed: {', '.join(failed)}")
+
+
+Step = Callable[[Flow], None]
+
+
+def perform(flow: Flow, steps: Iterable[Step]) -> int:
+    """Run the steps in order, until one ends the verb; print the report once one has made it,
+    when the steps end, also when one fails (then with the error, not ok)."""
+    try:
+        for step in steps:
+            if flow.done:
+                break
+            step(flow)
+    except (RunFailed, BadInput, Interrupted) as error:
+        if flow.report:
+            flow.report.ok = False
+            flow.report.extra["error"] = _message(error)
+            if isinstance(error, Interrupted):
+                flow.report.extra["stopped"] = True
+        raise
+    finally:
+        if flow.report:
+            emit(flow.report, flow.request.as_json)
+    return flow.code
+
+
+def _message(error: Exception) -> str:
+    from harmony import shown
+
+    return shown.message(str(error))
+
+
+def emit(report: reports.Report, as_json: bool) -> None:
+    import click
+
+    report.seconds = time.monotonic() - report.started
+    click.echo(report.as_json() if as_json else "\n".join(report.text()))

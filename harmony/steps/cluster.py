@@ -1,0 +1,122 @@
+"""The steps on the cluster, through its API: wait until its nodes are Ready and merge its
+kubeconfig into the user's, survey what the hosts and the API say of it, forget a removed one.
+The runtime says where its API is (`harmony.runtime.Runtime.api`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harmony.runtime import Api
+from harmony.steps import Flow
+
+
+def api(flow: Flow, ok: set[str]) -> Api:
+    """Where the cluster's API is, from the hosts in `ok`."""
+    from harmony import localstate
+
+    request = flow.request
+    return flow.runtime.api(flow.hosts, flow.settings, flow.resolved, ok, request.kubeconfig_server,
+                            lambda host: localstate.fetched_kubeconfig(request.name, host.name, host.data))
+
+
+def config(flow: Flow, where: Api) -> dict:
+    """The kubeconfig of the cluster's API, from the kubeconfig fetched from a server."""
+    from harmony import kubeconfig
+
+    fetched = kubeconfig.load(where.fetched)
+    return kubeconfig.for_cluster(fetched, flow.request.name, where.url_for(fetched))
+
+
+def answering(flow: Flow, ok: set[str]) -> dict | None:
+    """The cluster's kubeconfig where its API answers through it, else None."""
+    from harmony import readiness
+
+    where = api(flow, ok)
+    if where.fetched is None or not where.fetched.exists():
+        return None
+    try:
+        found = config(flow, where)
+        readiness.list_nodes(found)
+    except Exception:  # not answering, whatever the reason: there is no cluster to compare with
+        return None
+    return found
+
+
+def wait_for_nodes(flow: Flow) -> None:
+    """Wait for the cluster's nodes to be Ready (`flow.nodes`) through the kubeconfig fetched
+    from a server the run did not fail (`flow.config`), and merge that into the user's."""
+    from harmony import kubeconfig, readiness, stopping
+
+    request = flow.request
+    where = api(flow, flow.ok)
+    if where.fetched is None:
+        raise flow.failed()
+    flow.config = config(flow, where)
+    with stopping.checkpoints() as check:
+        flow.nodes = readiness.wait_ready(flow.config, where.expected, where.count, request.wait_timeout, check=check)
+    path = kubeconfig.default_path()
+    kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), flow.config, request.name, request.switch_context))
+
+
+def forget(flow: Flow) -> None:
+    """Where every host's cluster was removed: drop its entries from the user's kubeconfig, and
+    the kubeconfigs fetched from its hosts."""
+    from harmony import localstate
+
+    request = flow.request
+    forget_cluster(request.name, [localstate.fetched_kubeconfig(request.name, h.name, h.data) for h in flow.hosts])
+
+
+def forget_cluster(name: str, fetched: list[Path] = ()) -> None:
+    from harmony import kubeconfig
+
+    for path in fetched:
+        path.unlink(missing_ok=True)
+    path = kubeconfig.default_path()
+    if path.exists():
+        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
+
+
+@dataclass
+class Survey:
+    """What the hosts and the API say of a cluster, without changing anything."""
+
+    api: str
+    hosts: list[dict]  # one row a host; "healthy": running, and its node(s) Ready
+    unlisted: list[dict]  # nodes in the cluster that no host of the inventory is
+
+
+def survey(flow: Flow) -> Survey:
+    """Every host's status fact, and the nodes the API lists, host by host."""
+    from harmony import runner
+
+    chosen, request = flow.runtime, flow.request
+    answers, reasons = runner.facts(request.target, chosen.status_fact, flow.options,
+                                    **chosen.fact_arguments(flow.settings))
+    running = {name for name, fact in answers.items() if chosen.running(fact, request.name)}
+    nodes, state = _api_nodes(flow, api(flow, running))
+    rows = []
+    for host in flow.hosts:
+        fact = answers.get(host.name)
+        row = {"host": host.name, "runtime": chosen.name, "reachable": fact is not None}
+        if fact is None:
+            row["reason"] = reasons.get(host.name, "no answer")
+        row.update(chosen.status_row(host, fact, nodes, request.name, flow.settings))
+        rows.append(row)
+    unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
+                for n in nodes.values()]
+    return Survey(state, rows, unlisted)
+
+
+def _api_nodes(flow: Flow, where: Api) -> tuple[dict, str]:
+    """The cluster's nodes by name, through a running server's fetched kubeconfig, and the API's
+    state in words."""
+    from harmony import readiness
+
+    if where.fetched is None or not where.fetched.exists():
+        return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
+    try:
+        return {n.name: n for n in readiness.list_nodes(config(flow, where))}, "ready"
+    except Exception as error:  # the API's state is what we report, whatever it is
+        return {}, f"not ready ({type(error).__name__})"

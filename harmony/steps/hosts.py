@@ -1,0 +1,93 @@
+"""The steps on the hosts: run the runtime's deploy on every host (`flow.deploy`: up, down,
+kubeconfig), or plan it (pyinfra's dry run, the same code), and report what it did or would do,
+host by host and phase by phase."""
+
+from __future__ import annotations
+
+from harmony import report as reports
+from harmony.errors import RunFailed
+from harmony.steps import Flow, emit
+
+STATUSES = {"up": reports.UP, "down": reports.DOWN, "kubeconfig": reports.KUBECONFIG}
+
+
+def deploy(flow: Flow, dry: bool = False):
+    """Run the runtime's deploy: its progress shown phase by phase, or with -v pyinfra's own log
+    instead, or (--json, or a plan: nothing runs) nothing."""
+    from harmony import progress, runner
+
+    verbose = bool(flow.options.verbosity)
+    shown = None if verbose or flow.request.as_json or dry else progress.Progress()
+    return runner.run(flow.request.target, f"{flow.runtime.deploys}.{flow.deploy}", flow.options, dry=dry,
+                      quiet=not verbose, progress=shown)
+
+
+def run_hosts(flow: Flow) -> None:
+    """Run the deploy on every host; the report says what it did on each. Where the run was
+    stopped, the report says so, then the stop ends the verb."""
+    flow.result = result = deploy(flow)
+    statuses = STATUSES[flow.deploy]
+    hosts = [result.of(host.name).report(statuses, stopped=result.stopped is not None) for host in flow.hosts]
+    flow.report = reports.Report(flow.deploy, flow.request.name, hosts, statuses, phases=phases(result),
+                                 started=flow.started, ok=all(h.status != reports.FAILED for h in hosts),
+                                 stop=result.stopped)
+    if result.stopped is not None:
+        raise result.stopped
+
+
+def require_every_host(flow: Flow) -> None:
+    """Fail the verb where the deploy failed a host (the report names each, and why)."""
+    if len(flow.ok) < len(flow.hosts):
+        raise flow.failed()
+
+
+def plan_hosts(flow: Flow) -> None:
+    """What `up` would do on each host, or why it would fail there: a dry run of its deploy."""
+    flow.result = result = deploy(flow, dry=True)
+    flow.report = plan_report(flow)
+    if result.stopped is not None:
+        raise result.stopped
+
+
+def plan_report(flow: Flow) -> reports.Report:
+    hosts = []
+    for host in flow.hosts:
+        outcome = flow.result.of(host.name)
+        if outcome.refused:  # a check before any change: nothing else would happen there
+            hosts.append(reports.HostReport(host.name, "would fail", reason=outcome.refused))
+        elif not outcome.ok:
+            hosts.append(reports.HostReport(host.name, reports.FAILED, reason=outcome.reason))
+        else:
+            hosts.append(outcome.report(reports.PLAN))
+    return reports.Report("plan", flow.request.name, hosts, reports.PLAN, phases=phases(flow.result),
+                          started=flow.started, ok=all(h.status in reports.PLAN[:2] for h in hosts),
+                          stop=flow.result.stopped)
+
+
+def confirm(flow: Flow) -> None:
+    """Where the user is to be asked (up without --yes): show the plan, and ask."""
+    if not flow.request.confirm:
+        return
+    flow.result = deploy(flow, dry=True)
+    if flow.result.stopped is not None:
+        raise flow.result.stopped
+    shown = plan_report(flow)
+    emit(shown, as_json=False)
+    if not shown.ok:
+        raise RunFailed("planning failed; see above")
+    flow.request.confirm()
+
+
+def phases(result) -> list[reports.PhaseCount]:
+    """Per phase, the hosts on which it changed something, nothing, or failed."""
+    counts: dict[str, reports.PhaseCount] = {}
+    for outcome in result.hosts.values():
+        seen: dict[str, str] = {}
+        for names, verdict in ((outcome.unchanged, "unchanged"), (outcome.changed, "changed"),
+                               (outcome.failed, "failed")):
+            for phase in filter(None, map(reports.phase_of, names)):
+                seen[phase] = verdict
+        for phase, verdict in seen.items():
+            count = counts.setdefault(phase, reports.PhaseCount(phase))
+            setattr(count, verdict, getattr(count, verdict) + 1)
+    return list(counts.values())

@@ -1,0 +1,35 @@
+"""`harmony bundle`: one k3s release, and a project's images and charts, downloaded into a
+directory for `harmony up --airgap` (`harmony.bundle`)."""
+
+from __future__ import annotations
+
+import click
+
+from harmony.verbs.command import PROJECT_OPTION, handles_errors, with_options
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN",
+              help="The k3s release (default: the project's, else the channel's).")
+@click.option("--channel", "k3s_channel", help="Release channel (default: the project's, else stable).")
+@click.option("--arch", "arches", multiple=True, type=click.Choice(["amd64", "arm64", "arm", "s390x"]),
+              default=["amd64"], show_default=True, help="Architectures to include (repeat for several).")
+@click.option("--release-url", "k3s_release_url", default=None, metavar="URL", help="Base URL of k3s release downloads.")
+@click.option("--channel-url", "k3s_channel_url", default=None, metavar="URL", help="Base URL of the k3s channel server.")
+@click.option("--allow-http", "harmony_allow_http", is_flag=True, default=None,
+              help="Allow plain-http URLs (a mirror on your own network).")
+@with_options(PROJECT_OPTION)
+@handles_errors
+def bundle(directory, arches, project_file, **options):
+    """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
+    project file, the images its workloads run and their charts from repositories too (pulled
+    from their registries, or the mirrors of cluster.k3s.registries)."""
+    from harmony import bundle as bundle_module, project, stopping
+
+    with stopping.at_once("what was downloaded and checked stays, a file being downloaded was discarded; "
+                          "run the command again to finish the bundle"):
+        lines = bundle_module.bundle(directory, options, list(arches), project.find_and_load(project_file))
+    for line in lines:
+        click.echo(line)
+    return 0

@@ -1,0 +1,73 @@
+"""`harmony check`: every host compared with its spec, changing nothing: what `up` would change
+(a dry run of its deploy), whether the cluster runs there and its node is Ready; in a project,
+what `up` would do to its workloads and which ones do not run; exit 1 listing each difference."""
+
+from __future__ import annotations
+
+import click
+
+from harmony.steps import Flow, cluster, perform, prepare
+from harmony.steps.hosts import deploy
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
+                                   build_request, handles_errors, with_options)
+
+# The lifecycle's phases whose steps change the controller (its copy of the kubeconfig), not
+# the host: what a dry run lists of them is no difference on the host.
+CONTROLLER_PHASES = ("kubeconfig",)
+
+
+def plan_quietly(flow: Flow) -> None:
+    """The dry run of `up`, not reported itself: its changes are the hosts' differences."""
+    flow.result = deploy(flow, dry=True)
+    if flow.result.stopped:
+        raise flow.result.stopped
+
+
+def compare(flow: Flow) -> None:
+    from harmony import report
+    from harmony.workloads import converge
+
+    request, survey = flow.request, cluster.survey(flow)
+    hosts = []
+    for row in survey.hosts:
+        planned = flow.result.of(row["host"])
+        if not row["reachable"]:
+            differences = [f"unreachable: {row['reason']}"]
+        elif planned.refused:
+            differences = [f"would fail: {planned.refused}"]
+        else:
+            differences = [f"would change: {report.step_of(name)}" for name in planned.changed
+                           if report.phase_of(name) not in CONTROLLER_PHASES]
+            if not row["healthy"]:
+                differences.append("not running, or its node is not Ready")
+            differences += flow.runtime.differences(row)
+        status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
+        hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
+                                       details={"differences": differences}))
+    extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
+    if request.project:
+        config = cluster.answering(flow, {row["host"] for row in survey.hosts if row["healthy"]})
+        extra += (converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=True).differences
+                  if config else ["workloads: the cluster's API does not answer"])
+    drifted = bool(extra) or any(h.reason for h in hosts)
+    flow.report = report.Report("check", request.name, hosts, report.CHECK, started=flow.started, ok=not drifted,
+                                notes=extra, extra={"drifted": drifted, "cluster_differences": extra})
+    flow.code = 1 if drifted else 0
+
+
+STEPS = (
+    prepare.check_input,
+    prepare.choose_runtime,
+    prepare.resolve,
+    plan_quietly,
+    compare,
+)
+
+
+@click.command()
+@TARGET
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
+@handles_errors
+def check(target, **options):
+    """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""
+    return perform(Flow(build_request(target, **options), reads_workloads=True), STEPS)

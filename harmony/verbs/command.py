@@ -1,0 +1,230 @@
+"""What every verb's Click command shares: its option groups, the request they make (over the
+project file's and the inventory's settings), asking the user, and how an error ends it.
+
+Only click is imported at start; everything else when a command runs, so that `harmony --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import sys
+from typing import NoReturn
+
+import click
+
+CONNECTION_OPTIONS = [
+    click.option("--ssh-user",
+                 help="SSH user for every host, over the target's and the inventory's (as pyinfra's --user)."),
+    click.option("--ssh-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    click.option("--ssh-host-keys", type=click.Choice(["accept-new", "strict", "off"]), default=None,
+                 help="SSH host key checking: accept-new (default: trust a new host's key on first "
+                      "use, refuse a changed one), strict (only keys already in known_hosts), off."),
+    click.option("--parallel", type=click.IntRange(min=1), metavar="N",
+                 help="Work on at most N hosts at once (default: all)."),
+    click.option("--fail-percent", type=click.IntRange(0, 100), metavar="P",
+                 help="Stop the whole run once more than P percent of the hosts have failed."),
+    click.option("--sudo-password-env", metavar="VAR",
+                 help="Name of an environment variable holding the sudo password."),
+    click.option("--name", help="The cluster's name: its kubeconfig context, cluster and user "
+                                "(default: harmony_cluster in the data, else harmony)."),
+    click.option("--kubeconfig-server", metavar="URL",
+                 help="API address written into the merged kubeconfig (default: https://HOST:6443)."),
+    click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
+    click.option("--runtime", type=click.Choice(["k3s", "k3d"]),
+                 help="k3s under the host's init system, or k3s in Docker with k3d "
+                      "(default: chosen from the host's facts)."),
+    click.option("--set", "data", multiple=True, metavar="KEY=VALUE",
+                 help="Set an inventory data key for every host (not for secrets: they would "
+                      "show in the process list; use --token-env)."),
+]
+
+RELEASE_OPTIONS = [
+    click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release."),
+    click.option("--channel", "k3s_channel", metavar="CHANNEL",
+                 help="Release channel: stable (default), latest, or vMAJOR.MINOR."),
+    click.option("--release-url", "k3s_release_url", metavar="URL",
+                 help="Base URL of k3s release downloads (a mirror)."),
+    click.option("--channel-url", "k3s_channel_url", metavar="URL",
+                 help="Base URL of the k3s channel server (a mirror)."),
+    click.option("--allow-http", "harmony_allow_http", is_flag=True, default=None,
+                 help="Allow plain-http release and channel URLs (a mirror on your own network)."),
+    click.option("--airgap", "k3s_airgap_dir", metavar="DIR", type=click.Path(file_okay=False),
+                 help="Install from an airgap bundle on this machine (made by harmony bundle): "
+                      "no host downloads anything."),
+    # Only the file's path or the variable's name goes to pyinfra: never the token itself.
+    click.option("--token-file", "k3s_token_file", metavar="PATH",
+                 help="File holding the cluster's join token (default: the first server's)."),
+    click.option("--token-env", "k3s_token_env", metavar="VAR",
+                 help="Environment variable holding the cluster's join token."),
+    click.option("--allow-downgrade", "k3s_allow_downgrade", is_flag=True, default=None,
+                 help="Install an older k3s than the one on a host (refused otherwise)."),
+    click.option("--drain", "k3s_drain", is_flag=True, default=None,
+                 help="Rolling restarts: cordon and drain each node before its restart, uncordon "
+                      "it once it is Ready again."),
+]
+
+PROJECT_OPTION = [click.option(
+    "-f", "--file", "project_file", metavar="FILE", type=click.Path(dir_okay=False),
+    help="The project file (default: the nearest harmony.yaml, from here up to the repository's root). "
+         "Options given here win over it.")]
+
+ADOPT_OPTION = [click.option(
+    "--adopt", is_flag=True,
+    help="Take over objects the project's workloads list that others made (another project, Helm, kubectl); "
+         "refused otherwise, naming their owner.")]
+
+JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
+                            help="Print the report as one JSON object (its shape: docs/output.md).")]
+
+UP_OPTIONS = [
+    click.option("--install-docker", is_flag=True,
+                 help="k3d: install Docker from the distribution's packages where it is missing."),
+    click.option("--recreate", is_flag=True,
+                 help="k3d: delete and re-create a cluster whose spec changed (its workloads are lost)."),
+    click.option("--switch-context", is_flag=True,
+                 help="Make the cluster's context the current one in your kubeconfig."),
+    click.option("--wait-timeout", type=click.FloatRange(min=1), metavar="SECONDS",
+                 help="Seconds to wait for every node to be Ready, and then for the project's "
+                      "workloads to run (default 180 each)."),
+]
+
+
+def with_options(*groups):
+    def decorate(func):
+        for group in groups:
+            for option in reversed(group):
+                func = option(func)
+        return func
+    return decorate
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`, the command's work done and said. The interpreter's teardown then skips
+    the collection of the run's objects (`gc.freeze`), which costs a no-op run about 0.2 s and
+    frees nothing an ending process needs; the exit handlers still run (the Kubernetes client's
+    removes the files it wrote the cluster's client key to)."""
+    gc.freeze()
+    sys.exit(code)
+
+
+def _patch_gevent() -> None:
+    """pyinfra runs in this process: gevent patches it first, before any socket exists, as the
+    `pyinfra` command patches its own; only a command's run pays for it, not --help. gevent
+    looks its plugins up at each of its 25 patching events, and each lookup reads every
+    installed package's metadata again (0.15 s in all): here they are read once."""
+    from importlib import metadata
+
+    from gevent import monkey
+
+    every, lookup = metadata.entry_points(), metadata.entry_points
+    metadata.entry_points = lambda **selection: every.select(**selection)
+    try:
+        monkey.patch_all()
+    finally:
+        metadata.entry_points = lookup
+
+
+def handles_errors(func):
+    """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
+    makes a message: no value read from the environment in it, no long value whole."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _patch_gevent()
+
+        from harmony import shown
+        from harmony.errors import BadInput, Interrupted, RunFailed
+
+        try:
+            code = func(*args, **kwargs)
+        except (BadInput, Interrupted, RunFailed) as error:
+            click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
+            _exit(error.exit_code)
+        _exit(code or 0)
+
+    return wrapper
+
+
+def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
+                  runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, project_file=None,
+                  use_project=True, **extra):
+    """The command's request: its options, over the project file's (`harmony.project`) unless
+    `use_project` is false, over the inventory's data."""
+    from pyinfra_cli.util import parse_cli_arg
+
+    from harmony import datakeys, project as projects, runner, shown, targets, values
+    from harmony.errors import BadInput
+    from harmony.steps import Request
+
+    project = projects.find_and_load(project_file) if use_project else None
+    if project:
+        ssh_user = ssh_user or project.ssh.get("user")
+        ssh_key = ssh_key or project.ssh.get("key")
+        ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
+    user_problem = ssh_user and values.user_problem(ssh_user)
+    if user_problem:
+        raise BadInput(f"--ssh-user (or ssh.user in the project file) {user_problem}, not {shown.value(ssh_user)}")
+    if ssh_key and not os.path.isfile(os.path.expanduser(ssh_key)):
+        raise BadInput(f"the SSH key {shown.value(ssh_key)} (--ssh-key, or ssh.key in the project file) does not "
+                       "exist: give a private key file")
+    sudo_password = None
+    if sudo_password_env:
+        if sudo_password_env not in os.environ:
+            raise BadInput(f"--sudo-password-env: environment variable {sudo_password_env} is not set")
+        sudo_password = os.environ[sudo_password_env]
+    overrides = dict(project.data) if project else {}
+    for item in data:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise BadInput(f"--set {shown.value(item)}: expected KEY=VALUE, with KEY a data key like k3d_api_port")
+        datakeys.check_set(key)
+        overrides[key] = parse_cli_arg(value)  # as pyinfra's --data reads it: numbers, JSON, true
+    if ssh_host_keys:
+        overrides["ssh_strict_host_key_checking"] = {"strict": "yes", "accept-new": "accept-new",
+                                                     "off": "no"}[ssh_host_keys]
+    if ssh_host_keys == "off":  # a known but different key is refused unless none is known
+        overrides["ssh_known_hosts_file"] = "/dev/null"
+    options = runner.RunOptions(data=overrides, ssh_user=ssh_user, ssh_key=ssh_key,
+                                sudo_password=sudo_password, verbosity=verbose, parallel=parallel,
+                                fail_percent=fail_percent)
+    release = {key: value for key, value in extra.items() if key.startswith(("k3s_", "harmony_")) and value}
+    if target is None and project and project.target is not None:
+        resolved_target = project.target_of(ssh_user)
+    else:
+        resolved_target = targets.resolve(target or "local", ssh_user)
+    return Request(
+        target=resolved_target,
+        options=options,
+        name=name,
+        kubeconfig_server=kubeconfig_server,
+        switch_context=extra.get("switch_context", False),
+        wait_timeout=extra.get("wait_timeout") or (project and project.wait_timeout) or 180.0,
+        release=release,
+        runtime=runtime,
+        recreate=extra.get("recreate", False),
+        install_docker=extra.get("install_docker", False),
+        purge=extra.get("purge", False),
+        as_json=extra.get("as_json", False),
+        project=project,
+        adopt=extra.get("adopt", False),
+        whole_cluster=extra.get("whole_cluster", False),
+    )
+
+
+def require_terminal(hint: str) -> None:
+    """Without a terminal there is nobody to ask: that is bad input, found before any host is touched."""
+    from harmony.errors import BadInput
+
+    if not sys.stdin.isatty():
+        raise BadInput(f"not asking without a terminal: {hint}")
+
+
+def ask(question: str) -> None:
+    require_terminal("add --yes")
+    click.confirm(question, abort=True, err=True)
+
+
+TARGET = click.argument("target", required=False)

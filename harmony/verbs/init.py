@@ -1,0 +1,27 @@
+"""`harmony init`: write a commented harmony.yaml for this directory (`harmony.scaffold`)."""
+
+from __future__ import annotations
+
+import click
+
+from harmony.verbs.command import handles_errors
+
+
+@click.command()
+@click.option("--target", metavar="TARGET", help="Where the cluster runs (default local): as for `harmony up`.")
+@click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release (recommended).")
+@click.option("--channel", "k3s_channel", metavar="CHANNEL", help="Release channel, where no version is pinned.")
+@click.option("--name", help="The cluster's name (default: this directory's).")
+@click.option("--runtime", type=click.Choice(["auto", "k3s", "k3d"]), default="auto", show_default=True,
+              help="k3s, k3d (k3s in Docker), or chosen from the host's facts.")
+@click.option("--force", is_flag=True, help="Write over an existing harmony.yaml.")
+@handles_errors
+def init(target, k3s_version, k3s_channel, name, runtime, force):
+    """Write a commented harmony.yaml for this directory, listing the workloads found in it."""
+    from pathlib import Path
+
+    from harmony import scaffold
+
+    path = scaffold.init(Path.cwd(), target, k3s_version, k3s_channel, name, runtime, force)
+    click.echo(f"wrote {path}: check it, then run: harmony up")
+    return 0

@@ -1,0 +1,56 @@
+"""`harmony plan`: what `up` would do on each host (a dry run of the same deploy), and in a
+project what it would do to each workload's objects where the cluster answers already; exit 1
+where it would fail on a host."""
+
+from __future__ import annotations
+
+import click
+
+from harmony.errors import RunFailed
+from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
+                                   TARGET, build_request, handles_errors, with_options)
+from harmony.verbs.up import say_outcome
+
+
+def plan_workloads(flow: Flow) -> None:
+    """In a project: what `up` would do to each workload's objects, where the API answers."""
+    request = flow.request
+    if not request.project:
+        return
+    from harmony.workloads import converge
+
+    config = cluster.answering(flow, {h.name for h in flow.hosts})
+    if config is None:
+        flow.report.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
+                                 f"object of the {len(flow.workloads)} workload(s)")
+        return
+    say_outcome(flow, converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=False,
+                                      adopt=request.adopt), converge.PLAN_VERBS)
+
+
+def fail_where_up_would(flow: Flow) -> None:
+    from harmony import report
+
+    refused = [h.host for h in flow.report.hosts if h.status not in report.PLAN[:2]]
+    if refused:
+        raise RunFailed(f"{len(refused)} of {len(flow.hosts)} host(s) would fail: {', '.join(refused)}")
+
+
+STEPS = (
+    prepare.check_input,
+    prepare.choose_runtime,
+    prepare.resolve,
+    hosts.plan_hosts,
+    plan_workloads,
+    fail_where_up_would,
+)
+
+
+@click.command()
+@TARGET
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, ADOPT_OPTION, JSON_OPTION)
+@handles_errors
+def plan(target, **options):
+    """Show what `up` would change on TARGET, changing nothing."""
+    return perform(Flow(build_request(target, **options), reads_workloads=True), STEPS)

@@ -1,0 +1,13 @@
+"""`harmony schema`: the JSON Schema of harmony.yaml, for an editor."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def schema():
+    """Print the JSON Schema of harmony.yaml (for an editor: yaml-language-server and others)."""
+    from harmony.project import SCHEMA
+
+    click.echo(SCHEMA.read_text(), nl=False)

@@ -1,0 +1,86 @@
+"""`harmony up`: install or converge the cluster on its hosts, wait for its nodes, merge its
+kubeconfig; then, in a project, apply its workloads and wait until they run."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from harmony.errors import RunFailed
+from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
+                                   TARGET, UP_OPTIONS, ask, build_request, handles_errors, require_terminal,
+                                   with_options)
+
+
+def say_nodes(flow: Flow) -> None:
+    """The report names the cluster's Ready nodes, and how to reach them."""
+    import dataclasses
+
+    from harmony import report
+
+    name = flow.request.name
+    flow.report.extra["nodes"] = [dataclasses.asdict(n) for n in flow.nodes]
+    flow.report.notes.append(f"cluster '{name}': {len(flow.nodes)} node(s) Ready "
+                             f"({report.some([n.name for n in flow.nodes])}); use it with: kubectl --context {name} get nodes")
+
+
+def apply_workloads(flow: Flow) -> None:
+    """In a project: its workloads applied, what it no longer lists pruned, and every one waited
+    for until it runs (`harmony.workloads.converge`)."""
+    request = flow.request
+    if not request.project:
+        return
+    from harmony import runlock, stopping
+    from harmony.workloads import converge
+
+    with stopping.checkpoints() as check:
+        outcome = converge.up(flow.config, request.name, request.project.name, flow.workloads, request.wait_timeout,
+                              flow.runtime.ports(flow.settings), check,
+                              runlock.lock_wait(flow.hosts[0].data, flow.hosts[0].name), request.adopt)
+    say_outcome(flow, outcome, converge.UP_VERBS)
+    if outcome.failures:
+        names = sorted({f.workload for f in outcome.failures})
+        raise RunFailed(f"{len(names)} workload(s) not running: {', '.join(names)}")
+
+
+def say_outcome(flow: Flow, outcome, verbs) -> None:
+    """The report says what was (or would be) done to each workload; fail the verb where the
+    cluster would refuse an object."""
+    flow.report.notes += outcome.lines(verbs)
+    flow.report.extra["workloads"] = outcome.as_json()
+    if outcome.refusals:
+        raise RunFailed(f"{len(outcome.refusals)} object(s) would be refused, so nothing of the workloads is "
+                        "written: see above")
+
+
+STEPS = (
+    prepare.check_input,
+    prepare.choose_runtime,
+    prepare.resolve,
+    hosts.confirm,
+    hosts.run_hosts,
+    cluster.wait_for_nodes,
+    say_nodes,
+    hosts.require_every_host,
+    apply_workloads,
+)
+
+
+def run(request) -> int:
+    return perform(Flow(request, deploy="up", reads_workloads=True), STEPS)
+
+
+@click.command()
+@TARGET
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
+@click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
+@handles_errors
+def up(target, yes, **options):
+    """Install or converge k3s on TARGET, wait until it is Ready, merge its kubeconfig."""
+    request = build_request(target, **options)
+    if not yes:
+        require_terminal("add --yes to apply without being asked")
+        request.confirm = functools.partial(ask, "Apply these changes?")
+    return run(request)

@@ -1,0 +1,41 @@
+"""Each verb's steps, in the order they run, and the command line that lists the verbs light
+enough to answer `harmony --help` at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from harmony import cli
+from harmony.verbs import check, down, kubeconfig, plan, status, up
+
+
+def names(steps) -> list[str]:
+    return [f"{step.__module__.rsplit('.', 1)[-1]}.{step.__name__}" for step in steps]
+
+
+def test_each_verb_lists_its_steps_in_order():
+    prepared = ["prepare.check_input", "prepare.choose_runtime", "prepare.resolve"]
+    assert names(up.STEPS) == [*prepared, "hosts.confirm", "hosts.run_hosts", "cluster.wait_for_nodes",
+                               "up.say_nodes", "hosts.require_every_host", "up.apply_workloads"]
+    assert names(plan.STEPS) == [*prepared, "hosts.plan_hosts", "plan.plan_workloads", "plan.fail_where_up_would"]
+    assert names(check.STEPS) == [*prepared, "check.plan_quietly", "check.compare"]
+    assert names(status.STEPS) == [*prepared, "status.report_status"]
+    assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",
+                                 "hosts.require_every_host", "cluster.forget"]
+    assert names(kubeconfig.STEPS) == [*prepared, "hosts.run_hosts", "cluster.wait_for_nodes",
+                                       "kubeconfig.say_merged"]
+
+
+def test_every_verb_module_is_a_command():
+    from pathlib import Path
+
+    modules = {p.stem for p in (Path(cli.__file__).parent / "verbs").glob("*.py")} - {"__init__", "command"}
+    assert set(cli.main.commands) == modules
+
+
+def test_the_command_line_imports_neither_pyinfra_nor_the_kubernetes_client_to_list_the_verbs():
+    heavy = ("pyinfra", "kubernetes", "yaml", "httpx", "gevent")
+    script = f"import sys, harmony.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
