@@ -1,7 +1,14 @@
-"""The two kinds of failure harmony reports, each with its exit code."""
+"""The kinds of failure harmony reports, each with its exit code."""
 
 
-class BadInput(Exception):
+class HarmonyError(Exception):
+    """A failure harmony says in one line, and ends the command with its exit code."""
+
+    exit_code = 1
+    reported = False  # the command's report, with this error in it, is printed already
+
+
+class BadInput(HarmonyError):
     """The user asked for something that cannot be done as given: exit 2, no host touched.
 
     The message is one line that names what is wrong and how to fix it.
@@ -10,7 +17,7 @@ class BadInput(Exception):
     exit_code = 2
 
 
-class Interrupted(Exception):
+class Interrupted(HarmonyError):
     """harmony was told to stop (SIGINT, SIGTERM) and has stopped its run: exit 130."""
 
     exit_code = 130
@@ -34,7 +41,7 @@ def not_yaml(path, error, fix: str) -> BadInput:
     return BadInput(f"{path}{line}: not valid YAML ({problem}): {fix}")
 
 
-class RunFailed(Exception):
+class RunFailed(HarmonyError):
     """One or more hosts failed (or the cluster never became ready): exit 1."""
 
     exit_code = 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from harmony import report as reports
-from harmony.errors import BadInput, Interrupted, RunFailed
+from harmony.errors import HarmonyError, Interrupted, RunFailed
 
 if TYPE_CHECKING:
     from harmony.inventory import Host
@@ -101,22 +101,25 @@ Step = Callable[[Flow], None]
 
 def perform(flow: Flow, steps: Iterable[Step]) -> int:
     """Run the steps in order, until one ends the verb; print the report once one has made it,
-    when the steps end, also when one fails (then with the error, not ok)."""
+    when the steps end, also when one fails (then with the error and the exit code, not ok)."""
     try:
         for step in steps:
             if flow.done:
                 break
             step(flow)
-    except (RunFailed, BadInput, Interrupted) as error:
+    except HarmonyError as error:
         if flow.report:
             flow.report.ok = False
             flow.report.extra["error"] = _message(error)
             if isinstance(error, Interrupted):
                 flow.report.extra["stopped"] = True
-        raise
-    finally:
-        if flow.report:
+            flow.report.extra["exit"] = error.exit_code
             emit(flow.report, flow.request.as_json)
+            error.reported = True
+        raise
+    if flow.report:
+        flow.report.extra["exit"] = flow.code
+        emit(flow.report, flow.request.as_json)
     return flow.code
 
 

@@ -129,19 +129,27 @@ def _patch_gevent() -> None:
 
 def handles_errors(func):
     """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
-    makes a message: no value read from the environment in it, no long value whole."""
+    makes a message: no value read from the environment in it, no long value whole. With
+    --json, where no report was printed (bad input, a failure before any host ran), stdout
+    gets one object too: `command`, `ok` (false), `exit` and `error`."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _patch_gevent()
 
         from harmony import shown
-        from harmony.errors import BadInput, Interrupted, RunFailed
+        from harmony.errors import HarmonyError
 
         try:
             code = func(*args, **kwargs)
-        except (BadInput, Interrupted, RunFailed) as error:
-            click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
+        except HarmonyError as error:
+            message = shown.message(str(error))
+            click.echo(f"harmony: error: {message}", err=True)
+            if kwargs.get("as_json") and not error.reported:
+                import json
+
+                click.echo(json.dumps({"command": click.get_current_context().info_name, "ok": False,
+                                       "exit": error.exit_code, "error": message}, indent=2))
             _exit(error.exit_code)
         _exit(code or 0)
 
