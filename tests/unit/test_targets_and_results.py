@@ -166,7 +166,7 @@ def test_the_fact_is_a_posix_shell_script_that_describes_this_machine():
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     from harmony.facts import FileState
     from harmony.k3s.facts import HostState, UnitState
-    from harmony.k3s.phases.start import restart_pending
+    from harmony.k3s.phases.p6_start import restart_pending
 
     state = HostState(files={"/bin/k": FileState("755", "a" * 64, mtime=200)},
                       units={"k3s": UnitState("loaded", "active", "enabled", started=100)})
