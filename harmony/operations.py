@@ -23,7 +23,7 @@ from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand
                          StringCommand, operation)
 
 from harmony import localstate, once, runcontext, shell
-from harmony.facts import FileState
+from harmony.facts import FileState, same_file
 from harmony.runlock import run_watch
 
 logger = logging.getLogger("pyinfra")
@@ -117,7 +117,7 @@ def _settled(path: str, sha256: str, mode: str, current: FileState | None, stage
 def user_file(path: str, content: str, current: FileState | None):
     """Write a file of the login user's (mode 0600), atomically, when its content differs."""
     data = content.encode()
-    if current and current.sha256 == hashlib.sha256(data).hexdigest() and current.mode == "600":
+    if same_file(current, hashlib.sha256(data).hexdigest(), "600"):
         host.noop(f"{path} is up to date")
         return
     new = f"{path}.harmony-{RUN_ID}"

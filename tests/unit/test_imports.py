@@ -24,7 +24,7 @@ KNOWN = {
     ("harmony.images.registry", "harmony.k3s.airgap"),
     ("harmony.inventory", "harmony.k3d.settings"), ("harmony.inventory", "harmony.k3s.settings"),
     ("harmony.runtime", "harmony.k3s.paths"), ("harmony.workloads.images", "harmony.k3s.paths"),
-    ("harmony.k3d.lifecycle", "harmony.k3s.settings"), ("harmony.k3d.resolve", "harmony.k3s.resolve"),
+    ("harmony.k3d.phases.p1_preflight", "harmony.k3s.settings"), ("harmony.k3d.resolve", "harmony.k3s.resolve"),
     ("harmony.k3d.settings", "harmony.k3s.settings"),
 }
 

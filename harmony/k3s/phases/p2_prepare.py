@@ -10,7 +10,8 @@ from __future__ import annotations
 from harmony import operations, shell
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, paths, prepare
-from harmony.k3s.hostrun import K3sHostRun, sha256
+from harmony.facts import text_sha256
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.service import Service
 from harmony.phase import Phase
 
@@ -75,7 +76,7 @@ def open_ports(node: K3sHostRun) -> bool:
     chains = firewall.blocking_chains(state.firewall)
     if chains:
         script = firewall.nft_script(wanted, chains)
-        written = not node.settled(paths.FIREWALL_SCRIPT, sha256(script), "755", staged=False)
+        written = not node.settled(paths.FIREWALL_SCRIPT, text_sha256(script), "755", staged=False)
         if written:
             node.write(paths.FIREWALL_SCRIPT, script, "755", "Write k3s-firewall.sh")
         if written or firewall.nft_missing(state.firewall, wanted):

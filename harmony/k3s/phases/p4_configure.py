@@ -8,16 +8,17 @@ from pyinfra import inventory
 from pyinfra.api import Host
 
 from harmony import operations
-from harmony.facts import FileState
+from harmony.facts import FileState, text_sha256
 from harmony.k3s.facts import HostState
 from harmony.k3s import paths, render
 from harmony.k3s.hoststate import state_of, token_source
-from harmony.k3s.hostrun import K3sHostRun, sha256
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.phase import Phase
 
 
 def should_run(node: K3sHostRun) -> bool:
-    if any(not node.settled(path, sha256(content), "600") for path, content, _ in files(node)) or drops_registries(node):
+    if drops_registries(node) or any(not node.settled(path, text_sha256(content), "600")
+                                     for path, content, _ in files(node)):
         return True
     if own_token(node) is not None or node.first_server:
         return False

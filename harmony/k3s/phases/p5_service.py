@@ -8,14 +8,16 @@ import posixpath
 
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import paths, render
-from harmony.k3s.hostrun import K3sHostRun, sha256
+from harmony.facts import text_sha256
+from harmony.k3s.hostrun import K3sHostRun
 from harmony.phase import Phase
 
 
 def should_run(node: K3sHostRun) -> bool:
     service = node.service
-    return (not node.settled(service.file, sha256(unit(node)), service.file_mode)
-            or any(not node.settled(path, sha256(content), mode, staged=False) for path, content, mode, _ in scripts(node))
+    return (not node.settled(service.file, text_sha256(unit(node)), service.file_mode)
+            or any(not node.settled(path, text_sha256(content), mode, staged=False)
+                   for path, content, mode, _ in scripts(node))
             or any(name not in node.state.commands for name in paths.LINKED_COMMANDS))
 
 
