@@ -20,7 +20,7 @@ def should_run(node: K3sHostRun) -> bool:
     if drops_registries(node) or any(not node.settled(path, text_sha256(content), "600")
                                      for path, content, _ in files(node)):
         return True
-    if own_token(node) is not None or node.first_server:
+    if not joins(node):
         return False
     source, source_file = join_token_source(node)
     if source is None:
@@ -29,7 +29,7 @@ def should_run(node: K3sHostRun) -> bool:
 
 
 def run(node: K3sHostRun) -> None:
-    if own_token(node) is None and not node.first_server:
+    if joins(node):
         join_token(node)
     for path, content, name in files(node):
         node.stage_file(path, content, "600", name)
@@ -41,13 +41,12 @@ def files(node: K3sHostRun) -> list[tuple[str, str, str]]:
     """The files this phase stages, as (path, content, the step's name), in order."""
     settings, state, service = node.settings, node.state, node.service
     token = own_token(node)
-    return [
-        *([(paths.TOKEN_FILE, token, "Write the token")] if token is not None else []),
-        (paths.CONFIG, render.config_yaml(settings, state.hostname, node.shape, node.name, state.enforcing),
-         "Write config.yaml"),
-        *([(paths.REGISTRIES, render.registries_yaml(settings), "Write registries.yaml")] if settings.registries else []),
-        (service.env_file, render.env_file(settings, service), "Write the service environment"),
-    ]
+    token_file = [(paths.TOKEN_FILE, token, "Write the token")] if token is not None else []
+    registries = [(paths.REGISTRIES, render.registries_yaml(settings), "Write registries.yaml")] \
+        if settings.registries else []
+    config = render.config_yaml(settings, state.hostname, node.shape, node.name, state.enforcing)
+    return [*token_file, (paths.CONFIG, config, "Write config.yaml"), *registries,
+            (service.env_file, render.env_file(settings, service), "Write the service environment")]
 
 
 def drops_registries(node: K3sHostRun) -> bool:
@@ -65,6 +64,11 @@ def own_token(node: K3sHostRun) -> str | None:
     if settings.token and (node.first_server or settings.token != node.shape.token):
         return settings.token + "\n"
     return None
+
+
+def joins(node: K3sHostRun) -> bool:
+    """Whether this host presents the first server's full token: it joins with the cluster's."""
+    return own_token(node) is None and not node.first_server
 
 
 def join_token_source(node: K3sHostRun) -> tuple[Host | None, FileState | None]:

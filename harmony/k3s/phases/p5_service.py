@@ -43,10 +43,11 @@ def scripts(node: K3sHostRun) -> list[tuple[str, str, str, str]]:
     """The files beside the service that k3s does not run on, as (path, content, mode, the step's
     name), in order: OpenRC's log rotation, the killall and uninstall scripts."""
     service, role = node.service, node.settings.role
-    rotation = [(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")] if service.openrc else []
-    return rotation + [(path, content, "755", f"Write {posixpath.basename(path)}")
-                       for path, content in ((paths.KILLALL_SCRIPT, render.KILLALL),
-                                             (paths.uninstall_script(role), render.uninstall_script(service)))]
+    rotation = [(paths.logrotate_file(role), render.logrotate(role), "644", "Rotate k3s's log")]
+    return (rotation if service.openrc else []) + [
+        (path, content, "755", f"Write {posixpath.basename(path)}")
+        for path, content in ((paths.KILLALL_SCRIPT, render.KILLALL),
+                              (paths.uninstall_script(role), render.uninstall_script(service)))]
 
 
 PHASE = Phase("service", run, should_run)
