@@ -13,7 +13,7 @@ from harmony.phase import Phase
 
 
 def should_run(node: K3dHostRun) -> bool:
-    return node.changed or not operations.fetched(operations.kubeconfig_copy(), written(node))
+    return not operations.fetched(operations.kubeconfig_copy(), written(node))
 
 
 def run(node: K3dHostRun) -> None:
