@@ -8,7 +8,8 @@ even one that changes nothing: a phase with nothing to do declares none. It is t
 the run's context as passed (`harmony.runcontext.PassedPhase`), where the runner finds it, so
 that `plan`, the progress display and the report still list it, unchanged.
 
-`run` is the pyinfra object handed from phase to phase (`K3sHostRun`, `K3dHostRun`).
+`run` is what one host's run of the lifecycle knows, handed from phase to phase (`K3sHostRun`,
+`K3dHostRun`).
 """
 
 from __future__ import annotations
