@@ -5,6 +5,7 @@ harmony.k3d.facts.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
@@ -21,6 +22,16 @@ class FileState:
     mode: str  # octal, as `stat -c %a` prints it: "600"
     sha256: str
     mtime: int = 0  # seconds since the epoch
+
+
+def text_sha256(text: str) -> str:
+    """The sha256 of a file of this text, as the hosts' facts report a file's."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def same_file(current: FileState | None, sha256: str | None, mode: str) -> bool:
+    """Whether the host's file (`current`; None: there is none) has this content and mode."""
+    return bool(current and current.sha256 == sha256 and current.mode == mode)
 
 
 class Platform(FactBase):

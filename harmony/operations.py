@@ -16,13 +16,14 @@ import os
 import posixpath
 import secrets
 from io import BytesIO
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import (FileDownloadCommand, FileUploadCommand, FunctionCommand, Host,
                          StringCommand, operation)
 
 from harmony import localstate, once, runcontext, shell
-from harmony.facts import FileState
+from harmony.facts import FileState, same_file
 from harmony.runlock import run_watch
 
 logger = logging.getLogger("pyinfra")
@@ -116,7 +117,7 @@ def _settled(path: str, sha256: str, mode: str, current: FileState | None, stage
 def user_file(path: str, content: str, current: FileState | None):
     """Write a file of the login user's (mode 0600), atomically, when its content differs."""
     data = content.encode()
-    if current and current.sha256 == hashlib.sha256(data).hexdigest() and current.mode == "600":
+    if same_file(current, hashlib.sha256(data).hexdigest(), "600"):
         host.noop(f"{path} is up to date")
         return
     new = f"{path}.harmony-{RUN_ID}"
@@ -195,11 +196,9 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
     A root-only file (`as_root`) is first copied into the login user's private staging
     directory: pyinfra's `files.get` would copy it to /tmp and make it world-readable.
     """
-    if current and os.path.exists(local_path):
-        with open(local_path, "rb") as f:
-            if hashlib.sha256(f.read()).hexdigest() == current.sha256:
-                host.noop(f"{local_path} is up to date")
-                return
+    if fetched(local_path, current):
+        host.noop(f"{local_path} is up to date")
+        return
     if not as_root:
         yield FileDownloadCommand(path, local_path)
         yield FunctionCommand(_private, (local_path,), {})
@@ -212,10 +211,23 @@ def fetch(path: str, local_path: str, current: FileState | None, as_root: bool =
     yield shell.command("rm", "-f", staged)
 
 
+def fetched(local_path: str | Path, current: FileState | None) -> bool:
+    """Whether the controller's copy at `local_path` is the host's file as it is (`current`)."""
+    if not (current and os.path.exists(local_path)):
+        return False
+    with open(local_path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest() == current.sha256
+
+
+def kubeconfig_copy() -> Path:
+    """Where the controller keeps this host's kubeconfig for the run's cluster."""
+    return localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
+
+
 def fetch_kubeconfig(path: str, current: FileState | None, as_root: bool = True, **arguments) -> None:
     """Add the step that fetches this host's kubeconfig to where the controller keeps the run's
     cluster's (private, 0600): both runtimes' deploys end with it."""
-    local = localstate.fetched_kubeconfig(host.data.get("harmony_cluster") or "harmony", host.name, host.data)
+    local = kubeconfig_copy()
     localstate.ensure_private_dir(local.parent)
     fetch(name="Fetch the kubeconfig to the controller", path=path, local_path=str(local), current=current,
           as_root=as_root, **arguments)

@@ -5,7 +5,8 @@ pipe), one plain line as each phase is done on every host. The runner feeds it p
 events: which operations each host has (after the deploy is prepared), and each one's end.
 
 A host is done with a phase when its last operation of that phase has ended, or when one of a
-later phase has (a phase with nothing to do on a host is passed, not waited for).
+later phase has; a phase it passed with nothing to do, declaring no operation
+(`harmony.runcontext.PassedPhase`), once the operations before it have.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 
 from harmony.report import phase_of
+from harmony.runcontext import PassedPhase
 
 
 class Progress:
@@ -21,29 +23,48 @@ class Progress:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.started = time.monotonic()
-        self.phases: list[str] = []  # in the order the run meets them
+        self.phases: list[str] = []  # in lifecycle order
         self.left: dict[str, dict[str, set[str]]] = {}  # phase -> host -> its operations not ended
         self.done: dict[str, set[str]] = {}  # phase -> hosts done with it
         self.finished_at: dict[str, float] = {}  # phase -> seconds into the run when every host was done
         self.hosts: set[str] = set()
+        self.place: dict[tuple[str, str], int] = {}  # (host, operation) -> its place among the host's, from 1
+        self.passing: dict[str, list[PassedPhase]] = {}  # host -> the phases it passed with nothing to do
         self.stopped = False  # the run was stopped: a phase not done on every host will not be
         self.display = None
 
-    def planned(self, operations: dict[str, list[tuple[str, str]]]) -> None:
-        """Each host's operations, in order, as (operation id, name)."""
+    def planned(self, operations: dict[str, list[tuple[str, str]]],
+                passed: dict[str, list[PassedPhase]] | None = None, order: list[str] | None = None) -> None:
+        """Each host's operations, in order, as (operation id, name); the phases each passed with
+        nothing to do, at their places among them; the lifecycle's phases, in order."""
         self.hosts = set(operations)
         self.phase = {op: phase_of(name) for ops in operations.values() for op, name in ops}
+        self.place = {(host, op): index + 1 for host, ops in operations.items() for index, (op, _) in enumerate(ops)}
+        self.passing = {host: phases for host, phases in (passed or {}).items() if host in self.hosts}
         for host, ops in operations.items():
-            for op, _ in ops:
-                phase = self.phase[op]
-                if not phase:
-                    continue
-                if phase not in self.left:
-                    self.phases.append(phase)
-                    self.left[phase], self.done[phase] = {}, set()
-                self.left[phase].setdefault(host, set()).add(op)
+            for op in (op for op, _ in ops if self.phase[op]):
+                self._meet(self.phase[op], host).add(op)
+            for phase in self.passing.get(host, ()):
+                self._meet(phase.name, host)
+        rank = {phase: index for index, phase in enumerate(order or ())}
+        self.phases.sort(key=lambda phase: rank.get(phase, len(rank)))
+        for host in self.passing:
+            self._reached(host, 0)
         if self.live and self.phases:
             self._start_live()
+
+    def _meet(self, phase: str, host: str) -> set[str]:
+        """The host's operations of `phase` not ended yet."""
+        if phase not in self.left:
+            self.phases.append(phase)
+            self.left[phase], self.done[phase] = {}, set()
+        return self.left[phase].setdefault(host, set())
+
+    def _reached(self, host: str, count: int) -> None:
+        """The host's first `count` operations have ended: so has each phase it passed among them."""
+        for phase in self.passing.get(host, ()):
+            if phase.after <= count:
+                self._passed(phase.name, host)
 
     def ended(self, host: str, op: str, ok: bool = True) -> None:
         """One operation has ended on one host: done (changed or unchanged), or not (failed, or
@@ -56,6 +77,8 @@ class Progress:
             left.discard(op)
             if not left:
                 self._passed(phase, host)
+        if ok:
+            self._reached(host, self.place.get((host, op), 0))
 
     def finish(self, stopped: bool = False) -> None:
         """The run is over: every host is past every phase (done or failed); where the run was

@@ -46,6 +46,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
 STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
+OUTCOMES = ("failed", "changed", "unchanged")  # a step's, and a phase's: the first that any of its steps had
+DONE = ("changed", "unchanged")
 
 
 @dataclass
@@ -61,6 +63,7 @@ class HostResult:
     planned: list[str] = field(default_factory=list)  # names of all the host's operations, in order
     cause: str = ""  # the failed operation's own words: harmony's message, else its command's last line
     lost: str = ""  # how the host's connection was lost during the run, if it was
+    passed: list[runcontext.PassedPhase] = field(default_factory=list)  # phases with nothing to do, no operation
 
     @property
     def ok(self) -> bool:
@@ -87,12 +90,37 @@ class HostResult:
 
     def phases(self) -> tuple[list[str], list[str]]:
         """The host's phases (a step of no phase, as `down`'s, is one of its own), in order:
-        those whose every operation was done, and the others."""
-        completed = set(self.changed) | set(self.unchanged)
-        phase = {name: report.phase_of(name) or report.step_of(name) for name in self.planned}
-        phases = dict.fromkeys(phase.values())
-        undone = {phase[name] for name in self.planned if name not in completed}
+        those whose every step was done, and the others."""
+        steps = self.steps()
+        phases = dict.fromkeys(phase or step for phase, step, _ in steps)
+        undone = {phase or step for phase, step, outcome in steps if outcome not in DONE}
         return [p for p in phases if p not in undone], [p for p in phases if p in undone]
+
+    def phase_outcomes(self) -> dict[str, str]:
+        """Each of the host's phases that did something, in order, with what it did: failed
+        where a step failed, else changed where one did, else unchanged."""
+        found: dict[str, set[str]] = {}
+        for phase, _, outcome in self.steps():
+            if phase and outcome:
+                found.setdefault(phase, set()).add(outcome)
+        return {phase: next(o for o in OUTCOMES if o in outcomes) for phase, outcomes in found.items()}
+
+    def steps(self) -> list[tuple[str, str, str]]:
+        """The host's steps in order, as (phase, own name, outcome): each operation, changed,
+        unchanged, failed, or "" where it was not done; and each phase passed with nothing to do
+        (its own name ""), unchanged once every operation before it was done."""
+        outcome = {**dict.fromkeys(self.unchanged, "unchanged"), **dict.fromkeys(self.changed, "changed"),
+                   **dict.fromkeys(self.failed, "failed")}
+        passed: dict[int, list[str]] = {}
+        for phase in self.passed:
+            passed.setdefault(phase.after, []).append(phase.name)
+        steps, done = [], True
+        for index, name in enumerate([*self.planned, None]):
+            steps += [(phase, "", "unchanged" if done else "") for phase in passed.get(index, ())]
+            if name is not None:
+                steps.append((report.phase_of(name), report.step_of(name), outcome.get(name, "")))
+                done = done and outcome.get(name) in DONE
+        return steps
 
     @property
     def reason(self) -> str:
@@ -113,10 +141,22 @@ class HostResult:
 class RunResult:
     hosts: dict[str, HostResult]
     stopped: Interrupted | None = None  # the stop that ended the run, for the command to raise once reported
+    phases: list[str] = field(default_factory=list)  # the lifecycle's phases, in order
 
     def of(self, name: str) -> HostResult:
         """The host's result; one that says nothing is proven where pyinfra had none."""
         return self.hosts.get(name) or HostResult(name)
+
+    def phase_counts(self) -> list[report.PhaseCount]:
+        """Per phase, in lifecycle order, the hosts on which it changed something, nothing (a
+        phase passed with nothing to do among them), or failed."""
+        counts: dict[str, report.PhaseCount] = {}
+        for host in self.hosts.values():
+            for phase, outcome in host.phase_outcomes().items():
+                count = counts.setdefault(phase, report.PhaseCount(phase))
+                setattr(count, outcome, getattr(count, outcome) + 1)
+        rank = {phase: index for index, phase in enumerate(self.phases)}
+        return sorted(counts.values(), key=lambda count: rank.get(count.phase, len(rank)))
 
 
 @dataclass
@@ -410,16 +450,18 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
         if progress is not None:
             progress.finish(stopped=bool(stopper.signal))
         hosts = _results(state, log.lines, dry, error or "")
+        phases = runcontext.of(state).phases
     return RunResult(hosts, Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced)
-                     if stopper.signal else None)
+                     if stopper.signal else None, phases)
 
 
 def _follow(state, progress) -> None:
     """Tell `progress` each host's operations, then (through pyinfra's callbacks) each one's end."""
     from pyinfra.api.state import BaseStateCallback
 
-    order = state.get_op_order()
-    progress.planned({host.name: _operations(state, host, order) for host in state.inventory.get_active_hosts()})
+    order, context = state.get_op_order(), runcontext.of(state)
+    progress.planned({host.name: _operations(state, host, order) for host in state.inventory.get_active_hosts()},
+                     context.passed, context.phases)
 
     class Events(BaseStateCallback):
         def operation_host_success(self, state, host, op_hash, *_):
@@ -457,22 +499,23 @@ def facts(target: Target, fact, options: RunOptions, **arguments) -> tuple[dict[
 
 def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResult]:
     """Per-host results from pyinfra's State: each operation that changed (a dry run: would
-    change) or failed the host, in the run's order; each failed host's own words from the log,
-    else pyinfra's `error` where it gave up on the run."""
-    hosts = _log_reasons(log)
-    for name, why in runcontext.of(state).would_fail.items():
+    change), did not or failed the host, in the run's order, and the phases it passed with
+    nothing to do; each failed host's own words from the log, else pyinfra's `error` where it
+    gave up on the run."""
+    hosts, context = _log_reasons(log), runcontext.of(state)
+    for name, why in context.would_fail.items():
         hosts.setdefault(name, HostResult(name)).refused = why
     order = state.get_op_order()
     for host in state.inventory:
         result = hosts.setdefault(host.name, HostResult(host.name))
         result.reported = host in state.activated_hosts
         result.dropped = host in state.failed_hosts
+        result.passed = context.passed.get(host.name, [])
         for op_hash, name in _operations(state, host, order):
             result.planned.append(name)
             meta = state.ops[host][op_hash].operation_meta
-            if dry:
-                if meta.will_change:  # known already: a dry run checks for changes as it plans
-                    result.changed.append(name)
+            if dry:  # known already: a dry run checks for changes as it plans
+                (result.changed if meta.will_change else result.unchanged).append(name)
             elif meta.is_complete():
                 if not meta.did_succeed():
                     result.failed.append(name)

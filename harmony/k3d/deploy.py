@@ -15,14 +15,15 @@ from pyinfra.api import deploy
 
 from harmony import operations
 from harmony.k3d import lifecycle, resolve
-from harmony.k3d.lifecycle import USER, k3d_state, paths_of
+from harmony.k3d.hostrun import USER, K3dHostRun, k3d_state, paths_of
+from harmony.k3d.phases.p4_kubeconfig import fetch_kubeconfig, write_kubeconfig
 from harmony.k3d.settings import from_data
 
 
 @deploy("k3d up")
 def up() -> None:
     settings = from_data(host.data, host.name, host.groups)
-    lifecycle.up(lifecycle.K3dHostRun(settings, resolve.of_run(settings)))
+    lifecycle.up(K3dHostRun(settings, resolve.of_run(settings)))
 
 
 @deploy("k3d kubeconfig")
@@ -36,8 +37,8 @@ def kubeconfig() -> None:
         operations.fail(name="Find the k3d cluster", message=f"no k3d cluster '{settings.cluster}': "
                         "run harmony up", **USER)
         return
-    lifecycle.write_kubeconfig(paths.k3d, settings.cluster, paths.kubeconfig)
-    lifecycle.fetch_kubeconfig(paths.kubeconfig, None)
+    write_kubeconfig(paths.k3d, settings.cluster, paths.kubeconfig)
+    fetch_kubeconfig(paths.kubeconfig, None)
 
 
 @deploy("k3d down")

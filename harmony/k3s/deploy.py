@@ -16,7 +16,7 @@ from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, lifecycle, paths, prepare, resolve
 from harmony.k3s.hoststate import host_state
 from harmony.k3s.hostrun import K3sHostRun
-from harmony.k3s.phases import kubeconfig as kubeconfig_phase
+from harmony.k3s.phases import p7_kubeconfig
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
 
@@ -36,7 +36,7 @@ def kubeconfig() -> None:
     if paths.KUBECONFIG not in state.files:
         operations.fail(name="Find the kubeconfig", message=f"{paths.KUBECONFIG} not found: is k3s up?")
         return
-    kubeconfig_phase.fetch(state)
+    p7_kubeconfig.fetch(state)
 
 
 @deploy("k3s down")

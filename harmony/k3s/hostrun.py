@@ -7,10 +7,10 @@ phases in order; each phase reads what the earlier ones found and adds what the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from harmony import operations, releases
+from harmony.facts import same_file, text_sha256
 from harmony.k3s.facts import HostState
 from harmony.k3s import cluster, paths
 from harmony.k3s.cluster import Cluster
@@ -65,7 +65,7 @@ class K3sHostRun:
     def staging(self, path: str, sha256: str | None) -> dict:
         """The arguments that make an operation stage a new version of `path`, a file k3s runs
         on (`paths.RUN_FILES`), beside it; where the live one is not `sha256` (None: not known
-        until the run), it is put in place at this node's turn (`harmony.k3s.phases.start`)."""
+        until the run), it is put in place at this node's turn (`harmony.k3s.phases.p6_start`)."""
         current = self.file(path)
         if not (current and current.sha256 == sha256):
             self.placed.append(path)
@@ -74,7 +74,13 @@ class K3sHostRun:
     def stage_file(self, path: str, content: str, mode: str, name: str):
         """The operation that stages a new version of `path`, a file k3s runs on, where it differs."""
         return operations.file(name=name, path=path, content=content, mode=mode,
-                               **self.staging(path, hashlib.sha256(content.encode()).hexdigest()))
+                               **self.staging(path, text_sha256(content)))
+
+    def settled(self, path: str, sha256: str | None, mode: str, staged: bool = True) -> bool:
+        """Whether `path` is as wanted (its sha256 and mode) and, for a file k3s runs on
+        (`staged`), no new version of it is staged beside it: then the operation that writes or
+        stages it changes nothing, and leaves nothing for the node's turn."""
+        return same_file(self.file(path), sha256, mode) and not (staged and self.file(paths.staged(path)))
 
     @property
     def first_server(self) -> bool:

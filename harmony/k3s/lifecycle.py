@@ -9,7 +9,8 @@
       start       start, or restart for a change: the rolling turn, Ready before the next
       kubeconfig  a server's kubeconfig fetched to the controller
 
-(then, on the controller: the nodes Ready in the API, the kubeconfig merged: harmony.commands.)
+(then, on the controller: the nodes Ready in the API, the kubeconfig merged: harmony.verbs.up.)
+A phase with nothing to do on a host declares no operation there (`harmony.phase`).
 
 A stage's hosts join the cluster the stages before made: a joining server starts only once the
 first server is Ready, an agent once every server is. pyinfra orders operations across hosts by
@@ -25,22 +26,26 @@ from pyinfra import host
 from harmony import operations
 from harmony.k3s import cluster
 from harmony.k3s.hostrun import K3sHostRun
-from harmony.k3s.phases import binary, configure, kubeconfig, preflight, prepare, service, start
+from harmony.k3s.phases import (p1_preflight, p2_prepare, p3_binary, p4_configure, p5_service, p6_start,
+                                p7_kubeconfig)
 
-PHASES = (prepare, binary, configure, service, start, kubeconfig)
+PHASES = (p1_preflight.PHASE, p2_prepare.PHASE, p3_binary.PHASE, p4_configure.PHASE, p5_service.PHASE,
+          p6_start.PHASE, p7_kubeconfig.PHASE)
 STAGES = (cluster.FIRST_SERVER, cluster.SERVER, cluster.AGENT)
 WAITS = {cluster.FIRST_SERVER: ("Wait for the first server", "the first server is done"),
          cluster.SERVER: ("Wait for the servers", "the servers are done")}
 
 
 def up(node: K3sHostRun) -> None:
-    """Add this host's operations for `harmony up`, in lifecycle order."""
-    preflight.run(node)
+    """Add this host's operations for `harmony up`, in lifecycle order: the preflight, then the
+    other phases in the host's stage."""
+    preflight, *staged = PHASES
+    preflight.declare(node)
     joins = len(node.shape.servers) + len(node.shape.agents) > 1
     for stage in host.loop(STAGES):
         if stage == node.stage and not node.refused:
-            for phase in host.loop(PHASES):
-                phase.run(node)
+            for phase in host.loop(staged):
+                phase.declare(node)
         if joins and stage in WAITS:
             name, reason = WAITS[stage]
             operations.nothing(name=name, reason=reason)

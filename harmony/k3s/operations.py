@@ -64,7 +64,7 @@ def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
 @dataclass(frozen=True)
 class Swap:
     """The commands that swap a node's staged files in for those k3s runs on, in its turn
-    (harmony.k3s.phases.start.swap), and back where k3s fails on them."""
+    (harmony.k3s.phases.p6_start.swap), and back where k3s fails on them."""
 
     place: str  # put the staged files in place, keeping what k3s ran on beside them
     put_back: str  # put back what k3s ran on

@@ -75,7 +75,7 @@ SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
 RPM_REPO = "/etc/yum.repos.d/rancher-k3s-common.repo"  # for the k3s-selinux policy
 
 # The files k3s runs on: a run stages a new one beside the live one (`staged`), and the node's
-# turn in the rolling order puts it in place with the restart (harmony.k3s.phases.start).
+# turn in the rolling order puts it in place with the restart (harmony.k3s.phases.p6_start).
 RUN_FILES = (
     BINARY,
     CONFIG,

@@ -28,7 +28,7 @@ def run_hosts(flow: Flow) -> None:
     flow.result = result = deploy(flow)
     statuses = STATUSES[flow.deploy]
     hosts = [result.of(host.name).report(statuses, stopped=result.stopped is not None) for host in flow.hosts]
-    flow.report = reports.Report(flow.deploy, flow.request.name, hosts, statuses, phases=phases(result),
+    flow.report = reports.Report(flow.deploy, flow.request.name, hosts, statuses, phases=result.phase_counts(),
                                  started=flow.started, ok=all(h.status != reports.FAILED for h in hosts),
                                  stop=result.stopped)
     if result.stopped is not None:
@@ -59,7 +59,7 @@ def plan_report(flow: Flow) -> reports.Report:
             hosts.append(reports.HostReport(host.name, reports.FAILED, reason=outcome.reason))
         else:
             hosts.append(outcome.report(reports.PLAN))
-    return reports.Report("plan", flow.request.name, hosts, reports.PLAN, phases=phases(flow.result),
+    return reports.Report("plan", flow.request.name, hosts, reports.PLAN, phases=flow.result.phase_counts(),
                           started=flow.started, ok=all(h.status in reports.PLAN[:2] for h in hosts),
                           stop=flow.result.stopped)
 
@@ -76,18 +76,3 @@ def confirm(flow: Flow) -> None:
     if not shown.ok:
         raise RunFailed("planning failed; see above")
     flow.request.confirm()
-
-
-def phases(result) -> list[reports.PhaseCount]:
-    """Per phase, the hosts on which it changed something, nothing, or failed."""
-    counts: dict[str, reports.PhaseCount] = {}
-    for outcome in result.hosts.values():
-        seen: dict[str, str] = {}
-        for names, verdict in ((outcome.unchanged, "unchanged"), (outcome.changed, "changed"),
-                               (outcome.failed, "failed")):
-            for phase in filter(None, map(reports.phase_of, names)):
-                seen[phase] = verdict
-        for phase, verdict in seen.items():
-            count = counts.setdefault(phase, reports.PhaseCount(phase))
-            setattr(count, verdict, getattr(count, verdict) + 1)
-    return list(counts.values())

@@ -7,10 +7,15 @@ order and results are, never proof of what a host does (the e2e suite's real hos
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = "v1.31.4+k3s1"
+BINARY = b"k3s stand-in bytes"  # the airgap bundle's k3s
 
 
 def fact_output(name: str, running: bool) -> list[str]:
@@ -31,18 +36,20 @@ def fact_output(name: str, running: bool) -> list[str]:
 
 
 def inventory(tmp_path: Path, servers: list[str], agents: list[str], running: bool,
-              responses: dict[str, dict] | None = None) -> Path:
+              responses: dict[str, dict] | None = None, facts: dict[str, list[str]] | None = None) -> Path:
     """An inventory file of fake servers and agents, installing k3s from an airgap bundle of its
-    own (nothing to download); `responses` scripts more commands, per host name."""
+    own (nothing to download); `responses` scripts more commands, `facts` more lines of the host
+    fact's answer, per host name."""
     bundle = tmp_path / "bundle"
     bundle.mkdir(exist_ok=True)
     (bundle / "VERSION").write_text(VERSION + "\n")
-    (bundle / "k3s").write_bytes(b"k3s stand-in bytes")
-    digest = hashlib.sha256(b"k3s stand-in bytes").hexdigest()
+    (bundle / "k3s").write_bytes(BINARY)
+    digest = hashlib.sha256(BINARY).hexdigest()
     (bundle / "sha256sum-amd64.txt").write_text(f"{digest}  k3s\n")
 
     def entry(name: str) -> str:
-        scripted = {**(responses or {}).get(name, {}), "printf 'arch": fact_output(name, running)}
+        scripted = {**(responses or {}).get(name, {}),
+                    "printf 'arch": fact_output(name, running) + (facts or {}).get(name, [])}
         data = {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": scripted, "k3s_airgap_dir": str(bundle),
                 "k3s_version": VERSION, "k3s_node_labels": {"order": "test"}}
         return f"({f'@fake/{name}'!r}, {data!r})"
@@ -51,3 +58,23 @@ def inventory(tmp_path: Path, servers: list[str], agents: list[str], running: bo
     path.write_text(f"k3s_servers = [{', '.join(map(entry, servers))}]\n"
                     f"k3s_agents = [{', '.join(map(entry, agents))}]\n")
     return path
+
+
+def run(tmp_path: Path, inventory_path: Path, dry: bool, data: str = "{}") -> dict:
+    """harmony's runner, in a process of its own (patched by gevent, as harmony's is), running
+    the k3s deploy over the fake hosts of `inventory_path` with the run's `data` (a Python
+    expression): {"hosts": {host: its HostResult as a dict}, "phases": the phase counts}."""
+    script = ("from gevent import monkey; monkey.patch_all()\n"
+              "import dataclasses, json, sys\n"
+              "from harmony import runner, targets\n"
+              "from harmony.k3s.cluster import Cluster\n"
+              "from harmony.resolved import Resolved\n"
+              "result = runner.run(targets.resolve(sys.argv[1]), 'harmony.k3s.deploy.up',"
+              f" runner.RunOptions(data={data}), dry=sys.argv[2] == 'dry', quiet=True)\n"
+              "print(json.dumps({'hosts': {n: dataclasses.asdict(h) for n, h in result.hosts.items()},"
+              " 'phases': [dataclasses.asdict(c) for c in result.phase_counts()]}))\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script, str(inventory_path), "dry" if dry else "apply"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

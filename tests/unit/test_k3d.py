@@ -5,7 +5,7 @@ import yaml
 
 from harmony.errors import BadInput
 from harmony.k3d.facts import K3dCluster, _k3d_clusters
-from harmony.k3d import lifecycle, render
+from harmony.k3d import hostrun, render, spec
 from harmony.k3d.settings import from_data
 
 
@@ -51,7 +51,7 @@ def test_bad_k3d_data_is_bad_input(data, message):
     ("MINGW64_NT-10.0", "x86_64", "k3d-windows-amd64.exe"),
 ])
 def test_release_asset_per_platform(system, machine, name):
-    assert lifecycle.asset(system, machine).name == name
+    assert hostrun.asset(system, machine).name == name
 
 
 def test_cluster_list_and_spec_difference():
@@ -60,5 +60,5 @@ def test_cluster_list_and_spec_difference():
         '"State": {"Running": true}}, {"role": "loadbalancer", "State": {"Running": true}}]}]')
     assert listed == {"dev": K3dCluster(servers=1, agents=0, running=1, image="rancher/k3s:v1.30.8-k3s1")}
     settings = from_data({"harmony_cluster": "dev", "k3d_agents": 1}, "@local")
-    assert lifecycle.spec_difference(listed["dev"], settings, "v1.31.4+k3s1") == (
+    assert spec.spec_difference(listed["dev"], settings, "v1.31.4+k3s1") == (
         "agents 0 -> 1, image rancher/k3s:v1.30.8-k3s1 -> rancher/k3s:v1.31.4-k3s1")

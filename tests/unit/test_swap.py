@@ -7,7 +7,7 @@ import subprocess
 
 from harmony.k3s import paths
 from harmony.k3s.hostrun import K3sHostRun
-from harmony.k3s.phases.start import swap
+from harmony.k3s.phases.p6_start import swap
 from harmony.k3s.settings import from_data
 from harmony.k3s.facts import HostState
 

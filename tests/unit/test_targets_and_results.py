@@ -1,7 +1,5 @@
-import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -54,23 +52,9 @@ def test_one_host_is_its_own_inventory_never_a_file_module_or_lookup_of_its_name
 
 
 def run_over_fakes(tmp_path, responses: dict, dry: bool, data: str = "{}") -> dict[str, dict]:
-    """harmony's runner, in a process of its own (patched by gevent, as harmony's is), running
-    the k3s deploy over fake hosts with the run's `data` (a Python expression): {host: its
-    HostResult as a dict}."""
+    """The k3s deploy over a fake server and two agents: {host: its HostResult as a dict}."""
     path = fakehosts.inventory(tmp_path, ["s1"], ["a1", "a2"], running=False, responses=responses)
-    script = ("from gevent import monkey; monkey.patch_all()\n"
-              "import dataclasses, json, sys\n"
-              "from harmony import runner, targets\n"
-              "from harmony.k3s.cluster import Cluster\n"
-              "from harmony.resolved import Resolved\n"
-              "result = runner.run(targets.resolve(sys.argv[1]), 'harmony.k3s.deploy.up',"
-              f" runner.RunOptions(data={data}), dry=sys.argv[2] == 'dry', quiet=True)\n"
-              "print(json.dumps({n: dataclasses.asdict(h) for n, h in result.hosts.items()}))\n")
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", script, str(path), "dry" if dry else "apply"], cwd=fakehosts.ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return fakehosts.run(tmp_path, path, dry, data)["hosts"]
 
 
 FAILING_RELOAD = {"a2": {"daemon-reload": {"success": False, "stderr": "harmony: no space left on device"}}}
@@ -166,7 +150,7 @@ def test_the_fact_is_a_posix_shell_script_that_describes_this_machine():
 def test_a_file_newer_than_the_running_unit_means_a_restart_is_pending():
     from harmony.facts import FileState
     from harmony.k3s.facts import HostState, UnitState
-    from harmony.k3s.phases.start import restart_pending
+    from harmony.k3s.phases.p6_start import restart_pending
 
     state = HostState(files={"/bin/k": FileState("755", "a" * 64, mtime=200)},
                       units={"k3s": UnitState("loaded", "active", "enabled", started=100)})

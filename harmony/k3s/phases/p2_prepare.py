@@ -1,19 +1,21 @@
 """Prepare: make the host ready for k3s. No service of the role it no longer has; the kernel
 modules, kernel settings and SELinux policy k3s needs; k3s's ports open in its firewall. Nothing
-where the host has them already."""
+where the host has them already: each step is declared only where the host's state shows work
+for it, so the phase needs no `should_run` of its own (it always runs, and on a host ready for
+k3s declares nothing, so that, as before, no report lists it there)."""
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
 
 from harmony import operations, shell
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, paths, prepare
+from harmony.facts import text_sha256
 from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.service import Service
+from harmony.phase import Phase
 
 
-@deploy("prepare")
 def run(node: K3sHostRun) -> None:
     remove_other_role(node)
     kernel(node)
@@ -73,9 +75,15 @@ def open_ports(node: K3sHostRun) -> bool:
         operations.run(name=f"Open k3s's ports in {state.firewall.kind}", command=" && ".join(commands))
     chains = firewall.blocking_chains(state.firewall)
     if chains:
-        script = node.write(paths.FIREWALL_SCRIPT, firewall.nft_script(wanted, chains), "755", "Write k3s-firewall.sh")
-        if script.will_change or firewall.nft_missing(state.firewall, wanted):
+        script = firewall.nft_script(wanted, chains)
+        written = not node.settled(paths.FIREWALL_SCRIPT, text_sha256(script), "755", staged=False)
+        if written:
+            node.write(paths.FIREWALL_SCRIPT, script, "755", "Write k3s-firewall.sh")
+        if written or firewall.nft_missing(state.firewall, wanted):
             operations.run(name="Open k3s's ports in nftables", command=paths.FIREWALL_SCRIPT)
     elif paths.FIREWALL_SCRIPT in state.files:
         operations.remove(name="Remove k3s-firewall.sh (no nftables chain drops)", targets=[paths.FIREWALL_SCRIPT])
     return bool(chains)
+
+
+PHASE = Phase("prepare", run)

@@ -3,7 +3,8 @@ in place here and nowhere else, together with the restart, so that a node whose 
 (the rollout stopped at another) runs, and would restart, on its old files. k3s is started where
 it is not running, and restarted where a file it runs on changed (or changed after it started: a
 run stopped before its restart), one host at a time, each back and Ready (drained first, if
-asked) before the next one's turn."""
+asked) before the next one's turn. Passed where k3s is enabled and running, on the files in place,
+and the phases before staged nothing for its turn."""
 
 from __future__ import annotations
 
@@ -12,17 +13,22 @@ import posixpath
 from collections.abc import Iterable
 
 from pyinfra import host, inventory
-from pyinfra.api import deploy
 
 from harmony import shell
 from harmony.k3s import cluster, operations, paths
 from harmony.k3s.facts import HostState
 from harmony.k3s.hostrun import K3sHostRun
+from harmony.phase import Phase
 
 logger = logging.getLogger("pyinfra")
 
 
-@deploy("start")
+def should_run(node: K3sHostRun) -> bool:
+    unit = node.state.unit(node.service.name)
+    return bool(node.placed or node.removed) or not (unit.active and unit.enabled) or restart_pending(
+        node.state, node.service.name, paths.RUN_FILES)
+
+
 def run(node: K3sHostRun) -> None:
     settings, state, service = node.settings, node.state, node.service
     unit, this_turn = state.unit(service.name), turn(node)
@@ -90,3 +96,6 @@ def restart_pending(state: HostState, unit: str, files: Iterable[str]) -> bool:
     """Whether any of `files` changed after the running unit started."""
     started = state.unit(unit).started
     return bool(started) and any(state.files[p].mtime > started for p in files if p in state.files)
+
+
+PHASE = Phase("start", run, should_run)

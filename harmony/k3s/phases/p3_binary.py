@@ -1,19 +1,29 @@
 """The binary: the k3s release for the host's architecture, checked against the release's
 sha256 and staged beside the one k3s runs, for the node's turn to put in place; from an airgap
-bundle, with its images."""
+bundle, with its images. Passed where each is in place and nothing is staged."""
 
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
 
 from harmony import operations, runlock
-from harmony.k3s import airgap
-from harmony.k3s import paths
+from harmony.k3s import airgap, paths
 from harmony.k3s.hostrun import K3sHostRun
+from harmony.phase import Phase
 
 
-@deploy("binary")
+def should_run(node: K3sHostRun) -> bool:
+    return not all(node.settled(path, sha256, mode) for path, sha256, mode in files(node))
+
+
+def files(node: K3sHostRun) -> list[tuple[str, str, str]]:
+    """The files this phase puts on the host, as (path, sha256, mode)."""
+    if node.settings.airgap_dir:
+        return [(item.dest, item.sha256, "755" if item.dest == paths.BINARY else "644")
+                for item in airgap.items(node.settings.airgap_dir, node.state.arch)]
+    return [(paths.BINARY, node.resolved.sha256[node.binary_url], "755")]
+
+
 def run(node: K3sHostRun) -> None:
     settings, state, installed = node.settings, node.state, node.state.k3s_version
     install = f"Install k3s {node.version}" + (f" (from {installed})" if installed and installed != node.version else "")
@@ -38,3 +48,6 @@ def run(node: K3sHostRun) -> None:
         watch=runlock.run_process(host),
         **node.staging(paths.BINARY, sha256),
     )
+
+
+PHASE = Phase("binary", run, should_run)

@@ -1,11 +1,11 @@
 """Preflight: can this host run k3s as harmony installs it? Read its state (under its run lock),
 check it, and fail the host with the reason before anything changes, on every host at once;
-then remove the temporary files a killed run left."""
+then remove the temporary files a killed run left. Never passed: it is the checks, and reads the
+state the later phases decide from."""
 
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
 
 from harmony import operations, releases
 from harmony.errors import BadInput
@@ -14,12 +14,12 @@ from harmony.k3s.facts import HostState
 from harmony.k3s.hoststate import first_server_problem, host_state
 from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.settings import Settings
+from harmony.phase import Phase
 from harmony.urls import insecure_urls
 
 CHECK = "Check the host can run k3s"
 
 
-@deploy("preflight")
 def run(node: K3sHostRun) -> None:
     refused = insecure_urls(host.data, host.name)
     if refused:
@@ -88,3 +88,6 @@ def host_problem(state: HostState, settings: Settings) -> str | None:
     except BadInput as error:
         return str(error)
     return None
+
+
+PHASE = Phase("preflight", run)

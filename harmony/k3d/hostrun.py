@@ -1,0 +1,93 @@
+"""What the host's run of the k3d lifecycle knows, handed from phase to phase, and where k3d's
+files are on that host.
+
+The lifecycle (`harmony.k3d.lifecycle`) makes one `K3dHostRun` and passes it through the phases
+in order; each reads what the earlier ones found (the host's state, whether the cluster changed).
+Everything runs as the login user, whose Docker it is (`USER`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyinfra import host
+
+from harmony import operations, releases, runlock
+from harmony.errors import BadInput
+from harmony.k3d import render
+from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
+from harmony.k3d.settings import K3dSettings
+from harmony.resolved import Resolved
+from harmony.runtime import Platform
+
+ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
+USER = {"_sudo": False}  # k3d and Docker are the login user's
+
+
+@dataclass
+class K3dHostRun:
+    settings: K3dSettings
+    resolved: Resolved  # what the controller worked out for the run
+    state: K3dHostState = field(default_factory=K3dHostState)
+    refused: bool = False  # a phase failed the host: the later ones add nothing
+    changed: bool = False  # the cluster phase changes the cluster (its kubeconfig with it)
+
+    @property
+    def version(self) -> str:
+        """The k3s release the cluster runs."""
+        return self.resolved.version
+
+    @property
+    def k3d_url(self) -> str:
+        """Where the k3d release publishes the executable for this host (BadInput: nowhere)."""
+        return releases.download_url(self.settings.release_url, self.settings.version,
+                                     asset(self.state.system, self.state.arch).name)
+
+    @property
+    def paths(self) -> "Paths":
+        return paths_of(self.state, self.settings)
+
+    @property
+    def cluster(self) -> K3dCluster | None:
+        return self.state.clusters.get(self.settings.cluster)
+
+    @property
+    def spec(self) -> str:
+        return render.config_yaml(self.settings, self.version)
+
+    def refuse(self, name: str, message: str) -> None:
+        operations.fail(name=name, message=message, **USER)
+        self.refused = True
+
+
+@dataclass(frozen=True)
+class Paths:
+    k3d: str
+    spec: str
+    kubeconfig: str
+
+
+def paths_of(state: K3dHostState, settings: K3dSettings) -> Paths:
+    directory = k3d_state_dir(state.home)
+    return Paths(f"{state.bin_dir}/k3d", f"{directory}/{settings.cluster}.yaml",
+                 f"{directory}/{settings.cluster}.kubeconfig")
+
+
+def asset(system: str, machine: str) -> releases.Asset:
+    """k3d's release asset for a host (`uname -s`, `uname -m`), listed in `checksums.txt`."""
+    os_name = Platform(system, "none", "none", "absent").os
+    if os_name not in ("linux", "macos", "windows") or machine not in ARCHES:
+        raise BadInput(f"k3d has no release for {system} on {machine}")
+    name = f"k3d-{'darwin' if os_name == 'macos' else os_name}-{ARCHES[machine]}"
+    return releases.Asset(name + (".exe" if os_name == "windows" else ""), "checksums.txt")
+
+
+def k3d_state(settings: K3dSettings, check_name: str) -> K3dHostState | None:
+    """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
+    after adding an operation that fails the host, where another run holds it."""
+    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **runlock.take(host), **USER)
+    problem = state.lock.problem(host)
+    if problem:
+        operations.fail(name=check_name, message=problem, **USER)
+        return None
+    return state

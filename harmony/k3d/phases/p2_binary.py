@@ -1,0 +1,33 @@
+"""The binary: the k3d release for the host, checksum verified, put in place atomically.
+Passed where the host's k3d is that release's."""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from harmony import operations, runlock
+from harmony.facts import same_file
+from harmony.k3d.hostrun import USER, K3dHostRun
+from harmony.phase import Phase
+
+
+def should_run(node: K3dHostRun) -> bool:
+    return not same_file(node.state.files.get(node.paths.k3d), node.resolved.sha256[node.k3d_url], "755")
+
+
+def run(node: K3dHostRun) -> None:
+    settings, state = node.settings, node.state
+    operations.binary(
+        name=f"Install k3d {settings.version}",
+        url=node.k3d_url,
+        sha256=node.resolved.sha256[node.k3d_url],
+        dest=node.paths.k3d,
+        current=state.files.get(node.paths.k3d),
+        stall_timeout=settings.k3s.download_stall_timeout,
+        allow_http=settings.k3s.allow_http,
+        watch=runlock.run_process(host),
+        **USER,
+    )
+
+
+PHASE = Phase("binary", run, should_run)
