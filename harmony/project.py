@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from harmony import shown, targets, yamlfiles
+from harmony import releases, shown, targets, yamlfiles
 from harmony.errors import BadInput
 
 FILENAME = "harmony.yaml"
@@ -216,11 +216,16 @@ def _problem(error) -> str:
                    if key in error.instance and not set(needs) <= set(error.instance))
         return f"'{key}' is only for {' and '.join(rule[key])}: remove it"
     if kind == "type":
+        value = error.instance
+        if rule == "string" and isinstance(value, (bool, int, float)):  # YAML read a bare word as another type
+            read = "true or false" if isinstance(value, bool) else "a number"
+            return f"must be a string: YAML reads {json.dumps(value)} as {read}, so put it in quotes"
         return f"must be {TYPES.get(rule, rule)}"
     if kind == "enum":
         return f"must be one of {', '.join(map(str, rule))}"
     if kind == "pattern":
-        return f"must look like {schema_['examples'][0]}" if schema_.get("examples") else f"must match {rule}"
+        said = f"must look like {schema_['examples'][0]}" if schema_.get("examples") else f"must match {rule}"
+        return said + (releases.channel_meant(error.instance) if error.absolute_path[-1] == "version" else "")
     if kind in BOUNDS:
         return f"must be {BOUNDS[kind].format(rule)}"
     return f"is not valid here: {schema_.get('description', 'see harmony/project.schema.json')}"

@@ -60,10 +60,17 @@ def asset_for(machine: str) -> Asset:
 
 def check_version(version: str) -> str:
     if not VERSION_PATTERN.fullmatch(version):
-        raise BadInput(
-            f"invalid k3s version {shown.value(version)}: expected a release tag like v1.31.4+k3s1"
-        )
+        raise BadInput(f"invalid k3s version {shown.value(version)}: expected a release tag like "
+                       f"v1.31.4+k3s1{channel_meant(version)}")
     return version
+
+
+def channel_meant(version: object) -> str:
+    """Where a version asked for is a minor release (1.31, v1.31.4), the channel that gives its
+    newest release, as a hint to append to a refusal; else ""."""
+    minor = re.fullmatch(r"v?(\d+\.\d+)(\.\d+)?", str(version))
+    return (f"; for the newest v{minor[1]} release, ask for its channel: --channel v{minor[1]} "
+            f"(cluster.channel: v{minor[1]})" if minor else "")
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -155,7 +162,7 @@ def _checksum_text(url: str, version: str, product: str, allow_http: bool) -> st
         return text
     from harmony import fetch  # with httpx: a no-op run of a pinned release imports neither
 
-    option = "--release-url" if product == "k3s" else f"{product}_release_url"
+    option = "--release-url" if product == "k3s" else f"--set {product}_release_url=URL"
     response = fetch.get(url, allow_http, f"the {product} release site", f"check {option} and the network")
     if response.status_code == 404:
         return None

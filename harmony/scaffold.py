@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+import yaml
+
 from harmony import project
 from harmony.errors import BadInput
 
@@ -89,7 +91,9 @@ def _unique(name: str, taken: set) -> str:
 
 
 def _scalar(value: str) -> str:
-    return value if PLAIN.fullmatch(value) else json.dumps(value)
+    """The value as YAML reads it back as the same string: bare where it can be, else quoted (a
+    version like 1.31 would read as a number)."""
+    return value if PLAIN.fullmatch(value) and isinstance(yaml.safe_load(value), str) else json.dumps(value)
 
 
 def render(project_name: str, name: str, target: str, version: str | None, channel: str | None, runtime: str,

@@ -101,6 +101,10 @@ def test_an_inventory_target_is_relative_to_the_file(tmp_path):
     ("cluster:\n  name: a\n  name: b\n", ":3: cluster: 'name' is given twice (first on line 2): keep one"),
     ("cluster:\n  name: [a\n", ":3: not valid YAML ("),  # the problem in the words of PyYAML's C or Python parser
     ("- a list\n", ":1: must be a mapping (key: value)"),
+    ("cluster:\n  version: 1.31\n", ":2: cluster.version: must be a string: YAML reads 1.31 as a number, so put it "
+                                     "in quotes"),
+    ('cluster:\n  version: "1.31"\n', ":2: cluster.version: must look like v1.31.4+k3s1; for the newest v1.31 "
+                                       "release, ask for its channel: --channel v1.31 (cluster.channel: v1.31)"),
 ])
 def test_an_error_names_the_file_the_line_and_the_fix(tmp_path, text, expected):
     path = write(tmp_path, text)
@@ -214,7 +218,14 @@ def test_init_refuses_options_that_make_a_bad_file_and_writes_nothing(tmp_path):
         scaffold.init(tmp_path, name="My App")
     with pytest.raises(BadInput, match="--version or --channel, not both"):
         scaffold.init(tmp_path, version="v1.31.4+k3s1", channel="stable")
+    with pytest.raises(BadInput, match=r"for the newest v1.31 release, ask for its channel: --channel v1.31"):
+        scaffold.init(tmp_path, version="1.31")  # written as typed, and read back as a string
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_writes_every_value_as_the_string_it_was_given():
+    for value in ("1.31", "true", "null", "0x10", "demo"):
+        assert yaml.safe_load(f"k: {scaffold._scalar(value)}") == {"k": value}
 
 
 def test_cluster_names_from_directories():
