@@ -1,4 +1,5 @@
-"""Waiting for a cluster from the controller, through the Kubernetes API (the official client).
+"""Waiting for a cluster from the controller, through the Kubernetes API (its nodes read with
+`harmony.kubeapi`; the official client for what writes).
 
 Bounded: it polls until every expected node is Ready or the deadline passes, and then says which
 nodes were missing or not Ready.
@@ -6,7 +7,6 @@ nodes were missing or not Ready.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -28,22 +28,12 @@ def core_api(kubeconfig: dict):
 
 
 def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
-    """The cluster's nodes; raises the client's errors when the API cannot be reached.
+    """The cluster's nodes; raises what the connection raises when the API cannot be reached."""
+    from harmony import kubeapi
 
-    Read as plain JSON through the client's ApiClient: the generated CoreV1Api and its models
-    take longer to import (0.4 s) than a no-op run spends on everything else on the controller.
-    """
-    from kubernetes import config
-
-    api = config.new_client_from_config_dict(kubeconfig)
-    request = api.param_serialize("GET", "/api/v1/nodes", header_params={"Accept": "application/json"},
-                                  auth_settings=["BearerToken"])
-    response = api.call_api(*request, _request_timeout=timeout)
-    response.read()
-    if not 200 <= response.status < 300:
-        raise RunFailed(f"the API answered {response.status} for /api/v1/nodes")
+    listed = kubeapi.get(kubeconfig, "/api/v1/nodes", timeout)
     nodes = []
-    for item in json.loads(response.data).get("items") or []:
+    for item in listed.get("items") or []:
         status, labels = item.get("status") or {}, item["metadata"].get("labels") or {}
         nodes.append(ListedNode(
             name=item["metadata"]["name"],
