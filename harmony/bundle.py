@@ -15,7 +15,7 @@ from harmony.errors import RunFailed
 from harmony.images import archive
 from harmony.images.registry import Puller
 from harmony.k3s import airgap
-from harmony.k3s.paths import IMAGE_SUFFIXES, images_archive
+from harmony.k3s.paths import IMAGE_SUFFIXES
 from harmony.k3s.settings import registries
 from harmony.urls import check_https, url
 from harmony.workloads import images as workload_images, spec
@@ -57,7 +57,7 @@ def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arc
               for e in project.workloads if remote(e.get("helm") or {})}
     lines, files = [], []
     for arch, images in pulled.items():
-        path = directory / images_archive(arch)
+        path = directory / archive.file_name(arch)
         archive.write(path, images)
         files.append(path)
         size = sum(blob.size for image in images for blob in image.blobs)
@@ -71,11 +71,11 @@ def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arc
         partial.rename(directory / name)
         files.append(directory / name)
         lines.append(f"the chart of workload '{workload}' bundled in {name}")
-    for stale in (set(directory.glob(images_archive("*"))) | set(directory.glob("charts/*.tgz"))) - set(files):
+    for stale in (set(directory.glob(archive.file_name("*"))) | set(directory.glob("charts/*.tgz"))) - set(files):
         stale.unlink()
     sums = directory / airgap.IMAGES_CHECKSUMS
     if files:
-        sums.write_text("".join(f"{airgap.sha256_of(p)}  {p.relative_to(directory)}\n" for p in files))
+        sums.write_text("".join(f"{releases.file_sha256(p)}  {p.relative_to(directory)}\n" for p in files))
     else:
         sums.unlink(missing_ok=True)
         lines.append("the project's workloads run no images to bundle")
@@ -103,7 +103,7 @@ def make(directory: str, version_: str, release_url: str, arches: list[str], all
 
 
 def _download(url: str, path: Path, sha256: str, allow_http: bool) -> Path:
-    if path.is_file() and airgap.sha256_of(path) == sha256:
+    if path.is_file() and releases.file_sha256(path) == sha256:
         return path
     partial = path.with_name(path.name + ".part")
     try:
@@ -119,7 +119,7 @@ def _download(url: str, path: Path, sha256: str, allow_http: bool) -> Path:
     except BaseException:  # stopped: no half-downloaded file stays
         partial.unlink(missing_ok=True)
         raise
-    if airgap.sha256_of(partial) != sha256:
+    if releases.file_sha256(partial) != sha256:
         partial.unlink()
         raise RunFailed(f"{url} does not match its published sha256 {sha256}: discarded")
     partial.rename(path)

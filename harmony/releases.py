@@ -10,9 +10,11 @@ is also computed once, even when all the run's hosts ask at the same moment.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from harmony import localstate, once
@@ -172,6 +174,15 @@ def _checksum_text(url: str, version: str, product: str, allow_http: bool) -> st
         raise BadInput(f"{url} lists no sha256 checksums: is {option} a {product} release mirror?")
     localstate.keep(url, response.text)
     return response.text
+
+
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def parse_checksums(text: str) -> dict[str, str]:

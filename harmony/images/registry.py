@@ -38,10 +38,9 @@ from pathlib import Path
 
 import httpx
 
-from harmony import fetch, localstate
+from harmony import fetch, localstate, releases
 from harmony.errors import BadInput, RunFailed
 from harmony.images.reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Reference
-from harmony.k3s.airgap import sha256_of
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -283,5 +282,5 @@ def _repository(url: str) -> str:
 
 def _sha256(path: Path) -> str:
     """A file's digest as the distribution API writes digests."""
-    return "sha256:" + sha256_of(path)
+    return "sha256:" + releases.file_sha256(path)
 

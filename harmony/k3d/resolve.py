@@ -8,7 +8,6 @@ from pyinfra import host
 
 from harmony import releases, resolved
 from harmony.k3d.settings import K3dSettings
-from harmony.k3s.resolve import pin_version
 from harmony.resolved import Resolved
 
 
@@ -16,8 +15,9 @@ def resolve(settings: K3dSettings, pin: bool = True) -> Resolved:
     """With `pin`, the version and the downloads; else (the command installs nothing) neither."""
     if not pin:
         return Resolved("k3d")
-    return Resolved("k3d", pin_version([settings.k3s]),
-                    releases.k3d_downloads(settings.release_url, settings.version, settings.k3s.allow_http))
+    k3s = settings.k3s  # the release the cluster's nodes run: asked for, or its channel's
+    return Resolved("k3d", k3s.version or releases.resolve_channel(k3s.channel_url, k3s.channel),
+                    releases.k3d_downloads(settings.release_url, settings.version, k3s.allow_http))
 
 
 def of_run(settings: K3dSettings) -> Resolved:

@@ -17,12 +17,12 @@ needs the internet.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from harmony import once, releases
-from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR, images_archive
+from harmony.images import archive
+from harmony.k3s.paths import IMAGE_SUFFIXES, IMAGES_DIR
 from harmony.errors import BadInput
 
 IMAGES_CHECKSUMS = "sha256sum-harmony.txt"
@@ -37,14 +37,6 @@ class Item:
     dest: str
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def version(directory: str) -> str:
     """The release a bundle holds, after checking every file it has against its checksum files;
     BadInput if the directory is not a bundle, or is damaged."""
@@ -55,7 +47,7 @@ def version(directory: str) -> str:
                        "harmony bundle DIR --version V")
     for checksum_file in sorted(p.name for p in bundle.glob("sha256sum-*.txt")):
         for name, sha256 in _sums(bundle, checksum_file).items():
-            if (bundle / name).is_file() and sha256_of(bundle / name) != sha256:
+            if (bundle / name).is_file() and releases.file_sha256(bundle / name) != sha256:
                 raise BadInput(f"{bundle / name} does not match its checksum in {checksum_file}: "
                                "the bundle is damaged; make it again")
     return releases.check_version(path.read_text().strip())
@@ -79,16 +71,16 @@ def items(directory: str, machine: str) -> tuple[Item, ...]:
     arch = asset.checksum_file[len("sha256sum-"):-len(".txt")]
     names = [asset.name] + [n for n in (f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES)
                             if (bundle / n).is_file()][:1]
-    if (bundle / images_archive(arch)).is_file():
-        names.append(images_archive(arch))
+    if (bundle / archive.file_name(arch)).is_file():
+        names.append(archive.file_name(arch))
         sums = {**sums, **_sums(bundle, IMAGES_CHECKSUMS)}
     found = []
     for name in names:
         path = bundle / name
         if not path.is_file() or name not in sums:
             raise BadInput(f"the airgap bundle {directory} lacks {name} or its checksum")
-        if sha256_of(path) != sums[name]:
-            listed = IMAGES_CHECKSUMS if name == images_archive(arch) else asset.checksum_file
+        if releases.file_sha256(path) != sums[name]:
+            listed = IMAGES_CHECKSUMS if name == archive.file_name(arch) else asset.checksum_file
             raise BadInput(f"{path} does not match its checksum in {listed}: the bundle is damaged; make it again")
         dest = "/usr/local/bin/k3s" if name == asset.name else f"{IMAGES_DIR}/{name}"
         found.append(Item(path, sums[name], dest))

@@ -1,5 +1,6 @@
 """Where k3s keeps its files on a host: the same places the official install script uses."""
 
+from harmony.images import archive
 from harmony.runtime import INITS  # the init systems harmony runs k3s under
 
 BIN_DIR = "/usr/local/bin"
@@ -60,14 +61,8 @@ IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
 ARCHES = ("amd64", "arm64", "arm", "s390x")
 
 
-def images_archive(arch: str) -> str:
-    """The name of a project's images archive (harmony.images.archive) for an architecture, in
-    an airgap bundle and on a host."""
-    return f"harmony-images-{arch}.tar"
-
-
 IMAGE_PATHS = tuple(f"{IMAGES_DIR}/k3s-airgap-images-{arch}{suffix}" for arch in ARCHES for suffix in IMAGE_SUFFIXES) \
-    + tuple(f"{IMAGES_DIR}/{images_archive(arch)}" for arch in ARCHES)
+    + tuple(f"{IMAGES_DIR}/{archive.file_name(arch)}" for arch in ARCHES)
 
 # Host preparation, written only where a kernel module or setting k3s needs is missing.
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"

@@ -11,7 +11,6 @@ from pathlib import Path
 from harmony.errors import BadInput
 from harmony.images import archive, reference
 from harmony.images.reference import Reference
-from harmony.k3s.paths import images_archive
 from harmony.workloads.spec import Workload
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -64,7 +63,7 @@ def check_bundled(directory: str, project, workloads: list[Workload]) -> None:
     """BadInput unless the airgap bundle in `directory` holds each image the workloads run, for
     each architecture it was made for (its charts `spec.load` took from it)."""
     images = {str(image) for image in wanted(project, workloads).images}
-    archives = sorted(Path(directory).glob(images_archive("*")))
+    archives = sorted(Path(directory).glob(archive.file_name("*")))
     if images and not archives:
         raise BadInput(f"the airgap bundle {directory} holds none of the images the project's workloads run: "
                        f"make it with the project file (harmony bundle {directory})")
