@@ -46,6 +46,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
 STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
+HELD_GRACE = 2.0  # seconds after a held step ends for the next steps to refuse to begin (a round trip each)
 OUTCOMES = ("failed", "changed", "unchanged")  # a step's, and a phase's: the first that any of its steps had
 DONE = ("changed", "unchanged")
 
@@ -252,10 +253,17 @@ class _Stopper:
         self.ender = gevent.spawn(self._end_when_free)
 
     def _end_when_free(self) -> None:
+        """The grace runs from the stop, and from the end of a held step (HELD_GRACE): the steps
+        after a held restart refuse to begin (`operations.step`), a round trip each, and the run
+        ends by itself, its steps in progress finished, where killing it then would call it forced."""
         import gevent
 
         graced = time.monotonic() + STEP_GRACE
-        while not self.worker.dead and (time.monotonic() < graced or holds.held(self.hosts)):
+        while not self.worker.dead:
+            if holds.held(self.hosts):
+                graced = time.monotonic() + HELD_GRACE
+            elif time.monotonic() >= graced:
+                break
             gevent.sleep(0.1)
         self._end()
 

@@ -249,12 +249,14 @@ def test_a_run_stopped_mid_restart_lets_it_finish_and_begins_nothing_more(harmon
     run = spawn_up(harmony, host, "--set", 'k3s_node_labels={"tier": "core"}')
     lines = read_lines(run)
     assert until(lambda: any("operation: k3s up | start | Restart k3s" in line for line in lines), timeout=120)
-    time.sleep(2)
+    # The restart has begun once systemd is starting k3s again (its files are swapped in first):
+    # a stop before it would end the run at once, a loaded machine taking its time to get there.
+    assert until(lambda: host.sh("systemctl show -p ActiveState --value k3s") == "activating", timeout=60), lines
     os.kill(run.pid, stop)
     assert run.wait(timeout=60) == (-signal.SIGKILL if stop == signal.SIGKILL else 130)
     if stop != signal.SIGKILL:
         assert until(lambda: any(f"stopped by {stop.name} during 'k3s up | start | Restart k3s for its changed files': "
-                                 "the steps in progress finished; no host began another" in line for line in lines))
+                                 "the steps in progress finished; no host began another" in line for line in lines)), "".join(lines[-6:])
         assert any("harmony: stopping: waiting for the restart of k3s on 127.0.0.1 to finish (at most " in line
                    and "; stop again to end it now" in line for line in lines), lines
         reported = run.stdout.read()
