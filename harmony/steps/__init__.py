@@ -8,6 +8,7 @@ verbs live here, by what they work on:
   it before any host is changed, and every refusal of bad input before any host is asked;
 - `hosts`: run the runtime's deploy on every host (or plan it), and report what it did;
 - `cluster`: the cluster through its API: wait for its nodes, merge its kubeconfig, survey it.
+- `workloads`: what the steps on a project's workloads say in the report.
 
 Only click and light modules are imported here at the top: a verb's module imports its steps
 when `harmony --help` lists it, so what a step needs from pyinfra or the Kubernetes client it
@@ -90,6 +91,13 @@ class Flow:
     def ok(self) -> set[str]:
         """The hosts the run did not fail."""
         return {h.host for h in self.report.hosts if h.status != reports.FAILED}
+
+    @property
+    def lock_wait(self) -> int:
+        """How long a step waits for another run's lock (harmony_lock_wait)."""
+        from harmony import runlock
+
+        return runlock.lock_wait(self.hosts[0].data, self.hosts[0].name)
 
     def failed(self) -> RunFailed:
         failed = [h.name for h in self.hosts if h.name not in self.ok]

@@ -11,13 +11,17 @@ from harmony.runtime import Api
 from harmony.steps import Flow
 
 
-def api(flow: Flow, ok: set[str]) -> Api:
-    """Where the cluster's API is, from the hosts in `ok`."""
+def fetched(flow: Flow, host) -> Path:
+    """Where the controller keeps the kubeconfig fetched from the host."""
     from harmony import localstate
 
-    request = flow.request
-    return flow.runtime.api(flow.hosts, flow.settings, flow.resolved, ok, request.kubeconfig_server,
-                            lambda host: localstate.fetched_kubeconfig(request.name, host.name, host.data))
+    return localstate.fetched_kubeconfig(flow.request.name, host.name, host.data)
+
+
+def api(flow: Flow, ok: set[str]) -> Api:
+    """Where the cluster's API is, from the hosts in `ok`."""
+    return flow.runtime.api(flow.hosts, flow.settings, flow.resolved, ok, flow.request.kubeconfig_server,
+                            lambda host: fetched(flow, host))
 
 
 def config(flow: Flow, where: Api) -> dict:
@@ -30,16 +34,7 @@ def config(flow: Flow, where: Api) -> dict:
 
 def answering(flow: Flow, ok: set[str]) -> dict | None:
     """The cluster's kubeconfig where its API answers through it, else None."""
-    from harmony import readiness
-
-    where = api(flow, ok)
-    if where.fetched is None or not where.fetched.exists():
-        return None
-    try:
-        found = config(flow, where)
-        readiness.list_nodes(found)
-    except Exception:  # not answering, whatever the reason: there is no cluster to compare with
-        return None
+    found, _, _ = _listed(flow, api(flow, ok))
     return found
 
 
@@ -62,10 +57,7 @@ def wait_for_nodes(flow: Flow) -> None:
 def forget(flow: Flow) -> None:
     """Where every host's cluster was removed: drop its entries from the user's kubeconfig, and
     the kubeconfigs fetched from its hosts."""
-    from harmony import localstate
-
-    request = flow.request
-    forget_cluster(request.name, [localstate.fetched_kubeconfig(request.name, h.name, h.data) for h in flow.hosts])
+    forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts])
 
 
 def forget_cluster(name: str, fetched: list[Path] = ()) -> None:
@@ -95,7 +87,8 @@ def survey(flow: Flow) -> Survey:
     answers, reasons = runner.facts(request.target, chosen.status_fact, flow.options,
                                     **chosen.fact_arguments(flow.settings))
     running = {name for name, fact in answers.items() if chosen.running(fact, request.name)}
-    nodes, state = _api_nodes(flow, api(flow, running))
+    _, listed, state = _listed(flow, api(flow, running))
+    nodes = {n.name: n for n in listed}
     rows = []
     for host in flow.hosts:
         fact = answers.get(host.name)
@@ -109,14 +102,15 @@ def survey(flow: Flow) -> Survey:
     return Survey(state, rows, unlisted)
 
 
-def _api_nodes(flow: Flow, where: Api) -> tuple[dict, str]:
-    """The cluster's nodes by name, through a running server's fetched kubeconfig, and the API's
-    state in words."""
+def _listed(flow: Flow, where: Api) -> tuple[dict | None, list, str]:
+    """Through a running server's fetched kubeconfig: the cluster's kubeconfig where its API
+    answers (else None), its nodes, and the API's state in words."""
     from harmony import readiness
 
     if where.fetched is None or not where.fetched.exists():
-        return {}, "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
+        return None, [], "unknown (no running server with a fetched kubeconfig: run harmony kubeconfig)"
     try:
-        return {n.name: n for n in readiness.list_nodes(config(flow, where))}, "ready"
+        found = config(flow, where)
+        return found, readiness.list_nodes(found), "ready"
     except Exception as error:  # the API's state is what we report, whatever it is
-        return {}, f"not ready ({type(error).__name__})"
+        return None, [], f"not ready ({type(error).__name__})"

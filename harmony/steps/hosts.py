@@ -41,6 +41,14 @@ def require_every_host(flow: Flow) -> None:
         raise flow.failed()
 
 
+def dry_run(flow: Flow) -> None:
+    """The dry run of `up`, not reported itself (its changes are what `check` finds, or the
+    plan `confirm` shows); a stop during it ends the verb."""
+    flow.result = deploy(flow, dry=True)
+    if flow.result.stopped is not None:
+        raise flow.result.stopped
+
+
 def plan_hosts(flow: Flow) -> None:
     """What `up` would do on each host, or why it would fail there: a dry run of its deploy."""
     flow.result = result = deploy(flow, dry=True)
@@ -68,9 +76,7 @@ def confirm(flow: Flow) -> None:
     """Where the user is to be asked (up without --yes): show the plan, and ask."""
     if not flow.request.confirm:
         return
-    flow.result = deploy(flow, dry=True)
-    if flow.result.stopped is not None:
-        raise flow.result.stopped
+    dry_run(flow)
     shown = plan_report(flow)
     emit(shown, as_json=False)
     if not shown.ok:

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import click
 
-from harmony.steps import Flow, cluster, perform, prepare
-from harmony.steps.hosts import deploy
+from harmony.steps import Flow, cluster, hosts, perform, prepare
 from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
                                    build_request, handles_errors, with_options)
 
 # The lifecycle's phases whose steps change the controller (its copy of the kubeconfig), not
 # the host: what a dry run lists of them is no difference on the host.
 CONTROLLER_PHASES = ("kubeconfig",)
-
-
-def plan_quietly(flow: Flow) -> None:
-    """The dry run of `up`, not reported itself: its changes are the hosts' differences."""
-    flow.result = deploy(flow, dry=True)
-    if flow.result.stopped:
-        raise flow.result.stopped
 
 
 def compare(flow: Flow) -> None:
@@ -59,7 +51,7 @@ STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
     prepare.resolve,
-    plan_quietly,
+    hosts.dry_run,
     compare,
 )
 

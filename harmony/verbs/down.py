@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
 from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, ask, build_request,
                                    handles_errors, with_options)
 
@@ -17,7 +17,7 @@ def keep_for_other_projects(flow: Flow) -> None:
     request = flow.request
     if not request.project or request.whole_cluster:
         return
-    from harmony import report, runlock, stopping
+    from harmony import report, stopping
     from harmony.workloads import converge
 
     config = cluster.answering(flow, {h.name for h in flow.hosts})
@@ -27,9 +27,8 @@ def keep_for_other_projects(flow: Flow) -> None:
     flow.report = rep = report.Report("down", request.name, [], report.DOWN, started=flow.started)
     with stopping.checkpoints() as check:
         outcome = converge.up(config, request.name, request.project.name, [], request.wait_timeout, check=check,
-                              lock_wait=runlock.lock_wait(flow.hosts[0].data, flow.hosts[0].name))
-    rep.notes += outcome.lines(converge.UP_VERBS)
-    rep.extra["workloads"] = outcome.as_json()
+                              lock_wait=flow.lock_wait)
+    workloads.say(flow, outcome, converge.UP_VERBS)
     said = "; ".join(f"project {name}'s {', '.join(workloads)}" for name, workloads in sorted(others.items()))
     rep.notes.append(f"cluster '{request.name}' kept: it runs {said}; harmony down --cluster removes it with them")
     rep.extra["kept_for"] = others

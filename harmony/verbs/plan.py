@@ -7,10 +7,9 @@ from __future__ import annotations
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
                                    TARGET, build_request, handles_errors, with_options)
-from harmony.verbs.up import say_outcome
 
 
 def plan_workloads(flow: Flow) -> None:
@@ -25,8 +24,10 @@ def plan_workloads(flow: Flow) -> None:
         flow.report.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
                                  f"object of the {len(flow.workloads)} workload(s)")
         return
-    say_outcome(flow, converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=False,
-                                      adopt=request.adopt), converge.PLAN_VERBS)
+    outcome = converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=False,
+                              adopt=request.adopt)
+    workloads.say(flow, outcome, converge.PLAN_VERBS)
+    workloads.refuse_where_refused(outcome)
 
 
 def fail_where_up_would(flow: Flow) -> None:

@@ -8,7 +8,7 @@ import functools
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
                                    TARGET, UP_OPTIONS, ask, build_request, handles_errors, require_terminal,
                                    with_options)
@@ -32,27 +32,17 @@ def apply_workloads(flow: Flow) -> None:
     request = flow.request
     if not request.project:
         return
-    from harmony import runlock, stopping
+    from harmony import stopping
     from harmony.workloads import converge
 
     with stopping.checkpoints() as check:
         outcome = converge.up(flow.config, request.name, request.project.name, flow.workloads, request.wait_timeout,
-                              flow.runtime.ports(flow.settings), check,
-                              runlock.lock_wait(flow.hosts[0].data, flow.hosts[0].name), request.adopt)
-    say_outcome(flow, outcome, converge.UP_VERBS)
+                              flow.runtime.ports(flow.settings), check, flow.lock_wait, request.adopt)
+    workloads.say(flow, outcome, converge.UP_VERBS)
+    workloads.refuse_where_refused(outcome)
     if outcome.failures:
         names = sorted({f.workload for f in outcome.failures})
         raise RunFailed(f"{len(names)} workload(s) not running: {', '.join(names)}")
-
-
-def say_outcome(flow: Flow, outcome, verbs) -> None:
-    """The report says what was (or would be) done to each workload; fail the verb where the
-    cluster would refuse an object."""
-    flow.report.notes += outcome.lines(verbs)
-    flow.report.extra["workloads"] = outcome.as_json()
-    if outcome.refusals:
-        raise RunFailed(f"{len(outcome.refusals)} object(s) would be refused, so nothing of the workloads is "
-                        "written: see above")
 
 
 STEPS = (

@@ -19,7 +19,7 @@ def test_each_verb_lists_its_steps_in_order():
     assert names(up.STEPS) == [*prepared, "hosts.confirm", "hosts.run_hosts", "cluster.wait_for_nodes",
                                "up.say_nodes", "hosts.require_every_host", "up.apply_workloads"]
     assert names(plan.STEPS) == [*prepared, "hosts.plan_hosts", "plan.plan_workloads", "plan.fail_where_up_would"]
-    assert names(check.STEPS) == [*prepared, "check.plan_quietly", "check.compare"]
+    assert names(check.STEPS) == [*prepared, "hosts.dry_run", "check.compare"]
     assert names(status.STEPS) == [*prepared, "status.report_status"]
     assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",
                                  "hosts.require_every_host", "cluster.forget"]
