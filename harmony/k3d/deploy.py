@@ -22,13 +22,13 @@ from harmony.k3d.settings import from_data
 
 @deploy("k3d up")
 def up() -> None:
-    settings = from_data(host.data, host.name, host.groups)
+    settings = from_data(host.data, host.name)
     lifecycle.up(K3dHostRun(settings, resolve.of_run(settings)))
 
 
 @deploy("k3d kubeconfig")
 def kubeconfig() -> None:
-    settings = from_data(host.data, host.name, host.groups)
+    settings = from_data(host.data, host.name)
     state = k3d_state(settings, "Find the k3d cluster")
     if state is None:
         return
@@ -43,7 +43,7 @@ def kubeconfig() -> None:
 
 @deploy("k3d down")
 def down() -> None:
-    settings = from_data(host.data, host.name, host.groups)
+    settings = from_data(host.data, host.name)
     state = k3d_state(settings, "Delete the k3d cluster")
     if state is None:
         return

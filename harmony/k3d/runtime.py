@@ -25,7 +25,7 @@ class K3d(Runtime):
         from harmony.k3d.settings import from_data
 
         (host,) = hosts
-        return from_data(host.data, host.name, host.groups)
+        return from_data(host.data, host.name)
 
     def fit(self, platform: Platform, settings) -> Fit:
         how = platform.os if platform.os in GET_DOCKER else "linux"
@@ -36,7 +36,7 @@ class K3d(Runtime):
         return Fit(True, "Docker is running" if platform.docker == "running" else "Docker will be installed")
 
     def check_choice(self, hosts: list, settings, reason: str) -> None:
-        if settings.k3s.airgap_dir:
+        if settings.airgap_dir:
             raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
                            f"Docker ({reason}): use --runtime k3s, or give none")
 

@@ -1,7 +1,7 @@
 """A host's k3d settings, from pyinfra host data; checked before anything runs.
 
-The data keys, besides the k3s ones that apply (k3s_version or k3s_channel for the k3s image,
-k3s_config for k3s's arguments, k3s_token):
+The data keys, besides what the k3s in the containers is given (harmony.k3sconfig: the release
+for the k3s image, the node labels, taints and k3s_config as k3s's arguments, k3s_token):
 - k3d_version: the k3d release (default DEFAULT_VERSION); k3d_release_url: a mirror of k3d's
   release downloads;
 - k3d_servers (default 1), k3d_agents (default 0): the cluster's nodes, each a container;
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 from harmony import shown, values
 from harmony.datakeys import bad_value, flag, number
 from harmony.errors import BadInput
-from harmony.k3s import settings as k3s_settings
+from harmony.k3sconfig import K3sConfig, from_data as k3s_given
 from harmony.urls import url
 
 DEFAULT_VERSION = "v5.7.4"
@@ -37,7 +37,7 @@ PORT_MAPPING = re.compile(r"^(\d{1,5}:)?\d{1,5}(/(tcp|udp))?(@[a-z0-9:*,-]+)?$")
 
 @dataclass(frozen=True)
 class K3dSettings:
-    k3s: k3s_settings.Settings
+    k3s: K3sConfig  # what the k3s in the cluster's containers is given
     cluster: str = "harmony"
     version: str = DEFAULT_VERSION
     release_url: str = DEFAULT_RELEASE_URL
@@ -51,11 +51,12 @@ class K3dSettings:
     recreate: bool = False
     purge: bool = False
     install_docker: bool = False
+    airgap_dir: str | None = None  # given only to be refused: k3d installs no k3s on a host
 
 
-def from_data(data: Mapping, host_name: str, groups=()) -> K3dSettings:
+def from_data(data: Mapping, host_name: str) -> K3dSettings:
     """Check a host's data for k3d; BadInput names the first wrong key."""
-    k3s = k3s_settings.from_data(data, host_name, groups)
+    k3s = k3s_given(data, host_name)
     cluster = data.get("harmony_cluster") or "harmony"
     if not isinstance(cluster, str) or not CLUSTER_NAME.fullmatch(cluster):
         raise BadInput(f"invalid cluster name {shown.value(cluster)} for k3d: use lower-case letters, digits "
@@ -96,4 +97,5 @@ def checked(data: Mapping, host_name: str) -> dict[str, Any]:
         "recreate": flag(data, "k3d_recreate"),
         "purge": flag(data, "k3d_purge"),
         "install_docker": flag(data, "k3d_install_docker"),
+        "airgap_dir": data.get("k3s_airgap_dir"),
     }

@@ -10,7 +10,7 @@ that reaches the release site (once for all hosts: also the fast path for big fl
     DIR/harmony-images-<arch>.tar            the project's images (harmony.images.archive), and
     DIR/sha256sum-harmony.txt                their checksums, when made with a project file
 
-`harmony bundle` makes one (harmony.bundle); `harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
+`harmony bundle` makes one (harmony.k3s.bundle); `harmony up --airgap DIR` uploads the binary and the images for each host's architecture,
 verified against the bundle's checksum files on the controller and again on the host; no host
 needs the internet.
 """

@@ -47,26 +47,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harmony import releases, shown, values
-from harmony.datakeys import CONTROL, bad_value as _fail, checked, flag, number, string
+from harmony import k3sconfig, shown, values
+from harmony.datakeys import bad_value as _fail, checked, flag, number, string
 from harmony.errors import BadInput
 from harmony.k3s import paths
+from harmony.k3sconfig import K3sConfig
 from harmony.runlock import lock_wait as runlock_wait
-from harmony.urls import url
 
-# k3s settings harmony writes itself; setting them through k3s_config would contradict it.
-OWNED_CONFIG_KEYS = {"node-name", "node-label", "node-taint", "token", "token-file", "server",
-                     "cluster-init"}
 GROUP_ROLES = {"k3s_servers": "server", "k3s_agents": "agent"}
-CONFIG_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*\+?$")
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-# Kubernetes' rules for label (and taint) keys and values: a key is an optional DNS-subdomain
-# prefix (at most 253 characters) and '/', then a name of at most 63; a value is at most 63,
-# empty or alphanumeric at both ends with '-', '_', '.' between (k8s.io/apimachinery validation).
-LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-MAX_VALUE = 4096  # longer, a value in config.yaml is a mistake
 
 
 def _proxy_problem(value: str) -> str | None:
@@ -74,30 +63,18 @@ def _proxy_problem(value: str) -> str | None:
 
 
 PROXY_PROBLEMS = {"http_proxy": _proxy_problem, "https_proxy": _proxy_problem, "no_proxy": values.no_proxy_problem}
-# k3s settings that harmony reads too (the firewall's openings), checked as what they are.
-CONFIG_VALUE_PROBLEMS = {"cluster-cidr": values.networks_problem, "service-cidr": values.networks_problem,
-                         "https-listen-port": values.port_problem}
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(K3sConfig):
+    """What k3s is given (harmony.k3sconfig), and how harmony installs and runs it on the host."""
+
     role: str = "server"
-    version: str | None = None
-    channel: str = releases.DEFAULT_CHANNEL
-    release_url: str = releases.DEFAULT_RELEASE_URL
-    channel_url: str = releases.DEFAULT_CHANNEL_URL
     node_name: str | None = None
-    node_labels: dict[str, str] = field(default_factory=dict)
-    node_taints: tuple[str, ...] = ()
-    extra_config: dict[str, Any] = field(default_factory=dict)
     proxy_env: dict[str, str] = field(default_factory=dict)
-    server_address: str = ""
     registration_address: str | None = None
-    token: str | None = field(default=None, repr=False)  # never printed
     allow_downgrade: bool = False
-    allow_http: bool = False  # plain-http downloads, redirects to plain http included
     start_timeout: int = 300
-    download_stall_timeout: int = 30
     drain: bool = False
     drain_timeout: int = 300
     lock_wait: int = 60
@@ -107,48 +84,6 @@ class Settings:
     def node(self, hostname: str) -> str:
         """The host's node name in the cluster: k3s_node_name, else its host name."""
         return self.node_name or hostname.lower()
-
-
-def label_key_problem(key: str) -> str | None:
-    """What is wrong with a label (or taint) key by Kubernetes' rules, or None."""
-    prefix, slash, name = key.rpartition("/")
-    if slash and not (prefix and len(prefix) <= 253 and LABEL_PREFIX.fullmatch(prefix)):
-        return "a key's prefix must be a lower-case DNS subdomain of at most 253 characters"
-    if not LABEL_NAME.fullmatch(name):
-        return ("a key's name must be 1 to 63 characters, letters and digits at both ends, "
-                "'-', '_' or '.' between")
-    return None
-
-
-def label_value_problem(value: str) -> str | None:
-    """What is wrong with a label (or taint) value by Kubernetes' rules, or None."""
-    if value and not LABEL_NAME.fullmatch(value):
-        return ("a value must be empty, or 1 to 63 characters, letters and digits at both ends, "
-                "'-', '_' or '.' between")
-    return None
-
-
-def taint_problem(taint: str) -> str | None:
-    """What is wrong with a taint written `key[=value]:Effect`, as k3s's node-taint takes it."""
-    rest, colon, effect = taint.rpartition(":")
-    if not colon or effect not in TAINT_EFFECTS:
-        return f"expected key=value:Effect, the effect one of {', '.join(TAINT_EFFECTS)}"
-    key, _, value = rest.partition("=")
-    return label_key_problem(key) or label_value_problem(value)
-
-
-def config_value_problem(value: Any) -> str | None:
-    """Why k3s could not take `value` for a flag in config.yaml, or None: a flag's value is a
-    string, number or yes/no, or a list of those (a repeated flag), each one line."""
-    for item in value if isinstance(value, list) else [value]:
-        if not isinstance(item, (str, int, float, bool)) or item is None:
-            return f"{item!r} is not a string, number, yes/no, or a list of them"
-        text = str(item)
-        if CONTROL.search(text):
-            return f"{shown.value(text)} holds a line break or control character (flags are one line)"
-        if len(text) > MAX_VALUE:
-            return f"a value of {len(text)} characters (at most {MAX_VALUE})"
-    return None
 
 
 def _role(data: Mapping, host_name: str, groups) -> str:
@@ -163,38 +98,6 @@ def _role(data: Mapping, host_name: str, groups) -> str:
         raise _fail(host_name, "k3s_role",
                     f"is {role!r} but the host is in group k3s_{by_group.pop()}s: make them agree")
     return role or (by_group.pop() if by_group else "server")
-
-
-def _address(data: Mapping, host_name: str, key: str) -> str | None:
-    return checked(data, host_name, key, values.host_problem)
-
-
-def _token(data: Mapping, host_name: str) -> str | None:
-    """The join token from k3s_token, k3s_token_file or k3s_token_env; never put in a message."""
-    given = [key for key in ("k3s_token", "k3s_token_file", "k3s_token_env") if data.get(key)]
-    if len(given) > 1:
-        raise BadInput(f"host {host_name}: give the join token once, not as {' and '.join(given)}")
-    if not given:
-        return None
-    key = given[0]
-    source = data.get(key)
-    if not isinstance(source, str):
-        raise _fail(host_name, key, "must be a string")
-    if key == "k3s_token_file":
-        try:
-            with open(os.path.expanduser(source)) as f:
-                token = f.read().strip()
-        except OSError as error:
-            raise _fail(host_name, key, f"names a file that cannot be read: {error.strerror}") from None
-    elif key == "k3s_token_env":
-        if source not in os.environ:
-            raise _fail(host_name, key, f"names ${source}, which is not set in harmony's environment")
-        token = os.environ[source].strip()
-    else:
-        token = source
-    if not token or any(c.isspace() or not c.isprintable() for c in token):
-        raise _fail(host_name, key, "must give a non-empty token without spaces or newlines")
-    return token
 
 
 def _secret(host_name: str, where: str, auth: Mapping, name: str) -> str | None:
@@ -281,82 +184,27 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
     `groups` are the host's pyinfra inventory groups, which may give its role.
     """
     role = _role(data, host_name, groups)
-
-    version = string(data, host_name, "k3s_version")
-    channel = string(data, host_name, "k3s_channel") or releases.DEFAULT_CHANNEL
-    for key, value, check in (("k3s_version", version, releases.check_version),
-                              ("k3s_channel", channel, releases.check_channel)):
-        try:
-            if value:
-                check(value)
-        except BadInput as error:
-            raise BadInput(f"host {host_name}: data '{key}': {error}") from None
-
+    given = k3sconfig.from_data(data, host_name)
     node_name = string(data, host_name, "k3s_node_name")
     if node_name and not NODE_NAME.fullmatch(node_name):
         raise _fail(host_name, "k3s_node_name", "must be a lower-case DNS name (a-z, 0-9, '-', '.')")
-
-    labels = data.get("k3s_node_labels") or {}
-    if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in labels.items()):
-        raise _fail(host_name, "k3s_node_labels", "must map label names to string values")
-    for key, value in labels.items():
-        problem = label_key_problem(key) or label_value_problem(value)
-        if problem:
-            raise _fail(host_name, "k3s_node_labels", f"has {shown.value(key)}: {shown.value(value)}: {problem}")
-
-    taints = data.get("k3s_node_taints") or []
-    if isinstance(taints, str) or not all(isinstance(t, str) for t in taints):
-        raise _fail(host_name, "k3s_node_taints", "must be a list like ['key=value:NoSchedule']")
-    for taint in taints:
-        problem = taint_problem(taint)
-        if problem:
-            raise _fail(host_name, "k3s_node_taints", f"has {shown.value(taint)}: {problem}")
-
-    extra = data.get("k3s_config") or {}
-    if not isinstance(extra, Mapping):
-        raise _fail(host_name, "k3s_config", "must be a mapping of k3s settings")
-    for key, value in extra.items():
-        if not isinstance(key, str) or not CONFIG_KEY.fullmatch(key):
-            raise _fail(host_name, "k3s_config", f"has an invalid k3s setting name {shown.value(key)}")
-        if key.rstrip("+") in OWNED_CONFIG_KEYS:
-            raise _fail(
-                host_name, "k3s_config",
-                f"sets '{key}', which harmony manages; use the k3s_* data keys instead",
-            )
-        problem = config_value_problem(value) or (
-            CONFIG_VALUE_PROBLEMS[key](str(value)) if key in CONFIG_VALUE_PROBLEMS else None)
-        if problem:
-            raise _fail(host_name, "k3s_config", f"sets '{key}' to a value k3s cannot read: {problem}")
-
     proxy_env = {}
     for key, problem in PROXY_PROBLEMS.items():
         value = checked(data, host_name, key, problem)
         if value:
             proxy_env[key.upper()] = value
-
+    airgap_dir = data.get("k3s_airgap_dir")
     return Settings(
+        **vars(given),
         role=role,
-        version=version,
-        channel=channel,
-        release_url=url(data, host_name, "k3s_release_url", releases.DEFAULT_RELEASE_URL),
-        channel_url=url(data, host_name, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL),
         node_name=node_name,
-        node_labels=dict(labels),
-        node_taints=tuple(taints),
-        extra_config=dict(extra),
         proxy_env=proxy_env,
-        server_address=_address(data, host_name, "k3s_server_address")
-        or ("127.0.0.1" if host_name == "@local" else str(data.get("ssh_hostname") or host_name)),
-        registration_address=_address(data, host_name, "k3s_registration_address"),
-        token=_token(data, host_name),
+        registration_address=checked(data, host_name, "k3s_registration_address", values.host_problem),
         allow_downgrade=flag(data, "k3s_allow_downgrade"),
-        allow_http=flag(data, "harmony_allow_http"),
         start_timeout=number(data, host_name, "k3s_start_timeout", 300, 1, 86400),
         drain=flag(data, "k3s_drain"),
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
-        download_stall_timeout=number(data, host_name, "harmony_download_stall_timeout", 30, 1, 3600),
         lock_wait=runlock_wait(data, host_name),
         registries=registries(data, host_name),
-        airgap_dir=os.path.abspath(os.path.expanduser(str(data.get("k3s_airgap_dir")))) if data.get("k3s_airgap_dir") else None,
+        airgap_dir=os.path.abspath(os.path.expanduser(str(airgap_dir))) if airgap_dir else None,
     )

@@ -1,5 +1,5 @@
 """`harmony bundle`: one k3s release, and a project's images and charts, downloaded into a
-directory for `harmony up --airgap` (`harmony.bundle`)."""
+directory for `harmony up --airgap` (`harmony.k3s.bundle`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def bundle(directory, arches, project_file, **options):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
     project file, the images its workloads run and their charts from repositories too (pulled
     from their registries, or the mirrors of cluster.k3s.registries)."""
-    from harmony import bundle as bundle_module, project, stopping
+    from harmony import project, stopping
+    from harmony.k3s import bundle as bundle_module
 
     with stopping.at_once("what was downloaded and checked stays, a file being downloaded was discarded; "
                           "run the command again to finish the bundle"):

@@ -14,16 +14,6 @@ PACKAGE = Path(__file__).parents[2] / "harmony"
 RUNTIMES = ("harmony.k3s", "harmony.k3d")
 REGISTRY = "harmony.runtimes"  # lists the runtimes: it alone imports each one's strategy (RUNTIMES' .runtime)
 
-# Imports across the lines that remain (issue #24): the airgap bundle is k3s's, and k3d runs
-# k3s, whose release and node settings (version, config, labels, taints, token) it reads as k3s's.
-# The list may only shrink: a new import across the lines fails the test.
-KNOWN = {
-    ("harmony.bundle", "harmony.k3s.airgap"), ("harmony.bundle", "harmony.k3s.paths"),
-    ("harmony.bundle", "harmony.k3s.settings"),
-    ("harmony.k3d.settings", "harmony.k3s.settings"),
-}
-
-
 def modules() -> dict[str, Path]:
     found = {}
     for path in PACKAGE.rglob("*.py"):
@@ -67,5 +57,4 @@ def test_shared_modules_import_no_runtime_and_a_runtime_not_the_other():
     crossing = {(module, target) for module, targets in imports().items() for target in targets
                 if runtime_of(target) and runtime_of(target) != runtime_of(module)
                 and not (module == REGISTRY and target == f"{runtime_of(target)}.runtime")}
-    assert crossing - KNOWN == set(), "new imports across the runtimes' lines"
-    assert KNOWN - crossing == set(), "gone: take them out of KNOWN"
+    assert crossing == set(), "imports across the runtimes' lines"

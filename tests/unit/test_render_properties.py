@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from harmony.errors import BadInput
 from harmony.k3s import cluster, render
-from harmony.k3s.settings import CONFIG_KEY, LABEL_NAME, MAX_VALUE, OWNED_CONFIG_KEYS, from_data
+from harmony.k3s.settings import from_data
+from harmony.k3sconfig import CONFIG_KEY, LABEL_NAME, MAX_VALUE, OWNED_CONFIG_KEYS
 
 # One-line text, as every k3s flag takes: no control characters, no line or paragraph separators.
 one_line = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))

@@ -5,7 +5,8 @@ import pytest
 
 from harmony import datakeys
 from harmony.errors import BadInput
-from harmony.k3s.settings import from_data, label_key_problem, label_value_problem, taint_problem
+from harmony.k3s.settings import from_data
+from harmony.k3sconfig import label_key_problem, label_value_problem, taint_problem
 
 NAME63 = "a" * 63
 

@@ -1,5 +1,5 @@
 """`harmony bundle`: one k3s release downloaded into a directory, for `harmony up --airgap`
-(the bundle's layout and checks: harmony.k3s.airgap), with what the project's workloads would
+(the bundle's layout and checks: harmony.k3s.airgap, beside it), with what the project's workloads would
 fetch when there is a project file: their images (harmony.workloads.images, harmony.images)
 and their charts from repositories (harmony.charts)."""
 
