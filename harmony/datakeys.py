@@ -31,9 +31,9 @@ HARMONY = {
     "harmony_kubeconfig_server", "harmony_download_stall_timeout", "harmony_allow_http",
     "harmony_runtime", "harmony_cluster", "harmony_lock_wait",
 }
-# Set by harmony for the deploy, never by a user: how and who takes a host's lock, and what the
-# controller resolved for the run (harmony.resolved).
-INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved"}
+# Set by harmony for the deploy, never by a user: how and who takes a host's lock, what the
+# controller resolved for the run (harmony.resolved), and the images it ships (harmony.images.shipping).
+INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved", "harmony_images"}
 PROXIES = {"http_proxy", "https_proxy", "no_proxy"}
 KNOWN = K3S | K3D | HARMONY | INTERNAL | PROXIES
 # pyinfra's own keys that `--set` may give: how to connect, and how to become root.

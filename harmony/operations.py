@@ -381,10 +381,22 @@ def _install(content: BytesIO | str, path: str, mode: str, sha256: str | None = 
                           mode=mode, sha256=sha256 or "")
     yield values + f'{_MAKE_STAGING} && mkdir -p "$dir"'
     yield FileUploadCommand(content, staged, _sudo=False)
-    check = ('[ "$(sha256sum "$staged" | cut -d" " -f1)" = "$sha256" ] || { rm -f "$staged";'
-             ' printf "harmony: %s: the upload does not match sha256 %s\\n" "$path" "$sha256" >&2; exit 1; }; ') if sha256 else ""
-    yield values + (f'{check}install -m "$mode" -o root -g root "$staged" "$new" && mv -f "$new" "$path" && rm -f "$staged"'
-                    ' || { rc=$?; rm -f "$new" "$staged"; exit $rc; }')
+    yield values + (f'{_CHECK_STAGED if sha256 else ""}install -m "$mode" -o root -g root "$staged" "$new" '
+                    '&& mv -f "$new" "$path" && rm -f "$staged" || { rc=$?; rm -f "$new" "$staged"; exit $rc; }')
 
 
+def sent(content: BytesIO | str, sha256: str, what: str, then: str, **values: object):
+    """Commands that upload `content` (bytes, or a file on the controller; `what` it is, for a
+    message) into the staging directory as "$staged", check it against `sha256`, and run the
+    fixed script `then` on it (its further `values` set as shell variables); "$staged" is removed
+    whatever `then` does, and the commands fail as it does."""
+    staged = f"{STAGING_DIR}/{RUN_ID}-{secrets.token_hex(4)}"
+    assigned = shell.assign(staged=staged, path=what, sha256=sha256, **values)
+    yield assigned + _MAKE_STAGING
+    yield FileUploadCommand(content, staged, _sudo=False)
+    yield assigned + f'{_CHECK_STAGED}{{ {then}\n}}; rc=$?; rm -f "$staged"; exit $rc'
+
+
+_CHECK_STAGED = ('[ "$(sha256sum "$staged" | cut -d" " -f1)" = "$sha256" ] || { rm -f "$staged";'
+                 ' printf "harmony: %s: the upload does not match sha256 %s\\n" "$path" "$sha256" >&2; exit 1; }; ')
 _MAKE_STAGING = f'install -d -m 0700 -o "${{SUDO_USER:-$(id -un)}}" {STAGING_DIR}'

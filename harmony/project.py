@@ -56,6 +56,8 @@ class Project:
     ssh: dict = field(default_factory=dict)
     wait_timeout: float | None = None
     workloads: tuple[dict, ...] = ()
+    images: tuple[dict, ...] = ()  # what it builds from its own code (harmony.images.builds)
+    builder: str | None = None  # what builds them; None: the first found
 
     @property
     def root(self) -> Path:
@@ -259,13 +261,15 @@ def _project(path: Path, spec: dict, where: _Where) -> Project:
     ssh = dict(spec.get("ssh") or {})
     if "key" in ssh:
         ssh["key"] = _resolve(path.parent, ssh["key"])
-    workloads = tuple(spec.get("workloads") or ())
-    names = [workload["name"] for workload in workloads]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise where.error(("workloads", index, "name"), f"a second workload named '{name}': give each its own name")
+    workloads, images = tuple(spec.get("workloads") or ()), tuple(spec.get("images") or ())
+    for key, entries, what in (("workloads", workloads, "workload"), ("images", images, "image")):
+        names = [entry["name"] for entry in entries]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise where.error((key, index, "name"), f"a second {what} named '{name}': give each its own name")
+    builder = spec.get("builder")
     return Project(path, spec.get("name") or default_name(path.parent.name), data, spec.get("target"), ssh,
-                   cluster.get("wait_timeout"), workloads)
+                   cluster.get("wait_timeout"), workloads, images, None if builder in (None, "auto") else builder)
 
 
 def default_name(directory_name: str) -> str:

@@ -36,6 +36,11 @@ class Asset:
     name: str
     checksum_file: str
 
+    @property
+    def arch(self) -> str:
+        """The architecture as Go (and so Kubernetes' nodeInfo) names it: amd64, arm64, arm, s390x."""
+        return self.checksum_file.removeprefix("sha256sum-").removesuffix(".txt")
+
 
 # `uname -m` -> the release's asset, as the official install script maps it.
 ASSETS = {

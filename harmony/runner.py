@@ -337,9 +337,20 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
                     if state.pool is not None:
                         state.pool.kill(block=True, timeout=10)
                     disconnect_all(state)
+                    _close_connections(state)
     finally:
         logger.removeHandler(log)
         pyinfra.is_cli = False
+
+
+def _close_connections(state) -> None:
+    """Close each host's SSH connection, which pyinfra's disconnect leaves open until the process
+    ends: a host's run lock is held as long as its connection (`harmony.runlock`), and a verb that
+    runs a second deploy (`up` sending images) takes it again."""
+    for host in state.activated_hosts:
+        client = getattr(host.connector, "client", None)
+        if client is not None:
+            client.close()
 
 
 def _tell_unreachable(state, announce: bool) -> None:

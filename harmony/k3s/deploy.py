@@ -11,7 +11,8 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harmony import operations
+from harmony import operations, releases
+from harmony.images import shipping
 from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, lifecycle, paths, prepare, resolve
 from harmony.k3s.hoststate import host_state
@@ -23,6 +24,22 @@ from harmony.k3s.settings import from_data
 @deploy("k3s up")
 def up() -> None:
     lifecycle.up(K3sHostRun(host.name, from_data(host.data, host.name, host.groups), resolve.of_run()))
+
+
+@deploy("k3s images")
+def images() -> None:
+    """The images the run ships (`harmony.images.shipping`), of this host's architecture, sent to
+    it where its containerd lacks them; a host that holds them all is sent nothing."""
+    state = host_state("Find the images")
+    if state is None:
+        return
+    if not state.unit(paths.unit_name(from_data(host.data, host.name, host.groups).role)).active:
+        operations.fail(name="Find the images", message="k3s is not running here: run harmony up first")
+        return
+    wanted = shipping.for_arch(host.data.get(shipping.DATA_KEY), releases.asset_for(state.arch).arch)
+    for image in wanted:
+        if image.reference not in state.images:
+            k3s_operations.import_image(name=shipping.operation_name(image), image=image)
 
 
 @deploy("k3s kubeconfig")

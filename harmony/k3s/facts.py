@@ -60,6 +60,7 @@ class HostState:
     selinux_policy: bool = False  # the k3s-selinux package is installed
     firewall: Firewall = field(default_factory=Firewall)
     lock: Lock = field(default_factory=Lock)  # the host's run lock, as this run found it
+    images: set[str] = field(default_factory=set)  # of the images a run ships, those containerd holds
 
     @property
     def enforcing(self) -> bool:
@@ -87,12 +88,13 @@ elif command -v nft >/dev/null 2>&1; then
   done
 fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
 
-def _script(known: str, version: str) -> str:
+def _script(known: str, version: str, images: str = "") -> str:
     """The fact's shell. It starts as few processes as it can (a no-op run reads it on every
     host, and on a small host each process counts): one `stat` and one `sha256sum` for all the
     files, one `systemctl` for both units, shell builtins for the kernel settings, and the k3s
     binary asked its version only where its sha256 is not one of `known` (the run's release,
-    whose version is `version`)."""
+    whose version is `version`); and k3s's containerd asked which of `images` (references,
+    space-separated) it holds only where a run ships images (`harmony.k3s.deploy.images`)."""
     files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES if p != paths.BINARY)
     removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
@@ -146,6 +148,12 @@ if [ -n "$k" ] && [ -x {binary} ]; then
     *) printf 'version\\t%s\\n' "$({binary} --version 2>/dev/null | head -n 1)" ;;
   esac
 fi
+images={shlex.quote(images)}
+if [ -n "$images" ] && [ -x {binary} ] && [ -S {paths.CONTAINERD_SOCKET} ]; then
+  {binary} ctr -n k8s.io images ls -q 2>/dev/null | while read -r r; do
+    case " $images " in *" $r "*) printf 'image\\t%s\\n' "$r" ;; esac
+  done
+fi
 [ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
 grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
 command -v getenforce >/dev/null 2>&1 && printf 'selinux\\t%s\\n' "$(getenforce 2>/dev/null)"
@@ -168,6 +176,8 @@ def parse(lines: list[str]) -> HostState:
             state.arch = rest
         elif kind == "hostname":
             state.hostname = rest
+        elif kind == "image":
+            state.images.add(rest)
         elif kind == "uid" and rest.isdigit():
             state.uid = int(rest)
         elif kind == "init":
@@ -236,8 +246,8 @@ class K3sHost(FactBase):
     is `version`: a binary with one of them is that version without being asked."""
 
     def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "", known: str = "",
-                version: str = "") -> str:
-        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script(known, version)
+                version: str = "", images: str = "") -> str:
+        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script(known, version, images)
 
     def process(self, output: list[str]) -> HostState:
         return parse(output)

@@ -12,6 +12,7 @@ from pyinfra.api import Host
 
 from harmony import once, operations, runcontext, runlock
 from harmony.facts import SudoAccess
+from harmony.images.shipping import DATA_KEY as IMAGES_KEY
 from harmony.k3s import paths
 from harmony.k3s.facts import HostState, K3sHost
 from harmony.resolved import KEY
@@ -56,11 +57,13 @@ def token_source(servers: tuple[str, ...], joining: str) -> Host | None:
 
 
 def _known(target: Host) -> dict[str, str]:
-    """The run's release as the fact takes it, where harmony's controller resolved it."""
-    resolved = target.data.get(KEY)
+    """The run's release as the fact takes it, where harmony's controller resolved it, and the
+    images the run ships (`harmony.k3s.deploy.images`), which the fact looks for."""
+    resolved, shipped = target.data.get(KEY), target.data.get(IMAGES_KEY)
+    known = {"images": " ".join(sorted({i.reference for i in shipped}))} if shipped else {}
     if resolved is None or not resolved.version:
-        return {}
-    return {"known": " ".join(sorted(set(resolved.sha256.values()))), "version": resolved.version}
+        return known
+    return {**known, "known": " ".join(sorted(set(resolved.sha256.values()))), "version": resolved.version}
 
 
 def host_state(check_name: str) -> HostState | None:

@@ -18,7 +18,8 @@ from harmony.k3s import paths, quorum, resolve
 from harmony.k3s.facts import HostState, UnitState
 from harmony.k3s.hoststate import state_of
 from harmony.k3s.service import Service
-from harmony.operations import MISSING, quietly, read_file, step, would_fail
+from harmony.images.shipping import Shipped
+from harmony.operations import MISSING, quietly, read_file, sent, step, would_fail
 
 logger = logging.getLogger("pyinfra")
 
@@ -36,6 +37,19 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
         return
     for name in missing:
         yield shell.command("ln", "-sf", target, f"{directory}/{name}")
+
+
+# Imported into the namespace the kubelet reads images from; containerd takes a docker-archive
+# whole, so the archive is unpacked first (it travels compressed).
+IMPORT = ('gzip -dc "$staged" > "$staged.tar" && "$k3s" ctr -n k8s.io images import "$staged.tar"; '
+          'rc=$?; rm -f "$staged.tar"; [ "$rc" = 0 ]')
+
+
+@step
+def import_image(image: Shipped):
+    """Send a built image and import it into k3s's containerd, as `k3s ctr images import` does
+    while k3s runs: no restart, and the pods that run it start from it (IfNotPresent)."""
+    yield from sent(image.archive, image.sha256, image.reference, IMPORT, k3s=paths.BINARY)
 
 
 @step

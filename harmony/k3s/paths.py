@@ -57,6 +57,7 @@ def uninstall_script(role: str) -> str:
 # Where an airgap bundle's images archive lands (k3s imports it at start), for each architecture
 # the release's checksum files name and each archive format: the host fact hashes every one.
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"  # k3s's own containerd, which `k3s ctr` dials
 IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
 ARCHES = ("amd64", "arm64", "arm", "s390x")
 

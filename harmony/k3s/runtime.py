@@ -11,6 +11,7 @@ from harmony.runtime import INITS, Api, Fit, Platform, Runtime
 class K3s(Runtime):
     name = "k3s"
     deploys = "harmony.k3s.deploy"
+    image_deploy = "images"
 
     def check_data(self, host) -> None:
         from harmony.k3s.settings import from_data

@@ -78,6 +78,9 @@ class Flow:
     settings: Any = None  # the runtime's, for these hosts
     resolved: Resolved | None = None
     options: RunOptions | None = None  # pyinfra's, with the run's data
+    # images.check_builds
+    builds: list = field(default_factory=list)  # the images the project builds (harmony.images.build.ImageBuild)
+    builder: Any = None  # what builds them (harmony.images.build.Builder)
     # hosts.run_hosts, hosts.plan_hosts
     result: RunResult | None = None
     report: reports.Report | None = None  # printed when the verb ends, also when it fails

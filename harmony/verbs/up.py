@@ -8,7 +8,7 @@ import functools
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
+from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
                                    TARGET, UP_OPTIONS, ask, build_request, handles_errors, require_terminal,
                                    with_options)
@@ -48,12 +48,14 @@ def apply_workloads(flow: Flow) -> None:
 STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
+    images.check_builds,
     prepare.resolve,
     hosts.confirm,
     hosts.run_hosts,
     cluster.wait_for_nodes,
     say_nodes,
     hosts.require_every_host,
+    images.ship_images,
     apply_workloads,
 )
 

@@ -17,11 +17,28 @@ follows the parts of the real program's contract that harmony depends on (see do
   a joining server also takes the cluster's CA from /v1-k3s/server-bootstrap, which (as with real
   k3s) only a server running embedded etcd (`cluster-init`, or joined itself) offers;
 - at start, a node imports the OCI image archives (.tar) in /var/lib/rancher/k3s/agent/images, as
-  k3s's containerd does (`import_images`), and reports them in its Node's `status.images`; on a
-  host marked as reaching no registry (/etc/standin-no-registry: an airgapped host), a pod whose
-  image its node has not imported never pulls (ImagePullBackOff). Real k3s releases from
-  v1.32.0, v1.31.5, v1.30.9 and v1.29.13 also import files that appear while they run; this
-  stand-in, like the older releases the tests install, imports only at start.
+  k3s's containerd does (`import_images`), into containerd's k8s.io namespace. Real k3s releases
+  from v1.32.0, v1.31.5, v1.30.9 and v1.29.13 also import files that appear while they run; this
+  stand-in, like the older releases the tests install, imports only at start;
+- `k3s ctr` (and the `ctr` link to k3s) is containerd's ctr for images (api/containerd.py, whose
+  docstring has the contract): `[-n NS] images|image|i import [flags] FILE|-` reads a docker
+  archive or an OCI layout as containerd v1.7's importer does, prints `unpacking NAME
+  (sha256:...)...done`, and records the images in the node's store,
+  /var/lib/rancher/k3s/agent/containerd/standin-images.json, per namespace (k3s's default:
+  k8s.io); `images ls [-q]` lists one namespace. While k3s runs, it listens on containerd's
+  socket /run/k3s/containerd/containerd.sock; stopped, it leaves the socket behind as
+  containerd does, and ctr fails to dial it (`connection refused`, exit 1);
+- the kubelet's view of a node's images is the k8s.io namespace of its store (other namespaces
+  are containerd's, not the CRI's): it reports them in the Node's `status.images` (each image's
+  tags and repo@digest names, its size; at most 50, largest first, as nodeStatusMaxImages), at
+  start and within about a second of an import (the real kubelet: on its next node status
+  update, every 10 s); an agent re-registers its node with the server to report them. Its pull
+  decisions follow each container's imagePullPolicy (defaulted as the API server does: Always
+  for `:latest` or no tag, else IfNotPresent; api/workloads.py pull_problem): Never with the
+  image absent waits as ErrImageNeverPull; IfNotPresent with it present runs without a pull;
+  every pull fails (ImagePullBackOff) on a host marked as reaching no registry
+  (/etc/standin-no-registry: an airgapped host), so Always fails there even with the image
+  present.
 
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
@@ -34,7 +51,8 @@ import sys
 VERSION = "v0.0.0+k3s1"  # replaced by the mirror with the version it serves
 COMMIT = "5tand1n0"
 
-if __name__ == "__main__" and sys.argv[1:2] in ([], ["--version"], ["-v"], ["version"]):
+if __name__ == "__main__" and sys.argv[1:2] in ([], ["--version"], ["-v"], ["version"]) \
+        and not sys.argv[0].endswith("ctr"):
     # Answered before the imports below: harmony's host fact asks on every run, and the real
     # k3s (a Go binary) answers in milliseconds, not in the tenth of a second they take.
     print(f"k3s version {VERSION} ({COMMIT})\ngo version go1.22.9")
@@ -61,7 +79,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import yaml
 
 import api  # beside this file in the stand-in's zipapp (tests/standin/mirror.py builds it)
-from api import helmrelease
+from api import containerd, helmrelease
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 NO_REGISTRY = "/etc/standin-no-registry"  # a test host marked as reaching no registry (airgapped)
@@ -323,21 +341,66 @@ def node_record(config: dict, roles: list[str]) -> dict:
         "address": (as_list(config.get("node-ip")) or host_addresses() or ["127.0.0.1"])[0],
         "version": VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "images": import_images(f"{config.get('data-dir', '/var/lib/rancher/k3s')}/agent/images"),
+        **reported_images(containerd_root(config)),
         "no_registry": os.path.exists(NO_REGISTRY),
     }
 
 
-def import_images(directory: str) -> list[str]:
+def containerd_root(config: dict) -> str:
+    """containerd's root in the data dir, where the stand-in keeps a node's image store."""
+    return f"{config.get('data-dir', '/var/lib/rancher/k3s')}/agent/containerd"
+
+
+def reported_images(root: str) -> dict:
+    """What the kubelet knows of the node's images, from the CRI (containerd's k8s.io
+    namespace): `images`, every name (tags and repo@digest) for its pull decisions, and
+    `image_entries`, one per image, for the Node's `status.images`."""
+    store = containerd.ImageStore(root).images("k8s.io")
+    entries = containerd.cri_images(store)
+    return {"images": [n for e in entries for n in e["names"]], "image_entries": entries}
+
+
+def start_containerd(config: dict) -> None:
+    """What k3s's containerd does at start for the stand-in: listen on its socket (for `k3s
+    ctr`), and import the archives of the images directory into k8s.io."""
+    root = containerd_root(config)
+    containerd.serve_socket(containerd.DEFAULT_ADDRESS, root)
+    images = import_images(f"{config.get('data-dir', '/var/lib/rancher/k3s')}/agent/images")
+    if images:
+        containerd.ImageStore(root).add("k8s.io", images)
+
+
+def report_images(config: dict, node: dict, send) -> None:
+    """The kubelet's node status updates, as far as images go: every second (the real kubelet's
+    nodeStatusUpdateFrequency is 10 s), a node whose images changed (`k3s ctr images import`)
+    reports them with `send(node)`; a failed report is tried again."""
+    root, last = containerd_root(config), node.get("images")
+    while True:
+        time.sleep(1)
+        current = reported_images(root)
+        if current["images"] == last:
+            continue
+        try:
+            send({**node, **current})
+            last = current["images"]
+        except (SystemExit, Exception) as error:  # noqa: BLE001 - keep reporting
+            print(f'level=error msg="failed to update node status: {error}"', file=sys.stderr, flush=True)
+
+
+def import_images(directory: str) -> list[dict]:
     """What k3s's containerd imports at start from the images directory, as its importer
     reads an OCI Image Layout tar: every blob checked against its digest, every manifest that
     index.json names present, each image named by its `io.containerd.image.name`. A file that
     fails is logged and skipped, as k3s does. The release's own archive
     (k3s-airgap-images-ARCH.tar.zst, a token file from the test mirror) is not read: it gives
-    the system images k3s's packaged components run (SYSTEM_IMAGES)."""
-    names = []
+    the system images k3s's packaged components run (SYSTEM_IMAGES). The images, as
+    tests/standin/api/containerd.py records them."""
+    images = []
     if glob.glob(f"{directory}/k3s-airgap-images-*"):
-        names += [api.normalized(image) for image in SYSTEM_IMAGES]
+        for image in SYSTEM_IMAGES:
+            digest = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+            images.append({"name": api.normalized(image), "target": digest, "mediaType": containerd.OCI_INDEX,
+                           "config": digest, "size": 0, "platforms": ["linux/amd64"]})
     for path in sorted(glob.glob(f"{directory}/*.tar")):
         try:
             with tarfile.open(path) as archive:
@@ -356,13 +419,15 @@ def import_images(directory: str) -> list[str]:
                     if "blobs/" + child["digest"].replace(":", "/") not in blobs:
                         raise ValueError(f"content digest {child['digest']}: not found")
                 imported.append(entry["annotations"]["io.containerd.image.name"])
-        except (OSError, KeyError, ValueError, tarfile.TarError) as error:
+            with open(path, "rb") as f:
+                records = [r for r in containerd.import_archive(f) if r["name"] in imported]
+        except (OSError, KeyError, ValueError, tarfile.TarError, containerd.CtrError) as error:
             print(f'level=error msg="Error encountered while importing {path}: {error}"', file=sys.stderr, flush=True)
             continue
         for name in imported:
             log(f"Imported {name}")
-        names += imported
-    return names
+        images += records
+    return images
 
 
 def node_object(node: dict) -> dict:
@@ -391,7 +456,9 @@ def node_object(node: dict) -> dict:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status",
                             "lastHeartbeatTime": now, "lastTransitionTime": node["created"]}],
-            "images": [{"names": [name], "sizeBytes": 0} for name in node.get("images", [])],
+            # the kubelet reports at most nodeStatusMaxImages (50), largest first
+            "images": containerd.node_images(node["image_entries"]) if "image_entries" in node
+            else [{"names": [name], "sizeBytes": 0} for name in node.get("images", [])],
             "addresses": [{"type": "InternalIP", "address": node["address"]},
                           {"type": "Hostname", "address": node["name"]}],
             "nodeInfo": {"kubeletVersion": node["version"], "kubeProxyVersion": node["version"],
@@ -723,11 +790,19 @@ def server(config: dict) -> None:
     etcd = bool(config.get("cluster-init") or join)
     roles = ["control-plane", "master"] + (["etcd"] if etcd else [])
     registry = Registry(f"{data_dir}/server/standin-nodes.json")
+    start_containerd(config)
     node = node_record(config, roles)
     if join:
         register_with(join, token, node)
-    registry.register(node)
+    registry.register(dict(node))
     serve(config, tls_dir, registry, ca_pem, secret, etcd)
+
+    def send(update: dict) -> None:  # to this server's registry, and a joined server's
+        registry.register(dict(update))
+        if join:
+            register_with(join, token, dict(update))
+
+    threading.Thread(target=report_images, args=(config, node, send), daemon=True).start()
     log(f"k3s {VERSION} is up and running")
     notify_ready()
     signal.pause()
@@ -739,7 +814,11 @@ def agent(config: dict) -> None:
         fail("--server is required")
     if not token:
         fail("--token is required")
-    register_with(join, token, node_record(config, []))
+    start_containerd(config)
+    node = node_record(config, [])
+    register_with(join, token, node)
+    threading.Thread(target=report_images, args=(config, node, lambda n: register_with(join, token, n)),
+                     daemon=True).start()
     log(f"k3s agent {VERSION} joined {join}")
     notify_ready()
     signal.pause()
@@ -747,7 +826,11 @@ def agent(config: dict) -> None:
 
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if os.path.basename(sys.argv[0]) == "ctr":  # the ctr link to k3s, as the real multi-call binary
+        sys.exit(containerd.main(argv))
     command, rest = argv[0], argv[1:]
+    if command == "ctr":
+        sys.exit(containerd.main(rest))
     if command == "server":
         server(load_config(rest))
     elif command == "agent":

@@ -68,7 +68,11 @@ less kind, so is this one. Each module says what it models and where that comes 
   `standin-install: fail` fails its install Job; a pod whose nodeSelector no node matches is
   Unschedulable; a workload's Pods (GET of a namespace's pods, of one, of its log) are made
   from it, read-only (the new template's only); a LoadBalancer Service has ServiceLB's
-  status; a change of replicas alone leaves the running pods be;
+  status; a change of replicas alone leaves the running pods be; the kubelet's image pull
+  policies (Always, IfNotPresent, Never, defaulted from the tag) against the images a node
+  has (ErrImageNeverPull, ImagePullBackOff);
+- containerd.py: `k3s ctr images import|ls` and the node's image store per containerd
+  namespace (its docstring has the contract, and what it does not model);
 - manifests.py: k3s's manifests directory, applied on mtime changes, never deleting, each file
   tracked by an Addon named after it (a file whose name is no valid name is not applied).
 

@@ -25,8 +25,9 @@ def kubelet(obj: dict, since: float, nodes: list[dict]) -> str:
     """What the scheduler and kubelet make of a workload's pods, `since` its spec changed, on
     `nodes` (what the scheduler sees of each: its `labels`, the `images` it has, and whether it
     reaches `no_registry`): "starting"; "unschedulable" (a nodeSelector no node's labels
-    match); "unpullable" (an image so marked, or one that a node the pods may land on cannot
-    pull: it reaches no registry, and has not imported it); "crashing" (an image so marked);
+    match); "unpullable" (a container's image that a node the pods may land on lacks where its
+    pull policy says Never, or must pull and cannot: see pull_problem); "crashing" (an image so
+    marked);
     for a Job, "failed" (a command with `exit 1`) or "succeeded"; else "running"."""
     spec = template_of(obj).get("spec") or {}
     selector = spec.get("nodeSelector") or {}
@@ -36,8 +37,7 @@ def kubelet(obj: dict, since: float, nodes: list[dict]) -> str:
     if time.time() - since < float(os.environ.get("HARMONY_STANDIN_POD_SECONDS", "3")):
         return "starting"
     images = " ".join(str(c.get("image", "")) for c in spec.get("containers") or [])
-    if "unpullable" in images or any(not pullable(c.get("image", ""), n) for n in placed
-                                     for c in spec.get("containers") or []):
+    if any(pull_problem(c, placed) for c in spec.get("containers") or []):
         return "unpullable"
     if "crashing" in images:
         return "crashing"
@@ -61,6 +61,40 @@ def normalized(image: str) -> str:
 def pullable(image: str, node: dict) -> bool:
     """Whether a node has the image, or can pull it (it reaches a registry)."""
     return not node.get("no_registry") or normalized(image) in node.get("images", ())
+
+
+def pull_policy(container: dict) -> str:
+    """A container's imagePullPolicy, defaulted as the API server does (SetDefaults_Container):
+    Always for an image tagged `latest` or not tagged (nor by digest), else IfNotPresent."""
+    policy = container.get("imagePullPolicy")
+    if policy:
+        return policy
+    name, at, _ = str(container.get("image", "")).partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2] if ":" in last else ("" if at else "latest")
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+def pull_problem(container: dict, nodes: list[dict]) -> tuple[str, str] | None:
+    """What the kubelet's image manager (pkg/kubelet/images/image_manager.go, shouldPullImage)
+    makes of a container's image on the first of `nodes` where it fails, as (waiting reason,
+    message), or None: with Never, an image the node lacks is ErrImageNeverPull; with
+    IfNotPresent, one it has is used as it is; else (Always, or absent) it is pulled, which
+    fails (ImagePullBackOff) on a node that reaches no registry, or for an image marked
+    `unpullable` (no registry has it)."""
+    image = str(container.get("image", ""))
+    policy = pull_policy(container)
+    for node in nodes:
+        present = normalized(image) in node.get("images", ())
+        if policy == "Never":
+            if not present:
+                return "ErrImageNeverPull", f'Container image "{image}" is not present with pull policy of Never'
+            continue
+        if policy == "IfNotPresent" and present:
+            continue
+        if node.get("no_registry") or "unpullable" in image:
+            return "ImagePullBackOff", f'Back-off pulling image "{image}"'
+    return None
 
 
 def replicas_of(obj: dict, nodes: list[dict]) -> int:
@@ -118,7 +152,9 @@ def pods_of(obj: dict, since: float, nodes: list[dict]) -> list[dict]:
         name = (f"{metadata['name']}-{index}" if obj["kind"] == "StatefulSet"
                 else f"{metadata['name']}-{digest[:10]}-{digest[10 + index:15 + index]}")
         spec = copy.deepcopy(template.get("spec") or {})
-        statuses = [container_status(c, state, name) for c in spec.get("containers") or []]
+        placed = [n for n in nodes if all(n["labels"].get(k) == v for k, v in (spec.get("nodeSelector") or {}).items())]
+        statuses = [container_status(c, state, name, pull_problem(c, placed) if state == "unpullable" else None)
+                    for c in spec.get("containers") or []]
         phase = {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"}.get(state, "Pending")
         conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                        "message": f"0/{len(nodes)} nodes are available: {len(nodes)} node(s) didn't match Pod's "
@@ -134,11 +170,13 @@ def pods_of(obj: dict, since: float, nodes: list[dict]) -> list[dict]:
     return pods
 
 
-def container_status(container: dict, state: str, pod: str) -> dict:
-    """A container's status in a pod, as the kubelet reports it."""
+def container_status(container: dict, state: str, pod: str, problem: tuple[str, str] | None = None) -> dict:
+    """A container's status in a pod, as the kubelet reports it; in an "unpullable" pod, a
+    container whose image is fine waits as ContainerCreating (the stand-in keeps a pod's
+    containers in step)."""
     name, image = container.get("name", ""), container.get("image", "")
     waiting = {"starting": ("ContainerCreating", None),
-               "unpullable": ("ImagePullBackOff", f'Back-off pulling image "{image}"'),
+               "unpullable": problem or ("ContainerCreating", None),
                "crashing": ("CrashLoopBackOff", f"back-off 40s restarting failed container={name} pod={pod}")}
     status = {"name": name, "image": image, "ready": state == "running",
               "restartCount": 3 if state == "crashing" else 0}

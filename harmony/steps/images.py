@@ -1,0 +1,125 @@
+"""The steps on the images a project builds from its own code (`images:` in harmony.yaml):
+checked with their builder before any host is touched, then, once the nodes are Ready, built for
+the nodes' architecture, sent to the nodes whose containerd lacks them, and the workloads
+pointed at the builds (`harmony.images.rewrite`), so the workloads' own step applies them.
+
+An unchanged build has the same content tag: every node already holds it (their Node objects
+say so, and where a Node lists too many images to tell, the host's own containerd does), so
+nothing is sent, no host is asked anything, and the workloads are applied as they were."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harmony.errors import BadInput, RunFailed
+from harmony.steps import Flow
+
+
+def check_builds(flow: Flow) -> None:
+    """The project's images read (their contexts and Dockerfiles inside the project), and a
+    builder found on this machine that can build them; the runtime able to take them."""
+    project = flow.request.project
+    if not project or not project.images:
+        return
+    from harmony.images import build, builds
+
+    if not flow.runtime.image_deploy:
+        raise BadInput(f"the project builds images ({', '.join(e['name'] for e in project.images)}), which harmony "
+                       f"sends to k3s's nodes; on {flow.runtime.name} that is still to come: use --runtime k3s")
+    flow.builds = builds.of(project)
+    flow.builder = build.find(project.builder)
+    build.check(flow.builder, flow.builds)
+
+
+def ship_images(flow: Flow) -> None:
+    """Each image built for the nodes' architecture, sent where it is missing, and the workloads
+    run it; a line each in the report."""
+    if not flow.builds:
+        return
+    from harmony import kubeapi
+    from harmony.images import rewrite
+
+    nodes = kubeapi.get(flow.config, "/api/v1/nodes").get("items") or []
+    arches = sorted({(n.get("status") or {}).get("nodeInfo", {}).get("architecture", "") for n in nodes})
+    if len(arches) != 1 or not arches[0]:
+        raise RunFailed(f"the cluster's nodes are of architectures {', '.join(arches) or 'unknown'}: harmony builds "
+                        "the project's images for one architecture yet")
+    (arch,) = arches
+    built = [_built(flow, image, arch) for image in flow.builds]
+    lacking = {n["metadata"]["name"] for n in nodes if any(not _holds(n, b.reference) for b in built)}
+    sent = _send(flow, built, arch) if lacking else 0
+    for image in built:
+        users = rewrite.users(flow.workloads, image.name)
+        flow.report.notes.append(
+            f"image {image.name}: {image.tag}, {'sent to the nodes that lacked it' if lacking else 'on every node'}"
+            f" (run by {', '.join(users) if users else 'no workload'})")
+    if lacking:
+        flow.report.notes.append(f"images: {sent / 1e6:.1f} MB sent, compressed, to {len(lacking)} node(s)")
+    flow.report.extra["images"] = [{"name": b.name, "tag": b.tag, "reference": str(b.reference),
+                                    "size": b.size} for b in built]
+    flow.report.extra["images_sent_bytes"] = sent
+    flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+
+
+def _built(flow: Flow, image, arch: str):
+    """The image built for linux/`arch` (the builder's own cache makes an unchanged one quick)."""
+    from harmony import localstate, stopping
+    from harmony.images import build
+
+    with stopping.checkpoints() as check:
+        check(f"building image {image.name}")
+        started = time.monotonic()
+        done = build.build(flow.builder, image, f"linux/{arch}",
+                           localstate.cache_dir() / "builds" / flow.request.project.name)
+    flow.report.extra.setdefault("build_seconds", {})[image.name] = round(time.monotonic() - started, 2)
+    return done
+
+
+def _holds(node: dict, reference) -> bool:
+    """Whether a node's Node object shows it holds the image. The kubelet lists at most 50 of a
+    node's images, the largest first, so a node may hold it unlisted: its host is then asked,
+    and its containerd's answer decides (`harmony.k3s.deploy.images`)."""
+    listed = (node.get("status") or {}).get("images") or []
+    return any(str(reference) in (entry.get("names") or []) for entry in listed)
+
+
+def _send(flow: Flow, built: list, arch: str) -> int:
+    """Run the runtime's image deploy on the hosts, each sent what its containerd lacks; the
+    bytes sent. A host that fails fails the verb, naming it and why."""
+    from harmony import runner
+    from harmony.images.shipping import DATA_KEY, Shipped, operation_name
+    from harmony.releases import file_sha256
+
+    shipped = []
+    for image in built:
+        archive = _compressed(image.archive)
+        shipped.append(Shipped(image.name, str(image.reference), arch, str(archive), file_sha256(archive),
+                               archive.stat().st_size))
+    options = replace(flow.options, data={**flow.options.data, DATA_KEY: tuple(shipped)})
+    result = runner.run(flow.request.target, f"{flow.runtime.deploys}.{flow.runtime.image_deploy}", options,
+                        quiet=not flow.options.verbosity)
+    failed = {name: host.cause or "; ".join(host.errors) or "failed" for name, host in result.hosts.items()
+              if not host.ok}
+    if result.stopped is not None:
+        raise result.stopped
+    if failed:
+        raise RunFailed("the images could not be sent to " +
+                        "; ".join(f"{name}: {why}" for name, why in sorted(failed.items())))
+    sizes = {operation_name(image): image.size for image in shipped}
+    # (pyinfra names an operation after its deploy too: "k3s images | Import web (12.0 MB)")
+    return sum(sizes.get(name.rpartition(" | ")[2], 0) for host in result.hosts.values() for name in host.changed)
+
+
+def _compressed(archive: Path) -> Path:
+    """The gzip-compressed copy of a docker-archive, made once (its name holds the content tag)."""
+    path = archive.with_name(archive.name + ".gz")
+    if not path.is_file():
+        partial = path.with_name(path.name + ".part")
+        with archive.open("rb") as source, gzip.open(partial, "wb", compresslevel=1) as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        partial.rename(path)
+    return path

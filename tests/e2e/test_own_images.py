@@ -1,0 +1,89 @@
+"""A project's own code: its image built by the real Docker engine on the controller, sent to a
+k3s node over SSH that reaches no registry, imported into its containerd, and run by the
+workload that names it; a code change rolls it to a new build, and an unchanged project sends
+nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import NEW
+from tests.localimages import tiny_base_image
+
+NO_REGISTRY = "/etc/standin-no-registry"  # the stand-in k3s's mark of a host that reaches no registry
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: web, ports: [{containerPort: 8080}]}]}
+"""
+
+
+@pytest.fixture
+def base_image():
+    """A tiny local base image (`tests.localimages`): no registry is reachable here."""
+    with tiny_base_image("harmony-own-test") as name:
+        yield f"{name}-base:1"
+
+
+def write_project(root, host, harmony, base_image) -> None:
+    (root / ".git").mkdir(parents=True)
+    (root / "web").mkdir()
+    (root / "web" / "Dockerfile").write_text(f"FROM {base_image}\nCOPY index.html /srv/index.html\n")
+    (root / "web" / "index.html").write_text("<h1>hello</h1>\n")
+    (root / "k8s").mkdir()
+    (root / "k8s" / "web.yaml").write_text(DEPLOYMENT)
+    spec = {
+        "cluster": {"name": "own", "runtime": "k3s", "version": NEW, "kubeconfig_server": host.api_url,
+                    "allow_http": True, "k3s": {"release_url": harmony.mirror.release_url}},
+        "target": host.target,
+        "ssh": {"key": str(harmony.ssh_key)},
+        "images": [{"name": "web", "context": "web"}],
+        "workloads": [{"name": "web", "manifests": "k8s/"}],
+    }
+    (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
+
+
+def up(harmony, root) -> dict:
+    done = harmony("up", "--yes", "--json", cwd=root, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_projects_image_is_built_sent_and_rolled_on_change(host, harmony, base_image, tmp_path):
+    host.sh(f"touch {NO_REGISTRY}")
+    root = tmp_path / "own"
+    write_project(root, host, harmony, base_image)
+
+    first = up(harmony, root)
+    (image,) = first["images"]
+    tag = image["tag"]
+    assert tag.startswith("harmony-") and first["images_sent_bytes"] > 0, json.dumps(first, indent=1)
+    held = host.sh("k3s ctr -n k8s.io images ls -q").split()
+    assert f"docker.io/library/web:{tag}" in held
+    template = json.loads(harmony.kubectl("--context", "own", "get", "deployment", "web", "-o", "json").stdout)
+    (container,) = template["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["imagePullPolicy"]) == (f"web:{tag}", "IfNotPresent")
+
+    again = up(harmony, root)
+    assert again["images"][0]["tag"] == tag and again["images_sent_bytes"] == 0
+    assert {o["action"] for o in again["workloads"]["objects"]} == {"unchanged"}
+
+    (root / "web" / "index.html").write_text("<h1>hello, again</h1>\n")
+    changed = up(harmony, root)
+    new_tag = changed["images"][0]["tag"]
+    assert new_tag != tag and changed["images_sent_bytes"] > 0
+    assert [o["action"] for o in changed["workloads"]["objects"]] == ["change"]
+    rolled = json.loads(harmony.kubectl("--context", "own", "get", "deployment", "web", "-o", "json").stdout)
+    assert rolled["spec"]["template"]["spec"]["containers"][0]["image"] == f"web:{new_tag}"
+    assert rolled["status"].get("updatedReplicas") == 1
+
+    last = up(harmony, root)
+    assert last["images"][0]["tag"] == new_tag and last["images_sent_bytes"] == 0
