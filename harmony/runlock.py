@@ -192,7 +192,7 @@ class Lock:
         def log(message: str) -> None:
             target.log(f"harmony: {message}", log_func=logger.warning)
 
-        blocking = self.blocking(take(target)["wait"])
+        blocking = self.blocking(lock_wait(target.data, target.name))
         if blocking:
             return blocking
         for said in (self.waited, self.ignored):
@@ -206,13 +206,30 @@ class Lock:
         return None
 
 
+# The local hosts whose lock this process holds, exclusive: their holder watches this process
+# (`run_process`), so it keeps the lock until harmony ends, through each deploy of the verb.
+_HELD_HERE: set[str] = set()
+
+
 def take(target: Host) -> dict:
     """How this run takes `target`'s lock, as the facts' arguments: exclusive, or shared for a
-    dry run (harmony's runner says which), naming the run, tied to the run's connection."""
+    dry run (harmony's runner says which), naming the run, tied to the run's connection; nothing
+    where this process holds it already (a verb's second deploy: `up` sending images)."""
+    if target.name in _HELD_HERE:
+        return {}
     data = target.data
     who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
     return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
             "wait": lock_wait(data, target.name), "who": who, "watch": run_process(target)}
+
+
+def keep(target: Host, taken: dict, lock: Lock) -> None:
+    """Remember that this process holds a local host's exclusive lock, once the fact read with
+    `taken` (what `take` gave) says it is held: the verb's later deploys read their facts without
+    taking it again, which would wait for this very process. (Over SSH the lock goes with the
+    connection, which the runner closes after each deploy.)"""
+    if taken.get("lock") == "exclusive" and taken.get("watch") and lock.status == "held":
+        _HELD_HERE.add(target.name)
 
 
 def lock_wait(data, host_name: str) -> int:

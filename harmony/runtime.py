@@ -74,7 +74,7 @@ class Runtime(ABC):
 
     name: str
     deploys: str  # the module of its deploys, as pyinfra imports them
-    image_deploy: str | None = None  # its deploy that sends built images to the nodes, if it has one
+    image_deploy: str  # its deploy that sends a project's built images to the nodes that lack them
 
     @abstractmethod
     def check_data(self, host) -> None:

@@ -1,8 +1,8 @@
 """`harmony init`: a commented harmony.yaml for the current directory.
 
 Written from the options given, with the workloads found in the directory (a `k8s/`, `deploy/`,
-`manifests/` or `chart/` directory, any `Chart.yaml` or `kustomization.yaml`) listed but
-commented out, for the user to confirm. The text is checked as `harmony up` would check it
+`manifests/` or `chart/` directory, any `Chart.yaml` or `kustomization.yaml`) and the images it
+builds (each `Dockerfile` or `Containerfile`) listed but commented out, for the user to confirm. The text is checked as `harmony up` would check it
 before it is written, and an existing file is kept unless `force`.
 """
 
@@ -20,6 +20,7 @@ from harmony.errors import BadInput
 
 MANIFEST_DIRS = ("k8s", "deploy", "manifests")
 KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+DOCKERFILES = ("Dockerfile", "Containerfile")  # as docker build and podman build look for one
 SKIPPED = {"node_modules", "venv", "vendor"}
 PLAIN = re.compile(r"^[A-Za-z0-9_./~-][A-Za-z0-9_./@:+~-]*$")
 DEPTH = 3  # how deep a Chart.yaml or kustomization.yaml is looked for
@@ -34,7 +35,7 @@ def init(directory: Path, target: str | None = None, version: str | None = None,
     if version and channel:
         raise BadInput("give --version or --channel, not both: a pinned version has no channel")
     text = render(project.default_name(directory.resolve().name), name or cluster_name(directory.resolve().name),
-                  target or "local", version, channel, runtime, find_workloads(directory))
+                  target or "local", version, channel, runtime, find_workloads(directory), find_images(directory))
     try:  # what `up` would refuse is refused here, before writing
         project.parse(text, path, environ={})
     except BadInput as error:
@@ -71,6 +72,20 @@ def find_workloads(directory: Path) -> list[dict]:
     return found
 
 
+def find_images(directory: Path) -> list[dict]:
+    """An image for each Dockerfile (or Containerfile) in `directory`, named after its directory
+    (the project's own name at the top), its context that directory."""
+    found, names = [], set()
+    for path in sorted(p for p in _within(directory) if p.name in DOCKERFILES):
+        context = path.parent.relative_to(directory)
+        named = project.default_name(directory.resolve().name if not context.parts else context.name)
+        image = {"name": _unique(named, names), "context": "./" + (context.as_posix() + "/" if context.parts else "")}
+        if path.name != "Dockerfile":
+            image["dockerfile"] = path.name
+        found.append(image)
+    return found
+
+
 def _within(directory: Path):
     """The files in `directory`, to DEPTH; not inside a chart (its own subcharts, templates)."""
     for root, dirs, files in os.walk(directory):
@@ -97,7 +112,7 @@ def _scalar(value: str) -> str:
 
 
 def render(project_name: str, name: str, target: str, version: str | None, channel: str | None, runtime: str,
-           workloads: list[dict]) -> str:
+           workloads: list[dict], images: list[dict] = ()) -> str:
     release = (f"  version: {_scalar(version)}\n" if version else
                f"  channel: {_scalar(channel or 'stable')}        # or pin a release: version: v1.31.4+k3s1\n")
     lines = [
@@ -121,6 +136,12 @@ def render(project_name: str, name: str, target: str, version: str | None, chann
         f"target: {_scalar(target)}",
         "# ssh: {user: ubuntu, key: ~/.ssh/id_ed25519}",
     ]
+    if images:
+        lines += ["# Images built from this directory's Dockerfiles: uncomment the ones to build; a workload",
+                  "# container whose image is the name (any tag) runs the build. See docs/images.md.", "# images:"]
+        for image in images:
+            lines.append(f"#   - name: {image['name']}")
+            lines += [f"#     {key}: {_scalar(image[key])}" for key in ("context", "dockerfile") if key in image]
     if workloads:
         lines += ["# Workloads found in this directory: uncomment the ones to run, in order, once the",
                   "# cluster is Ready.", "# workloads:"]

@@ -3,7 +3,8 @@
 `up` installs the k3d executable (checksum verified, atomically), creates the cluster from a
 rendered k3d config, and fetches its kubeconfig to the controller; an existing cluster made from
 the same spec is left alone, one whose spec changed is re-created only when asked (the phases of
-`harmony.k3d.lifecycle`). `down` deletes the cluster. Both decide from one fact (`K3dHost`).
+`harmony.k3d.lifecycle`). `images` imports the project's built images into the nodes that lack
+them (`harmony.k3d.images`). `down` deletes the cluster. Each decides from one fact (`K3dHost`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from harmony import operations
+from harmony.images import shipping
+from harmony.k3d import images as k3d_images
 from harmony.k3d import lifecycle, resolve
 from harmony.k3d.hostrun import USER, K3dHostRun, k3d_state, paths_of
 from harmony.k3d.phases.p4_kubeconfig import fetch_kubeconfig, write_kubeconfig
@@ -24,6 +27,29 @@ from harmony.k3d.settings import from_data
 def up() -> None:
     settings = from_data(host.data, host.name)
     lifecycle.up(K3dHostRun(settings, resolve.of_run(settings)))
+
+
+@deploy("k3d images")
+def images() -> None:
+    """The images the run ships (`harmony.images.shipping`), each imported into the cluster's
+    nodes where any of them lacks it; a cluster whose nodes hold them all is sent nothing.
+    Every image shipped is for this cluster: the controller built it for the architecture its
+    Node objects report, and every node is a container of this host's Docker."""
+    settings = from_data(host.data, host.name)
+    state = k3d_state(settings, "Find the images")
+    if state is None:
+        return
+    paths = paths_of(state, settings)
+    problem = k3d_images.problem(state.docker, settings.cluster in state.clusters, paths.k3d in state.files,
+                                 state.nodes, settings.cluster)
+    if problem:
+        operations.fail(name="Find the images", message=problem, **USER)
+        return
+    for image in host.data.get(shipping.DATA_KEY) or ():
+        if k3d_images.lacking(state.nodes, image.reference):
+            k3d_images.import_image(name=shipping.operation_name(image), image=image, k3d=paths.k3d,
+                                    cluster=settings.cluster, nodes=tuple(sorted(state.nodes)),
+                                    staging=k3d_images.staging_dir(state.home), **USER)
 
 
 @deploy("k3d kubeconfig")

@@ -35,6 +35,9 @@ class K3dHostState:
     docker: str = "absent"
     files: dict[str, FileState] = field(default_factory=dict)
     clusters: dict[str, K3dCluster] = field(default_factory=dict)
+    # Where a run ships images (`harmony.k3d.images`): the cluster's running server and agent
+    # containers, each with those of the run's images its containerd holds.
+    nodes: dict[str, set[str]] = field(default_factory=dict)
     lock: Lock = field(default_factory=Lock)  # the login user's k3d run lock on the host
 
 
@@ -43,19 +46,40 @@ def k3d_state_dir(home: str) -> str:
     return f"{home}/.config/harmony/k3d"
 
 
+# Each running server and agent container of "$cluster" (by k3d's labels: agents that `k3d node
+# create` added too), and which of "$images" its containerd holds in the kubelet's namespace,
+# asked as k3d asks a node (`docker exec`; the rancher/k3s image has k3s, whose ctr it is).
+NODE_IMAGES = """if [ "$docker" = running ]; then
+  docker ps --filter label=app=k3d --filter "label=k3d.cluster=$cluster" \\
+      --format '{{.Names}} {{.Label "k3d.role"}}' 2>/dev/null |
+  while read -r node role; do
+    case "$role" in server|agent) ;; *) continue ;; esac
+    printf 'node\\t%s\\n' "$node"
+    docker exec "$node" k3s ctr -n k8s.io images ls -q </dev/null 2>/dev/null | while read -r ref; do
+      case " $images " in *" $ref "*) printf 'image\\t%s\\t%s\\n' "$node" "$ref" ;; esac
+    done
+  done
+fi
+"""
+
+
 class K3dHost(FactBase):
     """Everything the k3d deploy needs to know about a host, in one round trip, as the login
     user (who runs Docker and k3d), under that user's run lock when `lock` is given.
-    `k3d cluster list` prints no cluster token without --token."""
+    `k3d cluster list` prints no cluster token without --token. With `images` (references,
+    space-separated), also which of them each running node of `cluster` holds (`NODE_IMAGES`)."""
 
-    def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "") -> str:
+    def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "",
+                cluster: str = "", images: str = "") -> str:
         default = '$( [ "$(id -u)" = 0 ] && echo /usr/local/bin || echo "$HOME/.local/bin")'
         state_dir = k3d_state_dir("$HOME")
         return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
 printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
-if ! command -v docker >/dev/null 2>&1; then printf 'docker\\tabsent\\n'
-elif docker info >/dev/null 2>&1; then printf 'docker\\trunning\\n'
-else printf 'docker\\tstopped\\n'; fi
+docker=absent
+if command -v docker >/dev/null 2>&1; then
+  if docker info >/dev/null 2>&1; then docker=running; else docker=stopped; fi
+fi
+printf 'docker\\t%s\\n' "$docker"
 for f in "$bin/k3d" "{state_dir}"/*; do
   [ -f "$f" ] || continue
   mode=$(stat -c %a "$f" 2>/dev/null || stat -f %Lp "$f")
@@ -63,7 +87,7 @@ for f in "$bin/k3d" "{state_dir}"/*; do
   printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$mode" "$sum"
 done
 [ -x "$bin/k3d" ] && printf 'clusters\\t%s\\n' "$("$bin/k3d" cluster list -o json 2>/dev/null | tr -d '\\n')"
-true"""
+""" + (f"cluster={shlex.quote(cluster)}\nimages={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + "true"
 
     def process(self, output: list[str]) -> K3dHostState:
         state = K3dHostState()
@@ -78,6 +102,10 @@ true"""
                 state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2])
             elif kind == "clusters":
                 state.clusters = _k3d_clusters(rest)
+            elif kind == "node":
+                state.nodes.setdefault(rest, set())
+            elif kind == "image" and len(fields) == 2:
+                state.nodes.setdefault(fields[0], set()).add(fields[1])
         return state
 
 

@@ -14,6 +14,7 @@ from pyinfra import host
 
 from harmony import operations, releases, runlock
 from harmony.errors import BadInput
+from harmony.images.shipping import DATA_KEY as IMAGES_KEY
 from harmony.k3d import render
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d.settings import K3dSettings
@@ -85,9 +86,20 @@ def asset(system: str, machine: str) -> releases.Asset:
 def k3d_state(settings: K3dSettings, check_name: str) -> K3dHostState | None:
     """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
     after adding an operation that fails the host, where another run holds it."""
-    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **runlock.take(host), **USER)
+    taken = runlock.take(host)
+    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **taken, **shipped(settings), **USER)
+    runlock.keep(host, taken, state.lock)
     problem = state.lock.problem(host)
     if problem:
         operations.fail(name=check_name, message=problem, **USER)
         return None
     return state
+
+
+def shipped(settings: K3dSettings) -> dict[str, str]:
+    """The images the run ships (`harmony.k3d.images`), as the fact looks for them in the
+    cluster's nodes; nothing where the run ships none (the fact then asks no node)."""
+    images = host.data.get(IMAGES_KEY)
+    if not images:
+        return {}
+    return {"cluster": settings.cluster, "images": " ".join(sorted({i.reference for i in images}))}

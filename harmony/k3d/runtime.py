@@ -10,6 +10,7 @@ from harmony.runtime import GET_DOCKER, START_DOCKER, Api, Fit, Platform, Runtim
 class K3d(Runtime):
     name = "k3d"
     deploys = "harmony.k3d.deploy"
+    image_deploy = "images"
 
     def check_data(self, host) -> None:
         from harmony.k3d.settings import checked

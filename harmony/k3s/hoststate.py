@@ -38,7 +38,13 @@ def state_of(target: Host) -> HostState | str:
         if not target.connected or target.name in {h.name for h in target.state.failed_hosts}:
             why = runcontext.of(target.state).unreachable.get(target.name)
             return f"{target.name} is unreachable{f': {why}' if why else ''}"
-        return root_access_problem(target) or target.get_fact(K3sHost, **runlock.take(target), **_known(target))
+        problem = root_access_problem(target)
+        if problem:
+            return problem
+        taken = runlock.take(target)
+        state = target.get_fact(K3sHost, **taken, **_known(target))
+        runlock.keep(target, taken, state.lock)
+        return state
 
     return once.get(target.state, ("K3sHost", target.name), read)
 

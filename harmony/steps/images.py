@@ -20,16 +20,22 @@ from harmony.steps import Flow
 
 
 def check_builds(flow: Flow) -> None:
-    """The project's images read (their contexts and Dockerfiles inside the project), and a
-    builder found on this machine that can build them; the runtime able to take them."""
+    """The project's images read (their contexts and Dockerfiles inside the project), the chart
+    values that name one naming one, and a builder found on this machine that can build them."""
     project = flow.request.project
-    if not project or not project.images:
+    if not project:
+        return
+    names = {entry["name"] for entry in project.images}
+    for index, entry in enumerate(project.workloads):
+        for key, name in ((entry.get("helm") or {}).get("image_values") or {}).items():
+            if name not in names:
+                raise BadInput(f"{project.path}: workloads[{index}].helm.image_values.{key}: '{name}' is not an image "
+                               f"the project builds ({', '.join(sorted(names)) or 'it lists no images'}): name one "
+                               "of its images: entries")
+    if not project.images:
         return
     from harmony.images import build, builds
 
-    if not flow.runtime.image_deploy:
-        raise BadInput(f"the project builds images ({', '.join(e['name'] for e in project.images)}), which harmony "
-                       f"sends to k3s's nodes; on {flow.runtime.name} that is still to come: use --runtime k3s")
     flow.builds = builds.of(project)
     flow.builder = build.find(project.builder)
     build.check(flow.builder, flow.builds)
@@ -40,17 +46,11 @@ def ship_images(flow: Flow) -> None:
     run it; a line each in the report."""
     if not flow.builds:
         return
-    from harmony import kubeapi
     from harmony.images import rewrite
 
-    nodes = kubeapi.get(flow.config, "/api/v1/nodes").get("items") or []
-    arches = sorted({(n.get("status") or {}).get("nodeInfo", {}).get("architecture", "") for n in nodes})
-    if len(arches) != 1 or not arches[0]:
-        raise RunFailed(f"the cluster's nodes are of architectures {', '.join(arches) or 'unknown'}: harmony builds "
-                        "the project's images for one architecture yet")
-    (arch,) = arches
+    nodes, arch = nodes_and_arch(flow)
     built = [_built(flow, image, arch) for image in flow.builds]
-    lacking = {n["metadata"]["name"] for n in nodes if any(not _holds(n, b.reference) for b in built)}
+    lacking = lacking_nodes(nodes, built)
     sent = _send(flow, built, arch) if lacking else 0
     for image in built:
         users = rewrite.users(flow.workloads, image.name)
@@ -63,6 +63,24 @@ def ship_images(flow: Flow) -> None:
                                     "size": b.size} for b in built]
     flow.report.extra["images_sent_bytes"] = sent
     flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+
+
+def nodes_and_arch(flow: Flow) -> tuple[list[dict], str]:
+    """The cluster's Node objects, and the one architecture they share: what the images are
+    built for."""
+    from harmony import kubeapi
+
+    nodes = kubeapi.get(flow.config, "/api/v1/nodes").get("items") or []
+    arches = sorted({(n.get("status") or {}).get("nodeInfo", {}).get("architecture", "") for n in nodes})
+    if len(arches) != 1 or not arches[0]:
+        raise RunFailed(f"the cluster's nodes are of architectures {', '.join(arches) or 'unknown'}: harmony builds "
+                        "the project's images for one architecture yet")
+    return nodes, arches[0]
+
+
+def lacking_nodes(nodes: list[dict], built: list) -> set[str]:
+    """The names of the nodes whose Node object does not show one of the builds (`_holds`)."""
+    return {n["metadata"]["name"] for n in nodes if any(not _holds(n, b.reference) for b in built)}
 
 
 def _built(flow: Flow, image, arch: str):
@@ -90,6 +108,12 @@ def _holds(node: dict, reference) -> bool:
 def _send(flow: Flow, built: list, arch: str) -> int:
     """Run the runtime's image deploy on the hosts, each sent what its containerd lacks; the
     bytes sent. A host that fails fails the verb, naming it and why."""
+    return sum(send(flow, built, arch).values())
+
+
+def send(flow: Flow, built: list, arch: str) -> dict[str, int]:
+    """Run the runtime's image deploy on the hosts, each sent what its containerd lacks:
+    {image name: the bytes sent of it, over all hosts}. RunFailed naming a host that failed."""
     from harmony import runner
     from harmony.images.shipping import DATA_KEY, Shipped, operation_name
     from harmony.releases import file_sha256
@@ -109,9 +133,15 @@ def _send(flow: Flow, built: list, arch: str) -> int:
     if failed:
         raise RunFailed("the images could not be sent to " +
                         "; ".join(f"{name}: {why}" for name, why in sorted(failed.items())))
-    sizes = {operation_name(image): image.size for image in shipped}
-    # (pyinfra names an operation after its deploy too: "k3s images | Import web (12.0 MB)")
-    return sum(sizes.get(name.rpartition(" | ")[2], 0) for host in result.hosts.values() for name in host.changed)
+    by_operation = {operation_name(image): image for image in shipped}
+    sent = dict.fromkeys((image.name for image in shipped), 0)
+    for host in result.hosts.values():
+        for name in host.changed:
+            # (pyinfra names an operation after its deploy too: "k3s images | Import web (12.0 MB)")
+            image = by_operation.get(name.rpartition(" | ")[2])
+            if image:
+                sent[image.name] += image.size
+    return sent
 
 
 def _compressed(archive: Path) -> Path:

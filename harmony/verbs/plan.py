@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
+from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
                                    TARGET, build_request, handles_errors, with_options)
 
@@ -41,6 +41,7 @@ def fail_where_up_would(flow: Flow) -> None:
 STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
+    images.check_builds,
     prepare.resolve,
     hosts.plan_hosts,
     plan_workloads,

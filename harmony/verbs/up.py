@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from harmony.errors import RunFailed
+from harmony.errors import BadInput, RunFailed
 from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
                                    TARGET, UP_OPTIONS, ask, build_request, handles_errors, require_terminal,
@@ -29,20 +29,28 @@ def say_nodes(flow: Flow) -> None:
 def apply_workloads(flow: Flow) -> None:
     """In a project: its workloads applied, what it no longer lists pruned, and every one waited
     for until it runs (`harmony.workloads.converge`)."""
-    request = flow.request
-    if not request.project:
+    if not flow.request.project:
         return
-    from harmony import stopping
     from harmony.workloads import converge
 
-    with stopping.checkpoints() as check:
-        outcome = converge.up(flow.config, request.name, request.project.name, flow.workloads, request.wait_timeout,
-                              flow.runtime.ports(flow.settings), check, flow.lock_wait, request.adopt)
+    outcome = converged(flow)
     workloads.say(flow, outcome, converge.UP_VERBS)
     workloads.refuse_where_refused(outcome)
     if outcome.failures:
         names = sorted({f.workload for f in outcome.failures})
         raise RunFailed(f"{len(names)} workload(s) not running: {', '.join(names)}")
+
+
+def converged(flow: Flow):
+    """`flow.workloads` applied, pruned and waited for, stopping at a checkpoint when told to:
+    the outcome (`harmony.workloads.converge.Outcome`). Also each cycle of `--watch`."""
+    from harmony import stopping
+    from harmony.workloads import converge
+
+    request = flow.request
+    with stopping.checkpoints() as check:
+        return converge.up(flow.config, request.name, request.project.name, flow.workloads, request.wait_timeout,
+                           flow.runtime.ports(flow.settings), check, flow.lock_wait, request.adopt)
 
 
 STEPS = (
@@ -60,19 +68,42 @@ STEPS = (
 )
 
 
-def run(request) -> int:
-    return perform(Flow(request, deploy="up", reads_workloads=True), STEPS)
+def run(request, watch: bool = False) -> int:
+    """The steps; with `watch`, then the project's files watched and each change built, sent
+    and applied (`harmony.watch`) until a stop, also where the first run failed only in its
+    project's part (a build, a rollout): the change that fixes it is what the loop waits for."""
+    flow = Flow(request, deploy="up", reads_workloads=True)
+    if not watch:
+        return perform(flow, STEPS)
+    from harmony import shown, watch as watching
+
+    try:
+        perform(flow, STEPS)
+    except RunFailed as error:
+        if not watching.can_go_on(flow):
+            raise
+        click.echo(f"harmony: error: {shown.message(str(error))}", err=True)
+    return watching.watch(flow, converged)
 
 
 @click.command()
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
+@click.option("--watch", is_flag=True,
+              help="In a project, once up: watch its images' contexts, its workloads' files and harmony.yaml, and "
+                   "rebuild, send and apply what each change affects, a line each, until Ctrl-C. The hosts are not "
+                   "run again, and the changes are applied without asking.")
 @handles_errors
-def up(target, yes, **options):
+def up(target, yes, watch, **options):
     """Install or converge k3s on TARGET, wait until it is Ready, merge its kubeconfig."""
+    if watch and options.get("as_json"):
+        raise BadInput("--watch prints a line for each change it applies, not one JSON report: drop --json")
     request = build_request(target, **options)
+    if watch and not request.project:
+        raise BadInput("--watch watches a project's files, and there is no harmony.yaml here or above (-f names "
+                       "one; harmony init writes one)")
     if not yes:
         require_terminal("add --yes to apply without being asked")
         request.confirm = functools.partial(ask, "Apply these changes?")
-    return run(request)
+    return run(request, watch)

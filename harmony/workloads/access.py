@@ -55,12 +55,22 @@ def _service(live: dict, address: str, ports: dict[int, int] | None) -> str | No
 
 
 def _ingress(live: dict, address: str, ports: dict[int, int] | None) -> str | None:
-    """k3s serves Ingresses through Traefik on port 80 of its nodes (on k3d, that port's mapping)."""
+    """k3s serves Ingresses through Traefik on port 80 of its nodes (on k3d, that port's
+    mapping). A host under `.localhost` is this machine to a browser (RFC 6761): its URL works
+    where the cluster is reached on loopback, and is said with how to reach it otherwise."""
     port = "" if ports is None else f":{ports[80]}" if 80 in ports else None
     if port is None:
         return "not published on the host: add a k3d port mapping, like '8080:80@loadbalancer'"
     urls = []
     for rule in (live.get("spec") or {}).get("rules") or []:
+        host = rule.get("host")
         for path in ((rule.get("http") or {}).get("paths") or [{"path": "/"}]):
-            urls.append(f"http://{rule.get('host') or address + port}{path.get('path') or '/'}")
+            url = f"http://{host or address}{port}{path.get('path') or '/'}"
+            if host and _loopback_name(host) and not _loopback_name(address):
+                url = f"curl -H 'Host: {host}' http://{address}{port}{path.get('path') or '/'}"
+            urls.append(url)
     return ", ".join(dict.fromkeys(urls)) or f"http://{address}{port}/"
+
+
+def _loopback_name(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")

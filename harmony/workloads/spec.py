@@ -35,6 +35,7 @@ class Workload:
     objects: tuple[dict, ...] = field(default_factory=tuple)
     namespace: str = "default"  # of its namespaced objects that name none
     sources: tuple[str, ...] = ()  # where each object comes from ("FILE, document N[, item I]"), for messages
+    image_values: dict[str, str] = field(default_factory=dict)  # a chart's values keys that hold a build: its name
 
     def source(self, index: int) -> str:
         return self.sources[index] if index < len(self.sources) else f"workload {self.name}"
@@ -63,7 +64,7 @@ def load(project, bundle: str | None = None) -> list[Workload]:
         if not found:
             raise BadInput(f"{project.path}: workload '{entry['name']}': its manifests hold no objects")
         workloads.append(Workload(entry["name"], tuple(o for o, _ in found), entry.get("namespace") or "default",
-                                  tuple(s for _, s in found)))
+                                  tuple(s for _, s in found), dict((entry.get("helm") or {}).get("image_values") or {})))
     duplicates.refuse(workloads)
     return workloads
 

@@ -14,6 +14,7 @@ from tests.e2e.conftest import NEW
 from tests.localimages import tiny_base_image
 
 NO_REGISTRY = "/etc/standin-no-registry"  # the stand-in k3s's mark of a host that reaches no registry
+K3S_IMAGES = "/var/lib/rancher/k3s/agent/images"
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -33,6 +34,22 @@ def base_image():
         yield f"{name}-base:1"
 
 
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: "{{ .Release.Name }}-web"}
+spec:
+  selector: {matchLabels: {app: chart-web}}
+  template:
+    metadata: {labels: {app: chart-web}}
+    spec:
+      containers:
+        - name: web
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          imagePullPolicy: {{ .Values.image.pullPolicy }}
+"""
+
+
 def write_project(root, host, harmony, base_image) -> None:
     (root / ".git").mkdir(parents=True)
     (root / "web").mkdir()
@@ -40,15 +57,25 @@ def write_project(root, host, harmony, base_image) -> None:
     (root / "web" / "index.html").write_text("<h1>hello</h1>\n")
     (root / "k8s").mkdir()
     (root / "k8s" / "web.yaml").write_text(DEPLOYMENT)
+    (root / "chart" / "templates").mkdir(parents=True)  # a chart runs the build through its values
+    (root / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (root / "chart" / "values.yaml").write_text("image: {repository: nginx, tag: '1.27', pullPolicy: Always}\n")
+    (root / "chart" / "templates" / "deployment.yaml").write_text(CHART_DEPLOYMENT)
     spec = {
         "cluster": {"name": "own", "runtime": "k3s", "version": NEW, "kubeconfig_server": host.api_url,
                     "allow_http": True, "k3s": {"release_url": harmony.mirror.release_url}},
         "target": host.target,
         "ssh": {"key": str(harmony.ssh_key)},
         "images": [{"name": "web", "context": "web"}],
-        "workloads": [{"name": "web", "manifests": "k8s/"}],
+        "workloads": [{"name": "web", "manifests": "k8s/"},
+                      {"name": "chart", "helm": {"chart": "chart/", "image_values": {"image": "web"}}}],
     }
     (root / "harmony.yaml").write_text(yaml.safe_dump(spec))
+
+
+def images_of(harmony, deployment: str) -> list[tuple[str, str]]:
+    found = json.loads(harmony.kubectl("--context", "own", "get", "deployment", deployment, "-o", "json").stdout)
+    return [(c["image"], c["imagePullPolicy"]) for c in found["spec"]["template"]["spec"]["containers"]]
 
 
 def up(harmony, root) -> dict:
@@ -59,6 +86,9 @@ def up(harmony, root) -> dict:
 
 def test_a_projects_image_is_built_sent_and_rolled_on_change(host, harmony, base_image, tmp_path):
     host.sh(f"touch {NO_REGISTRY}")
+    # As an airgapped host must, it holds k3s's own images (the release's airgap archive, a token
+    # file at the stand-in's mirror), which the chart's install Job runs.
+    host.sh(f"mkdir -p {K3S_IMAGES} && : > {K3S_IMAGES}/k3s-airgap-images-amd64.tar.zst")
     root = tmp_path / "own"
     write_project(root, host, harmony, base_image)
 
@@ -71,19 +101,29 @@ def test_a_projects_image_is_built_sent_and_rolled_on_change(host, harmony, base
     template = json.loads(harmony.kubectl("--context", "own", "get", "deployment", "web", "-o", "json").stdout)
     (container,) = template["spec"]["template"]["spec"]["containers"]
     assert (container["image"], container["imagePullPolicy"]) == (f"web:{tag}", "IfNotPresent")
+    assert images_of(harmony, "chart-web") == [(f"web:{tag}", "IfNotPresent")]
 
-    again = up(harmony, root)
+    rolls_on_change_only(lambda: up(harmony, root), harmony, root, "own", tag, ["change", "change"],  # the chart's too
+                         lambda new_tag: f"docker.io/library/web:{new_tag}" in host.sh("k3s ctr -n k8s.io images ls -q"))
+
+
+def rolls_on_change_only(run_up, harmony, root, context: str, tag: str, changed_actions: list[str], holds) -> None:
+    """With `run_up` running `harmony up --json` on the project: an unchanged project sends
+    nothing and changes nothing; an edit of the image's code sends a new build (which
+    `holds(tag)` finds on the nodes) and rolls the workloads to it; the next unchanged run sends
+    nothing again."""
+    again = run_up()
     assert again["images"][0]["tag"] == tag and again["images_sent_bytes"] == 0
     assert {o["action"] for o in again["workloads"]["objects"]} == {"unchanged"}
 
     (root / "web" / "index.html").write_text("<h1>hello, again</h1>\n")
-    changed = up(harmony, root)
+    changed = run_up()
     new_tag = changed["images"][0]["tag"]
-    assert new_tag != tag and changed["images_sent_bytes"] > 0
-    assert [o["action"] for o in changed["workloads"]["objects"]] == ["change"]
-    rolled = json.loads(harmony.kubectl("--context", "own", "get", "deployment", "web", "-o", "json").stdout)
+    assert new_tag != tag and changed["images_sent_bytes"] > 0 and holds(new_tag)
+    assert [o["action"] for o in changed["workloads"]["objects"]] == changed_actions
+    rolled = json.loads(harmony.kubectl("--context", context, "get", "deployment", "web", "-o", "json").stdout)
     assert rolled["spec"]["template"]["spec"]["containers"][0]["image"] == f"web:{new_tag}"
     assert rolled["status"].get("updatedReplicas") == 1
 
-    last = up(harmony, root)
+    last = run_up()
     assert last["images"][0]["tag"] == new_tag and last["images_sent_bytes"] == 0

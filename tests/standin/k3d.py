@@ -17,20 +17,55 @@ contract that harmony uses, and really runs the cluster in Docker:
 - `k3d cluster start NAME` starts a cluster's stopped containers, servers first;
 - `k3d cluster delete NAME` removes a cluster's containers and network;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
-  the published API port.
+  the published API port;
+- with STANDIN_K3D_NO_REGISTRY set in its environment (a test's knob, not k3d's), every node
+  container it starts is marked as reaching no registry (/etc/standin-no-registry, put in
+  before k3s starts: the stand-in kubelet then runs only images its node holds);
+- `k3d image import [-c|--cluster NAME]... [-m|--mode auto|direct|tools-node] IMAGE|TARBALL...`
+  (alias `load`; flags anywhere, as cobra takes them) follows k3d v5.7.4's cmd/image and
+  pkg/client/tools.go: every `--cluster` (default `k3s-default`) must have nodes, else `FATA
+  failed to get cluster NAME: No nodes found for given cluster`, exit 1, before anything is
+  imported; then per cluster `INFO Importing image(s) into cluster 'NAME'`. An argument that is
+  a file is a tarball (taken as it is: a gzipped one is no tar to containerd), else an image of
+  the host's Docker (by name, `:latest` added), else `WARN Image 'X' is not a file and couldn't
+  be found in the container runtime`; none left is `no valid images specified`. Each goes into
+  every server and agent container of the cluster (stopped ones too, which fail), by
+  `docker exec -i NODE k3s ctr image import --all-platforms -` fed the tarball (or `docker
+  save`), into the stand-in k3s's containerd, which records it per node and reports it in the
+  Node's status.images. Mode `direct` (and `auto` with a local Docker) returns a node's failure:
+  `ERRO Failed to import image(s) into cluster 'NAME': ... failed to import images in node
+  'NODE': Exec process in node 'NODE' failed with exit code 'N'...`, then `WARN At least one
+  error occured...` and exit 1; success ends `INFO Successfully imported N image(s) into M
+  cluster(s)`. Mode `tools-node` (k3d's default) needs the tools image
+  (ghcr.io/k3d-io/k3d-tools:VERSION): without it, it fails as k3d does where it cannot pull it;
+  with it, a node's failed import is only logged and the exit is 0 (k3d issue #1072). `-`
+  (stdin) imports, and then fails whatever happened, as v5.7.4 does (`failed to load image to
+  cluster from stdin: <nil>`). INFO lines go to stdout, WARN and worse to stderr, as k3d's
+  logger hooks send them. Not modelled: the tools container and its shared volume (tools-node
+  imports as direct does, but for the exit), the concurrent imports into the nodes, `docker
+  save` of several images as one stream (one each here), `--keep-tarball`, `--keep-tools`
+  (taken, ignored), the real `ctr` link (the stand-in's rancher/k3s image has `k3s` alone, so
+  `k3s ctr`: the same program), colours and timestamps in the log lines.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
+import tarfile
 import time
 
 import yaml
 
 VERSION = "v0.0.0"  # replaced by the mirror with the version it serves
 K3S_DEFAULT = "v1.31.4-k3s1"
+# Set (to anything) in k3d's environment: the node containers are of a Docker host that reaches
+# no registry, marked with the stand-in k3s's NO_REGISTRY file (a test's knob, not k3d's).
+NO_REGISTRY_ENV = "STANDIN_K3D_NO_REGISTRY"
+NO_REGISTRY = "/etc/standin-no-registry"
 
 
 def fail(message: str) -> None:
@@ -92,7 +127,7 @@ def create(config_path: str) -> None:
         ports = ["-p", f"{host_ip}:{host_port}:6443"] if i == 0 else []
         join = ["--cluster-init"] if i == 0 and int(config.get("servers", 1)) > 1 else \
             ([] if i == 0 else ["--server", f"https://{server0}:6443"])
-        docker("run", "-d", "--name", node, "--hostname", node, "--network", network, *labels,
+        run_node("--name", node, "--hostname", node, "--network", network, *labels,
                "--label", "k3d.role=server", *ports, "-e", f"K3S_TOKEN={token}", image,
                "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)
         wait_for_log(node, "is up and running")
@@ -102,10 +137,27 @@ def create(config_path: str) -> None:
 
 
 def start_agent(cluster: str, node: str, image: str, token: str) -> None:
-    docker("run", "-d", "--name", node, "--hostname", node, "--network", f"k3d-{cluster}",
+    run_node("--name", node, "--hostname", node, "--network", f"k3d-{cluster}",
            "--label", "app=k3d", "--label", f"k3d.cluster={cluster}", "--label", "k3d.role=agent",
            "-e", f"K3S_URL=https://k3d-{cluster}-server-0:6443", "-e", f"K3S_TOKEN={token}", image, "agent")
     wait_for_log(node, "joined")
+
+
+def run_node(*args: str) -> None:
+    """Start a node's container (`docker run -d ARGS`); where the tests ask for nodes that reach
+    no registry (NO_REGISTRY_ENV), marked so for the stand-in k3s before it starts."""
+    if not os.environ.get(NO_REGISTRY_ENV):
+        docker("run", "-d", *args)
+        return
+    container = docker("create", *args)
+    mark = io.BytesIO()
+    with tarfile.open(fileobj=mark, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo(NO_REGISTRY.rpartition("/")[2]), io.BytesIO())
+    copied = subprocess.run(["docker", "cp", "-", f"{container}:{NO_REGISTRY.rpartition('/')[0]}"],
+                            input=mark.getvalue(), capture_output=True, timeout=60)
+    if copied.returncode != 0:
+        fail(f"docker cp: {copied.stderr.decode().strip()}")
+    docker("start", container)
 
 
 def node_create(name: str, cluster: str, image: str) -> None:
@@ -115,6 +167,152 @@ def node_create(name: str, cluster: str, image: str) -> None:
     env = dict(item.split("=", 1) for item in servers[0]["Config"]["Env"])
     start_agent(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"], env["K3S_TOKEN"])
     print("INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
+
+
+TOOLS_IMAGE = f"ghcr.io/k3d-io/k3d-tools:{VERSION.lstrip('v')}"
+IMPORT_MODES = ("auto", "direct", "tools-node")
+
+
+def info(message: str) -> None:
+    print(f"INFO[0000] {message}", flush=True)  # k3d's logger: info and debug on stdout
+
+
+def warn(level: str, message: str) -> None:
+    print(f"{level}[0000] {message}", file=sys.stderr, flush=True)  # warnings and errors on stderr
+
+
+class ImportFailed(Exception):
+    """An error k3d's ImageImportIntoClusterMulti returns for a cluster."""
+
+
+def image_import(argv: list[str]) -> None:
+    """`k3d image import`: see the module's docstring."""
+    clusters, mode, names = [], "tools-node", []
+    flags = {"-c": "cluster", "--cluster": "cluster", "-m": "mode", "--mode": "mode"}
+    args = iter(argv)
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if name in flags:
+            value = value if eq else next(args, None)
+            if value is None:
+                print(f"Error: flag needs an argument: {name}", file=sys.stderr)
+                sys.exit(1)
+            if flags[name] == "cluster":
+                clusters.append(value)
+            else:
+                mode = value
+        elif arg in ("-k", "--keep-tarball", "-t", "--keep-tools"):
+            continue
+        elif arg.startswith("-") and arg != "-":
+            print(f"Error: unknown flag: {name}", file=sys.stderr)
+            sys.exit(1)
+        else:
+            names.append(arg)
+    if not names:
+        print("Error: requires at least 1 arg(s), only received 0", file=sys.stderr)
+        sys.exit(1)
+    nodes = {}
+    for cluster in clusters or ["k3s-default"]:
+        members = containers(cluster)
+        if not members:
+            fail(f"failed to get cluster {cluster}: No nodes found for given cluster")
+        nodes[cluster] = [c for c in members if c["Config"]["Labels"]["k3d.role"] in ("server", "agent")]
+    if mode not in IMPORT_MODES:
+        fail(f"Unknown image loading mode '{mode}'")
+    failed = False
+    for cluster, members in nodes.items():
+        info(f"Importing image(s) into cluster '{cluster}'")
+        try:
+            import_into(members, names, mode)
+        except ImportFailed as error:
+            warn("ERRO", f"Failed to import image(s) into cluster '{cluster}': {error}")
+            failed = True
+    if failed:
+        warn("WARN", "At least one error occured while trying to import the image(s) into the selected cluster(s)")
+        sys.exit(1)
+    info(f"Successfully imported {len(names)} image(s) into {len(nodes)} cluster(s)")
+
+
+def import_into(nodes: list[dict], names: list[str], mode: str) -> None:
+    if names == ["-"]:
+        error = stream_into(nodes, sys.stdin.buffer.read(), ["stdin"])
+        raise ImportFailed(f"failed to load image to cluster from stdin: {error or '<nil>'}")
+    tarballs = [n for n in names if os.path.isfile(n)]
+    held = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split()
+    images = []
+    for name in names:
+        if name in tarballs:
+            continue
+        found = runtime_image(name, held)
+        if found:
+            images.append(found)
+        else:
+            warn("WARN", f"Image '{name}' is not a file and couldn't be found in the container runtime")
+    if not tarballs and not images:
+        raise ImportFailed("no valid images specified")
+    if mode == "tools-node":
+        if not docker("image", "ls", "-q", TOOLS_IMAGE):
+            raise ImportFailed(f"failed to ensure that tools node is running: failed to run k3d-tools node for "
+                               f"cluster '{nodes[0]['Config']['Labels']['k3d.cluster']}': failed to create node: "
+                               f"failed to pull image '{TOOLS_IMAGE}'")
+        info("Importing images into nodes...")
+        for source, label in sources(images, tarballs):
+            error = stream_into(nodes, source, label)
+            if error:  # k3d's tools-node import logs a node's failure, and goes on
+                warn("ERRO", error)
+    else:
+        for source, label in sources(images, tarballs):
+            error = stream_into(nodes, source, label)
+            if error:
+                raise ImportFailed(f"could not load image to cluster from stream {' '.join(label)}: "
+                                   f"error loading image to cluster, first error: {error}")
+    info("Successfully imported image(s)")
+
+
+def runtime_image(name: str, held: list[str]) -> str | None:
+    """k3d's findRuntimeImage: the Docker image a name means (`:latest` where it has no tag; then
+    without a docker.io/library/, docker.io/ or library/ prefix), if the host's Docker has it."""
+    def same(requested: str, image: str) -> bool:
+        tagged = ":" in (requested.partition("/")[2] if "/" in requested else requested)
+        return requested == image or (requested if tagged else f"{requested}:latest") == image
+
+    for image in held:
+        if same(name, image):
+            return image
+    prefix = next((p for p in ("docker.io/library/", "docker.io/", "library/") if name.startswith(p)), None)
+    return next((image for image in held if prefix and same(name[len(prefix):], image)), None)
+
+
+def sources(images: list[str], tarballs: list[str]):
+    """Each image's archive and its name(s), as k3d logs them."""
+    if images:
+        info(f"Loading {len(images)} image(s) from runtime into nodes...")
+        for image in images:
+            yield subprocess.run(["docker", "save", image], capture_output=True, timeout=600).stdout, [image]
+    if tarballs:
+        info(f"Importing images from {len(tarballs)} tarball(s)...")
+        for path in tarballs:
+            with open(path, "rb") as f:
+                yield f.read(), [path]
+
+
+def stream_into(nodes: list[dict], archive: bytes, label: list[str]) -> str | None:
+    """The archive fed to each node's ctr, as k3d's direct mode does; the first failure, in k3d's words."""
+    first = None
+    for node in nodes:
+        name = node["Name"].lstrip("/")
+        info(f"Importing images '[{' '.join(label)}]' into node '{name}'...")
+        if not json.loads(docker("inspect", node["Id"]))[0]["State"]["Running"]:
+            first = first or (f"failed to import images in node '{name}': docker failed to create exec config for "
+                              f"node '{name}': Error response from daemon: Container {node['Id']} is not running")
+            continue
+        done = subprocess.run(["docker", "exec", "-i", node["Id"], "k3s", "ctr", "image", "import",
+                               "--all-platforms", "-"], input=archive, capture_output=True, timeout=600)
+        if done.returncode != 0:
+            logs = (done.stdout + done.stderr).decode(errors="replace")
+            first = first or (f"failed to import images in node '{name}': Exec process in node '{name}' failed "
+                              f"with exit code '{done.returncode}': Logs from failed access process:\n{logs}")
+    return first
 
 
 def option(argv: list[str], name: str) -> str:
@@ -183,6 +381,8 @@ def main(argv: list[str]) -> None:
         delete(argv[2])
     elif argv[:2] == ["kubeconfig", "get"] and len(argv) > 2:
         kubeconfig(argv[2])
+    elif argv[:1] == ["image"] and argv[1:2] in (["import"], ["load"]):
+        image_import(argv[2:])
     else:
         fail(f"stand-in k3d does not implement '{' '.join(argv)}'")
 

@@ -173,6 +173,10 @@ def repository(tmp_path: Path) -> Path:
     for file in ("k8s/app.yaml", "charts/web/Chart.yaml", "charts/web/charts/sub/Chart.yaml",
                  "deploy/overlays/prod/kustomization.yaml", "deploy/base.yaml", "docs/notes.yaml"):
         (tmp_path / file).write_text("{}\n")
+    for directory in ("services/api", "services/Worker_2", "node_modules/x"):
+        (tmp_path / directory).mkdir(parents=True)
+    for file in ("Dockerfile", "services/api/Dockerfile", "services/Worker_2/Containerfile", "node_modules/x/Dockerfile"):
+        (tmp_path / file).write_text("FROM scratch\n")
     return tmp_path
 
 
@@ -183,9 +187,15 @@ def test_init_lists_the_workloads_it_finds_commented_out(tmp_path):
     assert loaded.workloads == () and loaded.target == "root@10.0.0.1:22"
     assert loaded.data == {"harmony_cluster": scaffold.cluster_name(tmp_path.name), "k3s_version": "v1.31.4+k3s1"}
     assert f"\nname: {loaded.name} " in text and loaded.name == project.default_name(tmp_path.name)  # kept if moved
-    # Uncommented, the workloads it lists are a valid file too, in the order found.
-    body = "\n".join(line[2:] for line in text.splitlines() if line.startswith(("# workloads", "#   ", "#     ")))
+    # Uncommented, the images and workloads it lists are a valid file too, in the order found.
+    body = "\n".join(line[2:] for line in text.splitlines()
+                     if line.startswith(("# images", "# workloads", "#   ", "#     ")))
     uncommented = project.parse(text + body + "\n", path)
+    assert [dict(i) for i in uncommented.images] == [
+        {"name": loaded.name, "context": "./"},
+        {"name": "worker-2", "context": "./services/Worker_2/", "dockerfile": "Containerfile"},  # not node_modules'
+        {"name": "api", "context": "./services/api/"},
+    ]
     assert [dict(w) for w in uncommented.workloads] == [
         {"name": "web", "helm": {"chart": "./charts/web/"}},  # not its subchart
         {"name": "prod", "kustomize": "deploy/overlays/prod/"},

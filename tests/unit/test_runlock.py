@@ -114,3 +114,23 @@ def test_a_run_that_waited_for_a_process_that_is_not_a_harmony_run_says_which():
     assert lock.blocking(5) is None
     assert lock.waited == ("waited for this host's lock (/run/harmony/lock), held by pid 812 "
                            "'flock /run/harmony/lock sleep 5', not a harmony run")
+
+
+def test_a_local_hosts_lock_held_by_this_process_is_not_taken_again_by_its_next_deploy(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(runlock, "_HELD_HERE", set())
+    local, remote = SimpleNamespace(name="@local", data={}), SimpleNamespace(name="10.0.0.1", data={})
+    held, busy = Lock(status="held"), Lock(status="busy")
+    for target in (local, remote):
+        taken = runlock.take(target)
+        assert taken["lock"] == "exclusive"
+        runlock.keep(target, taken, busy)  # not held: taken again next time
+        assert runlock.take(target) == taken
+    runlock.keep(remote, runlock.take(remote), held)  # over SSH the lock goes with the connection
+    assert runlock.take(remote)["lock"] == "exclusive"
+    shared = runlock.take(SimpleNamespace(name="@local", data={"harmony_lock": "shared"}))
+    runlock.keep(local, shared, held)  # a dry run's shared lock is not kept
+    assert runlock.take(local)["lock"] == "exclusive"
+    runlock.keep(local, runlock.take(local), held)
+    assert runlock.take(local) == {}  # its holder watches this process: held until harmony ends

@@ -20,7 +20,9 @@ def test_each_verb_lists_its_steps_in_order():
                                "prepare.resolve", "hosts.confirm", "hosts.run_hosts", "cluster.wait_for_nodes",
                                "up.say_nodes", "hosts.require_every_host", "images.ship_images",
                                "up.apply_workloads"]
-    assert names(plan.STEPS) == [*prepared, "hosts.plan_hosts", "plan.plan_workloads", "plan.fail_where_up_would"]
+    assert names(plan.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
+                                 "prepare.resolve", "hosts.plan_hosts", "plan.plan_workloads",
+                                 "plan.fail_where_up_would"]
     assert names(check.STEPS) == [*prepared, "hosts.dry_run", "check.compare"]
     assert names(status.STEPS) == [*prepared, "status.report_status"]
     assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",

@@ -220,19 +220,26 @@ def test_how_to_reach_services_and_ingresses_on_k3s_and_k3d():
                "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.5"}]}}},
         "internal": {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}},
         "ing": {"spec": {"rules": [{"host": "shop.example", "http": {"paths": [{"path": "/cart"}]}}, {}]}},
+        "dev": {"spec": {"rules": [{"host": "shop.localhost"}]}},
     }
     steps = [apply.Step("web", apply.UNCHANGED, kind, name, "shop")
-             for kind, name in (("Service", "np"), ("Service", "lb"), ("Service", "internal"), ("Ingress", "ing"))]
+             for kind, name in (("Service", "np"), ("Service", "lb"), ("Service", "internal"), ("Ingress", "ing"),
+                                ("Ingress", "dev"))]
     steps.append(apply.Step("web", apply.PRUNE, "Service", "np", "old"))
     assert access.lines(Answers(objects), steps, "10.0.0.1") == [
         "reach web: Service/np in shop: 10.0.0.1:30080",
         "reach web: Service/lb in shop: 10.0.0.5:443",
         "reach web: Ingress/ing in shop: http://shop.example/cart, http://10.0.0.1/",
+        # a browser takes a .localhost name to this machine, which the cluster is not
+        "reach web: Ingress/dev in shop: curl -H 'Host: shop.localhost' http://10.0.0.1/",
     ]
+    assert access.lines(Answers(objects), steps[-2:-1], "127.0.0.1") == [
+        "reach web: Ingress/dev in shop: http://shop.localhost/"]
     assert access.lines(Answers(objects), steps, "127.0.0.1", ("8080:80@loadbalancer", "30080@server:0")) == [
         "reach web: Service/np in shop: 127.0.0.1:30080",
         "reach web: Service/lb in shop: not published on the host: add a k3d port mapping, like '443:443@loadbalancer'",
-        "reach web: Ingress/ing in shop: http://shop.example/cart, http://127.0.0.1:8080/",
+        "reach web: Ingress/ing in shop: http://shop.example:8080/cart, http://127.0.0.1:8080/",
+        "reach web: Ingress/dev in shop: http://shop.localhost:8080/",
     ]
 
 
