@@ -81,6 +81,7 @@ class Flow:
     # images.check_builds
     builds: list = field(default_factory=list)  # the images the project builds (harmony.images.build.ImageBuild)
     builder: Any = None  # what builds them (harmony.images.build.Builder)
+    build_seconds: dict[str, float] = field(default_factory=dict)  # each one's last build, by name
     # hosts.run_hosts, hosts.plan_hosts
     result: RunResult | None = None
     report: reports.Report | None = None  # printed when the verb ends, also when it fails

@@ -62,7 +62,25 @@ def ship_images(flow: Flow) -> None:
     flow.report.extra["images"] = [{"name": b.name, "tag": b.tag, "reference": str(b.reference),
                                     "size": b.size} for b in built]
     flow.report.extra["images_sent_bytes"] = sent
+    flow.report.extra["build_seconds"] = flow.build_seconds
     flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+
+
+def survey_images(flow: Flow, config: dict) -> list[str]:
+    """For `plan` and `check`, where the cluster's API answers through `config`: the builds `up`
+    would run, made here (nothing reaches the cluster; the builder's cache makes an unchanged
+    one quick), and the workloads pointed at them, so that an unchanged project shows no
+    difference; a line for each build that a node lacks, which `up` would send."""
+    if not flow.builds:
+        return []
+    from harmony.images import rewrite
+
+    flow.config = config
+    nodes, arch = nodes_and_arch(flow)
+    built = [_built(flow, image, arch) for image in flow.builds]
+    flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+    return [f"image {b.name}: {b.tag} would be sent to {', '.join(sorted(missing))}" for b in built
+            if (missing := lacking_nodes(nodes, [b]))]
 
 
 def nodes_and_arch(flow: Flow) -> tuple[list[dict], str]:
@@ -84,7 +102,8 @@ def lacking_nodes(nodes: list[dict], built: list) -> set[str]:
 
 
 def _built(flow: Flow, image, arch: str):
-    """The image built for linux/`arch` (the builder's own cache makes an unchanged one quick)."""
+    """The image built for linux/`arch` (the builder's own cache makes an unchanged one quick);
+    how long it took, in `flow.build_seconds`."""
     from harmony import localstate, stopping
     from harmony.images import build
 
@@ -93,7 +112,7 @@ def _built(flow: Flow, image, arch: str):
         started = time.monotonic()
         done = build.build(flow.builder, image, f"linux/{arch}",
                            localstate.cache_dir() / "builds" / flow.request.project.name)
-    flow.report.extra.setdefault("build_seconds", {})[image.name] = round(time.monotonic() - started, 2)
+    flow.build_seconds[image.name] = round(time.monotonic() - started, 2)
     return done
 
 

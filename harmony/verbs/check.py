@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from harmony.steps import Flow, cluster, hosts, perform, prepare
+from harmony.steps import Flow, cluster, hosts, images, perform, prepare
 from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
                                    build_request, handles_errors, with_options)
 
@@ -39,8 +39,11 @@ def compare(flow: Flow) -> None:
     extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
     if request.project:
         config = cluster.answering(flow, {row["host"] for row in survey.hosts if row["healthy"]})
-        extra += (converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=True).differences
-                  if config else ["workloads: the cluster's API does not answer"])
+        if config:
+            extra += images.survey_images(flow, config)
+            extra += converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=True).differences
+        else:
+            extra.append("workloads: the cluster's API does not answer")
     drifted = bool(extra) or any(h.reason for h in hosts)
     flow.report = report.Report("check", request.name, hosts, report.CHECK, started=flow.started, ok=not drifted,
                                 notes=extra, extra={"drifted": drifted, "cluster_differences": extra})
@@ -50,6 +53,7 @@ def compare(flow: Flow) -> None:
 STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
+    images.check_builds,
     prepare.resolve,
     hosts.dry_run,
     compare,

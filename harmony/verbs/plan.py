@@ -24,6 +24,7 @@ def plan_workloads(flow: Flow) -> None:
         flow.report.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
                                  f"object of the {len(flow.workloads)} workload(s)")
         return
+    flow.report.notes += images.survey_images(flow, config)
     outcome = converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=False,
                               adopt=request.adopt)
     workloads.say(flow, outcome, converge.PLAN_VERBS)

@@ -103,6 +103,18 @@ def test_a_projects_image_is_built_sent_and_rolled_on_change(host, harmony, base
     assert (container["image"], container["imagePullPolicy"]) == (f"web:{tag}", "IfNotPresent")
     assert images_of(harmony, "chart-web") == [(f"web:{tag}", "IfNotPresent")]
 
+    # check builds what up would (changing nothing): an unchanged project has no difference, an
+    # edited one the build up would send and the workloads it would roll
+    assert harmony("check", cwd=root, timeout=300).returncode == 0
+    source = (root / "web" / "index.html").read_text()
+    (root / "web" / "index.html").write_text("<h1>not yet</h1>\n")
+    drifted = harmony("check", "--json", cwd=root, timeout=300)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    differences = json.loads(drifted.stdout)["cluster_differences"]
+    assert any(d.startswith("image web: harmony-") and "would be sent to" in d for d in differences), differences
+    assert "workload web: would change Deployment/web in default" in differences, differences
+    (root / "web" / "index.html").write_text(source)
+
     rolls_on_change_only(lambda: up(harmony, root), harmony, root, "own", tag, ["change", "change"],  # the chart's too
                          lambda new_tag: f"docker.io/library/web:{new_tag}" in host.sh("k3s ctr -n k8s.io images ls -q"))
 

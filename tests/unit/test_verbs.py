@@ -23,7 +23,8 @@ def test_each_verb_lists_its_steps_in_order():
     assert names(plan.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
                                  "prepare.resolve", "hosts.plan_hosts", "plan.plan_workloads",
                                  "plan.fail_where_up_would"]
-    assert names(check.STEPS) == [*prepared, "hosts.dry_run", "check.compare"]
+    assert names(check.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
+                                  "prepare.resolve", "hosts.dry_run", "check.compare"]
     assert names(status.STEPS) == [*prepared, "status.report_status"]
     assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",
                                  "hosts.require_every_host", "cluster.forget"]
