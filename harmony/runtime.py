@@ -100,6 +100,11 @@ class Runtime(ABC):
         """The airgap bundle the run installs from, if any (its images are the workloads' too)."""
         return None
 
+    def bundled_builds(self, settings: Any, arch: str, names: list[str]) -> dict[str, str] | None:
+        """The project's images (`names`) as the run's airgap bundle built them for linux/`arch`,
+        where they were made: {name: content tag}; None where the run installs from no bundle."""
+        return None
+
     @abstractmethod
     def resolve(self, hosts: list, settings: Any, pin: bool, whole: bool):
         """The run's `harmony.resolved.Resolved`: with `pin`, the version and the downloads'

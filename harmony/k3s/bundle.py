@@ -1,18 +1,22 @@
 """`harmony bundle`: one k3s release downloaded into a directory, for `harmony up --airgap`
 (the bundle's layout and checks: harmony.k3s.airgap, beside it), with what the project's workloads would
 fetch when there is a project file: their images (harmony.workloads.images, harmony.images)
-and their charts from repositories (harmony.charts)."""
+and their charts from repositories (harmony.charts), and the project's own images (`images:`),
+built here for each architecture (harmony.images.build), so that neither the hosts nor the
+controller of an airgapped `up` build anything."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Sequence
 
 import httpx
 
-from harmony import fetch, releases
+from harmony import fetch, localstate, releases
 from harmony.charts import fetch_chart
-from harmony.errors import RunFailed
-from harmony.images import archive
+from harmony.errors import BadInput, RunFailed
+from harmony.images import archive, build, builds as project_builds, dockerarchive
 from harmony.images.registry import Puller
 from harmony.k3s import airgap
 from harmony.k3s.paths import IMAGE_SUFFIXES
@@ -34,36 +38,65 @@ def bundle(directory: str, options: dict, arches: list[str], project=None) -> li
     check_https(data, HERE)
     release_url = url(data, HERE, "k3s_release_url", releases.DEFAULT_RELEASE_URL)
     channel_url = url(data, HERE, "k3s_channel_url", releases.DEFAULT_CHANNEL_URL)
-    wanted = workload_images.wanted(project, spec.load(project)) if project else None  # checked first
+    # Checked first, before any download: the workloads, and the project's builds and builder.
+    builder, builds = own_builds(project, arches) if project and project.images else (None, [])
+    wanted = workload_images.pulled(project, spec.load(project), [b.name for b in builds]) if project else None
     version_ = data.get("k3s_version")
     version_ = releases.check_version(version_) if version_ else \
         releases.resolve_channel(channel_url, data.get("k3s_channel") or releases.DEFAULT_CHANNEL)
     written = make(directory, version_, release_url, arches, allow_http)
     lines = [f"k3s {version_} bundled in {directory}: {', '.join(p.name for p in written)}"]
     if wanted is not None:
-        lines += bundle_project(Path(directory), project, wanted, arches, Puller(registries(data, HERE), allow_http))
+        lines += bundle_project(Path(directory), project, wanted, arches, Puller(registries(data, HERE), allow_http),
+                                builder, builds)
     return lines
 
 
+def own_builds(project, arches: list[str]) -> tuple[build.Builder, list[build.ImageBuild]]:
+    """The project's own images (`images:`) and the builder that builds them here, each checked
+    as `up` checks them (harmony.steps.images.check_builds), and the builder able to build for
+    every architecture of the bundle; BadInput, one line, where not."""
+    builds = project_builds.of(project)
+    builder = build.find(project.builder)
+    build.check(builder, builds)
+    native = builder.native.split("/")[1]
+    for arch in arches:
+        if arch != native and not build.can_build(builder, f"linux/{arch}"):
+            raise BadInput(f"cannot build the project's images for linux/{arch} (--arch {arch}): this {native} machine "
+                           f"has no emulator for it; {build.GET_QEMU.format(arch=arch)}")
+    return builder, builds
+
+
 def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arches: list[str],
-                   puller: Puller) -> list[str]:
+                   puller: Puller, builder: build.Builder | None = None,
+                   builds: Sequence[build.ImageBuild] = ()) -> list[str]:
     """What the project's workloads would fetch: their images, pulled for each architecture
-    into harmony-images-ARCH.tar, and their charts from repositories, in charts/; with their
-    checksums in sha256sum-harmony.txt, which the bundle's checks read like the release's. A
-    line for each, and the warnings."""
-    # Every pull and download first: a failed one leaves the bundle as it was.
+    into harmony-images-ARCH.tar with the project's own images built for it here (`builds`),
+    and their charts from repositories, in charts/; what was built recorded in
+    harmony-builds.json ({arch: {name: content tag}}, which `up --airgap` runs:
+    harmony.k3s.airgap.builds); with their checksums in sha256sum-harmony.txt, which the bundle's checks read like the
+    release's. A line for each, and the warnings."""
+    # Every build, pull and download first: a failed one leaves the bundle as it was.
+    built = {arch: [_built(builder, image, arch, project) for image in builds] for arch in arches} if builds else {}
     pulled = {arch: [puller.pull(image, arch) for image in wanted.images] for arch in arches} if wanted.images else {}
     charts = {bundled_chart(e["helm"]): (e["name"], fetch_chart(e["helm"], puller))
               for e in project.workloads if remote(e.get("helm") or {})}
     lines, files = [], []
-    for arch, images in pulled.items():
+    for arch in arches if built or pulled else ():
+        images = pulled.get(arch, []) + [image for image, _ in built.get(arch, [])]
         path = directory / archive.file_name(arch)
         archive.write(path, images)
         files.append(path)
         size = sum(blob.size for image in images for blob in image.blobs)
         lines.append(f"{len(images)} image(s) of the project for linux/{arch} bundled in {path.name} "
                      f"({size / 1e6:.1f} MB of layers)")
+        lines += [f"  image {done.name} built for linux/{arch}: {done.tag}" for _, done in built.get(arch, [])]
     lines += [f"  {image}  ({', '.join(names)})" for image, names in sorted(wanted.images.items(), key=lambda i: str(i[0]))]
+    if built:
+        record = directory / airgap.BUILDS
+        record.write_text(json.dumps({arch: {done.name: done.tag for _, done in images}
+                                      for arch, images in built.items()}, indent=1, sort_keys=True) + "\n")
+        files.append(record)
     for name, (workload, content) in sorted(charts.items()):
         (directory / name).parent.mkdir(exist_ok=True)
         partial = directory / f"{name}.part"
@@ -71,7 +104,8 @@ def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arc
         partial.rename(directory / name)
         files.append(directory / name)
         lines.append(f"the chart of workload '{workload}' bundled in {name}")
-    for stale in (set(directory.glob(archive.file_name("*"))) | set(directory.glob("charts/*.tgz"))) - set(files):
+    for stale in (set(directory.glob(archive.file_name("*"))) | set(directory.glob("charts/*.tgz"))
+                  | set(directory.glob(airgap.BUILDS))) - set(files):
         stale.unlink()
     sums = directory / airgap.IMAGES_CHECKSUMS
     if files:
@@ -80,6 +114,15 @@ def bundle_project(directory: Path, project, wanted: workload_images.Wanted, arc
         sums.unlink(missing_ok=True)
         lines.append("the project's workloads run no images to bundle")
     return lines + [f"warning: {w}" for w in wanted.warnings]
+
+
+def _built(builder: build.Builder, image: build.ImageBuild, arch: str, project):
+    """The image built for linux/`arch` here (in the work directory `up` builds in, so the
+    builder's cache and a saved archive serve both), read for the bundle's archive: the image
+    and the build."""
+    platform = f"linux/{arch}"
+    done = build.build(builder, image, platform, localstate.cache_dir() / "builds" / project.name)
+    return dockerarchive.read(done.archive, done.reference, platform), done
 
 
 def make(directory: str, version_: str, release_url: str, arches: list[str], allow_http: bool) -> list[Path]:

@@ -37,6 +37,12 @@ class K3s(Runtime):
     def bundle(self, settings: dict) -> str | None:
         return next((s.airgap_dir for s in settings.values() if s.airgap_dir), None)
 
+    def bundled_builds(self, settings: dict, arch: str, names: list[str]) -> dict[str, str] | None:
+        from harmony.k3s import airgap
+
+        directory = self.bundle(settings)
+        return airgap.builds(directory, arch, names) if directory else None
+
     def resolve(self, hosts: list, settings: dict, pin: bool, whole: bool):
         from harmony.k3s import resolve
 

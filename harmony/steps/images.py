@@ -37,18 +37,23 @@ def check_builds(flow: Flow) -> None:
     from harmony.images import build, builds
 
     flow.builds = builds.of(project)
+    if flow.runtime.bundle(flow.settings):
+        return  # built where the bundle was made (`prepare.check_input` checked that it holds them)
     flow.builder = build.find(project.builder)
     build.check(flow.builder, flow.builds)
 
 
 def ship_images(flow: Flow) -> None:
     """Each image built for the nodes' architecture, sent where it is missing, and the workloads
-    run it; a line each in the report."""
+    run it; a line each in the report. From an airgap bundle, the bundle's builds, which every
+    node imports with the bundle (k3s's images directory), so nothing is built or sent."""
     if not flow.builds:
         return
     from harmony.images import rewrite
 
     nodes, arch = nodes_and_arch(flow)
+    if _from_bundle(flow, arch):
+        return
     built = [_built(flow, image, arch) for image in flow.builds]
     lacking = lacking_nodes(nodes, built)
     sent = _send(flow, built, arch) if lacking else 0
@@ -77,10 +82,31 @@ def survey_images(flow: Flow, config: dict) -> list[str]:
 
     flow.config = config
     nodes, arch = nodes_and_arch(flow)
+    if _from_bundle(flow, arch):
+        return []
     built = [_built(flow, image, arch) for image in flow.builds]
     flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
     return [f"image {b.name}: {b.tag} would be sent to {', '.join(sorted(missing))}" for b in built
             if (missing := lacking_nodes(nodes, [b]))]
+
+
+def _from_bundle(flow: Flow, arch: str) -> bool:
+    """Where the run installs from an airgap bundle: the workloads pointed at its builds, the
+    report saying so; False (nothing done) where it does not."""
+    from harmony.images import reference, rewrite
+
+    tags = flow.runtime.bundled_builds(flow.settings, arch, [image.name for image in flow.builds])
+    if tags is None:
+        return False
+    if flow.report is not None:  # up and plan say so (check only compares)
+        flow.report.notes += [f"image {name}: {tag}, from the airgap bundle (run by "
+                              f"{', '.join(rewrite.users(flow.workloads, name)) or 'no workload'})"
+                              for name, tag in tags.items()]
+        flow.report.extra.update(images_sent_bytes=0, images=[
+            {"name": n, "tag": t, "reference": str(reference.parse(f"{n}:{t}")), "bundled": True}
+            for n, t in tags.items()])
+    flow.workloads = rewrite.rewrite(flow.workloads, {n: f"{n}:{t}" for n, t in tags.items()})
+    return True
 
 
 def nodes_and_arch(flow: Flow) -> tuple[list[dict], str]:

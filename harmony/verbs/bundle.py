@@ -1,5 +1,6 @@
 """`harmony bundle`: one k3s release, and a project's images and charts, downloaded into a
-directory for `harmony up --airgap` (`harmony.k3s.bundle`)."""
+directory for `harmony up --airgap` (`harmony.k3s.bundle`), with the project's own images built
+here."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from harmony.verbs.command import PROJECT_OPTION, handles_errors, with_options
 def bundle(directory, arches, project_file, **options):
     """Download one k3s release into DIRECTORY, for `harmony up --airgap DIRECTORY`; with a
     project file, the images its workloads run and their charts from repositories too (pulled
-    from their registries, or the mirrors of cluster.k3s.registries)."""
+    from their registries, or the mirrors of cluster.k3s.registries), and its own images
+    (images:) built here for each --arch, so that the airgapped up builds nothing."""
     from harmony import project, stopping
     from harmony.k3s import bundle as bundle_module
 
