@@ -253,7 +253,7 @@ class Loop:
         if not todo:
             return False
         try:
-            nodes, arch = images.nodes_and_arch(flow)
+            nodes, arches = images.nodes_and_arches(flow)
         except Interrupted:
             raise
         except HarmonyError as error:
@@ -263,7 +263,7 @@ class Loop:
         for image in todo:
             started = time.monotonic()
             try:
-                built.append((build(flow, image, arch), time.monotonic() - started))
+                built.append((images.build_for(flow, image, arches, LEFT), time.monotonic() - started))
             except Interrupted:
                 raise
             except HarmonyError as error:
@@ -273,7 +273,7 @@ class Loop:
         sent: dict[str, int] = {}
         if any(lacking.values()):
             try:
-                sent = images.send(flow, [b for b in missing if lacking[b.name]], arch)
+                sent = images.send(flow, [b for b in missing if lacking[b.name]])
             except Interrupted:
                 raise
             except HarmonyError as error:
@@ -304,16 +304,6 @@ class Loop:
         said.rollout = rollout_part(outcome, time.monotonic() - started)
         if reread:
             said.workloads = workloads_part(outcome)
-
-
-def build(flow: Flow, image, arch: str):
-    """`image` built for linux/`arch`; a stop ends the build at once, with its process group."""
-    from harmony import localstate, stopping
-    from harmony.images import build as builder
-
-    with stopping.at_once(f"the build of image {image.name} was ended; {LEFT}"):
-        return builder.build(flow.builder, image, f"linux/{arch}",
-                             localstate.cache_dir() / "builds" / flow.request.project.name)
 
 
 # -- the loop ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ place only when whole.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform as host
 import re
@@ -122,6 +123,15 @@ class BuildFailed(RunFailed):
     def __init__(self, message: str, lines: list[str]) -> None:
         super().__init__(message)
         self.lines = lines
+
+
+def joint_tag(image_ids: list[str]) -> str:
+    """The one tag of an image built for several architectures: a digest of its builds' IDs,
+    so that one pod template runs, on each node, the build of that node's architecture (each
+    node holds only its own); for one build, its own content tag."""
+    if len(image_ids) == 1:
+        return content_tag(image_ids[0])
+    return "harmony-" + hashlib.sha256(" ".join(sorted(image_ids)).encode()).hexdigest()[:12]
 
 
 def content_tag(image_id: str) -> str:
@@ -289,6 +299,16 @@ def build(builder: Builder, image: ImageBuild, platform: str, workdir: Path,
     if not archive.is_file():
         _save(builder, reference, platform if foreign else None, archive)
     return Built(image.name, image_id, content_tag(image_id), reference, archive, archive.stat().st_size)
+
+
+def retagged(builder: Builder, built: Built, tag: str, platform: str) -> Built:
+    """`built` named `tag` too (`joint_tag`), and saved as an archive of its own under that name."""
+    reference = parse(f"{built.name}:{tag}")
+    _step([builder.executable, "tag", str(built.reference), str(reference)], f"tagging image '{built.name}' as {reference}")
+    archive = built.archive.with_name(f"{_stem(built.name, platform)}-{tag}.tar")
+    if not archive.is_file():
+        _save(builder, reference, platform if _arch(platform) != _arch(builder.native) else None, archive)
+    return Built(built.name, built.image_id, tag, reference, archive, archive.stat().st_size)
 
 
 def build_command(builder: Builder, image: ImageBuild, platform: str | None, iidfile: Path) -> list[str]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harmony.errors import BadInput, RunFailed
+from harmony.images.build import Built
+from harmony.images.reference import Reference
 from harmony.steps import Flow
 
 
@@ -51,12 +53,12 @@ def ship_images(flow: Flow) -> None:
         return
     from harmony.images import rewrite
 
-    nodes, arch = nodes_and_arch(flow)
-    if _from_bundle(flow, arch):
+    nodes, arches = nodes_and_arches(flow)
+    if _from_bundle(flow, arches):
         return
-    built = [_built(flow, image, arch) for image in flow.builds]
+    built = [build_for(flow, image, arches) for image in flow.builds]
     lacking = lacking_nodes(nodes, built)
-    sent = _send(flow, built, arch) if lacking else 0
+    sent = sum(send(flow, built).values()) if lacking else 0
     for image in built:
         users = rewrite.users(flow.workloads, image.name)
         flow.report.notes.append(
@@ -81,21 +83,24 @@ def survey_images(flow: Flow, config: dict) -> list[str]:
     from harmony.images import rewrite
 
     flow.config = config
-    nodes, arch = nodes_and_arch(flow)
-    if _from_bundle(flow, arch):
+    nodes, arches = nodes_and_arches(flow)
+    if _from_bundle(flow, arches):
         return []
-    built = [_built(flow, image, arch) for image in flow.builds]
+    built = [build_for(flow, image, arches) for image in flow.builds]
     flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
     return [f"image {b.name}: {b.tag} would be sent to {', '.join(sorted(missing))}" for b in built
             if (missing := lacking_nodes(nodes, [b]))]
 
 
-def _from_bundle(flow: Flow, arch: str) -> bool:
+def _from_bundle(flow: Flow, arches: list[str]) -> bool:
     """Where the run installs from an airgap bundle: the workloads pointed at its builds, the
     report saying so; False (nothing done) where it does not."""
     from harmony.images import reference, rewrite
 
-    tags = flow.runtime.bundled_builds(flow.settings, arch, [image.name for image in flow.builds])
+    if len(arches) > 1 and flow.runtime.bundle(flow.settings):
+        raise RunFailed(f"the cluster's nodes are of architectures {', '.join(arches)}: an airgap bundle's builds "
+                        "are one per architecture, under tags of their own; run them on nodes of one architecture")
+    tags = flow.runtime.bundled_builds(flow.settings, arches[0], [image.name for image in flow.builds])
     if tags is None:
         return False
     if flow.report is not None:  # up and plan say so (check only compares)
@@ -109,17 +114,16 @@ def _from_bundle(flow: Flow, arch: str) -> bool:
     return True
 
 
-def nodes_and_arch(flow: Flow) -> tuple[list[dict], str]:
-    """The cluster's Node objects, and the one architecture they share: what the images are
-    built for."""
+def nodes_and_arches(flow: Flow) -> tuple[list[dict], list[str]]:
+    """The cluster's Node objects, and their architectures: what the images are built for."""
     from harmony import kubeapi
 
     nodes = kubeapi.get(flow.config, "/api/v1/nodes").get("items") or []
-    arches = sorted({(n.get("status") or {}).get("nodeInfo", {}).get("architecture", "") for n in nodes})
-    if len(arches) != 1 or not arches[0]:
-        raise RunFailed(f"the cluster's nodes are of architectures {', '.join(arches) or 'unknown'}: harmony builds "
-                        "the project's images for one architecture yet")
-    return nodes, arches[0]
+    arches = sorted({(n.get("status") or {}).get("nodeInfo", {}).get("architecture", "") for n in nodes} - {""})
+    if not arches:
+        raise RunFailed("the cluster's nodes do not say their architecture (status.nodeInfo.architecture): "
+                        "the project's images cannot be built for them")
+    return nodes, arches
 
 
 def lacking_nodes(nodes: list[dict], built: list) -> set[str]:
@@ -127,19 +131,38 @@ def lacking_nodes(nodes: list[dict], built: list) -> set[str]:
     return {n["metadata"]["name"] for n in nodes if any(not _holds(n, b.reference) for b in built)}
 
 
-def _built(flow: Flow, image, arch: str):
-    """The image built for linux/`arch` (the builder's own cache makes an unchanged one quick);
-    how long it took, in `flow.build_seconds`."""
+@dataclass(frozen=True)
+class ImageBuilt:
+    """One image, built for each architecture of the cluster's nodes under one tag
+    (`harmony.images.build.joint_tag`): each node is sent, and runs, its own architecture's."""
+
+    name: str
+    tag: str
+    reference: Reference
+    by_arch: dict[str, Built]
+
+    @property
+    def size(self) -> int:
+        return sum(built.size for built in self.by_arch.values())
+
+
+def build_for(flow: Flow, image, arches: list[str], left: str = "") -> ImageBuilt:
+    """`image` built for linux/ARCH of each of `arches` (the builder's own cache makes an
+    unchanged one quick); how long it took, in `flow.build_seconds`. A stop ends the build at
+    once, its process group with it (`harmony.images.build`); `left` says what stays."""
     from harmony import localstate, stopping
     from harmony.images import build
 
-    with stopping.checkpoints() as check:
-        check(f"building image {image.name}")
-        started = time.monotonic()
-        done = build.build(flow.builder, image, f"linux/{arch}",
-                           localstate.cache_dir() / "builds" / flow.request.project.name)
+    workdir = localstate.cache_dir() / "builds" / flow.request.project.name
+    started = time.monotonic()
+    with stopping.at_once(f"the build of image {image.name} was ended" + (f"; {left}" if left else "")):
+        each = {arch: build.build(flow.builder, image, f"linux/{arch}", workdir) for arch in arches}
+        tag = build.joint_tag([b.image_id for b in each.values()])
+        if len(each) > 1:
+            each = {arch: build.retagged(flow.builder, b, tag, f"linux/{arch}") for arch, b in each.items()}
     flow.build_seconds[image.name] = round(time.monotonic() - started, 2)
-    return done
+    first = next(iter(each.values()))
+    return ImageBuilt(image.name, tag, first.reference, each)
 
 
 def _holds(node: dict, reference) -> bool:
@@ -150,13 +173,7 @@ def _holds(node: dict, reference) -> bool:
     return any(str(reference) in (entry.get("names") or []) for entry in listed)
 
 
-def _send(flow: Flow, built: list, arch: str) -> int:
-    """Run the runtime's image deploy on the hosts, each sent what its containerd lacks; the
-    bytes sent. A host that fails fails the verb, naming it and why."""
-    return sum(send(flow, built, arch).values())
-
-
-def send(flow: Flow, built: list, arch: str) -> dict[str, int]:
+def send(flow: Flow, built: list[ImageBuilt]) -> dict[str, int]:
     """Run the runtime's image deploy on the hosts, each sent what its containerd lacks:
     {image name: the bytes sent of it, over all hosts}. RunFailed naming a host that failed."""
     from harmony import runner
@@ -165,9 +182,10 @@ def send(flow: Flow, built: list, arch: str) -> dict[str, int]:
 
     shipped = []
     for image in built:
-        archive = _compressed(image.archive)
-        shipped.append(Shipped(image.name, str(image.reference), arch, str(archive), file_sha256(archive),
-                               archive.stat().st_size))
+        for arch, each in image.by_arch.items():
+            archive = _compressed(each.archive)
+            shipped.append(Shipped(image.name, str(image.reference), arch, str(archive), file_sha256(archive),
+                                   archive.stat().st_size))
     options = replace(flow.options, data={**flow.options.data, DATA_KEY: tuple(shipped)})
     result = runner.run(flow.request.target, f"{flow.runtime.deploys}.{flow.runtime.image_deploy}", options,
                         quiet=not flow.options.verbosity)
@@ -178,7 +196,7 @@ def send(flow: Flow, built: list, arch: str) -> dict[str, int]:
     if failed:
         raise RunFailed("the images could not be sent to " +
                         "; ".join(f"{name}: {why}" for name, why in sorted(failed.items())))
-    by_operation = {operation_name(image): image for image in shipped}
+    by_operation = {operation_name(image): image for image in shipped}  # (one architecture's to a host)
     sent = dict.fromkeys((image.name for image in shipped), 0)
     for host in result.hosts.values():
         for name in host.changed:

@@ -241,6 +241,21 @@ def test_a_build_tags_by_content_and_saves_an_archive(project, path, tmp_path):
     assert calls.count(" save ") == 1 == (path / "calls").read_text().count(" save ")
 
 
+def test_an_image_built_for_several_architectures_gets_one_tag_and_an_archive_each(project, path, tmp_path):
+    one, other = IMAGE_ID, "sha256:" + "f" * 64
+    assert build.joint_tag([one]) == build.content_tag(one)
+    joint = build.joint_tag([one, other])
+    assert joint == build.joint_tag([other, one]) and joint.startswith("harmony-")
+    assert joint not in (build.content_tag(one), build.content_tag(other))
+    podman = fake(path, "podman", PODMAN)
+    builder = Builder("podman", str(podman), "linux/amd64")
+    built = build.build(builder, project, "linux/amd64", tmp_path / "out")
+    again = build.retagged(builder, built, joint, "linux/amd64")
+    assert (again.tag, str(again.reference)) == (joint, f"docker.io/library/web:{joint}")
+    assert again.archive.name == f"web_linux-amd64-{joint}.tar" and again.archive.is_file()
+    assert f"podman tag {built.reference} {again.reference}" in (path / "calls").read_text()
+
+
 def test_a_failed_build_carries_its_last_lines(project, path, tmp_path):
     fake(path, "podman", 'n=0; while [ $n -lt 30 ]; do n=$((n + 1)); echo "line $n"; done\n'
                          'echo "exec format error" >&2; exit 3')

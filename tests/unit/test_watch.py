@@ -147,14 +147,14 @@ class Cluster:
 def cluster(monkeypatch):
     cluster = Cluster({"web": "harmony-aaaaaaaaaaaa"})
 
-    def build(flow, image, arch):
+    def build(flow, image, arches, left=""):
         if image.name in cluster.failing:
             raise BuildFailed(f"the build of image '{image.name}' failed", ["step 2/2", "COPY failed: no index.html"])
         return Built(image.name, cluster.tags[image.name])
 
-    monkeypatch.setattr(watch, "build", build)
-    monkeypatch.setattr(watch.images, "nodes_and_arch", lambda flow: ([{"metadata": {"name": "node-1"}}], "amd64"))
-    monkeypatch.setattr(watch.images, "send", lambda flow, built, arch: (
+    monkeypatch.setattr(watch.images, "build_for", build)
+    monkeypatch.setattr(watch.images, "nodes_and_arches", lambda flow: ([{"metadata": {"name": "node-1"}}], ["amd64"]))
+    monkeypatch.setattr(watch.images, "send", lambda flow, built: (
         cluster.sent.append([b.name for b in built]) or {b.name: 5_000_000 for b in built}))
     return cluster
 
@@ -237,10 +237,10 @@ def test_harmony_yaml_changed_is_said_and_not_acted_on(small, cluster):
 
 
 def test_a_stop_during_a_cycle_is_not_taken_for_a_failure(small, cluster, monkeypatch):
-    def stopped(flow, image, arch):
+    def stopped(flow, image, arches, left=""):
         raise Interrupted("SIGINT", "building web")
 
-    monkeypatch.setattr(watch, "build", stopped)
+    monkeypatch.setattr(watch.images, "build_for", stopped)
     cluster.tags["web"] = "harmony-bbbbbbbbbbbb"
     with pytest.raises(Interrupted):
         loop_of(small, cluster).cycle(watch.Affected(images=("web",)))
