@@ -25,7 +25,7 @@ K3S = {
 }
 K3D = {
     "k3d_version", "k3d_release_url", "k3d_servers", "k3d_agents", "k3d_api_port", "k3d_api_host_ip",
-    "k3d_ports", "k3d_registries", "k3d_bin_dir", "k3d_install_docker", "k3d_recreate", "k3d_purge",
+    "k3d_ports", "k3d_ingress_ports", "k3d_registries", "k3d_bin_dir", "k3d_install_docker", "k3d_recreate", "k3d_purge",
 }
 HARMONY = {
     "harmony_kubeconfig_server", "harmony_download_stall_timeout", "harmony_allow_http",

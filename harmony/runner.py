@@ -143,6 +143,7 @@ class RunResult:
     hosts: dict[str, HostResult]
     stopped: Interrupted | None = None  # the stop that ended the run, for the command to raise once reported
     phases: list[str] = field(default_factory=list)  # the lifecycle's phases, in order
+    published: dict[str, tuple[str, ...]] = field(default_factory=dict)  # host name -> its port mappings in effect
 
     def of(self, name: str) -> HostResult:
         """The host's result; one that says nothing is proven where pyinfra had none."""
@@ -469,9 +470,9 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
         if progress is not None:
             progress.finish(stopped=bool(stopper.signal))
         hosts = _results(state, log.lines, dry, error or "")
-        phases = runcontext.of(state).phases
+        context = runcontext.of(state)
     return RunResult(hosts, Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced)
-                     if stopper.signal else None, phases)
+                     if stopper.signal else None, context.phases, context.published)
 
 
 def _follow(state, progress) -> None:

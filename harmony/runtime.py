@@ -141,8 +141,9 @@ class Runtime(ABC):
         """How what the host runs differs from what is installed on it, in words."""
         return []
 
-    def ports(self, settings: Any) -> tuple[str, ...] | None:
-        """The host ports the cluster publishes, if it publishes its own (for the workloads' URLs)."""
+    def ports(self, settings: Any, result: Any = None) -> tuple[str, ...] | None:
+        """The host ports the cluster publishes, if it publishes its own (for the workloads' URLs),
+        as the run's `result` (`harmony.runner.RunResult`) found them where there is one."""
         return None
 
 

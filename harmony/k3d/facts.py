@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 
+import yaml
 from pyinfra.api import FactBase
 
 from harmony import runlock
@@ -38,6 +40,11 @@ class K3dHostState:
     # Where a run ships images (`harmony.k3d.images`): the cluster's running server and agent
     # containers, each with those of the run's images its containerd holds.
     nodes: dict[str, set[str]] = field(default_factory=dict)
+    # Where the run publishes the cluster's ports 80 and 443 (`harmony.k3d.ports`): the mappings
+    # of the config kept beside the cluster, and, where the cluster is about to be created, the
+    # host ports something listens on or Docker publishes.
+    kept_ports: tuple[str, ...] = ()
+    listening: set[int] = field(default_factory=set)
     lock: Lock = field(default_factory=Lock)  # the login user's k3d run lock on the host
 
 
@@ -63,14 +70,38 @@ fi
 """
 
 
+# The mappings of "$cluster"'s kept config (its `ports:` section, as harmony renders it: nothing
+# else of the file, which may hold the cluster's token); and, unless k3d lists the cluster (it
+# is about to be created), the host's listening TCP ports (hexadecimal: /proc/net's, else
+# netstat's, as on macOS) and the host ports Docker publishes (its own are not all listeners).
+PORTS = r"""kept="$state_dir/$cluster.yaml"
+if [ -f "$kept" ]; then
+  awk 'p && /^[^ -]/ { exit } p { printf "kept\t%s\n", $0 } /^ports:/ { p = 1 }' "$kept"
+fi
+case "$(printf '%s' "$listed" | tr -d ' ')" in
+  *"\"name\":\"$cluster\""*) ;;
+  *)
+    if [ -r /proc/net/tcp ]; then
+      awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); if (!seen[a[n]]++) printf "listening\t%s\n", a[n] }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+    else
+      netstat -an 2>/dev/null | awk '$NF == "LISTEN" { n = split($4, a, /[.:]/); printf "listening\t%x\n", a[n] }'
+    fi
+    [ "$docker" = running ] && docker ps --format '{{.Ports}}' 2>/dev/null | sed 's/^/published\t/'
+    ;;
+esac
+"""
+
+
 class K3dHost(FactBase):
     """Everything the k3d deploy needs to know about a host, in one round trip, as the login
     user (who runs Docker and k3d), under that user's run lock when `lock` is given.
     `k3d cluster list` prints no cluster token without --token. With `images` (references,
-    space-separated), also which of them each running node of `cluster` holds (`NODE_IMAGES`)."""
+    space-separated), also which of them each running node of `cluster` holds (`NODE_IMAGES`).
+    With `ports`, also what `harmony.k3d.ports` decides the cluster's ports from (`PORTS`)."""
 
     def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "",
-                cluster: str = "", images: str = "") -> str:
+                cluster: str = "", images: str = "", ports: bool = False) -> str:
         default = '$( [ "$(id -u)" = 0 ] && echo /usr/local/bin || echo "$HOME/.local/bin")'
         state_dir = k3d_state_dir("$HOME")
         return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
@@ -86,11 +117,17 @@ for f in "$bin/k3d" "{state_dir}"/*; do
   sum=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
   printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$mode" "$sum"
 done
-[ -x "$bin/k3d" ] && printf 'clusters\\t%s\\n' "$("$bin/k3d" cluster list -o json 2>/dev/null | tr -d '\\n')"
-""" + (f"cluster={shlex.quote(cluster)}\nimages={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + "true"
+listed=
+if [ -x "$bin/k3d" ]; then
+  listed=$("$bin/k3d" cluster list -o json 2>/dev/null | tr -d '\\n')
+  printf 'clusters\\t%s\\n' "$listed"
+fi
+state_dir="{state_dir}"
+""" + (f"cluster={shlex.quote(cluster)}\n" if cluster else "") + (
+            f"images={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + (PORTS if ports else "") + "true"
 
     def process(self, output: list[str]) -> K3dHostState:
-        state = K3dHostState()
+        state, kept = K3dHostState(), []
         for line in output:
             kind, _, rest = line.partition("\t")
             fields = rest.split("\t")
@@ -106,7 +143,29 @@ done
                 state.nodes.setdefault(rest, set())
             elif kind == "image" and len(fields) == 2:
                 state.nodes.setdefault(fields[0], set()).add(fields[1])
+            elif kind == "kept":
+                kept.append(rest)
+            elif kind == "listening" and re.fullmatch(r"[0-9A-Fa-f]{1,4}", rest):
+                state.listening.add(int(rest, 16))
+            elif kind == "published":
+                state.listening.update(int(p) for p in re.findall(r":(\d{1,5})->", rest))
+        state.kept_ports = _kept_ports(kept)
         return state
+
+
+def _kept_ports(lines: list[str]) -> tuple[str, ...]:
+    """The kept config's `ports:` entries as k3d port mappings (`8080:80@loadbalancer`)."""
+    try:
+        entries = yaml.safe_load("\n".join(lines)) if lines else []
+    except yaml.YAMLError:
+        return ()
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        filters = entry.get("nodeFilters") if isinstance(entry, dict) else None
+        if isinstance(entry.get("port") if isinstance(entry, dict) else None, str) and isinstance(filters, list) \
+                and len(filters) == 1 and isinstance(filters[0], str):
+            found.append(f"{entry['port']}@{filters[0]}")
+    return tuple(found)
 
 
 def _k3d_clusters(text: str) -> dict[str, K3dCluster]:

@@ -8,14 +8,14 @@ Everything runs as the login user, whose Docker it is (`USER`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyinfra import host
 
 from harmony import operations, releases, runlock
 from harmony.errors import BadInput
 from harmony.images.shipping import DATA_KEY as IMAGES_KEY
-from harmony.k3d import render
+from harmony.k3d import ports, render
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d.settings import K3dSettings
 from harmony.resolved import Resolved
@@ -32,6 +32,12 @@ class K3dHostRun:
     state: K3dHostState = field(default_factory=K3dHostState)
     refused: bool = False  # a phase failed the host: the later ones add nothing
     changed: bool = False  # the cluster phase changes the cluster (its kubeconfig with it)
+    published: ports.Published | None = None  # the cluster's port mappings, once preflight read the host
+
+    @property
+    def effective(self) -> K3dSettings:
+        """The settings the cluster is rendered from: the data's, with the port mappings in effect."""
+        return replace(self.settings, ports=self.published.mappings) if self.published else self.settings
 
     @property
     def version(self) -> str:
@@ -54,7 +60,7 @@ class K3dHostRun:
 
     @property
     def spec(self) -> str:
-        return render.config_yaml(self.settings, self.version)
+        return render.config_yaml(self.effective, self.version)
 
     def refuse(self, name: str, message: str) -> None:
         operations.fail(name=name, message=message, **USER)
@@ -83,11 +89,14 @@ def asset(system: str, machine: str) -> releases.Asset:
     return releases.Asset(name + (".exe" if os_name == "windows" else ""), "checksums.txt")
 
 
-def k3d_state(settings: K3dSettings, check_name: str) -> K3dHostState | None:
+def k3d_state(settings: K3dSettings, check_name: str, published: bool = False) -> K3dHostState | None:
     """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
-    after adding an operation that fails the host, where another run holds it."""
+    after adding an operation that fails the host, where another run holds it. With `published`
+    (up), also what the cluster's ports 80 and 443 are decided from (`harmony.k3d.ports`)."""
     taken = runlock.take(host)
-    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **taken, **shipped(settings), **USER)
+    asked = {"cluster": settings.cluster, "ports": True} if published and ports.unmapped(settings) else {}
+    state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **taken, **{**shipped(settings), **asked},
+                          **USER)
     runlock.keep(host, taken, state.lock)
     problem = state.lock.problem(host)
     if problem:

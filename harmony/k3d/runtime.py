@@ -81,8 +81,10 @@ class K3d(Runtime):
             f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
             f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
 
-    def ports(self, settings) -> tuple[str, ...]:
-        return settings.ports
+    def ports(self, settings, result=None) -> tuple[str, ...]:
+        """The mappings in effect: the data's and those harmony chose (`harmony.k3d.ports`), as
+        the run's one host found them; the data's where no run did."""
+        return next(iter(result.published.values()), settings.ports) if result else settings.ports
 
 
 K3D = K3d()

@@ -8,6 +8,9 @@ for the k3s image, the node labels, taints and k3s_config as k3s's arguments, k3
 - k3d_api_port (default 6443): the host port of the Kubernetes API; k3d_api_host_ip: the address
   it listens on (default 127.0.0.1 on this machine, 0.0.0.0 on a remote host);
 - k3d_ports: k3d port mappings, like ["8080:80@loadbalancer"];
+- k3d_ingress_ports (default true): when harmony creates the cluster, it publishes the cluster's
+  ports 80 and 443 (Ingresses, through Traefik) on free host ports where k3d_ports maps neither
+  (`harmony.k3d.ports`); false publishes only k3d_ports;
 - k3d_registries: k3d's `registries` section, passed through (create, use, config);
 - k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else);
 - k3d_install_docker: install Docker from the distribution's packages where it is missing
@@ -32,7 +35,8 @@ DEFAULT_VERSION = "v5.7.4"
 DEFAULT_RELEASE_URL = "https://github.com/k3d-io/k3d/releases/download"
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
-PORT_MAPPING = re.compile(r"^(\d{1,5}:)?\d{1,5}(/(tcp|udp))?(@[a-z0-9:*,-]+)?$")
+PORT_MAPPING = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}:)?(\d{1,5}:)?\d{1,5}(/(tcp|udp))?(@[a-z0-9:*,-]+)?$")
+YES_NO = {True: True, False: False, "true": True, "false": False, "True": True, "False": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class K3dSettings:
     api_host_ip: str = "0.0.0.0"
     api_port: int = 6443
     ports: tuple[str, ...] = ()
+    ingress_ports: bool = True  # publish 80 and 443 on free host ports when creating the cluster
     registries: dict[str, Any] = field(default_factory=dict)
     bin_dir: str | None = None
     recreate: bool = False
@@ -75,6 +80,9 @@ def checked(data: Mapping, host_name: str) -> dict[str, Any]:
     ports = data.get("k3d_ports") or []
     if isinstance(ports, str) or not all(isinstance(p, str) and PORT_MAPPING.fullmatch(p) for p in ports):
         raise bad_value(host_name, "k3d_ports", f"must be a list like ['8080:80@loadbalancer'], not {shown.value(ports)}")
+    ingress = data.get("k3d_ingress_ports", True)
+    if not isinstance(ingress, (bool, str)) or ingress not in YES_NO:
+        raise bad_value(host_name, "k3d_ingress_ports", f"must be true or false, not {shown.value(ingress)}")
     registries = data.get("k3d_registries") or {}
     if not isinstance(registries, Mapping):
         raise bad_value(host_name, "k3d_registries", "must be a mapping (k3d's registries section)")
@@ -92,6 +100,7 @@ def checked(data: Mapping, host_name: str) -> dict[str, Any]:
         "api_host_ip": host_ip,
         "api_port": number(data, host_name, "k3d_api_port", 6443, 1, 65535),
         "ports": tuple(ports),
+        "ingress_ports": YES_NO[ingress],
         "registries": dict(registries),
         "bin_dir": data.get("k3d_bin_dir"),
         "recreate": flag(data, "k3d_recreate"),

@@ -22,7 +22,7 @@ def scalable(node: K3dHostRun) -> bool:
     """The cluster differs from its spec in the number of agents alone (k3d changes that in place)."""
     current, cluster = node.state.files.get(node.paths.spec), node.cluster
     return bool(cluster and current and not same_spec(node) and current.sha256 == text_sha256(
-        render.config_yaml(replace(node.settings, agents=cluster.agents), node.version)))
+        render.config_yaml(replace(node.effective, agents=cluster.agents), node.version)))
 
 
 def spec_difference(cluster: K3dCluster, settings: K3dSettings, version: str) -> str:

@@ -50,7 +50,7 @@ def converged(flow: Flow):
     request = flow.request
     with stopping.checkpoints() as check:
         return converge.up(flow.config, request.name, request.project.name, flow.workloads, request.wait_timeout,
-                           flow.runtime.ports(flow.settings), check, flow.lock_wait, request.adopt)
+                           flow.runtime.ports(flow.settings, flow.result), check, flow.lock_wait, request.adopt)
 
 
 STEPS = (

@@ -8,11 +8,12 @@ import re
 
 from harmony.workloads import apply
 
-MAPPING = re.compile(r"^(?:(?P<host>\d{1,5}):)?(?P<port>\d{1,5})(?:/(?:tcp|udp))?(?:@.*)?$")
+MAPPING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}:)?(?:(?P<host>\d{1,5}):)?(?P<port>\d{1,5})(?:/(?:tcp|udp))?(?:@.*)?$")
 
 
 def published(k3d_ports: tuple[str, ...]) -> dict[int, int]:
-    """{cluster port: host port} of k3d's port mappings (`8080:80@loadbalancer`)."""
+    """{cluster port: host port} of k3d's port mappings (`8080:80@loadbalancer`, also with the
+    address it binds: `127.0.0.1:8080:80@loadbalancer`)."""
     found = {}
     for mapping in k3d_ports:
         match = MAPPING.fullmatch(mapping)

@@ -11,6 +11,20 @@ contract that harmony uses, and really runs the cluster in Docker:
   stand-in k3s), on a network `k3d-<name>`, with k3d's labels; it returns once the first server
   logs that k3s is up, as k3d waits for. Unlike k3d, the API port is published by the first
   server itself, not by a load-balancer container;
+- the config's `ports` (`[{port: "[IP:][HOSTPORT:]PORT[/PROTO]", nodeFilters: [loadbalancer]}]`,
+  Docker's port syntax, which k3d parses with Docker's own `nat.ParsePortSpec`): real k3d
+  publishes them from its load-balancer container `k3d-NAME-serverlb`, which forwards each to
+  that port of every node; the stand-in publishes them from the first server's container, as it
+  does the API port (node filters `loadbalancer` and `server:0` only; others are refused).
+  Nothing listens behind them: the stand-in k3s runs no Traefik. Where Docker cannot publish a
+  host port (another container publishes it: `Bind for IP:PORT failed: port is already
+  allocated`; another program listens on it: `Error starting userland proxy: listen tcp4
+  IP:PORT: bind: address already in use`), it fails as k3d v5.7.4 does when it starts its
+  load balancer (pkg/client/cluster.go, cmd/cluster/clusterCreate.go): `ERRO Failed Cluster
+  Start: Failed to add one or more helper nodes: runtime failed to start node
+  'k3d-NAME-serverlb': docker failed to start container for node 'k3d-NAME-serverlb': <Docker's
+  error>`, `ERRO Failed to create cluster >>> Rolling Back`, the cluster's containers and network
+  deleted, then `FATA Cluster creation FAILED, all changes have been rolled back!`, exit 1;
 - `k3d cluster list -o json` lists clusters with their nodes and running counts (no token);
 - `k3d node create NAME --cluster C --role agent --image I` adds an agent container `k3d-NAME-0`,
   and `k3d node delete NODE` removes one, as k3d names and removes them;
@@ -68,6 +82,10 @@ NO_REGISTRY_ENV = "STANDIN_K3D_NO_REGISTRY"
 NO_REGISTRY = "/etc/standin-no-registry"
 
 
+class PortTaken(Exception):
+    """Docker could not publish a node's host port: Docker's error, as k3d shows it."""
+
+
 def fail(message: str) -> None:
     print(f"FATA[0000] {message}", file=sys.stderr, flush=True)
     sys.exit(1)
@@ -122,14 +140,25 @@ def create(config_path: str) -> None:
     docker("network", "create", "--label", "app=k3d", network)
     labels = ["--label", "app=k3d", "--label", f"k3d.cluster={name}"]
     server0 = f"k3d-{name}-server-0"
+    published = []
+    for mapping in config.get("ports") or []:
+        filters = mapping.get("nodeFilters") or ["loadbalancer"]
+        if any(f not in ("loadbalancer", "server:0") for f in filters):
+            fail(f"stand-in k3d does not implement the node filters {filters}")
+        published += ["-p", str(mapping["port"])]
     for i in range(int(config.get("servers", 1))):
         node = f"k3d-{name}-server-{i}"
-        ports = ["-p", f"{host_ip}:{host_port}:6443"] if i == 0 else []
+        ports = ["-p", f"{host_ip}:{host_port}:6443", *published] if i == 0 else []
         join = ["--cluster-init"] if i == 0 and int(config.get("servers", 1)) > 1 else \
             ([] if i == 0 else ["--server", f"https://{server0}:6443"])
-        run_node("--name", node, "--hostname", node, "--network", network, *labels,
-               "--label", "k3d.role=server", *ports, "-e", f"K3S_TOKEN={token}", image,
-               "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)
+        try:
+            run_node("--name", node, "--hostname", node, "--network", network, *labels,
+                     "--label", "k3d.role=server", *ports, "-e", f"K3S_TOKEN={token}", image,
+                     "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)
+        except PortTaken as error:
+            roll_back(name, f"Failed Cluster Start: Failed to add one or more helper nodes: runtime failed to start "
+                            f"node 'k3d-{name}-serverlb': docker failed to start container for node "
+                            f"'k3d-{name}-serverlb': {error}")
         wait_for_log(node, "is up and running")
     for i in range(int(config.get("agents", 0))):
         start_agent(name, f"k3d-{name}-agent-{i}", image, token)
@@ -143,11 +172,32 @@ def start_agent(cluster: str, node: str, image: str, token: str) -> None:
     wait_for_log(node, "joined")
 
 
+def roll_back(name: str, error: str) -> None:
+    """What k3d's cluster create does when a node fails to start: the cluster deleted, exit 1."""
+    warn("ERRO", error)
+    warn("ERRO", "Failed to create cluster >>> Rolling Back")
+    warn("INFO", f"Deleting cluster '{name}'")
+    delete(name)
+    fail("Cluster creation FAILED, all changes have been rolled back!")
+
+
+def start_container(*args: str) -> None:
+    """`docker run -d ...` or `docker start ...`; PortTaken where Docker cannot publish a port."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if result.returncode == 0:
+        return
+    said = result.stderr.strip()
+    if "port is already allocated" in said or "address already in use" in said:
+        line = next(line for line in said.splitlines() if "Error response from daemon" in line)
+        raise PortTaken(line.removeprefix("docker: ").rstrip("."))
+    fail(f"docker {args[0]}: {said}")
+
+
 def run_node(*args: str) -> None:
     """Start a node's container (`docker run -d ARGS`); where the tests ask for nodes that reach
     no registry (NO_REGISTRY_ENV), marked so for the stand-in k3s before it starts."""
     if not os.environ.get(NO_REGISTRY_ENV):
-        docker("run", "-d", *args)
+        start_container("run", "-d", *args)
         return
     container = docker("create", *args)
     mark = io.BytesIO()
@@ -157,7 +207,7 @@ def run_node(*args: str) -> None:
                             input=mark.getvalue(), capture_output=True, timeout=60)
     if copied.returncode != 0:
         fail(f"docker cp: {copied.stderr.decode().strip()}")
-    docker("start", container)
+    start_container("start", container)
 
 
 def node_create(name: str, cluster: str, image: str) -> None:

@@ -1,13 +1,15 @@
 """Preflight: the host's state read (under its run lock), Docker there and answering (installed
-first, if asked), the cluster's spec one k3d can reach from the running cluster, and a k3d
+first, if asked), the cluster's port mappings (`harmony.k3d.ports`: a new cluster's 80 and 443
+on free host ports), the cluster's spec one k3d can reach from the running cluster, and a k3d
 release for the host. Never passed: it is the checks, and reads the state the others decide from."""
 
 from __future__ import annotations
 
 from pyinfra import host
 
-from harmony import operations
+from harmony import operations, runcontext
 from harmony.errors import BadInput
+from harmony.k3d import ports
 from harmony.k3d.facts import K3dHostState
 from harmony.k3d.hostrun import K3dHostRun, k3d_state
 from harmony.k3d.spec import same_spec, scalable, spec_difference
@@ -33,11 +35,13 @@ def run(node: K3dHostRun) -> None:
     if refused:
         node.refuse("Check the download URLs", refused)
         return
-    state = k3d_state(settings, "Check Docker")
+    state = k3d_state(settings, "Check Docker", published=True)
     if state is None:
         node.refused = True
         return
     node.state = state
+    node.published = ports.in_effect(settings, state)
+    runcontext.of(host.state).published[host.name] = node.published.mappings
     problem = docker_problem(state)
     if problem and state.docker == "absent" and settings.install_docker:
         # As root (sudo per the host's data), unlike the rest: then Docker answers this run's
