@@ -22,14 +22,15 @@ if TYPE_CHECKING:  # the registry client imports httpx, which reading an archive
     from harmony.images.registry import Image
 
 
+NAME_ANNOTATION = "io.containerd.image.name"
+TAG_ANNOTATION = "org.opencontainers.image.ref.name"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
 
 def file_name(arch: str) -> str:
     """The name of a project's images archive for an architecture, in an airgap bundle and in
     k3s's images directory on a host."""
     return f"harmony-images-{arch}.tar"
-NAME_ANNOTATION = "io.containerd.image.name"
-TAG_ANNOTATION = "org.opencontainers.image.ref.name"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 
 
 def write(path: Path, images: list["Image"]) -> None:
