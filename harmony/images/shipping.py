@@ -1,6 +1,6 @@
 """The images a run ships to the nodes, as the controller hands them to each host's deploy (in
-the data key DATA_KEY): each build, for one architecture, as a gzip-compressed docker-archive
-on the controller. A host takes those of its architecture that its containerd lacks
+the data key DATA_KEY): each build, for one architecture, as a docker-archive on the
+controller, gzip-compressed where it crosses a network. A host takes those of its architecture that its containerd lacks
 (`harmony.k3s.deploy.images`); one that holds them all is sent nothing."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ class Shipped:
     archive: str  # the gzip-compressed docker-archive, on the controller
     sha256: str  # of `archive`, checked on the host before it is imported
     size: int  # of `archive`, in bytes: what sending it costs
+    compressed: bool = True  # `archive` is gzip'd; a copy on this machine is not (gzip would only cost)
 
 
 def for_arch(shipped, arch: str) -> list[Shipped]:

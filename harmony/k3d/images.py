@@ -65,10 +65,11 @@ IMPORT = """set -f
 sum=$( (sha256sum "$staged" 2>/dev/null || shasum -a 256 "$staged") | cut -d' ' -f1)
 if [ "$sum" != "$sha256" ]; then
   printf 'harmony: %s: the upload does not match sha256 %s\\n' "$reference" "$sha256" >&2; rc=1
-elif ! gzip -dc "$staged" > "$staged.tar"; then
+elif [ "$compressed" = yes ] && ! gzip -dc "$staged" > "$staged.tar"; then
   printf 'harmony: %s: the upload is no gzip archive\\n' "$reference" >&2; rc=1
 else
-  "$k3d" image import --mode direct --cluster "$cluster" "$staged.tar"; rc=$?
+  archive="$staged"; [ "$compressed" = yes ] && archive="$staged.tar"
+  "$k3d" image import --mode direct --cluster "$cluster" "$archive"; rc=$?
 fi
 rm -f "$staged" "$staged.tar"
 if [ "$rc" = 0 ]; then
@@ -84,9 +85,10 @@ exit $rc"""
 def import_image(image: Shipped, k3d: str, cluster: str, nodes: tuple[str, ...], staging: str):
     """Send a built image to the Docker host and import it into every node of the k3d
     `cluster` (`nodes`: those it has, checked after), with k3d's own `image import`."""
-    staged = f"{staging}/{RUN_ID}-{secrets.token_hex(4)}.tar.gz"
+    staged = f"{staging}/{RUN_ID}-{secrets.token_hex(4)}.tar" + (".gz" if image.compressed else "")
     assigned = shell.assign(staging=staging, staged=staged, sha256=image.sha256, reference=image.reference,
-                            k3d=k3d, cluster=cluster, nodes=" ".join(nodes))
+                            k3d=k3d, cluster=cluster, nodes=" ".join(nodes),
+                            compressed="yes" if image.compressed else "no")
     yield assigned + 'umask 077 && mkdir -p "$staging" && chmod 700 "$staging"'
     yield FileUploadCommand(image.archive, staged)
     yield assigned + IMPORT

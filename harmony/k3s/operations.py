@@ -40,8 +40,9 @@ def link_commands(names: tuple[str, ...], target: str, commands: dict[str, str])
 
 
 # Imported into the namespace the kubelet reads images from; containerd takes a docker-archive
-# whole, so the archive is unpacked first (it travels compressed).
-IMPORT = ('gzip -dc "$staged" > "$staged.tar" && "$k3s" ctr -n k8s.io images import "$staged.tar"; '
+# whole, so one that travelled compressed is unpacked first.
+IMPORT = ('archive="$staged"; if [ "$compressed" = yes ]; then gzip -dc "$staged" > "$staged.tar" && '
+          'archive="$staged.tar"; fi && "$k3s" ctr -n k8s.io images import "$archive"; '
           'rc=$?; rm -f "$staged.tar"; [ "$rc" = 0 ]')
 
 
@@ -49,7 +50,8 @@ IMPORT = ('gzip -dc "$staged" > "$staged.tar" && "$k3s" ctr -n k8s.io images imp
 def import_image(image: Shipped):
     """Send a built image and import it into k3s's containerd, as `k3s ctr images import` does
     while k3s runs: no restart, and the pods that run it start from it (IfNotPresent)."""
-    yield from sent(image.archive, image.sha256, image.reference, IMPORT, k3s=paths.BINARY)
+    yield from sent(image.archive, image.sha256, image.reference, IMPORT, k3s=paths.BINARY,
+                    compressed="yes" if image.compressed else "no")
 
 
 @step

@@ -106,16 +106,16 @@ def test_what_stops_an_import(docker, known, installed, nodes, message):
     assert problem == message if message is None else message in problem
 
 
-def staged(fake: Path, content: bytes) -> tuple[Path, str]:
-    path = fake / "staging" / "run-1.tar.gz"
+def staged(fake: Path, content: bytes, compressed: bool = True) -> tuple[Path, str]:
+    path = fake / "staging" / ("run-1.tar.gz" if compressed else "run-1.tar")
     path.parent.mkdir()
-    path.write_bytes(gzip.compress(content))
+    path.write_bytes(gzip.compress(content) if compressed else content)
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_import(fake: Path, path: Path, sha256: str, **env: str) -> subprocess.CompletedProcess:
+def run_import(fake: Path, path: Path, sha256: str, compressed: str = "yes", **env: str) -> subprocess.CompletedProcess:
     return sh(images.IMPORT, staged=str(path), sha256=sha256, reference=WEB, k3d="k3d", cluster="dev",
-              nodes="k3d-dev-server-0 k3d-dev-agent-0", **env)
+              nodes="k3d-dev-server-0 k3d-dev-agent-0", compressed=compressed, **env)
 
 
 def test_the_import_decompresses_runs_k3d_direct_checks_every_node_and_cleans_up(fake):
@@ -130,6 +130,16 @@ def test_the_import_decompresses_runs_k3d_direct_checks_every_node_and_cleans_up
     assert list((fake / "staging").iterdir()) == []
 
 
+def test_an_archive_sent_uncompressed_is_imported_as_it_is(fake):
+    path, sha256 = staged(fake, b"docker-archive", compressed=False)
+    for node in ("k3d-dev-server-0", "k3d-dev-agent-0"):
+        (fake / node).write_text(f"{WEB}\n")
+    done = run_import(fake, path, sha256, compressed="no")
+    assert done.returncode == 0, done.stderr
+    assert (fake / "k3d.args").read_text().splitlines()[-1] == str(path)
+    assert (fake / "k3d.imported").read_bytes() == b"docker-archive" and list((fake / "staging").iterdir()) == []
+
+
 def test_a_node_left_without_the_image_fails_the_import_naming_it(fake):
     path, sha256 = staged(fake, b"docker-archive")
     (fake / "k3d-dev-server-0").write_text(f"{WEB}\n")
@@ -141,7 +151,7 @@ def test_a_node_left_without_the_image_fails_the_import_naming_it(fake):
 def test_k3d_failing_fails_the_import(fake):
     path, sha256 = staged(fake, b"docker-archive")
     done = sh(f"K3D_EXIT=1; export K3D_EXIT\n{images.IMPORT}", staged=str(path), sha256=sha256, reference=WEB,
-              k3d="k3d", cluster="dev", nodes="k3d-dev-server-0")
+              k3d="k3d", cluster="dev", nodes="k3d-dev-server-0", compressed="yes")
     assert done.returncode == 1 and list((fake / "staging").iterdir()) == []
 
 
