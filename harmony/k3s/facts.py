@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+import calendar
+import json
+import time
+
 from harmony import runlock
 from harmony.facts import INIT, FileState
 from harmony.k3s import paths, prepare
@@ -61,6 +65,10 @@ class HostState:
     firewall: Firewall = field(default_factory=Firewall)
     lock: Lock = field(default_factory=Lock)  # the host's run lock, as this run found it
     images: set[str] = field(default_factory=set)  # of the images a run ships, those containerd holds
+    # Asked only by status and check (`certs`): k3s's certificates' expiries, seconds since the
+    # epoch by file, and how they were read (CERT_READERS), "" where not asked.
+    certificates: dict[str, int] = field(default_factory=dict)
+    cert_reader: str = ""
 
     @property
     def enforcing(self) -> bool:
@@ -88,13 +96,54 @@ elif command -v nft >/dev/null 2>&1; then
   done
 fi""".replace("COMMENT", COMMENT)  # sed's basic regular expressions take its parentheses as they are
 
-def _script(known: str, version: str, images: str = "") -> str:
+# The leaf certificates k3s issues itself, and renews at start when they expire within its
+# renewal window (pkg/daemons/control/deps: `createClientCertKey`; docs.k3s.io/cli/certificate):
+# the files `k3s certificate check` reads (pkg/util/services: every service but
+# `certificate-authority`). The CAs (server-ca, client-ca, request-header-ca, etcd's), valid 10
+# years, are not among them: k3s never renews a CA by itself (`k3s certificate rotate-ca`).
+CERT_FILES = (
+    *(f"{paths.DATA_DIR}/server/tls/{name}.crt" for name in (
+        "client-admin", "client-auth-proxy", "client-controller", "client-k3s-cloud-controller",
+        "client-k3s-controller", "client-kube-apiserver", "client-kube-proxy", "client-scheduler",
+        "client-supervisor", "serving-kube-apiserver")),
+    *(f"{paths.DATA_DIR}/server/tls/etcd/{name}.crt" for name in ("client", "peer-server-client", "server-client")),
+    *(f"{paths.DATA_DIR}/agent/{name}.crt" for name in (
+        "client-k3s-controller", "client-kube-proxy", "client-kubelet", "serving-kubelet")),
+)
+# How a host's certificates were read: by k3s itself (`k3s certificate check --output json`,
+# from v1.33.1, v1.32.5, v1.31.9 and v1.30.13), else one `openssl x509` a file; "none": the
+# host has certificates but neither (no openssl).
+CERT_READERS = {"k3s": "k3s certificate check", "openssl": "openssl", "none": ""}
+
+
+def _certs_script(binary: str) -> str:
+    """Where asked (status, check): k3s's certificates' expiries. One `k3s certificate check
+    --output json` where the release has it (older ones refuse the flag, and print nothing on
+    stdout for it), else one `openssl` a file that exists, each printing its notAfter line
+    after a `certfile` record; never a process for a file that is not there."""
+    files = " ".join(shlex.quote(p) for p in CERT_FILES)
+    return f"""j=; [ -x {binary} ] && j=$({binary} certificate check --output json 2>/dev/null) || j=
+case $j in
+  '{{'*) printf 'certjson\t%s\n' "$j" | head -n 1 ;;
+  *)
+    set --
+    for f in {files}; do [ -f "$f" ] && set -- "$@" "$f"; done
+    if [ $# -gt 0 ] && command -v openssl >/dev/null 2>&1; then
+      for f in "$@"; do printf 'certfile\t%s\n' "$f"; openssl x509 -noout -enddate -in "$f" 2>/dev/null; done
+    elif [ $# -gt 0 ]; then
+      printf 'certreader\tnone\n'
+    fi ;;
+esac"""
+
+
+def _script(known: str, version: str, images: str = "", certs: str = "") -> str:
     """The fact's shell. It starts as few processes as it can (a no-op run reads it on every
     host, and on a small host each process counts): one `stat` and one `sha256sum` for all the
     files, one `systemctl` for both units, shell builtins for the kernel settings, and the k3s
     binary asked its version only where its sha256 is not one of `known` (the run's release,
     whose version is `version`); and k3s's containerd asked which of `images` (references,
-    space-separated) it holds only where a run ships images (`harmony.k3s.deploy.images`)."""
+    space-separated) it holds only where a run ships images (`harmony.k3s.deploy.images`); and
+    k3s's certificates' expiries only where `certs` asks (status and check: `_certs_script`)."""
     files = " ".join(shlex.quote(p) for p in paths.HASHED_FILES if p != paths.BINARY)
     removable = " ".join(shlex.quote(p) for p in paths.REMOVED_PATHS)
     commands = " ".join(("curl", "wget", *paths.LINKED_COMMANDS))
@@ -154,6 +203,7 @@ if [ -n "$images" ] && [ -x {binary} ] && [ -S {paths.CONTAINERD_SOCKET} ]; then
     case " $images " in *" $r "*) printf 'image\\t%s\\n' "$r" ;; esac
   done
 fi
+{_certs_script(binary) if certs else ""}
 [ -d /proc/sys/net/bridge ] && printf 'module\\tbr_netfilter\\n'
 grep -qw overlay /proc/filesystems 2>/dev/null && printf 'module\\toverlay\\n'
 command -v getenforce >/dev/null 2>&1 && printf 'selinux\\t%s\\n' "$(getenforce 2>/dev/null)"
@@ -169,10 +219,21 @@ def parse(lines: list[str]) -> HostState:
     units: list[dict[str, str]] = [{}]  # systemctl's blocks of properties, one per unit
     stats: dict[str, tuple[str, str]] = {}  # path -> (mode, mtime)
     sums: dict[str, str] = {}  # path -> sha256
+    cert_file = ""  # the file whose `openssl x509 -enddate` line comes next
     for line in lines:
         kind, _, rest = line.partition("\t")
         fields = rest.split("\t")
-        if kind == "arch":
+        if kind == "certfile":
+            cert_file, state.cert_reader = rest, "openssl"
+        elif line.startswith("notAfter="):
+            expiry = openssl_date(line[len("notAfter="):])
+            if cert_file and expiry is not None:
+                state.certificates[cert_file] = expiry
+        elif kind == "certjson":
+            state.certificates, state.cert_reader = check_json(rest), "k3s"
+        elif kind == "certreader":
+            state.cert_reader = rest
+        elif kind == "arch":
             state.arch = rest
         elif kind == "hostname":
             state.hostname = rest
@@ -239,15 +300,77 @@ def parse(lines: list[str]) -> HostState:
     return state
 
 
+def openssl_date(text: str) -> int | None:
+    """`openssl x509 -enddate`'s date (`May 15 21:50:12 2026 GMT`, C locale, always GMT) as
+    seconds since the epoch; None for what is not one."""
+    try:
+        return calendar.timegm(time.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y GMT"))
+    except ValueError:
+        return None
+
+
+def go_time(text: str) -> int | None:
+    """A Go `time.Time` as encoding/json writes it (RFC 3339, fractions of a second and a zone
+    offset or Z) as seconds since the epoch; None for what is not one."""
+    from datetime import datetime
+
+    if not isinstance(text, str):
+        return None
+    head, dot, rest = text.partition(".")
+    if dot:  # drop the fraction (Go writes up to nine digits; Python reads six)
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = head + rest[digits:]
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def check_json(text: str) -> dict[str, int]:
+    """`k3s certificate check --output json` (pkg/cli/cert: `{"Certificates": [{"Filename",
+    "Subject", "Issuer", "Usages", "ExpiryTime", "ResidualTime", "Status"}]}`) as the earliest
+    expiry by file. Its Filename is the file's base name; a file holds its certificate and the
+    CA's after it, each listed; a NOT YET VALID one has its NotBefore as ExpiryTime, and says
+    nothing of its expiry."""
+    try:
+        listed = json.loads(text).get("Certificates") or []
+    except (ValueError, AttributeError):
+        return {}
+    earliest: dict[str, int] = {}
+    for cert in listed if isinstance(listed, list) else []:
+        if not isinstance(cert, dict) or cert.get("Status") == "NOT YET VALID":
+            continue
+        expiry, name = go_time(cert.get("ExpiryTime")), cert.get("Filename")
+        if expiry is not None and isinstance(name, str) and name:
+            earliest[name] = min(expiry, earliest.get(name, expiry))
+    return earliest
+
+
+def certificates_summary(state: HostState, now: float) -> dict:
+    """What status and check say of a host's certificates: the earliest to expire (`file`,
+    `expires` in UTC, `days_left`, whole days, negative once expired), how many files were
+    read and with what; `unread` says why none could be."""
+    summary: dict = {"read_with": CERT_READERS.get(state.cert_reader, ""), "files": len(state.certificates)}
+    if state.certificates:
+        path, expiry = min(state.certificates.items(), key=lambda item: (item[1], item[0]))
+        summary.update(file=path, expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)),
+                       days_left=int((expiry - now) // 86400))
+    elif state.cert_reader == "none":
+        summary["unread"] = "openssl is not installed on the host (and its k3s has no certificate check --output)"
+    return summary
+
+
 class K3sHost(FactBase):
     """Everything the k3s deploy needs to know about a host, in one round trip; with `lock`
     (exclusive or shared), read under the host's run lock (`harmony.runlock`), taken first.
     `known`: the sha256 sums (space-separated) of the run's release's binaries, whose version
-    is `version`: a binary with one of them is that version without being asked."""
+    is `version`: a binary with one of them is that version without being asked. `certs`
+    (status and check give it; `up` never pays for it): read k3s's certificates' expiries."""
 
     def command(self, lock: str = "", wait: int = 60, who: str = "", watch: str = "", known: str = "",
-                version: str = "", images: str = "") -> str:
-        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + _script(known, version, images)
+                version: str = "", images: str = "", certs: str = "") -> str:
+        return (runlock.script(runlock.K3S_LOCK, lock, wait, who, watch) if lock else "") + \
+            _script(known, version, images, certs)
 
     def process(self, output: list[str]) -> HostState:
         return parse(output)
@@ -269,4 +392,5 @@ class K3sStatus(K3sHost):
             "unit": paths.unit_name(role) if role else "",
             "service": unit.active_state if role else "not installed",
             "active": unit.active,
+            "certificates": certificates_summary(state, time.time()),
         }

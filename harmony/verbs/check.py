@@ -1,13 +1,14 @@
 """`harmony check`: every host compared with its spec, changing nothing: what `up` would change
 (a dry run of its deploy), whether the cluster runs there and its node is Ready; in a project,
-what `up` would do to its workloads and which ones do not run; exit 1 listing each difference."""
+what `up` would do to its workloads and which ones do not run; a k3s node whose earliest
+certificate expires within `--cert-days` (default 30); exit 1 listing each difference."""
 
 from __future__ import annotations
 
 import click
 
 from harmony.steps import Flow, cluster, hosts, images, perform, prepare
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
+from harmony.verbs.command import (CERT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
                                    build_request, handles_errors, with_options)
 
 # The lifecycle's phases whose steps change the controller (its copy of the kubeconfig), not
@@ -34,8 +35,9 @@ def compare(flow: Flow) -> None:
                 differences.append("not running, or its node is not Ready")
             differences += flow.runtime.differences(row)
         status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
+        certificates = {"certificates": row["certificates"]} if "certificates" in row else {}
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
-                                       details={"differences": differences}))
+                                       details={"differences": differences, **certificates}))
     extra = [f"node {n['node']} is in the cluster but not in the inventory" for n in survey.unlisted]
     if request.project:
         config = cluster.answering(flow, {row["host"] for row in survey.hosts if row["healthy"]})
@@ -62,7 +64,7 @@ STEPS = (
 
 @click.command()
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, CERT_OPTION, JSON_OPTION)
 @handles_errors
 def check(target, **options):
     """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""

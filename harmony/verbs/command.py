@@ -66,6 +66,10 @@ RELEASE_OPTIONS = [
                       "it once it is Ready again."),
 ]
 
+CERT_OPTION = [click.option(
+    "--cert-days", "k3s_cert_days", type=click.IntRange(1, 3650), metavar="N",
+    help="List a node whose earliest k3s certificate expires within N days (default 30; data k3s_cert_days).")]
+
 PROJECT_OPTION = [click.option(
     "-f", "--file", "project_file", metavar="FILE", type=click.Path(dir_okay=False),
     help="The project file (default: the nearest harmony.yaml, from here up to the repository's root). "

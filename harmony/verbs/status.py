@@ -1,5 +1,5 @@
-"""`harmony status`: each host's runtime and state (k3s: role, version, service; k3d: the
-cluster's nodes), its node in the API, and the nodes the API lists that no host of the
+"""`harmony status`: each host's runtime and state (k3s: role, version, service, its
+certificates' earliest expiry; k3d: the cluster's nodes), its node in the API, and the nodes the API lists that no host of the
 inventory is (removed from the inventory, not from the cluster); exit 1 where a host is
 unreachable."""
 
@@ -45,5 +45,5 @@ STEPS = (
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @handles_errors
 def status(target, **options):
-    """Per host: installed k3s version, service state, node Ready in the API."""
+    """Per host: installed k3s version, service state, node Ready in the API, earliest certificate expiry."""
     return perform(Flow(build_request(target, **options), pin=False), STEPS)

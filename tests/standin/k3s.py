@@ -40,6 +40,18 @@ follows the parts of the real program's contract that harmony depends on (see do
   (/etc/standin-no-registry: an airgapped host), so Always fails there even with the image
   present.
 
+- certificates as k3s keeps them (`server_certificates`): CAs valid 10 years, and the leaf
+  certificates of server/tls (and tls/etcd with embedded etcd) and of the server's agent (agent/),
+  each followed by its CA's in its file, valid 365 days or CATTLE_NEW_SIGNED_CERT_EXPIRATION_DAYS
+  (dynamiclistener's knob; the tests set it in /etc/default/k3s); at every start a leaf that
+  expires within 90 days (120 from v1.33.1, v1.32.5, v1.31.9, v1.30.13) is issued again, as k3s's
+  deps do; 6443 is served with serving-kube-apiserver.crt (k3s: the supervisor's dynamiclistener
+  certificate). `k3s certificate check [-s SERVICE] [--data-dir DIR]` lists them as the release
+  does: logrus lines on stderr, and `--output text|table|json|yaml` only from those May 2025
+  releases (before: "flag provided but not defined", exit 1). Not modelled: a stand-in agent's own
+  certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
+  certificate, CertificateExpirationWarning events.
+
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
 """
@@ -74,6 +86,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -195,17 +208,37 @@ def openssl(*args: str) -> None:
 
 
 def make_ca(directory: str, name: str) -> None:
+    """A self-signed CA, valid 10 years, as dynamiclistener's NewSelfSignedCACert makes it; never
+    renewed by k3s itself (only `k3s certificate rotate-ca`, which the stand-in has not)."""
     if os.path.exists(f"{directory}/{name}.crt"):
         return
+    os.makedirs(os.path.dirname(f"{directory}/{name}.crt"), exist_ok=True)
     openssl(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", f"{directory}/{name}.key", "-out", f"{directory}/{name}.crt", "-days", "3650",
-        "-subj", f"/CN=k3s-{name}@{int(datetime.datetime.now().timestamp())}",
+        "-subj", f"/CN={name.replace('/', '-') if '/' in name else 'k3s-' + name}@{int(time.time())}",
     )
 
 
+def leaf_days() -> int:
+    """How long a new leaf certificate is valid: dynamiclistener's NewSignedCert takes
+    CATTLE_NEW_SIGNED_CERT_EXPIRATION_DAYS from the environment (k3s's unit reads it from
+    /etc/default/k3s), else 365; a value that is no number is logged and the default used."""
+    value = os.environ.get("CATTLE_NEW_SIGNED_CERT_EXPIRATION_DAYS", "")
+    if value:
+        try:
+            return int(value)
+        except ValueError:
+            log(f"[NewSignedCert] expiration days from ENV ({value}) could not be converted to int "
+                "(falling back to default value: 365)")
+    return 365
+
+
 def sign(directory: str, ca: str, name: str, subject: str, extensions: str) -> None:
+    """A leaf certificate and its key, signed by `ca` (a path under `directory`, without .crt),
+    written as k3s writes them: the certificate, then its CA's."""
     key, csr, crt = (f"{directory}/{name}.{ext}" for ext in ("key", "csr", "crt"))
+    os.makedirs(os.path.dirname(crt), exist_ok=True)
     openssl(
         "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", key, "-out", csr, "-subj", subject,
@@ -215,10 +248,223 @@ def sign(directory: str, ca: str, name: str, subject: str, extensions: str) -> N
         f.write(extensions)
     openssl(
         "x509", "-req", "-in", csr, "-CA", f"{directory}/{ca}.crt", "-CAkey", f"{directory}/{ca}.key",
-        "-CAcreateserial", "-out", crt, "-days", "365", "-extfile", ext_file,
+        "-set_serial", str(secrets.randbits(63)), "-out", crt, "-days", str(leaf_days()), "-extfile", ext_file,
     )
+    with open(f"{directory}/{ca}.crt") as f:
+        chain = f.read()
+    with open(crt, "a") as f:
+        f.write(chain)
     os.remove(csr)
     os.remove(ext_file)
+
+
+# k3s's renewal window: at every start, a leaf certificate that has expired or expires within
+# this many days is issued again (pkg/daemons/control/deps: createClientCertKey's `expired`);
+# `k3s certificate check` warns within it. 90 days, 120 from the May 2025 releases.
+RENEW_FROM = {(1, 33): (1, 33, 1), (1, 32): (1, 32, 5), (1, 31): (1, 31, 9), (1, 30): (1, 30, 13)}
+# `k3s certificate check --output` came with the same releases (before them: text only).
+
+
+def version_tuple() -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in VERSION[1:].split("+")[0].split("-")[0].split("."))
+    except ValueError:
+        return (0, 0, 0)
+
+
+def newer_certificates() -> bool:
+    """Whether this version is of the May 2025 releases or later (120 days, `--output`)."""
+    version = version_tuple()
+    first = RENEW_FROM.get(version[:2])
+    return version[:3] >= first if first else version[:2] > (1, 33)
+
+
+def renew_days() -> int:
+    return 120 if newer_certificates() else 90
+
+
+def cert_dates(path: str) -> dict | None:
+    """The first certificate of a PEM file as the ssl module decodes it (subject, issuer,
+    notBefore, notAfter), read without a process; None where there is none."""
+    try:
+        return ssl._ssl._test_decode_cert(path)  # CPython's own test hook: no process a file
+    except (OSError, ssl.SSLError, AttributeError):
+        return None
+
+
+def seconds_left(path: str) -> float | None:
+    decoded = cert_dates(path)
+    return ssl.cert_time_to_seconds(decoded["notAfter"]) - time.time() if decoded else None
+
+
+def renew(directory: str, ca: str, name: str, subject: str, extensions: str) -> None:
+    """Issue a leaf certificate where it is missing, or expires within the renewal window, as
+    k3s does at every start (it logs nothing for one it keeps)."""
+    left = seconds_left(f"{directory}/{name}.crt")
+    if left is not None and left > renew_days() * 86400:
+        return
+    sign(directory, ca, name, subject, extensions)
+
+
+CLIENT, SERVER = "extendedKeyUsage=clientAuth\n", "extendedKeyUsage=serverAuth\n"
+# The leaf certificates a server makes, by file under server/tls: (CA, subject, usage), and the
+# services `k3s certificate check -s` names them by (pkg/util/services).
+SERVER_LEAVES = {
+    "client-admin": ("client-ca", "/O=system:masters/CN=system:admin", CLIENT, "admin"),
+    "client-auth-proxy": ("request-header-ca", "/CN=system:auth-proxy", CLIENT, "auth-proxy"),
+    "client-controller": ("client-ca", "/CN=system:kube-controller-manager", CLIENT, "controller-manager"),
+    "client-k3s-cloud-controller": ("client-ca", "/CN=k3s-cloud-controller-manager", CLIENT, "cloud-controller"),
+    "client-k3s-controller": ("client-ca", "/CN=system:k3s-controller", CLIENT, "k3s-controller"),
+    "client-kube-apiserver": ("client-ca", "/O=system:masters/CN=system:apiserver", CLIENT, "api-server"),
+    "client-kube-proxy": ("client-ca", "/CN=system:kube-proxy", CLIENT, "kube-proxy"),
+    "client-scheduler": ("client-ca", "/CN=system:kube-scheduler", CLIENT, "scheduler"),
+    "client-supervisor": ("client-ca", "/O=system:masters/CN=system:k3s-supervisor", CLIENT, "supervisor"),
+}
+ETCD_LEAVES = {
+    "etcd/client": ("etcd/server-ca", "/CN=etcd-client", CLIENT, "etcd"),
+    "etcd/peer-server-client": ("etcd/peer-ca", "/CN=etcd-peer", CLIENT + SERVER, "etcd"),
+    "etcd/server-client": ("etcd/server-ca", "/CN=etcd-server", CLIENT + SERVER, "etcd"),
+}
+# A server's agent's, under agent/ (a server signs them itself; an agent's come from its server).
+AGENT_LEAVES = {
+    "client-k3s-controller": ("client-ca", "/CN=system:k3s-controller", CLIENT, "k3s-controller"),
+    "client-kube-proxy": ("client-ca", "/CN=system:kube-proxy", CLIENT, "kube-proxy"),
+    "client-kubelet": ("client-ca", "/O=system:nodes/CN=system:node:{node}", CLIENT, "kubelet"),
+    "serving-kubelet": ("server-ca", "/CN={node}", SERVER, "kubelet"),
+}
+AGENT_SERVICES = ("kube-proxy", "kubelet", "k3s-controller")
+SERVER_SERVICES = ("api-server", "admin", "auth-proxy", "cloud-controller", "controller-manager", "etcd",
+                   "scheduler", "supervisor", "k3s-server") + AGENT_SERVICES
+
+
+def server_certificates(tls_dir: str, agent_dir: str, sans: list[str], etcd: bool, node: str) -> None:
+    """Every CA and leaf certificate of a server, each leaf issued again where it is missing or
+    within the renewal window. `serving-kube-apiserver` is the API's (with the SANs): the
+    stand-in serves 6443 with it, where k3s's supervisor serves its dynamiclistener certificate
+    (dynamic-cert.json, renewed within the same window) in front of the apiserver's."""
+    for ca in ("server-ca", "client-ca", "request-header-ca") + (("etcd/server-ca", "etcd/peer-ca") if etcd else ()):
+        make_ca(tls_dir, ca)
+    leaves = {**SERVER_LEAVES, **(ETCD_LEAVES if etcd else {}),
+              "serving-kube-apiserver": ("server-ca", "/CN=kube-apiserver",
+                                         f"subjectAltName={','.join(dict.fromkeys(sans))}\n{SERVER}", "api-server")}
+    os.makedirs(agent_dir, exist_ok=True)
+    for ca in ("server-ca", "client-ca"):
+        with open(f"{tls_dir}/{ca}.crt") as f:
+            write_private(f"{agent_dir}/{ca}.crt", f.read(), 0o644)
+    # (on a first start, two dozen openssl runs: two at a time, as the test hosts have two cores)
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(renew, tls_dir, ca, name, subject, extensions)
+                for name, (ca, subject, extensions, _) in leaves.items()]
+        done += [pool.submit(renew, tls_dir, ca, f"../../agent/{name}", subject.format(node=node), extensions)
+                 for name, (ca, subject, extensions, _) in AGENT_LEAVES.items()]
+    for each in done:
+        each.result()  # an openssl that failed fails the start
+
+
+def certificate_check(argv: list[str]) -> int:
+    """`k3s certificate check`: every certificate in the files of the node's services (a server:
+    agent and server ones; an agent: its own), the leaf and the CA after it in each file. Text
+    (logrus's lines, on stderr) in every release that has it (v1.27.13, v1.28.9, v1.29.4,
+    v1.30.0 on); `--output text|table|json|yaml` only from the May 2025 releases, whose text
+    names each file by its base name and the subject by its CN, where the older text has the
+    full path and `CN=...,O=...`."""
+    flags: dict[str, list[str]] = {"service": []}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, sep, value = arg.lstrip("-").partition("=")
+        name = {"s": "service", "o": "output"}.get(name, name)
+        if not arg.startswith("-") or name not in ("service", "output", "data-dir", "debug") or \
+                (name == "output" and not newer_certificates()):
+            print(f"Incorrect Usage: flag provided but not defined: -{name}", file=sys.stderr)
+            return 1
+        if name != "debug" and not sep:
+            i += 1
+            value = argv[i] if i < len(argv) else ""
+        flags.setdefault(name, [])
+        flags[name] = flags[name] + [value] if name == "service" else [value]
+        i += 1
+    data_dir = (flags.get("data-dir") or ["/var/lib/rancher/k3s"])[0]
+    services = flags["service"]
+    for service in services:
+        if service not in SERVER_SERVICES:
+            fail(f"service {service} is not recognized")
+    if not services:
+        if os.path.isdir(f"{data_dir}/server"):
+            log("Server detected, checking agent and server certificates")
+            services = list(SERVER_SERVICES)
+        else:
+            log("Agent detected, checking agent certificates")
+            services = list(AGENT_SERVICES)
+    tls_dir, agent_dir = f"{data_dir}/server/tls", f"{data_dir}/agent"
+    files = [(f"{tls_dir}/{name}.crt", f"{tls_dir}/{ca}.crt", extensions, service)
+             for name, (ca, _, extensions, service) in {**SERVER_LEAVES, **ETCD_LEAVES}.items()]
+    files.append((f"{tls_dir}/serving-kube-apiserver.crt", f"{tls_dir}/server-ca.crt", SERVER, "api-server"))
+    files += [(f"{agent_dir}/{name}.crt", f"{tls_dir if os.path.isdir(tls_dir) else agent_dir}/{ca}.crt", extensions, service)
+              for name, (ca, _, extensions, service) in AGENT_LEAVES.items()]
+    now, warn = time.time(), time.time() + renew_days() * 86400
+    listed = []
+    for path, ca_path, extensions, service in files:
+        if service not in services or not os.path.exists(path):
+            continue
+        usages = [u for u, word in (("ServerAuth", "serverAuth"), ("ClientAuth", "clientAuth")) if word in extensions]
+        for decoded, usage in ((cert_dates(path), usages), (cert_dates(ca_path), ["CertSign"])):
+            if not decoded:
+                continue
+            before, after = (ssl.cert_time_to_seconds(decoded[k]) for k in ("notBefore", "notAfter"))
+            status = "NOT YET VALID" if now < before else "EXPIRED" if now > after else \
+                "WARNING" if warn > after else "OK"
+            names = dict(pair[0] for pair in decoded["subject"])
+            listed.append({"path": path, "Subject": names.get("commonName", ""),
+                           "subject": ",".join(f"{k}={names[v]}" for k, v in (("CN", "commonName"),
+                                                                            ("O", "organizationName")) if v in names),
+                           "Issuer": dict(pair[0] for pair in decoded["issuer"]).get("commonName", ""),
+                           "Usages": usage, "at": before if status == "NOT YET VALID" else after,
+                           "residual": after - now, "Status": status})
+    output = (flags.get("output") or ["text"])[0]
+    stamp = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))  # noqa: E731
+    if output == "json":
+        print(json.dumps({"Certificates": [
+            {"Filename": os.path.basename(c["path"]), "Subject": c["Subject"], "Issuer": c["Issuer"],
+             "Usages": c["Usages"], "ExpiryTime": stamp(c["at"]), "ResidualTime": int(c["residual"] * 1e9),
+             "Status": c["Status"]} for c in listed]}, separators=(",", ":")))
+    elif output == "yaml":
+        print(yaml.safe_dump({"certificates": [
+            {"filename": os.path.basename(c["path"]), "subject": c["Subject"], "issuer": c["Issuer"],
+             "usages": c["Usages"], "expirytime": stamp(c["at"]), "residualtime": int(c["residual"] * 1e9),
+             "status": c["Status"]} for c in listed]}, sort_keys=False), end="")
+    elif output == "table":
+        rows = [("FILENAME", "SUBJECT", "USAGES", "EXPIRES", "RESIDUAL TIME", "STATUS"),
+                ("--------", "-------", "------", "-------", "-------------", "------")]
+        rows += [(os.path.basename(c["path"]), c["Subject"], ",".join(c["Usages"]),
+                  time.strftime("%b %d, %Y %H:%M UTC", time.gmtime(c["at"])), relative(c["residual"]), c["Status"])
+                 for c in listed]
+        widths = [max(len(row[i]) for row in rows) + 3 for i in range(6)]
+        print()
+        for row in rows:
+            print("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + " ")
+    elif output == "text":
+        for c in listed:
+            who = (f"{os.path.basename(c['path'])}: certificate {c['Subject']} ({','.join(c['Usages'])})"
+                   if newer_certificates() else f"{c['path']}: certificate {c['subject']}")
+            level, said = {"NOT YET VALID": ("error", f"is not valid before {stamp(c['at'])}"),
+                           "EXPIRED": ("error", f"expired at {stamp(c['at'])}"),
+                           "WARNING": ("warning", f"will expire within {renew_days()} days at {stamp(c['at'])}")
+                           }.get(c["Status"], ("info", f"is ok, expires at {stamp(c['at'])}"))
+            print(f'level={level} msg="{who} {said}"', file=sys.stderr, flush=True)
+    else:
+        fail(f"invalid output format {output}")
+    return 0
+
+
+def relative(seconds: float) -> str:
+    """go-humanize's RelTime with no labels, roughly: `1 year`, `10 years`, `20 days`."""
+    days = abs(seconds) / 86400
+    for size, unit in ((365, "year"), (30, "month"), (7, "week"), (1, "day")):
+        if days >= size:
+            n = max(1, round(days / size))
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return "now"
 
 
 def host_addresses() -> list[str]:
@@ -638,7 +884,9 @@ class Api(BaseHTTPRequestHandler):
         return self.reply(200, {"registered": True})
 
 
-CLUSTER_CA_FILES = ("server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key")
+CLUSTER_CA_FILES = ("server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt",
+                    "request-header-ca.key", "etcd/server-ca.crt", "etcd/server-ca.key", "etcd/peer-ca.crt",
+                    "etcd/peer-ca.key")
 
 
 def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
@@ -662,7 +910,7 @@ def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
 
 def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str, etcd: bool) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(f"{tls_dir}/serving.crt", f"{tls_dir}/serving.key")
+    context.load_cert_chain(f"{tls_dir}/serving-kube-apiserver.crt", f"{tls_dir}/serving-kube-apiserver.key")
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
     pods = Pods(os.path.join(os.path.dirname(registry.path), "standin-pods.json"))
@@ -760,17 +1008,13 @@ def server(config: dict) -> None:
             fail("--token is required when joining a server")
         if not os.path.exists(f"{tls_dir}/server-ca.crt"):
             take_cluster_ca(join, token, tls_dir)
-    make_ca(tls_dir, "server-ca")
-    make_ca(tls_dir, "client-ca")
+    etcd = bool(config.get("cluster-init") or join)
     sans = ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", f"DNS:{socket.gethostname()}",
             "IP:127.0.0.1", "IP:::1"]
     for name in as_list(config.get("tls-san")) + host_addresses():
         sans.append(f"IP:{name}" if name.replace(".", "").isdigit() or ":" in name else f"DNS:{name}")
-    if not os.path.exists(f"{tls_dir}/serving.crt"):
-        sign(tls_dir, "server-ca", "serving", "/CN=k3s",
-             f"subjectAltName={','.join(dict.fromkeys(sans))}\nextendedKeyUsage=serverAuth\n")
-        sign(tls_dir, "client-ca", "client-admin", "/O=system:masters/CN=system:admin",
-             "extendedKeyUsage=clientAuth\n")
+    server_certificates(tls_dir, f"{data_dir}/agent", sans, etcd,
+                        str(config.get("node-name") or socket.gethostname()))
     with open(f"{tls_dir}/server-ca.crt", "rb") as f:
         ca_pem = f.read()
 
@@ -787,7 +1031,6 @@ def server(config: dict) -> None:
     mode = int(str(config.get("write-kubeconfig-mode", "600")), 8)
     write_private(config.get("write-kubeconfig", KUBECONFIG_FILE), kubeconfig(tls_dir, port), mode)
 
-    etcd = bool(config.get("cluster-init") or join)
     roles = ["control-plane", "master"] + (["etcd"] if etcd else [])
     registry = Registry(f"{data_dir}/server/standin-nodes.json")
     start_containerd(config)
@@ -831,6 +1074,8 @@ def main(argv: list[str]) -> None:
     command, rest = argv[0], argv[1:]
     if command == "ctr":
         sys.exit(containerd.main(rest))
+    if command == "certificate" and rest[:1] == ["check"]:
+        sys.exit(certificate_check(rest[1:]))
     if command == "server":
         server(load_config(rest))
     elif command == "agent":
