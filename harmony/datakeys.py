@@ -9,6 +9,7 @@ keys and pyinfra's connection keys (CONNECTION), since nothing else reads what i
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from typing import Iterable, Mapping
 
@@ -40,6 +41,7 @@ KNOWN = K3S | K3D | HARMONY | INTERNAL | PROXIES
 CONNECTION = {
     "ssh_hostname", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts_file",
     "ssh_strict_host_key_checking", "ssh_connect_retries", "ssh_file_transfer_protocol",
+    "ssh_config_file", "ssh_bastion", "ssh_forward_agent",
     "_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env", "_su_user", "_doas", "_doas_user",
 }
 
@@ -67,6 +69,17 @@ def check_data(data: Mapping, where: str) -> None:
         why = value is not None and (problem(value) if isinstance(value, str) else "must be a string")
         if why:
             raise BadInput(f"{where}: data '{key}' {why}, not {shown.value(value)}")
+    bastion = data.get("ssh_bastion")
+    if bastion is not None:
+        from harmony import sshconfig
+
+        if not isinstance(bastion, (str, list, tuple)):
+            raise BadInput(f"{where}: data 'ssh_bastion' must be [user@]host[:port] (or a list of them), "
+                           f"not {shown.value(bastion)}")
+        sshconfig.parse_jumps(bastion, f"{where}: data 'ssh_bastion'")
+    config = data.get("ssh_config_file")
+    if config is not None and not (isinstance(config, str) and os.path.isfile(os.path.expanduser(config))):
+        raise BadInput(f"{where}: data 'ssh_config_file' {shown.value(config)}: no such file")
     port = data.get("ssh_port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise BadInput(f"{where}: data 'ssh_port' must be a port number (an int from 1 to 65535), "

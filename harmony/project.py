@@ -199,6 +199,9 @@ def _explain(error, where: _Where) -> tuple[int, BadInput]:
         unknown = next(key for key in error.instance if key not in known)
         close = difflib.get_close_matches(str(unknown), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
+        if path == ("ssh",) and re.sub(r"[^a-z]", "", str(unknown).lower()) == "proxycommand":
+            hint = ("a project file never gives a command to run on this machine (a cloned repository "
+                    "must not): put the ProxyCommand in your own ~/.ssh/config")
         node = where.node((*path, unknown), key=True)
         return node.start_mark.line, where.error(path, f"unknown key '{unknown}': {hint}", node=node)
     return _line(where, path), where.error(path, _problem(error))

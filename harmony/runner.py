@@ -319,6 +319,7 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
     try:
         with ctx_state.use(state), ctx_config.use(config):
             inventory = targets.make_inventory(target, override_data(target, options, dry))
+            _connect_as_ssh_does(inventory)
             with ctx_inventory.use(inventory):
                 state.init(inventory, config)
                 state.print_fact_info = state.print_noop_info = options.verbosity > 0
@@ -344,6 +345,18 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
         pyinfra.is_cli = False
 
 
+def _connect_as_ssh_does(inventory) -> None:
+    """Each SSH host connected as `harmony.sshconnect` resolves it: ~/.ssh/config (aliases,
+    ProxyJump, ProxyCommand) under the run's values, and its bastions."""
+    from pyinfra.connectors.ssh import SSHConnector
+
+    from harmony.sshconnect import Connector
+
+    for host in inventory:
+        if host.connector_cls is SSHConnector:
+            host.connector_cls = Connector
+
+
 def _close_connections(state) -> None:
     """Close each host's SSH connection, which pyinfra's disconnect leaves open until the process
     ends: a host's run lock is held as long as its connection (`harmony.runlock`), and a verb that
@@ -352,6 +365,9 @@ def _close_connections(state) -> None:
         client = getattr(host.connector, "client", None)
         if client is not None:
             client.close()
+        close_hops = getattr(host.connector, "close_hops", None)
+        if close_hops is not None:
+            close_hops()
 
 
 def _tell_unreachable(state, announce: bool) -> None:
@@ -371,13 +387,31 @@ def _tell_unreachable(state, announce: bool) -> None:
 
 def connect_problem(host, error: BaseException) -> str:
     """What went wrong in a failed SSH connection, in a few words, from pyinfra's ConnectError
-    and the exception it was raised from."""
+    and the exception it was raised from; where a bastion failed, that bastion and why."""
+    from harmony.sshconnect import BastionError
+
+    cause, data, timeout = error.__context__ or error, host.data, host.state.config.CONNECT_TIMEOUT
+    endpoint = getattr(getattr(host, "connector", None), "endpoint", None)  # as resolved through ~/.ssh/config
+    if endpoint is not None:
+        user, hostname, port = endpoint.user, endpoint.hostname, endpoint.port
+    else:
+        user = data.get("ssh_user") or getpass.getuser()
+        hostname, port = data.get("ssh_hostname") or host.name, data.get("ssh_port") or 22
+    if isinstance(cause, BastionError):
+        hop = cause.hop
+        if cause.reaching is not None:
+            onward = cause.reaching
+            said = getattr(cause.cause, "text", "") or str(cause.cause) or type(cause.cause).__name__
+            return f"bastion {hop.where} could not open the way to {onward.hostname}:{onward.port} ({said})"
+        return f"bastion {hop.where}: " + _problem(cause.cause, hop.user, hop.hostname, hop.port, timeout)
+    return _problem(cause, user, hostname, port, timeout, error)
+
+
+def _problem(cause: BaseException, user: str, hostname: str, port: int, timeout: float,
+             error: BaseException | None = None) -> str:
     import errno
     import paramiko
 
-    cause, data = error.__context__ or error, host.data
-    user = data.get("ssh_user") or getpass.getuser()
-    hostname, port = data.get("ssh_hostname") or host.name, data.get("ssh_port") or 22
     where = f"{hostname}:{port}"
     if isinstance(cause, paramiko.ssh_exception.NoValidConnectionsError):
         codes = {getattr(e, "errno", None) for e in cause.errors.values()}
@@ -390,17 +424,17 @@ def connect_problem(host, error: BaseException) -> str:
     if isinstance(cause, socket.gaierror):
         return f"cannot resolve {hostname} ({cause.strerror})"
     if isinstance(cause, (TimeoutError, socket.timeout)):
-        return f"no answer within {host.state.config.CONNECT_TIMEOUT} s ({where})"
+        return f"no answer within {timeout} s ({where})"
     # The connection opened, but no SSH server spoke: sshd stopped behind a port that is still
     # forwarded (Docker's proxy), or a host paused or overloaded. (paramiko says "No existing
     # session" when its wait for the server's banner ran out.)
     if isinstance(cause, paramiko.SSHException) and "No existing session" in str(cause):
-        return f"no SSH answer within {host.state.config.CONNECT_TIMEOUT} s ({where})"
+        return f"no SSH answer within {timeout} s ({where})"
     if isinstance(cause, (paramiko.SSHException, EOFError)) and "banner" in str(cause):
         return f"the connection closed before SSH's banner ({where})"
     if isinstance(cause, OSError):
         return f"{cause.strerror or cause} ({where})"
-    return f"{error} ({where})"
+    return f"{error or cause} ({where})"
 
 
 def _work(state, dry: bool, action) -> str:

@@ -19,6 +19,12 @@ CONNECTION_OPTIONS = [
     click.option("--ssh-user",
                  help="SSH user for every host, over the target's and the inventory's (as pyinfra's --user)."),
     click.option("--ssh-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    click.option("--ssh-bastion", multiple=True, metavar="[USER@]HOST[:PORT]",
+                 help="Reach every host through this bastion (ProxyJump); repeat it, or separate with "
+                      "commas, for several hops in order. Its host key is checked as the hosts' are; its "
+                      "login is its own user (or yours) with --ssh-key; each hop is looked up in your SSH config."),
+    click.option("--ssh-config", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="The SSH config file to read (default: ~/.ssh/config, as ssh reads it)."),
     click.option("--ssh-host-keys", type=click.Choice(["accept-new", "strict", "off"]), default=None,
                  help="SSH host key checking: accept-new (default: trust a new host's key on first "
                       "use, refuse a changed one), strict (only keys already in known_hosts), off."),
@@ -162,7 +168,7 @@ def handles_errors(func):
 
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
                   runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, project_file=None,
-                  use_project=True, **extra):
+                  use_project=True, ssh_bastion=(), ssh_config=None, **extra):
     """The command's request: its options, over the project file's (`harmony.project`) unless
     `use_project` is false, over the inventory's data."""
     from pyinfra_cli.util import parse_cli_arg
@@ -176,6 +182,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         ssh_user = ssh_user or project.ssh.get("user")
         ssh_key = ssh_key or project.ssh.get("key")
         ssh_host_keys = ssh_host_keys or project.ssh.get("host_keys")
+        ssh_bastion = ssh_bastion or project.ssh.get("bastion")
     user_problem = ssh_user and values.user_problem(ssh_user)
     if user_problem:
         raise BadInput(f"--ssh-user (or ssh.user in the project file) {user_problem}, not {shown.value(ssh_user)}")
@@ -197,6 +204,15 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
     if ssh_host_keys:
         overrides["ssh_strict_host_key_checking"] = {"strict": "yes", "accept-new": "accept-new",
                                                      "off": "no"}[ssh_host_keys]
+    if ssh_bastion:
+        from harmony import sshconfig
+
+        overrides["ssh_bastion"] = ",".join(map(str, sshconfig.parse_jumps(
+            ssh_bastion, "--ssh-bastion (or ssh.bastion in the project file)")))
+    if ssh_config:
+        if not os.path.isfile(os.path.expanduser(ssh_config)):
+            raise BadInput(f"--ssh-config {shown.value(ssh_config)}: no such file")
+        overrides["ssh_config_file"] = os.path.expanduser(ssh_config)
     if ssh_host_keys == "off":  # a known but different key is refused unless none is known
         overrides["ssh_known_hosts_file"] = "/dev/null"
     options = runner.RunOptions(data=overrides, ssh_user=ssh_user, ssh_key=ssh_key,

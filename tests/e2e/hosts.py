@@ -134,19 +134,21 @@ class Host:
 
 
 def start(public_key: str, init: str | None = "systemd", privileged: bool = False, prefix: str = "h",
-          docker_args: tuple[str, ...] = ()) -> Host:
+          docker_args: tuple[str, ...] = (), publish_ssh: bool = True) -> Host:
     """Start a host with `init` (systemd, openrc, or None: sshd alone), with `docker_args` for
-    `docker run`, and wait (bounded) until it takes SSH logins with `public_key`."""
+    `docker run`, and wait (bounded) until it takes SSH logins with `public_key`. Without
+    `publish_ssh`, its SSH port is not published (ssh_port 0): only the bridge reaches it."""
     name = f"{LABEL}-{prefix}-{uuid.uuid4().hex[:8]}"
     command = ["/sbin/init"] if init else ["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A && exec /usr/sbin/sshd -D"]
     docker("run", "-d", "--name", name, "--hostname", name[-12:], "--label", LABEL,
            "--label", f"{OWNER_LABEL}={os.getpid()}",
            *(SYSTEMD_RUN if init else []), *(["--privileged"] if privileged else []), *docker_args,
-           "-p", "127.0.0.1::22", "-p", "127.0.0.1::6443", IMAGES.get(init or "", IMAGE), *command)
+           *(["-p", "127.0.0.1::22"] if publish_ssh else []), "-p", "127.0.0.1::6443",
+           IMAGES.get(init or "", IMAGE), *command)
     try:
         docker("exec", "-i", name, "sh", "-c",
                "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", input=public_key)
-        host = Host(name, _port(name, 22), _port(name, 6443),
+        host = Host(name, _port(name, 22) if publish_ssh else 0, _port(name, 6443),
                     docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name),
                     init)
         _wait_for_ssh(host)
@@ -161,8 +163,15 @@ def _port(name: str, port: int) -> int:
 
 
 def _wait_for_ssh(host: Host, timeout: float = 60) -> None:
-    """Until sshd answers with its banner through the published port, as harmony will reach it."""
+    """Until sshd answers with its banner through the published port, as harmony will reach it
+    (a host without one: until sshd listens inside it)."""
     deadline = time.monotonic() + timeout
+    if not host.ssh_port:
+        while time.monotonic() < deadline:
+            if host.sh("bash -c 'head -c 4 < /dev/tcp/127.0.0.1/22'", check=False).startswith("SSH-"):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{host.name}: sshd not listening after {timeout}s")
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", host.ssh_port), timeout=5) as sock:
