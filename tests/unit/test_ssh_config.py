@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import paramiko
 import pytest
-from pyinfra.api.exceptions import ConnectError
 
 from harmony import datakeys, sshconfig
 from harmony.errors import BadInput
 from harmony.runner import connect_problem
 from harmony.sshconfig import Hop
 from harmony.sshconnect import BastionError, ShellProxy
+from tests.unit.test_unreachable import raised
 
 CONFIG = """
 Host edge1
@@ -148,16 +148,6 @@ def test_bastion_data_is_checked_as_input():
             datakeys.check_data({"ssh_bastion": bad}, "host h")
 
 
-def _raised(cause: BaseException) -> ConnectError:
-    try:
-        try:
-            raise cause
-        except BaseException:
-            raise ConnectError("pyinfra's words")
-    except ConnectError as error:
-        return error
-
-
 HOP = sshconfig.Endpoint("b", "127.0.0.1", 2200, "root")
 ENDPOINT = sshconfig.Endpoint("edge1", "10.0.0.11", 22, "root", jumps=(Hop("b"),))
 HOST = SimpleNamespace(name="edge1", data={}, connector=SimpleNamespace(endpoint=ENDPOINT),
@@ -177,7 +167,7 @@ HOST = SimpleNamespace(name="edge1", data={}, connector=SimpleNamespace(endpoint
      "authentication failed for root (10.0.0.11:22): check --ssh-user and --ssh-key"),
 ])
 def test_a_failed_bastion_is_named_in_one_line(cause, why):
-    assert connect_problem(HOST, _raised(cause)) == why
+    assert connect_problem(HOST, raised(cause)) == why
 
 
 def test_a_project_file_cannot_give_a_proxycommand(tmp_path):
