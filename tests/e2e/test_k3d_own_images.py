@@ -12,7 +12,7 @@ import yaml
 from tests.e2e import hosts as test_hosts, test_k3d, test_own_images
 from tests.e2e.conftest import NEW
 from tests.e2e.test_k3d import free_port
-from tests.e2e.test_own_images import DEPLOYMENT, NO_REGISTRY, rolls_on_change_only
+from tests.e2e.test_own_images import NO_REGISTRY, rolls_on_change_only, write_app
 
 k3d_cluster = test_k3d.k3d_cluster  # the fixtures, shared
 base_image = test_own_images.base_image
@@ -21,12 +21,7 @@ NO_REGISTRY_ENV = {"STANDIN_K3D_NO_REGISTRY": "1"}  # the stand-in k3d's nodes t
 
 
 def write_project(root, name: str, harmony, base_image, bin_dir) -> None:
-    (root / ".git").mkdir(parents=True)
-    (root / "web").mkdir()
-    (root / "web" / "Dockerfile").write_text(f"FROM {base_image}\nCOPY index.html /srv/index.html\n")
-    (root / "web" / "index.html").write_text("<h1>hello</h1>\n")
-    (root / "k8s").mkdir()
-    (root / "k8s" / "web.yaml").write_text(DEPLOYMENT)
+    write_app(root, base_image)
     spec = {
         "cluster": {"name": name, "runtime": "k3d", "version": NEW, "allow_http": True,
                     "k3d": {"release_url": harmony.mirror.k3d_release_url, "bin_dir": str(bin_dir),

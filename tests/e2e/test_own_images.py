@@ -50,13 +50,19 @@ spec:
 """
 
 
-def write_project(root, host, harmony, base_image) -> None:
+def write_app(root, base_image) -> None:
+    """A repository's own app: web/ (its code and Dockerfile, FROM `base_image`) and k8s/web.yaml
+    (a Deployment running `image: web`)."""
     (root / ".git").mkdir(parents=True)
     (root / "web").mkdir()
     (root / "web" / "Dockerfile").write_text(f"FROM {base_image}\nCOPY index.html /srv/index.html\n")
     (root / "web" / "index.html").write_text("<h1>hello</h1>\n")
     (root / "k8s").mkdir()
     (root / "k8s" / "web.yaml").write_text(DEPLOYMENT)
+
+
+def write_project(root, host, harmony, base_image) -> None:
+    write_app(root, base_image)
     (root / "chart" / "templates").mkdir(parents=True)  # a chart runs the build through its values
     (root / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (root / "chart" / "values.yaml").write_text("image: {repository: nginx, tag: '1.27', pullPolicy: Always}\n")
