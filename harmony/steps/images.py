@@ -49,14 +49,12 @@ def ship_images(flow: Flow) -> None:
     """Each image built for the nodes' architecture, sent where it is missing, and the workloads
     run it; a line each in the report. From an airgap bundle, the bundle's builds, which every
     node imports with the bundle (k3s's images directory), so nothing is built or sent."""
-    if not flow.builds:
+    found = _built_for_nodes(flow)
+    if found is None:
         return
     from harmony.images import rewrite
 
-    nodes, arches = nodes_and_arches(flow)
-    if _from_bundle(flow, arches):
-        return
-    built = [build_for(flow, image, arches) for image in flow.builds]
+    nodes, built = found
     lacking = lacking_nodes(nodes, built)
     sent = sum(send(flow, built).values()) if lacking else 0
     for image in built:
@@ -65,12 +63,11 @@ def ship_images(flow: Flow) -> None:
             f"image {image.name}: {image.tag}, {'sent to the nodes that lacked it' if lacking else 'on every node'}"
             f" (run by {', '.join(users) if users else 'no workload'})")
     if lacking:
-        flow.report.notes.append(f"images: {sent / 1e6:.1f} MB sent, compressed, to {len(lacking)} node(s)")
+        flow.report.notes.append(f"images: {sent / 1e6:.1f} MB sent to {len(lacking)} node(s)")
     flow.report.extra["images"] = [{"name": b.name, "tag": b.tag, "reference": str(b.reference),
                                     "size": b.size} for b in built]
     flow.report.extra["images_sent_bytes"] = sent
     flow.report.extra["build_seconds"] = flow.build_seconds
-    flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
 
 
 def survey_images(flow: Flow, config: dict) -> list[str]:
@@ -78,18 +75,29 @@ def survey_images(flow: Flow, config: dict) -> list[str]:
     would run, made here (nothing reaches the cluster; the builder's cache makes an unchanged
     one quick), and the workloads pointed at them, so that an unchanged project shows no
     difference; a line for each build that a node lacks, which `up` would send."""
-    if not flow.builds:
-        return []
-    from harmony.images import rewrite
-
     flow.config = config
-    nodes, arches = nodes_and_arches(flow)
-    if _from_bundle(flow, arches):
+    found = _built_for_nodes(flow)
+    if found is None:
         return []
-    built = [build_for(flow, image, arches) for image in flow.builds]
-    flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+    nodes, built = found
     return [f"image {b.name}: {b.tag} would be sent to {', '.join(sorted(missing))}" for b in built
             if (missing := lacking_nodes(nodes, [b]))]
+
+
+def _built_for_nodes(flow: Flow) -> tuple[list[dict], list[ImageBuilt]] | None:
+    """The cluster's nodes, and each of the project's images built for their architectures, the
+    workloads pointed at the builds; None where the project builds nothing, or an airgap
+    bundle's builds serve (`_from_bundle` has pointed the workloads at them)."""
+    if not flow.builds:
+        return None
+    from harmony.images import rewrite
+
+    nodes, arches = nodes_and_arches(flow)
+    if _from_bundle(flow, arches):
+        return None
+    built = [build_for(flow, image, arches) for image in flow.builds]
+    flow.workloads = rewrite.rewrite(flow.workloads, {b.name: f"{b.name}:{b.tag}" for b in built})
+    return nodes, built
 
 
 def _from_bundle(flow: Flow, arches: list[str]) -> bool:
