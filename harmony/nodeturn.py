@@ -65,9 +65,12 @@ def _evict(api, pod) -> None:
             raise
 
 
-def back_and_ready(config: dict, node: str, version: str, timeout: float, uncordon: bool) -> None:
-    """Wait until `node` is Ready on `version`; then uncordon it if harmony cordoned it."""
-    readiness.wait_ready(config, {node}, 1, timeout, version=version)
+def back_and_ready(config: dict, node: str, version: str, timeout: float, uncordon: bool,
+                   etcd: bool = False) -> None:
+    """Wait until `node` is Ready on `version` (with `etcd`, and its etcd member a healthy voter
+    again, before the next server's restart may take another); then uncordon it if harmony
+    cordoned it."""
+    readiness.wait_ready(config, {node}, 1, timeout, version=version, etcd=etcd)
     if uncordon:
         readiness.core_api(config).patch_node(node, {"spec": {"unschedulable": False}},
                                               _request_timeout=10)

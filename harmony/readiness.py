@@ -13,12 +13,27 @@ from dataclasses import dataclass
 from harmony.errors import RunFailed
 
 
+# The node condition k3s's etcd controller keeps on each server of embedded etcd (k3s pkg/etcd,
+# manageLearners: the etcd leader checks every member's health every 15 s): True while it is a
+# healthy voting member; False with the reason (Unhealthy, MemberIsLearner, NotAMember) else.
+ETCD_VOTER = "EtcdIsVoter"
+
+
 @dataclass(frozen=True)
 class ListedNode:
     name: str
     ready: bool
     roles: tuple[str, ...]
     version: str
+    etcd_voter: dict | None = None  # its EtcdIsVoter condition, where k3s set one
+
+
+def etcd_problem(node: ListedNode) -> str:
+    """Why `node`'s etcd member is not a healthy voter ("" where it is, or k3s says nothing)."""
+    condition = node.etcd_voter
+    if not condition or condition.get("status") == "True":
+        return ""
+    return f"{condition.get('reason') or 'not a voter'}: {condition.get('message') or ''}".rstrip(": ")
 
 
 def core_api(kubeconfig: dict):
@@ -42,14 +57,16 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
                 key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/")
             )),
             version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
+            etcd_voter=next((c for c in status.get("conditions") or [] if c.get("type") == ETCD_VOTER), None),
         ))
     return nodes
 
 
 def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float,
-               version: str | None = None, check=lambda doing: None) -> list[ListedNode]:
+               version: str | None = None, check=lambda doing: None, etcd: bool = False) -> list[ListedNode]:
     """Wait until the named nodes (on `version`, if given) and at least `count` nodes in all are
-    Ready; `check` is called before each poll (harmony.stopping)."""
+    Ready; with `etcd`, also until each named node's etcd member is a healthy voter, as k3s last
+    found it (`etcd_problem`). `check` is called before each poll (harmony.stopping)."""
     deadline = time.monotonic() + timeout
     problem = "the API did not answer"
     while True:
@@ -61,13 +78,15 @@ def wait_ready(kubeconfig: dict, expected: set[str], count: int, timeout: float,
         else:
             ready = {n.name for n in nodes if n.ready and (not version or n.name not in expected
                                                            or n.version == version)}
+            unhealthy = {n.name: etcd_problem(n) for n in nodes if etcd and n.name in expected and etcd_problem(n)}
             missing = sorted(expected - ready)
-            if not missing and len(ready) >= count:
+            if not missing and not unhealthy and len(ready) >= count:
                 return nodes
             not_ready = sorted({n.name for n in nodes} - ready)
             problem = "; ".join(filter(None, [
                 f"not Ready{f' on {version}' if version else ''}: {', '.join(not_ready)}" if not_ready else "",
                 f"missing: {', '.join(missing)}" if missing else "",
+                *(f"{name}'s etcd member is not a healthy voter ({why})" for name, why in sorted(unhealthy.items())),
                 f"{len(ready)} of {count} nodes Ready",
             ]))
         if time.monotonic() >= deadline:

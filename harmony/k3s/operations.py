@@ -12,7 +12,7 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, Host
 
-from harmony import holds, kubeconfig, nodeturn, once, report, runcontext, shell
+from harmony import holds, kubeconfig, nodeturn, once, readiness, report, runcontext, shell
 from harmony.errors import RunFailed
 from harmony.k3s import paths, quorum, resolve
 from harmony.k3s.facts import HostState, UnitState
@@ -64,6 +64,8 @@ def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
     the ones it ran on, put back, and the host fails saying so: the node is as it was."""
     _foresee(turn)
     yield FunctionCommand(_no_failure_yet, (turn,), {})
+    if turn.etcd:
+        yield FunctionCommand(_keeps_quorum, (turn,), {})
     if turn.drain:
         yield FunctionCommand(_drain, (turn,), {})
     # From putting the files in place, it holds a stop until it is over (harmony.holds): a node
@@ -98,12 +100,30 @@ class Turn:
     api_url: str
     drain: bool
     drain_timeout: int
+    etcd: bool = False  # a server of embedded etcd: its restart must keep etcd's quorum
     cordoned: bool = False  # by harmony, in this turn
 
 
 def _drain(state, host, turn: Turn) -> bool:
     return _api_step(state, host, turn, "drain", lambda config: setattr(
         turn, "cordoned", nodeturn.cordon_and_drain(config, turn.node, turn.drain_timeout)))
+
+
+def _keeps_quorum(state, host, turn: Turn) -> bool:
+    """Whether this server may restart for etcd's quorum, as the API tells each member's health
+    (else it fails, saying why, and the rollout goes on without its restart)."""
+    why = []
+
+    def ask(config: dict) -> None:
+        members = {n.name: readiness.etcd_problem(n) for n in readiness.list_nodes(config, 10) if "etcd" in n.roles}
+        why.append(quorum.etcd_refusal(turn.node, members))
+
+    if not _api_step(state, host, turn, "check etcd's quorum before restarting", ask):
+        return False
+    if why[0]:
+        runcontext.of(state).turns_refused.add(host.name)
+        host.log(f"harmony: {why[0]}", log_func=logger.error)
+    return not why[0]
 
 
 def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swap: Swap | None = None) -> bool:
@@ -113,7 +133,8 @@ def _back_and_ready(state, host, turn: Turn, timeout: int, service: Service, swa
     def ready() -> bool:
         deadline = time.monotonic() + timeout
         return _api_step(state, host, turn, "wait for", lambda config: nodeturn.back_and_ready(
-            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned), deadline)
+            config, turn.node, turn.version, max(deadline - time.monotonic(), 1), turn.cordoned, turn.etcd),
+            deadline)
 
     if ready():
         if swap:

@@ -75,6 +75,26 @@ def _quorum_refusal(rollout: Rollout, server: str) -> str | None:
             f"under etcd's quorum of {quorum(members)}")
 
 
+def etcd_refusal(server: str, members: dict[str, str]) -> str | None:
+    """Why restarting `server` now would take etcd below its quorum (a line), or None where it may
+    restart. `members`: each etcd member's node, with why it is not a healthy voter ("" where it
+    is), as k3s's etcd controller last found it (the API's EtcdIsVoter condition). This catches
+    what the hosts out of the run cannot tell: a server harmony reaches whose k3s is stopped or
+    whose member fell behind. A server that is itself unhealthy may restart: it takes nothing
+    from the quorum."""
+    members = dict(members)
+    if members.pop(server, "unhealthy"):
+        return None
+    sick = sorted(name for name, why in members.items() if why)
+    total, left = len(members) + 1, len(members) - len(sick)
+    if not sick or left >= quorum(total):
+        return None
+    return (f"not restarted: the etcd member{'s' if len(sick) > 1 else ''} of "
+            f"{', '.join(f'{name} ({members[name]})' for name in sick)} {_is(sick)} not healthy; "
+            f"restarting {server} would leave {left} of {total} members up, under etcd's quorum of "
+            f"{quorum(total)}: start k3s on {', '.join(sick)} first")
+
+
 def _servers(names: list[str]) -> str:
     return f"server{'s' if len(names) > 1 else ''} {', '.join(names)}"
 

@@ -40,6 +40,13 @@ follows the parts of the real program's contract that harmony depends on (see do
   (/etc/standin-no-registry: an airgapped host), so Always fails there even with the image
   present.
 
+- the EtcdIsVoter condition on each etcd server's Node, as k3s's etcd controller keeps it
+  (pkg/etcd manageLearners, every 15 s, or HARMONY_STANDIN_ETCD_TICK seconds): True
+  (MemberNotLearner) while the member answers, False (Unhealthy) while it does not. Run by the
+  server that started the cluster (real k3s: the etcd leader, wherever it is, so a cluster whose
+  first server is down still updates it; this one then does not). Not modelled: learners and
+  their promotion (MemberIsLearner), NotAMember, the 5-minute heartbeat of an unchanged condition,
+  and quorum itself (a stand-in server keeps answering with most of its members down);
 - certificates as k3s keeps them (`server_certificates`): CAs valid 10 years, and the leaf
   certificates of server/tls (and tls/etcd with embedded etcd) and of the server's agent (agent/),
   each followed by its CA's in its file, valid 365 days or CATTLE_NEW_SIGNED_CERT_EXPIRATION_DAYS
@@ -529,6 +536,8 @@ class Registry:
             old = nodes.get(node["name"], {})
             node["created"] = old.get("created", node["created"])
             node["unschedulable"] = old.get("unschedulable", False)
+            if "etcd" in old:
+                node["etcd"] = old["etcd"]
             nodes[node["name"]] = node
             self._save(nodes)
 
@@ -540,6 +549,20 @@ class Registry:
             nodes[name]["unschedulable"] = value
             self._save(nodes)
             return nodes[name]
+
+    def set_etcd_status(self, name: str, status: str, reason: str, message: str) -> None:
+        """Set a node's EtcdIsVoter condition, as k3s's setEtcdStatusCondition: its transition
+        time changes only with it (the real one also refreshes an unchanged heartbeat every 5 min)."""
+        with self.lock:
+            nodes = self.load()
+            if name not in nodes:
+                return
+            old = nodes[name].get("etcd") or {}
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            new = {"status": status, "reason": reason, "message": message}
+            if {k: old.get(k) for k in new} != new:
+                nodes[name]["etcd"] = {**new, "lastHeartbeatTime": now, "lastTransitionTime": now}
+                self._save(nodes)
 
     def _save(self, nodes: dict) -> None:
         tmp = f"{self.path}.tmp"
@@ -701,7 +724,8 @@ def node_object(node: dict) -> dict:
         "status": {
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status",
-                            "lastHeartbeatTime": now, "lastTransitionTime": node["created"]}],
+                            "lastHeartbeatTime": now, "lastTransitionTime": node["created"]}]
+            + ([{"type": "EtcdIsVoter", **node["etcd"]}] if node.get("etcd") else []),
             # the kubelet reports at most nodeStatusMaxImages (50), largest first
             "images": containerd.node_images(node["image_entries"]) if "image_entries" in node
             else [{"names": [name], "sizeBytes": 0} for name in node.get("images", [])],
@@ -928,6 +952,32 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
     threading.Thread(target=deploy_manifests, args=(store, manifests), daemon=True).start()
 
 
+# k3s's manageTickerTime: how often the etcd leader checks each member (pkg/etcd/etcd.go).
+ETCD_TICK = float(os.environ.get("HARMONY_STANDIN_ETCD_TICK", "15"))
+
+
+def manage_members(registry: Registry, self_name: str) -> None:
+    """k3s's manageLearners, on the server that started the cluster (the real one runs it on the
+    etcd leader, wherever it is): every tick, each node with the etcd role gets its EtcdIsVoter
+    condition from its member's health. The real leader asks each member's etcd (2379) for its
+    status with a 2 s timeout; this stand-in runs no etcd, and asks the member's supervisor
+    (6443), which answers while its k3s runs."""
+    while True:
+        time.sleep(ETCD_TICK)
+        for node in list(registry.load().values()):
+            if "etcd" not in node["roles"]:
+                continue
+            try:
+                if node["name"] != self_name:
+                    socket.create_connection((node["address"], 6443), timeout=2).close()
+            except OSError as error:
+                registry.set_etcd_status(node["name"], "False", "Unhealthy", "failed to check etcd member "
+                                         f"status: {error}")
+            else:
+                registry.set_etcd_status(node["name"], "True", "MemberNotLearner",
+                                         "Node is a voting member of the etcd cluster")
+
+
 def deploy_manifests(store: api.Store, directory: str) -> None:
     """k3s's deploy controller, on the server's manifests directory (tests/standin/api/manifests.py)."""
     seen: dict[str, float] = {}
@@ -1046,6 +1096,8 @@ def server(config: dict) -> None:
             register_with(join, token, dict(update))
 
     threading.Thread(target=report_images, args=(config, node, send), daemon=True).start()
+    if etcd and not join:
+        threading.Thread(target=manage_members, args=(registry, node["name"]), daemon=True).start()
     log(f"k3s {VERSION} is up and running")
     notify_ready()
     signal.pause()

@@ -3,7 +3,7 @@
 
 import pytest
 
-from harmony.k3s.quorum import Rollout, quorum, refusal, servers_held
+from harmony.k3s.quorum import Rollout, etcd_refusal, quorum, refusal, servers_held
 
 UNREACHABLE = "unreachable: connection refused (127.0.0.1:2203)"
 
@@ -98,3 +98,27 @@ def test_the_api_is_read_from_the_first_server_not_out():
     assert lost(3, "s1").api_server() == "s2"
     assert lost(3).api_server() == "s1"
     assert lost(2, "s1", "s2").api_server() is None
+
+
+UNHEALTHY = "Unhealthy: failed to check etcd member status: connection refused"
+
+
+def test_a_reachable_server_whose_member_is_unhealthy_keeps_the_others_from_restarting():
+    members = {"s1": "", "s2": "", "s3": UNHEALTHY}
+    assert etcd_refusal("s1", members) == (
+        f"not restarted: the etcd member of s3 ({UNHEALTHY}) is not healthy; restarting s1 would leave "
+        "1 of 3 members up, under etcd's quorum of 2: start k3s on s3 first")
+    assert etcd_refusal("s2", members) is not None
+    assert etcd_refusal("s3", members) is None  # its restart takes nothing from the quorum
+
+
+@pytest.mark.parametrize("count, sick, allowed", [
+    (1, 0, True), (2, 0, True), (2, 1, False), (3, 1, False), (4, 1, False), (5, 1, True), (5, 2, False),
+])
+def test_a_restart_keeps_a_majority_of_members_up(count, sick, allowed):
+    members = {f"s{i}": (UNHEALTHY if i > count - sick else "") for i in range(1, count + 1)}
+    assert (etcd_refusal("s1", members) is None) is allowed
+
+
+def test_a_node_that_is_not_a_member_is_never_refused():
+    assert etcd_refusal("agent", {"s1": "", "s2": UNHEALTHY, "s3": UNHEALTHY}) is None
