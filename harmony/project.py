@@ -194,9 +194,10 @@ def _explain(error, where: _Where) -> tuple[int, BadInput]:
         inner = [e for e in error.context if e.validator != "type"]
         if inner:
             return _explain(min(inner, key=lambda e: -len(e.absolute_path)), where)
-    if kind == "additionalProperties":
+    typo = _misspelt_choice(error)
+    if kind == "additionalProperties" or typo:
         known = sorted(schema_.get("properties", {}))
-        unknown = next(key for key in error.instance if key not in known)
+        unknown = typo or next(key for key in error.instance if key not in known)
         close = difflib.get_close_matches(str(unknown), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
         if path == ("ssh",) and re.sub(r"[^a-z]", "", str(unknown).lower()) == "proxycommand":
@@ -229,17 +230,43 @@ def _problem(error) -> str:
     if kind == "enum":
         return f"must be one of {', '.join(map(str, rule))}"
     if kind == "pattern":
-        said = f"must look like {schema_['examples'][0]}" if schema_.get("examples") else f"must match {rule}"
+        example = f"like {schema_['examples'][0]}" if schema_.get("examples") else ""
+        said = f"must be {', '.join(filter(None, [ALLOWED[rule], example]))}" if rule in ALLOWED else \
+            f"must look {example}" if example else f"must match {rule}"
         return said + (releases.channel_meant(error.instance) if error.absolute_path[-1] == "version" else "")
     if kind in BOUNDS:
         return f"must be {BOUNDS[kind].format(rule)}"
     return f"is not valid here: {schema_.get('description', 'see harmony/project.schema.json')}"
 
 
+def _misspelt_choice(error) -> str | None:
+    """The key that misspells one of the keys to choose from (`manifest:` for `manifests:`),
+    where that is why none was given: it is said as an unknown key, not as "give one of"."""
+    if not _choice_of_keys(error):
+        return None
+    known = error.schema.get("properties", {})
+    return next((key for key in error.instance
+                 if key not in known and difflib.get_close_matches(str(key), known)), None)
+
+
 def _choice_of_keys(error) -> bool:
     """Whether the error is of a rule "one of these keys" (a workload's kind)."""
     return error.validator == "oneOf" and all(set(choice) == {"required"} for choice in error.validator_value)
 
+
+# What a pattern of the schema allows, in words, where an example alone does not say it.
+ALLOWED = {
+    "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$": "lowercase letters, digits and '-' (at most 40), starting and ending with "
+                                           "a letter or digit",
+    "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$": "lowercase letters, digits and '-' (at most 63), starting and ending with "
+                                           "a letter or digit",
+    "^[A-Za-z0-9_.-]+$": "letters, digits, '_', '.' and '-' only",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable's name: letters, digits and '_', not starting with a digit",
+    "^https://": "an https:// URL",
+    "^https?://": "an http:// or https:// URL",
+    "^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$":
+        "an image name without a tag: lowercase letters, digits, '.', '_', '-' and '/'",
+}
 
 TYPES = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
          "object": "a mapping (key: value)", "array": "a list"}

@@ -91,6 +91,7 @@ def test_an_inventory_target_is_relative_to_the_file(tmp_path):
     ("target:\n  - good\n  - bad host!\n", ":3: target[1]: must look like root@10.0.0.5:22"),
     ("target: 5\n", ":1: target: is not valid here: Where the cluster runs"),
     ("workloads:\n  - name: web\n", ":2: workloads[0]: give one of manifests, kustomize or helm"),
+    ("workloads:\n  - name: web\n    manifest: k8s/\n", ":3: workloads[0]: unknown key 'manifest': did you mean 'manifests'?"),
     ("workloads:\n  - name: web\n    manifests: a\n    kustomize: b\n",
      ":2: workloads[0]: give one of manifests, kustomize or helm, not manifests and kustomize"),
     ("workloads:\n  - manifests: a\n", ":2: workloads[0]: 'name' is missing: add it"),
@@ -121,8 +122,9 @@ def test_variables_come_from_the_environment_and_never_show_in_an_error(tmp_path
     with pytest.raises(BadInput, match=r":3: cluster.k3s.token: the environment variable TOKEN is not set"):
         project.load(path, {})
     message = error_of(path, {"TOKEN": "s3cret", "NAME": "not a name!"})
-    assert ":4: cluster.k3s.token_env: must match" in message and "not a name" not in message
-    with pytest.raises(BadInput, match=r"cluster.name: must look like demo"):  # $$ is a literal $
+    assert ":4: cluster.k3s.token_env: must be an environment variable's name: letters, digits and '_', not " \
+           "starting with a digit" in message and "not a name" not in message
+    with pytest.raises(BadInput, match=r"cluster.name: must be letters, digits, '_', '.' and '-' only, like demo"):  # $$ is a literal $
         project.load(path, {"TOKEN": "s3cret", "NAME": "N"})
     bad = write(tmp_path, 'cluster:\n  name: "${1x}"\n')
     assert "'${1x}' is not a variable: write ${NAME}" in error_of(bad)
@@ -209,7 +211,8 @@ def test_a_project_is_named_by_its_file_else_by_its_directory(tmp_path):
     root.mkdir()
     assert project.load(write(root, "cluster: {name: mine}\n")).name == "shop-front"
     assert project.load(write(root, "name: storefront\n")).name == "storefront"
-    with pytest.raises(BadInput, match=r"harmony.yaml:1: name: must look like shop"):
+    with pytest.raises(BadInput, match=r"harmony.yaml:1: name: must be lowercase letters, digits and '-' \(at most 40\), "
+                                       r"starting and ending with a letter or digit, like shop"):
         project.load(write(root, "name: Store Front\n"))
 
 
@@ -224,7 +227,7 @@ def test_init_keeps_an_existing_file_unless_forced(tmp_path):
 
 
 def test_init_refuses_options_that_make_a_bad_file_and_writes_nothing(tmp_path):
-    with pytest.raises(BadInput, match=r"cluster.name: must look like demo \(from the options given; nothing written\)"):
+    with pytest.raises(BadInput, match=r"cluster.name: must be .*, like demo \(from the options given; nothing written\)"):
         scaffold.init(tmp_path, name="My App")
     with pytest.raises(BadInput, match="--version or --channel, not both"):
         scaffold.init(tmp_path, version="v1.31.4+k3s1", channel="stable")
@@ -250,3 +253,18 @@ def test_the_schema_printed_is_the_one_shipped():
     result = CliRunner().invoke(cli.main, ["schema"])
     assert json.loads(result.output) == project.schema()
     assert yaml.safe_load(result.output)["title"] == "harmony.yaml"
+
+
+def test_every_pattern_of_the_schema_is_said_in_words_or_by_an_example():
+    def patterns(node):
+        if isinstance(node, dict):
+            if "pattern" in node:
+                yield node["pattern"], node.get("examples")
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    unsaid = [rule for rule, examples in patterns(project.schema()) if rule not in project.ALLOWED and not examples]
+    assert unsaid == []
