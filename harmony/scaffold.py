@@ -53,23 +53,57 @@ def cluster_name(directory_name: str) -> str:
 
 
 def find_workloads(directory: Path) -> list[dict]:
-    """The workloads `directory` seems to hold, in a stable order: charts, Kustomize directories,
-    then plain manifest directories that are neither."""
+    """The workloads `directory` seems to hold, in the order they are best applied: those that
+    make a Namespace first (the others' objects go in it), then charts, Kustomize directories (an
+    overlay, not the bases it includes: it applies them itself), and plain manifest directories
+    that are neither. A chart is installed into the one namespace the others make, else its own."""
     charts = sorted(p.parent for p in _within(directory) if p.name == "Chart.yaml")
-    kustomized = sorted(p.parent for p in _within(directory) if p.name in KUSTOMIZATION)
+    kustomized = _not_included(sorted(p for p in _within(directory) if p.name in KUSTOMIZATION))
     taken = set(charts) | set(kustomized)
     plain = [directory / d for d in MANIFEST_DIRS
              if (directory / d).is_dir() and directory / d not in taken
              and not any(t.is_relative_to(directory / d) for t in taken)
              and any(f.suffix in (".yaml", ".yml") for f in (directory / d).iterdir())]
-    found, names = [], set()
+    made = {path: _namespaces_made(path) for path in kustomized + plain}
+    namespaces = set().union(*made.values())
+    found, names, makers = [], set(), set()
     for kind, paths in (("helm", charts), ("kustomize", kustomized), ("manifests", plain)):
         for path in paths:
             relative = path.relative_to(directory).as_posix() + "/"
             workload = {"name": _unique(cluster_name(path.name), names)}
+            if made.get(path):
+                makers.add(workload["name"])
+            if kind == "helm":
+                workload["namespace"] = next(iter(namespaces)) if len(namespaces) == 1 else workload["name"]
             workload[kind] = {"chart": "./" + relative} if kind == "helm" else relative
             found.append(workload)
-    return found
+    return sorted(found, key=lambda workload: workload["name"] not in makers)
+
+
+def _not_included(kustomizations: list[Path]) -> list[Path]:
+    """The directories of these kustomization files that no other one includes as a resource
+    (a base, included by its overlays)."""
+    included = set()
+    for file in kustomizations:
+        entries = (_yaml_documents(file) or [{}])[0]
+        for key in ("resources", "bases", "components"):
+            included |= {(file.parent / str(entry)).resolve() for entry in entries.get(key) or []}
+    return [file.parent for file in kustomizations if file.parent.resolve() not in included]
+
+
+def _namespaces_made(path: Path) -> set[str]:
+    """The names of the Namespace objects in the YAML files under `path`."""
+    return {str(document["metadata"]["name"]) for file in sorted(path.rglob("*.y*ml"))
+            for document in _yaml_documents(file)
+            if document.get("kind") == "Namespace" and (document.get("metadata") or {}).get("name")}
+
+
+def _yaml_documents(file: Path) -> list[dict]:
+    """The mappings a YAML file holds; none where it is no YAML (a template, say)."""
+    try:
+        return [d for d in yaml.safe_load_all(file.read_text(errors="replace")) if isinstance(d, dict)]
+    except (yaml.YAMLError, OSError):
+        return []
 
 
 def find_images(directory: Path) -> list[dict]:
@@ -146,11 +180,12 @@ def render(project_name: str, name: str, target: str, version: str | None, chann
         lines += ["# Workloads found in this directory: uncomment the ones to run, in order, once the",
                   "# cluster is Ready.", "# workloads:"]
         for workload in workloads:
-            (kind,) = set(workload) - {"name"}
+            (kind,) = set(workload) - {"name", "namespace"}
             value = workload[kind]
             lines.append(f"#   - name: {workload['name']}")
             if kind == "helm":
-                lines += ["#     helm:", f"#       chart: {_scalar(value['chart'])}",
+                lines += [f"#     namespace: {_scalar(workload['namespace'])}",
+                          "#     helm:", f"#       chart: {_scalar(value['chart'])}",
                           "#     # images: [...]   # the images the chart runs, for an airgap bundle (harmony bundle)"]
             else:
                 lines.append(f"#     {kind}: {_scalar(value)}")

@@ -5,6 +5,7 @@ give; and `harmony init`'s file, which must pass the same check."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,9 +200,19 @@ def test_init_lists_the_workloads_it_finds_commented_out(tmp_path):
         {"name": "api", "context": "./services/api/"},
     ]
     assert [dict(w) for w in uncommented.workloads] == [
-        {"name": "web", "helm": {"chart": "./charts/web/"}},  # not its subchart
+        {"name": "web", "namespace": "web", "helm": {"chart": "./charts/web/"}},  # not its subchart
         {"name": "prod", "kustomize": "deploy/overlays/prod/"},
         {"name": "k8s", "manifests": "k8s/"},  # deploy/ holds an overlay, docs/ is not a workload dir
+    ]
+
+
+def test_init_proposes_an_overlay_not_its_base_namespaces_first_and_a_namespace_for_a_chart(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "shop"
+    shutil.copytree(example, tmp_path / "shop", ignore=shutil.ignore_patterns("harmony.yaml"))
+    assert scaffold.find_workloads(tmp_path / "shop") == [
+        {"name": "k8s", "manifests": "k8s/"},  # it makes the namespace shop
+        {"name": "chart", "namespace": "shop", "helm": {"chart": "./chart/"}},
+        {"name": "dev", "kustomize": "cache/overlays/dev/"},  # it includes cache/base/: proposing both applies redis twice
     ]
 
 
