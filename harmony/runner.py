@@ -415,16 +415,18 @@ def _problem(cause: BaseException, user: str, hostname: str, port: int, timeout:
     where = f"{hostname}:{port}"
     if isinstance(cause, paramiko.ssh_exception.NoValidConnectionsError):
         codes = {getattr(e, "errno", None) for e in cause.errors.values()}
-        return f"{'connection refused' if errno.ECONNREFUSED in codes else 'no route to host'} ({where})"
+        if errno.ECONNREFUSED in codes:
+            return f"connection refused ({where}): check the port, and that sshd runs there"
+        return f"no route to host ({where}): check the address, and the network to it"
     if isinstance(cause, paramiko.AuthenticationException):
         return f"authentication failed for {user} ({where}): check --ssh-user and --ssh-key"
     if isinstance(cause, paramiko.BadHostKeyException):
         known = hostname if port == 22 else f"[{hostname}]:{port}"
         return f"its host key is not the one known for it ({where}): if it was reinstalled, ssh-keygen -R '{known}'"
     if isinstance(cause, socket.gaierror):
-        return f"cannot resolve {hostname} ({cause.strerror})"
+        return f"cannot resolve {hostname} ({cause.strerror}): check the name, or give its address"
     if isinstance(cause, (TimeoutError, socket.timeout)):
-        return f"no answer within {timeout} s ({where})"
+        return f"no answer within {timeout} s ({where}): check the address, and that no firewall drops port {port}"
     # The connection opened, but no SSH server spoke: sshd stopped behind a port that is still
     # forwarded (Docker's proxy), or a host paused or overloaded. (paramiko says "No existing
     # session" when its wait for the server's banner ran out.)

@@ -87,7 +87,8 @@ def survey(flow: Flow) -> Survey:
     answers, reasons = runner.facts(request.target, chosen.status_fact, flow.options,
                                     **chosen.fact_arguments(flow.settings))
     running = {name for name, fact in answers.items() if chosen.running(fact, request.name)}
-    _, listed, state = _listed(flow, api(flow, running))
+    _, listed, state = _listed(flow, api(flow, running)) if running or not answers else \
+        (None, [], "absent (no host runs it: run harmony up)")
     nodes = {n.name: n for n in listed}
     rows = []
     for host in flow.hosts:

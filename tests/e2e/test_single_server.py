@@ -113,6 +113,8 @@ def test_plan_shows_changes_and_changes_nothing(harmony, host):
     assert "would change" in plan.stdout and "Install k3s" in plan.stdout
     assert not host.exists("/usr/local/bin/k3s")
     assert not host.exists("/etc/rancher/k3s")
+    status = harmony("status", host.target, "--ssh-key", str(harmony.ssh_key))  # a next step, not "run kubeconfig"
+    assert "cluster 'harmony': API absent (no host runs it: run harmony up)" in status.stdout, status.stdout
 
 
 @each_init

@@ -157,10 +157,11 @@ HOST = SimpleNamespace(name="edge1", data={}, connector=SimpleNamespace(endpoint
 @pytest.mark.parametrize("cause, why", [
     (BastionError(HOP, paramiko.ssh_exception.NoValidConnectionsError(
         {("127.0.0.1", 2200): OSError(111, "refused")})),
-     "bastion root@127.0.0.1:2200: connection refused (127.0.0.1:2200)"),
+     "bastion root@127.0.0.1:2200: connection refused (127.0.0.1:2200): check the port, and that sshd runs there"),
     (BastionError(HOP, paramiko.AuthenticationException("no")),
      "bastion root@127.0.0.1:2200: authentication failed for root (127.0.0.1:2200): check --ssh-user and --ssh-key"),
-    (BastionError(HOP, socket.timeout()), "bastion root@127.0.0.1:2200: no answer within 10 s (127.0.0.1:2200)"),
+    (BastionError(HOP, socket.timeout()), "bastion root@127.0.0.1:2200: no answer within 10 s (127.0.0.1:2200): "
+                                      "check the address, and that no firewall drops port 2200"),
     (BastionError(HOP, paramiko.ChannelException(2, "Connect failed"), ENDPOINT),
      "bastion root@127.0.0.1:2200 could not open the way to 10.0.0.11:22 (Connect failed)"),
     (paramiko.AuthenticationException("no"),  # the host itself, named as resolved through the config
