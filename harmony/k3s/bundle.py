@@ -7,6 +7,7 @@ controller of an airgapped `up` build anything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -44,12 +45,26 @@ def bundle(directory: str, options: dict, arches: list[str], project=None) -> li
     version_ = data.get("k3s_version")
     version_ = releases.check_version(version_) if version_ else \
         releases.resolve_channel(channel_url, data.get("k3s_channel") or releases.DEFAULT_CHANNEL)
-    written = make(directory, version_, release_url, arches, allow_http)
+    with _removed_if_left_empty(Path(directory)):
+        written = make(directory, version_, release_url, arches, allow_http)
     lines = [f"k3s {version_} bundled in {directory}: {', '.join(p.name for p in written)}"]
     if wanted is not None:
         lines += bundle_project(Path(directory), project, wanted, arches, Puller(registries(data, HERE), allow_http),
                                 builder, builds)
     return lines
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(directory: Path):
+    """A directory this bundle makes is taken away again where it fails before anything is in it:
+    a failed first download leaves no empty DIR behind (one the user made stays)."""
+    made = not directory.exists()
+    try:
+        yield
+    except BaseException:
+        if made and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
 
 
 def own_builds(project, arches: list[str]) -> tuple[build.Builder, list[build.ImageBuild]]:

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 
 from harmony import releases
-from harmony.k3s import airgap
-from harmony.errors import BadInput
+from harmony.k3s import airgap, bundle
+from harmony.errors import BadInput, HarmonyError
 
 
 def make_bundle(path, version="v1.31.4+k3s1"):
@@ -42,3 +42,14 @@ def test_a_damaged_bundle_or_a_missing_architecture_is_bad_input(tmp_path):
 def test_versions_sort_as_releases_do():
     ordered = ["v1.30.8+k3s1", "v1.31.4-rc1+k3s1", "v1.31.4+k3s1", "v1.31.4+k3s2", "v1.31.10+k3s1"]
     assert sorted(ordered, key=releases.version_key) == ordered
+
+
+def test_a_bundle_that_fails_before_anything_is_in_it_leaves_no_empty_directory(tmp_path):
+    unreachable = {"k3s_version": "v1.31.4+k3s1", "k3s_release_url": "http://127.0.0.1:1", "harmony_allow_http": True}
+    with pytest.raises(HarmonyError):
+        bundle.bundle(str(tmp_path / "new"), unreachable, ["amd64"])
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # one the user made stays
+    with pytest.raises(HarmonyError):
+        bundle.bundle(str(tmp_path / "mine"), unreachable, ["amd64"])
+    assert (tmp_path / "mine").is_dir()
