@@ -38,8 +38,9 @@ class K3d(Runtime):
 
     def check_choice(self, hosts: list, settings, reason: str) -> None:
         if settings.airgap_dir:
-            raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in "
-                           f"Docker ({reason}): use --runtime k3s, or give none")
+            raise BadInput("an airgap bundle (--airgap, k3s_airgap_dir) installs k3s under a host's systemd or "
+                           f"OpenRC; here k3d runs k3s in Docker ({reason}) and cannot use it: drop --airgap (k3d "
+                           "pulls its images), or give --runtime k3s on a host with an init system")
 
     def resolve(self, hosts: list, settings, pin: bool, whole: bool):
         from harmony.k3d import resolve

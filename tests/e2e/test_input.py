@@ -97,8 +97,9 @@ def test_an_airgap_bundle_is_refused_for_k3d(harmony, host, tmp_path):
     """k3d runs k3s in Docker: a bundle that installs k3s on the host cannot apply, and is said so."""
     result = harmony.up(host, "--runtime", "k3d", "--airgap", str(tmp_path / "bundle"))
     assert result.returncode == 2
-    assert "an airgap bundle (--airgap, k3s_airgap_dir) installs k3s on a host; k3d runs it in Docker " \
-           "(asked for): use --runtime k3s, or give none" in one_error_line(result)
+    assert "an airgap bundle (--airgap, k3s_airgap_dir) installs k3s under a host's systemd or OpenRC; here k3d " \
+           "runs k3s in Docker (asked for) and cannot use it: drop --airgap (k3d pulls its images), or give " \
+           "--runtime k3s on a host with an init system" in one_error_line(result)
     assert_untouched(host)
 
 
