@@ -9,7 +9,7 @@ import click
 from harmony.verbs.command import PROJECT_OPTION, handles_errors, with_options
 
 
-@click.command()
+@click.command(short_help="Download a k3s release and a project's images for --airgap.")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN",
               help="The k3s release (default: the project's, else the channel's).")

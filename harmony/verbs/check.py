@@ -62,7 +62,7 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(short_help="Compare every host with its spec; exit 1 on drift.")
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, CERT_OPTION, JSON_OPTION)
 @handles_errors

@@ -46,7 +46,7 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(short_help="Remove k3s (or the project's workloads) from TARGET.")
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")

@@ -7,7 +7,7 @@ import click
 from harmony.verbs.command import handles_errors
 
 
-@click.command()
+@click.command(short_help="Write a commented harmony.yaml for this directory.")
 @click.option("--target", metavar="TARGET", help="Where the cluster runs (default local): as for `harmony up`.")
 @click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release (recommended).")
 @click.option("--channel", "k3s_channel", metavar="CHANNEL", help="Release channel, where no version is pinned.")

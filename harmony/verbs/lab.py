@@ -15,7 +15,7 @@ LAB_OPTIONS = [
 ]
 
 
-@click.group()
+@click.group(short_help="A throwaway multi-node cluster of Vagrant machines.")
 def lab():
     """A throwaway multi-node cluster of Vagrant machines on this workstation (see Vagrantfile)."""
 

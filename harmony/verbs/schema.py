@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command()
+@click.command(short_help="Print the JSON Schema of harmony.yaml.")
 def schema():
     """Print the JSON Schema of harmony.yaml (for an editor: yaml-language-server and others)."""
     from harmony.project import SCHEMA

@@ -40,7 +40,7 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(short_help="Each host's k3s, service, node and certificates.")
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @handles_errors

@@ -86,7 +86,7 @@ def run(request, watch: bool = False) -> int:
     return watching.watch(flow, converged)
 
 
-@click.command()
+@click.command(short_help="Install or converge k3s on TARGET and run the workloads.")
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")

@@ -44,3 +44,10 @@ def test_the_command_line_imports_neither_pyinfra_nor_the_kubernetes_client_to_l
     script = f"import sys, harmony.cli; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_the_list_of_commands_cuts_no_description_short():
+    from click.testing import CliRunner
+
+    listed = CliRunner().invoke(cli.main, ["--help"]).output.split("Commands:", 1)[1]
+    assert "..." not in listed and len(listed.strip().splitlines()) == len(cli.main.commands), listed
