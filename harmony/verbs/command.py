@@ -67,10 +67,12 @@ RELEASE_OPTIONS = [
                  help="Environment variable holding the cluster's join token."),
     click.option("--allow-downgrade", "k3s_allow_downgrade", is_flag=True, default=None,
                  help="Install an older k3s than the one on a host (refused otherwise)."),
-    click.option("--drain", "k3s_drain", is_flag=True, default=None,
-                 help="Rolling restarts: cordon and drain each node before its restart, uncordon "
-                      "it once it is Ready again."),
 ]
+
+# For the verbs that restart nodes (and plan, which shows what up would do): not check's.
+DRAIN_OPTION = [click.option(
+    "--drain", "k3s_drain", is_flag=True, default=None,
+    help="Rolling restarts: cordon and drain each node before its restart, uncordon it once it is Ready again.")]
 
 CERT_OPTION = [click.option(
     "--cert-days", "k3s_cert_days", type=click.IntRange(1, 3650), metavar="N",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from harmony.verbs.command import RELEASE_OPTIONS, UP_OPTIONS, build_request, handles_errors, with_options
+from harmony.verbs.command import DRAIN_OPTION, RELEASE_OPTIONS, UP_OPTIONS, build_request, handles_errors, with_options
 
 LAB_OPTIONS = [
     click.option("--name", default="harmony-lab", show_default=True,
@@ -29,7 +29,7 @@ def _request(name, verbose, **options):
 
 
 @lab.command("up")
-@with_options(LAB_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS)
+@with_options(LAB_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS)
 @click.option("--provider", type=click.Choice(["libvirt", "virtualbox", "docker"]),
               help="Vagrant provider (default: VAGRANT_DEFAULT_PROVIDER, else the first usable "
                    "of libvirt, virtualbox, docker).")

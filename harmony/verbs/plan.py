@@ -8,8 +8,8 @@ import click
 
 from harmony.errors import RunFailed
 from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
-from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
-                                   TARGET, build_request, handles_errors, with_options)
+from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
+                                   RELEASE_OPTIONS, TARGET, build_request, handles_errors, with_options)
 
 
 def plan_workloads(flow: Flow) -> None:
@@ -52,7 +52,7 @@ STEPS = (
 
 @click.command()
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, ADOPT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, ADOPT_OPTION, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""

@@ -9,9 +9,9 @@ import click
 
 from harmony.errors import BadInput, RunFailed
 from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
-from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
-                                   TARGET, UP_OPTIONS, ask, build_request, handles_errors, require_terminal,
-                                   with_options)
+from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
+                                   RELEASE_OPTIONS, TARGET, UP_OPTIONS, ask, build_request, handles_errors,
+                                   require_terminal, with_options)
 
 
 def say_nodes(flow: Flow) -> None:
@@ -88,7 +88,7 @@ def run(request, watch: bool = False) -> int:
 
 @click.command(short_help="Install or converge k3s on TARGET and run the workloads.")
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @click.option("--watch", is_flag=True,
               help="In a project, once up: watch its images' contexts, its workloads' files and harmony.yaml, and "
