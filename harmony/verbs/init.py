@@ -8,7 +8,8 @@ from harmony.verbs.command import handles_errors
 
 
 @click.command(short_help="Write a commented harmony.yaml for this directory.")
-@click.option("--target", metavar="TARGET", help="Where the cluster runs (default local): as for `harmony up`.")
+@click.argument("target", required=False)
+@click.option("--target", "target_option", metavar="TARGET", hidden=True)  # as init took it first
 @click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release (recommended).")
 @click.option("--channel", "k3s_channel", metavar="CHANNEL", help="Release channel, where no version is pinned.")
 @click.option("--name", help="The cluster's name (default: this directory's).")
@@ -16,12 +17,16 @@ from harmony.verbs.command import handles_errors
               help="k3s, k3d (k3s in Docker), or chosen from the host's facts.")
 @click.option("--force", is_flag=True, help="Write over an existing harmony.yaml.")
 @handles_errors
-def init(target, k3s_version, k3s_channel, name, runtime, force):
-    """Write a commented harmony.yaml for this directory, listing the workloads found in it."""
+def init(target, target_option, k3s_version, k3s_channel, name, runtime, force):
+    """Write a commented harmony.yaml for this directory, listing the workloads found in it.
+    TARGET is where the cluster runs (default local), as for `harmony up`."""
     from pathlib import Path
 
     from harmony import scaffold
+    from harmony.errors import BadInput
 
-    path = scaffold.init(Path.cwd(), target, k3s_version, k3s_channel, name, runtime, force)
+    if target and target_option:
+        raise BadInput("give the target once: harmony init TARGET")
+    path = scaffold.init(Path.cwd(), target or target_option, k3s_version, k3s_channel, name, runtime, force)
     click.echo(f"wrote {path}: check it, then run: harmony up")
     return 0

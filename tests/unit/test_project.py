@@ -227,6 +227,18 @@ def test_a_project_is_named_by_its_file_else_by_its_directory(tmp_path):
         project.load(write(root, "name: Store Front\n"))
 
 
+def test_init_takes_its_target_as_every_other_command_does(tmp_path):
+    def init(*args: str) -> subprocess.CompletedProcess:  # a process: a command patches its own for gevent
+        return subprocess.run([sys.executable, "-m", "harmony", "init", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+
+    written = init("root@10.0.0.5")
+    assert written.returncode == 0, written.stderr
+    assert project.load(tmp_path / "harmony.yaml").target == "root@10.0.0.5"
+    twice = init("root@10.0.0.5", "--target", "local", "--force")
+    assert twice.returncode == 2 and "give the target once: harmony init TARGET" in twice.stderr
+
+
 def test_init_keeps_an_existing_file_unless_forced(tmp_path):
     path = write(tmp_path, "cluster: {name: mine}\n")
     with pytest.raises(BadInput, match="exists: edit it, or add --force"):
