@@ -25,6 +25,12 @@ and once the memory one test host uses. Prints min / median / max, writes fleet.
 fleet.png (matplotlib) and, per size, output-N.txt (what a cold and a no-op `up` printed) to
 `--out`. Every host is removed at the end, also on failure. Needs
 what `bash tests/setup.sh` installs.
+
+    .venv/bin/python -m benchmarks.fleet --sizes 100 --parallel 10,30,100 --repeat 3
+
+times instead `status` and a no-op `up` of the largest size at each `--parallel` value and at
+harmony's default (`harmony.runner.PARALLEL`), with the controller's CPU time and peak memory,
+and the commands a no-op `up` sends each host; writes parallel.json.
 """
 
 from __future__ import annotations
@@ -85,9 +91,12 @@ class Fleet:
         return [sys.executable, "-m", "harmony", command, str(inventory), "--ssh-user", "root",
                 "--ssh-key", str(self.key), *extra]
 
-    def up(self, inventory: Path) -> list[str]:
+    def up(self, inventory: Path, *extra: str) -> list[str]:
         return self.harmony("up", inventory, "--version", NEW, "--release-url", self.mirror.release_url,
-                            "--allow-http", "--kubeconfig-server", self.hosts[0].api_url, "--yes")
+                            "--allow-http", "--kubeconfig-server", self.hosts[0].api_url, "--yes", *extra)
+
+    def status(self, inventory: Path, *extra: str) -> list[str]:
+        return self.harmony("status", inventory, "--kubeconfig-server", self.hosts[0].api_url, *extra)
 
     def pyinfra(self, inventory: Path) -> list[str]:
         return [sys.executable, "-m", "pyinfra", "-y", "--ssh-user", "root", "--ssh-key", str(self.key),
@@ -181,6 +190,42 @@ def measure(fleet: Fleet, size: int, repeat: int) -> tuple[dict[str, list[float]
     return times, figures, printed
 
 
+def measure_parallel(fleet: Fleet, size: int, values: list[int], repeat: int) -> list[dict]:
+    """`status` and a no-op `up` of `size` hosts at each `--parallel` value and at harmony's
+    default, the values taken in turn in each round (so that the machine's other load falls on
+    all alike): wall time, the controller's CPU time and peak memory; and, once, the commands a
+    no-op `up` sends each host (counted in its -vv log)."""
+    from harmony import runner
+
+    inventory = fleet.inventory(size)
+    run(fleet.up(inventory), fleet.env)  # the cluster installed (or already: then a no-op)
+    settings = {f"default ({runner.PARALLEL})": (), **{str(v): ("--parallel", str(v)) for v in values}}
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for _ in range(repeat):
+        for label, extra in settings.items():
+            runs.setdefault(("no-op up", label), []).append(run(fleet.up(inventory, *extra), fleet.env, 0))
+            runs.setdefault(("status", label), []).append(run(fleet.status(inventory, *extra), fleet.env))
+            print(f"{size} hosts, --parallel {label}: no-op up {runs['no-op up', label][-1].seconds:.2f} s, "
+                  f"status {runs['status', label][-1].seconds:.2f} s", flush=True)
+    logged = run(fleet.up(inventory, "-vv"), fleet.env, 0).output
+    commands = sum(1 for line in logged.splitlines() if "] >>> " in line) / size
+    return [{"measure": measure, "parallel": label, "hosts": size, **summarize([r.seconds for r in found]),
+             "controller_cpu_s": round(statistics.median(r.cpu for r in found), 2),
+             "peak_mib": round(max(r.peak_mib for r in found), 1),
+             **({"commands_per_host": round(commands, 1)} if measure == "no-op up" else {})}
+            for (measure, label), found in runs.items()]
+
+
+def parallel_table(rows: list[dict]) -> str:
+    """A Markdown table: a row per measure and --parallel value."""
+    lines = ["| measure | --parallel | wall s, median (min-max) | controller CPU s | peak MiB |",
+             "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["measure"]):
+        lines.append(f"| {r['measure']} | {r['parallel']} | {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}) | "
+                     f"{r['controller_cpu_s']:.2f} | {r['peak_mib']} |")
+    return "\n".join(lines)
+
+
 def help_times(repeat: int) -> list[float]:
     return [run([sys.executable, "-m", "harmony", "--help"], os.environ).seconds for _ in range(max(repeat, 5))]
 
@@ -264,11 +309,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,5,10,20", help="fleet sizes, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure per size")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--parallel", metavar="N,N,...",
+                        help="instead of the measures by size: time status and a no-op up of the largest size "
+                             "at each --parallel value and at harmony's default; writes parallel.json")
     args = parser.parse_args()
     sizes = sorted({int(n) for n in args.sizes.split(",")})
     check_inotify(max(sizes))
     test_hosts.ensure_images()
     fleet = Fleet(Path(tempfile.mkdtemp(prefix="harmony-bench-")), max(sizes))
+    if args.parallel:
+        try:
+            rows = measure_parallel(fleet, max(sizes), [int(v) for v in args.parallel.split(",")], args.repeat)
+        finally:
+            fleet.close()
+        info = {**machine(), "load average (1 min) at the end": os.getloadavg()[0]}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "parallel.json").write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+        print(f"\nmachine: {info}\n\n{parallel_table(rows)}\n\nwritten: {args.out}/parallel.json")
+        return
     rows = [{"measure": "harmony --help", "hosts": 0, **summarize(help_times(args.repeat))}]
     figures: list[dict] = []
     try:

@@ -13,16 +13,19 @@ import json
 from dataclasses import asdict, dataclass, field
 
 # A host's status, by command: up says changed or unchanged, down removed or unchanged, a plan
-# would change, nothing to change or would fail; any command can say failed, or stopped (the
-# run was stopped before the host was done).
+# would change, nothing to change or would fail; any command can say failed, stopped (the run
+# was stopped before the host was done), or unreachable (it could not be connected to, and was
+# left out: a fleet is never all up, so the summary counts these apart from the failed).
 FAILED = "failed"
 STOPPED = "stopped"
+UNREACHABLE = "unreachable"
 UP = ("changed", "unchanged", FAILED)
 DOWN = ("removed", "unchanged", FAILED)
 KUBECONFIG = ("fetched", "unchanged", FAILED)
 PLAN = ("would change", "nothing to change", "would fail")
-CHECK = ("as specified", "drifted", "unreachable")
-STATUS = ("healthy", "not healthy", "unreachable")
+CHECK = ("as specified", "drifted", UNREACHABLE)
+STATUS = ("healthy", "not healthy", UNREACHABLE)
+NOT_DONE = (FAILED, UNREACHABLE)  # a run's hosts it did not do: it failed them, or could not reach them
 
 
 # Where a phase's operations are named: "k3s up | configure | Write config.yaml".
@@ -110,7 +113,9 @@ class Report:
         return json.dumps({**body, **self.extra}, indent=2)
 
     def summary_line(self) -> str:
-        """`3 hosts: 1 changed, 2 unchanged, 0 failed in 2.1 s`."""
+        """`3 hosts: 1 changed, 2 unchanged, 0 failed in 2.1 s`; a status outside the command's
+        own (stopped, unreachable) only where a host has it: `10 hosts: 8 changed, 0 unchanged,
+        0 failed, 2 unreachable in 9.0 s`."""
         counts = self.summary()
         total = counts.pop("hosts")
         parts = ", ".join(f"{n} {status}" for status, n in counts.items())

@@ -47,6 +47,11 @@ STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's 
 CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
 STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
 HELD_GRACE = 2.0  # seconds after a held step ends for the next steps to refuse to begin (a round trip each)
+# Hosts worked on at once, unless --parallel says otherwise (pyinfra's own default, 20 per core
+# of the controller, suits its command's many processes; harmony's run is one process on one
+# core): enough that the controller's core, not the hosts' answers, sets the pace of a run on a
+# real network. Why this number: docs/measured.md, "How many hosts at once".
+PARALLEL = 50
 OUTCOMES = ("failed", "changed", "unchanged")  # a step's, and a phase's: the first that any of its steps had
 DONE = ("changed", "unchanged")
 
@@ -64,6 +69,7 @@ class HostResult:
     planned: list[str] = field(default_factory=list)  # names of all the host's operations, in order
     cause: str = ""  # the failed operation's own words: harmony's message, else its command's last line
     lost: str = ""  # how the host's connection was lost during the run, if it was
+    unreachable: str = ""  # why the run could not connect to the host, which it left out
     passed: list[runcontext.PassedPhase] = field(default_factory=list)  # phases with nothing to do, no operation
 
     @property
@@ -74,7 +80,9 @@ class HostResult:
         """The host's report: failed and why (with what it changed before: that is true on the
         host too), else the first of `statuses` if it changed, the second if not. In a stopped
         run, each host says which phases it did and which not, and is stopped unless it had
-        failed on its own."""
+        failed on its own. A host the run could not connect to is unreachable, with why."""
+        if self.unreachable:
+            return report.HostReport(self.name, report.UNREACHABLE, reason=self.unreachable)
         if stopped:
             from harmony.operations import STOPPED
 
@@ -314,7 +322,7 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
         paramiko_log.addHandler(logging.NullHandler())
     paramiko_log.propagate = False
     state = State(check_for_changes=dry)  # an applying run skips change detection, as with -y
-    config = Config(**({"PARALLEL": options.parallel} if options.parallel else {}),
+    config = Config(PARALLEL=options.parallel or PARALLEL,
                     **({"FAIL_PERCENT": options.fail_percent} if options.fail_percent is not None else {}))
     try:
         with ctx_state.use(state), ctx_config.use(config):
@@ -567,6 +575,7 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
         result.reported = host in state.activated_hosts
         result.dropped = host in state.failed_hosts
         result.passed = context.passed.get(host.name, [])
+        result.unreachable = context.unreachable.get(host.name, "")
         for op_hash, name in _operations(state, host, order):
             result.planned.append(name)
             meta = state.ops[host][op_hash].operation_meta

@@ -53,6 +53,7 @@ class Request:
     project: Project | None = None  # the harmony.yaml the options were read over
     adopt: bool = False  # take over objects others made that the project's workloads list
     whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
+    every_host: bool = False  # status: list every host of a fleet, the healthy ones too
     confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
 
 
@@ -93,8 +94,8 @@ class Flow:
 
     @property
     def ok(self) -> set[str]:
-        """The hosts the run did not fail."""
-        return {h.host for h in self.report.hosts if h.status != reports.FAILED}
+        """The hosts the run did not fail, and could reach."""
+        return {h.host for h in self.report.hosts if h.status not in reports.NOT_DONE}
 
     @property
     def lock_wait(self) -> int:
@@ -104,8 +105,12 @@ class Flow:
         return runlock.lock_wait(self.hosts[0].data, self.hosts[0].name)
 
     def failed(self) -> RunFailed:
-        failed = [h.name for h in self.hosts if h.name not in self.ok]
-        return RunFailed(f"{len(failed)} of {len(self.hosts)} host(s) failed: {', '.join(failed)}")
+        """`1 of 3 host(s) failed: a2`, or `2 of 10 host(s) unreachable: a8, a9`, or `3 of 10
+        host(s) failed or unreachable: ...`: each host's own line says which, and why."""
+        ok = self.ok
+        out = [h for h in self.report.hosts if h.host not in ok]
+        said = " or ".join(s for s in reports.NOT_DONE if any(h.status == s for h in out)) or reports.FAILED
+        return RunFailed(f"{len(out)} of {len(self.hosts)} host(s) {said}: {reports.some([h.host for h in out])}")
 
 
 Step = Callable[[Flow], None]

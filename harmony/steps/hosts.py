@@ -29,7 +29,7 @@ def run_hosts(flow: Flow) -> None:
     statuses = STATUSES[flow.deploy]
     hosts = [result.of(host.name).report(statuses, stopped=result.stopped is not None) for host in flow.hosts]
     flow.report = reports.Report(flow.deploy, flow.request.name, hosts, statuses, phases=result.phase_counts(),
-                                 started=flow.started, ok=all(h.status != reports.FAILED for h in hosts),
+                                 started=flow.started, ok=all(h.status not in reports.NOT_DONE for h in hosts),
                                  stop=result.stopped)
     if result.stopped is not None:
         raise result.stopped
@@ -63,6 +63,8 @@ def plan_report(flow: Flow) -> reports.Report:
         outcome = flow.result.of(host.name)
         if outcome.refused:  # a check before any change: nothing else would happen there
             hosts.append(reports.HostReport(host.name, "would fail", reason=outcome.refused))
+        elif outcome.unreachable:
+            hosts.append(outcome.report(reports.PLAN))
         elif not outcome.ok:
             hosts.append(reports.HostReport(host.name, reports.FAILED, reason=outcome.reason))
         else:

@@ -29,7 +29,7 @@ CONNECTION_OPTIONS = [
                  help="SSH host key checking: accept-new (default: trust a new host's key on first "
                       "use, refuse a changed one), strict (only keys already in known_hosts), off."),
     click.option("--parallel", type=click.IntRange(min=1), metavar="N",
-                 help="Work on at most N hosts at once (default: all)."),
+                 help="Work on at most N hosts at once (default: 50)."),
     click.option("--fail-percent", type=click.IntRange(0, 100), metavar="P",
                  help="Stop the whole run once more than P percent of the hosts have failed."),
     click.option("--sudo-password-env", metavar="VAR",
@@ -241,6 +241,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         project=project,
         adopt=extra.get("adopt", False),
         whole_cluster=extra.get("whole_cluster", False),
+        every_host=extra.get("every_host", False),
     )
 
 

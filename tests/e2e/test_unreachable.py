@@ -41,19 +41,20 @@ def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(ha
                    *harmony.release_args(NEW))
     assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
     planned = summary(plan)
-    assert planned["a2"].startswith("failed: harmony: unreachable: ") and f":{agent2.ssh_port}" in planned["a2"]
+    assert planned["a2"].startswith("unreachable: ") and f":{agent2.ssh_port}" in planned["a2"]
     assert f"Install k3s {NEW} (from {OLD})" in planned["s1"] and "Write config.yaml" in planned["a1"]
 
     result = harmony.up_cluster(inventory, server, version=NEW)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     outcome = summary(result)
-    # One line for the unreachable agent, with why; shown at the start too (on stderr).
-    assert outcome["a2"].startswith("failed: harmony: unreachable: ") and "\n" not in outcome["a2"], outcome
+    # One line for the unreachable agent, with why, counted apart; shown at the start too (on stderr).
+    assert outcome["a2"].startswith("unreachable: ") and "\n" not in outcome["a2"], outcome
     assert f"127.0.0.1:{agent2.ssh_port}" in outcome["a2"]
     assert "[a2] harmony: unreachable: " in result.stderr, result.stderr
     assert outcome["s1"].startswith("changed") and outcome["a1"].startswith("changed"), outcome
-    assert "1 of 3 host(s) failed: a2" in result.stderr
+    assert "1 of 3 host(s) unreachable: a2" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("3 hosts: 2 changed, 0 unchanged, 0 failed, 1 unreachable in ")
     # The reachable hosts are on the new binary and config.yaml, restarted onto them.
     for name in ("s1", "a1"):
         host, unit = hosts[name]
@@ -83,7 +84,7 @@ def test_a_host_that_refuses_the_key_is_named_with_the_user(harmony, start_host,
                    *harmony.release_args(NEW))
     assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
     planned = summary(plan)
-    assert planned["a1"].startswith(f"failed: harmony: unreachable: authentication failed for root "
+    assert planned["a1"].startswith(f"unreachable: authentication failed for root "
                                     f"(127.0.0.1:{agent.ssh_port})"), planned
     assert f"Install k3s {NEW}" in planned["s1"]
 
@@ -99,7 +100,7 @@ def test_a_paused_host_is_named_once_the_connect_timeout_has_passed(harmony, sta
         docker("unpause", agent.name)
     assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
     planned = summary(plan)
-    assert planned["a1"].startswith(f"failed: harmony: unreachable: no SSH answer within 10 s "
+    assert planned["a1"].startswith(f"unreachable: no SSH answer within 10 s "
                                     f"(127.0.0.1:{agent.ssh_port})"), planned
     assert f"Install k3s {NEW}" in planned["s1"]
 
@@ -126,13 +127,13 @@ def test_with_the_first_of_three_servers_unreachable_no_server_restarts_and_agen
     relabel = harmony.up_cluster(inventory, s1, version=OLD)
     assert "Traceback" not in relabel.stderr, relabel.stderr
     outcome = summary(relabel)
-    assert outcome["s1"].startswith("failed: harmony: unreachable: "), outcome
+    assert outcome["s1"].startswith("unreachable: "), outcome
     # A label is no new version: the agent restarts, followed through the API with s2's
     # kubeconfig, its token checked against s2's (the first server's cannot be read).
     assert outcome["a1"].startswith("changed: configure: Write config.yaml; start: Restart"), outcome
     assert yaml.safe_load(agent.sh("cat /etc/rancher/k3s/config.yaml"))["node-label"] == ["tier=new"]
     assert agent.started_at(AGENT_UNIT) > agent_started
-    assert relabel.returncode == 1 and "1 of 4 host(s) failed: s1" in relabel.stderr, relabel.stdout + relabel.stderr
+    assert relabel.returncode == 1 and "1 of 4 host(s) unreachable: s1" in relabel.stderr, relabel.stdout + relabel.stderr
 
     plan = harmony("plan", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                    *harmony.release_args(NEW))

@@ -1,0 +1,55 @@
+"""A fleet is never all up (issue #26, item 6): ten hosts, two of them down, and the other eight
+finish; the summary counts the two apart, and `status` gives them a line each and the others a
+count. One cluster for every step: the hosts cost most of the test's time."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.e2e.conftest import NEW, write_inventory
+from tests.e2e.test_multi_node import nodes, ready, summary
+
+
+def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_healthy(harmony, start_host, tmp_path):
+    with ThreadPoolExecutor(5) as pool:
+        hosts = list(pool.map(lambda _: start_host(), range(10)))
+    names = ["s1", *(f"a{i}" for i in range(1, 10))]
+    inventory = write_inventory(
+        tmp_path / "fleet.py", servers={"s1": (hosts[0], {"k3s_node_name": "s1"})},
+        agents={name: (host, {"k3s_node_name": name}) for name, host in zip(names[1:], hosts[1:])})
+    hosts[8].sh("systemctl stop ssh")  # a8: the host runs, its port is forwarded, no sshd answers
+    hosts[9].kill()  # a9: powered off, its port closed
+
+    # Three hosts at once: the ten are worked through, and the rollout's turns still come.
+    first = harmony.up_cluster(inventory, hosts[0], "--parallel", "3")
+    assert first.returncode == 1 and "Traceback" not in first.stderr, first.stdout + first.stderr
+    outcome = summary(first)
+    assert all(outcome[name].startswith("changed: ") for name in names[:8]), outcome
+    assert outcome["a8"].startswith("unreachable: ") and outcome["a9"].startswith("unreachable: "), outcome
+    assert f"127.0.0.1:{hosts[8].ssh_port}" in outcome["a8"] and "\n" not in outcome["a8"]
+    assert first.stdout.splitlines()[-1].startswith("10 hosts: 8 changed, 0 unchanged, 0 failed, 2 unreachable in ")
+    assert "harmony: error: 2 of 10 host(s) unreachable: a8, a9" in first.stderr, first.stderr
+    found = nodes(harmony)
+    assert set(found) == set(names[:8]) and all(ready(node) for node in found.values())
+
+    # status: a line for each host down, a count for the eight healthy; exit 1 (a host unreachable).
+    state = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                    "--kubeconfig-server", hosts[0].api_url)
+    assert state.returncode == 1 and "Traceback" not in state.stderr, state.stdout + state.stderr
+    lines = state.stdout.splitlines()
+    assert lines[0] == "cluster 'harmony': API ready" and len(lines) == 5, lines
+    assert lines[1].startswith("a8: unreachable: ") and lines[2].startswith("a9: unreachable: "), lines
+    assert lines[3] == f"8 hosts healthy ({NEW} on 8), not listed: harmony status --all lists every host"
+    assert lines[4].startswith("10 hosts: 8 healthy, 0 not healthy, 2 unreachable in "), lines
+
+    # --json lists every host all the same; a no-op up counts the two apart in its summary too.
+    listed = json.loads(harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                                "--kubeconfig-server", hosts[0].api_url, "--json").stdout)
+    assert [h["host"] for h in listed["hosts"]] == names and listed["exit"] == 1
+    assert listed["summary"] == {"hosts": 10, "healthy": 8, "not healthy": 0, "unreachable": 2}
+    again = harmony.up_cluster(inventory, hosts[0], "--json")
+    report = json.loads(again.stdout)
+    assert again.returncode == 1 and report["exit"] == 1 and not report["ok"], again.stdout + again.stderr
+    assert report["summary"] == {"hosts": 10, "changed": 0, "unchanged": 8, "failed": 0, "unreachable": 2}
+    assert {h["host"]: h["status"] for h in report["hosts"]}["a9"] == "unreachable"
