@@ -23,13 +23,15 @@ def report_status(flow: Flow) -> None:
 
     survey = cluster.survey(flow)
     name, rows = flow.request.name, survey.hosts
-    hosts = [report.HostReport(row["host"], health(flow, row), details=row) for row in rows]  # the notes say each
-    listed = [h for h in hosts if flow.request.every_host or len(hosts) <= FLEET or h.status != report.STATUS[0]]
+    hosts = [report.HostReport(row["host"], health(flow, row), details=row) for row in rows]  # the notes say them
+    every = flow.request.every_host or len(hosts) <= FLEET
+    healthy = [h.details for h in hosts if h.status == report.STATUS[0]]
     lines = [f"cluster '{name}': API {survey.api}"]
     lines += [f"{h.host}: " + (flow.runtime.status_line(h.details) if h.details["reachable"] else
-                               f"unreachable: {h.details['reason']}") for h in listed]
-    if len(listed) < len(hosts):
-        lines.append(folded([h.details for h in hosts if h not in listed]))
+                               f"unreachable: {h.details['reason']}") for h in hosts
+              if every or h.status != report.STATUS[0]]
+    if healthy and not every:
+        lines.append(folded(healthy))
     lines += [f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
               f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
               "inventory: add its host back, or remove it with kubectl delete node" for node in survey.unlisted]
