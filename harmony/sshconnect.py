@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 
 from paramiko import ProxyCommand, SSHException
 from pyinfra.connectors.ssh import SSHConnector
@@ -23,6 +24,21 @@ from pyinfra.connectors.sshuserclient import SSHClient
 
 from harmony import sshconfig
 from harmony.errors import BadInput
+
+
+# Every host of a run through a bastion logs in on the bastion's sshd, and a stock sshd drops
+# some of the connections beyond 10 not yet authenticated (OpenSSH's MaxStartups 10:30:100):
+# at most this many log in on one bastion at once, the others wait their turn, a login's few
+# round trips each. Half of sshd's 10: its count of a login ends a little after the client's
+# (at 10, 5 of 30 hosts were still dropped: tests/e2e/test_fleet.py), and others log in there
+# too. (gevent makes these semaphores its own: `harmony.verbs.command`.)
+BASTION_LOGINS = 5
+_logging_in: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def login_turn(hop: sshconfig.Endpoint) -> threading.BoundedSemaphore:
+    """The turn to log in on `hop`, shared by every host of the run that goes through it."""
+    return _logging_in.setdefault((hop.hostname, hop.port), threading.BoundedSemaphore(BASTION_LOGINS))
 
 
 class BastionError(SSHException):
@@ -106,12 +122,13 @@ class Connector(SSHConnector):
             login = {"key_filename": keys} if keys else {"pkey": base["pkey"]} if base.get("pkey") else {}
             agent = not login and base.get("allow_agent", True)
             try:
-                client.connect(
-                    hop.hostname, port=hop.port, username=hop.user, sock=sock, timeout=base.get("timeout"),
-                    allow_agent=agent, look_for_keys=agent and base.get("look_for_keys", True),
-                    _pyinfra_ssh_config_file=os.devnull,
-                    _pyinfra_ssh_strict_host_key_checking=base["_pyinfra_ssh_strict_host_key_checking"],
-                    _pyinfra_ssh_known_hosts_file=base["_pyinfra_ssh_known_hosts_file"], **login)
+                with login_turn(hop):
+                    client.connect(
+                        hop.hostname, port=hop.port, username=hop.user, sock=sock, timeout=base.get("timeout"),
+                        allow_agent=agent, look_for_keys=agent and base.get("look_for_keys", True),
+                        _pyinfra_ssh_config_file=os.devnull,
+                        _pyinfra_ssh_strict_host_key_checking=base["_pyinfra_ssh_strict_host_key_checking"],
+                        _pyinfra_ssh_known_hosts_file=base["_pyinfra_ssh_known_hosts_file"], **login)
             except Exception as error:
                 client.close()
                 self.close_hops()

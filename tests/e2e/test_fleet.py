@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.e2e import test_bastion
 from tests.e2e.conftest import NEW, write_inventory
 from tests.e2e.test_multi_node import nodes, ready, summary
+
+bastion_and_hidden = test_bastion.bastion_and_hidden  # the fixture: a bastion, and a host only it reaches
 
 
 def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_healthy(harmony, start_host, tmp_path):
@@ -53,3 +56,19 @@ def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_hea
     assert again.returncode == 1 and report["exit"] == 1 and not report["ok"], again.stdout + again.stderr
     assert report["summary"] == {"hosts": 10, "changed": 0, "unchanged": 8, "failed": 0, "unreachable": 2}
     assert {h["host"]: h["status"] for h in report["hosts"]}["a9"] == "unreachable"
+
+
+def test_thirty_hosts_through_one_bastion_all_log_in_past_its_sshds_maxstartups(harmony, bastion_and_hidden, tmp_path):
+    """A stock sshd drops some connections beyond 10 not yet authenticated (MaxStartups
+    10:30:100), and every host of a run through a bastion logs in on the bastion: 30 of them at
+    once (the default --parallel is more) must all get through. The 30 are one target under 30
+    names, its own sshd told to take them all, so that only the bastion's limit is tried."""
+    bastion, target = bastion_and_hidden
+    target.sh("echo 'MaxStartups 200' >> /etc/ssh/sshd_config && systemctl reload ssh")
+    way = {"ssh_hostname": target.ip, "ssh_port": 22, "ssh_bastion": f"root@127.0.0.1:{bastion.ssh_port}"}
+    inventory = write_inventory(tmp_path / "behind.py", servers={"h0": (target, way)},
+                                agents={f"h{i}": (target, way) for i in range(1, 30)})
+    state = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key), "--json")
+    report = json.loads(state.stdout)
+    assert report["summary"]["unreachable"] == 0, [(h["host"], h["reason"]) for h in report["hosts"] if h["reason"]]
+    assert report["summary"]["hosts"] == 30 and state.returncode == 0, state.stdout + state.stderr
