@@ -338,7 +338,9 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
                 try:
                     try:
                         connect_all(state)
-                    except PyinfraError:  # no host could be reached: each one's log says why
+                    except PyinfraError:
+                        # No host could be reached, or more than --fail-percent could not: each one's log
+                        # says why, and the others go on (the unreachable are counted apart, not towards it).
                         pass
                     state.set_stage(StateStage.Prepare)
                     yield state, log

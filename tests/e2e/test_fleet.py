@@ -24,8 +24,9 @@ def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_hea
     hosts[8].sh("systemctl stop ssh")  # a8: the host runs, its port is forwarded, no sshd answers
     hosts[9].kill()  # a9: powered off, its port closed
 
-    # Three hosts at once: the ten are worked through, and the rollout's turns still come.
-    first = harmony.up_cluster(inventory, hosts[0], "--parallel", "3")
+    # Three hosts at once: the ten are worked through, and the rollout's turns still come. The two
+    # left out count apart from the failed, also for --fail-percent (20% of the hosts are out).
+    first = harmony.up_cluster(inventory, hosts[0], "--parallel", "3", "--fail-percent", "10")
     assert first.returncode == 1 and "Traceback" not in first.stderr, first.stdout + first.stderr
     outcome = summary(first)
     assert all(outcome[name].startswith("changed: ") for name in names[:8]), outcome
