@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.e2e import test_bastion
 from tests.e2e.conftest import NEW, write_inventory
-from tests.e2e.test_multi_node import nodes, ready, summary
+from tests.e2e.test_multi_node import AGENT_UNIT, nodes, ready, summary
 
 bastion_and_hidden = test_bastion.bastion_and_hidden  # the fixture: a bastion, and a host only it reaches
 
@@ -37,27 +37,30 @@ def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_hea
     found = nodes(harmony)
     assert set(found) == set(names[:8]) and all(ready(node) for node in found.values())
 
-    # status: a line for each host down, a count for the eight healthy; exit 1 (a host unreachable).
+    # status: a line for each host not healthy (two down, one whose k3s stopped), a count for the
+    # seven healthy; exit 1 (a host unreachable).
+    hosts[1].stop(AGENT_UNIT)
     state = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                     "--kubeconfig-server", hosts[0].api_url)
     assert state.returncode == 1 and "Traceback" not in state.stderr, state.stdout + state.stderr
     lines = state.stdout.splitlines()
-    assert lines[0] == "cluster 'harmony': API ready" and len(lines) == 5, lines
-    assert lines[1].startswith("a8: unreachable: ") and lines[2].startswith("a9: unreachable: "), lines
-    assert lines[3] == f"8 hosts healthy ({NEW} on 8), not listed: harmony status --all lists every host"
-    assert lines[4].startswith("10 hosts: 8 healthy, 0 not healthy, 2 unreachable in "), lines
+    assert lines[0] == "cluster 'harmony': API ready" and len(lines) == 6, lines
+    assert lines[1].startswith(f"a1: agent, k3s {NEW}, {AGENT_UNIT} inactive, node a1 "), lines
+    assert lines[2].startswith("a8: unreachable: ") and lines[3].startswith("a9: unreachable: "), lines
+    assert lines[4] == f"7 hosts healthy ({NEW} on 7), not listed: harmony status --all lists every host"
+    assert lines[5].startswith("10 hosts: 7 healthy, 1 not healthy, 2 unreachable in "), lines
 
-    # --json lists every host all the same; a no-op up counts the two apart in its summary too.
+    # --json lists every host all the same; an up starts a1's k3s again, and counts the two apart.
     listed = json.loads(harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                                 "--kubeconfig-server", hosts[0].api_url, "--json").stdout)
     assert [h["host"] for h in listed["hosts"]] == names and listed["exit"] == 1
-    assert listed["summary"] == {"hosts": 10, "healthy": 8, "not healthy": 0, "unreachable": 2}
+    assert listed["summary"] == {"hosts": 10, "healthy": 7, "not healthy": 1, "unreachable": 2}
     again = harmony.up_cluster(inventory, hosts[0], "--json")
     report = json.loads(again.stdout)
     assert again.returncode == 1 and report["exit"] == 1 and not report["ok"], again.stdout + again.stderr
-    assert report["summary"] == {"hosts": 10, "changed": 0, "unchanged": 8, "failed": 0, "unreachable": 2}
+    assert report["summary"] == {"hosts": 10, "changed": 1, "unchanged": 7, "failed": 0, "unreachable": 2}
     assert {h["host"]: h["status"] for h in report["hosts"]}["a9"] == "unreachable"
-
+    assert hosts[1].is_active(AGENT_UNIT)
 
 def test_thirty_hosts_through_one_bastion_all_log_in_past_its_sshds_maxstartups(harmony, bastion_and_hidden, tmp_path):
     """A stock sshd drops some connections beyond 10 not yet authenticated (MaxStartups
