@@ -34,9 +34,11 @@ def plan_workloads(flow: Flow) -> None:
 def fail_where_up_would(flow: Flow) -> None:
     from harmony import report
 
-    refused = [h.host for h in flow.report.hosts if h.status not in report.PLAN[:2]]
+    refused = [h for h in flow.report.hosts if h.status not in report.PLAN[:2]]
     if refused:
-        raise RunFailed(f"{len(refused)} of {len(flow.hosts)} host(s) would fail: {', '.join(refused)}")
+        also = " or are unreachable" if any(h.status == report.UNREACHABLE for h in refused) else ""
+        raise RunFailed(f"{len(refused)} of {len(flow.hosts)} host(s) would fail{also}: "
+                        f"{report.some([h.host for h in refused])}")
 
 
 STEPS = (

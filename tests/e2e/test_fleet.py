@@ -50,7 +50,10 @@ def test_ten_hosts_with_two_down_the_other_eight_finish_and_status_folds_the_hea
     assert lines[4] == f"7 hosts healthy ({NEW} on 7), not listed: harmony status --all lists every host"
     assert lines[5].startswith("10 hosts: 7 healthy, 1 not healthy, 2 unreachable in "), lines
 
-    # --json lists every host all the same; an up starts a1's k3s again, and counts the two apart.
+    # --all and --json list every host all the same; an up starts a1's k3s again, and counts the two apart.
+    every = harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                    "--kubeconfig-server", hosts[0].api_url, "--all")
+    assert [line.split(":")[0] for line in every.stdout.splitlines()[1:-1]] == names, every.stdout
     listed = json.loads(harmony("status", str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                                 "--kubeconfig-server", hosts[0].api_url, "--json").stdout)
     assert [h["host"] for h in listed["hosts"]] == names and listed["exit"] == 1

@@ -42,6 +42,7 @@ def test_an_unreachable_agent_is_left_out_and_the_others_finish_their_upgrade(ha
     assert plan.returncode == 1 and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
     planned = summary(plan)
     assert planned["a2"].startswith("unreachable: ") and f":{agent2.ssh_port}" in planned["a2"]
+    assert "1 of 3 host(s) would fail or are unreachable: a2" in plan.stderr, plan.stderr
     assert f"Install k3s {NEW} (from {OLD})" in planned["s1"] and "Write config.yaml" in planned["a1"]
 
     result = harmony.up_cluster(inventory, server, version=NEW)
