@@ -19,6 +19,7 @@ class ListedNode:
     ready: bool
     roles: tuple[str, ...]
     version: str
+    address: str = ""  # its InternalIP, where its host may be reached
 
 
 def core_api(kubeconfig: dict):
@@ -42,6 +43,8 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
                 key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/")
             )),
             version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
+            address=next((a.get("address", "") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
+                         ""),
         ))
     return nodes
 
