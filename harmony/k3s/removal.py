@@ -52,10 +52,64 @@ def steps(node: Leaving) -> list[str]:
     return said + [f"uninstall k3s from {node.node} (at {where(node)})"]
 
 
+def node_of(row: dict, address: str, nodes: list) -> str:
+    """The node an inventory host is (its status row, `harmony.steps.cluster.survey`): the one
+    its fact names (k3s_node_name, else its host name); for a host that did not answer, the
+    node named as the host, or at its SSH `address`; "" where none is."""
+    if row.get("node"):
+        return row["node"]
+    return next((n.name for n in nodes if n.name == row["host"].lower() or (address and n.address == address)), "")
+
+
+def chosen(rows: list[dict], nodes: list, named: tuple[str, ...] = ()) -> list[Leaving]:
+    """The nodes that leave, in order: the `named` hosts' (harmony remove), else the nodes no
+    host of the inventory is (pruning). `rows`: each host's status row, its node resolved
+    (`node_of`); `nodes`: the API's."""
+    by_name = {n.name: n for n in nodes}
+    if named:
+        node = {row["host"]: row.get("node") or "" for row in rows}
+        return ordered([Leaving(node[h] or h, "etcd" in getattr(by_name.get(node[h]), "roles", ()), host=h,
+                                listed=node[h] in by_name) for h in named])
+    kept = {row.get("node") for row in rows}
+    return ordered([Leaving(n.name, "etcd" in n.roles, address=n.address) for n in nodes if n.name not in kept])
+
+
+def pruning_refusal(rows: list[dict]) -> str | None:
+    """Why no node may be pruned: a host of the inventory whose node is unknown (it did not
+    answer, and no node has its name or address) might be any node the API lists."""
+    unknown = [row["host"] for row in rows if not row.get("node")]
+    if not unknown:
+        return None
+    return (f"cannot tell which nodes no host is: {', '.join(unknown)} did not answer, and no node has its name "
+            "or address (set its k3s_node_name, or bring it back)")
+
+
+def members_up(rows: list[dict], nodes: list) -> tuple[set[str], dict[str, str]]:
+    """Which nodes are up, and how each other one is down: an inventory host's node by its
+    status row (`harmony.steps.cluster.survey`: unreachable, k3s stopped) and its Ready
+    condition; another's by its Ready condition alone. `nodes`: the API's
+    (`harmony.readiness.ListedNode`)."""
+    row_of = {row.get("node"): row for row in rows}
+    up, why = set(), {}
+    for node in nodes:
+        row = row_of.get(node.name)
+        if row is not None and not row["reachable"]:
+            why[node.name] = "unreachable"
+        elif row is not None and not row.get("active"):
+            why[node.name] = "stopped"
+        elif not node.ready:
+            why[node.name] = "not Ready"
+        else:
+            up.add(node.name)
+    return up, why
+
+
 def quorum_refusal(members: list[str], up: set[str], down_why: dict[str, str], leaving: list[str]) -> str | None:
     """Why the servers `leaving` (in order) must not leave, in one line with the arithmetic, or
     None where each keeps etcd's quorum. `members`: the etcd members (node names); `up`: those
     up; `down_why`: how each other one is down ("unreachable", "stopped")."""
+    if not leaving:
+        return None  # agents leave whatever etcd's state
     remaining = list(members)
     alive = {m for m in members if m in up}
     if remaining and len(alive) < quorum(len(remaining)):

@@ -82,19 +82,13 @@ def _plan(flow: Flow, named: bool) -> None:
                             "harmony remove needs it to take nodes out; run harmony up first")
         flow.plan_notes.append("prune: the cluster's API does not answer yet: no node to prune")
         return
-    by_name = {n.name: n for n in nodes}
-    if named:
-        node_of = {row["host"]: row.get("node") or "" for row in rows}
-        leaving = [removal.Leaving(node_of[name] or name, "etcd" in getattr(by_name.get(node_of[name]), "roles", ()),
-                                   host=name, listed=node_of[name] in by_name)
-                   for name in flow.request.remove]
-    else:
-        kept = {row.get("node") for row in rows}
-        leaving = [removal.Leaving(n.name, "etcd" in n.roles, address=n.address) for n in nodes if n.name not in kept]
-    leaving = removal.ordered(leaving)
-    up, down_why = _members_up(rows, nodes)
-    refusal = removal.quorum_refusal([n.name for n in nodes if "etcd" in n.roles], up, down_why,
-                                     [n.node for n in leaving if n.server])
+    data = {h.name: h.data for h in flow.hosts}
+    for row in rows:
+        row["node"] = removal.node_of(row, data[row["host"]].get("ssh_hostname") or row["host"], nodes)
+    leaving = removal.chosen(rows, nodes, flow.request.remove)
+    up, down_why = removal.members_up(rows, nodes)
+    refusal = (None if named else removal.pruning_refusal(rows)) or removal.quorum_refusal(
+        [n.name for n in nodes if "etcd" in n.roles], up, down_why, [n.node for n in leaving if n.server])
     if refusal:
         raise RunFailed(f"{refusal}: nothing was changed")
     flow.leaving, flow.config = leaving, config
@@ -110,24 +104,6 @@ def _survey(flow: Flow) -> tuple[list[dict], list, dict | None]:
     staying = {row["host"] for row in rows if row.get("active") and row["host"] not in flow.request.remove}
     config = cluster.answering(flow, staying)
     return rows, readiness.list_nodes(config) if config else [], config
-
-
-def _members_up(rows: list[dict], nodes: list) -> tuple[set[str], dict[str, str]]:
-    """The etcd members (servers' nodes) up, and how each other one is down: an inventory
-    host's by its fact (unreachable, k3s stopped) and its node; another's by its node."""
-    row_of = {row.get("node"): row for row in rows}
-    up, why = set(), {}
-    for node in nodes:
-        row = row_of.get(node.name)
-        if row is not None and not row["reachable"]:
-            why[node.name] = "unreachable"
-        elif row is not None and not row.get("active"):
-            why[node.name] = "stopped"
-        elif not node.ready:
-            why[node.name] = "not Ready"
-        else:
-            up.add(node.name)
-    return up, why
 
 
 def prune(flow: Flow) -> None:

@@ -78,3 +78,14 @@ def test_an_agent_and_a_server_left_out_of_the_inventory_are_pruned_only_while_e
     assert summary(again) == {} and "left the cluster" not in again.stdout
     assert "2 hosts: 0 changed, 2 unchanged, 0 failed" in again.stdout
     assert [s.started_at() for s in (s1, s2)] == started
+
+    # harmony remove: the named hosts of the target, reached as the inventory reaches them.
+    login = ("--ssh-user", "root", "--ssh-key", str(harmony.ssh_key), "--kubeconfig-server", s1.api_url)
+    unknown = harmony("remove", str(kept), "s9", *login, "--yes")
+    assert unknown.returncode == 2 and "s9: not a host of inventory" in unknown.stderr, unknown.stderr
+    removed = harmony("remove", str(kept), "s2", *login, "--yes", "--json")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    report = json.loads(removed.stdout)
+    assert [(h["host"], h["status"], h["uninstalled"]) for h in report["hosts"]] == [("s2", "removed", True)]
+    assert set(nodes(harmony)) == {name[s1.name]} and members(s1) == [member_of(s1)]
+    assert not s2.exists("/usr/local/bin/k3s") and s1.started_at() == started[0]
