@@ -52,6 +52,19 @@ follows the parts of the real program's contract that harmony depends on (see do
   certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
   certificate, CertificateExpirationWarning events.
 
+- embedded etcd's members (`Members`): the cluster-init server keeps the list; each server names
+  its member once (db/etcd/name, its host name and 8 hex digits, as k3s's setName); `/db/info`
+  serves the list to a server's token (`server:<secret>`, k3s's `k3s:server` role) as the
+  supervisor does; a joining server reads it there and adds itself (a stand-in POST for etcd's
+  MemberAdd); one that was a member and is no longer listed fails at start as k3s's etcd Test
+  does. A server's Node carries the etcd member controller's annotations
+  (etcd.k3s.cattle.io/node-name, node-address) and its finalizer (wrangler's OnRemove): a DELETE
+  of it leaves it with a deletionTimestamp about a second, then its member is removed and the
+  Node goes (an agent's goes at once); a removed member's k3s exits within a second ("etcd
+  stopped"), as etcd stops a member its peers say was removed. Not modelled: quorum (the list
+  changes whatever the members' state), learners, removing the cluster-init server (it holds
+  the list), the etcd.k3s.cattle.io/remove annotation, newer k3s's tombstone rejoin.
+
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
 """
