@@ -89,6 +89,7 @@ class Flow:
     # removal.plan_pruning, removal.plan_removal
     leaving: list = field(default_factory=list)  # the nodes to take out (harmony.k3s.removal.Leaving), in order
     plan_notes: list[str] = field(default_factory=list)  # what the plan says besides the hosts' steps
+    plan_extra: dict = field(default_factory=dict)  # the same, in the plan's JSON
     # cluster.wait_for_nodes
     config: dict | None = None  # the cluster's kubeconfig
     nodes: list = field(default_factory=list)  # its nodes, Ready

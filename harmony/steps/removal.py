@@ -22,7 +22,7 @@ from harmony.steps import Flow, cluster
 if TYPE_CHECKING:
     from harmony.k3s.removal import Leaving
 
-LEAVING_GROUP = "k3s_leaving"  # the inventory group of the hosts whose k3s is uninstalled
+LEAVING_GROUP = "leaving"  # the inventory group of the hosts whose k3s is uninstalled
 
 
 def pruning(flow: Flow) -> bool:
@@ -93,6 +93,8 @@ def _plan(flow: Flow, named: bool) -> None:
         raise RunFailed(f"{refusal}: nothing was changed")
     flow.leaving, flow.config = leaving, config
     flow.plan_notes += [f"node {n.node} would leave the cluster: {'; '.join(removal.steps(n))}" for n in leaving]
+    flow.plan_extra["nodes_leaving"] = [{"node": n.node, "server": n.server, "steps": removal.steps(n)}
+                                        for n in leaving]
 
 
 def _survey(flow: Flow) -> tuple[list[dict], list, dict | None]:

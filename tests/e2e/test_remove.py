@@ -53,13 +53,14 @@ def test_an_agent_and_a_server_left_out_of_the_inventory_are_pruned_only_while_e
     s2.sh("systemctl start k3s")
 
     plan = harmony("plan", str(kept), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
-                   *harmony.release_args(), "--kubeconfig-server", s1.api_url, "--prune-nodes")
+                   *harmony.release_args(), "--kubeconfig-server", s1.api_url, "--prune-nodes", "--json")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert (f"node {name[agent.name]} would leave the cluster: drain node {name[agent.name]}; delete node {name[agent.name]} "
-            f"from the API; uninstall k3s from {name[agent.name]} (at {agent.ip}, its node's address)") in plan.stdout
-    assert (f"node {name[s3.name]} would leave the cluster: drain node {name[s3.name]}; delete node {name[s3.name]} from the "
-            f"API; remove {name[s3.name]}'s etcd member; uninstall k3s from {name[s3.name]}") in plan.stdout
-    assert plan.stdout.index(name[agent.name]) < plan.stdout.index(f"node {name[s3.name]}")  # agents first
+    a1, n3 = name[agent.name], name[s3.name]
+    assert [(n["node"], n["steps"]) for n in json.loads(plan.stdout)["nodes_leaving"]] == [  # agents first
+        (a1, [f"drain node {a1}", f"delete node {a1} from the API",
+              f"uninstall k3s from {a1} (at {agent.ip}, its node's address)"]),
+        (n3, [f"drain node {n3}", f"delete node {n3} from the API", f"remove {n3}'s etcd member",
+              f"uninstall k3s from {n3} (at {s3.ip}, its node's address)"])]
 
     started = [s.started_at() for s in (s1, s2)]
     pruned = harmony.up_cluster(kept, s1, "--prune-nodes")
