@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harmony import report as reports
-from harmony.errors import BadInput, RunFailed
+from harmony.errors import BadInput, HarmonyError, RunFailed
 from harmony.steps import Flow, cluster
 
 if TYPE_CHECKING:
@@ -117,12 +117,14 @@ def prune(flow: Flow) -> None:
 def remove(flow: Flow) -> None:
     """`harmony remove`: the named hosts' nodes leave; a host each in the report."""
     flow.report = rep = reports.Report("remove", flow.request.name, [], reports.DOWN, started=flow.started)
-    outcomes = _take_out(flow, rep)
-    rep.hosts = [reports.HostReport(o["host"], reports.DOWN[0] if o["changed"] else reports.DOWN[1],
-                                    details=o) for o in outcomes]
+    try:
+        _take_out(flow, rep)
+    finally:  # also where a node's turn failed: the report says what was done before
+        rep.hosts = [reports.HostReport(o["host"], reports.DOWN[0] if o["changed"] else reports.DOWN[1],
+                                        details=o) for o in rep.extra["removed_nodes"]]
 
 
-def _take_out(flow: Flow, rep: reports.Report) -> list[dict]:
+def _take_out(flow: Flow, rep: reports.Report) -> None:
     """Each node of `flow.leaving` in turn: drained, deleted, gone, uninstalled. A failure stops
     the nodes after it (the report says what was done), as a failed restart stops a rollout."""
     from harmony import stopping
@@ -136,13 +138,18 @@ def _take_out(flow: Flow, rep: reports.Report) -> list[dict]:
                        "changed": node.listed}
             outcomes.append(outcome)
             if node.listed:
-                _leave_api(flow.config, node, drain_timeout, flow.request.wait_timeout)
+                try:
+                    _leave_api(flow.config, node, drain_timeout, flow.request.wait_timeout)
+                except HarmonyError:
+                    raise
+                except Exception as error:  # the API's or the connection's: said in a line, as a host's failure
+                    raise RunFailed(f"node {node.node}: the API failed while it left the cluster "
+                                    f"({type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]})") from None
             uninstalled, why = _uninstall(flow, node)
             outcome.update(uninstalled=uninstalled, changed=outcome["changed"] or uninstalled)
             rep.notes.append(_said(node, uninstalled, why))
             if why:
                 outcome["reason"] = why
-    return outcomes
 
 
 def _leave_api(config: dict, node: Leaving, drain_timeout: float, timeout: float) -> None:
