@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from harmony import project
+from harmony.errors import BadInput
 from harmony.k3s.removal import Leaving, chosen, members_up, node_of, ordered, pruning_refusal, quorum_refusal, steps
 from harmony.readiness import ListedNode
 
@@ -102,3 +106,10 @@ def test_a_member_is_up_where_its_host_answers_runs_k3s_and_its_node_is_ready():
     nodes = NODES[:3] + [node("n4", ["etcd"], ready=False)]
     rows = [row("s1", "n1"), row("s2", "n2", active=False), row("s3", "n3", reachable=False)]
     assert members_up(rows, nodes) == ({"n1"}, {"n2": "stopped", "n3": "unreachable", "n4": "not Ready"})
+
+
+def test_harmony_yaml_prunes_with_cluster_k3s_prune_nodes_and_refuses_another_value(tmp_path):
+    path = tmp_path / "harmony.yaml"
+    assert project.parse("cluster:\n  k3s:\n    prune_nodes: true\n", path).data == {"k3s_prune_nodes": True}
+    with pytest.raises(BadInput, match="cluster.k3s.prune_nodes: must be true or false"):
+        project.parse("cluster:\n  k3s:\n    prune_nodes: prune\n", path)
