@@ -26,6 +26,7 @@ class ListedNode:
     roles: tuple[str, ...]
     version: str
     etcd_voter: dict | None = None  # its EtcdIsVoter condition, where k3s set one
+    address: str = ""  # its InternalIP, where its host may be reached
 
 
 def etcd_problem(node: ListedNode) -> str:
@@ -58,6 +59,8 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
             )),
             version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
             etcd_voter=next((c for c in status.get("conditions") or [] if c.get("type") == ETCD_VOTER), None),
+            address=next((a.get("address", "") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
+                         ""),
         ))
     return nodes
 

@@ -55,6 +55,7 @@ class Request:
     whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
     every_host: bool = False  # status: list every host of a fleet, the healthy ones too
     confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
+    remove: tuple[str, ...] = ()  # remove: the hosts whose nodes leave the cluster
 
 
 @dataclass
@@ -86,6 +87,10 @@ class Flow:
     # hosts.run_hosts, hosts.plan_hosts
     result: RunResult | None = None
     report: reports.Report | None = None  # printed when the verb ends, also when it fails
+    # removal.plan_pruning, removal.plan_removal
+    leaving: list = field(default_factory=list)  # the nodes to take out (harmony.k3s.removal.Leaving), in order
+    plan_notes: list[str] = field(default_factory=list)  # what the plan says besides the hosts' steps
+    plan_extra: dict = field(default_factory=dict)  # the same, in the plan's JSON
     # cluster.wait_for_nodes
     config: dict | None = None  # the cluster's kubeconfig
     nodes: list = field(default_factory=list)  # its nodes, Ready

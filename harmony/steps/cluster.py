@@ -98,8 +98,8 @@ def survey(flow: Flow) -> Survey:
             row["reason"] = reasons.get(host.name, "no answer")
         row.update(chosen.status_row(host, fact, nodes, request.name, flow.settings))
         rows.append(row)
-    unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready}
-                for n in nodes.values()]
+    unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready,
+                 "address": n.address} for n in nodes.values()]
     return Survey(state, rows, unlisted)
 
 

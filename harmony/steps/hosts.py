@@ -71,7 +71,8 @@ def plan_report(flow: Flow) -> reports.Report:
             hosts.append(outcome.report(reports.PLAN))
     return reports.Report("plan", flow.request.name, hosts, reports.PLAN, phases=flow.result.phase_counts(),
                           started=flow.started, ok=all(h.status in reports.PLAN[:2] for h in hosts),
-                          stop=flow.result.stopped)
+                          stop=flow.result.stopped, notes=list(flow.plan_notes),
+                          extra=dict(flow.plan_extra))
 
 
 def confirm(flow: Flow) -> None:

@@ -78,6 +78,12 @@ CERT_OPTION = [click.option(
     "--cert-days", "k3s_cert_days", type=click.IntRange(1, 3650), metavar="N",
     help="List a node whose earliest k3s certificate expires within N days (default 30; data k3s_cert_days).")]
 
+PRUNE_OPTION = [click.option(
+    "--prune-nodes", "k3s_prune_nodes", is_flag=True, default=None,
+    help="Take out of the cluster the nodes no host of TARGET is (drained, deleted, a server's etcd member "
+         "removed if etcd keeps its quorum, k3s uninstalled where its host is reached at its node's address); "
+         "data k3s_prune_nodes. Never by default.")]
+
 PROJECT_OPTION = [click.option(
     "-f", "--file", "project_file", metavar="FILE", type=click.Path(dir_okay=False),
     help="The project file (default: the nearest harmony.yaml, from here up to the repository's root). "
@@ -242,6 +248,7 @@ def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig
         adopt=extra.get("adopt", False),
         whole_cluster=extra.get("whole_cluster", False),
         every_host=extra.get("every_host", False),
+        remove=tuple(extra.get("remove", ())),
     )
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
+from harmony.steps import Flow, cluster, hosts, images, perform, prepare, removal, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
-                                   RELEASE_OPTIONS, TARGET, build_request, handles_errors, with_options)
+                                   PRUNE_OPTION, RELEASE_OPTIONS, TARGET, build_request, handles_errors, with_options)
 
 
 def plan_workloads(flow: Flow) -> None:
@@ -46,6 +46,7 @@ STEPS = (
     prepare.choose_runtime,
     images.check_builds,
     prepare.resolve,
+    removal.plan_pruning,
     hosts.plan_hosts,
     plan_workloads,
     fail_where_up_would,
@@ -54,7 +55,7 @@ STEPS = (
 
 @click.command()
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, ADOPT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, PRUNE_OPTION, ADOPT_OPTION, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""

@@ -8,10 +8,10 @@ import functools
 import click
 
 from harmony.errors import BadInput, RunFailed
-from harmony.steps import Flow, cluster, hosts, images, perform, prepare, workloads
+from harmony.steps import Flow, cluster, hosts, images, perform, prepare, removal, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
-                                   RELEASE_OPTIONS, TARGET, UP_OPTIONS, ask, build_request, handles_errors,
-                                   require_terminal, with_options)
+                                   PRUNE_OPTION, RELEASE_OPTIONS, TARGET, UP_OPTIONS, ask, build_request,
+                                   handles_errors, require_terminal, with_options)
 
 
 def say_nodes(flow: Flow) -> None:
@@ -58,11 +58,13 @@ STEPS = (
     prepare.choose_runtime,
     images.check_builds,
     prepare.resolve,
+    removal.plan_pruning,
     hosts.confirm,
     hosts.run_hosts,
     cluster.wait_for_nodes,
     say_nodes,
     hosts.require_every_host,
+    removal.prune,
     images.ship_images,
     apply_workloads,
 )
@@ -88,7 +90,8 @@ def run(request, watch: bool = False) -> int:
 
 @click.command(short_help="Install or converge k3s on TARGET and run the workloads.")
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS, ADOPT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS, PRUNE_OPTION, ADOPT_OPTION,
+              JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @click.option("--watch", is_flag=True,
               help="In a project, once up: watch its images' contexts, its workloads' files and harmony.yaml, and "

@@ -59,6 +59,19 @@ follows the parts of the real program's contract that harmony depends on (see do
   certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
   certificate, CertificateExpirationWarning events.
 
+- embedded etcd's members (`Members`): the cluster-init server keeps the list; each server names
+  its member once (db/etcd/name, its host name and 8 hex digits, as k3s's setName); `/db/info`
+  serves the list to a server's token (`server:<secret>`, k3s's `k3s:server` role) as the
+  supervisor does; a joining server reads it there and adds itself (a stand-in POST for etcd's
+  MemberAdd); one that was a member and is no longer listed fails at start as k3s's etcd Test
+  does. A server's Node carries the etcd member controller's annotations
+  (etcd.k3s.cattle.io/node-name, node-address) and its finalizer (wrangler's OnRemove): a DELETE
+  of it leaves it with a deletionTimestamp about a second, then its member is removed and the
+  Node goes (an agent's goes at once); a removed member's k3s exits within a second ("etcd
+  stopped"), as etcd stops a member its peers say was removed. Not modelled: quorum (the list
+  changes whatever the members' state), learners, removing the cluster-init server (it holds
+  the list), the etcd.k3s.cattle.io/remove annotation, newer k3s's tombstone rejoin.
+
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
 """
@@ -534,6 +547,8 @@ class Registry:
         with self.lock:
             nodes = self.load()
             old = nodes.get(node["name"], {})
+            if old.get("deleting"):  # a node being deleted is not registered again
+                return
             node["created"] = old.get("created", node["created"])
             node["unschedulable"] = old.get("unschedulable", False)
             if "etcd" in old:
@@ -564,6 +579,28 @@ class Registry:
                 nodes[name]["etcd"] = {**new, "lastHeartbeatTime": now, "lastTransitionTime": now}
                 self._save(nodes)
 
+    def delete(self, name: str) -> dict | None:
+        """A node's deletion: an agent's node goes at once; a server's etcd node is kept,
+        `deleting`, while its finalizer runs (k3s's etcd member controller, `Members`)."""
+        with self.lock:
+            nodes = self.load()
+            node = nodes.get(name)
+            if node is None:
+                return None
+            if node.get("etcd_member"):
+                node["deleting"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            else:
+                del nodes[name]
+            self._save(nodes)
+            return node
+
+    def forget(self, name: str) -> None:
+        """The node's object gone, its finalizer done."""
+        with self.lock:
+            nodes = self.load()
+            nodes.pop(name, None)
+            self._save(nodes)
+
     def _save(self, nodes: dict) -> None:
         tmp = f"{self.path}.tmp"
         with open(tmp, "w") as f:
@@ -593,6 +630,103 @@ class Pods:
             with open(self.path, "w") as f:
                 json.dump(kept, f)
             return len(kept) < len(pods)
+
+
+# ---------------------------------------------------------------- embedded etcd's members
+
+
+# What k3s's etcd member controller (pkg/etcd/member_controller.go) keeps on a server's Node: its
+# member's name and address, and (wrangler's OnRemove) a finalizer that removes the member when
+# the Node is deleted, before the Node goes.
+ETCD_NAME_ANNOTATION = "etcd.k3s.cattle.io/node-name"
+ETCD_ADDRESS_ANNOTATION = "etcd.k3s.cattle.io/node-address"
+ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
+FINALIZER_SECONDS = 1.0  # the controller's turn: the Node stays, deleting, this long at least
+
+
+class Members:
+    """etcd's member list, kept by the server that started the cluster (cluster-init) in a
+    JSON file under its data dir; every server's /db/info serves it, as `MemberList` through
+    any member answers the same."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def load(self) -> list[dict]:
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            return json.load(f)
+
+    def add(self, member: dict) -> None:
+        """MemberAdd: a member of the same name and peer URL is not added twice."""
+        with self.lock:
+            members = [m for m in self.load() if m["name"] != member["name"]]
+            self._save(members + [member])
+
+    def remove(self, name: str) -> None:
+        """MemberRemove, as k3s's removePeer asks it by the member's name."""
+        with self.lock:
+            self._save([m for m in self.load() if m["name"] != name])
+
+    def _save(self, members: list[dict]) -> None:
+        write_private(self.path, json.dumps(members))
+
+
+def etcd_member(data_dir: str, address: str) -> tuple[dict, bool]:
+    """This server's member, named as k3s names it once and keeps in db/etcd/name (its host
+    name and 8 random hex digits), and whether it was a member before this start."""
+    name_file = f"{data_dir}/server/db/etcd/name"
+    existing = os.path.exists(name_file)
+    if not existing:
+        write_private(name_file, f"{socket.gethostname().split('.')[0]}-{secrets.token_hex(4)}")
+    with open(name_file) as f:
+        name = f.read().strip()
+    return {"ID": int(hashlib.sha256(name.encode()).hexdigest()[:15], 16), "name": name,
+            "peerURLs": [f"https://{address}:2380"], "clientURLs": [f"https://{address}:2379"]}, existing
+
+
+def server_request(server: str, token: str, path: str, body: dict | None = None):
+    """A request to a server's supervisor port as a server (the `server` user of its token),
+    as a joining server makes: /db/info, and the stand-in's stand-in for etcd's MemberAdd."""
+    context = ssl.create_default_context(cadata=fetch_trusted_ca(server, token).decode())
+    context.check_hostname = False
+    auth = base64.b64encode(f"server:{secret_of(token)}".encode()).decode()
+    request = urllib.request.Request(f"{server}{path}", data=None if body is None else json.dumps(body).encode(),
+                                     method="GET" if body is None else "POST",
+                                     headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        return json.load(response)
+
+
+def join_etcd(server: str, token: str, member: dict, existing: bool) -> None:
+    """k3s's etcd join: the members from the server's /db/info; a new server adds itself
+    (MemberAddAsLearner, promoted at once here); one that was a member and is no longer in the
+    list fails as k3s's etcd Test does."""
+    names = [m["name"] for m in server_request(server, token, "/db/info")["members"]]
+    if member["name"] in names:
+        return
+    if existing:
+        fail(f"this server is a not a member of the etcd cluster. Found {names}, expect: "
+             f"{member['name']}={member['peerURLs'][0]}")
+    log(f"Adding {member['peerURLs'][0]} to etcd cluster {names}")
+    server_request(server, token, "/v1-k3s/standin-etcd-member-add", member)
+
+
+def stop_when_removed(server: str, token: str, name: str) -> None:
+    """A removed member's etcd stops itself ("the member has been permanently removed from the
+    cluster"), and k3s exits with it. Its peers tell it at once; the stand-in asks every second."""
+    while True:
+        time.sleep(1)
+        try:
+            names = [m["name"] for m in server_request(server, token, "/db/info")["members"]]
+        except (OSError, ValueError, SystemExit):
+            continue
+        if name not in names:
+            print('level=fatal msg="etcd stopped: the member has been permanently removed from the cluster"',
+                  file=sys.stderr, flush=True)
+            os._exit(1)
 
 
 def node_record(config: dict, roles: list[str]) -> dict:
@@ -718,7 +852,11 @@ def node_object(node: dict) -> dict:
         "kind": "Node",
         "apiVersion": "v1",
         "metadata": {"name": node["name"], "uid": node["uid"],
-                     "creationTimestamp": node["created"], "labels": labels},
+                     "creationTimestamp": node["created"], "labels": labels,
+                     **({"annotations": {ETCD_NAME_ANNOTATION: node["etcd_member"],
+                                         ETCD_ADDRESS_ANNOTATION: node["address"]},
+                         "finalizers": [ETCD_FINALIZER]} if node.get("etcd_member") else {}),
+                     **({"deletionTimestamp": node["deleting"]} if node.get("deleting") else {})},
         "spec": {**({"taints": taints} if taints else {}),
                  **({"unschedulable": True} if node.get("unschedulable") else {})},
         "status": {
@@ -772,6 +910,8 @@ class Api(BaseHTTPRequestHandler):
     secret: str
     tls_dir: str
     etcd: bool
+    members: Members | None  # the cluster's member list, on the server that started it
+    join: tuple[str, str] | None  # a joined server's server and token: its /db/info is theirs
 
     def log_message(self, format, *args):  # noqa: A002 - keep the journal quiet
         pass
@@ -797,6 +937,11 @@ class Api(BaseHTTPRequestHandler):
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         return user in ("node", "server") and secrets.compare_digest(password, self.secret)
 
+    def server_authenticated(self) -> bool:
+        """As a server (k3s's `k3s:server` role): what /db/info and the server bootstrap ask."""
+        return self.node_authenticated() and base64.b64decode(
+            self.headers["Authorization"][6:]).decode().startswith("server:")
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/cacerts":
@@ -807,6 +952,8 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(200, b"ok", "text/plain")
         if path == "/v1-k3s/server-bootstrap":
             return self.server_bootstrap()
+        if path == "/db/info":
+            return self.db_info()
         if path == "/version":
             minor = VERSION.lstrip("v").split(".")[1]
             return self.reply(200, {"major": "1", "minor": minor, "gitVersion": VERSION,
@@ -830,6 +977,7 @@ class Api(BaseHTTPRequestHandler):
             for node in nodes:
                 if node["name"] == name:
                     return self.reply(200, node_object(node))
+            return self.reply(404, not_found(path))
         if path == "/api/v1/pods":
             query = urllib.parse.parse_qs(self.path.partition("?")[2])
             selector = (query.get("fieldSelector") or [""])[0]
@@ -857,7 +1005,43 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(code, "".join(json.dumps(event) + "\n" for event in reply).encode())
         return self.reply(code, reply, warnings=warnings)
 
-    do_PUT = do_DELETE = objects_api
+    do_PUT = objects_api
+
+    def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
+        """A node's deletion, as the API server does it: an object with finalizers stays, its
+        deletionTimestamp set, until they are done; a server's (k3s's etcd member controller's
+        finalizer) once its etcd member is removed. Other objects are the object store's."""
+        path = self.path.split("?", 1)[0]
+        if not path.startswith("/api/v1/nodes/"):
+            return self.objects_api()
+        if not self.authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        name = path.rsplit("/", 1)[1]
+        node = self.registry.delete(name)
+        if node is None:
+            return self.reply(404, not_found(path))
+        log(f"node {name} deleted")
+        if node.get("etcd_member") and self.members is not None:
+            threading.Thread(target=self.remove_member, args=(node,), daemon=True).start()
+        return self.reply(200, node_object(node))
+
+    def remove_member(self, node: dict) -> None:
+        """The finalizer's work: the node's etcd member removed, then the node gone."""
+        time.sleep(FINALIZER_SECONDS)
+        log(f"Removing etcd member {node['name']} from cluster")
+        self.members.remove(node["etcd_member"])
+        self.registry.forget(node["name"])
+
+    def db_info(self) -> None:
+        """etcd's members (`{"members": [...]}`), for a server only, as k3s's supervisor serves them."""
+        if not self.server_authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        if self.members is not None:
+            return self.reply(200, {"members": self.members.load()})
+        if self.join is None:
+            return self.reply(404, not_found("/db/info"))  # no embedded etcd: no route
+        return self.reply(200, server_request(*self.join, "/db/info"))
 
     def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
         """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal;
@@ -899,6 +1083,14 @@ class Api(BaseHTTPRequestHandler):
                 return self.reply(404, not_found(self.path))
             log(f"pod {parts[3]}/{parts[5]} evicted")
             return self.reply(201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})
+        if self.path == "/v1-k3s/standin-etcd-member-add":  # etcd's MemberAdd, through any member
+            if not self.server_authenticated() or (self.members is None and self.join is None):
+                return self.reply(401, {"message": "Unauthorized"})
+            member = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            if self.members is None:
+                return self.reply(200, server_request(*self.join, self.path, member))
+            self.members.add(member)
+            return self.reply(200, {"added": True})
         if self.path != "/v1-k3s/register":
             return self.objects_api()
         if not self.node_authenticated():
@@ -932,7 +1124,8 @@ def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
         write_private(f"{tls_dir}/{name}", files[name])
 
 
-def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str, etcd: bool) -> None:
+def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str, etcd: bool,
+          members: Members | None, join: tuple[str, str] | None) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{tls_dir}/serving-kube-apiserver.crt", f"{tls_dir}/serving-kube-apiserver.key")
     context.load_verify_locations(f"{tls_dir}/client-ca.crt")
@@ -943,7 +1136,8 @@ def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret:
                           lambda: [{"labels": node_object(n)["metadata"]["labels"], "images": n.get("images", []),
                                     "no_registry": n.get("no_registry", False)} for n in registry.load().values()])
     handler = type("BoundApi", (Api,), {"registry": registry, "pods": pods, "store": store, "ca_pem": ca_pem,
-                                        "secret": secret, "tls_dir": tls_dir, "etcd": etcd})
+                                        "secret": secret, "tls_dir": tls_dir, "etcd": etcd, "members": members,
+                                        "join": join})
     address = (str(config.get("bind-address", "0.0.0.0")), int(config.get("https-listen-port", 6443)))
     httpd = ThreadingHTTPServer(address, handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
@@ -1085,10 +1279,23 @@ def server(config: dict) -> None:
     registry = Registry(f"{data_dir}/server/standin-nodes.json")
     start_containerd(config)
     node = node_record(config, roles)
+    members = None
+    if etcd:
+        member, existing = etcd_member(data_dir, node["address"])
+        node["etcd_member"] = member["name"]
+        if join:
+            join_etcd(join, token, member, existing)
+            threading.Thread(target=stop_when_removed, args=(join, token, member["name"]), daemon=True).start()
+        else:
+            members = Members(f"{data_dir}/server/db/standin-members.json")
+            if not existing:
+                members.add(member)
+            elif member["name"] not in [m["name"] for m in members.load()]:
+                fail(f"this server is a not a member of the etcd cluster: expect {member['name']}")
     if join:
         register_with(join, token, node)
     registry.register(dict(node))
-    serve(config, tls_dir, registry, ca_pem, secret, etcd)
+    serve(config, tls_dir, registry, ca_pem, secret, etcd, members, (join, token) if join else None)
 
     def send(update: dict) -> None:  # to this server's registry, and a joined server's
         registry.register(dict(update))

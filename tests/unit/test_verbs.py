@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from harmony import cli
-from harmony.verbs import check, down, kubeconfig, plan, status, up
+from harmony.verbs import check, down, kubeconfig, plan, remove, status, up
 
 
 def names(steps) -> list[str]:
@@ -17,17 +17,19 @@ def names(steps) -> list[str]:
 def test_each_verb_lists_its_steps_in_order():
     prepared = ["prepare.check_input", "prepare.choose_runtime", "prepare.resolve"]
     assert names(up.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
-                               "prepare.resolve", "hosts.confirm", "hosts.run_hosts", "cluster.wait_for_nodes",
-                               "up.say_nodes", "hosts.require_every_host", "images.ship_images",
-                               "up.apply_workloads"]
+                               "prepare.resolve", "removal.plan_pruning", "hosts.confirm", "hosts.run_hosts",
+                               "cluster.wait_for_nodes", "up.say_nodes", "hosts.require_every_host", "removal.prune",
+                               "images.ship_images", "up.apply_workloads"]
     assert names(plan.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
-                                 "prepare.resolve", "hosts.plan_hosts", "plan.plan_workloads",
+                                 "prepare.resolve", "removal.plan_pruning", "hosts.plan_hosts", "plan.plan_workloads",
                                  "plan.fail_where_up_would"]
     assert names(check.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
                                   "prepare.resolve", "hosts.dry_run", "check.compare"]
     assert names(status.STEPS) == [*prepared, "status.report_status"]
     assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",
                                  "hosts.require_every_host", "cluster.forget"]
+    assert names(remove.STEPS) == ["prepare.check_input", "removal.check_named", "prepare.choose_runtime",
+                                   "prepare.resolve", "removal.plan_removal", "removal.remove"]
     assert names(kubeconfig.STEPS) == [*prepared, "hosts.run_hosts", "cluster.wait_for_nodes",
                                        "kubeconfig.say_merged"]
 
