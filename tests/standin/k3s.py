@@ -48,9 +48,14 @@ follows the parts of the real program's contract that harmony depends on (see do
   deps do; 6443 is served with serving-kube-apiserver.crt (k3s: the supervisor's dynamiclistener
   certificate). `k3s certificate check [-s SERVICE] [--data-dir DIR]` lists them as the release
   does: logrus lines on stderr, and `--output text|table|json|yaml` only from those May 2025
-  releases (before: "flag provided but not defined", exit 1). Not modelled: a stand-in agent's own
-  certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
-  certificate, CertificateExpirationWarning events.
+  releases (before: "flag provided but not defined", exit 1). An agent takes its certificates
+  from its server at every start (`take_agent_certificates`: the CAs, the server's own kube-proxy
+  and k3s-controller ones, kubelet ones signed for it then). `k3s certificate rotate [-s
+  SERVICE]... [--data-dir DIR]` as pkg/cli/cert (`certificate_rotate`): server/tls backed up to
+  tls-<unix time> (an agent's files to agent/tls-<unix time>), the dynamic listener's trigger
+  file for k3s-server, every file of the services removed, whether k3s runs or not; the next
+  start issues them. Not modelled: `rotate-ca`, the server's kubelet signing keys, SAN changes
+  renewing a certificate, CertificateExpirationWarning events.
 
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
