@@ -1,7 +1,8 @@
 """`harmony certs rotate` on a cluster of two servers and an agent whose certificates expire in
 20 days: node by node (servers first), the API answering throughout, every certificate new
-afterwards and the merged kubeconfig working; `--within` leaving fresh ones alone; a server's
-turn refused where the other server is out of the run (etcd's quorum). One cluster for all of it."""
+afterwards and the merged kubeconfig working; `--within` leaving fresh ones alone; a failed
+turn stopping the rollout there; a server's turn refused where the other server is out of the
+run (etcd's quorum). One cluster for all of it."""
 
 from __future__ import annotations
 
@@ -108,6 +109,18 @@ def test_certs_rotate_rolls_node_by_node_with_the_api_answering_and_keeps_quorum
     assert again.returncode == 0, again.stdout + again.stderr
     assert "3 hosts: 0 rotated, 3 unchanged, 0 failed" in again.stdout, again.stdout
     assert {h.name: h.started_at(u) for h, u in ((s1, "k3s"), (s2, "k3s"), (a1, AGENT_UNIT))} == started
+
+    # s2's k3s will not start again (a setting it refuses): the rollout stops there, a1 is not touched
+    s2.sh("mkdir -p /etc/rancher/k3s/config.yaml.d")
+    s2.write("/etc/rancher/k3s/config.yaml.d/90-broken.yaml", "no-such-flag: true\n")
+    stopped = harmony("certs", "rotate", *args, "--yes")
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    lines = {line.split(": ", 1)[0]: line for line in stopped.stdout.splitlines() if ": " in line}
+    assert lines["s1"].startswith("s1: rotated: "), lines
+    assert "flag provided but not defined: -no-such-flag" in lines["s2"], lines
+    assert "not restarted: the rollout stopped at s2, which failed" in lines["a1"], lines
+    assert a1.started_at(AGENT_UNIT) == started[a1.name] and s1.started_at() > started[s1.name]
+    started[s1.name] = s1.started_at()
 
     s2.kill()  # out of the run: restarting s1 would leave no etcd quorum
     refused = harmony("certs", "rotate", *args, "--yes")
