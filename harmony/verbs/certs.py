@@ -39,7 +39,7 @@ DRY_STEPS = (*STEPS[:STEPS.index(prepare.resolve) + 1], hosts.plan_hosts)
 
 @click.group()
 def certs():
-    """k3s's certificates: `harmony status` and `check` show their expiry; `certs rotate` renews them."""
+    """Rotate k3s's certificates, node by node (status shows them)."""
 
 
 @certs.command()
