@@ -22,6 +22,7 @@ UNREACHABLE = "unreachable"
 UP = ("changed", "unchanged", FAILED)
 DOWN = ("removed", "unchanged", FAILED)
 KUBECONFIG = ("fetched", "unchanged", FAILED)
+ROTATE = ("rotated", "unchanged", FAILED)
 PLAN = ("would change", "nothing to change", "would fail")
 CHECK = ("as specified", "drifted", UNREACHABLE)
 STATUS = ("healthy", "not healthy", UNREACHABLE)

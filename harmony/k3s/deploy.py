@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 from harmony import operations, releases
 from harmony.images import shipping
 from harmony.k3s import operations as k3s_operations
-from harmony.k3s import firewall, lifecycle, paths, prepare, resolve
+from harmony.k3s import firewall, lifecycle, paths, prepare, resolve, rotation
 from harmony.k3s.hoststate import host_state
 from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases import p7_kubeconfig
@@ -54,6 +54,12 @@ def kubeconfig() -> None:
         operations.fail(name="Find the kubeconfig", message=f"{paths.KUBECONFIG} not found: is k3s up?")
         return
     p7_kubeconfig.fetch(state)
+
+
+@deploy("k3s certs")
+def rotate() -> None:
+    """`harmony certs rotate`: each node's certificates rotated in its turn (`harmony.k3s.rotation`)."""
+    rotation.declare()
 
 
 @deploy("k3s down")

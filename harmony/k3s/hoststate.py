@@ -62,11 +62,19 @@ def token_source(servers: tuple[str, ...], joining: str) -> Host | None:
     return None
 
 
+# Set by `harmony certs rotate` (harmony.k3s.rotation), {"within": days or None}: the fact reads
+# the certificates' expiries too, to choose the nodes.
+CERTS_KEY = "harmony_certs"
+
+
 def _known(target: Host) -> dict[str, str]:
-    """The run's release as the fact takes it, where harmony's controller resolved it, and the
-    images the run ships (`harmony.k3s.deploy.images`), which the fact looks for."""
+    """The run's release as the fact takes it, where harmony's controller resolved it, the
+    images the run ships (`harmony.k3s.deploy.images`), which the fact looks for, and whether
+    it reads the certificates (`CERTS_KEY`)."""
     resolved, shipped = target.data.get(KEY), target.data.get(IMAGES_KEY)
     known = {"images": " ".join(sorted({i.reference for i in shipped}))} if shipped else {}
+    if target.data.get(CERTS_KEY) is not None:
+        known["certs"] = "yes"
     if resolved is None or not resolved.version:
         return known
     return {**known, "known": " ".join(sorted(set(resolved.sha256.values()))), "version": resolved.version}

@@ -55,8 +55,9 @@ def import_image(image: Shipped):
 
 
 @step
-def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
-    """Put the node's staged files in place (`swap`), restart k3s's service and wait (at most
+def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None, before: str = ""):
+    """Put the node's staged files in place (`swap`), or run `before` (a command that leaves
+    k3s stopped or running: `harmony certs rotate`'s), restart k3s's service and wait (at most
     `timeout` seconds) until it reports ready (under systemd), then until its node is Ready in
     the API; with `turn.drain`, drain the node first. Not once any host of this run has failed:
     callers restart one host at a time, and a failure stops the rollout there, leaving the later
@@ -75,6 +76,8 @@ def restart(service: Service, timeout: int, turn: Turn, swap: Swap | None):
     yield FunctionCommand(holds.hold, (f"the restart of {service.name}", timeout), {})
     if swap:
         yield swap.place
+    if before:
+        yield before
     yield _with_status(service, "restart", timeout, swap if service.notifies_ready else None)
     yield FunctionCommand(_back_and_ready, (turn, timeout, service, None if service.notifies_ready else swap), {})
 

@@ -43,9 +43,9 @@ def certificate_problem(certificates: dict, version: str, unit: str, within: int
     when = f"expired {-days} day{plural} ago" if days < 0 else f"expires in {days} day{plural}"
     if days < window:
         renews = (f"restarting its {unit or 'k3s'} service renews it (k3s renews its certificates within {window} "
-                  "days of expiry each time it starts; harmony certs rotate is to come)")
+                  "days of expiry each time it starts), or harmony certs rotate, node by node")
     else:
-        renews = f"k3s renews it when it starts within {window} days of its expiry"
+        renews = f"k3s renews it when it starts within {window} days of its expiry; harmony certs rotate renews it now"
     return f"certificate {certificates['file']} {when} ({certificates['expires']}), within {within} days: {renews}"
 
 

@@ -55,9 +55,14 @@ follows the parts of the real program's contract that harmony depends on (see do
   deps do; 6443 is served with serving-kube-apiserver.crt (k3s: the supervisor's dynamiclistener
   certificate). `k3s certificate check [-s SERVICE] [--data-dir DIR]` lists them as the release
   does: logrus lines on stderr, and `--output text|table|json|yaml` only from those May 2025
-  releases (before: "flag provided but not defined", exit 1). Not modelled: a stand-in agent's own
-  certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
-  certificate, CertificateExpirationWarning events.
+  releases (before: "flag provided but not defined", exit 1). An agent takes its certificates
+  from its server at every start (`take_agent_certificates`: the CAs, the server's own kube-proxy
+  and k3s-controller ones, kubelet ones signed for it then). `k3s certificate rotate [-s
+  SERVICE]... [--data-dir DIR]` as pkg/cli/cert (`certificate_rotate`): server/tls backed up to
+  tls-<unix time> (an agent's files to agent/tls-<unix time>), the dynamic listener's trigger
+  file for k3s-server, every file of the services removed, whether k3s runs or not; the next
+  start issues them. Not modelled: `rotate-ca`, the server's kubelet signing keys, SAN changes
+  renewing a certificate, CertificateExpirationWarning events.
 
 - embedded etcd's members (`Members`): the cluster-init server keeps the list; each server names
   its member once (db/etcd/name, its host name and 8 hex digits, as k3s's setName); `/db/info`
@@ -97,11 +102,13 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -381,6 +388,104 @@ def server_certificates(tls_dir: str, agent_dir: str, sans: list[str], etcd: boo
         each.result()  # an openssl that failed fails the start
 
 
+def certificate_flags(argv: list[str], known: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """`k3s certificate check|rotate`'s flags (urfave/cli: `-s`/`--service`, repeated, and the
+    others), or None after urfave's usage error for a flag the command has not."""
+    flags: dict[str, list[str]] = {"service": []}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, sep, value = arg.lstrip("-").partition("=")
+        name = {"s": "service", "o": "output"}.get(name, name)
+        if not arg.startswith("-") or name not in known:
+            print(f"Incorrect Usage: flag provided but not defined: -{name}", file=sys.stderr)
+            return None
+        if name != "debug" and not sep:
+            i += 1
+            value = argv[i] if i < len(argv) else ""
+        flags.setdefault(name, [])
+        flags[name] = flags[name] + [value] if name == "service" else [value]
+        i += 1
+    return flags
+
+
+def certificate_services(flags: dict[str, list[str]], doing: str) -> tuple[str, list[str]]:
+    """The data dir and the services asked for (each one checked), or, none asked, a server's
+    (agent and server ones: it has a server dir) or an agent's, as k3s decides and logs it."""
+    data_dir = (flags.get("data-dir") or ["/var/lib/rancher/k3s"])[0]
+    services = flags["service"]
+    for service in services:
+        if service not in SERVER_SERVICES:
+            fail(f"service {service} is not recognized")
+    if services:
+        return data_dir, services
+    if os.path.isdir(f"{data_dir}/server"):
+        log(f"Server detected, {doing} agent and server certificates")
+        return data_dir, list(SERVER_SERVICES)
+    log(f"Agent detected, {doing} agent certificates")
+    return data_dir, list(AGENT_SERVICES)
+
+
+def service_files(data_dir: str, services: list[str]) -> dict[str, list[str]]:
+    """Each service's certificate and key files, as pkg/util/services FilesForServices lists
+    them (whether or not they exist): under server/tls, and the agent's under agent/. kubelet's
+    are the server's signing keys for kubelets (server/tls/{client,serving}-kubelet.key, which
+    the stand-in's server has not) and the agent's own; k3s-server has none (the supervisor's
+    dynamiclistener certificate is regenerated through a trigger file instead)."""
+    tls_dir, agent_dir = f"{data_dir}/server/tls", f"{data_dir}/agent"
+    leaves = {**SERVER_LEAVES, **ETCD_LEAVES, "serving-kube-apiserver": (None, None, None, "api-server")}
+    files: dict[str, list[str]] = {}
+    for service in services:
+        if service == "k3s-server":
+            continue
+        paths = [f"{tls_dir}/{name}.{ext}" for name, leaf in leaves.items() if leaf[3] == service
+                 for ext in ("crt", "key")]
+        if service == "kubelet":
+            paths += [f"{tls_dir}/client-kubelet.key", f"{tls_dir}/serving-kubelet.key"]
+        paths += [f"{agent_dir}/{name}.{ext}" for name, leaf in AGENT_LEAVES.items() if leaf[3] == service
+                  for ext in ("crt", "key")]
+        files[service] = paths
+    return files
+
+
+def certificate_rotate(argv: list[str]) -> int:
+    """`k3s certificate rotate [-s SERVICE]... [--data-dir DIR]` as pkg/cli/cert's rotate does
+    it: it backs up server/tls whole to server/tls-<unix time> (an agent, without one: into
+    agent/tls-<unix time>), with the agent's files of the services copied in by their base
+    names (a missing one skipped); for k3s-server, writes server/tls/dynamic-cert-regenerate;
+    then removes every file of the services (a missing one ignored), logging each service. It
+    does not check whether k3s runs (the docs say to stop it first); the next start issues what
+    is missing (a server's, signed by its CAs; an agent's, from its server)."""
+    flags = certificate_flags(argv, ("service", "data-dir", "debug"))
+    if flags is None:
+        return 1
+    data_dir, services = certificate_services(flags, "rotating")
+    files = service_files(data_dir, services)
+    stamp = int(time.time())
+    tls_dir, agent_dir = f"{data_dir}/server/tls", f"{data_dir}/agent"
+    backup = f"{agent_dir}/tls-{stamp}"
+    if os.path.isdir(tls_dir):
+        backup = f"{data_dir}/server/tls-{stamp}"
+        shutil.copytree(tls_dir, backup, symlinks=True)
+    for path in (p for paths in files.values() for p in paths if p.startswith(f"{agent_dir}/")):
+        if os.path.exists(path):
+            os.makedirs(backup, exist_ok=True)
+            shutil.copy2(path, f"{backup}/{os.path.basename(path)}")
+    if "k3s-server" in services:
+        try:
+            write_private(f"{tls_dir}/dynamic-cert-regenerate", "")
+        except OSError as error:
+            fail(str(error))
+        log("Rotating dynamic listener certificate")
+    for service, paths in files.items():
+        log(f"Rotating certificates for {service}")
+        for path in paths:
+            if os.path.exists(path):
+                os.remove(path)
+    log(f"Successfully backed up certificates to {backup}, please restart k3s server or agent to rotate certificates")
+    return 0
+
+
 def certificate_check(argv: list[str]) -> int:
     """`k3s certificate check`: every certificate in the files of the node's services (a server:
     agent and server ones; an agent: its own), the leaf and the CA after it in each file. Text
@@ -388,34 +493,11 @@ def certificate_check(argv: list[str]) -> int:
     v1.30.0 on); `--output text|table|json|yaml` only from the May 2025 releases, whose text
     names each file by its base name and the subject by its CN, where the older text has the
     full path and `CN=...,O=...`."""
-    flags: dict[str, list[str]] = {"service": []}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, sep, value = arg.lstrip("-").partition("=")
-        name = {"s": "service", "o": "output"}.get(name, name)
-        if not arg.startswith("-") or name not in ("service", "output", "data-dir", "debug") or \
-                (name == "output" and not newer_certificates()):
-            print(f"Incorrect Usage: flag provided but not defined: -{name}", file=sys.stderr)
-            return 1
-        if name != "debug" and not sep:
-            i += 1
-            value = argv[i] if i < len(argv) else ""
-        flags.setdefault(name, [])
-        flags[name] = flags[name] + [value] if name == "service" else [value]
-        i += 1
-    data_dir = (flags.get("data-dir") or ["/var/lib/rancher/k3s"])[0]
-    services = flags["service"]
-    for service in services:
-        if service not in SERVER_SERVICES:
-            fail(f"service {service} is not recognized")
-    if not services:
-        if os.path.isdir(f"{data_dir}/server"):
-            log("Server detected, checking agent and server certificates")
-            services = list(SERVER_SERVICES)
-        else:
-            log("Agent detected, checking agent certificates")
-            services = list(AGENT_SERVICES)
+    flags = certificate_flags(argv, ("service", "output", "data-dir", "debug") if newer_certificates()
+                              else ("service", "data-dir", "debug"))
+    if flags is None:
+        return 1
+    data_dir, services = certificate_services(flags, "checking")
     tls_dir, agent_dir = f"{data_dir}/server/tls", f"{data_dir}/agent"
     files = [(f"{tls_dir}/{name}.crt", f"{tls_dir}/{ca}.crt", extensions, service)
              for name, (ca, _, extensions, service) in {**SERVER_LEAVES, **ETCD_LEAVES}.items()]
@@ -954,6 +1036,8 @@ class Api(BaseHTTPRequestHandler):
             return self.server_bootstrap()
         if path == "/db/info":
             return self.db_info()
+        if path.startswith("/v1-k3s/") and path.endswith(".crt"):
+            return self.agent_file(path[len("/v1-k3s/"):-len(".crt")])
         if path == "/version":
             minor = VERSION.lstrip("v").split(".")[1]
             return self.reply(200, {"major": "1", "minor": minor, "gitVersion": VERSION,
@@ -1072,6 +1156,31 @@ class Api(BaseHTTPRequestHandler):
             with open(f"{self.tls_dir}/{name}") as f:
                 files[name] = f.read()
         return self.reply(200, files)
+
+    def agent_file(self, name: str) -> None:
+        """An agent's certificate, for the token (pkg/server/router.go): the CAs, and the
+        server's own client-kube-proxy and client-k3s-controller (certificate and key: every
+        agent presents the same, renewed where the server renewed it); a kubelet's client and
+        serving certificates signed for the node the request names (K3s-Node-Name), fresh at
+        every request, valid as this server issues its own (its CATTLE_NEW_SIGNED_CERT_EXPIRATION_DAYS)."""
+        if not self.node_authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        if name in ("server-ca", "client-ca"):
+            with open(f"{self.tls_dir}/{name}.crt", "rb") as f:
+                return self.reply(200, f.read(), "text/plain")
+        if name in ("client-kube-proxy", "client-k3s-controller"):
+            with open(f"{self.tls_dir}/{name}.crt", "rb") as crt, open(f"{self.tls_dir}/{name}.key", "rb") as key:
+                return self.reply(200, crt.read() + key.read(), "text/plain")
+        node = self.headers.get("K3s-Node-Name", "")
+        if name not in ("client-kubelet", "serving-kubelet") or not node:
+            return self.reply(404, not_found(self.path))
+        ca, subject, extensions, _ = AGENT_LEAVES[name]
+        with tempfile.TemporaryDirectory() as work:
+            for ext in ("crt", "key"):
+                shutil.copy(f"{self.tls_dir}/{ca}.{ext}", f"{work}/{ca}.{ext}")
+            sign(work, ca, name, subject.format(node=node), extensions)
+            with open(f"{work}/{name}.crt", "rb") as crt, open(f"{work}/{name}.key", "rb") as key:
+                return self.reply(200, crt.read() + key.read(), "text/plain")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         parts = self.path.split("?", 1)[0].strip("/").split("/")
@@ -1217,6 +1326,29 @@ def register_with(server: str, token: str, node: dict) -> None:
         fail(f"failed to register with {server}: {error}")
 
 
+def take_agent_certificates(server: str, token: str, node: str, agent_dir: str) -> None:
+    """An agent's certificates, taken from its server at every start as k3s's agent does
+    (pkg/agent/config: getHostFile, getNodeNamedHostFile, getServingCert): the CAs, then each
+    leaf's certificate and key, split and written 0600 under agent/. So a restart renews the
+    kubelet's (signed anew), and kube-proxy's and k3s-controller's as far as the server renewed its own."""
+    context = ssl.create_default_context(cadata=fetch_trusted_ca(server, token).decode())
+    context.check_hostname = False
+    auth = base64.b64encode(f"node:{secret_of(token)}".encode()).decode()
+    for name in ("client-ca", "server-ca", *AGENT_LEAVES):
+        request = urllib.request.Request(f"{server}/v1-k3s/{name}.crt",
+                                         headers={"Authorization": f"Basic {auth}", "K3s-Node-Name": node})
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                pem = response.read().decode()
+        except (urllib.error.HTTPError, OSError) as error:
+            fail(f"failed to get {name}.crt from {server}: {error}")
+        marker = "-----BEGIN PRIVATE KEY-----" if "-----BEGIN PRIVATE KEY-----" in pem else "-----BEGIN EC PRIVATE KEY-----"
+        certificate, _, key = pem.partition(marker)
+        write_private(f"{agent_dir}/{name}.crt", certificate)
+        if key:
+            write_private(f"{agent_dir}/{name}.key", marker + key)
+
+
 def write_private(path: str, text: str, mode: int = 0o600) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -1253,6 +1385,13 @@ def server(config: dict) -> None:
         if not os.path.exists(f"{tls_dir}/server-ca.crt"):
             take_cluster_ca(join, token, tls_dir)
     etcd = bool(config.get("cluster-init") or join)
+    # `certificate rotate`'s trigger for the supervisor's certificate (k3s: dynamiclistener's, on
+    # 6443; the stand-in's is serving-kube-apiserver): consumed, and the certificate issued again.
+    regenerate, served = f"{tls_dir}/dynamic-cert-regenerate", f"{tls_dir}/serving-kube-apiserver.crt"
+    if os.path.exists(regenerate):
+        os.remove(regenerate)
+        if os.path.exists(served):
+            os.remove(served)
     sans = ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", f"DNS:{socket.gethostname()}",
             "IP:127.0.0.1", "IP:::1"]
     for name in as_list(config.get("tls-san")) + host_addresses():
@@ -1319,6 +1458,7 @@ def agent(config: dict) -> None:
     start_containerd(config)
     node = node_record(config, [])
     register_with(join, token, node)
+    take_agent_certificates(join, token, node["name"], f"{config.get('data-dir', '/var/lib/rancher/k3s')}/agent")
     threading.Thread(target=report_images, args=(config, node, lambda n: register_with(join, token, n)),
                      daemon=True).start()
     log(f"k3s agent {VERSION} joined {join}")
@@ -1335,6 +1475,8 @@ def main(argv: list[str]) -> None:
         sys.exit(containerd.main(rest))
     if command == "certificate" and rest[:1] == ["check"]:
         sys.exit(certificate_check(rest[1:]))
+    if command == "certificate" and rest[:1] == ["rotate"]:
+        sys.exit(certificate_rotate(rest[1:]))
     if command == "server":
         server(load_config(rest))
     elif command == "agent":

@@ -81,7 +81,8 @@ def test_check_lists_a_node_within_the_threshold_and_says_what_renews_it():
     assert certificate_problem(near, "v1.31.4+k3s1", "k3s", 20) is None  # 20 days left: not within 20
     assert "expired 3 days ago" in certificate_problem({**near, "days_left": -3}, "v1.31.4+k3s1", "k3s-agent", 30)
     far = certificate_problem({**near, "days_left": 100}, "v1.31.4+k3s1", "k3s", 200)
-    assert far.endswith("k3s renews it when it starts within 90 days of its expiry")
+    assert far.endswith("k3s renews it when it starts within 90 days of its expiry; harmony certs rotate renews it now")
+    assert said.endswith("or harmony certs rotate, node by node")
     assert certificate_problem({"read_with": "openssl", "files": 0}, "", "", 30) is None
 
 
@@ -131,3 +132,32 @@ def test_the_script_reads_the_files_there_with_one_openssl_each(tmp_path, monkey
     empty = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
                            env={"PATH": str(tmp_path)}).stdout  # no openssl on PATH
     assert empty.strip() == "certreader\tnone"
+
+
+def test_certs_rotate_chooses_every_node_or_those_expiring_within_the_days_given():
+    from harmony.k3s.rotation import reason
+
+    near = {"file": "/var/lib/rancher/k3s/server/tls/client-admin.crt", "expires": "2026-05-15T21:50:12Z",
+            "days_left": 20}
+    assert reason(near, None) == "earliest: client-admin.crt expires in 20 days"
+    assert reason(near, 30) == "client-admin.crt expires in 20 days, within 30"
+    assert reason(near, 20) == ""  # 20 days left is not within 20: kept
+    assert reason({**near, "days_left": -2}, 1) == "client-admin.crt expired 2 days ago, within 1"
+    unread = {"read_with": "", "files": 0, "unread": "openssl is not installed on the host"}
+    assert reason(unread, 30) == reason(unread, None) == "their expiry could not be read"
+
+
+def test_a_failed_rotation_starts_k3s_again_and_fails_the_host():
+    import subprocess
+
+    from harmony.k3s.rotation import stopped_and_rotated
+    from harmony.k3s.service import Service
+
+    command = stopped_and_rotated(Service("agent", "systemd"))
+    assert command.startswith("systemctl stop k3s-agent.service && { /usr/local/bin/k3s certificate rotate || {")
+    # run with stand-ins for systemctl and a k3s whose rotation fails: k3s is started again
+    script = command.replace("/usr/local/bin/k3s", "false").replace("systemctl", "echo systemctl")
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stdout.split("\n")[:2] == ["systemctl stop k3s-agent.service", "systemctl start k3s-agent.service"]
+    assert "harmony: k3s certificate rotate failed; k3s-agent was started again on its certificates" in done.stderr

@@ -16,7 +16,7 @@ def test_the_site_builds_strictly_with_the_reference_of_every_command(tmp_path):
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
     reference = (tmp_path / "reference" / "index.html").read_text()
-    for command in ("up", "plan", "check", "status", "kubeconfig", "down", "bundle", "init", "schema", "lab"):
+    for command in ("up", "plan", "check", "status", "kubeconfig", "down", "bundle", "init", "schema", "lab", "certs rotate"):
         assert f"harmony {command}" in reference, command
 
 

@@ -28,6 +28,12 @@ def test_bad_input_prints_one_json_object_with_the_error(tmp_path, command):
     assert said["error"] in result.stderr and "k3s_version" in said["error"]
 
 
+def test_a_subcommand_names_itself_in_its_object(tmp_path):
+    result = run(tmp_path, "certs", "rotate", "local", "--yes", "--json", "--set", "k3s_version=nope")
+    assert result.returncode == 2, result.stderr
+    assert json.loads(result.stdout)["command"] == "rotate"
+
+
 def test_a_host_that_cannot_be_read_gets_an_object_too(tmp_path):
     result = run(tmp_path, "status", "root@127.0.0.1:1", "--json", "--ssh-host-keys", "off")
     assert result.returncode == 1, result.stderr

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from harmony import cli
-from harmony.verbs import check, down, kubeconfig, plan, remove, status, up
+from harmony.verbs import certs, check, down, kubeconfig, plan, remove, status, up
 
 
 def names(steps) -> list[str]:
@@ -32,6 +32,10 @@ def test_each_verb_lists_its_steps_in_order():
                                    "prepare.resolve", "removal.plan_removal", "removal.remove"]
     assert names(kubeconfig.STEPS) == [*prepared, "hosts.run_hosts", "cluster.wait_for_nodes",
                                        "kubeconfig.say_merged"]
+    assert names(certs.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "certs.only_k3s", "prepare.resolve",
+                                  "hosts.confirm", "hosts.run_hosts", "cluster.wait_for_nodes", "up.say_nodes",
+                                  "hosts.require_every_host"]
+    assert names(certs.DRY_STEPS) == [*names(certs.STEPS)[:4], "hosts.plan_hosts"]
 
 
 def test_every_verb_module_is_a_command():
