@@ -54,6 +54,7 @@ class Request:
     adopt: bool = False  # take over objects others made that the project's workloads list
     whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
     confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
+    snapshot_dir: str | None = None  # snapshot: where the controller keeps it (--to)
 
 
 @dataclass

@@ -138,8 +138,9 @@ def parse_flags(argv: list[str]) -> dict:
     return flags
 
 
-def load_config(argv: list[str]) -> dict:
-    """config.yaml, then config.yaml.d/*.yaml in order (`key+:` appends), then CLI flags."""
+def load_config(argv: list[str], own: tuple[str, ...] = ()) -> dict:
+    """config.yaml, then config.yaml.d/*.yaml in order (`key+:` appends), then CLI flags (`own`:
+    the subcommand's flags beyond the server's)."""
     flags = parse_flags(argv)
     path = flags.pop("config", os.environ.get("K3S_CONFIG_FILE", CONFIG_FILE))
     files = [path] + sorted(glob.glob(f"{path}.d/*.yaml"))
@@ -166,7 +167,7 @@ def load_config(argv: list[str]) -> dict:
             config[key] = os.environ[env]
     if os.environ.get("K3S_TOKEN_FILE") and "token-file" not in config:
         config["token-file"] = os.environ["K3S_TOKEN_FILE"]
-    check_flags(config)
+    check_flags({key: value for key, value in config.items() if key not in own})
     if "token-file" in config and "token" not in config:
         with open(config["token-file"]) as f:
             config["token"] = f.read().strip()
@@ -185,6 +186,13 @@ KNOWN_FLAGS = {
     "prefer-bundled-bin", "private-registry", "protect-kernel-defaults", "secrets-encryption", "selinux",
     "server", "service-cidr", "snapshotter", "tls-san", "token", "token-file", "write-kubeconfig",
     "write-kubeconfig-mode",
+    # embedded etcd's snapshots (taken on demand by `k3s etcd-snapshot`; the schedule and S3 are
+    # read, not acted on) and its reset
+    "cluster-reset", "cluster-reset-restore-path", "etcd-disable-snapshots", "etcd-snapshot-compress",
+    "etcd-snapshot-dir", "etcd-snapshot-name", "etcd-snapshot-retention", "etcd-snapshot-schedule-cron",
+    "etcd-s3", "etcd-s3-access-key", "etcd-s3-bucket", "etcd-s3-endpoint", "etcd-s3-endpoint-ca",
+    "etcd-s3-folder", "etcd-s3-insecure", "etcd-s3-region", "etcd-s3-secret-key", "etcd-s3-skip-ssl-verify",
+    "etcd-s3-timeout",
 }
 
 
@@ -863,6 +871,7 @@ class Api(BaseHTTPRequestHandler):
         for name in CLUSTER_CA_FILES:
             with open(f"{self.tls_dir}/{name}") as f:
                 files[name] = f.read()
+        files["cluster-id"] = etcd_cluster(os.path.dirname(self.tls_dir))
         return self.reply(200, files)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -889,8 +898,9 @@ CLUSTER_CA_FILES = ("server-ca.crt", "server-ca.key", "client-ca.crt", "client-c
                     "etcd/peer-ca.key")
 
 
-def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
-    """Fetch the cluster's CA from a server with embedded etcd, as a joining server does."""
+def take_cluster_ca(server: str, token: str, tls_dir: str) -> str:
+    """The cluster's bootstrap data from a server with embedded etcd, as a joining server reads it
+    at each start: its CA files written where missing; the etcd cluster it runs, returned."""
     context = ssl.create_default_context(cadata=fetch_trusted_ca(server, token).decode())
     context.check_hostname = False
     auth = base64.b64encode(f"server:{secret_of(token)}".encode()).decode()
@@ -904,8 +914,10 @@ def take_cluster_ca(server: str, token: str, tls_dir: str) -> None:
              f"{error.read().decode(errors='replace')}")
     except OSError as error:
         fail(f"failed to get the cluster's bootstrap data from {server}: {error}")
-    for name in CLUSTER_CA_FILES:
-        write_private(f"{tls_dir}/{name}", files[name])
+    if not os.path.exists(f"{tls_dir}/server-ca.crt"):
+        for name in CLUSTER_CA_FILES:
+            write_private(f"{tls_dir}/{name}", files[name])
+    return files["cluster-id"]
 
 
 def serve(config: dict, tls_dir: str, registry: Registry, ca_pem: bytes, secret: str, etcd: bool) -> None:
@@ -934,6 +946,164 @@ def deploy_manifests(store: api.Store, directory: str) -> None:
     while True:
         api.deploy_manifests(store, directory, seen)
         time.sleep(2)
+
+
+# ---------------------------------------------------------------- embedded etcd: snapshots, reset
+
+# What the stand-in's datastore is: the files under server/ that its API and node registry keep
+# (the real k3s keeps them in etcd, under server/db/etcd). A snapshot holds them, with the
+# cluster's CA files (k3s's bootstrap data, which it encrypts with the token: a restore needs the
+# token the snapshot was taken with) and a hash of that token.
+DATASTORE_FILES = ("standin-nodes.json", "standin-objects.json", "standin-pods.json")
+MEMBER_FILE = "db/etcd/standin-member.json"  # under server/: the etcd cluster this member belongs to
+
+
+def server_dir(config: dict) -> str:
+    return f"{config.get('data-dir', '/var/lib/rancher/k3s')}/server"
+
+
+def snapshot_dir(config: dict) -> str:
+    return str(config.get("etcd-snapshot-dir") or f"{server_dir(config)}/db/snapshots")
+
+
+def etcd_cluster(server: str) -> str | None:
+    """The etcd cluster this server's member belongs to, None without an etcd database."""
+    path = f"{server}/{MEMBER_FILE}"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["cluster"]
+
+
+def join_etcd(server: str, cluster: str | None) -> None:
+    """Make (cluster None: a new cluster) or check this server's etcd member. A member of another
+    cluster (one reset since, from a snapshot or not) is refused by its peers, as etcd's are,
+    until its database is removed."""
+    mine = etcd_cluster(server)
+    if mine and cluster and mine != cluster:
+        fail("starting kubernetes: preparing server: start managed database: etcd: request cluster ID "
+             f"mismatch (local member of cluster {mine}, remote {cluster})")
+    if not mine:
+        write_private(f"{server}/{MEMBER_FILE}", json.dumps({"cluster": cluster or secrets.token_hex(8)}))
+
+
+def etcd_snapshot(argv: list[str]) -> int:
+    """`k3s etcd-snapshot save|ls|delete|prune` (bare: save), on this server's embedded etcd, with
+    config.yaml's settings under the command's flags. `save` needs the server running (the
+    releases of 2024 on ask it over its API); it writes `NAME-NODE-UNIXTIME` (0600) in the
+    snapshot directory and says `Snapshot NAME-NODE-UNIXTIME saved.` on stderr."""
+    command = argv[0] if argv and not argv[0].startswith("-") else "save"
+    rest = argv[1:] if argv and not argv[0].startswith("-") else argv
+    flags, names = split_arguments(rest)
+    config = load_config(flags, own=("name", "snapshot-retention"))
+    server, directory = server_dir(config), snapshot_dir(config)
+    if command in ("ls", "list", "l"):
+        print(f"{'Name':<48} {'Location':<100} {'Size':<10} Created")
+        for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+            path = f"{directory}/{name}"
+            created = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+            print(f"{name:<48} {'file://' + path:<100} {os.path.getsize(path):<10} "
+                  f"{created.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        return 0
+    if command == "delete":
+        for name in names:
+            if not os.path.exists(f"{directory}/{name}"):
+                fail(f"snapshot {name} not found")
+            os.remove(f"{directory}/{name}")
+            log(f"Snapshot {name} deleted.")
+        return 0
+    if command == "prune":
+        prefix = f"{config.get('name', 'on-demand')}-"
+        keep = int(config.get("snapshot-retention") or config.get("etcd-snapshot-retention") or 5)
+        found = sorted((os.path.getmtime(f"{directory}/{n}"), n) for n in os.listdir(directory) if n.startswith(prefix)) \
+            if os.path.isdir(directory) else []
+        for _, name in found[:max(len(found) - keep, 0)]:
+            os.remove(f"{directory}/{name}")
+            log(f"Removing local snapshot {directory}/{name}")
+        return 0
+    if command != "save" or names:
+        fail(f"stand-in k3s does not implement 'etcd-snapshot {command} {' '.join(names)}'")
+    if etcd_cluster(server) is None:
+        fail(f"etcd database not found in {server}")
+    port = int(config.get("https-listen-port", 6443))
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError as error:
+        fail(f'Post "https://127.0.0.1:{port}/db/snapshot": dial tcp 127.0.0.1:{port}: connect: {str(error.strerror).lower()}')
+    name = f"{config.get('name', 'on-demand')}-{config.get('node-name') or socket.gethostname()}-{int(time.time())}"
+    snapshot = {"format": "stand-in etcd snapshot", "cluster": etcd_cluster(server),
+                "token": hashlib.sha256(secret_of(open(f"{server}/token").read().strip()).encode()).hexdigest(),
+                "datastore": {}, "bootstrap": {}}
+    for file in DATASTORE_FILES:
+        if os.path.exists(f"{server}/{file}"):
+            with open(f"{server}/{file}") as f:
+                snapshot["datastore"][file] = f.read()
+    for file in CLUSTER_CA_FILES:
+        with open(f"{server}/tls/{file}") as f:
+            snapshot["bootstrap"][file] = f.read()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    write_private(f"{directory}/{name}", json.dumps(snapshot))
+    log(f"Snapshot {name} saved.")
+    return 0
+
+
+def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A subcommand's flags, and the arguments after them (urfave/cli reads flags first)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--"):
+        i += 1 if "=" in argv[i] or i + 1 == len(argv) or argv[i + 1].startswith("--") else 2
+    return argv[:i], argv[i:]
+
+
+def cluster_reset(config: dict) -> None:
+    """`k3s server --cluster-reset [--cluster-reset-restore-path FILE]`, k3s stopped: the member
+    made the only one of a new etcd cluster, its datastore (and with FILE, the cluster's CA from
+    it, the old tls/ kept as tls-UNIXTIME) restored from the snapshot, the old database kept as
+    db/etcd-old-UNIXTIME; then it says so and exits 0, as k3s does. The token in use (config.yaml's,
+    else the one on disk) must be the one the snapshot was taken with. A second reset is refused
+    while db/reset-flag (removed by the next normal start) says one was done."""
+    server = server_dir(config)
+    flag = f"{server}/db/reset-flag"
+    if os.path.exists(flag):
+        fail("cluster-reset was successfully performed, please remove the cluster-reset flag and start k3s "
+             "normally, if you need to perform another cluster reset, you must first manually delete the "
+             f"{flag} file")
+    restore = config.get("cluster-reset-restore-path")
+    snapshot = None
+    if restore:
+        if not os.path.exists(str(restore)):
+            fail(f"starting kubernetes: preparing server: start managed database: etcd: snapshot path does not "
+                 f"exist: {restore}")
+        with open(str(restore)) as f:
+            snapshot = json.load(f)
+        token = str(config.get("token") or (open(f"{server}/token").read().strip()
+                                            if os.path.exists(f"{server}/token") else ""))
+        if not token or hashlib.sha256(secret_of(token).encode()).hexdigest() != snapshot["token"]:
+            fail("starting kubernetes: preparing server: bootstrap data already found and encrypted with "
+                 "different token")
+    stamp = int(time.time())
+    if os.path.isdir(f"{server}/db/etcd"):
+        os.rename(f"{server}/db/etcd", f"{server}/db/etcd-old-{stamp}")
+    join_etcd(server, None)
+    if snapshot:
+        for file in DATASTORE_FILES:
+            if file in snapshot["datastore"]:
+                write_private(f"{server}/{file}", snapshot["datastore"][file], 0o644)
+            elif os.path.exists(f"{server}/{file}"):
+                os.remove(f"{server}/{file}")
+        if os.path.isdir(f"{server}/tls"):
+            log(f"Cluster reset: backing up certificates directory to {server}/tls-{stamp}")
+            os.rename(f"{server}/tls", f"{server}/tls-{stamp}")
+        for file, text in snapshot["bootstrap"].items():
+            write_private(f"{server}/tls/{file}", text)
+        with open(f"{server}/tls/server-ca.crt", "rb") as f:
+            full = f"K10{ca_hash(f.read())}::server:{secret_of(token)}\n"
+        for name in ("token", "node-token", "agent-token"):
+            write_private(f"{server}/{name}", full)
+    write_private(flag, "")
+    log("Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and "
+        "delete ${datadir}/server/db on each peer etcd server and rejoin the nodes")
+    sys.exit(0)
 
 
 # ---------------------------------------------------------------- systemd and the main loop
@@ -1001,14 +1171,20 @@ def server(config: dict) -> None:
     tls_dir = f"{data_dir}/server/tls"
     os.makedirs(tls_dir, exist_ok=True)
     os.chmod(f"{data_dir}/server", 0o700)
+    if config.get("cluster-reset"):
+        cluster_reset(config)
+    if os.path.exists(f"{data_dir}/server/db/reset-flag"):
+        os.remove(f"{data_dir}/server/db/reset-flag")
     token = str(config.get("token", ""))
     join = config.get("server")
     if join:
         if not token:
             fail("--token is required when joining a server")
-        if not os.path.exists(f"{tls_dir}/server-ca.crt"):
-            take_cluster_ca(join, token, tls_dir)
-    etcd = bool(config.get("cluster-init") or join)
+        join_etcd(f"{data_dir}/server", take_cluster_ca(join, token, tls_dir))
+    elif config.get("cluster-init"):
+        join_etcd(f"{data_dir}/server", None)
+    # As with k3s, a server whose etcd database exists runs etcd, cluster-init or not.
+    etcd = etcd_cluster(f"{data_dir}/server") is not None
     sans = ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", f"DNS:{socket.gethostname()}",
             "IP:127.0.0.1", "IP:::1"]
     for name in as_list(config.get("tls-san")) + host_addresses():
@@ -1076,6 +1252,8 @@ def main(argv: list[str]) -> None:
         sys.exit(containerd.main(rest))
     if command == "certificate" and rest[:1] == ["check"]:
         sys.exit(certificate_check(rest[1:]))
+    if command == "etcd-snapshot":
+        sys.exit(etcd_snapshot(rest))
     if command == "server":
         server(load_config(rest))
     elif command == "agent":

@@ -1,0 +1,40 @@
+"""etcd snapshots and restore on one small HA cluster (two servers, embedded etcd), shared by the
+steps of one test: a snapshot taken by k3s and kept on the controller (0600, its checksum the
+server's, the token beside it), the cluster changed, then restored (the stand-in models k3s's
+`etcd-snapshot` and `--cluster-reset`: tests/standin/k3s.py)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from tests.e2e.conftest import write_inventory
+
+
+def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_path):
+    s1, s2 = start_host(), start_host()
+    inventory = write_inventory(tmp_path / "ha.py", servers={"s1": (s1, {"k3s_node_name": "s1"}),
+                                                             "s2": (s2, {"k3s_node_name": "s2"})},
+                                data={"k3s_registration_address": s1.ip})
+    up = harmony.up_cluster(inventory, s1)
+    assert up.returncode == 0, up.stdout + up.stderr
+    args = (str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key))
+
+    taken = harmony("snapshot", *args, "--json")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    report = json.loads(taken.stdout)
+    assert {h["host"]: h["status"] for h in report["hosts"]} == {"s1": "taken", "s2": "unchanged"}
+    path = Path(report["snapshot"])
+    assert path.parent == harmony.home / ".local/share/harmony/snapshots/harmony"
+    assert path.name.startswith("harmony-") and path.suffix == ".snapshot"
+    kept = json.loads(path.with_suffix(".json").read_text())
+    token = s1.sh("cat /var/lib/rancher/k3s/server/token").strip()
+    assert kept["token"] == token and token not in taken.stdout + taken.stderr
+    assert kept["host_file"].startswith("/var/lib/rancher/k3s/server/db/snapshots/harmony-")
+    assert s1.sh(f"sha256sum {kept['host_file']}").split()[0] == kept["sha256"]
+    for each in (path, path.with_suffix(".json")):
+        assert stat.S_IMODE(each.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    elsewhere = json.loads(harmony("snapshot", *args, "--to", str(tmp_path / "elsewhere"), "--json").stdout)
+    assert Path(elsewhere["snapshot"]).parent == tmp_path / "elsewhere"
