@@ -23,6 +23,7 @@ K3S = {
     "k3s_node_labels", "k3s_node_taints", "k3s_config", "k3s_registries", "k3s_airgap_dir",
     "k3s_allow_downgrade", "k3s_start_timeout", "k3s_drain", "k3s_drain_timeout", "k3s_server_address",
     "k3s_registration_address", "k3s_token", "k3s_token_file", "k3s_token_env", "k3s_cert_days",
+    "k3s_etcd_snapshots",
 }
 K3D = {
     "k3d_version", "k3d_release_url", "k3d_servers", "k3d_agents", "k3d_api_port", "k3d_api_host_ip",

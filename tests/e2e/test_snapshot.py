@@ -9,19 +9,31 @@ import json
 import stat
 from pathlib import Path
 
+import yaml
+
 from tests.e2e.conftest import write_inventory
 
 
 def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_path):
     s1, s2 = start_host(), start_host()
+    schedule = {"schedule": "0 */6 * * *", "retention": 3,
+                "s3": {"bucket": "edge", "access_key_env": "TEST_S3_KEY", "secret_key_env": "TEST_S3_SECRET"}}
     inventory = write_inventory(tmp_path / "ha.py", servers={"s1": (s1, {"k3s_node_name": "s1"}),
                                                              "s2": (s2, {"k3s_node_name": "s2"})},
-                                data={"k3s_registration_address": s1.ip})
-    up = harmony.up_cluster(inventory, s1)
+                                data={"k3s_registration_address": s1.ip, "k3s_etcd_snapshots": schedule})
+    secret = "s3-secret-never-shown"
+    keys = {"TEST_S3_KEY": "s3-key", "TEST_S3_SECRET": secret}  # every command reading the data needs them
+    up = harmony.up_cluster(inventory, s1, env=keys)
     assert up.returncode == 0, up.stdout + up.stderr
+    assert secret not in up.stdout + up.stderr
+    for server in (s1, s2):  # k3s's own schedule, its S3 keys in config.yaml only, which is root's alone
+        assert server.sh("stat -c %a:%U /etc/rancher/k3s/config.yaml").strip() == "600:root"
+        config = yaml.safe_load(server.sh("cat /etc/rancher/k3s/config.yaml"))
+        assert config["etcd-snapshot-schedule-cron"] == "0 */6 * * *" and config["etcd-snapshot-retention"] == 3
+        assert config["etcd-s3-bucket"] == "edge" and config["etcd-s3-secret-key"] == secret
     args = (str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key))
 
-    taken = harmony("snapshot", *args, "--json")
+    taken = harmony("snapshot", *args, "--json", env=keys)
     assert taken.returncode == 0, taken.stdout + taken.stderr
     report = json.loads(taken.stdout)
     assert {h["host"]: h["status"] for h in report["hosts"]} == {"s1": "taken", "s2": "unchanged"}
@@ -36,5 +48,5 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     for each in (path, path.with_suffix(".json")):
         assert stat.S_IMODE(each.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    elsewhere = json.loads(harmony("snapshot", *args, "--to", str(tmp_path / "elsewhere"), "--json").stdout)
+    elsewhere = json.loads(harmony("snapshot", *args, "--to", str(tmp_path / "elsewhere"), "--json", env=keys).stdout)
     assert Path(elsewhere["snapshot"]).parent == tmp_path / "elsewhere"
