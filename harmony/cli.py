@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from harmony.verbs import bundle, check, down, init, kubeconfig, lab, plan, schema, snapshot, status, up
+from harmony.verbs import bundle, check, down, init, kubeconfig, lab, plan, restore, schema, snapshot, status, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,5 +23,6 @@ def main():
 
 
 for verb in (up.up, check.check, plan.plan, status.status, down.down, kubeconfig.kubeconfig, init.init,
-             schema.schema, bundle.bundle, lab.lab, snapshot.snapshot):
+             schema.schema, bundle.bundle, lab.lab, snapshot.snapshot,
+             restore.restore):
     main.add_command(verb)

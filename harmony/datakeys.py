@@ -35,7 +35,8 @@ HARMONY = {
 }
 # Set by harmony for the deploy, never by a user: how and who takes a host's lock, what the
 # controller resolved for the run (harmony.resolved), and the images it ships (harmony.images.shipping).
-INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved", "harmony_images", "harmony_snapshot"}
+INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved", "harmony_images", "harmony_snapshot",
+            "harmony_restore"}
 PROXIES = {"http_proxy", "https_proxy", "no_proxy"}
 KNOWN = K3S | K3D | HARMONY | INTERNAL | PROXIES
 # pyinfra's own keys that `--set` may give: how to connect, and how to become root.

@@ -20,6 +20,7 @@ STOPPED = "stopped"
 UP = ("changed", "unchanged", FAILED)
 DOWN = ("removed", "unchanged", FAILED)
 KUBECONFIG = ("fetched", "unchanged", FAILED)
+RESTORE = ("restored", "unchanged", FAILED)
 PLAN = ("would change", "nothing to change", "would fail")
 CHECK = ("as specified", "drifted", "unreachable")
 STATUS = ("healthy", "not healthy", "unreachable")

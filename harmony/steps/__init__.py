@@ -55,6 +55,7 @@ class Request:
     whole_cluster: bool = False  # down: remove the cluster even while other projects run on it
     confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
     snapshot_dir: str | None = None  # snapshot: where the controller keeps it (--to)
+    restore_file: str | None = None  # restore: the snapshot file
 
 
 @dataclass

@@ -50,3 +50,20 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     elsewhere = json.loads(harmony("snapshot", *args, "--to", str(tmp_path / "elsewhere"), "--json", env=keys).stdout)
     assert Path(elsewhere["snapshot"]).parent == tmp_path / "elsewhere"
+
+    # the cluster changed, then restored onto the same hosts: the change is gone, every node Ready
+    made = harmony.kubectl("--context", "harmony", "create", "configmap", "after-the-snapshot", "--from-literal=a=b")
+    assert made.returncode == 0, made.stderr
+    restored = harmony("restore", str(path), *args, "--yes", "--json", env=keys)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    report = json.loads(restored.stdout)
+    assert {h["host"]: h["status"] for h in report["hosts"]} == {"s1": "restored", "s2": "restored"}
+    assert sorted(n["name"] for n in report["nodes"] if n["ready"]) == ["s1", "s2"]
+    assert "1. stop k3s on every server: s1, s2" in restored.stderr and token not in restored.stdout + restored.stderr
+    gone = harmony.kubectl("--context", "harmony", "get", "configmap", "after-the-snapshot")
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    assert "restart without --cluster-reset flag now" in s1.sh("cat /var/lib/rancher/k3s/server/db/harmony-restore.log")
+    assert s1.sh("ls /var/lib/rancher/k3s/server/harmony-restore-token 2>/dev/null || echo gone").strip() == "gone"
+    assert s2.sh("ls -d /var/lib/rancher/k3s/server/db-harmony-*").strip()  # the old member's database, kept aside
+    assert s2.is_active() and "cluster" in s2.sh("cat /var/lib/rancher/k3s/server/db/etcd/standin-member.json")
+    assert harmony("restore", str(path), *args, env=keys).returncode == 2  # no terminal to ask, no --yes

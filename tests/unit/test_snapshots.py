@@ -106,3 +106,17 @@ def test_a_restore_refuses_a_snapshot_without_its_token_or_not_the_one_recorded(
         snapshots.read(str(path))
     snapshots.write_private(snapshots.beside(path), json.dumps(vars(taken(snapshots.sha256(path)))))
     assert snapshots.read(str(path)) == (Path(path), taken(snapshots.sha256(path)))
+
+
+def test_a_restore_shows_k3s_documented_steps_in_order():
+    from harmony.k3s import restore
+
+    lines = restore.steps(("s1", "s2", "s3"), ("a1",), "/x/edge.snapshot", taken("0" * 64))
+    assert lines[0] == "restore /x/edge.snapshot (taken 2026-12-07T11:00:00+00:00 on s1, cluster edge):"
+    assert lines[1] == "1. stop k3s on every server: s1, s2, s3 (agents keep running and reconnect: a1)"
+    assert lines[2].startswith("2. s1: upload the snapshot and its token; k3s server --cluster-reset ")
+    assert lines[4] == "4. s2, s3, one at a time: move /var/lib/rancher/k3s/server/db aside and start k3s, to rejoin"
+    assert lines[5].startswith("5. wait until every node is Ready")
+    assert "secret" not in "\n".join(lines)
+    single = restore.steps(("s1",), (), "/x/edge.snapshot", taken("0" * 64))
+    assert [line[:2] for line in single[1:]] == ["1.", "2.", "3.", "4."]
