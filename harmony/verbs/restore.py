@@ -20,8 +20,13 @@ def confirm_restore(flow: Flow) -> None:
     from harmony import snapshots
     from harmony.k3s import restore
 
+    from harmony.errors import BadInput
+
     path, taken = snapshots.read(flow.request.restore_file)
     shape = flow.resolved.cluster
+    problem = restore.token_problem(shape.token, taken)
+    if problem:
+        raise BadInput(problem)
     for line in restore.steps(shape.servers, shape.agents, str(path), taken):
         click.echo(line, err=True)
     if flow.request.confirm:

@@ -33,6 +33,8 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
         assert config["etcd-s3-bucket"] == "edge" and config["etcd-s3-secret-key"] == secret
     args = (str(inventory), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key))
 
+    kept = harmony.kubectl("--context", "harmony", "create", "configmap", "before-the-snapshot", "--from-literal=a=b")
+    assert kept.returncode == 0, kept.stderr
     taken = harmony("snapshot", *args, "--json", env=keys)
     assert taken.returncode == 0, taken.stdout + taken.stderr
     report = json.loads(taken.stdout)
@@ -40,11 +42,11 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     path = Path(report["snapshot"])
     assert path.parent == harmony.home / ".local/share/harmony/snapshots/harmony"
     assert path.name.startswith("harmony-") and path.suffix == ".snapshot"
-    kept = json.loads(path.with_suffix(".json").read_text())
+    recorded = json.loads(path.with_suffix(".json").read_text())
     token = s1.sh("cat /var/lib/rancher/k3s/server/token").strip()
-    assert kept["token"] == token and token not in taken.stdout + taken.stderr
-    assert kept["host_file"].startswith("/var/lib/rancher/k3s/server/db/snapshots/harmony-")
-    assert s1.sh(f"sha256sum {kept['host_file']}").split()[0] == kept["sha256"]
+    assert recorded["token"] == token and token not in taken.stdout + taken.stderr
+    assert recorded["host_file"].startswith("/var/lib/rancher/k3s/server/db/snapshots/harmony-")
+    assert s1.sh(f"sha256sum {recorded['host_file']}").split()[0] == recorded["sha256"]
     for each in (path, path.with_suffix(".json")):
         assert stat.S_IMODE(each.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -67,3 +69,21 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert s2.sh("ls -d /var/lib/rancher/k3s/server/db-harmony-*").strip()  # the old member's database, kept aside
     assert s2.is_active() and "cluster" in s2.sh("cat /var/lib/rancher/k3s/server/db/etcd/standin-member.json")
     assert harmony("restore", str(path), *args, env=keys).returncode == 2  # no terminal to ask, no --yes
+
+    # onto new hosts (other addresses, a cluster of their own): the snapshot's token given to the
+    # reset and to the other server, whose old server/ is moved aside; the old nodes deleted
+    n1, n2 = start_host(), start_host()
+    elsewhere = write_inventory(tmp_path / "new.py", servers={"n1": (n1, {"k3s_node_name": "n1"}),
+                                                              "n2": (n2, {"k3s_node_name": "n2"})},
+                                data={"k3s_registration_address": n1.ip})
+    up = harmony.up_cluster(elsewhere, n1)
+    assert up.returncode == 0, up.stdout + up.stderr
+    moved = harmony("restore", str(path), str(elsewhere), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
+                    "--kubeconfig-server", n1.api_url, "--yes", "--json")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert sorted(n["name"] for n in json.loads(moved.stdout)["nodes"]) == ["n1", "n2"]
+    assert "deleted node s1, which came with the snapshot" in moved.stderr
+    assert harmony.kubectl("--context", "harmony", "get", "configmap", "before-the-snapshot").returncode == 0
+    assert harmony.kubectl("--context", "harmony", "get", "configmap", "after-the-snapshot").returncode != 0
+    assert n2.sh("cat /etc/rancher/k3s/token").strip() == token and n2.is_active()
+    assert n2.sh("ls -d /var/lib/rancher/k3s/server-harmony-*").strip()

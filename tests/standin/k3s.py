@@ -540,6 +540,13 @@ class Registry:
             nodes[node["name"]] = node
             self._save(nodes)
 
+    def delete(self, name: str) -> bool:
+        with self.lock:
+            nodes = self.load()
+            found = nodes.pop(name, None)
+            self._save(nodes)
+            return found is not None
+
     def set_unschedulable(self, name: str, value: bool) -> dict | None:
         with self.lock:
             nodes = self.load()
@@ -841,7 +848,20 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(code, "".join(json.dumps(event) + "\n" for event in reply).encode())
         return self.reply(code, reply, warnings=warnings)
 
-    do_PUT = do_DELETE = objects_api
+    do_PUT = objects_api
+
+    def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
+        """A node's deletion takes it from the registry (kubectl delete node); other objects' are the store's."""
+        path = self.path.split("?", 1)[0]
+        if not path.startswith("/api/v1/nodes/"):
+            return self.objects_api()
+        if not self.authenticated():
+            return self.reply(401, {"message": "Unauthorized"})
+        name = path.rsplit("/", 1)[1]
+        if not self.registry.delete(name):
+            return self.reply(404, not_found(path))
+        return self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                                "details": {"name": name, "kind": "nodes"}})
 
     def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
         """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal;

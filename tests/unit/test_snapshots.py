@@ -120,3 +120,12 @@ def test_a_restore_shows_k3s_documented_steps_in_order():
     assert "secret" not in "\n".join(lines)
     single = restore.steps(("s1",), (), "/x/edge.snapshot", taken("0" * 64))
     assert [line[:2] for line in single[1:]] == ["1.", "2.", "3.", "4."]
+
+
+def test_a_restore_refuses_a_cluster_token_that_is_not_the_snapshots():
+    from harmony.k3s import restore
+
+    snapshot = taken("0" * 64)  # its token: K10abc::server:secret
+    assert restore.token_problem(None, snapshot) is None
+    assert restore.token_problem("secret", snapshot) is None and restore.token_problem("K10ffff::server:secret", snapshot) is None
+    assert "is not the one the snapshot was taken with" in restore.token_problem("other", snapshot)
