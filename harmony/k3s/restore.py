@@ -60,14 +60,18 @@ def steps(servers: tuple[str, ...], agents: tuple[str, ...], snapshot: str, take
     first, others = servers[0], servers[1:]
     lines = [f"restore {snapshot} (taken {taken.taken} on {taken.server}, cluster {taken.cluster}):",
              f"1. stop k3s on every server: {', '.join(servers)}"
-             + (f" (agents keep running and reconnect: {', '.join(agents)})" if agents else ""),
+             + (f" (agents keep running: {', '.join(agents)})" if agents else ""),
              f"2. {first}: upload the snapshot and its token; k3s server --cluster-reset "
              f"--cluster-reset-restore-path={RESTORED}",
              f"3. {first}: start k3s"]
     if others:
-        lines.append(f"4. {', '.join(others)}, one at a time: move {DB_DIR} aside and start k3s, to rejoin")
-    lines.append(f"{len(lines)}. wait until every node is Ready; whatever the cluster stored since the "
-                 "snapshot is lost")
+        lines.append(f"{len(lines)}. {', '.join(others)}, one at a time: move {DB_DIR} aside and start k3s, to rejoin "
+                     "(a server of another cluster: its whole server/ moved aside, the snapshot's token given)")
+    if agents:
+        lines.append(f"{len(lines)}. {', '.join(agents)}: an agent of another cluster gets the snapshot's token and "
+                     "restarts; the others reconnect")
+    lines.append(f"{len(lines)}. wait until every node is Ready; onto other hosts than the snapshot's, delete the "
+                 "nodes that came with it; whatever the cluster stored since the snapshot is lost")
     return lines
 
 

@@ -13,7 +13,7 @@ from harmony.steps import Flow, perform, prepare
 from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, build_request,
                                    handles_errors, with_options)
 
-TAKEN = ("taken", "unchanged", "failed")  # the server that took it, the hosts that were not asked
+TAKEN = ("taken", "unchanged", "failed")  # the server that took it, the hosts that were not asked (report.FAILED)
 
 
 def take(flow: Flow) -> None:
@@ -30,8 +30,6 @@ def take(flow: Flow) -> None:
     flow.options = replace(flow.options, data={**flow.options.data, DATA_KEY: str(path)})
     result = hosts.deploy(flow)
     rows = [result.of(h.name).report(TAKEN, stopped=result.stopped is not None) for h in flow.hosts]
-    for row in rows:
-        row.status = TAKEN[0] if row.status == "changed" and path.exists() else row.status
     flow.report = report.Report("snapshot", name, rows, TAKEN, started=flow.started, ok=path.exists(),
                                 stop=result.stopped)
     if result.stopped is not None:

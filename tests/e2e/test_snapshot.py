@@ -87,3 +87,9 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert harmony.kubectl("--context", "harmony", "get", "configmap", "after-the-snapshot").returncode != 0
     assert n2.sh("cat /etc/rancher/k3s/token").strip() == token and n2.is_active()
     assert n2.sh("ls -d /var/lib/rancher/k3s/server-harmony-*").strip()
+
+    # a single server keeps its data in SQLite: no etcd, no snapshot, and the reason said
+    single = start_host()
+    assert harmony.up(single).returncode == 0
+    refused = harmony("snapshot", single.target, "--ssh-key", str(harmony.ssh_key))
+    assert refused.returncode == 1 and "keeps the cluster in SQLite, not embedded etcd" in refused.stdout + refused.stderr

@@ -113,10 +113,11 @@ def test_a_restore_shows_k3s_documented_steps_in_order():
 
     lines = restore.steps(("s1", "s2", "s3"), ("a1",), "/x/edge.snapshot", taken("0" * 64))
     assert lines[0] == "restore /x/edge.snapshot (taken 2026-12-07T11:00:00+00:00 on s1, cluster edge):"
-    assert lines[1] == "1. stop k3s on every server: s1, s2, s3 (agents keep running and reconnect: a1)"
+    assert lines[1] == "1. stop k3s on every server: s1, s2, s3 (agents keep running: a1)"
     assert lines[2].startswith("2. s1: upload the snapshot and its token; k3s server --cluster-reset ")
-    assert lines[4] == "4. s2, s3, one at a time: move /var/lib/rancher/k3s/server/db aside and start k3s, to rejoin"
-    assert lines[5].startswith("5. wait until every node is Ready")
+    assert lines[4].startswith("4. s2, s3, one at a time: move /var/lib/rancher/k3s/server/db aside and start k3s")
+    assert lines[5].startswith("5. a1: an agent of another cluster gets the snapshot's token and restarts")
+    assert lines[6].startswith("6. wait until every node is Ready; onto other hosts than the snapshot's, delete")
     assert "secret" not in "\n".join(lines)
     single = restore.steps(("s1",), (), "/x/edge.snapshot", taken("0" * 64))
     assert [line[:2] for line in single[1:]] == ["1.", "2.", "3.", "4."]
