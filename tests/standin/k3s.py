@@ -52,6 +52,24 @@ follows the parts of the real program's contract that harmony depends on (see do
   certificates (it writes none), `certificate rotate`/`rotate-ca`, SAN changes renewing a
   certificate, CertificateExpirationWarning events.
 
+- embedded etcd (`etcd_snapshot`, `cluster_reset`): the datastore is the files the API and the node
+  registry keep under server/ (k3s: etcd under server/db/etcd), and server/db/etcd/standin-member.json
+  names the etcd cluster a server belongs to (made by cluster-init or a reset, taken from the first
+  server by a joining one, which fails with `request cluster ID mismatch` while its database is of
+  a cluster since reset; a server with that database runs etcd without cluster-init, as k3s's
+  does). `k3s etcd-snapshot save|ls|delete|prune` as the CLI does them: `save` needs the server
+  running and embedded etcd (`etcd database not found in .../server`), writes NAME-NODE-UNIXTIME
+  (0600) under server/db/snapshots holding the datastore, the cluster's CA (the bootstrap data) and
+  a hash of the token, and says `Snapshot NAME saved.`; `k3s server --cluster-reset
+  [--cluster-reset-restore-path FILE]` refuses another token than the snapshot's (`bootstrap data
+  already found and encrypted with different token`), keeps the old database (db/etcd-old-UNIXTIME)
+  and tls/ (tls-UNIXTIME), restores, says `Managed etcd cluster membership has been reset, restart
+  without --cluster-reset flag now. ...` and exits 0, and db/reset-flag refuses a second reset until
+  a normal start. DELETE of a node takes it from the registry. Not modelled: scheduled snapshots and
+  S3 (their flags are accepted, nothing is taken or uploaded), compression, ETCDSnapshotFile
+  objects, replication between servers (each keeps its own datastore), node heartbeats (an old
+  node stays Ready), a deleted node's kubelet registering it again.
+
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
 """
