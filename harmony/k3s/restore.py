@@ -120,11 +120,13 @@ def restore() -> None:
     # pyinfra orders each host's operations, and those of several hosts only through the ones
     # they share: every host waits here until the first server is done, then until the servers are.
     operations.nothing(name="Wait for the first server", reason="the first server is restored and running")
-    if host.name != shape.first_server:
-        rejoin(name="Start k3s to rejoin" if settings.role == "server" else "Reconnect to the restored servers",
-               first=shape.first_server, service=service, token=taken.token, timeout=timeout,
-               _serial=settings.role == "server")
+    if settings.role == "server" and host.name != shape.first_server:
+        rejoin(name="Start k3s to rejoin", first=shape.first_server, service=service, token=taken.token,
+               timeout=timeout, _serial=True)
     operations.nothing(name="Wait for the servers", reason="the servers are restored and running")
+    if settings.role == "agent":
+        rejoin(name="Reconnect to the restored servers", first=shape.first_server, service=service,
+               token=taken.token, timeout=timeout)
     if host.name == shape.first_server:
         operations.run(name="Delete the nodes of the snapshot's hosts", command=FunctionCommand(
             _forget_old_nodes, (taken.node, host.data.get("harmony_kubeconfig_server") or shape.registration_url), {}))

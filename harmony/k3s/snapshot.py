@@ -21,6 +21,7 @@ from pyinfra.api import FileDownloadCommand, FunctionCommand
 from harmony import operations, shell, snapshots
 from harmony.k3s import paths, resolve
 from harmony.k3s.hoststate import host_state
+from harmony.k3s.settings import from_data
 
 DATA_KEY = "harmony_snapshot"  # where the controller wants the snapshot (a file path), set by the verb
 SNAPSHOTS_DIR = f"{paths.DATA_DIR}/server/db/snapshots"
@@ -60,7 +61,8 @@ def save() -> None:
                         message="k3s is not running here, and k3s takes a snapshot through its running server: "
                                 "run harmony up first")
         return
-    take(name="Take an etcd snapshot", local=host.data.get(DATA_KEY), node=state.hostname)
+    node = from_data(host.data, host.name, host.groups).node(state.hostname)
+    take(name="Take an etcd snapshot", local=host.data.get(DATA_KEY), node=node)
 
 
 @operations.step

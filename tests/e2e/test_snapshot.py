@@ -43,6 +43,7 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert path.parent == harmony.home / ".local/share/harmony/snapshots/harmony"
     assert path.name.startswith("harmony-") and path.suffix == ".snapshot"
     recorded = json.loads(path.with_suffix(".json").read_text())
+    assert (recorded["server"], recorded["node"]) == ("s1", "s1")
     token = s1.sh("cat /var/lib/rancher/k3s/server/token").strip()
     assert recorded["token"] == token and token not in taken.stdout + taken.stderr
     assert recorded["host_file"].startswith("/var/lib/rancher/k3s/server/db/snapshots/harmony-")
@@ -71,21 +72,23 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert harmony("restore", str(path), *args, env=keys).returncode == 2  # no terminal to ask, no --yes
 
     # onto new hosts (other addresses, a cluster of their own): the snapshot's token given to the
-    # reset and to the other server, whose old server/ is moved aside; the old nodes deleted
-    n1, n2 = start_host(), start_host()
+    # reset, to the other server (its old server/ moved aside) and to the agent; the old nodes deleted
+    n1, n2, agent = start_host(), start_host(), start_host()
     elsewhere = write_inventory(tmp_path / "new.py", servers={"n1": (n1, {"k3s_node_name": "n1"}),
                                                               "n2": (n2, {"k3s_node_name": "n2"})},
+                                agents={"na": (agent, {"k3s_node_name": "na"})},
                                 data={"k3s_registration_address": n1.ip})
     up = harmony.up_cluster(elsewhere, n1)
     assert up.returncode == 0, up.stdout + up.stderr
     moved = harmony("restore", str(path), str(elsewhere), "--ssh-user", "root", "--ssh-key", str(harmony.ssh_key),
                     "--kubeconfig-server", n1.api_url, "--yes", "--json")
     assert moved.returncode == 0, moved.stdout + moved.stderr
-    assert sorted(n["name"] for n in json.loads(moved.stdout)["nodes"]) == ["n1", "n2"]
-    assert "deleted node s1, which came with the snapshot" in moved.stderr
+    assert sorted(n["name"] for n in json.loads(moved.stdout)["nodes"]) == ["n1", "n2", "na"]
+    assert "deleted node s1, which came with the snapshot" in moved.stderr, moved.stderr
     assert harmony.kubectl("--context", "harmony", "get", "configmap", "before-the-snapshot").returncode == 0
     assert harmony.kubectl("--context", "harmony", "get", "configmap", "after-the-snapshot").returncode != 0
-    assert n2.sh("cat /etc/rancher/k3s/token").strip() == token and n2.is_active()
+    for joined, unit in ((n2, "k3s"), (agent, "k3s-agent")):
+        assert joined.sh("cat /etc/rancher/k3s/token").strip() == token and joined.is_active(unit)
     assert n2.sh("ls -d /var/lib/rancher/k3s/server-harmony-*").strip()
 
     # a single server keeps its data in SQLite: no etcd, no snapshot, and the reason said
