@@ -46,7 +46,7 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(short_help="Restore the cluster from a snapshot.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)

@@ -49,7 +49,7 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(short_help="An etcd snapshot, copied here with its token.")
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--to", metavar="DIR", type=click.Path(file_okay=False),

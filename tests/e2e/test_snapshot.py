@@ -63,6 +63,7 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     assert {h["host"]: h["status"] for h in report["hosts"]} == {"s1": "restored", "s2": "restored"}
     assert sorted(n["name"] for n in report["nodes"] if n["ready"]) == ["s1", "s2"]
     assert "1. stop k3s on every server: s1, s2" in restored.stderr and token not in restored.stdout + restored.stderr
+    assert "deleted node" not in restored.stderr  # onto the same hosts, every node is the cluster's own
     gone = harmony.kubectl("--context", "harmony", "get", "configmap", "after-the-snapshot")
     assert gone.returncode != 0 and "NotFound" in gone.stderr
     assert "restart without --cluster-reset flag now" in s1.sh("cat /var/lib/rancher/k3s/server/db/harmony-restore.log")
