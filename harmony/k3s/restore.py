@@ -114,7 +114,8 @@ def restore() -> None:
     if host.name == shape.first_server:
         operations.file(name="Write the snapshot's token", path=TOKEN, content=taken.token + "\n", mode="600",
                         current=None)
-        reset(name="Reset etcd from the snapshot", snapshot=str(path), sha256=taken.sha256, timeout=timeout)
+        reset(name="Reset etcd from the snapshot", snapshot=str(path), sha256=taken.sha256, timeout=timeout,
+              servers=shape.servers)
         operations.run(name="Start k3s", command=_start(service, timeout))
         operations.fetch_kubeconfig(paths.KUBECONFIG, None)
     # pyinfra orders each host's operations, and those of several hosts only through the ones
@@ -147,6 +148,16 @@ def rejoin(first: str, service: Service, token: str, timeout: int):
                                then,
                                token_file=paths.TOKEN_FILE, db=DB_DIR, server=f"{paths.DATA_DIR}/server",
                                aside=f"-harmony-{operations.RUN_ID}", timeout=int(timeout))
+
+
+def _all_stopped(state, host, servers: tuple[str, ...]) -> bool:
+    """Whether every server's k3s stopped: one that did not would stay a member of the old etcd."""
+    running = sorted(failed.name for failed in state.failed_hosts if failed.name in servers)
+    if running:
+        host.log(f"harmony: not reset: k3s could not be stopped on {', '.join(running)}, which would stay a member "
+                 "of the old etcd cluster; k3s is stopped here", log_func=operations.logger.error)
+        return False
+    return True
 
 
 def _restored(state, host, first: str) -> bool:
@@ -210,8 +221,10 @@ def _forget_old_nodes(state, host, snapshot_node: str, api_url: str) -> bool:
 
 
 @operations.step
-def reset(snapshot: str, sha256: str, timeout: int):
-    """Upload the snapshot (checked against `sha256` on the host) and reset etcd from it."""
+def reset(snapshot: str, sha256: str, timeout: int, servers: tuple[str, ...]):
+    """Where every server stopped, upload the snapshot (checked against `sha256` on the host)
+    and reset etcd from it."""
+    yield FunctionCommand(_all_stopped, (servers,), {})
     yield from operations.sent(snapshot, sha256, snapshot, _RESET, restored=RESTORED, token=TOKEN, k3s=paths.BINARY,
                                timeout=int(timeout), log=f"{DB_DIR}/harmony-restore.log")
 
