@@ -57,6 +57,16 @@ def test_a_snapshot_is_taken_kept_private_and_restored(harmony, start_host, tmp_
     # the cluster changed, then restored onto the same hosts: the change is gone, every node Ready
     made = harmony.kubectl("--context", "harmony", "create", "configmap", "after-the-snapshot", "--from-literal=a=b")
     assert made.returncode == 0, made.stderr
+    # a reset k3s refuses (the token is not the snapshot's) fails the restore with k3s's reason,
+    # and the other server is left as it was: stopped, its etcd database in place
+    forged = tmp_path / "forged.snapshot"
+    forged.write_bytes(path.read_bytes())
+    forged.with_suffix(".json").write_text(json.dumps({**recorded, "token": "K10forged::server:not-the-one"}))
+    failed = harmony("restore", str(forged), *args, "--yes", env=keys)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "bootstrap data already found and encrypted with different token" in failed.stdout
+    assert "not started: the restore on the first server s1 failed" in failed.stdout
+    assert not s2.is_active() and s2.sh("ls /var/lib/rancher/k3s/server/db/etcd").strip()
     restored = harmony("restore", str(path), *args, "--yes", "--json", env=keys)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     report = json.loads(restored.stdout)
