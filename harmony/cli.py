@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from harmony.verbs import bundle, certs, check, down, init, kubeconfig, lab, plan, remove, schema, status, up
+from harmony.verbs import (bundle, certs, check, down, init, kubeconfig, lab, plan, remove, restore, schema,
+                            snapshot, status, up)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,5 +24,6 @@ def main():
 
 
 for verb in (up.up, check.check, plan.plan, status.status, down.down, kubeconfig.kubeconfig, init.init,
-             schema.schema, bundle.bundle, lab.lab, remove.remove, certs.certs):
+             schema.schema, bundle.bundle, lab.lab, remove.remove, certs.certs, snapshot.snapshot,
+             restore.restore):
     main.add_command(verb)

@@ -23,7 +23,7 @@ K3S = {
     "k3s_node_labels", "k3s_node_taints", "k3s_config", "k3s_registries", "k3s_airgap_dir",
     "k3s_allow_downgrade", "k3s_start_timeout", "k3s_drain", "k3s_drain_timeout", "k3s_server_address",
     "k3s_registration_address", "k3s_token", "k3s_token_file", "k3s_token_env", "k3s_cert_days",
-    "k3s_prune_nodes",
+    "k3s_prune_nodes", "k3s_etcd_snapshots",
 }
 K3D = {
     "k3d_version", "k3d_release_url", "k3d_servers", "k3d_agents", "k3d_api_port", "k3d_api_host_ip",
@@ -35,7 +35,8 @@ HARMONY = {
 }
 # Set by harmony for the deploy, never by a user: how and who takes a host's lock, what the
 # controller resolved for the run (harmony.resolved), and the images it ships (harmony.images.shipping).
-INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved", "harmony_images"}
+INTERNAL = {"harmony_lock", "harmony_run", "harmony_resolved", "harmony_images", "harmony_snapshot",
+            "harmony_restore"}
 INTERNAL |= {"harmony_certs"}  # which nodes `harmony certs rotate` rotates (harmony.k3s.hoststate.CERTS_KEY)
 PROXIES = {"http_proxy", "https_proxy", "no_proxy"}
 KNOWN = K3S | K3D | HARMONY | INTERNAL | PROXIES

@@ -43,6 +43,25 @@ def core_api(kubeconfig: dict):
     return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig))
 
 
+def wait_deleted(api, name: str, timeout: float) -> bool:
+    """Wait until the API no longer has the deleted node `name`: a server's Node stays, with a
+    deletionTimestamp, until k3s's etcd member controller has removed its member (its
+    finalizer). False at the deadline; the API's other errors (ApiException) are raised."""
+    from kubernetes.client.rest import ApiException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            api.read_node(name, _request_timeout=10)
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
+
+
 def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
     """The cluster's nodes; raises what the connection raises when the API cannot be reached."""
     from harmony import kubeapi

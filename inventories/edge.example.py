@@ -41,6 +41,11 @@ _common = {
     # "harmony_lock_wait": 60,
     # Further k3s settings for /etc/rancher/k3s/config.yaml (k3s flags without "--"):
     "k3s_config": {"disable": ["traefik"]},
+    # k3s's own scheduled etcd snapshots on the servers (embedded etcd), and a copy of each in S3,
+    # its keys read from these environment variables on the controller:
+    # "k3s_etcd_snapshots": {"schedule": "0 */6 * * *", "retention": 10,
+    #                        "s3": {"bucket": "edge-backups", "endpoint": "s3.example.net", "folder": "edge",
+    #                               "access_key_env": "EDGE_S3_KEY", "secret_key_env": "EDGE_S3_SECRET"}},
     # Proxies for the k3s service, written to its environment file (the binary's download on
     # the host does not use them):
     # "https_proxy": "http://proxy.example.net:3128",

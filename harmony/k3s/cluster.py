@@ -76,6 +76,9 @@ def plan(hosts: Sequence[tuple[str, Settings]]) -> Cluster:
         raise BadInput(f"node name(s) given to more than one host: {', '.join(duplicates)}; "
                        "make each k3s_node_name unique")
     settings = dict(hosts)
+    if len(servers) == 1 and settings[servers[0]].etcd_snapshots:
+        raise BadInput("k3s_etcd_snapshots (cluster.k3s.etcd_snapshots) is for embedded etcd, and a cluster of one "
+                       "server keeps its data in SQLite, which k3s does not snapshot: add servers, or drop it")
     first = settings[servers[0]]
     return Cluster(servers, agents, first.registration_address or first.server_address, first.token)
 

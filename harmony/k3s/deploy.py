@@ -20,6 +20,7 @@ from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases import p7_kubeconfig
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
+from harmony.k3s import restore as k3s_restore, snapshot as k3s_snapshot
 
 @deploy("k3s up")
 def up() -> None:
@@ -88,3 +89,13 @@ def down() -> None:
     operations.remove(name="Remove k3s files", targets=removed + emptied)
     if any(s.reload and s.file in state.files for s in services):
         operations.run(name="Reload systemd", command=services[0].reload)
+
+
+@deploy("k3s snapshot")
+def snapshot() -> None:
+    k3s_snapshot.save()
+
+
+@deploy("k3s restore")
+def restore() -> None:
+    k3s_restore.restore()

@@ -45,6 +45,7 @@ def config_data(settings: Settings, hostname: str, cluster: Cluster, host_name: 
     if selinux:
         data.setdefault("selinux", True)
     if settings.role == "server":
+        data.update(settings.etcd_snapshots)
         sans = data.get("tls-san", [])
         sans = sans if isinstance(sans, list) else [sans]
         data["tls-san"] = list(dict.fromkeys([*sans, cluster.registration_host]))

@@ -31,6 +31,9 @@ The data keys (inventories/edge.example.py shows them in use):
 - k3s_server_address: where the other nodes reach this server (default: its SSH address);
 - k3s_registration_address: where nodes join the cluster, `host` or `host:port`, for example a
   load balancer (default: the first server's address); it goes into every server's TLS SANs;
+- k3s_etcd_snapshots: k3s's scheduled etcd snapshots on the servers: `schedule` (cron), `retention`,
+  `s3` (bucket, endpoint, region, folder; access_key_env, secret_key_env name the controller's
+  environment variables holding the keys): harmony.k3s.snapshot_schedule;
 - k3s_token, k3s_token_file (a file on the controller), k3s_token_env (an environment variable
   on the controller): the cluster's join token, at most one of them. Without one, the first
   server's k3s generates it, and the others are given the first server's.
@@ -50,7 +53,7 @@ from typing import Any, Mapping
 from harmony import k3sconfig, shown, values
 from harmony.datakeys import bad_value as _fail, checked, flag, number, string
 from harmony.errors import BadInput
-from harmony.k3s import paths
+from harmony.k3s import paths, snapshot_schedule
 from harmony.k3sconfig import K3sConfig
 from harmony.runlock import lock_wait as runlock_wait
 
@@ -80,6 +83,7 @@ class Settings(K3sConfig):
     lock_wait: int = 60
     airgap_dir: str | None = None
     registries: dict[str, Any] | None = field(default=None, repr=False)  # secrets resolved
+    etcd_snapshots: dict[str, Any] = field(default_factory=dict, repr=False)  # config.yaml's flags, S3 keys resolved
 
     def node(self, hostname: str) -> str:
         """The host's node name in the cluster: k3s_node_name, else its host name."""
@@ -206,5 +210,6 @@ def from_data(data: Mapping, host_name: str, groups=()) -> Settings:
         drain_timeout=number(data, host_name, "k3s_drain_timeout", 300, 1, 86400),
         lock_wait=runlock_wait(data, host_name),
         registries=registries(data, host_name),
+        etcd_snapshots=snapshot_schedule.flags(data, host_name),
         airgap_dir=os.path.abspath(os.path.expanduser(str(airgap_dir))) if airgap_dir else None,
     )

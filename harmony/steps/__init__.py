@@ -56,6 +56,8 @@ class Request:
     every_host: bool = False  # status: list every host of a fleet, the healthy ones too
     confirm: Callable[[], None] | None = None  # up: show the plan and ask before applying
     remove: tuple[str, ...] = ()  # remove: the hosts whose nodes leave the cluster
+    snapshot_dir: str | None = None  # snapshot: where the controller keeps it (--to)
+    restore_file: str | None = None  # restore: the snapshot file
 
 
 @dataclass

@@ -8,7 +8,8 @@ from harmony import report as reports
 from harmony.errors import RunFailed
 from harmony.steps import Flow, emit
 
-STATUSES = {"up": reports.UP, "down": reports.DOWN, "kubeconfig": reports.KUBECONFIG, "rotate": reports.ROTATE}
+STATUSES = {"up": reports.UP, "down": reports.DOWN, "kubeconfig": reports.KUBECONFIG, "rotate": reports.ROTATE,
+            "restore": reports.RESTORE}
 
 
 def deploy(flow: Flow, dry: bool = False):

@@ -12,7 +12,6 @@ cannot be reached there keeps its k3s, and the report says so: it left the clust
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from harmony import report as reports
@@ -168,18 +167,13 @@ def _leave_api(config: dict, node: Leaving, drain_timeout: float, timeout: float
         if error.status != 404:
             raise RunFailed(f"node {node.node}: the API refused its deletion ({error.status} {error.reason}); "
                             "it stays cordoned") from None
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            api.read_node(node.node, _request_timeout=10)
-        except ApiException as error:
-            if error.status == 404:
-                return
-            raise RunFailed(f"node {node.node}: the API answered {error.status} while it was deleted") from None
-        if time.monotonic() >= deadline:
-            member = " (k3s removes its etcd member first: see the servers' k3s log)" if node.server else ""
-            raise RunFailed(f"node {node.node} still in the API {timeout:.0f}s after its deletion{member}")
-        time.sleep(1)
+    try:
+        gone = readiness.wait_deleted(api, node.node, timeout)
+    except ApiException as error:
+        raise RunFailed(f"node {node.node}: the API answered {error.status} while it was deleted") from None
+    if not gone:
+        member = " (k3s removes its etcd member first: see the servers' k3s log)" if node.server else ""
+        raise RunFailed(f"node {node.node} still in the API {timeout:.0f}s after its deletion{member}")
 
 
 def _uninstall(flow: Flow, node: Leaving) -> tuple[bool, str]:

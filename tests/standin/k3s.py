@@ -64,18 +64,39 @@ follows the parts of the real program's contract that harmony depends on (see do
   start issues them. Not modelled: `rotate-ca`, the server's kubelet signing keys, SAN changes
   renewing a certificate, CertificateExpirationWarning events.
 
-- embedded etcd's members (`Members`): the cluster-init server keeps the list; each server names
-  its member once (db/etcd/name, its host name and 8 hex digits, as k3s's setName); `/db/info`
-  serves the list to a server's token (`server:<secret>`, k3s's `k3s:server` role) as the
-  supervisor does; a joining server reads it there and adds itself (a stand-in POST for etcd's
-  MemberAdd); one that was a member and is no longer listed fails at start as k3s's etcd Test
-  does. A server's Node carries the etcd member controller's annotations
+- embedded etcd (`Members`, `join_etcd`, `etcd_snapshot`, `cluster_reset`), as pkg/etcd does it.
+  The datastore is the files the API and the node registry keep under server/ (k3s: etcd, under
+  server/db/etcd). A server's database is server/db/etcd: its member's name, given once
+  (db/etcd/name, its host name and 8 hex digits, as k3s's setName), and the ID of the etcd
+  cluster it belongs to (db/etcd/standin-member.json; etcd's member/ holds it), made by
+  cluster-init or a reset, taken by a joining server; a server with a database runs etcd,
+  cluster-init or not. The first server (cluster-init, or the one reset) keeps the member list
+  in its database; `/db/info` serves the list and the cluster ID (the MemberListResponse's
+  header) to a server's token (`server:<secret>`, k3s's `k3s:server` role) as the supervisor
+  does; a joining server reads it there: a database of another cluster (one reset since) fails
+  with `request cluster ID mismatch` until it is removed, a new server adds itself (a stand-in
+  POST for etcd's MemberAdd), one that was a member and is no longer listed fails at start as
+  k3s's etcd Test does. A server's Node carries the etcd member controller's annotations
   (etcd.k3s.cattle.io/node-name, node-address) and its finalizer (wrangler's OnRemove): a DELETE
   of it leaves it with a deletionTimestamp about a second, then its member is removed and the
   Node goes (an agent's goes at once); a removed member's k3s exits within a second ("etcd
-  stopped"), as etcd stops a member its peers say was removed. Not modelled: quorum (the list
-  changes whatever the members' state), learners, removing the cluster-init server (it holds
-  the list), the etcd.k3s.cattle.io/remove annotation, newer k3s's tombstone rejoin.
+  stopped"), as etcd stops a member its peers say was removed. `k3s etcd-snapshot
+  save|ls|delete|prune` as the CLI does them: `save` needs the server running and embedded etcd
+  (`etcd database not found in .../server`), writes NAME-NODE-UNIXTIME (0600) under
+  server/db/snapshots holding the datastore, the cluster's CA (the bootstrap data) and a hash of
+  the token, and says `Snapshot NAME saved.`. `k3s server --cluster-reset
+  [--cluster-reset-restore-path FILE]` refuses another token than the snapshot's (`bootstrap data
+  already found and encrypted with different token`), keeps the old database (db/etcd-old-UNIXTIME)
+  and tls/ (tls-UNIXTIME), makes a new cluster ID whose only member the server is from its next
+  start (a new member name too), restores, says `Managed etcd cluster membership has been reset,
+  restart without --cluster-reset flag now. ...` and exits 0, and db/reset-flag refuses a second
+  reset until a normal start. Not modelled: quorum (the list changes whatever the members'
+  state), learners, replication between servers (each keeps its own datastore), removing the
+  first server or resetting a server that joined another (the first holds the list), the
+  etcd.k3s.cattle.io/remove annotation, newer k3s's tombstone rejoin, scheduled snapshots and S3
+  (their flags are accepted, nothing is taken or uploaded), compression, ETCDSnapshotFile
+  objects, node heartbeats (an old node stays Ready), a deleted node's kubelet registering it
+  again.
 
 The release mirror in tests/standin/mirror.py bakes a version into each copy it serves, so that
 different versions have different checksums.
@@ -165,8 +186,9 @@ def parse_flags(argv: list[str]) -> dict:
     return flags
 
 
-def load_config(argv: list[str]) -> dict:
-    """config.yaml, then config.yaml.d/*.yaml in order (`key+:` appends), then CLI flags."""
+def load_config(argv: list[str], own: tuple[str, ...] = ()) -> dict:
+    """config.yaml, then config.yaml.d/*.yaml in order (`key+:` appends), then CLI flags (`own`:
+    the subcommand's flags beyond the server's)."""
     flags = parse_flags(argv)
     path = flags.pop("config", os.environ.get("K3S_CONFIG_FILE", CONFIG_FILE))
     files = [path] + sorted(glob.glob(f"{path}.d/*.yaml"))
@@ -193,7 +215,7 @@ def load_config(argv: list[str]) -> dict:
             config[key] = os.environ[env]
     if os.environ.get("K3S_TOKEN_FILE") and "token-file" not in config:
         config["token-file"] = os.environ["K3S_TOKEN_FILE"]
-    check_flags(config)
+    check_flags({key: value for key, value in config.items() if key not in own})
     if "token-file" in config and "token" not in config:
         with open(config["token-file"]) as f:
             config["token"] = f.read().strip()
@@ -212,6 +234,13 @@ KNOWN_FLAGS = {
     "prefer-bundled-bin", "private-registry", "protect-kernel-defaults", "secrets-encryption", "selinux",
     "server", "service-cidr", "snapshotter", "tls-san", "token", "token-file", "write-kubeconfig",
     "write-kubeconfig-mode",
+    # embedded etcd's snapshots (taken on demand by `k3s etcd-snapshot`; the schedule and S3 are
+    # read, not acted on) and its reset
+    "cluster-reset", "cluster-reset-restore-path", "etcd-disable-snapshots", "etcd-snapshot-compress",
+    "etcd-snapshot-dir", "etcd-snapshot-name", "etcd-snapshot-retention", "etcd-snapshot-schedule-cron",
+    "etcd-s3", "etcd-s3-access-key", "etcd-s3-bucket", "etcd-s3-endpoint", "etcd-s3-endpoint-ca",
+    "etcd-s3-folder", "etcd-s3-insecure", "etcd-s3-region", "etcd-s3-secret-key", "etcd-s3-skip-ssl-verify",
+    "etcd-s3-timeout",
 }
 
 
@@ -727,9 +756,9 @@ FINALIZER_SECONDS = 1.0  # the controller's turn: the Node stays, deleting, this
 
 
 class Members:
-    """etcd's member list, kept by the server that started the cluster (cluster-init) in a
-    JSON file under its data dir; every server's /db/info serves it, as `MemberList` through
-    any member answers the same."""
+    """etcd's member list, kept by the server that started the cluster (cluster-init, or the
+    reset one) in its etcd database (MEMBERS_FILE); every server's /db/info serves it, as
+    `MemberList` through any member answers the same."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -782,11 +811,18 @@ def server_request(server: str, token: str, path: str, body: dict | None = None)
         return json.load(response)
 
 
-def join_etcd(server: str, token: str, member: dict, existing: bool) -> None:
-    """k3s's etcd join: the members from the server's /db/info; a new server adds itself
-    (MemberAddAsLearner, promoted at once here); one that was a member and is no longer in the
-    list fails as k3s's etcd Test does."""
-    names = [m["name"] for m in server_request(server, token, "/db/info")["members"]]
+def join_etcd(server: str, token: str, member: dict, existing: bool, local: str) -> None:
+    """k3s's etcd join: the members and the cluster ID from the server's /db/info. A database of
+    another cluster (`local`: this server's server/ dir; the cluster was reset since, from a
+    snapshot or not) is refused as etcd's peers refuse it, until the database is removed; a new
+    server adds itself (MemberAddAsLearner, promoted at once here); one that was a member and is
+    no longer in the list fails as k3s's etcd Test does."""
+    info = server_request(server, token, "/db/info")
+    cluster, mine = info["header"]["cluster_id"], etcd_cluster(local)
+    if mine and mine != cluster:
+        fail("starting kubernetes: preparing server: start managed database: etcd: request cluster ID "
+             f"mismatch (local member of cluster {mine}, remote {cluster})")
+    names = [m["name"] for m in info["members"]]
     if member["name"] in names:
         return
     if existing:
@@ -794,6 +830,7 @@ def join_etcd(server: str, token: str, member: dict, existing: bool) -> None:
              f"{member['name']}={member['peerURLs'][0]}")
     log(f"Adding {member['peerURLs'][0]} to etcd cluster {names}")
     server_request(server, token, "/v1-k3s/standin-etcd-member-add", member)
+    set_etcd_cluster(local, cluster)
 
 
 def stop_when_removed(server: str, token: str, name: str) -> None:
@@ -1121,8 +1158,9 @@ class Api(BaseHTTPRequestHandler):
         """etcd's members (`{"members": [...]}`), for a server only, as k3s's supervisor serves them."""
         if not self.server_authenticated():
             return self.reply(401, {"message": "Unauthorized"})
-        if self.members is not None:
-            return self.reply(200, {"members": self.members.load()})
+        if self.members is not None:  # etcd's MemberListResponse: its header names the cluster
+            return self.reply(200, {"header": {"cluster_id": etcd_cluster(os.path.dirname(self.tls_dir))},
+                                    "members": self.members.load()})
         if self.join is None:
             return self.reply(404, not_found("/db/info"))  # no embedded etcd: no route
         return self.reply(200, server_request(*self.join, "/db/info"))
@@ -1289,6 +1327,160 @@ def deploy_manifests(store: api.Store, directory: str) -> None:
         time.sleep(2)
 
 
+# ---------------------------------------------------------------- embedded etcd: snapshots, reset
+
+# What the stand-in's datastore is: the files under server/ that its API and node registry keep
+# (the real k3s keeps them in etcd, under server/db/etcd). A snapshot holds them, with the
+# cluster's CA files (k3s's bootstrap data, which it encrypts with the token: a restore needs the
+# token the snapshot was taken with) and a hash of that token.
+DATASTORE_FILES = ("standin-nodes.json", "standin-objects.json", "standin-pods.json")
+# Under server/: the etcd cluster this server's database belongs to (etcd keeps its cluster ID in
+# db/etcd/member), and, on the server that keeps the member list (`Members`), that list.
+MEMBER_FILE = "db/etcd/standin-member.json"
+MEMBERS_FILE = "db/etcd/standin-members.json"
+
+
+def server_dir(config: dict) -> str:
+    return f"{config.get('data-dir', '/var/lib/rancher/k3s')}/server"
+
+
+def snapshot_dir(config: dict) -> str:
+    return str(config.get("etcd-snapshot-dir") or f"{server_dir(config)}/db/snapshots")
+
+
+def etcd_cluster(server: str) -> str | None:
+    """The etcd cluster this server's member belongs to, None without an etcd database."""
+    path = f"{server}/{MEMBER_FILE}"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["cluster"]
+
+
+def set_etcd_cluster(server: str, cluster: str) -> None:
+    """Record the etcd cluster this server's database belongs to (a new one: a random ID)."""
+    write_private(f"{server}/{MEMBER_FILE}", json.dumps({"cluster": cluster}))
+
+
+def etcd_snapshot(argv: list[str]) -> int:
+    """`k3s etcd-snapshot save|ls|delete|prune` (bare: save), on this server's embedded etcd, with
+    config.yaml's settings under the command's flags. `save` needs the server running (the
+    releases of 2024 on ask it over its API); it writes `NAME-NODE-UNIXTIME` (0600) in the
+    snapshot directory and says `Snapshot NAME-NODE-UNIXTIME saved.` on stderr."""
+    command = argv[0] if argv and not argv[0].startswith("-") else "save"
+    rest = argv[1:] if argv and not argv[0].startswith("-") else argv
+    flags, names = split_arguments(rest)
+    config = load_config(flags, own=("name", "snapshot-retention"))
+    server, directory = server_dir(config), snapshot_dir(config)
+    if command in ("ls", "list", "l"):
+        print(f"{'Name':<48} {'Location':<100} {'Size':<10} Created")
+        for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+            path = f"{directory}/{name}"
+            created = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+            print(f"{name:<48} {'file://' + path:<100} {os.path.getsize(path):<10} "
+                  f"{created.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        return 0
+    if command == "delete":
+        for name in names:
+            if not os.path.exists(f"{directory}/{name}"):
+                fail(f"snapshot {name} not found")
+            os.remove(f"{directory}/{name}")
+            log(f"Snapshot {name} deleted.")
+        return 0
+    if command == "prune":
+        prefix = f"{config.get('name', 'on-demand')}-"
+        keep = int(config.get("snapshot-retention") or config.get("etcd-snapshot-retention") or 5)
+        found = sorted((os.path.getmtime(f"{directory}/{n}"), n) for n in os.listdir(directory) if n.startswith(prefix)) \
+            if os.path.isdir(directory) else []
+        for _, name in found[:max(len(found) - keep, 0)]:
+            os.remove(f"{directory}/{name}")
+            log(f"Removing local snapshot {directory}/{name}")
+        return 0
+    if command != "save" or names:
+        fail(f"stand-in k3s does not implement 'etcd-snapshot {command} {' '.join(names)}'")
+    if etcd_cluster(server) is None:
+        fail(f"etcd database not found in {server}")
+    port = int(config.get("https-listen-port", 6443))
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError as error:
+        fail(f'Post "https://127.0.0.1:{port}/db/snapshot": dial tcp 127.0.0.1:{port}: connect: {str(error.strerror).lower()}')
+    name = f"{config.get('name', 'on-demand')}-{config.get('node-name') or socket.gethostname()}-{int(time.time())}"
+    snapshot = {"format": "stand-in etcd snapshot", "cluster": etcd_cluster(server),
+                "token": hashlib.sha256(secret_of(open(f"{server}/token").read().strip()).encode()).hexdigest(),
+                "datastore": {}, "bootstrap": {}}
+    for file in DATASTORE_FILES:
+        if os.path.exists(f"{server}/{file}"):
+            with open(f"{server}/{file}") as f:
+                snapshot["datastore"][file] = f.read()
+    for file in CLUSTER_CA_FILES:
+        with open(f"{server}/tls/{file}") as f:
+            snapshot["bootstrap"][file] = f.read()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    write_private(f"{directory}/{name}", json.dumps(snapshot))
+    log(f"Snapshot {name} saved.")
+    return 0
+
+
+def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A subcommand's flags, and the arguments after them (urfave/cli reads flags first)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--"):
+        i += 1 if "=" in argv[i] or i + 1 == len(argv) or argv[i + 1].startswith("--") else 2
+    return argv[:i], argv[i:]
+
+
+def cluster_reset(config: dict) -> None:
+    """`k3s server --cluster-reset [--cluster-reset-restore-path FILE]`, k3s stopped: the member
+    made the only one of a new etcd cluster, its datastore (and with FILE, the cluster's CA from
+    it, the old tls/ kept as tls-UNIXTIME) restored from the snapshot, the old database kept as
+    db/etcd-old-UNIXTIME; then it says so and exits 0, as k3s does. The token in use (config.yaml's,
+    else the one on disk) must be the one the snapshot was taken with. A second reset is refused
+    while db/reset-flag (removed by the next normal start) says one was done."""
+    server = server_dir(config)
+    flag = f"{server}/db/reset-flag"
+    if os.path.exists(flag):
+        fail("cluster-reset was successfully performed, please remove the cluster-reset flag and start k3s "
+             "normally, if you need to perform another cluster reset, you must first manually delete the "
+             f"{flag} file")
+    restore = config.get("cluster-reset-restore-path")
+    snapshot = None
+    if restore:
+        if not os.path.exists(str(restore)):
+            fail(f"starting kubernetes: preparing server: start managed database: etcd: snapshot path does not "
+                 f"exist: {restore}")
+        with open(str(restore)) as f:
+            snapshot = json.load(f)
+        token = str(config.get("token") or (open(f"{server}/token").read().strip()
+                                            if os.path.exists(f"{server}/token") else ""))
+        if not token or hashlib.sha256(secret_of(token).encode()).hexdigest() != snapshot["token"]:
+            fail("starting kubernetes: preparing server: bootstrap data already found and encrypted with "
+                 "different token")
+    stamp = int(time.time())
+    if os.path.isdir(f"{server}/db/etcd"):
+        os.rename(f"{server}/db/etcd", f"{server}/db/etcd-old-{stamp}")
+    set_etcd_cluster(server, secrets.token_hex(8))  # its member joins it, alone, at the next start
+    if snapshot:
+        for file in DATASTORE_FILES:
+            if file in snapshot["datastore"]:
+                write_private(f"{server}/{file}", snapshot["datastore"][file], 0o644)
+            elif os.path.exists(f"{server}/{file}"):
+                os.remove(f"{server}/{file}")
+        if os.path.isdir(f"{server}/tls"):
+            log(f"Cluster reset: backing up certificates directory to {server}/tls-{stamp}")
+            os.rename(f"{server}/tls", f"{server}/tls-{stamp}")
+        for file, text in snapshot["bootstrap"].items():
+            write_private(f"{server}/tls/{file}", text)
+        with open(f"{server}/tls/server-ca.crt", "rb") as f:
+            full = f"K10{ca_hash(f.read())}::server:{secret_of(token)}\n"
+        for name in ("token", "node-token", "agent-token"):
+            write_private(f"{server}/{name}", full)
+    write_private(flag, "")
+    log("Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and "
+        "delete ${datadir}/server/db on each peer etcd server and rejoin the nodes")
+    sys.exit(0)
+
+
 # ---------------------------------------------------------------- systemd and the main loop
 
 
@@ -1377,6 +1569,10 @@ def server(config: dict) -> None:
     tls_dir = f"{data_dir}/server/tls"
     os.makedirs(tls_dir, exist_ok=True)
     os.chmod(f"{data_dir}/server", 0o700)
+    if config.get("cluster-reset"):
+        cluster_reset(config)
+    if os.path.exists(f"{data_dir}/server/db/reset-flag"):
+        os.remove(f"{data_dir}/server/db/reset-flag")
     token = str(config.get("token", ""))
     join = config.get("server")
     if join:
@@ -1384,7 +1580,8 @@ def server(config: dict) -> None:
             fail("--token is required when joining a server")
         if not os.path.exists(f"{tls_dir}/server-ca.crt"):
             take_cluster_ca(join, token, tls_dir)
-    etcd = bool(config.get("cluster-init") or join)
+    # As with k3s, a server whose etcd database exists runs etcd, cluster-init or not.
+    etcd = bool(config.get("cluster-init") or join or etcd_cluster(f"{data_dir}/server") is not None)
     # `certificate rotate`'s trigger for the supervisor's certificate (k3s: dynamiclistener's, on
     # 6443; the stand-in's is serving-kube-apiserver): consumed, and the certificate issued again.
     regenerate, served = f"{tls_dir}/dynamic-cert-regenerate", f"{tls_dir}/serving-kube-apiserver.crt"
@@ -1423,10 +1620,12 @@ def server(config: dict) -> None:
         member, existing = etcd_member(data_dir, node["address"])
         node["etcd_member"] = member["name"]
         if join:
-            join_etcd(join, token, member, existing)
+            join_etcd(join, token, member, existing, f"{data_dir}/server")
             threading.Thread(target=stop_when_removed, args=(join, token, member["name"]), daemon=True).start()
-        else:
-            members = Members(f"{data_dir}/server/db/standin-members.json")
+        else:  # the cluster-init server, or the reset one: a new cluster's first member
+            if etcd_cluster(f"{data_dir}/server") is None:
+                set_etcd_cluster(f"{data_dir}/server", secrets.token_hex(8))
+            members = Members(f"{data_dir}/server/{MEMBERS_FILE}")
             if not existing:
                 members.add(member)
             elif member["name"] not in [m["name"] for m in members.load()]:
@@ -1477,6 +1676,8 @@ def main(argv: list[str]) -> None:
         sys.exit(certificate_check(rest[1:]))
     if command == "certificate" and rest[:1] == ["rotate"]:
         sys.exit(certificate_rotate(rest[1:]))
+    if command == "etcd-snapshot":
+        sys.exit(etcd_snapshot(rest))
     if command == "server":
         server(load_config(rest))
     elif command == "agent":
