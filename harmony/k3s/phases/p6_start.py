@@ -80,7 +80,8 @@ def swap(node: K3sHostRun) -> operations.Swap | None:
 
 def turn(node: K3sHostRun) -> operations.Turn:
     """This node's turn in a rolling restart: drained first if asked, Ready on the version in the
-    API (at the address the controller uses) before the next node's turn."""
+    API (at the address the controller uses) before the next node's turn; a server of embedded
+    etcd (HA) restarts only where etcd keeps its quorum, and is a healthy voter again after."""
     settings = node.settings
     return operations.Turn(
         node=settings.node(node.state.hostname),
@@ -89,6 +90,7 @@ def turn(node: K3sHostRun) -> operations.Turn:
         api_url=host.data.get("harmony_kubeconfig_server") or node.shape.registration_url,
         drain=settings.drain,
         drain_timeout=settings.drain_timeout,
+        etcd=settings.role == "server" and node.shape.ha,
     )
 
 
