@@ -13,14 +13,13 @@ from pyinfra.api import deploy
 
 from harmony import operations, releases
 from harmony.images import shipping
-from harmony.k3s import operations as k3s_operations
 from harmony.k3s import firewall, lifecycle, paths, prepare, resolve, rotation
+from harmony.k3s import operations as k3s_operations, restore as k3s_restore, snapshot as k3s_snapshot
 from harmony.k3s.hoststate import host_state
 from harmony.k3s.hostrun import K3sHostRun
 from harmony.k3s.phases import p7_kubeconfig
 from harmony.k3s.service import Service
 from harmony.k3s.settings import from_data
-from harmony.k3s import restore as k3s_restore, snapshot as k3s_snapshot
 
 @deploy("k3s up")
 def up() -> None:
