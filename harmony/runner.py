@@ -306,7 +306,7 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
     from pyinfra.context import ctx_config, ctx_inventory, ctx_state
 
     # pyinfra records new SSH host keys in ~/.ssh/known_hosts, and fails if ~/.ssh is missing.
-    Path.home().joinpath(".ssh").mkdir(mode=0o700, exist_ok=True)
+    Path.home().joinpath(".ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["PYINFRA_PROGRESS"] = "off"  # harmony shows the progress, not pyinfra's spinner
     pyinfra.is_cli = True  # order operations by call-stack position, as the `pyinfra` command does
     set_formatter(click.style)
