@@ -594,6 +594,12 @@ def _results(state, log: list[str], dry: bool, error: str) -> dict[str, HostResu
             result.errors.append(error)
         if result.reported and not result.ok and not result.lost and _connection_gone(host):
             result.lost = f"lost the connection to {host.name}: it closed while a step ran"
+    if error and not any(result.errors for result in hosts.values()):
+        # pyinfra gave up before any host failed (an error while it prepared the operations):
+        # the run did not happen, and no host may be said unchanged.
+        for host in state.activated_hosts:
+            hosts[host.name].dropped = True
+            hosts[host.name].errors.append(f"the run did not begin: pyinfra: {error}")
     return hosts
 
 

@@ -60,16 +60,18 @@ def inventory(tmp_path: Path, servers: list[str], agents: list[str], running: bo
     return path
 
 
-def run(tmp_path: Path, inventory_path: Path, dry: bool, data: str = "{}") -> dict:
+def run(tmp_path: Path, inventory_path: Path, dry: bool, data: str = "{}", deploy: str = "harmony.k3s.deploy.up") -> dict:
     """harmony's runner, in a process of its own (patched by gevent, as harmony's is), running
-    the k3s deploy over the fake hosts of `inventory_path` with the run's `data` (a Python
-    expression): {"hosts": {host: its HostResult as a dict}, "phases": the phase counts}."""
+    `deploy` (the k3s deploy; a module of `tmp_path` may be named too) over the fake hosts of
+    `inventory_path` with the run's `data` (a Python expression): {"hosts": {host: its
+    HostResult as a dict}, "phases": the phase counts}."""
     script = ("from gevent import monkey; monkey.patch_all()\n"
               "import dataclasses, json, sys\n"
               "from harmony import runner, targets\n"
               "from harmony.k3s.cluster import Cluster\n"
               "from harmony.resolved import Resolved\n"
-              "result = runner.run(targets.resolve(sys.argv[1]), 'harmony.k3s.deploy.up',"
+              f"sys.path.append({str(tmp_path)!r})\n"
+              f"result = runner.run(targets.resolve(sys.argv[1]), {deploy!r},"
               f" runner.RunOptions(data={data}), dry=sys.argv[2] == 'dry', quiet=True)\n"
               "print(json.dumps({'hosts': {n: dataclasses.asdict(h) for n, h in result.hosts.items()},"
               " 'phases': [dataclasses.asdict(c) for c in result.phase_counts()]}))\n")

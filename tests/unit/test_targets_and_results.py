@@ -74,6 +74,23 @@ def test_results_per_host_from_pyinfras_state_with_each_failed_hosts_reason(tmp_
         "airgap bundle; configure: Write the join token, Write config.yaml")
 
 
+def test_a_run_pyinfra_gives_up_on_before_any_host_failed_fails_every_host_and_says_nothing_is_unchanged(tmp_path):
+    # pyinfra refusing the operations as it prepares them (as it refuses one operation given
+    # _serial on some hosts and not others): nothing ran, and a report of "unchanged" would lie.
+    (tmp_path / "refused_deploy.py").write_text(
+        "from pyinfra.api import deploy\n"
+        "from pyinfra.api.exceptions import PyinfraError\n\n\n"
+        "@deploy('refused')\n"
+        "def up():\n"
+        "    raise PyinfraError('Cannot have different values for _serial')\n")
+    path = fakehosts.inventory(tmp_path, ["s1"], ["a1"], running=False, responses={})
+    for dry in (True, False):
+        hosts = fakehosts.run(tmp_path, path, dry, deploy="refused_deploy.up")["hosts"]
+        assert all(h["dropped"] and h["errors"] == ["the run did not begin: pyinfra: Cannot have different values "
+                                                    "for _serial"] for h in hosts.values()), hosts
+        assert runner.HostResult(**hosts["@fake/s1"]).report().status == "failed"
+
+
 def test_a_dry_run_lists_what_would_change_and_changes_nothing(tmp_path):
     hosts = run_over_fakes(tmp_path, FAILING_RELOAD, dry=True)
     assert "k3s up | start | Enable and start k3s-agent" in hosts["@fake/a2"]["changed"]  # planned: nothing ran
