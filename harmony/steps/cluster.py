@@ -1,9 +1,10 @@
 """The steps on the cluster, through its API: wait until its nodes are Ready and merge its
-kubeconfig into the user's, survey what the hosts and the API say of it, forget a removed one.
+kubeconfig into the user's (and Windows', on WSL 2: `harmony.wsl`), survey what the hosts and the API say of it, forget a removed one.
 The runtime says where its API is (`harmony.runtime.Runtime.api`)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,24 +51,35 @@ def wait_for_nodes(flow: Flow) -> None:
     flow.config = config(flow, where)
     with stopping.checkpoints() as check:
         flow.nodes = readiness.wait_ready(flow.config, where.expected, where.count, request.wait_timeout, check=check)
+    from harmony import wsl
+
     path = kubeconfig.default_path()
-    kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), flow.config, request.name, request.switch_context))
+    merge = functools.partial(kubeconfig.merged, new=flow.config, name=request.name, switch=request.switch_context)
+    kubeconfig.write(path, merge(kubeconfig.load(path)))
+    said = wsl.mirrored(path, merge)
+    if said:
+        flow.report.notes.append(said)
 
 
 def forget(flow: Flow) -> None:
-    """Where every host's cluster was removed: drop its entries from the user's kubeconfig, and
-    the kubeconfigs fetched from its hosts."""
-    forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts])
+    """Where every host's cluster was removed: drop its entries from the user's kubeconfig (and
+    Windows', on WSL 2), and the kubeconfigs fetched from its hosts."""
+    said = forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts])
+    if said:
+        flow.report.notes.append(said)
 
 
-def forget_cluster(name: str, fetched: list[Path] = ()) -> None:
-    from harmony import kubeconfig
+def forget_cluster(name: str, fetched: list[Path] = ()) -> str:
+    """What the report says of Windows' kubeconfig, on WSL 2 (`harmony.wsl.mirrored`)."""
+    from harmony import kubeconfig, wsl
 
     for path in fetched:
         path.unlink(missing_ok=True)
     path = kubeconfig.default_path()
+    drop = functools.partial(kubeconfig.without, name=name)
     if path.exists():
-        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
+        kubeconfig.write(path, drop(kubeconfig.load(path)))
+    return wsl.mirrored(path, drop, create=False)
 
 
 @dataclass
