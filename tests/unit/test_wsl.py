@@ -4,7 +4,6 @@ them) and `wslpath` (drive C: under a temporary directory), on PATH as WSL's int
 then harmony's context merged into that file beside another tool's, and removed again."""
 
 import os
-import pwd
 import stat
 import sys
 
@@ -13,6 +12,8 @@ import yaml
 
 from harmony import kubeconfig, wsl
 from tests.unit.test_kubeconfig import FETCHED
+
+pwd = pytest.importorskip("pwd", reason="WSL's harmony runs in Linux: simulated on a POSIX controller")
 
 POSIX = pytest.mark.skipif(sys.platform != "linux", reason="WSL distributions are Linux")
 OTHER = {"apiVersion": "v1", "kind": "Config", "current-context": "docker-desktop",
