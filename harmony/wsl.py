@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -57,14 +58,13 @@ def own_kubeconfig(environ: Mapping[str, str] = os.environ) -> bool:
     return not environ.get("KUBECONFIG") and environ.get("HOME", "") == pwd.getpwuid(os.getuid()).pw_dir
 
 
-def windows_kubeconfig(here: Path, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                       environ: Mapping[str, str] = os.environ) -> WindowsKubeconfig:
-    """The Windows user's kubeconfig, asked of Windows (`run` runs argv lists, never a shell line);
-    where Windows does not answer, how Windows' kubectl reads `here`, the distribution's, instead."""
+def windows_kubeconfig(here: Path) -> WindowsKubeconfig:
+    """The Windows user's kubeconfig, asked of Windows (argv lists, never a shell line); where
+    Windows does not answer, how Windows' kubectl reads `here`, the distribution's, instead."""
     cmd = shutil.which("cmd.exe") or CMD
 
     def asked(argv: list[str]) -> str:
-        done = run(argv, capture_output=True, text=True, timeout=TIMEOUT, cwd="/", stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, cwd="/", stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise OSError(f"{argv[0]} exited {done.returncode}")
         return done.stdout.strip()
@@ -77,7 +77,7 @@ def windows_kubeconfig(here: Path, run: Callable[..., subprocess.CompletedProces
             raise OSError("Windows names no USERPROFILE")
         return WindowsKubeconfig(Path(asked(["wslpath", "-u", shown])), shown)
     except (OSError, subprocess.SubprocessError) as error:
-        share = "\\\\wsl.localhost\\" + environ.get("WSL_DISTRO_NAME", "DISTRO") + str(here).replace("/", "\\")
+        share = "\\\\wsl.localhost\\" + os.environ.get("WSL_DISTRO_NAME", "DISTRO") + str(here).replace("/", "\\")
         return WindowsKubeconfig(None, problem=f"cannot ask Windows where its kubeconfig is ({error}: is WSL's "
                                                f"interop off?); Windows' kubectl reads this one with KUBECONFIG={share}")
 
@@ -87,8 +87,6 @@ def mirrored(here: Path, change: Callable[[dict], dict], create: bool = True) ->
     or removed) applied to Windows' kubeconfig too: what the report says of it ("" where there is
     nothing to say). A Windows side that cannot be read or written is said, not a failed run:
     the distribution's kubeconfig, the one the run promised, is written."""
-    import sys
-
     from harmony import kubeconfig
     from harmony.errors import RunFailed
 

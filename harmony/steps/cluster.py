@@ -1,6 +1,7 @@
 """The steps on the cluster, through its API: wait until its nodes are Ready and merge its
-kubeconfig into the user's (and Windows', on WSL 2: `harmony.wsl`), survey what the hosts and the API say of it, forget a removed one.
-The runtime says where its API is (`harmony.runtime.Runtime.api`)."""
+kubeconfig into the user's (and Windows', on WSL 2: `harmony.wsl`), survey what the hosts and
+the API say of it, forget a removed one. The runtime says where its API is
+(`harmony.runtime.Runtime.api`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def answering(flow: Flow, ok: set[str]) -> dict | None:
 def wait_for_nodes(flow: Flow) -> None:
     """Wait for the cluster's nodes to be Ready (`flow.nodes`) through the kubeconfig fetched
     from a server the run did not fail (`flow.config`), and merge that into the user's."""
-    from harmony import kubeconfig, readiness, stopping
+    from harmony import kubeconfig, readiness, stopping, wsl
 
     request = flow.request
     where = api(flow, flow.ok)
@@ -51,8 +52,6 @@ def wait_for_nodes(flow: Flow) -> None:
     flow.config = config(flow, where)
     with stopping.checkpoints() as check:
         flow.nodes = readiness.wait_ready(flow.config, where.expected, where.count, request.wait_timeout, check=check)
-    from harmony import wsl
-
     path = kubeconfig.default_path()
     merge = functools.partial(kubeconfig.merged, new=flow.config, name=request.name, switch=request.switch_context)
     kubeconfig.write(path, merge(kubeconfig.load(path)))
