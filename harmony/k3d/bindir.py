@@ -44,21 +44,21 @@ def windows_path(path: str) -> str:
 def added_to_path(system: str, shell: str, directory: str) -> str:
     """The command that puts `directory` on the user's PATH for their next shells."""
     if Platform(system, "none", "none", "absent").os == "windows":
-        return ("[Environment]::SetEnvironmentVariable('Path', [Environment]::GetEnvironmentVariable('Path', "
-                f"'User') + ';{windows_path(directory).replace(chr(39), chr(39) * 2)}', 'User')  (PowerShell; then open a "
-                "new terminal)")
+        return ("in PowerShell, [Environment]::SetEnvironmentVariable('Path', [Environment]::GetEnvironmentVariable("
+                f"'Path', 'User') + ';{windows_path(directory).replace(chr(39), chr(39) * 2)}', 'User')")
     if shell == "fish":
         return f"fish_add_path {shlex.quote(directory)}"
     profile = {"zsh": "~/.zprofile", "bash": "~/.bash_profile" if system == "Darwin" else "~/.bashrc"}.get(
         shell, "~/.profile")
     line = f'export PATH="{directory}:$PATH"'
-    return f"echo {shlex.quote(line)} >> {profile}  (then open a new terminal)"
+    return f"echo {shlex.quote(line)} >> {profile}"
 
 
 def where(system: str, shell: str, directory: str, on_path: bool) -> str:
-    """What the install step says of the directory k3d went to."""
+    """What the install step says of the directory k3d went to (no semicolon outside the
+    command: the report joins a phase's steps with commas and the phases with semicolons)."""
     shown = windows_path(directory) if executable(system) == "k3d.exe" else directory
     if on_path:
-        return f"into {shown}, on your PATH"
-    return f"into {shown}, not on your PATH (harmony runs it from there); to type k3d: " \
-           f"{added_to_path(system, shell, directory)}"
+        return f"into {shown} (on your PATH)"
+    return f"into {shown} (not on your PATH, which harmony does not need. To type k3d: " \
+           f"{added_to_path(system, shell, directory)}, then open a new terminal)"
