@@ -55,17 +55,21 @@ def wait_for_nodes(flow: Flow) -> None:
     path = kubeconfig.default_path()
     merge = functools.partial(kubeconfig.merged, new=flow.config, name=request.name, switch=request.switch_context)
     kubeconfig.write(path, merge(kubeconfig.load(path)))
-    said = wsl.mirrored(path, merge)
-    if said:
-        flow.report.notes.append(said)
+    say_windows(flow, wsl.mirrored(path, merge))
 
 
 def forget(flow: Flow) -> None:
     """Where every host's cluster was removed: drop its entries from the user's kubeconfig (and
     Windows', on WSL 2), and the kubeconfigs fetched from its hosts."""
-    said = forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts])
+    say_windows(flow, forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts]))
+
+
+def say_windows(flow: Flow, said: str) -> None:
+    """What the run did with Windows' kubeconfig on WSL 2, if anything: a line of the text report,
+    and `windows_kubeconfig` in --json."""
     if said:
         flow.report.notes.append(said)
+        flow.report.extra["windows_kubeconfig"] = said
 
 
 def forget_cluster(name: str, fetched: list[Path] = ()) -> str:

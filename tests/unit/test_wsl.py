@@ -141,3 +141,18 @@ def test_forgetting_a_cluster_drops_its_context_on_both_sides(windows, tmp_path,
     assert said == "harmony's context removed from Windows' kubeconfig C:\\Users\\ann\\.kube\\config too (WSL 2)"
     for path in (here, windows):
         assert [c["name"] for c in yaml.safe_load(path.read_text())["contexts"]] == ["docker-desktop"]
+
+
+def test_what_is_said_of_windows_kubeconfig_is_in_the_text_and_in_json():
+    import json
+    from types import SimpleNamespace
+
+    from harmony.report import UP, Report
+    from harmony.steps.cluster import say_windows
+
+    flow = SimpleNamespace(report=Report("up", "dev", [], UP))
+    say_windows(flow, "")
+    assert flow.report.notes == [] and "windows_kubeconfig" not in json.loads(flow.report.as_json())
+    say_windows(flow, "harmony's context merged into Windows' kubeconfig C:\\Users\\ann\\.kube\\config too (WSL 2)")
+    assert flow.report.text()[0].startswith("harmony's context merged into Windows' kubeconfig")
+    assert json.loads(flow.report.as_json())["windows_kubeconfig"].endswith("too (WSL 2)")
