@@ -44,11 +44,13 @@ class WindowsKubeconfig:
 
 def detected(release: str | None = None, environ: Mapping[str, str] = os.environ,
              markers: tuple[str, ...] = INTEROP) -> bool:
-    """Whether this Linux is a WSL distribution: its kernel's release names Microsoft
-    (`5.15.167.4-microsoft-standard-WSL2`), WSL set `WSL_DISTRO_NAME`, or its interop is registered."""
+    """Whether this Linux is a WSL distribution: WSL set `WSL_DISTRO_NAME` (in every process it
+    starts there), or the kernel's release names Microsoft (`5.15.167.4-microsoft-standard-WSL2`)
+    and WSL's interop is registered. The kernel alone is not enough: every container of Docker
+    Desktop on Windows runs on that kernel too, with no Windows to ask."""
     release = platform.release() if release is None else release
-    return "microsoft" in release.lower() or bool(environ.get("WSL_DISTRO_NAME")) or \
-        any(os.path.exists(m) for m in markers)
+    return bool(environ.get("WSL_DISTRO_NAME")) or \
+        ("microsoft" in release.lower() and any(os.path.exists(m) for m in markers))
 
 
 def own_kubeconfig(environ: Mapping[str, str] = os.environ) -> bool:

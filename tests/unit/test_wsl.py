@@ -23,10 +23,12 @@ OTHER = {"apiVersion": "v1", "kind": "Config", "current-context": "docker-deskto
 
 
 @pytest.mark.parametrize("release,environ,marker,found", [
-    ("5.15.167.4-microsoft-standard-WSL2", {}, False, True),
-    ("4.4.0-19041-Microsoft", {}, False, True),  # WSL 1's kernel says so too
-    ("6.1.0-13-amd64", {"WSL_DISTRO_NAME": "Ubuntu"}, False, True),  # a custom kernel: WSL still sets this
-    ("6.6.36-custom", {}, True, True),  # only the interop registered
+    ("5.15.167.4-microsoft-standard-WSL2", {"WSL_DISTRO_NAME": "Ubuntu"}, True, True),
+    ("5.15.167.4-microsoft-standard-WSL2", {}, True, True),  # a process started without WSL's environment
+    ("4.4.0-19041-Microsoft", {}, True, True),  # WSL 1's kernel says so too
+    ("6.1.0-13-amd64", {"WSL_DISTRO_NAME": "Ubuntu"}, False, True),  # a custom kernel, interop off
+    ("5.15.167.4-microsoft-standard-WSL2", {}, False, False),  # a container of Docker Desktop on Windows
+    ("6.6.36-custom", {}, True, False),  # some other binfmt registered under that name: not Microsoft's kernel
     ("6.1.0-13-amd64", {}, False, False),  # Debian
     ("23.6.0", {"WSL_DISTRO_NAME": ""}, False, False),  # macOS's Darwin release
 ])
