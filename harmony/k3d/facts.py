@@ -12,6 +12,7 @@ from pyinfra.api import FactBase
 
 from harmony import runlock
 from harmony.facts import FileState
+from harmony.k3d import bindir
 from harmony.runlock import Lock
 
 
@@ -34,6 +35,8 @@ class K3dHostState:
     arch: str = ""
     home: str = ""
     bin_dir: str = ""
+    on_path: bool = False  # whether the login shell's PATH has bin_dir (`harmony.k3d.bindir`)
+    shell: str = ""  # the login shell's name, for how to put bin_dir on its PATH
     docker: str = "absent"
     files: dict[str, FileState] = field(default_factory=dict)
     clusters: dict[str, K3dCluster] = field(default_factory=dict)
@@ -102,24 +105,23 @@ class K3dHost(FactBase):
 
     def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "",
                 cluster: str = "", images: str = "", ports: bool = False) -> str:
-        default = '$( [ "$(id -u)" = 0 ] && echo /usr/local/bin || echo "$HOME/.local/bin")'
         state_dir = k3d_state_dir("$HOME")
-        return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
-printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
+        locked = runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else ""
+        return locked + f"bin={shlex.quote(bin_dir)}\n" + bindir.SCRIPT + f"""printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
 docker=absent
 if command -v docker >/dev/null 2>&1; then
   if docker info >/dev/null 2>&1; then docker=running; else docker=stopped; fi
 fi
 printf 'docker\\t%s\\n' "$docker"
-for f in "$bin/k3d" "{state_dir}"/*; do
+for f in "$bin/$exe" "{state_dir}"/*; do
   [ -f "$f" ] || continue
   mode=$(stat -c %a "$f" 2>/dev/null || stat -f %Lp "$f")
   sum=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
   printf 'file\\t%s\\t%s\\t%s\\n' "$f" "$mode" "$sum"
 done
 listed=
-if [ -x "$bin/k3d" ]; then
-  listed=$("$bin/k3d" cluster list -o json 2>/dev/null | tr -d '\\n')
+if [ -x "$bin/$exe" ]; then
+  listed=$("$bin/$exe" cluster list -o json 2>/dev/null | tr -d '\\n')
   printf 'clusters\\t%s\\n' "$listed"
 fi
 state_dir="{state_dir}"
@@ -133,8 +135,10 @@ state_dir="{state_dir}"
             fields = rest.split("\t")
             if state.lock.read(kind, rest):
                 continue
-            if kind in ("system", "arch", "home", "bin_dir", "docker"):
+            if kind in ("system", "arch", "home", "bin_dir", "docker", "shell"):
                 setattr(state, kind, rest)
+            elif kind == "on_path":
+                state.on_path = rest == "yes"
             elif kind == "file" and len(fields) == 3:
                 state.files[fields[0]] = FileState(mode=fields[1], sha256=fields[2])
             elif kind == "clusters":

@@ -15,7 +15,7 @@ from pyinfra import host
 from harmony import operations, releases, runlock
 from harmony.errors import BadInput
 from harmony.images.shipping import DATA_KEY as IMAGES_KEY
-from harmony.k3d import ports, render
+from harmony.k3d import bindir, ports, render
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d.settings import K3dSettings
 from harmony.resolved import Resolved
@@ -76,7 +76,7 @@ class Paths:
 
 def paths_of(state: K3dHostState, settings: K3dSettings) -> Paths:
     directory = k3d_state_dir(state.home)
-    return Paths(f"{state.bin_dir}/k3d", f"{directory}/{settings.cluster}.yaml",
+    return Paths(f"{state.bin_dir}/{bindir.executable(state.system)}", f"{directory}/{settings.cluster}.yaml",
                  f"{directory}/{settings.cluster}.kubeconfig")
 
 

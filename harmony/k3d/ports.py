@@ -39,7 +39,9 @@ MAPPING = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5}
 
 @dataclass(frozen=True)
 class Published:
-    """The cluster's port mappings, and what the run says of those harmony chose ("" if nothing)."""
+    """The cluster's port mappings, and what the run says of those harmony chose for a new
+    cluster ("" if it chose none): always where Ingresses are served, so that a run without
+    workloads prints the mapping too, and why where it is not 80 and 443."""
 
     mappings: tuple[str, ...]
     note: str = ""
@@ -99,8 +101,8 @@ def in_effect(settings: K3dSettings, state: K3dHostState) -> Published:
                                          "were taken here; Ingresses are not published: give k3d_ports")
     address = "" if settings.api_host_ip == "0.0.0.0" else f"{settings.api_host_ip}:"
     mappings = tuple(f"{address}{chosen[p]}:{p}@loadbalancer" for p in wanted)
-    note = "" if not busy else (f"{_and(busy)} {'were' if len(busy) > 1 else 'was'} taken here; "
-                                f"Ingresses are served on {_and([chosen[p] for p in wanted])}")
+    served = f"Ingresses are served on {_and([chosen[p] for p in wanted])}"
+    note = served if not busy else f"{_and(busy)} {'were' if len(busy) > 1 else 'was'} taken here; {served}"
     return Published(settings.ports + mappings, note)
 
 

@@ -12,7 +12,8 @@ for the k3s image, the node labels, taints and k3s_config as k3s's arguments, k3
   ports 80 and 443 (Ingresses, through Traefik) on free host ports where k3d_ports maps neither
   (`harmony.k3d.ports`); false publishes only k3d_ports;
 - k3d_registries: k3d's `registries` section, passed through (create, use, config);
-- k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else);
+- k3d_bin_dir: where the k3d executable goes (default /usr/local/bin as root, ~/.local/bin else,
+  %LOCALAPPDATA%\\harmony\\bin on Windows: `harmony.k3d.bindir`);
 - k3d_install_docker: install Docker from the distribution's packages where it is missing
   (Linux with systemd or OpenRC, as root or with sudo; opt-in).
 

@@ -1,9 +1,11 @@
 """The steps on the cluster, through its API: wait until its nodes are Ready and merge its
-kubeconfig into the user's, survey what the hosts and the API say of it, forget a removed one.
-The runtime says where its API is (`harmony.runtime.Runtime.api`)."""
+kubeconfig into the user's (and Windows', on WSL 2: `harmony.wsl`), survey what the hosts and
+the API say of it, forget a removed one. The runtime says where its API is
+(`harmony.runtime.Runtime.api`)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,7 @@ def answering(flow: Flow, ok: set[str]) -> dict | None:
 def wait_for_nodes(flow: Flow) -> None:
     """Wait for the cluster's nodes to be Ready (`flow.nodes`) through the kubeconfig fetched
     from a server the run did not fail (`flow.config`), and merge that into the user's."""
-    from harmony import kubeconfig, readiness, stopping
+    from harmony import kubeconfig, readiness, stopping, wsl
 
     request = flow.request
     where = api(flow, flow.ok)
@@ -51,23 +53,36 @@ def wait_for_nodes(flow: Flow) -> None:
     with stopping.checkpoints() as check:
         flow.nodes = readiness.wait_ready(flow.config, where.expected, where.count, request.wait_timeout, check=check)
     path = kubeconfig.default_path()
-    kubeconfig.write(path, kubeconfig.merged(kubeconfig.load(path), flow.config, request.name, request.switch_context))
+    merge = functools.partial(kubeconfig.merged, new=flow.config, name=request.name, switch=request.switch_context)
+    kubeconfig.write(path, merge(kubeconfig.load(path)))
+    say_windows(flow, wsl.mirrored(path, merge))
 
 
 def forget(flow: Flow) -> None:
-    """Where every host's cluster was removed: drop its entries from the user's kubeconfig, and
-    the kubeconfigs fetched from its hosts."""
-    forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts])
+    """Where every host's cluster was removed: drop its entries from the user's kubeconfig (and
+    Windows', on WSL 2), and the kubeconfigs fetched from its hosts."""
+    say_windows(flow, forget_cluster(flow.request.name, [fetched(flow, h) for h in flow.hosts]))
 
 
-def forget_cluster(name: str, fetched: list[Path] = ()) -> None:
-    from harmony import kubeconfig
+def say_windows(flow: Flow, said: str) -> None:
+    """What the run did with Windows' kubeconfig on WSL 2, if anything: a line of the text report,
+    and `windows_kubeconfig` in --json."""
+    if said:
+        flow.report.notes.append(said)
+        flow.report.extra["windows_kubeconfig"] = said
+
+
+def forget_cluster(name: str, fetched: list[Path] = ()) -> str:
+    """What the report says of Windows' kubeconfig, on WSL 2 (`harmony.wsl.mirrored`)."""
+    from harmony import kubeconfig, wsl
 
     for path in fetched:
         path.unlink(missing_ok=True)
     path = kubeconfig.default_path()
+    drop = functools.partial(kubeconfig.without, name=name)
     if path.exists():
-        kubeconfig.write(path, kubeconfig.without(kubeconfig.load(path), name))
+        kubeconfig.write(path, drop(kubeconfig.load(path)))
+    return wsl.mirrored(path, drop, create=False)
 
 
 @dataclass

@@ -80,6 +80,7 @@ def test_a_new_cluster_publishes_ingresses_and_keeps_its_ports(harmony, mirror, 
     assert host_ip == "127.0.0.1" and found[443][0] == "127.0.0.1"  # this machine only: not the network
     assert (http, found[443][1]) in [(p[80], p[443]) for p in ports.pairs()]
     assert f"reach shop: Ingress/shop in shop: http://shop.localhost:{http}/" in up.stdout, up.stdout
+    assert f"Ingresses are served on {http} and {found[443][1]})" in up.stdout  # the create step's mapping
     spec = harmony.home / ".config" / "harmony" / "k3d" / f"{k3d_cluster}.yaml"
     assert {"port": f"127.0.0.1:{http}:80", "nodeFilters": ["loadbalancer"]} in yaml.safe_load(spec.read_text())["ports"]
 

@@ -52,7 +52,8 @@ def test_no_pair_when_every_one_is_taken():
 
 def test_a_new_cluster_gets_80_and_443_on_loopback_here():
     published = ports.in_effect(settings(), K3dHostState(listening={22}))
-    assert published == ports.Published(("127.0.0.1:80:80@loadbalancer", "127.0.0.1:443:443@loadbalancer"))
+    assert published == ports.Published(("127.0.0.1:80:80@loadbalancer", "127.0.0.1:443:443@loadbalancer"),
+                                        "Ingresses are served on 80 and 443")  # printed in the create step
 
 
 def test_taken_ports_move_to_the_next_pair_and_say_so():

@@ -1,5 +1,6 @@
-"""The binary: the k3d release for the host, checksum verified, put in place atomically.
-Passed where the host's k3d is that release's."""
+"""The binary: the k3d release for the host, checksum verified, put in place atomically, in
+the user's own directory (`harmony.k3d.bindir`: the step says which, and whether it is on the
+PATH). Passed where the host's k3d is that release's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pyinfra import host
 
 from harmony import operations, runlock
 from harmony.facts import same_file
+from harmony.k3d import bindir
 from harmony.k3d.hostrun import USER, K3dHostRun
 from harmony.phase import Phase
 
@@ -18,7 +20,7 @@ def should_run(node: K3dHostRun) -> bool:
 def run(node: K3dHostRun) -> None:
     settings, state = node.settings, node.state
     operations.binary(
-        name=f"Install k3d {settings.version}",
+        name=f"Install k3d {settings.version} {bindir.where(state.system, state.shell, state.bin_dir, state.on_path)}",
         url=node.k3d_url,
         sha256=node.resolved.sha256[node.k3d_url],
         dest=node.paths.k3d,

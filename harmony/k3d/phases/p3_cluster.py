@@ -24,7 +24,7 @@ def run(node: K3dHostRun) -> None:
                          current=node.state.files.get(paths.spec), **USER)
     command, what = cluster_command(node)
     if command:
-        # Where harmony chose other host ports than 80 and 443 for a new cluster, the step says so.
+        # For a new cluster, the step says where Ingresses are served (why, where not on 80 and 443).
         note = node.published.note if node.published and node.cluster is None else ""
         operations.run(name=f"{what} the k3d cluster {settings.cluster}" + (f" ({note})" if note else ""),
                        command=command, **USER)
