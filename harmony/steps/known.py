@@ -1,0 +1,88 @@
+"""Offline `plan` and `check`: where a site the release is resolved from cannot be reached, they
+answer from what is known, and name what is not (`harmony.resolved.Resolved.unknown`).
+
+Known without a download: the runtime chosen, the hosts' facts (where they answer), a pinned
+version and what each host has installed, where each host would download from, the cluster's
+API and its workloads. Not known: a channel's current release, a release's checksums, and so
+what `up`'s steps would change on a host, since its dry run needs both. A host is then planned
+from its facts alone: `would change` where it lacks the release asked for, else UNKNOWN.
+
+Such an answer is not whole, so it never ends with exit 0: INCOMPLETE where nothing known is
+wrong (a script's `harmony check && ...` must not read a partial check as a clean one), 1 where
+something known is (a host that would fail, or drifted). `up` never resolves this way: offline
+it stops before touching anything, and it never installs a download it cannot verify.
+"""
+
+from __future__ import annotations
+
+from harmony import report as reports
+from harmony.resolved import VERSION, Unknown
+from harmony.steps import Flow, cluster, hosts
+
+UNKNOWN = "unknown"  # a host's status where what `up` would do there is not known
+INCOMPLETE = 3  # the exit code of an answer with unknowns, where nothing known is wrong
+STEPS_UNKNOWN = Unknown("what up's steps would change on each host (its files, config and service)",
+                        "its dry run needs the release's version and checksums")
+
+
+def plan_hosts(flow: Flow) -> None:
+    """What `up` would do on each host: its dry run where the release is known; else what the
+    hosts' facts say of it."""
+    if not flow.resolved.unknown:
+        hosts.plan_hosts(flow)
+        return
+    rows = [_plan_row(flow, row) for row in cluster.survey(flow).hosts]
+    flow.report = reports.Report("plan", flow.request.name, rows, reports.PLAN, started=flow.started, ok=False,
+                                 notes=[*flow.plan_notes, *said(flow)], extra={**flow.plan_extra, **as_json(flow)})
+    flow.code = INCOMPLETE
+
+
+def dry_run(flow: Flow) -> None:
+    """`up`'s dry run (`harmony.steps.hosts.dry_run`), where the release is known."""
+    if not flow.resolved.unknown:
+        hosts.dry_run(flow)
+
+
+def differences(flow: Flow, row: dict) -> list[str]:
+    """What is known to differ on a reachable host, offline: the k3s release it has, where the
+    one asked for is known."""
+    installed, wanted = flow.runtime.installed(row), flow.resolved.version
+    if wanted and installed != wanted:
+        return [f"{_has(installed)}, not k3s {wanted} as asked"]
+    return []
+
+
+def unknowns(flow: Flow) -> list[Unknown]:
+    return [*flow.resolved.unknown, STEPS_UNKNOWN]
+
+
+def said(flow: Flow) -> list[str]:
+    """The release, what could not be known and why, and how `up` can run, a line each."""
+    version = flow.resolved.version
+    return [f"release: k3s {version or VERSION}, run by {flow.runtime.name}", *(f"unknown: {u}" for u in unknowns(flow)),
+            "offline, up stops before it changes anything (it installs nothing it cannot verify): give it a mirror "
+            "(--release-url, --channel-url) or an airgap bundle (--airgap DIR)"]
+
+
+def as_json(flow: Flow) -> dict:
+    return {"runtime": flow.runtime.name, "version": flow.resolved.version, "unknown": [{"what": u.what, "why": u.why} for u in unknowns(flow)]}
+
+
+def _plan_row(flow: Flow, row: dict) -> reports.HostReport:
+    if not row["reachable"]:
+        return reports.HostReport(row["host"], reports.UNREACHABLE, reason=row["reason"])
+    installed, wanted = flow.runtime.installed(row), flow.resolved.version
+    downloads = flow.runtime.downloads(flow.settings, flow.resolved, row)
+    details = {"installed": installed or None, "downloads": downloads}
+    if installed and installed == wanted:
+        return reports.HostReport(row["host"], UNKNOWN, reason=f"has k3s {installed}, as asked", details=details)
+    if installed and not wanted:
+        return reports.HostReport(row["host"], UNKNOWN, reason=f"has k3s {installed}: whether {VERSION} is another "
+                                  "release is not known", details=details)
+    where = f" from {', '.join(downloads)}" if downloads else ""
+    return reports.HostReport(row["host"], reports.PLAN[0], reason=f"{_has(installed)}: up would install k3s "
+                              f"{wanted or VERSION}{where}", details=details)
+
+
+def _has(installed: str) -> str:
+    return f"has k3s {installed}" if installed else "has no k3s"

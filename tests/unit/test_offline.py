@@ -1,0 +1,161 @@
+"""Offline `plan` and `check` (issue #28): the release resolved from what is known, each unknown
+named with why; a host planned from its facts; `up`'s resolution unchanged (it stops, exit 2).
+
+The sites are really unreachable here: a closed port on 127.0.0.1, asked through the same
+`harmony.fetch` as a run (its pauses between tries skipped)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harmony import fetch, localstate, releases
+from harmony.errors import BadInput, Unreachable
+from harmony.k3d import resolve as k3d_resolve
+from harmony.k3d.runtime import K3D
+from harmony.k3d.settings import from_data as k3d_settings
+from harmony.k3s import resolve as k3s_resolve
+from harmony.k3s.runtime import K3S
+from harmony.k3s.settings import from_data as k3s_settings
+from harmony.resolved import Resolved, Unknown
+from harmony.steps import Flow, Request, known
+from harmony.targets import Target
+
+CLOSED = "https://127.0.0.1:9"  # nothing listens: connection refused
+VERSION = "v1.31.4+k3s1"
+OFFLINE = {"k3s_channel_url": f"{CLOSED}/channels", "k3s_release_url": f"{CLOSED}/k3s",
+           "k3d_release_url": f"{CLOSED}/k3d"}
+
+
+@pytest.fixture(autouse=True)
+def no_pauses_and_no_kept_checksums(tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch.time, "sleep", lambda seconds: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+
+def k3s_hosts(**data) -> list[tuple[str, object]]:
+    return [("s1", k3s_settings({**OFFLINE, **data}, "s1"))]
+
+
+def test_up_still_stops_with_one_line_where_the_channel_server_cannot_be_reached():
+    with pytest.raises(Unreachable) as stopped:
+        k3s_resolve.resolve(k3s_hosts())
+    assert isinstance(stopped.value, BadInput) and stopped.value.exit_code == 2
+    assert str(stopped.value).startswith(f"cannot reach the k3s channel server at {CLOSED}/channels/stable: ")
+    assert str(stopped.value).endswith("; check --channel-url, or pin --version")
+
+
+def test_offline_a_channel_leaves_the_version_and_its_checksums_unknown():
+    resolved = k3s_resolve.resolve(k3s_hosts(k3s_channel="v1.31"), offline=True)
+    assert resolved.version is None and resolved.sha256 == {}
+    (unknown,) = resolved.unknown
+    assert unknown.what == "VERSION: the v1.31 channel's current k3s release"
+    assert unknown.why.startswith(f"cannot reach {CLOSED}/channels/v1.31: ")
+    assert resolved.cluster.servers == ("s1",)  # the cluster's shape needs no site
+
+
+def test_offline_a_pinned_version_is_known_and_its_checksums_are_not():
+    resolved = k3s_resolve.resolve(k3s_hosts(k3s_version=VERSION), offline=True)
+    assert resolved.version == VERSION and resolved.sha256 == {}
+    (unknown,) = resolved.unknown
+    assert unknown.what == f"the sha256 of k3s {VERSION}'s downloads"
+    assert unknown.why.startswith(f"cannot reach {CLOSED}/k3s/v1.31.4%2Bk3s1/sha256sum-")
+
+
+def test_offline_checksums_kept_from_an_earlier_run_are_known():
+    url = releases.download_url(f"{CLOSED}/k3s", VERSION, "sha256sum-amd64.txt")
+    localstate.keep(url, f"{'a' * 64}  k3s\n")
+    for name in ("sha256sum-arm64.txt", "sha256sum-arm.txt", "sha256sum-s390x.txt"):
+        localstate.keep(releases.download_url(f"{CLOSED}/k3s", VERSION, name), "")  # known to be absent
+    resolved = k3s_resolve.resolve(k3s_hosts(k3s_version=VERSION), offline=True)
+    assert resolved.unknown == () and resolved.sha256 == {releases.download_url(f"{CLOSED}/k3s", VERSION, "k3s"): "a" * 64}
+
+
+def test_offline_k3d_names_the_channel_and_its_own_checksums():
+    resolved = k3d_resolve.resolve(k3d_settings(OFFLINE, "@local"), offline=True)
+    assert resolved.version is None and resolved.sha256 == {}
+    assert [u.what for u in resolved.unknown] == ["VERSION: the stable channel's current k3s release",
+                                                  "the sha256 of k3d v5.7.4's executables"]
+    with pytest.raises(Unreachable, match="cannot reach the k3s channel server"):
+        k3d_resolve.resolve(k3d_settings(OFFLINE, "@local"))
+
+
+def test_an_untrusted_certificate_is_no_offline_unknown(monkeypatch):
+    """A mirror whose TLS this machine does not trust is the user's to fix: offline or not, it
+    stops the command with the fix (SSL_CERT_FILE)."""
+    import httpx
+
+    def untrusted(*args, **kwargs):
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    monkeypatch.setattr(fetch, "_follow", untrusted)
+    with pytest.raises(BadInput, match="SSL_CERT_FILE") as stopped:
+        k3s_resolve.resolve(k3s_hosts(), offline=True)
+    assert not isinstance(stopped.value, Unreachable)
+
+
+def flow(runtime, settings, resolved: Resolved) -> Flow:
+    made = Flow(Request(Target("@local", "this machine"), None, name="shop"))
+    made.runtime, made.settings, made.resolved = runtime, settings, resolved
+    return made
+
+
+UNREACHED = (Unknown("VERSION: the stable channel's current k3s release", "cannot reach X: refused"),)
+
+
+@pytest.mark.parametrize("installed,version,status,reason", [
+    ("", None, "would change", "has no k3s: up would install k3s VERSION from "
+                               f"{CLOSED}/k3s/VERSION/k3s-arm64"),
+    ("v1.30.8+k3s1", None, "unknown", "has k3s v1.30.8+k3s1: whether VERSION is another release is not known"),
+    ("v1.30.8+k3s1", VERSION, "would change", "has k3s v1.30.8+k3s1: up would install k3s v1.31.4+k3s1 from "
+                                              f"{CLOSED}/k3s/v1.31.4%2Bk3s1/k3s-arm64"),
+    (VERSION, VERSION, "unknown", "has k3s v1.31.4+k3s1, as asked"),
+])
+def test_a_k3s_host_is_planned_from_its_facts(installed, version, status, reason):
+    settings = dict(k3s_hosts())
+    planned = known._plan_row(flow(K3S, settings, Resolved("k3s", version, unknown=UNREACHED)),
+                              {"host": "s1", "reachable": True, "version": installed, "arch": "aarch64"})
+    assert (planned.status, planned.reason) == (status, reason)
+    assert planned.details["installed"] == (installed or None)
+
+
+def test_a_k3s_host_of_an_unknown_architecture_lists_every_binary_and_one_out_of_reach_says_why():
+    settings = dict(k3s_hosts())
+    offline = flow(K3S, settings, Resolved("k3s", None, unknown=UNREACHED))
+    planned = known._plan_row(offline, {"host": "s1", "reachable": True, "version": ""})
+    assert [url.rsplit("/", 1)[1] for url in planned.details["downloads"]] == ["k3s", "k3s-arm64", "k3s-armhf",
+                                                                              "k3s-s390x"]
+    out = known._plan_row(offline, {"host": "s1", "reachable": False, "reason": "Could not connect"})
+    assert (out.status, out.reason) == ("unreachable", "Could not connect")
+
+
+def test_a_k3d_host_is_planned_with_its_executable_and_the_k3s_image():
+    settings = k3d_settings({**OFFLINE, "harmony_cluster": "shop"}, "@local")
+    offline = flow(K3D, settings, Resolved("k3d", None, unknown=UNREACHED))
+    planned = known._plan_row(offline, {"host": "@local", "reachable": True, "system": "Darwin", "arch": "arm64",
+                                        "cluster": None})
+    assert planned.details["downloads"] == [f"{CLOSED}/k3d/v5.7.4/k3d-darwin-arm64", "docker.io/rancher/k3s:VERSION"]
+    running = {"host": "@local", "reachable": True, "system": "Linux", "arch": "x86_64",
+               "cluster": {"image": "rancher/k3s:v1.31.4-rc1-k3s1", "servers": 1, "agents": 0, "running": 1}}
+    assert K3D.installed(running) == "v1.31.4-rc1+k3s1"
+
+
+def test_check_offline_compares_the_release_only_where_it_is_known():
+    settings = dict(k3s_hosts())
+    row = {"host": "s1", "reachable": True, "version": "v1.30.8+k3s1"}
+    pinned = flow(K3S, settings, Resolved("k3s", VERSION, unknown=UNREACHED))
+    assert known.differences(pinned, row) == ["has k3s v1.30.8+k3s1, not k3s v1.31.4+k3s1 as asked"]
+    assert known.differences(pinned, {**row, "version": VERSION}) == []
+    assert known.differences(flow(K3S, settings, Resolved("k3s", None, unknown=UNREACHED)), row) == []
+
+
+def test_what_could_not_be_known_is_said_and_in_the_json():
+    offline = flow(K3S, dict(k3s_hosts()), Resolved("k3s", None, unknown=UNREACHED))
+    lines = known.said(offline)
+    assert lines[0] == "release: k3s VERSION, run by k3s"
+    assert lines[1] == "unknown: VERSION: the stable channel's current k3s release (cannot reach X: refused)"
+    assert lines[2].startswith("unknown: what up's steps would change on each host")
+    assert "--airgap DIR" in lines[-1]
+    assert known.as_json(offline) == {
+        "runtime": "k3s", "version": None,
+        "unknown": [{"what": "VERSION: the stable channel's current k3s release", "why": "cannot reach X: refused"},
+                    {"what": known.STEPS_UNKNOWN.what, "why": known.STEPS_UNKNOWN.why}]}
