@@ -3,9 +3,15 @@ answer from what is known, and name what is not (`harmony.resolved.Resolved.unkn
 
 Known without a download: the runtime chosen, the hosts' facts (where they answer), a pinned
 version and what each host has installed, where each host would download from, the cluster's
-API and its workloads. Not known: a channel's current release, a release's checksums, and so
-what `up`'s steps would change on a host, since its dry run needs both. A host is then planned
-from its facts alone: `would change` where it lacks the release asked for, else UNKNOWN.
+API and its workloads. Not known: a channel's current release, and a release's checksums
+(unless the controller kept them from an earlier run).
+
+With the version known (pinned), `up`'s dry run plans every step as usual, config and service
+included: a binary whose checksum is not known is planned as an install where the host's k3s
+is another release, and taken as it is where the host reports the release asked for (the
+unknown checksum is named). With the version not known (a channel), what `up`'s steps would
+change cannot be planned: a host is planned from its facts alone, `would change` where it lacks
+the release asked for, else UNKNOWN.
 
 Such an answer is not whole, so it never ends with exit 0: INCOMPLETE where nothing known is
 wrong (a script's `harmony check && ...` must not read a partial check as a clean one), 1 where
@@ -26,20 +32,23 @@ STEPS_UNKNOWN = Unknown("what up's steps would change on each host (its files, c
 
 
 def plan_hosts(flow: Flow) -> None:
-    """What `up` would do on each host: its dry run where the release is known; else what the
-    hosts' facts say of it."""
-    if not flow.resolved.unknown:
+    """What `up` would do on each host: its dry run where the release's version is known; else
+    what the hosts' facts say of it. Either names what is not known."""
+    if flow.resolved.version:
         hosts.plan_hosts(flow)
-        return
-    rows = [_plan_row(flow, row) for row in cluster.survey(flow).hosts]
-    flow.report = reports.Report("plan", flow.request.name, rows, reports.PLAN, started=flow.started, ok=False,
-                                 notes=[*flow.plan_notes, *said(flow)], extra={**flow.plan_extra, **as_json(flow)})
-    flow.code = INCOMPLETE
+    else:
+        rows = [_plan_row(flow, row) for row in cluster.survey(flow).hosts]
+        flow.report = reports.Report("plan", flow.request.name, rows, reports.PLAN, started=flow.started,
+                                     notes=list(flow.plan_notes), extra=dict(flow.plan_extra))
+    if flow.resolved.unknown:
+        flow.report.ok, flow.code = False, INCOMPLETE
+        flow.report.notes += said(flow)
+        flow.report.extra.update(as_json(flow))
 
 
 def dry_run(flow: Flow) -> None:
-    """`up`'s dry run (`harmony.steps.hosts.dry_run`), where the release is known."""
-    if not flow.resolved.unknown:
+    """`up`'s dry run (`harmony.steps.hosts.dry_run`), where the release's version is known."""
+    if flow.resolved.version:
         hosts.dry_run(flow)
 
 
@@ -53,7 +62,7 @@ def differences(flow: Flow, row: dict) -> list[str]:
 
 
 def unknowns(flow: Flow) -> list[Unknown]:
-    return [*flow.resolved.unknown, STEPS_UNKNOWN]
+    return [*flow.resolved.unknown, *(() if flow.resolved.version else (STEPS_UNKNOWN,))]
 
 
 def said(flow: Flow) -> list[str]:

@@ -24,6 +24,7 @@ def compare(flow: Flow) -> None:
 
     request, survey = flow.request, cluster.survey(flow)
     offline = flow.result is None  # the release is not known: nor is what up's dry run would change
+    incomplete = bool(flow.resolved.unknown)  # something could not be known (harmony.steps.known)
     hosts = []
     for row in survey.hosts:
         planned = None if offline else flow.result.of(row["host"])
@@ -38,7 +39,7 @@ def compare(flow: Flow) -> None:
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
             differences += flow.runtime.differences(row)
-        same = known.UNKNOWN if offline else report.CHECK[0]
+        same = known.UNKNOWN if incomplete else report.CHECK[0]
         status = same if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
         certificates = {"certificates": row["certificates"]} if "certificates" in row else {}
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
@@ -52,11 +53,11 @@ def compare(flow: Flow) -> None:
         else:
             extra.append("workloads: the cluster's API does not answer")
     drifted = bool(extra) or any(h.reason for h in hosts)
-    flow.code = 1 if drifted else known.INCOMPLETE if offline else 0
+    flow.code = 1 if drifted else known.INCOMPLETE if incomplete else 0
     flow.report = report.Report("check", request.name, hosts, report.CHECK, started=flow.started, ok=flow.code == 0,
-                                notes=[*extra, *(known.said(flow) if offline else ())],
+                                notes=[*extra, *(known.said(flow) if incomplete else ())],
                                 extra={"drifted": drifted, "cluster_differences": extra,
-                                       **(known.as_json(flow) if offline else {})})
+                                       **(known.as_json(flow) if incomplete else {})})
 
 
 STEPS = (

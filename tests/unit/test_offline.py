@@ -159,3 +159,47 @@ def test_what_could_not_be_known_is_said_and_in_the_json():
         "runtime": "k3s", "version": None,
         "unknown": [{"what": "VERSION: the stable channel's current k3s release", "why": "cannot reach X: refused"},
                     {"what": known.STEPS_UNKNOWN.what, "why": known.STEPS_UNKNOWN.why}]}
+
+
+def test_with_a_pinned_version_the_dry_run_plans_every_step_and_installs_no_unverified_binary(tmp_path):
+    """Offline with the version pinned (the checksums not known), `up`'s dry run runs as ever:
+    the server that reports the release asked for installs nothing, the agent without k3s would
+    install it, and the step that would do that refuses to run: it has no checksum to verify."""
+    import subprocess
+
+    from harmony import operations
+    from tests.unit import fakehosts
+
+    path = fakehosts.inventory(tmp_path, ["s1"], ["a1"], running=False, facts={"s1": [
+        f"version\tk3s version {VERSION} (abc)", *fakehosts.in_place("/usr/local/bin/k3s", b"k3s", "755")]})
+    resolved = (f"{{'k3s_airgap_dir': '', 'k3s_release_url': {CLOSED + '/k3s'!r}, 'harmony_resolved': Resolved("
+                f"'k3s', {VERSION!r}, {{}}, Cluster(('@fake/s1',), ('@fake/a1',), '10.0.0.1'), "
+                "(Unknown('the sha256', 'cannot reach it'),))}")
+    hosts = fakehosts.run(tmp_path, path, dry=True, data=resolved)
+    server, agent = hosts["hosts"]["@fake/s1"], hosts["hosts"]["@fake/a1"]
+    assert not any(" | binary | " in name for name in server["planned"]), server["planned"]
+    assert f"k3s up | binary | Install k3s {VERSION}" in agent["changed"]
+    assert server["refused"] == agent["refused"] == ""
+
+    install = operations.binary.__wrapped__.__wrapped__  # the step's own commands, without pyinfra's host
+    (command,) = install(url=f"{CLOSED}/k3s/x", sha256=None, dest="/usr/local/bin/k3s", current=None, stall_timeout=1)
+    ran = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=10)
+    assert ran.returncode == 1
+    assert ran.stderr.strip() == f"harmony: refusing to install {CLOSED}/k3s/x: its sha256 is not known"
+
+
+
+def test_offline_a_hosts_own_k3d_stands_in_for_the_release_and_none_is_installed_unverified():
+    from harmony.facts import FileState
+    from harmony.k3d.facts import K3dHostState
+    from harmony.k3d.hostrun import K3dHostRun
+
+    settings = k3d_settings(OFFLINE, "@local")
+    state = K3dHostState(system="Linux", arch="x86_64", home="/home/u", bin_dir="/home/u/.local/bin",
+                         files={"/home/u/.local/bin/k3d": FileState("755", "c" * 64)})
+    offline = Resolved("k3d", VERSION, {}, unknown=UNREACHED)
+    assert K3dHostRun(settings, offline, state=state).k3d_sha256 == "c" * 64
+    assert K3dHostRun(settings, offline, state=K3dHostState(system="Linux", arch="x86_64", home="/home/u",
+                                                            bin_dir="/home/u/.local/bin")).k3d_sha256 is None
+    published = Resolved("k3d", VERSION, {f"{CLOSED}/k3d/v5.7.4/k3d-linux-amd64": "d" * 64})
+    assert K3dHostRun(settings, published, state=state).k3d_sha256 == "d" * 64
