@@ -78,7 +78,7 @@ def _answer(client: httpx.Client, url: str, allow_http: bool, what: str, hint: s
             if last:
                 cause = f"cannot reach {url}: {error or type(error).__name__}"
                 raise Unreachable(f"cannot reach {what} at {url}: {error or type(error).__name__}; {hint}",
-                                  cause) from None
+                                  cause, hint) from None
             time.sleep(attempt)
             continue
         stale_link = response.status_code == 403 and hops > 0

@@ -27,13 +27,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Unknown:
-    """What a run could not know offline, and why."""
+    """What a run could not know offline, why, and what the user can do about it."""
 
-    what: str  # "the k3s release: the stable channel's current one"
+    what: str  # "VERSION: the stable channel's current k3s release"
     why: str  # "cannot reach https://update.k3s.io/v1-release/channels/stable: [Errno -2] ..."
+    fix: str  # "check --channel-url, or pin --version"
 
     def __str__(self) -> str:
-        return f"{self.what} ({self.why})"
+        return f"{self.what} ({self.why}): {self.fix}"
 
 
 @dataclass(frozen=True)
@@ -67,5 +68,5 @@ def known(offline: bool, unknown: list[Unknown], what: str, ask: Callable[[], T]
     try:
         return ask()
     except Unreachable as error:
-        unknown.append(Unknown(what, error.cause))
+        unknown.append(Unknown(what, error.cause, error.fix))
         return None

@@ -28,7 +28,7 @@ from harmony.steps import Flow, cluster, hosts
 UNKNOWN = "unknown"  # a host's status where what `up` would do there is not known
 INCOMPLETE = 3  # the exit code of an answer with unknowns, where nothing known is wrong
 STEPS_UNKNOWN = Unknown("what up's steps would change on each host (its files, config and service)",
-                        "its dry run needs the release's version and checksums")
+                        "its dry run needs the release's version", "pin --version to plan them")
 
 
 def plan_hosts(flow: Flow) -> None:
@@ -66,15 +66,15 @@ def unknowns(flow: Flow) -> list[Unknown]:
 
 
 def said(flow: Flow) -> list[str]:
-    """The release, what could not be known and why, and how `up` can run, a line each."""
+    """The release, what could not be known, why and its fix, and what `up` would do, a line each."""
     version = flow.resolved.version
     return [f"release: k3s {version or VERSION}, run by {flow.runtime.name}", *(f"unknown: {u}" for u in unknowns(flow)),
-            "offline, up stops before it changes anything (it installs nothing it cannot verify): give it a mirror "
-            "(--release-url, --channel-url) or an airgap bundle (--airgap DIR)"]
+            "up installs nothing it cannot verify: where it cannot reach these, it stops before it changes anything"]
 
 
 def as_json(flow: Flow) -> dict:
-    return {"runtime": flow.runtime.name, "version": flow.resolved.version, "unknown": [{"what": u.what, "why": u.why} for u in unknowns(flow)]}
+    return {"runtime": flow.runtime.name, "version": flow.resolved.version,
+            "unknown": [{"what": u.what, "why": u.why, "fix": u.fix} for u in unknowns(flow)]}
 
 
 def _plan_row(flow: Flow, row: dict) -> reports.HostReport:

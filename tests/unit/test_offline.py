@@ -50,6 +50,7 @@ def test_offline_a_channel_leaves_the_version_and_its_checksums_unknown():
     (unknown,) = resolved.unknown
     assert unknown.what == "VERSION: the v1.31 channel's current k3s release"
     assert unknown.why.startswith(f"cannot reach {CLOSED}/channels/v1.31: ")
+    assert unknown.fix == "check --channel-url, or pin --version"  # options, as up's one line names them
     assert resolved.cluster.servers == ("s1",)  # the cluster's shape needs no site
 
 
@@ -59,6 +60,7 @@ def test_offline_a_pinned_version_is_known_and_its_checksums_are_not():
     (unknown,) = resolved.unknown
     assert unknown.what == f"the sha256 of k3s {VERSION}'s downloads"
     assert unknown.why.startswith(f"cannot reach {CLOSED}/k3s/v1.31.4%2Bk3s1/sha256sum-")
+    assert unknown.fix == "check --release-url and the network"
 
 
 def test_offline_checksums_kept_from_an_earlier_run_are_known():
@@ -73,8 +75,9 @@ def test_offline_checksums_kept_from_an_earlier_run_are_known():
 def test_offline_k3d_names_the_channel_and_its_own_checksums():
     resolved = k3d_resolve.resolve(k3d_settings(OFFLINE, "@local"), offline=True)
     assert resolved.version is None and resolved.sha256 == {}
-    assert [u.what for u in resolved.unknown] == ["VERSION: the stable channel's current k3s release",
-                                                  "the sha256 of k3d v5.7.4's executables"]
+    assert [(u.what, u.fix) for u in resolved.unknown] == [
+        ("VERSION: the stable channel's current k3s release", "check --channel-url, or pin --version"),
+        ("the sha256 of k3d v5.7.4's executables", "check --set k3d_release_url=URL and the network")]
     with pytest.raises(Unreachable, match="cannot reach the k3s channel server"):
         k3d_resolve.resolve(k3d_settings(OFFLINE, "@local"))
 
@@ -99,7 +102,8 @@ def flow(runtime, settings, resolved: Resolved) -> Flow:
     return made
 
 
-UNREACHED = (Unknown("VERSION: the stable channel's current k3s release", "cannot reach X: refused"),)
+UNREACHED = (Unknown("VERSION: the stable channel's current k3s release", "cannot reach X: refused",
+                     "check --channel-url, or pin --version"),)
 
 
 @pytest.mark.parametrize("installed,version,status,reason", [
@@ -152,13 +156,18 @@ def test_what_could_not_be_known_is_said_and_in_the_json():
     offline = flow(K3S, dict(k3s_hosts()), Resolved("k3s", None, unknown=UNREACHED))
     lines = known.said(offline)
     assert lines[0] == "release: k3s VERSION, run by k3s"
-    assert lines[1] == "unknown: VERSION: the stable channel's current k3s release (cannot reach X: refused)"
-    assert lines[2].startswith("unknown: what up's steps would change on each host")
-    assert "--airgap DIR" in lines[-1]
+    assert lines[1] == ("unknown: VERSION: the stable channel's current k3s release (cannot reach X: refused): "
+                        "check --channel-url, or pin --version")
+    assert lines[2] == ("unknown: what up's steps would change on each host (its files, config and service) (its "
+                        "dry run needs the release's version): pin --version to plan them")
+    assert lines[-1].startswith("up installs nothing it cannot verify")
     assert known.as_json(offline) == {
         "runtime": "k3s", "version": None,
-        "unknown": [{"what": "VERSION: the stable channel's current k3s release", "why": "cannot reach X: refused"},
-                    {"what": known.STEPS_UNKNOWN.what, "why": known.STEPS_UNKNOWN.why}]}
+        "unknown": [{"what": "VERSION: the stable channel's current k3s release", "why": "cannot reach X: refused",
+                     "fix": "check --channel-url, or pin --version"},
+                    {"what": known.STEPS_UNKNOWN.what, "why": known.STEPS_UNKNOWN.why, "fix": "pin --version to plan them"}]}
+    pinned = flow(K3S, dict(k3s_hosts()), Resolved("k3s", VERSION, unknown=UNREACHED))
+    assert len(known.said(pinned)) == 3 and known.said(pinned)[0] == f"release: k3s {VERSION}, run by k3s"
 
 
 def test_with_a_pinned_version_the_dry_run_plans_every_step_and_installs_no_unverified_binary(tmp_path):
@@ -174,7 +183,7 @@ def test_with_a_pinned_version_the_dry_run_plans_every_step_and_installs_no_unve
         f"version\tk3s version {VERSION} (abc)", *fakehosts.in_place("/usr/local/bin/k3s", b"k3s", "755")]})
     resolved = (f"{{'k3s_airgap_dir': '', 'k3s_release_url': {CLOSED + '/k3s'!r}, 'harmony_resolved': Resolved("
                 f"'k3s', {VERSION!r}, {{}}, Cluster(('@fake/s1',), ('@fake/a1',), '10.0.0.1'), "
-                "(Unknown('the sha256', 'cannot reach it'),))}")
+                "(Unknown('the sha256', 'cannot reach it', 'check --release-url'),))}")
     hosts = fakehosts.run(tmp_path, path, dry=True, data=resolved)
     server, agent = hosts["hosts"]["@fake/s1"], hosts["hosts"]["@fake/a1"]
     assert not any(" | binary | " in name for name in server["planned"]), server["planned"]
