@@ -76,9 +76,9 @@ def _answer(client: httpx.Client, url: str, allow_http: bool, what: str, hint: s
                                f"certificate ({error}); for a mirror with a private CA, point "
                                "SSL_CERT_FILE at a CA bundle that holds it") from None
             if last:
-                cause = f"cannot reach {url}: {error or type(error).__name__}"
-                raise Unreachable(f"cannot reach {what} at {url}: {error or type(error).__name__}; {hint}",
-                                  cause, hint) from None
+                reason = error or type(error).__name__
+                raise Unreachable(f"cannot reach {what} at {url}: {reason}; {hint}", f"cannot reach {url}: {reason}",
+                                  hint) from None
             time.sleep(attempt)
             continue
         stale_link = response.status_code == 403 and hops > 0

@@ -60,6 +60,11 @@ def of_run(data, state, compute: Callable[[], Resolved]) -> Resolved:
     return given if given is not None else once.get(state, KEY, compute)
 
 
+def current(channel: str) -> str:
+    """What an offline run names the release a channel gives, where it could not ask."""
+    return f"{VERSION}: the {channel} channel's current k3s release"
+
+
 def known(offline: bool, unknown: list[Unknown], what: str, ask: Callable[[], T]) -> T | None:
     """`ask()`'s answer; `offline`, where a site it needs cannot be reached, None instead, with
     `what` it would have told and why added to `unknown`."""

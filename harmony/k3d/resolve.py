@@ -17,8 +17,8 @@ def resolve(settings: K3dSettings, pin: bool = True, offline: bool = False) -> R
     if not pin:
         return Resolved("k3d")
     k3s, unknown = settings.k3s, []  # k3s: the release the cluster's nodes run: asked for, or its channel's
-    version = k3s.version or resolved.known(offline, unknown, f"{resolved.VERSION}: the {k3s.channel} channel's "
-                                            "current k3s release", lambda: releases.resolve_channel(k3s.channel_url, k3s.channel))
+    version = k3s.version or resolved.known(offline, unknown, resolved.current(k3s.channel),
+                                            lambda: releases.resolve_channel(k3s.channel_url, k3s.channel))
     sha256 = resolved.known(offline, unknown, f"the sha256 of k3d {settings.version}'s executables",
                             lambda: releases.k3d_downloads(settings.release_url, settings.version, k3s.allow_http))
     return Resolved("k3d", version, sha256 or {}, unknown=tuple(unknown))

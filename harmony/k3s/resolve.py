@@ -44,7 +44,7 @@ def resolve(hosts: Sequence[tuple[str, Settings]], pin: bool = True, whole: bool
     `offline`, what a site that cannot be reached would have told is left unknown."""
     settings = [s for _, s in hosts]
     unknown: list[Unknown] = []
-    version = resolved.known(offline, unknown, f"{resolved.VERSION}: the {settings[0].channel} channel's current k3s release",
+    version = resolved.known(offline, unknown, resolved.current(settings[0].channel),
                              lambda: pin_version(settings)) if pin else None
     sha256: dict[str, str] = {}
     if version and not settings[0].airgap_dir:

@@ -141,7 +141,8 @@ class K3s(Runtime):
         if ours.airgap_dir:
             return []
         arch = row.get("arch")
-        names = [releases.ASSETS[arch].name] if arch in releases.ASSETS else sorted({a.name for a in releases.ASSETS.values()})
+        names = [releases.ASSETS[arch].name] if arch in releases.ASSETS else sorted(
+            {a.name for a in releases.ASSETS.values()})
         return [releases.download_url(ours.release_url, resolved.version or VERSION, name) for name in names]
 
     def differences(self, row: dict) -> list[str]:

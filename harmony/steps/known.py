@@ -10,8 +10,8 @@ With the version known (pinned), `up`'s dry run plans every step as usual, confi
 included: a binary whose checksum is not known is planned as an install where the host's k3s
 is another release, and taken as it is where the host reports the release asked for (the
 unknown checksum is named). With the version not known (a channel), what `up`'s steps would
-change cannot be planned: a host is planned from its facts alone, `would change` where it lacks
-the release asked for, else UNKNOWN.
+change cannot be planned: a host is planned from its facts alone, `would change` where it has
+no k3s, else UNKNOWN.
 
 Such an answer is not whole, so it never ends with exit 0: INCOMPLETE where nothing known is
 wrong (a script's `harmony check && ...` must not read a partial check as a clean one), 1 where
@@ -52,15 +52,6 @@ def dry_run(flow: Flow) -> None:
         hosts.dry_run(flow)
 
 
-def differences(flow: Flow, row: dict) -> list[str]:
-    """What is known to differ on a reachable host, offline: the k3s release it has, where the
-    one asked for is known."""
-    installed, wanted = flow.runtime.installed(row), flow.resolved.version
-    if wanted and installed != wanted:
-        return [f"{_has(installed)}, not k3s {wanted} as asked"]
-    return []
-
-
 def unknowns(flow: Flow) -> list[Unknown]:
     return [*flow.resolved.unknown, *(() if flow.resolved.version else (STEPS_UNKNOWN,))]
 
@@ -68,7 +59,8 @@ def unknowns(flow: Flow) -> list[Unknown]:
 def said(flow: Flow) -> list[str]:
     """The release, what could not be known, why and its fix, and what `up` would do, a line each."""
     version = flow.resolved.version
-    return [f"release: k3s {version or VERSION}, run by {flow.runtime.name}", *(f"unknown: {u}" for u in unknowns(flow)),
+    return [f"release: k3s {version or VERSION}, run by {flow.runtime.name}",
+            *(f"unknown: {u}" for u in unknowns(flow)),
             "up installs nothing it cannot verify: where it cannot reach these, it stops before it changes anything"]
 
 
@@ -78,20 +70,15 @@ def as_json(flow: Flow) -> dict:
 
 
 def _plan_row(flow: Flow, row: dict) -> reports.HostReport:
+    """A host's plan where the release's version is not known: from the k3s release it has."""
     if not row["reachable"]:
         return reports.HostReport(row["host"], reports.UNREACHABLE, reason=row["reason"])
-    installed, wanted = flow.runtime.installed(row), flow.resolved.version
+    installed = flow.runtime.installed(row)
     downloads = flow.runtime.downloads(flow.settings, flow.resolved, row)
     details = {"installed": installed or None, "downloads": downloads}
-    if installed and installed == wanted:
-        return reports.HostReport(row["host"], UNKNOWN, reason=f"has k3s {installed}, as asked", details=details)
-    if installed and not wanted:
+    if installed:
         return reports.HostReport(row["host"], UNKNOWN, reason=f"has k3s {installed}: whether {VERSION} is another "
                                   "release is not known", details=details)
     where = f" from {', '.join(downloads)}" if downloads else ""
-    return reports.HostReport(row["host"], reports.PLAN[0], reason=f"{_has(installed)}: up would install k3s "
-                              f"{wanted or VERSION}{where}", details=details)
-
-
-def _has(installed: str) -> str:
-    return f"has k3s {installed}" if installed else "has no k3s"
+    return reports.HostReport(row["host"], reports.PLAN[0], reason=f"has no k3s: up would install k3s {VERSION}{where}",
+                              details=details)

@@ -23,19 +23,18 @@ def compare(flow: Flow) -> None:
     from harmony.workloads import converge
 
     request, survey = flow.request, cluster.survey(flow)
-    offline = flow.result is None  # the release is not known: nor is what up's dry run would change
     incomplete = bool(flow.resolved.unknown)  # something could not be known (harmony.steps.known)
     hosts = []
     for row in survey.hosts:
-        planned = None if offline else flow.result.of(row["host"])
+        # No dry run offline where the version is not known: nor is then what up would change.
+        planned = flow.result.of(row["host"]) if flow.result else None
         if not row["reachable"]:
             differences = [f"unreachable: {row['reason']}"]
         elif planned and planned.refused:
             differences = [f"would fail: {planned.refused}"]
         else:
-            differences = known.differences(flow, row) if offline else [
-                f"would change: {report.step_of(name)}" for name in planned.changed
-                if report.phase_of(name) not in CONTROLLER_PHASES]
+            differences = [f"would change: {report.step_of(name)}" for name in planned.changed
+                           if report.phase_of(name) not in CONTROLLER_PHASES] if planned else []
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
             differences += flow.runtime.differences(row)
