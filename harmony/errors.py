@@ -17,6 +17,18 @@ class BadInput(HarmonyError):
     exit_code = 2
 
 
+class Unreachable(BadInput):
+    """A site the command needs (a release site, the channel server) cannot be reached: no route,
+    no name, no answer. Exit 2 like other bad input, as the fix is the user's (a mirror, a pinned
+    version, an airgap bundle); `plan` and `check` take it instead as something they cannot know
+    (`harmony.resolved.known`). `cause` is the short reason, `cannot reach URL: ERROR`, and `fix`
+    what the user can do about it, as the message says it."""
+
+    def __init__(self, message: str, cause: str, fix: str) -> None:
+        super().__init__(message)
+        self.cause, self.fix = cause, fix
+
+
 class Interrupted(HarmonyError):
     """harmony was told to stop (SIGINT, SIGTERM) and has stopped its run: exit 130."""
 

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import httpx
 
-from harmony.errors import BadInput
+from harmony.errors import BadInput, Unreachable
 
 MAX_HOPS = 5
 TRIES = 3
@@ -42,8 +42,9 @@ def get(url: str, allow_http: bool, what: str, hint: str, follow: bool = True, h
     credentials are not for the storage its blobs redirect to. `verify` is a CA file for a
     site with a CA of its own (else the environment's, SSL_CERT_FILE, or the system's).
 
-    BadInput, one line naming `what` and the `hint`, where the site cannot be reached, a
-    redirect goes down to plain http, or redirects do not end.
+    BadInput, one line naming `what` and the `hint`, where the site cannot be reached
+    (`Unreachable`: no route, no name, no answer), a redirect goes down to plain http, or
+    redirects do not end.
     """
     with httpx.Client(timeout=TIMEOUT, verify=verify) as client:
         return _answer(client, url, allow_http, what, hint, MAX_HOPS if follow else 0, True, headers or {})
@@ -75,8 +76,9 @@ def _answer(client: httpx.Client, url: str, allow_http: bool, what: str, hint: s
                                f"certificate ({error}); for a mirror with a private CA, point "
                                "SSL_CERT_FILE at a CA bundle that holds it") from None
             if last:
-                raise BadInput(f"cannot reach {what} at {url}: {error or type(error).__name__}; "
-                               f"{hint}") from None
+                reason = error or type(error).__name__
+                raise Unreachable(f"cannot reach {what} at {url}: {reason}; {hint}", f"cannot reach {url}: {reason}",
+                                  hint) from None
             time.sleep(attempt)
             continue
         stale_link = response.status_code == 403 and hops > 0

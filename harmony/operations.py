@@ -243,7 +243,7 @@ DOWNLOAD_TRIES = 4
 
 
 @step
-def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_timeout: int,
+def binary(url: str, sha256: str | None, dest: str, current: FileState | None, stall_timeout: int,
            allow_http: bool = False, watch: str = "", staged_path: str = "", staged: FileState | None = None):
     """Install an executable from `url`, verified against `sha256`, atomically; with
     `staged_path`, stage it there instead, as `file` does.
@@ -263,7 +263,13 @@ def binary(url: str, sha256: str, dest: str, current: FileState | None, stall_ti
 
     The download ends with the run: a watchdog stops it, and nothing is renamed, once the run's
     connection (`runlock.run_watch`; `watch` for a local run) is gone, however the run ended.
+
+    A `sha256` of None (not known: an offline plan or check, `harmony.resolved`) downloads
+    nothing: the step is planned as a change, and would fail the host if it ever ran.
     """
+    if sha256 is None:
+        yield f"{shell.command('echo', f'harmony: refusing to install {url}: its sha256 is not known')} >&2; exit 1"
+        return
     settled = _settled(dest, sha256, "755", current, staged_path, staged)
     if settled is not None:
         yield from settled

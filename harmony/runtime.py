@@ -106,9 +106,10 @@ class Runtime(ABC):
         return None
 
     @abstractmethod
-    def resolve(self, hosts: list, settings: Any, pin: bool, whole: bool):
+    def resolve(self, hosts: list, settings: Any, pin: bool, whole: bool, offline: bool = False):
         """The run's `harmony.resolved.Resolved`: with `pin`, the version and the downloads'
-        sha256 (the release must exist); unless `whole`, not the cluster the hosts make."""
+        sha256 (the release must exist); unless `whole`, not the cluster the hosts make; with
+        `offline` (plan, check), what a site that cannot be reached would tell left unknown."""
 
     @abstractmethod
     def api(self, hosts: list, settings: Any, resolved, ok: set[str], server: str | None,
@@ -136,6 +137,16 @@ class Runtime(ABC):
     @abstractmethod
     def status_line(self, row: dict) -> str:
         """The status row of a reachable host, in words."""
+
+    @abstractmethod
+    def installed(self, row: dict) -> str:
+        """The k3s release the host of a status row has ("" for none): what offline `plan` and
+        `check` compare with the release asked for (`harmony.steps.known`)."""
+
+    @abstractmethod
+    def downloads(self, settings: Any, resolved, row: dict) -> list[str]:
+        """What the host of a status row downloads for the run's release where it lacks it, with
+        `harmony.resolved.VERSION` for a version not known (offline `plan`)."""
 
     def differences(self, row: dict) -> list[str]:
         """How what the host runs differs from what is installed on it, in words."""

@@ -195,4 +195,5 @@ class K3dStatus(K3dHost):
 
     def process(self, output: list[str]) -> dict:
         state = super().process(output)
-        return {"docker": state.docker, "clusters": {name: vars(c) for name, c in state.clusters.items()}}
+        return {"docker": state.docker, "system": state.system, "arch": state.arch,
+                "clusters": {name: vars(c) for name, c in state.clusters.items()}}

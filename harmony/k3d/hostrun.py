@@ -51,6 +51,16 @@ class K3dHostRun:
                                      asset(self.state.system, self.state.arch).name)
 
     @property
+    def k3d_sha256(self) -> str | None:
+        """The published sha256 of the host's k3d. Offline (`Resolved.unknown`: a plan or a
+        check) it may not be known: the host's own k3d, where it has one, stands in (the unknown
+        checksum is named all the same); else None, which `operations.binary` downloads nothing for."""
+        if self.k3d_url in self.resolved.sha256 or not self.resolved.unknown:
+            return self.resolved.sha256[self.k3d_url]
+        current = self.state.files.get(self.paths.k3d)
+        return current.sha256 if current else None
+
+    @property
     def paths(self) -> "Paths":
         return paths_of(self.state, self.settings)
 

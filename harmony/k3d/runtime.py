@@ -42,10 +42,10 @@ class K3d(Runtime):
                            f"OpenRC; here k3d runs k3s in Docker ({reason}) and cannot use it: drop --airgap (k3d "
                            "pulls its images), or give --runtime k3s on a host with an init system")
 
-    def resolve(self, hosts: list, settings, pin: bool, whole: bool):
+    def resolve(self, hosts: list, settings, pin: bool, whole: bool, offline: bool = False):
         from harmony.k3d import resolve
 
-        return resolve.resolve(settings, pin)
+        return resolve.resolve(settings, pin, offline)
 
     def api(self, hosts, settings, resolved, ok, server, fetched) -> Api:
         """The one host's kubeconfig, at its published API port. Agents added later are named by
@@ -73,7 +73,8 @@ class K3d(Runtime):
         ready = sorted(n.name for n in nodes.values() if n.ready)
         nodes.clear()  # the cluster's nodes are all this host's
         total = state["servers"] + state["agents"] if state else 0
-        return {"docker": (fact or {}).get("docker"), "cluster": state, "nodes_ready": ready,
+        return {"docker": (fact or {}).get("docker"), "system": (fact or {}).get("system"),
+                "arch": (fact or {}).get("arch"), "cluster": state, "nodes_ready": ready,
                 "healthy": bool(state) and state["running"] == total == len(ready)}
 
     def status_line(self, row: dict) -> str:
@@ -81,6 +82,24 @@ class K3d(Runtime):
         return f"k3d, Docker {row['docker']}, " + (
             f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
             f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
+
+    def installed(self, row: dict) -> str:
+        """The release of the cluster's k3s image (rancher/k3s:v1.31.4-k3s1: v1.31.4+k3s1)."""
+        return row["cluster"]["image"].rpartition(":")[2].replace("-k3s", "+k3s") if row.get("cluster") else ""
+
+    def downloads(self, settings, resolved, row) -> list[str]:
+        """The host's k3d executable (where its system is one k3d has a release for), and the
+        k3s image its nodes run."""
+        from harmony import releases
+        from harmony.k3d import hostrun, render
+        from harmony.resolved import VERSION
+
+        try:
+            k3d = [releases.download_url(settings.release_url, settings.version,
+                                         hostrun.asset(row.get("system") or "", row.get("arch") or "").name)]
+        except BadInput:
+            k3d = []
+        return [*k3d, f"docker.io/{render.image(resolved.version or VERSION)}"]
 
     def ports(self, settings, result=None) -> tuple[str, ...]:
         """The mappings in effect: the data's and those harmony chose (`harmony.k3d.ports`), as

@@ -385,6 +385,7 @@ class K3sStatus(K3sHost):
         unit = state.unit(paths.unit_name(role)) if role else UnitState()
         return {
             "hostname": state.hostname,
+            "arch": state.arch,  # which of the release's binaries is the host's
             "version": state.k3s_version,
             # Files a stopped rollout staged, which this host's turn of the next run puts in place.
             "staged": [path for path in paths.RUN_FILES if paths.staged(path) in state.files],

@@ -47,6 +47,17 @@ class K3sHostRun:
                                      releases.asset_for(self.state.arch).name)
 
     @property
+    def binary_sha256(self) -> str | None:
+        """The published sha256 of the host's binary. Offline (`Resolved.unknown`: a plan or a
+        check) it may not be known: where the host's k3s reports the release asked for, its own
+        binary's stands in, so that the dry run plans no install of it (the unknown checksum is
+        named all the same); else None, which `operations.binary` downloads nothing for."""
+        if self.binary_url in self.resolved.sha256 or not self.resolved.unknown:
+            return self.resolved.sha256[self.binary_url]
+        current = self.file(paths.BINARY)
+        return current.sha256 if current and self.state.k3s_version == self.version else None
+
+    @property
     def stage(self) -> str:
         return self.shape.stage(self.name)
 

@@ -12,7 +12,7 @@ from harmony import releases, resolved
 from harmony.errors import BadInput
 from harmony.k3s import airgap, cluster
 from harmony.k3s.settings import Settings, from_data
-from harmony.resolved import Resolved
+from harmony.resolved import Resolved, Unknown
 
 
 def pin_version(hosts: Sequence[Settings]) -> str:
@@ -36,17 +36,22 @@ def pin_version(hosts: Sequence[Settings]) -> str:
     return wanted.pop()
 
 
-def resolve(hosts: Sequence[tuple[str, Settings]], pin: bool = True, whole: bool = True) -> Resolved:
+def resolve(hosts: Sequence[tuple[str, Settings]], pin: bool = True, whole: bool = True,
+            offline: bool = False) -> Resolved:
     """The run's value for these (name, settings) in inventory order: with `pin`, the version
     and the sha256 of every binary the hosts may download (none from an airgap bundle, checked
-    on its own); with `whole`, the cluster they make (BadInput where they make none)."""
+    on its own); with `whole`, the cluster they make (BadInput where they make none); with
+    `offline`, what a site that cannot be reached would have told is left unknown."""
     settings = [s for _, s in hosts]
-    version = pin_version(settings) if pin else None
+    unknown: list[Unknown] = []
+    version = resolved.known(offline, unknown, resolved.current(settings[0].channel),
+                             lambda: pin_version(settings)) if pin else None
     sha256: dict[str, str] = {}
     if version and not settings[0].airgap_dir:
         for url, allow_http in sorted({(s.release_url, s.allow_http) for s in settings}):
-            sha256.update(releases.k3s_downloads(url, version, allow_http))
-    return Resolved("k3s", version, sha256, cluster.plan(hosts) if whole else None)
+            sha256.update(resolved.known(offline, unknown, f"the sha256 of k3s {version}'s downloads",
+                                         lambda: releases.k3s_downloads(url, version, allow_http)) or {})
+    return Resolved("k3s", version, sha256, cluster.plan(hosts) if whole else None, tuple(unknown))
 
 
 def of_run() -> Resolved:

@@ -85,10 +85,10 @@ class K3s(Runtime):
         directory = self.bundle(settings)
         return airgap.builds(directory, arch, names) if directory else None
 
-    def resolve(self, hosts: list, settings: dict, pin: bool, whole: bool):
+    def resolve(self, hosts: list, settings: dict, pin: bool, whole: bool, offline: bool = False):
         from harmony.k3s import resolve
 
-        return resolve.resolve([(h.name, settings[h.name]) for h in hosts], pin, whole)
+        return resolve.resolve([(h.name, settings[h.name]) for h in hosts], pin, whole, offline)
 
     def api(self, hosts, settings, resolved, ok, server, fetched) -> Api:
         """The first healthy server's kubeconfig, at the registration address (never the
@@ -127,6 +127,23 @@ class K3s(Runtime):
                 f"{row['unit'] or 'k3s'} {row['service']}, node {row['node']} {'Ready' if row['node_ready'] else 'not Ready'}"
                 + _certificates_line(row.get("certificates"))
                 + "".join(f"; {difference}" for difference in self.differences(row)))
+
+    def installed(self, row: dict) -> str:
+        return row.get("version") or ""
+
+    def downloads(self, settings, resolved, row) -> list[str]:
+        """The host's architecture's binary (every architecture's where that is not known); none
+        from an airgap bundle."""
+        from harmony import releases
+        from harmony.resolved import VERSION
+
+        ours = settings[row["host"]]
+        if ours.airgap_dir:
+            return []
+        arch = row.get("arch")
+        names = [releases.ASSETS[arch].name] if arch in releases.ASSETS else sorted(
+            {a.name for a in releases.ASSETS.values()})
+        return [releases.download_url(ours.release_url, resolved.version or VERSION, name) for name in names]
 
     def differences(self, row: dict) -> list[str]:
         """A version installed but not yet running, new files a stopped rollout staged for the

@@ -74,18 +74,24 @@ def choose_runtime(flow: Flow) -> None:
     flow.settings = flow.candidates[flow.runtime]
 
 
-def resolve(flow: Flow) -> None:
+def resolve(flow: Flow, offline: bool = False) -> None:
     """What the run works out once (with `flow.pin`, its k3s version and the published sha256
     of what it downloads, so the release must exist; unless the verb works host by host, the
     cluster the hosts make), in the data every host gets; then say which runtime, and why."""
     from harmony.resolved import KEY
 
     flow.runtime.check_choice(flow.hosts, flow.settings, flow.reason)
-    flow.resolved = flow.runtime.resolve(flow.hosts, flow.settings, flow.pin, flow.whole)
+    flow.resolved = flow.runtime.resolve(flow.hosts, flow.settings, flow.pin, flow.whole, offline)
     flow.options = replace(flow.request.options, data={**flow.data, KEY: flow.resolved})
     if flow.request.project:
         click.echo(f"project: {flow.request.project.path}", err=True)
     click.echo(f"runtime: {flow.runtime.name} ({flow.reason})", err=True)
+
+
+def resolve_known(flow: Flow) -> None:
+    """As `resolve`, for a verb that changes nothing (plan, check): what a site that cannot be
+    reached would tell is left unknown, for the verb to say so (`harmony.steps.known`)."""
+    resolve(flow, offline=True)
 
 
 def _requested(request: Request, hosts: list) -> Runtime | None:

@@ -1,13 +1,15 @@
 """`harmony check`: every host compared with its spec, changing nothing: what `up` would change
 (a dry run of its deploy), whether the cluster runs there and its node is Ready; in a project,
 what `up` would do to its workloads and which ones do not run; a k3s node whose earliest
-certificate expires within `--cert-days` (default 30); exit 1 listing each difference."""
+certificate expires within `--cert-days` (default 30); exit 1 listing each difference.
+Offline, what is known is compared and what is not is named, exit 3 where nothing known differs
+(`harmony.steps.known`)."""
 
 from __future__ import annotations
 
 import click
 
-from harmony.steps import Flow, cluster, hosts, images, perform, prepare
+from harmony.steps import Flow, cluster, images, known, perform, prepare
 from harmony.verbs.command import (CERT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
                                    build_request, handles_errors, with_options)
 
@@ -21,20 +23,23 @@ def compare(flow: Flow) -> None:
     from harmony.workloads import converge
 
     request, survey = flow.request, cluster.survey(flow)
+    incomplete = bool(flow.resolved.unknown)  # something could not be known (harmony.steps.known)
     hosts = []
     for row in survey.hosts:
-        planned = flow.result.of(row["host"])
+        # No dry run offline where the version is not known: nor is then what up would change.
+        planned = flow.result.of(row["host"]) if flow.result else None
         if not row["reachable"]:
             differences = [f"unreachable: {row['reason']}"]
-        elif planned.refused:
+        elif planned and planned.refused:
             differences = [f"would fail: {planned.refused}"]
         else:
             differences = [f"would change: {report.step_of(name)}" for name in planned.changed
-                           if report.phase_of(name) not in CONTROLLER_PHASES]
+                           if report.phase_of(name) not in CONTROLLER_PHASES] if planned else []
             if not row["healthy"]:
                 differences.append("not running, or its node is not Ready")
             differences += flow.runtime.differences(row)
-        status = report.CHECK[0] if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
+        same = known.UNKNOWN if incomplete else report.CHECK[0]
+        status = same if not differences else report.CHECK[1] if row["reachable"] else "unreachable"
         certificates = {"certificates": row["certificates"]} if "certificates" in row else {}
         hosts.append(report.HostReport(row["host"], status, reason="; ".join(differences) or None,
                                        details={"differences": differences, **certificates}))
@@ -47,17 +52,19 @@ def compare(flow: Flow) -> None:
         else:
             extra.append("workloads: the cluster's API does not answer")
     drifted = bool(extra) or any(h.reason for h in hosts)
-    flow.report = report.Report("check", request.name, hosts, report.CHECK, started=flow.started, ok=not drifted,
-                                notes=extra, extra={"drifted": drifted, "cluster_differences": extra})
-    flow.code = 1 if drifted else 0
+    flow.code = 1 if drifted else known.INCOMPLETE if incomplete else 0
+    flow.report = report.Report("check", request.name, hosts, report.CHECK, started=flow.started, ok=flow.code == 0,
+                                notes=[*extra, *(known.said(flow) if incomplete else ())],
+                                extra={"drifted": drifted, "cluster_differences": extra,
+                                       **(known.as_json(flow) if incomplete else {})})
 
 
 STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
     images.check_builds,
-    prepare.resolve,
-    hosts.dry_run,
+    prepare.resolve_known,
+    known.dry_run,
     compare,
 )
 

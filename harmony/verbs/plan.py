@@ -1,13 +1,14 @@
 """`harmony plan`: what `up` would do on each host (a dry run of the same deploy), and in a
 project what it would do to each workload's objects where the cluster answers already; exit 1
-where it would fail on a host."""
+where it would fail on a host. Offline, a plan from what is known, naming what is not, exit 3
+(`harmony.steps.known`)."""
 
 from __future__ import annotations
 
 import click
 
 from harmony.errors import RunFailed
-from harmony.steps import Flow, cluster, hosts, images, perform, prepare, removal, workloads
+from harmony.steps import Flow, cluster, images, known, perform, prepare, removal, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
                                    PRUNE_OPTION, RELEASE_OPTIONS, TARGET, build_request, handles_errors, with_options)
 
@@ -22,7 +23,8 @@ def plan_workloads(flow: Flow) -> None:
     config = cluster.answering(flow, {h.name for h in flow.hosts})
     if config is None:
         flow.report.notes.append(f"workloads: the cluster's API does not answer yet: up would create every "
-                                 f"object of the {len(flow.workloads)} workload(s)")
+                                 f"object of the {len(flow.workloads)} workload(s) "
+                                 f"({', '.join(w.name for w in flow.workloads)})")
         return
     flow.report.notes += images.survey_images(flow, config)
     outcome = converge.survey(config, request.name, request.project.name, flow.workloads, rollouts=False,
@@ -34,7 +36,7 @@ def plan_workloads(flow: Flow) -> None:
 def fail_where_up_would(flow: Flow) -> None:
     from harmony import report
 
-    refused = [h for h in flow.report.hosts if h.status not in report.PLAN[:2]]
+    refused = [h for h in flow.report.hosts if h.status not in (*report.PLAN[:2], known.UNKNOWN)]
     if refused:
         also = " or are unreachable" if any(h.status == report.UNREACHABLE for h in refused) else ""
         raise RunFailed(f"{len(refused)} of {len(flow.hosts)} host(s) would fail{also}: "
@@ -45,9 +47,9 @@ STEPS = (
     prepare.check_input,
     prepare.choose_runtime,
     images.check_builds,
-    prepare.resolve,
+    prepare.resolve_known,
     removal.plan_pruning,
-    hosts.plan_hosts,
+    known.plan_hosts,
     plan_workloads,
     fail_where_up_would,
 )

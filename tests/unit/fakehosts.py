@@ -35,6 +35,11 @@ def fact_output(name: str, running: bool) -> list[str]:
     return lines
 
 
+def in_place(path: str, content: bytes, mode: str) -> list[str]:
+    """The host fact's lines for a file the host has."""
+    return [f"filestat\t{path}\t{mode}\t50", f"filesum\t{path}\t{hashlib.sha256(content).hexdigest()}"]
+
+
 def inventory(tmp_path: Path, servers: list[str], agents: list[str], running: bool,
               responses: dict[str, dict] | None = None, facts: dict[str, list[str]] | None = None) -> Path:
     """An inventory file of fake servers and agents, installing k3s from an airgap bundle of its
@@ -69,7 +74,7 @@ def run(tmp_path: Path, inventory_path: Path, dry: bool, data: str = "{}", deplo
               "import dataclasses, json, sys\n"
               "from harmony import runner, targets\n"
               "from harmony.k3s.cluster import Cluster\n"
-              "from harmony.resolved import Resolved\n"
+              "from harmony.resolved import Resolved, Unknown\n"
               f"sys.path.append({str(tmp_path)!r})\n"
               f"result = runner.run(targets.resolve(sys.argv[1]), {deploy!r},"
               f" runner.RunOptions(data={data}), dry=sys.argv[2] == 'dry', quiet=True)\n"

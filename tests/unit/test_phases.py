@@ -4,7 +4,6 @@ unchanged, in its place."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -28,18 +27,13 @@ def test_each_runtimes_phases_are_one_list_in_run_order_and_their_files_sort_in_
     assert [file.split("_", 1)[1] for file in files] == names
 
 
-def in_place(path: str, content: bytes, mode: str) -> list[str]:
-    """The host fact's lines for a file the host has."""
-    return [f"filestat\t{path}\t{mode}\t50", f"filesum\t{path}\t{hashlib.sha256(content).hexdigest()}"]
-
-
 @pytest.mark.parametrize("dry", [False, True], ids=["up", "plan"])
 def test_a_phase_with_nothing_to_do_declares_no_operation_and_is_still_reported_unchanged(tmp_path, dry):
     """The first server has the release's k3s already: its binary phase passes, declaring
     nothing, and is counted unchanged there, between the phases that ran, as on the agent
     (which has none) it is changed."""
     path = fakehosts.inventory(tmp_path, ["s1"], ["a1"], running=False,
-                               facts={"s1": in_place("/usr/local/bin/k3s", fakehosts.BINARY, "755")})
+                               facts={"s1": fakehosts.in_place("/usr/local/bin/k3s", fakehosts.BINARY, "755")})
     run = fakehosts.run(tmp_path, path, dry)
     server, agent = run["hosts"]["@fake/s1"], run["hosts"]["@fake/a1"]
     assert not any(" | binary | " in name for name in server["planned"]), server["planned"]

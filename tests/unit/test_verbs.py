@@ -21,10 +21,10 @@ def test_each_verb_lists_its_steps_in_order():
                                "cluster.wait_for_nodes", "up.say_nodes", "hosts.require_every_host", "removal.prune",
                                "images.ship_images", "up.apply_workloads"]
     assert names(plan.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
-                                 "prepare.resolve", "removal.plan_pruning", "hosts.plan_hosts", "plan.plan_workloads",
-                                 "plan.fail_where_up_would"]
+                                 "prepare.resolve_known", "removal.plan_pruning", "known.plan_hosts",
+                                 "plan.plan_workloads", "plan.fail_where_up_would"]
     assert names(check.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
-                                  "prepare.resolve", "hosts.dry_run", "check.compare"]
+                                  "prepare.resolve_known", "known.dry_run", "check.compare"]
     assert names(status.STEPS) == [*prepared, "status.report_status"]
     assert names(down.STEPS) == [*prepared, "down.keep_for_other_projects", "hosts.run_hosts",
                                  "hosts.require_every_host", "cluster.forget"]

@@ -14,7 +14,7 @@ from harmony.phase import Phase
 
 
 def should_run(node: K3dHostRun) -> bool:
-    return not same_file(node.state.files.get(node.paths.k3d), node.resolved.sha256[node.k3d_url], "755")
+    return not same_file(node.state.files.get(node.paths.k3d), node.k3d_sha256, "755")
 
 
 def run(node: K3dHostRun) -> None:
@@ -22,7 +22,7 @@ def run(node: K3dHostRun) -> None:
     operations.binary(
         name=f"Install k3d {settings.version} {bindir.where(state.system, state.shell, state.bin_dir, state.on_path)}",
         url=node.k3d_url,
-        sha256=node.resolved.sha256[node.k3d_url],
+        sha256=node.k3d_sha256,
         dest=node.paths.k3d,
         current=state.files.get(node.paths.k3d),
         stall_timeout=settings.k3s.download_stall_timeout,

@@ -52,9 +52,10 @@ def _refuse(node: K3sHostRun, name: str, message: str, **arguments) -> None:
 
 
 def download_problem(node: K3sHostRun) -> str | None:
-    """Why the run's release has nothing for this host to download, or None."""
+    """Why the run's release has nothing for this host to download, or None (also where that is
+    not known offline)."""
     settings, machine = node.settings, node.state.arch
-    if settings.airgap_dir or node.binary_url in node.resolved.sha256:
+    if settings.airgap_dir or node.binary_url in node.resolved.sha256 or node.resolved.unknown:
         return None
     asset = releases.asset_for(machine)
     return (f"k3s {node.version} has no {asset.name} for {machine}: "

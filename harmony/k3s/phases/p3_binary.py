@@ -21,7 +21,7 @@ def files(node: K3sHostRun) -> list[tuple[str, str, str]]:
     if node.settings.airgap_dir:
         return [(item.dest, item.sha256, "755" if item.dest == paths.BINARY else "644")
                 for item in airgap.items(node.settings.airgap_dir, node.state.arch)]
-    return [(paths.BINARY, node.resolved.sha256[node.binary_url], "755")]
+    return [(paths.BINARY, node.binary_sha256, "755")]
 
 
 def run(node: K3sHostRun) -> None:
@@ -37,7 +37,7 @@ def run(node: K3sHostRun) -> None:
                               dest=item.dest, mode="644", **node.staging(item.dest, item.sha256))
         return
     url = node.binary_url
-    sha256 = node.resolved.sha256[url]
+    sha256 = node.binary_sha256
     operations.binary(
         name=install,
         url=url,
