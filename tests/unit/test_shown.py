@@ -69,7 +69,8 @@ def test_the_k3d_name_is_checked_before_the_runtime_is_chosen(tmp_path):
     message = refusal(harmony(tmp_path, f"cluster: {{name: Shop, runtime: k3d}}\ntarget: {UNREACHABLE}\n"))
     assert "invalid cluster name 'Shop' for k3d" in message and "--runtime k3s" not in message
     connecting = harmony(tmp_path, f"cluster: {{name: Shop, runtime: k3s}}\ntarget: {UNREACHABLE}\n")
-    assert "k3d" not in connecting.stderr  # a name k3s takes: on to the host, which does not answer
+    # a name k3s takes: on to the host, which does not answer (tmp_path names this test: "k3d" is in it)
+    assert "for k3d" not in connecting.stderr and "runtime: k3s (asked for)" in connecting.stderr
 
 
 def test_a_message_names_keys_for_whole_words_only_and_cuts_long_values(monkeypatch):
