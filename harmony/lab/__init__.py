@@ -84,7 +84,7 @@ def ensure_host_image() -> None:
         raise BadInput(f"the image {HOST_IMAGE} is missing and building it needs root and debootstrap: "
                        "sudo apt-get install debootstrap, then run harmony lab up as root once")
     script = resources.files("harmony") / "lab" / "host-image.sh"
-    if subprocess.run(["bash", str(script)], timeout=TIMEOUT).returncode != 0:
+    if subprocess.run(["bash", str(script)], stdout=sys.stderr, timeout=TIMEOUT).returncode != 0:  # stdout: the report's
         raise RunFailed(f"building the image {HOST_IMAGE} failed; see above")
 
 

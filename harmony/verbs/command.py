@@ -297,7 +297,7 @@ TARGET = click.argument("target", required=False)
 # (tests/unit/test_help.py): one place, so a verb's help reads in the same order as any other's.
 OUTPUT = "Output and questions"  # where -h/--help is listed too, last
 HEADINGS: dict[str, tuple[str, ...]] = {
-    "Target: the hosts and how to reach them": (
+    "Target: the project, its hosts and how to reach them": (
         "project_file", "ssh_user", "ssh_key", "ssh_bastion", "ssh_config", "ssh_host_keys", "sudo_password_env",
         "parallel", "fail_percent", "data", "provider"),
     "Release: which k3s, from where": (

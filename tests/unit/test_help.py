@@ -74,7 +74,7 @@ def test_help_lists_options_under_headings_in_order_then_examples():
     text = result.output
     assert result.exit_code == 0
     headings = [h for h in command.HEADINGS if f"\n{h}:\n" in text]
-    assert headings == ["Target: the hosts and how to reach them", "Cluster", "Output and questions"]
+    assert headings == ["Target: the project, its hosts and how to reach them", "Cluster", "Output and questions"]
     assert [text.index(f"\n{h}:\n") for h in headings] == sorted(text.index(f"\n{h}:\n") for h in headings)
     assert text.index("--wait-timeout") > text.index("\nCluster:\n") and "--install-docker" not in text
     assert text.rstrip().endswith("harmony kubeconfig root@10.0.0.11 --switch-context")
