@@ -155,17 +155,21 @@ def handles_errors(func):
     """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
     makes a message: no value read from the environment in it, no long value whole. With
     --json, where no report was printed (bad input, a failure before any host ran, a stop),
-    stdout gets one object too (`harmony.report.outcome`)."""
+    stdout gets one object too (`harmony.report.outcome`). A Ctrl-C that no step turned into
+    a stop of its own is one too (exit 130), not Python's traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _patch_gevent()
 
         from harmony import shown
-        from harmony.errors import HarmonyError
+        from harmony.errors import HarmonyError, Interrupted
 
         try:
-            code = func(*args, **kwargs)
+            try:
+                code = func(*args, **kwargs)
+            except KeyboardInterrupt:  # a Ctrl-C where no step listens for a stop (lab's vagrant, a prompt)
+                raise Interrupted("SIGINT", what="the command ended where it was; run it again to finish") from None
         except HarmonyError as error:
             message = shown.message(str(error))
             click.echo(f"harmony: error: {message}", err=True)

@@ -114,14 +114,16 @@ def test_a_stopped_bundle_prints_one_object_that_says_so(tmp_path):
 
 @pytest.fixture
 def lab_dir(tmp_path):
-    """A directory with a Vagrantfile and a `vagrant` on PATH that exits with $VAGRANT_EXIT: the
-    lab's own part (its exit code, its output) is under test, not Vagrant."""
+    """A directory with a Vagrantfile and a `vagrant` on PATH that exits with $VAGRANT_EXIT (or
+    sleeps $VAGRANT_SLEEP seconds, until harmony ends it): the lab's own part (its exit code, its
+    output) is under test, not Vagrant."""
     (tmp_path / "Vagrantfile").write_text("# the lab\n")
     (tmp_path / "inventories").mkdir()
     (tmp_path / "inventories" / "vagrant.py").write_text("servers = []\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "vagrant").write_text('#!/bin/sh\necho "vagrant $*"\nexit "${VAGRANT_EXIT:-0}"\n')
+    (bin_dir / "vagrant").write_text('#!/bin/sh\necho "vagrant $*"\ntouch .vagrant-ran\n'
+                                     '[ -z "$VAGRANT_SLEEP" ] || exec sleep "$VAGRANT_SLEEP"\nexit "${VAGRANT_EXIT:-0}"\n')
     (bin_dir / "vagrant").chmod(0o755)
     return tmp_path, f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
@@ -142,3 +144,23 @@ def test_lab_without_vagrant_is_bad_input_in_one_object(tmp_path):
     result = run(tmp_path, "lab", "status", "--json", path="/nonexistent")
     assert result.returncode == 2
     assert "vagrant" in parsed(result)["error"].lower()
+
+
+def test_a_ctrl_c_while_vagrant_runs_is_a_stop_in_one_object_not_a_traceback(lab_dir):
+    import signal
+    import time
+
+    directory, path = lab_dir
+    env = {**os.environ, "HOME": str(directory), "PATH": path, "VAGRANT_SLEEP": "30"}
+    with subprocess.Popen([*HARMONY, "lab", "down", "--json"], cwd=directory, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as lab:
+        deadline = time.monotonic() + 30
+        while not (directory / ".vagrant-ran").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lab.send_signal(signal.SIGINT)
+        out, err = lab.communicate(timeout=30)
+    assert lab.returncode == 130, err
+    said = json.loads(out)
+    SCHEMA.validate(said)
+    assert (said["command"], said["stopped"]) == ("down", True)
+    assert "Traceback" not in err and said["error"] in err
