@@ -168,7 +168,7 @@ def handles_errors(func):
         try:
             try:
                 code = func(*args, **kwargs)
-            except KeyboardInterrupt:  # a Ctrl-C where no step listens for a stop (lab's vagrant, a prompt)
+            except KeyboardInterrupt:  # a Ctrl-C where no step listens for a stop (lab's vagrant)
                 raise Interrupted("SIGINT", what="the command ended where it was; run it again to finish") from None
         except HarmonyError as error:
             message = shown.message(str(error))
