@@ -11,12 +11,13 @@ import ast
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
-COMMANDS = {"harmony", "pyinfra", "kubectl", "python3", "bash", "git", "sudo", "up", "plan", "check", "status"}
+SHELL_WORDS = {"cd", "export", "source", "harmony"}  # a command line's first word, besides programs and verbs
 OFFLINE = "cannot reach the k3s channel server ..."
 
 
@@ -24,8 +25,18 @@ def quoted_messages(markdown: str) -> list[str]:
     """The backticked spans of `markdown`'s prose (not its code blocks) that are messages."""
     prose = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
     spans = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose)]
-    return [span for span in spans if " " in span and span.split()[0] not in COMMANDS
+    return [span for span in spans if " " in span and not command_line(span)
             and not span.startswith(("-", ".", "/", "~")) and re.match(r"[a-z]", span)]
+
+
+def command_line(span: str) -> bool:
+    """Whether the span is a command to type: a program (on PATH or harmony's venv's), a shell
+    word or a harmony verb first."""
+    from harmony import cli
+
+    first = span.split()[0]
+    return (first in SHELL_WORDS or first in cli.main.commands or shutil.which(first) is not None
+            or (Path(sys.executable).parent / first).exists())  # the venv's own: pyinfra, mkdocs
 
 
 @functools.cache
@@ -91,8 +102,8 @@ def test_the_rule_tells_a_message_the_code_makes_from_one_it_does_not():
     assert can_say("give the target once: harmony init TARGET", strings)
     assert not can_say("give the target once: harmony lab TARGET", strings)  # whole: all of it
     assert not can_say("cannot reach the moon ...", strings)  # a value is not the message
-    assert quoted_messages("Run `harmony up --yes`, see `~/.kube/config`; it says `no such host`.\n"
-                           "```sh\n`not this`\n```\n") == ["no such host"]
+    assert quoted_messages("Run `harmony up --yes` or `cd shop` or `kubectl get nodes` or `up --watch`, see "
+                           "`~/.kube/config`; it says `no such host`.\n```sh\n`not this`\n```\n") == ["no such host"]
 
 
 def test_the_offline_line_is_what_the_main_job_prints_where_the_channel_server_cannot_be_reached(tmp_path):
