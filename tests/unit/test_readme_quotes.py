@@ -106,10 +106,12 @@ def test_the_rule_tells_a_message_the_code_makes_from_one_it_does_not():
                            "`~/.kube/config`; it says `no such host`.\n```sh\n`not this`\n```\n") == ["no such host"]
 
 
-def test_the_offline_line_is_what_the_main_job_prints_where_the_channel_server_cannot_be_reached(tmp_path):
+def test_the_offline_line_is_what_resolving_the_channel_prints_where_its_server_cannot_be_reached(tmp_path):
+    """Run as `bundle`, which resolves the channel as the main job does and runs on no host: a
+    unit test runs no `up` on the machine it runs on. (`plan` and `check` answer offline in part.)"""
     env = {**os.environ, "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "harmony", "plan", "local", "--channel-url", "https://127.0.0.1:9/"],
+    result = subprocess.run([sys.executable, "-m", "harmony", "bundle", "out", "--channel-url", "https://127.0.0.1:9/"],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("harmony: error: " + OFFLINE.removesuffix("..."))
-    assert len(result.stderr.splitlines()) == 1
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -58,7 +58,7 @@ def test_a_reports_object_is_valid_by_the_output_schema_and_a_wrong_one_is_not()
     schema.validate(json.loads(report.outcome("down", 130, "stopped by SIGINT: ...")))
     for wrong in ({"command": "up", "ok": False, "exit": 2},  # bad input says why
                   {"command": "up", "ok": False, "exit": 0},  # done is ok
-                  {**json.loads(rep.as_json()), "exit": 3},
+                  {**json.loads(rep.as_json()), "exit": 4},
                   {"command": "up", "ok": True, "exit": 0, "hosts": []}):  # hosts come with their summary
         with pytest.raises(ValidationError):
             schema.validate(wrong)
