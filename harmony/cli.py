@@ -13,7 +13,9 @@ from harmony.verbs import (bundle, certs, check, down, init, kubeconfig, lab, pl
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="harmony", prog_name="harmony")
+@click.version_option(package_name="harmony", prog_name="harmony", help="Show harmony's version and exit.", message=(
+    "%(prog)s, version %(version)s\n"
+    "k3s: harmony status shows the release each host runs; up, plan and init pin one with --k3s-version"))
 def main():
     """A working Kubernetes runtime on any machine.
 

@@ -2,15 +2,22 @@
 for people or as JSON for programs (`--json`). Commands build a `Report`; only this module
 turns one into output, so every command says things the same way.
 
-The JSON shape is stable (documented in docs/output.md): every command prints one object with
-`command`, `cluster`, `ok`, `seconds`, `summary` and `hosts` (each with `host` and `status`),
-and what the command adds (`phases`, `nodes`, `api`, `differences`, ...).
+The JSON shape is stable (documented in docs/output.md, its JSON Schema `output.schema.json`):
+every command prints one object with `command`, `ok` and `exit`; a command that ran on hosts
+adds `cluster`, `seconds`, `summary` and `hosts` (each with `host` and `status`), and what the
+command adds (`phases`, `nodes`, `api`, `differences`, ...); one that failed or was stopped,
+`error` (and `stopped`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harmony.errors import Interrupted
+
+SCHEMA = Path(__file__).with_name("output.schema.json")  # the JSON Schema of every --json object
 
 # A host's status, by command: up says changed or unchanged, down removed or unchanged, a plan
 # would change, nothing to change or would fail; any command can say failed, stopped (the run
@@ -125,6 +132,18 @@ class Report:
 
     def text(self) -> list[str]:
         return [*host_lines(self.hosts), *self.notes, self.summary_line()]
+
+
+def outcome(command: str, code: int, error: str | None = None, **extra) -> str:
+    """The JSON object of a command that ends with no report of hosts: one that makes none
+    (`init`, `schema`, `bundle`, `lab down`), or one that ended before it had one (bad input,
+    exit 2; a stop, exit 130). The same keys as a report's, so that a program reads both alike."""
+    body: dict = {"command": command, "ok": code == 0, "exit": code}
+    if error is not None:
+        body["error"] = error
+    if code == Interrupted.exit_code:
+        body["stopped"] = True
+    return json.dumps({**body, **extra}, indent=2)
 
 
 def host_lines(hosts: list[HostReport]) -> list[str]:

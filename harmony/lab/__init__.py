@@ -84,7 +84,7 @@ def ensure_host_image() -> None:
         raise BadInput(f"the image {HOST_IMAGE} is missing and building it needs root and debootstrap: "
                        "sudo apt-get install debootstrap, then run harmony lab up as root once")
     script = resources.files("harmony") / "lab" / "host-image.sh"
-    if subprocess.run(["bash", str(script)], timeout=TIMEOUT).returncode != 0:
+    if subprocess.run(["bash", str(script)], stdout=sys.stderr, timeout=TIMEOUT).returncode != 0:  # stdout: the report's
         raise RunFailed(f"building the image {HOST_IMAGE} failed; see above")
 
 
@@ -97,8 +97,9 @@ TAIL = 200  # lines of a vagrant command's output kept to look for VANISHED
 
 
 def _run_shown(command: list[str], directory: Path) -> tuple[int, str]:
-    """Run a command in the lab's directory, its output shown as it comes; its exit code and the
-    tail of its output. A stop of harmony stops the command too."""
+    """Run a command in the lab's directory, its output shown as it comes on stderr, where
+    harmony's progress goes (stdout is the report's, one JSON object with --json); its exit code
+    and the tail of its output. A stop of harmony stops the command too."""
     with subprocess.Popen(command, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True,
                           env={**os.environ, "VAGRANT_CWD": str(directory)}) as process:
@@ -107,8 +108,8 @@ def _run_shown(command: list[str], directory: Path) -> tuple[int, str]:
         tail: deque[str] = deque(maxlen=TAIL)
         try:
             for line in process.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                sys.stderr.write(line)
+                sys.stderr.flush()
                 tail.append(line)
             return process.wait(), "".join(tail)
         except BaseException:

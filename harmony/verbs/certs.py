@@ -12,8 +12,8 @@ import click
 from harmony.errors import BadInput
 from harmony.steps import Flow, cluster, hosts, perform, prepare
 from harmony.verbs import up
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, ask, build_request,
-                                   handles_errors, require_terminal, with_options)
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb, ask,
+                                   build_request, handles_errors, require_terminal, with_options)
 
 
 def only_k3s(flow: Flow) -> None:
@@ -42,9 +42,14 @@ def certs():
     """Rotate k3s's certificates, node by node (status shows them)."""
 
 
-@certs.command()
+@certs.command(cls=Verb, examples=(
+    "# What a rotation would do, for nodes expiring within 30 days",
+    "harmony certs rotate inventories/edge.py --within 30 --dry-run",
+    "# Rotate them",
+    "harmony certs rotate inventories/edge.py --within 30 --yes",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, JSON_OPTION)
 @click.option("--within", type=click.IntRange(1, 3650), metavar="DAYS",
               help="Only the nodes whose earliest certificate expires within DAYS days (default: every node).")
 @click.option("--dry-run", is_flag=True, help="Say what it would do on each node, changing nothing.")

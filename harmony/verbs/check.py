@@ -10,8 +10,8 @@ from __future__ import annotations
 import click
 
 from harmony.steps import Flow, cluster, images, known, perform, prepare
-from harmony.verbs.command import (CERT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS, TARGET,
-                                   build_request, handles_errors, with_options)
+from harmony.verbs.command import (CERT_OPTION, CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RELEASE_OPTIONS,
+                                   RUNTIME_OPTION, TARGET, Verb, build_request, handles_errors, with_options)
 
 # The lifecycle's phases whose steps change the controller (its copy of the kubeconfig), not
 # the host: what a dry run lists of them is no difference on the host.
@@ -69,9 +69,14 @@ STEPS = (
 )
 
 
-@click.command(short_help="Compare every host with its spec; exit 1 on drift.")
+@click.command(short_help="Compare every host with its spec; exit 1 on drift.", cls=Verb, examples=(
+    "# The project's cluster against its spec",
+    "harmony check",
+    "# Nightly, from monitoring",
+    "harmony check inventories/stores.py --json > drift.json",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, CERT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, RELEASE_OPTIONS, CERT_OPTION, JSON_OPTION)
 @handles_errors
 def check(target, **options):
     """Compare every host of TARGET with its spec, changing nothing; exit 1 if anything drifted."""

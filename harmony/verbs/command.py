@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import click
 
+VERBOSE_OPTION = [click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv.")]
+
 CONNECTION_OPTIONS = [
     click.option("--ssh-user",
                  help="SSH user for every host, over the target's and the inventory's (as pyinfra's --user)."),
@@ -38,17 +40,20 @@ CONNECTION_OPTIONS = [
                                 "(default: harmony_cluster in the data, else harmony)."),
     click.option("--kubeconfig-server", metavar="URL",
                  help="API address written into the merged kubeconfig (default: https://HOST:6443)."),
-    click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
-    click.option("--runtime", type=click.Choice(["k3s", "k3d"]),
-                 help="k3s under the host's init system, or k3s in Docker with k3d "
-                      "(default: chosen from the host's facts)."),
+    *VERBOSE_OPTION,
     click.option("--set", "data", multiple=True, metavar="KEY=VALUE",
                  help="Set an inventory data key for every host (not for secrets: they would "
                       "show in the process list; use --token-env)."),
 ]
 
+# For the verbs that run either runtime: not snapshot's and restore's, which are k3s's only.
+RUNTIME_OPTION = [click.option(
+    "--runtime", type=click.Choice(["k3s", "k3d"]),
+    help="k3s under the host's init system, or k3s in Docker with k3d (default: chosen from the host's facts).")]
+
 RELEASE_OPTIONS = [
-    click.option("--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release."),
+    # --k3s-version: `harmony --version` is harmony's own; --version stays, as the commands took it first.
+    click.option("--k3s-version", "--version", "k3s_version", metavar="vX.Y.Z+k3sN", help="Pin a k3s release."),
     click.option("--channel", "k3s_channel", metavar="CHANNEL",
                  help="Release channel: stable (default), latest, or vMAJOR.MINOR."),
     click.option("--release-url", "k3s_release_url", metavar="URL",
@@ -95,7 +100,8 @@ ADOPT_OPTION = [click.option(
          "refused otherwise, naming their owner.")]
 
 JSON_OPTION = [click.option("--json", "as_json", is_flag=True,
-                            help="Print the report as one JSON object (its shape: docs/output.md).")]
+                            help="Print one JSON object on stdout, whatever the outcome (its JSON Schema: "
+                                 "harmony schema --report).")]
 
 UP_OPTIONS = [
     click.option("--install-docker", is_flag=True,
@@ -148,34 +154,48 @@ def _patch_gevent() -> None:
 def handles_errors(func):
     """Turn harmony's errors into one line on stderr and their exit code, as `harmony.shown`
     makes a message: no value read from the environment in it, no long value whole. With
-    --json, where no report was printed (bad input, a failure before any host ran), stdout
-    gets one object too: `command`, `ok` (false), `exit` and `error`."""
+    --json, where no report was printed (bad input, a failure before any host ran, a stop),
+    stdout gets one object too (`harmony.report.outcome`). A Ctrl-C that no step turned into
+    a stop of its own is one too (exit 130), not Python's traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _patch_gevent()
 
         from harmony import shown
-        from harmony.errors import HarmonyError
+        from harmony.errors import HarmonyError, Interrupted
 
         try:
-            code = func(*args, **kwargs)
+            try:
+                code = func(*args, **kwargs)
+            except KeyboardInterrupt:  # a Ctrl-C where no step listens for a stop (lab's vagrant)
+                raise Interrupted("SIGINT", what="the command ended where it was; run it again to finish") from None
         except HarmonyError as error:
             message = shown.message(str(error))
             click.echo(f"harmony: error: {message}", err=True)
             if kwargs.get("as_json") and not error.reported:
-                import json
+                from harmony import report
 
-                click.echo(json.dumps({"command": click.get_current_context().info_name, "ok": False,
-                                       "exit": error.exit_code, "error": message}, indent=2))
+                click.echo(report.outcome(click.get_current_context().info_name, error.exit_code, message))
             _exit(error.exit_code)
         _exit(code or 0)
 
     return wrapper
 
 
+def say_done(as_json: bool, text: str, **extra) -> None:
+    """The end of a command that makes no report of hosts (init, schema, bundle, lab down): its
+    text, or with --json its one object, `extra` in it (`harmony.report.outcome`)."""
+    if as_json:
+        from harmony import report
+
+        click.echo(report.outcome(click.get_current_context().info_name, 0, **extra))
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
 def build_request(target, ssh_user, ssh_key, sudo_password_env, name, kubeconfig_server, verbose,
-                  runtime, data, ssh_host_keys=None, parallel=None, fail_percent=None, project_file=None,
+                  data, runtime=None, ssh_host_keys=None, parallel=None, fail_percent=None, project_file=None,
                   use_project=True, ssh_bastion=(), ssh_config=None, **extra):
     """The command's request: its options, over the project file's (`harmony.project`) unless
     `use_project` is false, over the inventory's data."""
@@ -261,8 +281,77 @@ def require_terminal(hint: str) -> None:
 
 
 def ask(question: str) -> None:
+    """Ask on stderr; a no (or Ctrl-C, or the end of input) ends the command as a failure harmony
+    reports, exit 1, with --json's object too: nothing was changed."""
+    from harmony.errors import HarmonyError
+
     require_terminal("add --yes")
-    click.confirm(question, abort=True, err=True)
+    try:
+        click.confirm(question, abort=True, err=True)
+    except click.Abort:
+        raise HarmonyError("not confirmed: nothing was changed") from None
 
 
 TARGET = click.argument("target", required=False)
+
+
+# Where each option of every verb is listed in its --help, by the name its value is passed as:
+# what it acts on (the hosts and how they are reached; the k3s release; the cluster; a project's
+# workloads) or how the command talks (output, questions). A new option must be listed here
+# (tests/unit/test_help.py): one place, so a verb's help reads in the same order as any other's.
+OUTPUT = "Output and questions"  # where -h/--help is listed too, last
+HEADINGS: dict[str, tuple[str, ...]] = {
+    "Target: the project, its hosts and how to reach them": (
+        "project_file", "ssh_user", "ssh_key", "ssh_bastion", "ssh_config", "ssh_host_keys", "sudo_password_env",
+        "parallel", "fail_percent", "data", "provider"),
+    "Release: which k3s, from where": (
+        "k3s_version", "k3s_channel", "k3s_release_url", "k3s_channel_url", "harmony_allow_http", "k3s_airgap_dir",
+        "k3s_allow_downgrade", "arches"),
+    "Cluster": (
+        "name", "runtime", "k3s_token_file", "k3s_token_env", "kubeconfig_server", "switch_context", "wait_timeout",
+        "k3s_drain", "k3s_prune_nodes", "install_docker", "recreate", "purge", "whole_cluster", "k3s_cert_days",
+        "within", "to"),
+    "Workloads: the project's": ("adopt", "watch"),
+    OUTPUT: (
+        "as_json", "verbose", "every_host", "dry_run", "yes", "force", "of_report"),
+}
+
+
+class Verb(click.Command):
+    """A harmony command: its --help lists its options under the headings of `HEADINGS` and ends
+    with its examples (given as `examples=`, a `# what` line then the command, as k3sup's help
+    has them); a usage error Click finds in its command line (an unknown option, a bad value)
+    still prints one JSON object where --json was given, as every other bad input does."""
+
+    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        records = {param.name: param.get_help_record(ctx) for param in self.get_params(ctx)
+                   if isinstance(param, click.Option)}
+        help_option = self.get_help_option(ctx)
+        for heading, names in HEADINGS.items():
+            listed = [records[name] for name in names if records.get(name)]
+            if help_option and heading == OUTPUT:
+                listed.append(help_option.get_help_record(ctx))
+            if listed:
+                with formatter.section(heading):
+                    formatter.write_dl(listed)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.examples:
+            with formatter.section("Examples"):
+                for line in self.examples:  # as written: a command line is not rewrapped
+                    formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        wants_json = "--json" in args
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            if wants_json:
+                from harmony import report
+
+                click.echo(report.outcome(info_name, error.exit_code, error.format_message()))
+            raise

@@ -7,8 +7,8 @@ from __future__ import annotations
 import click
 
 from harmony.steps import Flow, cluster, hosts, perform, prepare, workloads
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, ask, build_request,
-                                   handles_errors, with_options)
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb, ask,
+                                   build_request, handles_errors, with_options)
 
 
 def keep_for_other_projects(flow: Flow) -> None:
@@ -46,9 +46,14 @@ STEPS = (
 )
 
 
-@click.command(short_help="Remove k3s (or the project's workloads) from TARGET.")
+@click.command(short_help="Remove k3s (or the project's workloads) from TARGET.", cls=Verb, examples=(
+    "# Remove the cluster from this machine",
+    "harmony down --yes",
+    "# From one host over SSH",
+    "harmony down root@10.0.0.11 --yes",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 @click.option("--purge", is_flag=True, help="k3d: also remove the k3d executable.")
 @click.option("--cluster", "whole_cluster", is_flag=True,

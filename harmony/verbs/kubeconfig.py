@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 
 from harmony.steps import Flow, cluster, hosts, perform, prepare
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, build_request,
-                                   handles_errors, with_options)
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb,
+                                   build_request, handles_errors, with_options)
 
 
 def say_merged(flow: Flow) -> None:
@@ -28,9 +28,12 @@ STEPS = (
 )
 
 
-@click.command(name="kubeconfig")
+@click.command(name="kubeconfig", cls=Verb, examples=(
+    "# Fetch it again and make it the current context",
+    "harmony kubeconfig root@10.0.0.11 --switch-context",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, JSON_OPTION)
 @click.option("--wait-timeout", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Seconds to wait for every node to be Ready (default 180).")
 @click.option("--switch-context", is_flag=True, help="Make the cluster's context the current one in your kubeconfig.")

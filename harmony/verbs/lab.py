@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import click
 
-from harmony.verbs.command import DRAIN_OPTION, RELEASE_OPTIONS, UP_OPTIONS, build_request, handles_errors, with_options
+from harmony.verbs.command import (DRAIN_OPTION, JSON_OPTION, RELEASE_OPTIONS, UP_OPTIONS, VERBOSE_OPTION, Verb,
+                                   build_request, handles_errors, say_done, with_options)
 
 LAB_OPTIONS = [
     click.option("--name", default="harmony-lab", show_default=True,
                  help="The lab cluster's name: its kubeconfig context."),
-    click.option("-v", "--verbose", count=True, help="pyinfra's verbosity: -v, -vv or -vvv."),
+    *JSON_OPTION,
 ]
 
 
@@ -20,16 +21,21 @@ def lab():
     """A throwaway multi-node cluster of Vagrant machines on this workstation (see Vagrantfile)."""
 
 
-def _request(name, verbose, **options):
+def _request(name, verbose=0, **options):
     """A request for the lab's inventory."""
     from harmony import lab as machines
 
-    return build_request(str(machines.inventory()), None, None, None, name, machines.api_url(), verbose, None, (),
+    return build_request(str(machines.inventory()), None, None, None, name, machines.api_url(), verbose, (),
                          use_project=False, **options)
 
 
-@lab.command("up")
-@with_options(LAB_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS)
+@lab.command("up", cls=Verb, examples=(
+    "# A server and two agents, on the first usable provider",
+    "harmony lab up",
+    "# On Docker, pinned",
+    "harmony lab up --provider docker --k3s-version v1.31.4+k3s1",
+))
+@with_options(LAB_OPTIONS, VERBOSE_OPTION, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS)
 @click.option("--provider", type=click.Choice(["libvirt", "virtualbox", "docker"]),
               help="Vagrant provider (default: VAGRANT_DEFAULT_PROVIDER, else the first usable "
                    "of libvirt, virtualbox, docker).")
@@ -44,8 +50,8 @@ def lab_up(provider, **options):
     return up.run(request)
 
 
-@lab.command("status")
-@with_options(LAB_OPTIONS)
+@lab.command("status", cls=Verb, examples=("harmony lab status",))
+@with_options(LAB_OPTIONS, VERBOSE_OPTION)
 @handles_errors
 def lab_status(**options):
     """The lab's machines (vagrant status) and its cluster (harmony status)."""
@@ -58,7 +64,7 @@ def lab_status(**options):
     return perform(Flow(request, pin=False), status.STEPS)
 
 
-@lab.command("down")
+@lab.command("down", cls=Verb, examples=("harmony lab down",))
 @with_options(LAB_OPTIONS)
 @handles_errors
 def lab_down(**options):
@@ -69,4 +75,5 @@ def lab_down(**options):
     request = _request(**options)
     machines.vagrant("destroy", "-f", directory=machines.vagrantfile_dir())
     forget_cluster(request.name)
+    say_done(request.as_json, f"lab '{request.name}' destroyed, its kubeconfig context dropped", cluster=request.name)
     return 0

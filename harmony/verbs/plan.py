@@ -10,7 +10,8 @@ import click
 from harmony.errors import RunFailed
 from harmony.steps import Flow, cluster, images, known, perform, prepare, removal, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
-                                   PRUNE_OPTION, RELEASE_OPTIONS, TARGET, build_request, handles_errors, with_options)
+                                   PRUNE_OPTION, RELEASE_OPTIONS, RUNTIME_OPTION, TARGET, Verb, build_request,
+                                   handles_errors, with_options)
 
 
 def plan_workloads(flow: Flow) -> None:
@@ -55,9 +56,14 @@ STEPS = (
 )
 
 
-@click.command()
+@click.command(cls=Verb, examples=(
+    "# What up would do on one host",
+    "harmony plan root@10.0.0.11",
+    "# An upgrade's plan, for a program",
+    "harmony plan inventories/edge.py --k3s-version v1.32.0+k3s1 --json",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, PRUNE_OPTION, ADOPT_OPTION, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, RELEASE_OPTIONS, DRAIN_OPTION, PRUNE_OPTION, ADOPT_OPTION, JSON_OPTION)
 @handles_errors
 def plan(target, **options):
     """Show what `up` would change on TARGET, changing nothing."""

@@ -11,8 +11,8 @@ import click
 
 from harmony.errors import BadInput
 from harmony.steps import Flow, perform, prepare, removal
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, ask, build_request,
-                                   handles_errors, require_terminal, with_options)
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, Verb, ask,
+                                   build_request, handles_errors, require_terminal, with_options)
 
 STEPS = (
     prepare.check_input,
@@ -24,9 +24,12 @@ STEPS = (
 )
 
 
-@click.command(short_help="Take nodes out of the cluster: drain, delete, uninstall.")
+@click.command(short_help="Take nodes out of the cluster: drain, delete, uninstall.", cls=Verb, examples=(
+    "# Take host a3's node out of the fleet's cluster",
+    "harmony remove inventories/edge.py a3 --yes",
+))
 @click.argument("names", nargs=-1, required=True, metavar="[TARGET] HOST...")
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Do not show the steps and ask first.")
 @handles_errors
 def remove(names, yes, **options):

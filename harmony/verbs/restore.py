@@ -4,10 +4,12 @@ once confirmed, ended with every node Ready."""
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from harmony.steps import Flow, cluster, hosts, perform, prepare
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, build_request,
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, Verb, ask, build_request,
                                    handles_errors, require_terminal, with_options)
 from harmony.verbs.up import say_nodes
 
@@ -46,7 +48,10 @@ STEPS = (
 )
 
 
-@click.command(short_help="Restore the cluster from a snapshot.")
+@click.command(short_help="Restore the cluster from a snapshot.", cls=Verb, examples=(
+    "# The cluster of an inventory, from a snapshot harmony snapshot took",
+    "harmony restore ./snapshots/SNAPSHOT inventories/edge.py --yes",
+))
 @click.argument("file", type=click.Path(dir_okay=False))
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
@@ -60,13 +65,10 @@ def restore(file, target, yes, **options):
     from dataclasses import replace
 
     from harmony import snapshots
-    from harmony.errors import BadInput
 
-    if options.get("runtime") == "k3d":
-        raise BadInput("harmony restore restores k3s's etcd on hosts, not a k3d cluster: drop --runtime k3d")
     snapshots.read(file)  # bad input before any host is touched
     if not yes:
         require_terminal("add --yes")
-    request = replace(build_request(target, **{**options, "runtime": "k3s"}), restore_file=file,
-                      confirm=None if yes else lambda: click.confirm("Restore it?", abort=True, err=True))
+    request = replace(build_request(target, runtime="k3s", **options), restore_file=file,
+                      confirm=None if yes else functools.partial(ask, "Restore it?"))
     return perform(Flow(request, deploy="restore", pin=False), STEPS)

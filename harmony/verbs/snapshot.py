@@ -10,7 +10,7 @@ import datetime
 import click
 
 from harmony.steps import Flow, perform, prepare
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, build_request,
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, Verb, build_request,
                                    handles_errors, with_options)
 
 TAKEN = ("taken", "unchanged", "failed")  # the server that took it, the hosts that were not asked (report.FAILED)
@@ -49,7 +49,10 @@ STEPS = (
 )
 
 
-@click.command(short_help="An etcd snapshot, copied here with its token.")
+@click.command(short_help="An etcd snapshot, copied here with its token.", cls=Verb, examples=(
+    "# A snapshot of a fleet's cluster, kept in ./snapshots",
+    "harmony snapshot inventories/edge.py --to ./snapshots",
+))
 @TARGET
 @with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
 @click.option("--to", metavar="DIR", type=click.Path(file_okay=False),
@@ -60,10 +63,5 @@ def snapshot(target, to, **options):
     (checksum verified, 0600) with the token a restore needs; print where."""
     from dataclasses import replace
 
-    from harmony.errors import BadInput
-
-    if options.get("runtime") == "k3d":
-        raise BadInput("harmony snapshot takes k3s's etcd snapshots on hosts; a k3d cluster's k3s runs in Docker "
-                       "containers: drop --runtime k3d")
-    request = replace(build_request(target, **{**options, "runtime": "k3s"}), snapshot_dir=to)
+    request = replace(build_request(target, runtime="k3s", **options), snapshot_dir=to)
     return perform(Flow(request, deploy="snapshot", pin=False), STEPS)

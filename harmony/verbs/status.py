@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 
 from harmony.steps import Flow, cluster, perform, prepare
-from harmony.verbs.command import CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, TARGET, build_request, \
-    handles_errors, with_options
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb,
+                                   build_request, handles_errors, with_options)
 
 
 # More hosts than this make a fleet: `status` gives a line only to each host that needs a look,
@@ -71,9 +71,14 @@ STEPS = (
 )
 
 
-@click.command(short_help="Each host's k3s, service, node and certificates.")
+@click.command(short_help="Each host's k3s, service, node and certificates.", cls=Verb, examples=(
+    "# This machine's cluster",
+    "harmony status",
+    "# Every host of a fleet, the healthy ones too",
+    "harmony status inventories/edge.py --all",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, JSON_OPTION)
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, JSON_OPTION)
 @click.option("--all", "every_host", is_flag=True,
               help=f"List every host; of a fleet (more than {FLEET} hosts), only those not healthy are listed by "
                    "default, and the others counted (--json always lists every host).")

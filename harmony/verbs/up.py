@@ -10,8 +10,8 @@ import click
 from harmony.errors import BadInput, RunFailed
 from harmony.steps import Flow, cluster, hosts, images, perform, prepare, removal, workloads
 from harmony.verbs.command import (ADOPT_OPTION, CONNECTION_OPTIONS, DRAIN_OPTION, JSON_OPTION, PROJECT_OPTION,
-                                   PRUNE_OPTION, RELEASE_OPTIONS, TARGET, UP_OPTIONS, ask, build_request,
-                                   handles_errors, require_terminal, with_options)
+                                   PRUNE_OPTION, RELEASE_OPTIONS, RUNTIME_OPTION, TARGET, UP_OPTIONS, Verb, ask,
+                                   build_request, handles_errors, require_terminal, with_options)
 
 
 def say_nodes(flow: Flow) -> None:
@@ -88,9 +88,18 @@ def run(request, watch: bool = False) -> int:
     return watching.watch(flow, converged)
 
 
-@click.command(short_help="Install or converge k3s on TARGET and run the workloads.")
+@click.command(short_help="Install or converge k3s on TARGET and run the workloads.", cls=Verb, examples=(
+    "# Kubernetes on this machine (k3s, or k3d on Docker), without asking",
+    "harmony up --yes",
+    "# A fleet from an inventory, on a pinned release: servers first, then agents",
+    "harmony up inventories/edge.py --k3s-version v1.31.4+k3s1 --yes",
+    "# A rolling upgrade, each node drained before its restart",
+    "harmony up inventories/edge.py --k3s-version v1.32.0+k3s1 --drain --yes",
+    "# One host over SSH, from an airgap bundle (harmony bundle)",
+    "harmony up root@10.0.0.11 --airgap ./bundle --yes",
+))
 @TARGET
-@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS, PRUNE_OPTION, ADOPT_OPTION,
+@with_options(PROJECT_OPTION, CONNECTION_OPTIONS, RUNTIME_OPTION, RELEASE_OPTIONS, DRAIN_OPTION, UP_OPTIONS, PRUNE_OPTION, ADOPT_OPTION,
               JSON_OPTION)
 @click.option("--yes", "-y", is_flag=True, help="Apply without showing the plan and asking first.")
 @click.option("--watch", is_flag=True,

@@ -70,7 +70,7 @@ def test_an_up_that_lost_a_container_to_a_race_is_run_once_more(scripted_vagrant
     lab.vagrant("up", "--provider", "docker", directory=tmp_path)
     assert calls() == ["up --provider docker"] * 2
     captured = capsys.readouterr()
-    assert "No such object" in captured.out and "Machine booted and ready!" in captured.out
+    assert "No such object" in captured.err and "Machine booted and ready!" in captured.err and not captured.out
     assert "running it once more" in captured.err
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from harmony import report
 from harmony.report import HostReport, Report
 
@@ -42,3 +44,21 @@ def test_steps_of_no_phase_and_details_in_json():
 def test_long_lists_stay_one_line():
     assert report.some(["a", "b"]) == "a, b"
     assert report.some([f"n{i}" for i in range(100)]) == "n0, n1, n2, n3, n4 and 95 more"
+
+
+def test_a_reports_object_is_valid_by_the_output_schema_and_a_wrong_one_is_not():
+    from jsonschema import Draft202012Validator, ValidationError
+
+    schema = Draft202012Validator(json.loads(report.SCHEMA.read_text()))
+    rep = run_report(HostReport.of("s1", "changed", ["k3s up | configure | Write config.yaml"]),
+                     HostReport.of("a2", report.FAILED, [], "harmony: disk full"))
+    rep.phases = [report.PhaseCount("configure", changed=1, failed=1)]
+    rep.ok, rep.extra = False, {"error": "1 of 2 host(s) failed: a2", "exit": 1, "nodes": []}
+    schema.validate(json.loads(rep.as_json()))
+    schema.validate(json.loads(report.outcome("down", 130, "stopped by SIGINT: ...")))
+    for wrong in ({"command": "up", "ok": False, "exit": 2},  # bad input says why
+                  {"command": "up", "ok": False, "exit": 0},  # done is ok
+                  {**json.loads(rep.as_json()), "exit": 4},
+                  {"command": "up", "ok": True, "exit": 0, "hosts": []}):  # hosts come with their summary
+        with pytest.raises(ValidationError):
+            schema.validate(wrong)
