@@ -12,6 +12,8 @@ from pyinfra.api import FactBase
 
 from harmony import runlock
 from harmony.facts import FileState
+from harmony.k3d import engine
+from harmony.k3d.engine import Engine
 from harmony.runlock import Lock
 
 
@@ -35,6 +37,7 @@ class K3dHostState:
     home: str = ""
     bin_dir: str = ""
     docker: str = "absent"
+    engine: Engine = field(default_factory=Engine)  # the Docker engine the login user's docker reaches
     files: dict[str, FileState] = field(default_factory=dict)
     clusters: dict[str, K3dCluster] = field(default_factory=dict)
     # Where a run ships images (`harmony.k3d.images`): the cluster's running server and agent
@@ -106,12 +109,7 @@ class K3dHost(FactBase):
         state_dir = k3d_state_dir("$HOME")
         return (runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else "") + f"""bin={shlex.quote(bin_dir) if bin_dir else default}
 printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
-docker=absent
-if command -v docker >/dev/null 2>&1; then
-  if docker info >/dev/null 2>&1; then docker=running; else docker=stopped; fi
-fi
-printf 'docker\\t%s\\n' "$docker"
-for f in "$bin/k3d" "{state_dir}"/*; do
+{engine.SCRIPT}for f in "$bin/k3d" "{state_dir}"/*; do
   [ -f "$f" ] || continue
   mode=$(stat -c %a "$f" 2>/dev/null || stat -f %Lp "$f")
   sum=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
@@ -127,11 +125,11 @@ state_dir="{state_dir}"
             f"images={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + (PORTS if ports else "") + "true"
 
     def process(self, output: list[str]) -> K3dHostState:
-        state, kept = K3dHostState(), []
+        state, kept, seen = K3dHostState(), [], engine.Seen()
         for line in output:
             kind, _, rest = line.partition("\t")
             fields = rest.split("\t")
-            if state.lock.read(kind, rest):
+            if state.lock.read(kind, rest) or seen.read(kind, fields):
                 continue
             if kind in ("system", "arch", "home", "bin_dir", "docker"):
                 setattr(state, kind, rest)
@@ -150,6 +148,7 @@ state_dir="{state_dir}"
             elif kind == "published":
                 state.listening.update(int(p) for p in re.findall(r":(\d{1,5})->", rest))
         state.kept_ports = _kept_ports(kept)
+        state.engine = engine.decide(seen, state.system)
         return state
 
 
@@ -191,4 +190,5 @@ class K3dStatus(K3dHost):
 
     def process(self, output: list[str]) -> dict:
         state = super().process(output)
-        return {"docker": state.docker, "clusters": {name: vars(c) for name, c in state.clusters.items()}}
+        return {"docker": state.docker, "engine": state.engine.summary(),
+                "clusters": {name: vars(c) for name, c in state.clusters.items()}}

@@ -73,12 +73,14 @@ class K3d(Runtime):
         ready = sorted(n.name for n in nodes.values() if n.ready)
         nodes.clear()  # the cluster's nodes are all this host's
         total = state["servers"] + state["agents"] if state else 0
-        return {"docker": (fact or {}).get("docker"), "cluster": state, "nodes_ready": ready,
+        return {"docker": (fact or {}).get("docker"), "engine": (fact or {}).get("engine"), "cluster": state,
+                "nodes_ready": ready,
                 "healthy": bool(state) and state["running"] == total == len(ready)}
 
     def status_line(self, row: dict) -> str:
-        cluster = row["cluster"]
-        return f"k3d, Docker {row['docker']}, " + (
+        cluster, engine = row["cluster"], row.get("engine") or {}
+        at = f"{engine['title']} at {engine['endpoint']}" if engine.get("title") else f"Docker {row['docker']}"
+        return f"k3d, {at}, " + (
             f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
             f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
 
