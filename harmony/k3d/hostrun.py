@@ -43,8 +43,12 @@ class K3dHostRun:
 
     @property
     def effective(self) -> K3dSettings:
-        """The settings the cluster is rendered from: the data's, with the port mappings in effect."""
-        return replace(self.settings, ports=self.published.mappings) if self.published else self.settings
+        """The settings the cluster is rendered from: the data's, with the port mappings in effect
+        and whether the host's engine is rootless."""
+        changes = {"rootless": True} if self.state.engine.rootless else {}
+        if self.published:
+            changes["ports"] = self.published.mappings
+        return replace(self.settings, **changes) if changes else self.settings
 
     @property
     def version(self) -> str:

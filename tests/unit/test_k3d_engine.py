@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from dataclasses import replace
 
 import pytest
 
-from harmony.k3d import engine
+from harmony.k3d import engine, render
 from harmony.k3d.engine import Seen, decide
 from harmony.k3d.facts import K3dHost, K3dHostState
-from harmony.k3d.hostrun import USER, as_user
+from harmony.k3d.hostrun import USER, K3dHostRun, as_user
+from harmony.k3d.settings import from_data
+from harmony.resolved import Resolved
 from harmony.k3d.phases.p1_preflight import docker_problem
 from harmony.k3d.runtime import K3D
 
@@ -291,3 +294,16 @@ def test_rancher_desktops_engine_is_read_from_its_settings_old_and_new(host_home
             assert state.engine.problem.startswith("Rancher Desktop runs containerd (nerdctl)"), text
     finally:
         left.close()
+
+
+def test_a_rootless_engines_nodes_are_told_their_kubelet_runs_in_a_user_namespace():
+    node = K3dHostRun(from_data({}, "@local"), Resolved("k3d", "v1.31.4+k3s1"))
+    gate = {"arg": render.ROOTLESS_KUBELET, "nodeFilters": ["server:*", "agent:*"]}
+    assert gate not in render.config_data(node.effective, node.version)["options"]["k3s"]["extraArgs"]
+    node.state = K3dHostState(engine=decide(seen(ROOTLESS, info("deb", version="4.3.1", rootless=True), PODMAN,
+                                                 delegated={"cpu", "cpuset", "io"})))
+    assert gate in render.config_data(node.effective, node.version)["options"]["k3s"]["extraArgs"]
+    own = replace(node.settings, k3s=replace(node.settings.k3s, extra_config={
+        "kubelet-arg": ["feature-gates=KubeletInUserNamespace=true,Other=true"]}))
+    args = render.config_data(replace(own, rootless=True), node.version)["options"]["k3s"]["extraArgs"]
+    assert [a["arg"] for a in args] == ["--kubelet-arg=feature-gates=KubeletInUserNamespace=true,Other=true"]
