@@ -12,8 +12,8 @@ from pyinfra.api import FactBase
 
 from harmony import runlock
 from harmony.facts import FileState
-from harmony.k3d import engine
-from harmony.k3d.engine import Engine
+from harmony import engine
+from harmony.engine import Engine
 from harmony.runlock import Lock
 
 

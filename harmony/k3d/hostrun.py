@@ -27,7 +27,7 @@ USER = {"_sudo": False}  # k3d and Docker are the login user's
 
 def as_user(state: K3dHostState) -> dict:
     """The arguments of an operation that runs k3d or docker on the host: as the login user, at
-    the engine the fact found there (`harmony.k3d.engine`: its endpoint, passed explicitly)."""
+    the engine the fact found there (`harmony.engine`: its endpoint, passed explicitly)."""
     env = state.engine.env
     return {**USER, "_env": env} if env else USER
 

@@ -30,11 +30,16 @@ class K3d(Runtime):
 
     def fit(self, platform: Platform, settings) -> Fit:
         how = platform.os if platform.os in GET_DOCKER else "linux"
+        if platform.engine.problem:
+            return Fit(False, platform.engine.problem)
         if platform.docker == "absent" and not (settings.install_docker and can_install_docker(platform)):
             return Fit(False, f"Docker is not installed: {GET_DOCKER[how]}")
         if platform.docker not in ("running", "absent"):
             return Fit(False, f"Docker is installed but its engine does not answer: {START_DOCKER[how]}")
-        return Fit(True, "Docker is running" if platform.docker == "running" else "Docker will be installed")
+        if platform.docker != "running":
+            return Fit(True, "Docker will be installed")
+        engine = platform.engine
+        return Fit(True, f"Docker is running: {engine.title} at {engine.endpoint}" if engine.kind else "Docker is running")
 
     def check_choice(self, hosts: list, settings, reason: str) -> None:
         if settings.airgap_dir:

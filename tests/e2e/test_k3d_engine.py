@@ -92,7 +92,7 @@ def engine_of(harmony, settings: list[str], env: dict) -> dict:
 
 def test_engine_endpoints(harmony, mirror, k3d_cluster, proxies, tmp_path):
     colima, work = proxies
-    found = ["--runtime", "k3d", "--name", k3d_cluster, "--set", f"k3d_bin_dir={tmp_path / 'bin'}"]
+    found = ["--name", k3d_cluster, "--set", f"k3d_bin_dir={tmp_path / 'bin'}"]  # k3d chosen by itself here
     settings = [*found, "--version", NEW, "--set", f"k3d_release_url={mirror.k3d_release_url}", "--allow-http",
                 "--set", f"k3d_api_port={free_port()}"]
 
@@ -100,12 +100,13 @@ def test_engine_endpoints(harmony, mirror, k3d_cluster, proxies, tmp_path):
     by_host = {"DOCKER_HOST": colima.url}
     first = harmony("up", "--yes", *settings, env=by_host)
     assert first.returncode == 0, first.stdout + first.stderr
+    version = test_hosts.docker("version", "-f", "{{.Server.Version}}").strip()
+    assert f"Docker is running: Docker Engine {version} at {colima.url})" in first.stderr, first.stderr
     made, through = containers(k3d_cluster), colima.connections
     assert len(made) == 1 and through > 5 and work.connections == 0
     engine = engine_of(harmony, found, by_host)
     assert engine["endpoint"] == colima.url and engine["source"] == "DOCKER_HOST"
-    assert engine["kind"] == "docker" and engine["version"] == test_hosts.docker("version", "-f",
-                                                                                 "{{.Server.Version}}").strip()
+    assert engine["kind"] == "docker" and engine["version"] == version
     status = harmony("status", *found, env=by_host)
     assert f"k3d, Docker Engine {engine['version']} at {colima.url}, 1 server(s)" in status.stdout, status.stdout
 
@@ -125,13 +126,16 @@ def test_engine_endpoints(harmony, mirror, k3d_cluster, proxies, tmp_path):
     assert (engine["endpoint"], engine["context"], engine["source"]) == (work.url, "colima", "config.json")
 
     # The CLI's endpoint answers nothing, Colima's socket does: refused with the command that
-    # points docker there, the cluster untouched.
+    # points docker there, when harmony chooses the runtime (exit 2) and when k3d is asked for
+    # (its preflight fails the host), the cluster untouched.
     dead = {"DOCKER_HOST": f"unix://{tmp_path / 'none.sock'}"}
-    refused = harmony("up", "--yes", *settings, env=dead)
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert (f"docker's endpoint ({dead['DOCKER_HOST']}, from DOCKER_HOST) does not answer, but Colima does at "
-            f"{colima.path}" in refused.stdout), refused.stdout
-    assert f"`docker context use colima` (or `export DOCKER_HOST={colima.url}`)" in refused.stdout
+    said = (f"docker's endpoint ({dead['DOCKER_HOST']}, from DOCKER_HOST) does not answer, but Colima does at "
+            f"{colima.path}; harmony uses the engine your docker uses: `docker context use colima` (or "
+            f"`export DOCKER_HOST={colima.url}`), then run harmony again")
+    chosen = harmony("up", "--yes", *settings, env=dead)
+    assert chosen.returncode == 2 and said in chosen.stderr, chosen.stdout + chosen.stderr
+    asked = harmony("up", "--yes", "--runtime", "k3d", *settings, env=dead)
+    assert asked.returncode == 1 and said in asked.stdout, asked.stdout + asked.stderr
     assert containers(k3d_cluster) == made
 
     down = harmony("down", "--yes", *found, env=by_host)

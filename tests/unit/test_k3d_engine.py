@@ -1,4 +1,4 @@
-"""The Docker engine a k3d run uses (`harmony.k3d.engine`), decided from what the host fact reads
+"""The Docker engine a k3d run uses (`harmony.engine`), decided from what the host fact reads
 (simulated here for each engine and platform: the CLI's environment, `docker context inspect`,
 `docker info`, `docker version`, the engines' sockets), and the fact's own script run by a real
 shell against a fake `docker` that answers as the real CLI does."""
@@ -12,13 +12,20 @@ from dataclasses import replace
 
 import pytest
 
-from harmony.k3d import engine, render
-from harmony.k3d.engine import Seen, decide
+from harmony import engine
+from harmony.engine import Seen, decide
+from harmony.k3d import render
 from harmony.k3d.facts import K3dHost, K3dHostState
 from harmony.k3d.hostrun import USER, K3dHostRun, as_user
-from harmony.k3d.settings import from_data
-from harmony.resolved import Resolved
 from harmony.k3d.phases.p1_preflight import docker_problem
+from harmony.k3d.settings import from_data
+from harmony.errors import BadInput
+from harmony.facts import Platform as PlatformFact
+from harmony.k3d.settings import K3dSettings
+from harmony.k3s.settings import Settings
+from harmony.resolved import Resolved
+from harmony.runtime import Platform, choose
+from harmony.runtimes import K3S
 from harmony.k3d.runtime import K3D
 
 HOME = "/Users/ann"
@@ -148,8 +155,8 @@ RANCHER = f"unix://{HOME}/.rd/docker.sock"
 def test_rancher_desktop_on_containerd_is_refused_with_its_own_switch_even_where_its_socket_is_left():
     found = decide(seen(context("rancher-desktop", RANCHER), env={"currentContext": "rancher-desktop"},
                         sockets={f"{HOME}/.rd/docker.sock": {}}, rancher="containerd"), "Darwin")
-    assert found.problem == ("Rancher Desktop runs containerd (nerdctl), which has no Docker API for k3d: choose "
-                             "dockerd (moby) as its Container Engine (Preferences, Container Engine; or `rdctl set "
+    assert found.problem == ("the Docker engine here is Rancher Desktop's containerd (nerdctl), which has no "
+                             "Docker API for k3d: choose dockerd (moby) as its Container Engine (Preferences, Container Engine; or `rdctl set "
                              "--container-engine.name=moby`), then run harmony again")
     assert docker_problem(K3dHostState(system="Darwin", docker="stopped", engine=found)) == found.problem
     # Another engine the CLI reaches is used whatever Rancher Desktop is set to.
@@ -291,7 +298,7 @@ def test_rancher_desktops_engine_is_read_from_its_settings_old_and_new(host_home
                      json.dumps({"containerEngine": {"allowedImages": {"enabled": False}, "name": "containerd"}})):
             settings.write_text(text)
             state, _ = run_fact(host_home, ANSWERS="none", DOCKER_HOST=f"unix://{host_home}/.rd/docker.sock")
-            assert state.engine.problem.startswith("Rancher Desktop runs containerd (nerdctl)"), text
+            assert state.engine.problem.startswith("the Docker engine here is Rancher Desktop's containerd"), text
     finally:
         left.close()
 
@@ -307,3 +314,33 @@ def test_a_rootless_engines_nodes_are_told_their_kubelet_runs_in_a_user_namespac
         "kubelet-arg": ["feature-gates=KubeletInUserNamespace=true,Other=true"]}))
     args = render.config_data(replace(own, rootless=True), node.version)["options"]["k3s"]["extraArgs"]
     assert [a["arg"] for a in args] == ["--kubelet-arg=feature-gates=KubeletInUserNamespace=true,Other=true"]
+
+
+def choice(platform: Platform):
+    return choose("mac", platform, [(K3S, {}), (K3D, K3dSettings(Settings()))])
+
+
+def test_the_runtime_choice_names_the_engine_and_refuses_with_the_engines_own_fix():
+    colima = decide(seen(context("colima", f"unix://{HOME}/.colima/default/docker.sock"), info("colima")), "Darwin")
+    chosen = choice(Platform("Darwin", "none", "password", "running", colima))
+    assert chosen.reason.endswith(f"Docker is running: Colima (Docker 27.4.0) at unix://{HOME}/.colima/default/docker.sock")
+    rancher = decide(seen(context("rancher-desktop", RANCHER), env={"currentContext": "rancher-desktop"},
+                          sockets={f"{HOME}/.rd/docker.sock": {}}, rancher="containerd"), "Darwin")
+    with pytest.raises(BadInput) as refused:
+        choice(Platform("Darwin", "none", "password", "stopped", rancher))
+    assert "and the Docker engine here is Rancher Desktop's containerd (nerdctl)" in str(refused.value)
+    assert "start Docker Desktop" not in str(refused.value)
+    old = decide(seen(ROOTFUL, info("deb", version="3.4.4"), PODMAN))
+    with pytest.raises(BadInput, match="k3d needs Podman 4 or newer"):
+        choice(Platform("Linux", "none", "root", "running", old))
+
+
+def test_the_platform_fact_reads_the_engine_with_the_same_script(host_home):
+    environment = {"PATH": f"{host_home / 'bin'}:/usr/bin:/bin", "HOME": str(host_home),
+                   "DOCKER_CONFIG": str(host_home / ".docker"), "ANSWERS": f"unix://{host_home}/.colima/default/docker.sock"}
+    out = subprocess.run(["sh", "-c", PlatformFact().command()], capture_output=True, text=True, env=environment,
+                         timeout=30)
+    facts = PlatformFact().process(out.stdout.splitlines())
+    platform = Platform(**facts)
+    assert (platform.system, platform.docker, platform.engine.kind, platform.engine.context) == \
+        ("Linux", "running", "colima", "colima")

@@ -71,7 +71,7 @@ def run(node: K3dHostRun) -> None:
 
 def docker_problem(state: K3dHostState) -> str | None:
     """Why the k3d run cannot use the host's Docker, with the fix: the engine's own
-    (`harmony.k3d.engine`: a context that is not there, another engine's socket, Rancher Desktop
+    (`harmony.engine`: a context that is not there, another engine's socket, Rancher Desktop
     on containerd, Podman short of what k3d needs), else the platform's."""
     how = Platform(state.system, "none", "none", state.docker).os
     if state.engine.problem:

@@ -1,6 +1,8 @@
-"""Which Docker engine a k3d run uses on a host, and what it is: found as the login user's own
-`docker` CLI finds it, so that the cluster's containers are where the user's `docker ps` and
-`k3d cluster list` look, and every later run finds them there again.
+"""Which Docker engine a host's login user reaches, what it is, and whether k3d can run on it:
+found as the user's own `docker` CLI finds it, so that a k3d cluster's containers are where the
+user's `docker ps` and `k3d cluster list` look, and every later run finds them there again. Read
+twice in a run, by the same script: in the platform fact that chooses the runtime
+(`harmony.facts.Platform`) and in the k3d deploy's (`harmony.k3d.facts.K3dHost`).
 
 The CLI picks its endpoint (docker/cli, cli/command/cli.go, resolveContextName) from
 `DOCKER_HOST`; else the context `DOCKER_CONTEXT` names; else `currentContext` in
@@ -267,8 +269,8 @@ def _not_answering(found: Engine, seen: Seen, system: str) -> str:
     how = f"{found.endpoint or 'its default socket'}, from {_chosen_by(found)}"
     if seen.rancher == "containerd" and (not found.endpoint or "/.rd/" in found.endpoint
                                          or any("/.rd/" in s for s in seen.sockets)):
-        return ("Rancher Desktop runs containerd (nerdctl), which has no Docker API for k3d: choose dockerd "
-                "(moby) as its Container Engine (Preferences, Container Engine; or `rdctl set "
+        return ("the Docker engine here is Rancher Desktop's containerd (nerdctl), which has no Docker API "
+                "for k3d: choose dockerd (moby) as its Container Engine (Preferences, Container Engine; or `rdctl set "
                 "--container-engine.name=moby`), then run harmony again")
     answering = [(path, info) for path, info in seen.sockets.items() if info.get("ServerVersion")]
     if answering:
