@@ -53,7 +53,7 @@ printf 'root\\t%s\\n' "$({SudoAccess().command()})"
         seen, found = engine.Seen(), {}
         for line in output:
             kind, _, rest = line.partition("\t")
-            if rest and not seen.read(kind, rest.split("\t")):
+            if "\t" in line and not seen.read(kind, rest.split("\t")):
                 found[kind] = rest
         return {**found, "engine": engine.decide(seen, found.get("system", ""))}
 

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 import yaml
 from pyinfra.api import FactBase
 
-from harmony import runlock
-from harmony.facts import FileState
-from harmony import engine
+from harmony import engine, runlock
 from harmony.engine import Engine
+from harmony.facts import FileState
 from harmony.runlock import Lock
 
 

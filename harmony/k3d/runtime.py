@@ -39,7 +39,8 @@ class K3d(Runtime):
         if platform.docker != "running":
             return Fit(True, "Docker will be installed")
         engine = platform.engine
-        return Fit(True, f"Docker is running: {engine.title} at {engine.endpoint}" if engine.kind else "Docker is running")
+        return Fit(True, f"Docker is running: {engine.title} at {engine.endpoint}" if engine.kind else
+                   "Docker is running")
 
     def check_choice(self, hosts: list, settings, reason: str) -> None:
         if settings.airgap_dir:
