@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from harmony import engine
+
 
 # Prints `init\t<systemd|openrc|none>`: the init system, as the k3s install script detects it.
 INIT = """if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'
@@ -37,19 +39,23 @@ def same_file(current: FileState | None, sha256: str | None, mode: str) -> bool:
 class Platform(FactBase):
     """What decides a host's runtime (`harmony.runtime`): OS, init system, root, Docker.
 
-    Run without sudo: Docker must answer the login user, who is the one running k3d.
+    Run without sudo: Docker must answer the login user, who is the one running k3d; which
+    engine it is (`harmony.engine`) is decided from the same lines.
     """
 
     def command(self) -> str:
         return f"""printf 'system\\t%s\\n' "$(uname -s)"
 {INIT}
 printf 'root\\t%s\\n' "$({SudoAccess().command()})"
-if ! command -v docker >/dev/null 2>&1; then printf 'docker\\tabsent\\n'
-elif docker info >/dev/null 2>&1; then printf 'docker\\trunning\\n'
-else printf 'docker\\tstopped\\n'; fi"""
+{engine.SCRIPT}"""
 
     def process(self, output: list[str]) -> dict:
-        return dict(line.split("\t", 1) for line in output if "\t" in line)
+        seen, found = engine.Seen(), {}
+        for line in output:
+            kind, _, rest = line.partition("\t")
+            if "\t" in line and not seen.read(kind, rest.split("\t")):
+                found[kind] = rest
+        return {**found, "engine": engine.decide(seen, found.get("system", ""))}
 
 
 class SudoAccess(FactBase):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harmony.engine import Engine
 from harmony.errors import BadInput
 
 INITS = ("systemd", "openrc")  # the init systems harmony runs k3s (and installs Docker) under
@@ -30,6 +31,7 @@ class Platform:
     init: str  # systemd | openrc | none
     root: str  # root | nopasswd | password | none: how the login user can become root
     docker: str  # running | stopped | absent: `docker info` as the login user
+    engine: Engine = Engine()  # which engine that is (`harmony.engine`), or why k3d cannot use it
 
     @property
     def os(self) -> str:

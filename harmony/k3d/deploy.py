@@ -18,7 +18,7 @@ from harmony import operations
 from harmony.images import shipping
 from harmony.k3d import images as k3d_images
 from harmony.k3d import lifecycle, resolve
-from harmony.k3d.hostrun import USER, K3dHostRun, k3d_state, paths_of
+from harmony.k3d.hostrun import USER, K3dHostRun, as_user, k3d_state, paths_of
 from harmony.k3d.phases.p4_kubeconfig import fetch_kubeconfig, write_kubeconfig
 from harmony.k3d.settings import from_data
 
@@ -49,7 +49,7 @@ def images() -> None:
         if k3d_images.lacking(state.nodes, image.reference):
             k3d_images.import_image(name=shipping.operation_name(image), image=image, k3d=paths.k3d,
                                     cluster=settings.cluster, nodes=tuple(sorted(state.nodes)),
-                                    staging=k3d_images.staging_dir(state.home), **USER)
+                                    staging=k3d_images.staging_dir(state.home), **as_user(state))
 
 
 @deploy("k3d kubeconfig")
@@ -63,7 +63,7 @@ def kubeconfig() -> None:
         operations.fail(name="Find the k3d cluster", message=f"no k3d cluster '{settings.cluster}': "
                         "run harmony up", **USER)
         return
-    write_kubeconfig(paths.k3d, settings.cluster, paths.kubeconfig)
+    write_kubeconfig(paths.k3d, settings.cluster, paths.kubeconfig, as_user(state))
     fetch_kubeconfig(paths.kubeconfig, None)
 
 
@@ -76,7 +76,8 @@ def down() -> None:
     paths = paths_of(state, settings)
     if settings.cluster in state.clusters:
         operations.run(name=f"Delete the k3d cluster {settings.cluster}",
-                       command=f"{shlex.quote(paths.k3d)} cluster delete {shlex.quote(settings.cluster)}", **USER)
+                       command=f"{shlex.quote(paths.k3d)} cluster delete {shlex.quote(settings.cluster)}",
+                       **as_user(state))
     removed = [p for p in (paths.spec, paths.kubeconfig) if p in state.files]
     if settings.purge and paths.k3d in state.files:
         removed.append(paths.k3d)

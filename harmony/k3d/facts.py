@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import yaml
 from pyinfra.api import FactBase
 
-from harmony import runlock
+from harmony import engine, runlock
+from harmony.engine import Engine
 from harmony.facts import FileState
 from harmony.k3d import bindir
 from harmony.runlock import Lock
@@ -38,6 +39,7 @@ class K3dHostState:
     on_path: bool = False  # whether the login shell's PATH has bin_dir (`harmony.k3d.bindir`)
     shell: str = ""  # the login shell's name, for how to put bin_dir on its PATH
     docker: str = "absent"
+    engine: Engine = field(default_factory=Engine)  # the Docker engine the login user's docker reaches
     files: dict[str, FileState] = field(default_factory=dict)
     clusters: dict[str, K3dCluster] = field(default_factory=dict)
     # Where a run ships images (`harmony.k3d.images`): the cluster's running server and agent
@@ -108,12 +110,7 @@ class K3dHost(FactBase):
         state_dir = k3d_state_dir("$HOME")
         locked = runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else ""
         return locked + f"bin={shlex.quote(bin_dir)}\n" + bindir.SCRIPT + f"""printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
-docker=absent
-if command -v docker >/dev/null 2>&1; then
-  if docker info >/dev/null 2>&1; then docker=running; else docker=stopped; fi
-fi
-printf 'docker\\t%s\\n' "$docker"
-for f in "$bin/$exe" "{state_dir}"/*; do
+{engine.SCRIPT}for f in "$bin/$exe" "{state_dir}"/*; do
   [ -f "$f" ] || continue
   mode=$(stat -c %a "$f" 2>/dev/null || stat -f %Lp "$f")
   sum=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
@@ -129,11 +126,11 @@ state_dir="{state_dir}"
             f"images={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + (PORTS if ports else "") + "true"
 
     def process(self, output: list[str]) -> K3dHostState:
-        state, kept = K3dHostState(), []
+        state, kept, seen = K3dHostState(), [], engine.Seen()
         for line in output:
             kind, _, rest = line.partition("\t")
             fields = rest.split("\t")
-            if state.lock.read(kind, rest):
+            if state.lock.read(kind, rest) or seen.read(kind, fields):
                 continue
             if kind in ("system", "arch", "home", "bin_dir", "docker", "shell"):
                 setattr(state, kind, rest)
@@ -154,6 +151,7 @@ state_dir="{state_dir}"
             elif kind == "published":
                 state.listening.update(int(p) for p in re.findall(r":(\d{1,5})->", rest))
         state.kept_ports = _kept_ports(kept)
+        state.engine = engine.decide(seen, state.system)
         return state
 
 
@@ -195,5 +193,5 @@ class K3dStatus(K3dHost):
 
     def process(self, output: list[str]) -> dict:
         state = super().process(output)
-        return {"docker": state.docker, "system": state.system, "arch": state.arch,
+        return {"docker": state.docker, "engine": state.engine.summary(), "system": state.system, "arch": state.arch,
                 "clusters": {name: vars(c) for name, c in state.clusters.items()}}

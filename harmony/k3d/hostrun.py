@@ -25,6 +25,13 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm
 USER = {"_sudo": False}  # k3d and Docker are the login user's
 
 
+def as_user(state: K3dHostState) -> dict:
+    """The arguments of an operation that runs k3d or docker on the host: as the login user, at
+    the engine the fact found there (`harmony.engine`: its endpoint, passed explicitly)."""
+    env = state.engine.env
+    return {**USER, "_env": env} if env else USER
+
+
 @dataclass
 class K3dHostRun:
     settings: K3dSettings
@@ -36,8 +43,12 @@ class K3dHostRun:
 
     @property
     def effective(self) -> K3dSettings:
-        """The settings the cluster is rendered from: the data's, with the port mappings in effect."""
-        return replace(self.settings, ports=self.published.mappings) if self.published else self.settings
+        """The settings the cluster is rendered from: the data's, with the port mappings in effect
+        and whether the host's engine is rootless."""
+        changes = {"rootless": True} if self.state.engine.rootless else {}
+        if self.published:
+            changes["ports"] = self.published.mappings
+        return replace(self.settings, **changes) if changes else self.settings
 
     @property
     def version(self) -> str:

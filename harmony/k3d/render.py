@@ -12,6 +12,7 @@ import yaml
 
 from harmony.k3d.settings import K3dSettings
 
+ROOTLESS_KUBELET = "--kubelet-arg=feature-gates=KubeletInUserNamespace=true"
 HEADER = "# Managed by harmony: the spec the k3d cluster was created from.\n"
 
 
@@ -21,7 +22,8 @@ def image(k3s_version: str) -> str:
 
 
 def k3s_args(settings: K3dSettings) -> list[dict[str, Any]]:
-    """k3s_config and the node labels and taints as k3s arguments on every server."""
+    """k3s_config and the node labels and taints as k3s arguments on every server (and, on a
+    rootless engine, the kubelet's user-namespace gate on every node)."""
     args = []
     for key, value in sorted(settings.k3s.extra_config.items()):
         values = value if isinstance(value, list) else [value]
@@ -30,7 +32,13 @@ def k3s_args(settings: K3dSettings) -> list[dict[str, Any]]:
             args.append(f"--{key.rstrip('+')}={text}")
     args += [f"--node-label={k}={v}" for k, v in sorted(settings.k3s.node_labels.items())]
     args += [f"--node-taint={t}" for t in settings.k3s.node_taints]
-    return [{"arg": arg, "nodeFilters": ["server:*"]} for arg in args]
+    found = [{"arg": arg, "nodeFilters": ["server:*"]} for arg in args]
+    if settings.rootless and not any(arg.startswith("--kubelet-arg=feature-gates=") for arg in args):
+        # A rootless engine's nodes run the kubelet in a user namespace, which it must be told
+        # (k3d's rootless guide); on every node. A k3s_config that sets the kubelet's feature
+        # gates itself is left to say so (k3s keeps one value of a kubelet flag).
+        found.append({"arg": ROOTLESS_KUBELET, "nodeFilters": ["server:*", "agent:*"]})
+    return found
 
 
 def config_data(settings: K3dSettings, k3s_version: str) -> dict[str, Any]:

@@ -30,11 +30,17 @@ class K3d(Runtime):
 
     def fit(self, platform: Platform, settings) -> Fit:
         how = platform.os if platform.os in GET_DOCKER else "linux"
+        if platform.engine.problem:
+            return Fit(False, platform.engine.problem)
         if platform.docker == "absent" and not (settings.install_docker and can_install_docker(platform)):
             return Fit(False, f"Docker is not installed: {GET_DOCKER[how]}")
         if platform.docker not in ("running", "absent"):
             return Fit(False, f"Docker is installed but its engine does not answer: {START_DOCKER[how]}")
-        return Fit(True, "Docker is running" if platform.docker == "running" else "Docker will be installed")
+        if platform.docker != "running":
+            return Fit(True, "Docker will be installed")
+        engine = platform.engine
+        return Fit(True, f"Docker is running: {engine.title} at {engine.endpoint}" if engine.kind else
+                   "Docker is running")
 
     def check_choice(self, hosts: list, settings, reason: str) -> None:
         if settings.airgap_dir:
@@ -73,13 +79,15 @@ class K3d(Runtime):
         ready = sorted(n.name for n in nodes.values() if n.ready)
         nodes.clear()  # the cluster's nodes are all this host's
         total = state["servers"] + state["agents"] if state else 0
-        return {"docker": (fact or {}).get("docker"), "system": (fact or {}).get("system"),
-                "arch": (fact or {}).get("arch"), "cluster": state, "nodes_ready": ready,
+        return {"docker": (fact or {}).get("docker"), "engine": (fact or {}).get("engine"),
+                "system": (fact or {}).get("system"), "arch": (fact or {}).get("arch"), "cluster": state,
+                "nodes_ready": ready,
                 "healthy": bool(state) and state["running"] == total == len(ready)}
 
     def status_line(self, row: dict) -> str:
-        cluster = row["cluster"]
-        return f"k3d, Docker {row['docker']}, " + (
+        cluster, engine = row["cluster"], row.get("engine") or {}
+        at = f"{engine['title']} at {engine['endpoint']}" if engine.get("title") else f"Docker {row['docker']}"
+        return f"k3d, {at}, " + (
             f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
             f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
 

@@ -58,6 +58,9 @@ class K3dSettings:
     purge: bool = False
     install_docker: bool = False
     airgap_dir: str | None = None  # given only to be refused: k3d installs no k3s on a host
+    # The host's engine runs containers in a user namespace (`harmony.engine`): set from
+    # the host's fact where the cluster is rendered, never from the data.
+    rootless: bool = False
 
 
 def from_data(data: Mapping, host_name: str) -> K3dSettings:

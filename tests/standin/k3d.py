@@ -60,6 +60,11 @@ contract that harmony uses, and really runs the cluster in Docker:
   save` of several images as one stream (one each here), `--keep-tarball`, `--keep-tools`
   (taken, ignored), the real `ctr` link (the stand-in's rancher/k3s image has `k3s` alone, so
   `k3s ctr`: the same program), colours and timestamps in the log lines.
+- it reaches Docker through the real docker CLI, so `DOCKER_HOST`, `DOCKER_CONTEXT` and the
+  config's `currentContext` choose its engine as they choose real k3d's (v5.7.4,
+  pkg/runtimes/docker/util.go: GetDockerClient initialises the docker CLI's own client). Not
+  modelled: `DOCKER_SOCK` (the socket k3d mounts into its tools container: the stand-in runs none)
+  and k3d's guess of the API's host from `DOCKER_HOST` where the API's host IP is 0.0.0.0.
 """
 
 from __future__ import annotations

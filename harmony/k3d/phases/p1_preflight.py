@@ -70,7 +70,12 @@ def run(node: K3dHostRun) -> None:
 
 
 def docker_problem(state: K3dHostState) -> str | None:
+    """Why the k3d run cannot use the host's Docker, with the fix: the engine's own
+    (`harmony.engine`: a context that is not there, another engine's socket, Rancher Desktop
+    on containerd, Podman short of what k3d needs), else the platform's."""
     how = Platform(state.system, "none", "none", state.docker).os
+    if state.engine.problem:
+        return state.engine.problem
     if state.docker == "absent":
         return f"Docker is not installed: {GET_DOCKER.get(how, GET_DOCKER['linux'])}"
     if state.docker != "running":

@@ -8,7 +8,7 @@ import shlex
 from harmony import operations
 from harmony.facts import same_file, text_sha256
 from harmony.k3d import render
-from harmony.k3d.hostrun import USER, K3dHostRun
+from harmony.k3d.hostrun import USER, K3dHostRun, as_user
 from harmony.k3d.spec import same_spec, scalable, spec_difference
 from harmony.phase import Phase
 
@@ -27,7 +27,7 @@ def run(node: K3dHostRun) -> None:
         # For a new cluster, the step says where Ingresses are served (why, where not on 80 and 443).
         note = node.published.note if node.published and node.cluster is None else ""
         operations.run(name=f"{what} the k3d cluster {settings.cluster}" + (f" ({note})" if note else ""),
-                       command=command, **USER)
+                       command=command, **as_user(node.state))
         node.changed = True
 
 

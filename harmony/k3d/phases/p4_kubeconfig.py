@@ -8,7 +8,7 @@ import shlex
 
 from harmony import operations
 from harmony.facts import FileState
-from harmony.k3d.hostrun import USER, K3dHostRun
+from harmony.k3d.hostrun import USER, K3dHostRun, as_user
 from harmony.phase import Phase
 
 
@@ -20,7 +20,7 @@ def run(node: K3dHostRun) -> None:
     paths = node.paths
     current = written(node)
     if current is None:
-        write_kubeconfig(paths.k3d, node.settings.cluster, paths.kubeconfig)
+        write_kubeconfig(paths.k3d, node.settings.cluster, paths.kubeconfig, as_user(node.state))
     fetch_kubeconfig(paths.kubeconfig, current)
 
 
@@ -29,13 +29,13 @@ def written(node: K3dHostRun) -> FileState | None:
     return None if node.changed else node.state.files.get(node.paths.kubeconfig)
 
 
-def write_kubeconfig(k3d: str, cluster_name: str, path: str) -> None:
+def write_kubeconfig(k3d: str, cluster_name: str, path: str, user: dict) -> None:
     quoted = shlex.quote(path)
     operations.run(
         name="Write the cluster's kubeconfig",
         command=f"umask 077 && {shlex.quote(k3d)} kubeconfig get {shlex.quote(cluster_name)} > {quoted}.new"
                 f" && mv -f {quoted}.new {quoted}",
-        **USER,
+        **user,
     )
 
 
