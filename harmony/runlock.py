@@ -18,11 +18,13 @@ import logging
 import os
 import shlex
 import socket
+import sys
 from dataclasses import dataclass, field
 
 from pyinfra.api import Host
 
 from harmony import lockholders
+from harmony.controller import HERE
 from harmony.datakeys import number
 from harmony.lockholders import Holder, holding
 
@@ -88,7 +90,7 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
     stale = '[ -s "$l.info" ] && printf "lock_stale\\t%s\\n" "$(cat "$l.info")"' if exclusive else ":"
     record = (f'for r in "$l" ${{e:+"$e"}}; do printf "%s\\n" {shlex.quote(who)} > "$r.info"; done'
               if exclusive else ":")
-    return f"""{lockholders.SHELL}lock_safe() {{
+    return f"""{lockholders.SHELL}{python_flock(watch)}lock_safe() {{
   set -- $(ls -ldn "$d")
   case $1:$3 in drwx------:"$o"|drwx------.:"$o") return 0 ;; esac
   printf 'lock_unsafe\\t%s\\t%s\\n' "$d" "$(ls -ld "$d")"
@@ -132,6 +134,32 @@ if command -v flock >/dev/null 2>&1 && {{ [ -e "$d" ] || [ -L "$d" ] || mkdir "$
 fi
 umask "$u"
 """
+
+
+# util-linux's `flock [-n | -w SECONDS] -x|-s FD`, as far as `script` uses it, in Python: flock(2)
+# on a descriptor the shell opened and passes down, which keeps the lock once this has ended.
+FLOCK = """import fcntl, sys, time
+args = sys.argv[1:]
+until = time.monotonic() + (float(args[args.index("-w") + 1]) if "-w" in args else 0)
+while True:
+    try:
+        fcntl.flock(int(args[-1]), (fcntl.LOCK_SH if "-s" in args else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        break
+    except BlockingIOError:
+        if time.monotonic() >= until:
+            sys.exit(1)
+        time.sleep(0.1)
+"""
+
+
+def python_flock(watch: str) -> str:
+    """For a local run (`watch`: this process), shell that stands in for a missing `flock`
+    command with this process's Python (`FLOCK`): macOS has no util-linux, and its flock(2) is
+    the same. Nothing for a remote run, whose host has no Python of harmony's."""
+    if not watch:
+        return ""
+    return (f"command -v flock >/dev/null 2>&1 || flock() {{ {shlex.quote(sys.executable)} -I -c "
+            f"{shlex.quote(FLOCK)} \"$@\"; }}\n")
 
 
 @dataclass
@@ -215,8 +243,8 @@ def take(target: Host) -> dict:
     """How this run takes `target`'s lock, as the facts' arguments: exclusive, or shared for a
     dry run (harmony's runner says which), naming the run, tied to the run's connection; nothing
     where this process holds it already (a verb's second deploy: `up` sending images)."""
-    if target.name in _HELD_HERE:
-        return {}
+    if target.name in _HELD_HERE or (HERE.windows and target.name.startswith("@local")):
+        return {}  # Windows: see `harmony.controller`; its sh has no flock, nor a way to pass a lock down
     data = target.data
     who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
     return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
