@@ -267,5 +267,8 @@ def lock_wait(data, host_name: str) -> int:
 
 def run_process(target: Host) -> str:
     """The process on `target` that lives as long as this run (`run_watch`): this harmony
-    process for a local run; else "", the host's own sshd for this run's connection."""
-    return str(os.getpid()) if target.name.startswith("@local") else ""
+    process for a local run; else "", the host's own sshd for this run's connection. On Windows
+    "" too: MSYS's `kill -0` knows its own process IDs, not Windows' (a download there does not
+    watch harmony: `harmony.controller` ends it with the run)."""
+    local = target.name.startswith("@local")
+    return str(os.getpid()) if local and not HERE.windows else ""

@@ -203,10 +203,11 @@ def test_on_windows_a_local_run_takes_no_lock_in_its_sh(monkeypatch):
 
     monkeypatch.setattr(runlock, "_HELD_HERE", set())
     local = SimpleNamespace(name="@local", data={})
-    assert runlock.take(local)["lock"] == "exclusive"
+    assert runlock.take(local)["lock"] == "exclusive" and runlock.run_process(local) == str(os.getpid())
     monkeypatch.setattr(runlock, "HERE", WINDOWS)
     assert runlock.take(local) == {}  # MSYS has no flock, nor passes a descriptor to harmony's Python
     assert runlock.take(SimpleNamespace(name="10.0.0.1", data={}))["lock"] == "exclusive"
+    assert runlock.run_process(local) == ""  # MSYS's kill -0 cannot watch a Windows process ID
 
 
 @pytest.mark.parametrize("system,kept", [("MINGW64_NT-10.0-19045", False), ("MSYS_NT-10.0-19045", False),
