@@ -114,6 +114,14 @@ class Controller:
             subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=ASK_TIMEOUT, check=False)
 
+    def environment(self, shell: str) -> dict | None:
+        """The environment of a local run's command in `shell`: harmony's, and on Windows the
+        shell's own directory first on PATH, where its tools are (cat, awk, stat, sha256sum...),
+        which Git for Windows' installer leaves off the PATH by default."""
+        if not self.windows:
+            return None
+        return {**os.environ, "PATH": os.pathsep.join((os.path.dirname(shell), os.environ.get("PATH", "")))}
+
     def shell(self) -> str:
         """The POSIX sh a local run's commands run in (BadInput, the fix in it, where none)."""
         return windows_shell() if self.windows else "/bin/sh"
@@ -129,8 +137,9 @@ def _wait(process, grace: float) -> None:
 @functools.lru_cache(maxsize=None)
 def windows_shell() -> str:
     """Git for Windows' sh.exe: beside the git on PATH (`git --exec-path` is
-    <Git>/mingw64/libexec/git-core; sh.exe is <Git>/usr/bin/sh.exe, or <Git>/bin/sh.exe), else
-    an sh.exe on PATH (an MSYS2 or Cygwin one). Never WSL's bash.exe: that runs in the Linux
+    <Git>/mingw64/libexec/git-core): <Git>/bin/sh.exe, Git's launcher, which puts its POSIX tools
+    on PATH first, else <Git>/usr/bin/sh.exe (`environment` puts them there); else an sh.exe on
+    PATH (an MSYS2 or Cygwin one). Never WSL's bash.exe: that runs in the Linux
     distribution, whose paths and Docker are not this Windows'."""
     found = shell_near_git(shutil.which("git")) or shutil.which("sh")
     if not found:
@@ -150,7 +159,7 @@ def shell_near_git(git: str | None) -> str | None:
     if asked.returncode != 0 or not exec_path:
         return None
     root = Path(exec_path).parents[2] if len(Path(exec_path).parents) > 2 else None
-    for candidate in ((root / "usr" / "bin" / "sh.exe", root / "bin" / "sh.exe") if root else ()):
+    for candidate in ((root / "bin" / "sh.exe", root / "usr" / "bin" / "sh.exe") if root else ()):
         if candidate.is_file():
             return str(candidate)
     return None

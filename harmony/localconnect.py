@@ -51,7 +51,9 @@ def argv(shell: str, command: str) -> list[str]:
 def run_process(command: str, system: controller.Controller, stdin=None, timeout: int | None = None,
                 print_output: bool = False, print_prefix: str = "") -> tuple[int, CommandOutput]:
     """pyinfra's `run_local_process`, by argv in the controller's sh, the process known while it runs."""
-    process = Popen(argv(system.shell(), command), stdout=PIPE, stderr=PIPE, stdin=PIPE, **system.own_group())
+    shell = system.shell()
+    process = Popen(argv(shell, command), stdout=PIPE, stderr=PIPE, stdin=PIPE, env=system.environment(shell),
+                    **system.own_group())
     _running.add(process)
     try:
         if stdin:

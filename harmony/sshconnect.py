@@ -59,7 +59,8 @@ class ShellProxy(ProxyCommand):
     def __init__(self, command: str) -> None:  # paramiko's methods, with the process started here
         shell = HERE.shell() if HERE.windows else os.environ.get("SHELL") or HERE.shell()
         self.cmd = [shell, "-c", f"exec {command}"]
-        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                        env=HERE.environment(shell))
         self.timeout = None
 
     def close(self) -> None:

@@ -49,6 +49,9 @@ def test_how_children_are_grouped_on_each_system():
         assert posix.own_group() == {"start_new_session": True}
     assert WINDOWS.own_group() == {"creationflags": CREATE_NEW_PROCESS_GROUP}
     assert not WINDOWS.needs_sudo()
+    assert LINUX.environment("/bin/sh") is MACOS.environment("/bin/sh") is None  # harmony's own
+    path = WINDOWS.environment("C:/Program Files/Git/usr/bin/sh.exe")["PATH"]
+    assert path == os.pathsep.join(("C:/Program Files/Git/usr/bin", os.environ["PATH"]))
     assert LINUX.needs_sudo() == (os.geteuid() != 0)
 
 
