@@ -35,7 +35,8 @@ logger = logging.getLogger("pyinfra")
 class Place:
     """Where a host's lock lives, as shell words: `path`, in a directory of its own (made mode
     0700, and refused if it is not that user's alone, so no other user can open the lock, let
-    alone take it), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
+    alone take it: `ls -l`'s mode, where a `.` (an SELinux context) or macOS's `@` (extended
+    attributes) may follow, but no `+`, an ACL that may let others in), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
     too (see `script`)."""
 
     path: str
@@ -92,7 +93,7 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
               if exclusive else ":")
     return f"""{lockholders.SHELL}{python_flock(watch)}lock_safe() {{
   set -- $(ls -ldn "$d")
-  case $1:$3 in drwx------:"$o"|drwx------.:"$o") return 0 ;; esac
+  case $1:$3 in drwx------:"$o"|drwx------.:"$o"|drwx------@:"$o") return 0 ;; esac
   printf 'lock_unsafe\\t%s\\t%s\\n' "$d" "$(ls -ld "$d")"
   exit 0
 }}

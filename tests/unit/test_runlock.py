@@ -164,3 +164,20 @@ def test_without_flock_shared_locks_are_shared_and_a_remote_run_takes_none(place
     assert runlock.python_flock("") == ""  # a remote host has no Python of harmony's
     remote = runlock.script(place, "exclusive", 1, "ops@laptop", "")
     assert subprocess.run(["sh", "-c", remote], capture_output=True, text=True, timeout=30).stdout == ""
+
+
+@pytest.mark.parametrize("mark,status", [("@", "held"), ("+", "unsafe")], ids=["xattrs", "an ACL"])
+def test_macos_marks_after_the_mode_extended_attributes_pass_an_acl_does_not(place, run, tmp_path, monkeypatch, mark,
+                                                                             status):
+    """macOS's `ls -l` marks a directory with extended attributes `@` (which let nobody in) and
+    one with an ACL `+` (which may)."""
+    bin_dir = tmp_path / "fake"
+    bin_dir.mkdir()
+    (bin_dir / "ls").write_text(f"""#!/bin/sh
+[ "$1" = -ldn ] || exec /bin/ls "$@"
+set -- $(/bin/ls -ldn "$2"); shift
+echo "drwx------{mark} $*"
+""")
+    (bin_dir / "ls").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert run(place).status == status
