@@ -9,7 +9,9 @@ for a local run, the harmony process. A second run waits for it, at most `harmon
 seconds, then fails the host naming the holder (`harmony.lockholders`); a holder that died
 without letting go (its record is still there) is taken over with a warning. The lock is its
 user's alone (root's, or the login user's for k3d): no other user of the host can hold it, so
-none can block a run.
+none can block a run. Where the host has no `flock` command, a local run's script uses harmony's
+own Python instead (macOS); a Windows controller holds its local host's lock in its own process
+(`harmony.windowslock`).
 """
 
 from __future__ import annotations
@@ -245,11 +247,15 @@ def take(target: Host) -> dict:
     dry run (harmony's runner says which), naming the run, tied to the run's connection; nothing
     where this process holds it already (a verb's second deploy: `up` sending images)."""
     if target.name in _HELD_HERE or (HERE.windows and target.name.startswith("@local")):
-        return {}  # Windows: see `harmony.controller`; its sh has no flock, nor a way to pass a lock down
+        return {}  # Windows: this process holds it itself (`harmony.windowslock`)
     data = target.data
-    who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
     return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
-            "wait": lock_wait(data, target.name), "who": who, "watch": run_process(target)}
+            "wait": lock_wait(data, target.name), "who": who(data), "watch": run_process(target)}
+
+
+def who(data) -> str:
+    """This run, in the words its lock's record keeps."""
+    return data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def keep(target: Host, taken: dict, lock: Lock) -> None:
