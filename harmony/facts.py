@@ -19,11 +19,19 @@ elif [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then printf 'init\\
 else printf 'init\\tnone\\n'; fi"""
 
 
+UNKEPT = "-"  # the mode of a file on a host that keeps none (Windows: `stat` shows made-up bits)
+
+
 @dataclass(frozen=True)
 class FileState:
-    mode: str  # octal, as `stat -c %a` prints it: "600"
+    mode: str  # octal, as `stat -c %a` prints it: "600"; or UNKEPT
     sha256: str
     mtime: int = 0  # seconds since the epoch
+
+    def has_mode(self, mode: str) -> bool:
+        """Whether the file has `mode`, as far as its host keeps one: a Windows host's files
+        are private by its profile's ACL, and chmod cannot change what MSYS's stat shows."""
+        return self.mode in (mode, UNKEPT)
 
 
 def text_sha256(text: str) -> str:
@@ -33,7 +41,7 @@ def text_sha256(text: str) -> str:
 
 def same_file(current: FileState | None, sha256: str | None, mode: str) -> bool:
     """Whether the host's file (`current`; None: there is none) has this content and mode."""
-    return bool(current and current.sha256 == sha256 and current.mode == mode)
+    return bool(current and current.sha256 == sha256 and current.has_mode(mode))
 
 
 class Platform(FactBase):

@@ -102,7 +102,7 @@ def _settled(path: str, sha256: str, mode: str, current: FileState | None, stage
     live file is as wanted (a copy an earlier run staged is then removed), or the staged one is.
     None where a new copy must be staged."""
     if current and current.sha256 == sha256:
-        commands = ([shell.command("chmod", mode, path)] if current.mode != mode else []) + (
+        commands = ([shell.command("chmod", mode, path)] if not current.has_mode(mode) else []) + (
             [shell.command("rm", "-f", staged_path)] if staged else [])
         if not commands:
             host.noop(f"{path} is up to date")

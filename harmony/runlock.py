@@ -9,7 +9,9 @@ for a local run, the harmony process. A second run waits for it, at most `harmon
 seconds, then fails the host naming the holder (`harmony.lockholders`); a holder that died
 without letting go (its record is still there) is taken over with a warning. The lock is its
 user's alone (root's, or the login user's for k3d): no other user of the host can hold it, so
-none can block a run.
+none can block a run. Where the host has no `flock` command, a local run's script uses harmony's
+own Python instead (macOS); a Windows controller holds its local host's lock in its own process
+(`harmony.windowslock`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import logging
 import os
 import shlex
 import socket
+import sys
 from dataclasses import dataclass, field
 
 from pyinfra.api import Host
 
 from harmony import lockholders
+from harmony.controller import HERE
 from harmony.datakeys import number
 from harmony.lockholders import Holder, holding
 
@@ -33,7 +37,8 @@ logger = logging.getLogger("pyinfra")
 class Place:
     """Where a host's lock lives, as shell words: `path`, in a directory of its own (made mode
     0700, and refused if it is not that user's alone, so no other user can open the lock, let
-    alone take it), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
+    alone take it: `ls -l`'s mode, where a `.` (an SELinux context) or macOS's `@` (extended
+    attributes) may follow, but no `+`, an ACL that may let others in), owned by user id `owner`; and `earlier`, where harmony kept it before, taken
     too (see `script`)."""
 
     path: str
@@ -88,9 +93,9 @@ def script(place: Place, mode: str, wait: int, who: str, watch: str) -> str:
     stale = '[ -s "$l.info" ] && printf "lock_stale\\t%s\\n" "$(cat "$l.info")"' if exclusive else ":"
     record = (f'for r in "$l" ${{e:+"$e"}}; do printf "%s\\n" {shlex.quote(who)} > "$r.info"; done'
               if exclusive else ":")
-    return f"""{lockholders.SHELL}lock_safe() {{
+    return f"""{lockholders.SHELL}{python_flock(watch)}lock_safe() {{
   set -- $(ls -ldn "$d")
-  case $1:$3 in drwx------:"$o"|drwx------.:"$o") return 0 ;; esac
+  case $1:$3 in drwx------:"$o"|drwx------.:"$o"|drwx------@:"$o") return 0 ;; esac
   printf 'lock_unsafe\\t%s\\t%s\\n' "$d" "$(ls -ld "$d")"
   exit 0
 }}
@@ -132,6 +137,32 @@ if command -v flock >/dev/null 2>&1 && {{ [ -e "$d" ] || [ -L "$d" ] || mkdir "$
 fi
 umask "$u"
 """
+
+
+# util-linux's `flock [-n | -w SECONDS] -x|-s FD`, as far as `script` uses it, in Python: flock(2)
+# on a descriptor the shell opened and passes down, which keeps the lock once this has ended.
+FLOCK = """import fcntl, sys, time
+args = sys.argv[1:]
+until = time.monotonic() + (float(args[args.index("-w") + 1]) if "-w" in args else 0)
+while True:
+    try:
+        fcntl.flock(int(args[-1]), (fcntl.LOCK_SH if "-s" in args else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        break
+    except BlockingIOError:
+        if time.monotonic() >= until:
+            sys.exit(1)
+        time.sleep(0.1)
+"""
+
+
+def python_flock(watch: str) -> str:
+    """For a local run (`watch`: this process), shell that stands in for a missing `flock`
+    command with this process's Python (`FLOCK`): macOS has no util-linux, and its flock(2) is
+    the same. Nothing for a remote run, whose host has no Python of harmony's."""
+    if not watch:
+        return ""
+    return (f"command -v flock >/dev/null 2>&1 || flock() {{ {shlex.quote(sys.executable)} -I -c "
+            f"{shlex.quote(FLOCK)} \"$@\"; }}\n")
 
 
 @dataclass
@@ -215,12 +246,16 @@ def take(target: Host) -> dict:
     """How this run takes `target`'s lock, as the facts' arguments: exclusive, or shared for a
     dry run (harmony's runner says which), naming the run, tied to the run's connection; nothing
     where this process holds it already (a verb's second deploy: `up` sending images)."""
-    if target.name in _HELD_HERE:
-        return {}
+    if target.name in _HELD_HERE or (HERE.windows and target.name.startswith("@local")):
+        return {}  # Windows: this process holds it itself (`harmony.windowslock`)
     data = target.data
-    who = data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
     return {"lock": "shared" if data.get("harmony_lock") == "shared" else "exclusive",
-            "wait": lock_wait(data, target.name), "who": who, "watch": run_process(target)}
+            "wait": lock_wait(data, target.name), "who": who(data), "watch": run_process(target)}
+
+
+def who(data) -> str:
+    """This run, in the words its lock's record keeps."""
+    return data.get("harmony_run") or f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def keep(target: Host, taken: dict, lock: Lock) -> None:
@@ -239,5 +274,8 @@ def lock_wait(data, host_name: str) -> int:
 
 def run_process(target: Host) -> str:
     """The process on `target` that lives as long as this run (`run_watch`): this harmony
-    process for a local run; else "", the host's own sshd for this run's connection."""
-    return str(os.getpid()) if target.name.startswith("@local") else ""
+    process for a local run; else "", the host's own sshd for this run's connection. On Windows
+    "" too: MSYS's `kill -0` knows its own process IDs, not Windows' (a download there does not
+    watch harmony: `harmony.controller` ends it with the run)."""
+    local = target.name.startswith("@local")
+    return str(os.getpid()) if local and not HERE.windows else ""

@@ -14,8 +14,9 @@ A first SIGINT or SIGTERM asks the run to begin no further step (`harmony.operat
 and ends it as soon as no step in progress holds it: only a k3s start or restart that has begun
 does (`harmony.holds`), at most its start timeout; other steps (a download, a wait, a read) end
 with the run and leave their host as it was. A second signal ends the run at once. Ending it
-kills its greenlets, closes every host's connection and sends this process's children (a local
-run's commands) SIGTERM. On the hosts, what a run started ends with the run's connection, or
+kills its greenlets, closes every host's connection and ends a local run's commands in
+progress with what they started (SIGTERM, then SIGKILL; on Windows, Ctrl-Break, then their
+process tree: `harmony.controller`). On the hosts, what a run started ends with the run's connection, or
 with this process for a local run (`harmony.runlock`). Each host is then reported with the
 phases it did and those it did not.
 """
@@ -46,6 +47,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:serial )?operation: (.*)")  # pyinfra's line for each it begins
 CAUSE_LENGTH = 300  # characters shown of a failed command's own words (harmony's are short already)
 STEP_GRACE = 0.5  # seconds the steps in progress have to finish after a stop (a file written), unless held
+LOCAL_GRACE = 2.0  # seconds a local run's command has to clean up once ended, before it is killed
 HELD_GRACE = 2.0  # seconds after a held step ends for the next steps to refuse to begin (a round trip each)
 # Hosts worked on at once, unless --parallel says otherwise (pyinfra's own default, 20 per core
 # of the controller, suits its command's many processes; harmony's run is one process on one
@@ -357,14 +359,21 @@ def _session(target: Target, options: RunOptions, dry: bool, quiet: bool, announ
 
 def _connect_as_ssh_does(inventory) -> None:
     """Each SSH host connected as `harmony.sshconnect` resolves it: ~/.ssh/config (aliases,
-    ProxyJump, ProxyCommand) under the run's values, and its bastions."""
+    ProxyJump, ProxyCommand) under the run's values, and its bastions. The local host's
+    commands run in a POSIX sh by argv (`harmony.localconnect`), refused (BadInput) here, before
+    any connection, where the controller has none."""
+    from pyinfra.connectors.local import LocalConnector
     from pyinfra.connectors.ssh import SSHConnector
 
+    from harmony import localconnect
     from harmony.sshconnect import Connector
 
     for host in inventory:
         if host.connector_cls is SSHConnector:
             host.connector_cls = Connector
+        elif host.connector_cls is LocalConnector:
+            localconnect.Connector.system.shell()
+            host.connector_cls = localconnect.Connector
 
 
 def _close_connections(state) -> None:
@@ -484,17 +493,14 @@ def _run_stopping(state, log: _Log, work) -> tuple[_Stopper, object]:
 
 
 def _terminate_children() -> None:
-    """SIGTERM to this process's children: a local run's commands (a remote run's end with their
-    connection)."""
-    me = str(os.getpid())
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == me:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(stat.parent.name), signal.SIGTERM)
+    """End a local run's commands in progress, each with what it started (a remote run's end
+    with their connection), as the controller's system ends a process (`harmony.controller`):
+    a script that traps the stop cleans up within LOCAL_GRACE."""
+    from harmony import localconnect
+    from harmony.controller import HERE
+
+    for process in localconnect.running():
+        HERE.end(process, LOCAL_GRACE)
 
 
 def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, quiet: bool = False,

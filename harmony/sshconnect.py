@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import threading
 
@@ -23,6 +22,7 @@ from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.connectors.sshuserclient import SSHClient
 
 from harmony import sshconfig
+from harmony.controller import HERE
 from harmony.errors import BadInput
 
 
@@ -52,17 +52,20 @@ class BastionError(SSHException):
 
 class ShellProxy(ProxyCommand):
     """A ProxyCommand run as OpenSSH runs it: `$SHELL -c 'exec COMMAND'` (/bin/sh without
-    SHELL), its stdin and stdout the connection, its stderr the user's; paramiko's own splits
-    the command itself and runs no shell. Closed once its command has ended, it says nothing."""
+    SHELL; on Windows, the POSIX sh local runs use, `harmony.controller`), its stdin and stdout
+    the connection, its stderr the user's; paramiko's own splits the command itself and runs
+    no shell. Closed once its command has ended, it says nothing."""
 
     def __init__(self, command: str) -> None:  # paramiko's methods, with the process started here
-        self.cmd = [os.environ.get("SHELL") or "/bin/sh", "-c", f"exec {command}"]
-        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        shell = HERE.shell() if HERE.windows else os.environ.get("SHELL") or HERE.shell()
+        self.cmd = [shell, "-c", f"exec {command}"]
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                        env=HERE.environment(shell))
         self.timeout = None
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.terminate()  # SIGTERM; TerminateProcess on Windows
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 

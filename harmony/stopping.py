@@ -15,9 +15,10 @@ import contextlib
 import signal
 import sys
 
+from harmony.controller import HERE
 from harmony.errors import Interrupted
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = HERE.stop_signals  # SIGINT and SIGTERM; on Windows SIGINT and SIGBREAK (Ctrl-Break)
 LEFT = "what is done stays; run the command again to converge the rest"
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harmony import shown
+from harmony.controller import HERE
 from harmony.errors import BadInput
 
 MAX_HOST_NAME = 253  # characters, as DNS allows (RFC 1035, 3.1, written as dotted text)
@@ -51,7 +52,7 @@ def make_inventory(target: Target, override_data: dict):
 def resolve(spec: str, ssh_user: str | None = None, cwd: Path | None = None) -> Target:
     cwd = cwd or Path.cwd()
     if spec == "local":
-        return Target("@local", "this machine", data={"_sudo": os.geteuid() != 0})
+        return Target("@local", "this machine", data={"_sudo": HERE.needs_sudo()})
 
     named = cwd / "inventories" / f"{spec}.py"
     if re.fullmatch(r"[A-Za-z0-9_-]+", spec) and os.path.isfile(named):  # False, not OSError, for a name too long

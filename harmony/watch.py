@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 
 import click
 
-from harmony import shown
+from harmony import shown, stopping
 from harmony.errors import BadInput, HarmonyError, Interrupted
 from harmony.steps import Flow, images
 
@@ -328,7 +328,7 @@ class _Stop:
         def asked(signum, frame) -> None:
             self.signal = signum
 
-        self.previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.previous = {sig: signal.signal(sig, asked) for sig in stopping.STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
@@ -340,8 +340,6 @@ def watch(flow: Flow, converge: Callable[[Flow], object]) -> int:
     """Watch the project and run a cycle for each batch of changes that affects it, a line
     each on stdout, until a stop: Interrupted (exit 130)."""
     import watchfiles
-
-    from harmony import stopping
 
     watched = Watched.of(flow.request.project, flow.builds)
     loop, stop = Loop(flow, converge), _Stop()

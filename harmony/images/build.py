@@ -27,7 +27,6 @@ import os
 import platform as host
 import re
 import shutil
-import signal
 import subprocess
 import threading
 from collections import deque
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from harmony.controller import HERE
 from harmony.errors import BadInput, RunFailed
 from harmony.images.reference import Reference, parse
 
@@ -212,7 +212,7 @@ def _ask(command: list[str]) -> str | None:
     """A short command's output, stripped; None if it fails or does not answer in time."""
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=ASK_TIMEOUT, start_new_session=True)
+                              timeout=ASK_TIMEOUT, **HERE.own_group())
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -448,7 +448,7 @@ def _run(command: list[str], env: dict[str, str] | None, on_line: OnLine | None,
     when anything (a stop) interrupts the wait, and after `timeout` seconds: RunFailed then."""
     expired = threading.Event()
     with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", env=env, start_new_session=True) as process:
+                          text=True, errors="replace", env=env, **HERE.own_group()) as process:
         timer = threading.Timer(timeout, lambda: (expired.set(), _end(process)))
         timer.start()
         tail: deque[str] = deque(maxlen=TAIL)
@@ -470,13 +470,6 @@ def _run(command: list[str], env: dict[str, str] | None, on_line: OnLine | None,
 
 def _end(process: subprocess.Popen) -> None:
     """End a command and every process it started: SIGTERM to its group, and once the command
-    has ended (or 5 seconds on), SIGKILL to whatever of the group is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:  # the whole group has ended
-            return
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+    has ended (or 5 seconds on), SIGKILL to whatever of the group is left (on Windows,
+    Ctrl-Break, then its process tree: `harmony.controller`)."""
+    HERE.end(process)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 from pyinfra.api import FactBase
 
 from harmony import engine, runlock
 from harmony.engine import Engine
-from harmony.facts import FileState
+from harmony.facts import UNKEPT, FileState
 from harmony.k3d import bindir
 from harmony.runlock import Lock
+from harmony.runtime import Platform
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ fi
 # The mappings of "$cluster"'s kept config (its `ports:` section, as harmony renders it: nothing
 # else of the file, which may hold the cluster's token); and, unless k3d lists the cluster (it
 # is about to be created), the host's listening TCP ports (hexadecimal: /proc/net's, else
-# netstat's, as on macOS) and the host ports Docker publishes (its own are not all listeners).
+# netstat's: macOS's `tcp4 0 0 *.80 *.* LISTEN`, Windows' `TCP 0.0.0.0:80 0.0.0.0:0 LISTENING`
+# with CRLF) and the host ports Docker publishes (its own are not all listeners).
 PORTS = r"""kept="$state_dir/$cluster.yaml"
 if [ -f "$kept" ]; then
   awk 'p && /^[^ -]/ { exit } p { printf "kept\t%s\n", $0 } /^ports:/ { p = 1 }' "$kept"
@@ -90,7 +92,8 @@ case "$(printf '%s' "$listed" | tr -d ' ')" in
       awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); if (!seen[a[n]]++) printf "listening\t%s\n", a[n] }' \
         /proc/net/tcp /proc/net/tcp6 2>/dev/null
     else
-      netstat -an 2>/dev/null | awk '$NF == "LISTEN" { n = split($4, a, /[.:]/); printf "listening\t%x\n", a[n] }'
+      netstat -an 2>/dev/null | awk '{ sub(/\r$/, "") } $NF ~ /^LISTEN(ING)?$/ {
+        n = split(NF == 4 ? $2 : $4, a, /[.:]/); printf "listening\t%x\n", a[n] }'
     fi
     [ "$docker" = running ] && docker ps --format '{{.Ports}}' 2>/dev/null | sed 's/^/published\t/'
     ;;
@@ -152,6 +155,8 @@ state_dir="{state_dir}"
                 state.listening.update(int(p) for p in re.findall(r":(\d{1,5})->", rest))
         state.kept_ports = _kept_ports(kept)
         state.engine = engine.decide(seen, state.system)
+        if Platform(state.system, "none", "none", state.docker).os == "windows":
+            state.files = {path: replace(file, mode=UNKEPT) for path, file in state.files.items()}
         return state
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from pyinfra import host
 
-from harmony import operations, releases, runlock
+from harmony import operations, releases, runlock, windowslock
 from harmony.errors import BadInput
 from harmony.images.shipping import DATA_KEY as IMAGES_KEY
 from harmony.k3d import bindir, ports, render
@@ -114,10 +114,11 @@ def k3d_state(settings: K3dSettings, check_name: str, published: bool = False) -
     """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
     after adding an operation that fails the host, where another run holds it. With `published`
     (up), also what the cluster's ports 80 and 443 are decided from (`harmony.k3d.ports`)."""
-    taken = runlock.take(host)
+    taken, held_here = runlock.take(host), windowslock.of(host)
     asked = {"cluster": settings.cluster, "ports": True} if published and ports.unmapped(settings) else {}
     state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **taken, **{**shipped(settings), **asked},
                           **USER)
+    state.lock = held_here or state.lock
     runlock.keep(host, taken, state.lock)
     problem = state.lock.problem(host)
     if problem:

@@ -80,7 +80,7 @@ def ensure_host_image() -> None:
     """The docker provider's machines run the project's systemd + sshd image: build it if missing."""
     if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True).returncode == 0:
         return
-    if os.geteuid() != 0 or not shutil.which("debootstrap"):
+    if not shutil.which("debootstrap") or os.geteuid() != 0:  # debootstrap first: no geteuid on Windows
         raise BadInput(f"the image {HOST_IMAGE} is missing and building it needs root and debootstrap: "
                        "sudo apt-get install debootstrap, then run harmony lab up as root once")
     script = resources.files("harmony") / "lab" / "host-image.sh"

@@ -78,7 +78,8 @@ def test_the_fact_reads_the_installed_exe_on_windows(tmp_path):
     (directory / "k3d.exe").write_text("#!/bin/sh\necho '[]'\n")
     (directory / "k3d.exe").chmod(0o755)
     state, _ = fact_on(tmp_path, "CYGWIN_NT-10.0", bin_dir=str(directory))
-    assert set(state.files) == {f"{directory}/k3d.exe"} and state.files[f"{directory}/k3d.exe"].mode == "755"
+    # MSYS makes modes up, so a Windows host's are not compared (`harmony.facts.UNKEPT`): it has 755 as far as it keeps one
+    assert set(state.files) == {f"{directory}/k3d.exe"} and state.files[f"{directory}/k3d.exe"].has_mode("755")
 
 
 @pytest.mark.parametrize("system,shell,directory,on_path,said", [

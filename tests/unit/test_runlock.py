@@ -134,3 +134,50 @@ def test_a_local_hosts_lock_held_by_this_process_is_not_taken_again_by_its_next_
     assert runlock.take(local)["lock"] == "exclusive"
     runlock.keep(local, runlock.take(local), held)
     assert runlock.take(local) == {}  # its holder watches this process: held until harmony ends
+
+
+@pytest.fixture
+def no_flock(tmp_path, monkeypatch):
+    """A PATH with every command of this machine's but util-linux's flock, as on macOS."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for command in Path(directory).iterdir():
+            if command.name != "flock" and not (bin_dir / command.name).exists():
+                (bin_dir / command.name).symlink_to(command)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_a_local_run_without_flock_takes_the_lock_with_harmonys_python(place, run, no_flock):
+    """macOS has no flock command: a local run's script stands in for it with this process's
+    Python, and the lock is held, waited for and shared as with util-linux's."""
+    assert subprocess.run(["sh", "-c", "command -v flock"], capture_output=True).returncode != 0
+    assert run(place).status == "held"
+    started = time.monotonic()
+    busy = run(place)
+    assert busy.status == "busy" and busy.harmony and time.monotonic() - started >= 1  # waited its 1 s
+    assert busy.holder == "ops@laptop, harmony pid 4242"
+
+
+def test_without_flock_shared_locks_are_shared_and_a_remote_run_takes_none(place, run, no_flock):
+    assert run(place, "shared").status == run(place, "shared").status == "held"
+    assert runlock.python_flock("") == ""  # a remote host has no Python of harmony's
+    remote = runlock.script(place, "exclusive", 1, "ops@laptop", "")
+    assert subprocess.run(["sh", "-c", remote], capture_output=True, text=True, timeout=30).stdout == ""
+
+
+@pytest.mark.parametrize("mark,status", [("@", "held"), ("+", "unsafe")], ids=["xattrs", "an ACL"])
+def test_macos_marks_after_the_mode_extended_attributes_pass_an_acl_does_not(place, run, tmp_path, monkeypatch, mark,
+                                                                             status):
+    """macOS's `ls -l` marks a directory with extended attributes `@` (which let nobody in) and
+    one with an ACL `+` (which may)."""
+    bin_dir = tmp_path / "fake"
+    bin_dir.mkdir()
+    (bin_dir / "ls").write_text(f"""#!/bin/sh
+[ "$1" = -ldn ] || exec /bin/ls "$@"
+set -- $(/bin/ls -ldn "$2"); shift
+echo "drwx------{mark} $*"
+""")
+    (bin_dir / "ls").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert run(place).status == status
