@@ -28,7 +28,21 @@ contract that harmony uses, and really runs the cluster in Docker:
 - `k3d cluster list -o json` lists clusters with their nodes and running counts (no token);
 - `k3d node create NAME --cluster C --role agent --image I` adds an agent container `k3d-NAME-0`,
   and `k3d node delete NODE` removes one, as k3d names and removes them;
-- `k3d cluster start NAME` starts a cluster's stopped containers, servers first;
+- every node container gets the restart policy k3d gives it (`unless-stopped`): Docker starts it
+  again when the engine comes back, on its own, unless it was stopped;
+- host.k3d.internal (the cluster network's gateway, as k3d's GetHostIP finds it on Linux) goes
+  into the /etc/hosts of each node that `cluster create`, `node create` and `cluster start` start,
+  and of no other: Docker writes /etc/hosts anew at every start of a container, so a node Docker
+  restarted by itself lacks it (k3d issue #1221);
+- `k3d cluster start NAME` (pkg/client/cluster.go ClusterStart) starts a cluster's stopped
+  containers: servers one by one in name order, each waited for until it logs that k3s is up
+  after its start, then agents (waited for until they join), then the others; and
+  `k3d cluster stop NAME` stops every container of the cluster;
+- Not modelled: the load-balancer container `k3d-NAME-serverlb` (the API and the ports are
+  published by the first server, above; its state would be read from `cluster list` as any
+  container's), the tools node k3d starts to find the host's address, CoreDNS's NodeHosts (the
+  stand-in k3s writes no CoreDNS manifest for k3d to rewrite), registries k3d creates, `subnet`
+  and the static IPs it gives servers, `cluster start`'s `--timeout`;
 - `k3d cluster delete NAME` removes a cluster's containers and network;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
   the published API port;
