@@ -7,8 +7,9 @@ in a temporary directory), never this machine's: harmony, k3d and docker reach i
 DOCKER_HOST, as the docker CLI takes it. Its default bridge is an interface the test makes with
 an address of its own: `--bip` would reconfigure docker0, which the main engine owns, and dockerd
 deletes docker0 where it starts with `--bridge=none`, or starts again over its own data root with
-a `--default-address-pool` (moby's daemon_unix.go, "Clear stale bridge network"): neither is
-given, and every start checks that docker0 is still there. With `--iptables=false` it leaves the
+a `--default-address-pool` (moby's daemon_unix.go, "Clear stale bridge network"): the pool (a
+subnet of its own for the cluster's network, which the main engine cannot be choosing at the same
+moment) is given to its first start only, and every start checks that docker0 is still there. With `--iptables=false` it leaves the
 main engine's rules alone; its published ports work through docker-proxy on 127.0.0.1, but its
 containers do not reach one another (this machine's FORWARD policy drops what crosses a bridge
 that engine does not know), so the cluster is one server, whose only peer is Docker's gateway."""
@@ -37,8 +38,8 @@ pytestmark = [test_k3d.pytestmark, pytest.mark.skipif(REAL, reason="loads the st
 class Engine:
     """A dockerd of the test's own, stopped and started again as the test says."""
 
-    def __init__(self, root: Path, bridge: str):
-        self.root, self.bridge, self.process = root, bridge, None
+    def __init__(self, root: Path, bridge: str, pool: str):
+        self.root, self.bridge, self.pool, self.process = root, bridge, pool, None
 
     @property
     def host(self) -> str:
@@ -57,10 +58,11 @@ class Engine:
 
     def start(self) -> None:
         had_docker0 = docker0()
+        first = [] if (self.root / "data").exists() else ["--default-address-pool", f"base={self.pool},size=24"]
         self.process = subprocess.Popen(
             ["dockerd", "-H", self.host, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
              "--pidfile", f"{self.root}/docker.pid", f"--bridge={self.bridge}", "--iptables=false",
-             "--ip6tables=false"],
+             "--ip6tables=false", *first],
             stdout=subprocess.DEVNULL, stderr=open(self.root / "dockerd.log", "ab"), start_new_session=True)
         if not until(lambda: self.answers() or self.process.poll() is not None, 60) or self.process.poll() is not None:
             raise RuntimeError(f"the test's dockerd did not answer: {self.log()}")
@@ -99,7 +101,7 @@ def engine():
     bridge = f"hrec{uuid.uuid4().hex[:8]}"
     subnet = int(uuid.uuid4().hex[:2], 16) % 250 + 1
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True, timeout=30)
-    started = Engine(root, bridge)
+    started = Engine(root, bridge, f"10.214.{subnet}.0/24")
     try:
         subprocess.run(["ip", "addr", "add", f"10.213.{subnet}.1/24", "dev", bridge], check=True, timeout=30)
         subprocess.run(["ip", "link", "set", bridge, "up"], check=True, timeout=30)
