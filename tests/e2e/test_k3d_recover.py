@@ -59,11 +59,12 @@ class Engine:
     def start(self) -> None:
         had_docker0 = docker0()
         first = [] if (self.root / "data").exists() else ["--default-address-pool", f"base={self.pool},size=24"]
-        self.process = subprocess.Popen(
-            ["dockerd", "-H", self.host, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
-             "--pidfile", f"{self.root}/docker.pid", f"--bridge={self.bridge}", "--iptables=false",
-             "--ip6tables=false", *first],
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "dockerd.log", "ab"), start_new_session=True)
+        with open(self.root / "dockerd.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["dockerd", "-H", self.host, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
+                 "--pidfile", f"{self.root}/docker.pid", f"--bridge={self.bridge}", "--iptables=false",
+                 "--ip6tables=false", *first],
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         if not until(lambda: self.answers() or self.process.poll() is not None, 60) or self.process.poll() is not None:
             raise RuntimeError(f"the test's dockerd did not answer: {self.log()}")
         assert docker0() or not had_docker0, "the test's dockerd deleted the main engine's docker0"
@@ -94,15 +95,15 @@ def engine():
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         pytest.skip("a second dockerd needs root and the dockerd binary")
     root = Path(tempfile.mkdtemp(prefix="hrec-", dir="/tmp"))  # short: unix socket paths are
-    # In memory: the image's files are written once and dropped at once (on disk, deleting them
-    # took 15 s, about as long as the rest of the engine's part).
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g,mode=0700", "harmony-e2e-engine", str(root)],
-                   check=True, timeout=30)
     bridge = f"hrec{uuid.uuid4().hex[:8]}"
     subnet = int(uuid.uuid4().hex[:2], 16) % 250 + 1
-    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True, timeout=30)
     started = Engine(root, bridge, f"10.214.{subnet}.0/24")
     try:
+        # In memory: the image's files are written once and dropped at once (on disk, deleting
+        # them took 15 s, about as long as the rest of the engine's part).
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g,mode=0700", "harmony-e2e-engine", str(root)],
+                       check=True, timeout=30)
+        subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True, timeout=30)
         subprocess.run(["ip", "addr", "add", f"10.213.{subnet}.1/24", "dev", bridge], check=True, timeout=30)
         subprocess.run(["ip", "link", "set", bridge, "up"], check=True, timeout=30)
         started.start()
@@ -118,7 +119,7 @@ def engine():
                 os.killpg(started.process.pid, signal.SIGKILL)  # its containerd, should it outlive it
             except ProcessLookupError:
                 pass
-        subprocess.run(["ip", "link", "del", bridge], timeout=30)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=30)
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
                   if line.split()[1] == str(root) or line.split()[1].startswith(f"{root}/")]
         for mount in sorted(mounts, reverse=True):
