@@ -247,4 +247,5 @@ class K3dStatus(K3dHost):
     def process(self, output: list[str]) -> dict:
         state = super().process(output)
         return {"docker": state.docker, "engine": state.engine.summary(), "system": state.system, "arch": state.arch,
+                "engine_problem": state.engine.problem,  # why it cannot be used, with its fix (status's reason)
                 "clusters": {name: vars(c) for name, c in state.clusters.items()}}

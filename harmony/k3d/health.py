@@ -63,7 +63,8 @@ def status(fact: dict | None, cluster: dict | None, ready: int) -> dict:
     """What `status` says of the host's cluster (its `K3dStatus` fact, the cluster's entry in it,
     its nodes Ready): its `state`, the containers `down`, what is `lost`, whether it is
     `healthy`. A host whose engine does not answer is as unreachable as one that does not: the
-    cluster is out of reach, and the row says why."""
+    cluster is out of reach, and the row says why (`harmony.engine`'s words where it has them:
+    the engine's own start, or the one that answers instead)."""
     if fact is None:
         return {"healthy": False}
     found = K3dCluster(**cluster) if cluster else None
@@ -71,7 +72,8 @@ def status(fact: dict | None, cluster: dict | None, ready: int) -> dict:
            "lost": lost(found)}
     if row["state"] == NO_ENGINE:
         how = Platform(fact.get("system", ""), "none", "none", "stopped").os
-        row.update(reachable=False, reason=f"Docker does not answer: {START_DOCKER.get(how, START_DOCKER['linux'])}")
+        row.update(reachable=False, reason=fact.get("engine_problem") or
+                   f"Docker does not answer: {START_DOCKER.get(how, START_DOCKER['linux'])}")
     whole = found is not None and found.servers + found.agents == ready
     return {**row, "healthy": row["state"] == RUNNING and not row["lost"] and whole}
 

@@ -31,7 +31,7 @@ class K3d(Runtime):
     def fit(self, platform: Platform, settings) -> Fit:
         how = platform.os if platform.os in GET_DOCKER else "linux"
         if platform.engine.problem:
-            return Fit(False, platform.engine.problem)
+            return Fit(False, platform.engine.problem, asleep=platform.docker == "stopped")
         if platform.docker == "absent" and not (settings.install_docker and can_install_docker(platform)):
             return Fit(False, f"Docker is not installed: {GET_DOCKER[how]}")
         if platform.docker not in ("running", "absent"):

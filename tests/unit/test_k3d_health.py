@@ -121,3 +121,10 @@ def test_up_starts_what_is_down_and_restarts_a_cluster_that_lost_host_k3d_intern
     lost = K3dCluster(1, 0, 1, "i", down=("k3d-dev-registry",), lost_alias=("k3d-dev-server-0's /etc/hosts",))
     assert health.recovery("k3d", "dev", lost) == (
         "k3d cluster stop dev && k3d cluster start dev", "Restart (host.k3d.internal lost)")
+
+
+def test_an_engine_whose_socket_is_silent_is_named_with_its_own_start():
+    """Where harmony.engine knows the engine (its socket is there, silent), status says its fix."""
+    problem = "docker's endpoint (...) does not answer: colima start"
+    fact = {"docker": "stopped", "system": "Darwin", "engine_problem": problem}
+    assert health.status(fact, None, 0)["reason"] == problem
