@@ -48,6 +48,9 @@ class Fit:
 
     ok: bool
     why: str
+    # It cannot run now, but a cluster of it may be there, out of reach: its engine is installed
+    # and does not answer (a laptop's Docker after a sleep or a reboot). `status` still reads it.
+    asleep: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,13 +191,18 @@ def can_install_docker(platform: Platform) -> bool:
     return platform.os == "linux" and platform.init in INITS and platform.root != "none"
 
 
-def choose(host: str, platform: Platform, candidates: list[tuple[Runtime, Any]]) -> Choice:
+def choose(host: str, platform: Platform, candidates: list[tuple[Runtime, Any]], reading: bool = False) -> Choice:
     """The first of the (runtime, settings) `candidates` that fits the host, when none is asked
-    for, or BadInput saying what each lacks and how to get it."""
-    problems = []
+    for; where none does and the verb only reads (`reading`), the first whose engine sleeps
+    (`Fit.asleep`), for its cluster to be reported out of reach; else BadInput saying what each
+    lacks and how to get it."""
+    problems, asleep = [], None
     for candidate, settings in candidates:
         fit = candidate.fit(platform, settings)
         if fit.ok:
             return Choice(candidate, "; ".join([*problems, fit.why]))
         problems.append(fit.why)
+        asleep = asleep or (Choice(candidate, fit.why) if fit.asleep and reading else None)
+    if asleep:
+        return asleep
     raise BadInput(f"{host}: no runtime: {', and '.join(p[0].lower() + p[1:] for p in problems)}")

@@ -27,6 +27,12 @@ class K3dCluster:
     running: int
     image: str
     agent_names: tuple[str, ...] = ()  # the agents' containers, by name
+    # The cluster's containers that do not run, whatever their role (load balancer, registry too).
+    down: tuple[str, ...] = ()
+    # Where host.k3d.internal is gone from a running cluster (`HEALTH`): "NODE's /etc/hosts",
+    # "CoreDNS's NodeHosts"; and the host ports its stopped containers published ("IP:PORT->PORT/tcp").
+    lost_alias: tuple[str, ...] = ()
+    unpublished: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,15 +107,44 @@ esac
 """
 
 
+# What "$cluster" lost that k3d gives it when it starts it (harmony.k3d.health): each stopped
+# container's published host ports; whether each running server's and agent's /etc/hosts (which
+# Docker writes anew at every start of a container) has host.k3d.internal; whether each running
+# server's CoreDNS manifest (which k3s writes anew at every start, unless CoreDNS is disabled)
+# has it in NodeHosts. Read with `cat` through `docker exec`, as k3d's own file actions do.
+HEALTH = r"""if [ "$docker" = running ]; then
+  docker ps -a --filter label=app=k3d --filter "label=k3d.cluster=$cluster" \
+      --format '{{.Names}} {{.Label "k3d.role"}} {{.State}}' 2>/dev/null |
+  while read -r node role status; do
+    if [ "$status" != running ]; then
+      bindings='{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{.HostIp}}:{{.HostPort}}->{{$p}} {{end}}{{end}}'
+      for port in $(docker inspect -f "$bindings" "$node" 2>/dev/null); do
+        printf 'unpublished\t%s\t%s\n' "$cluster" "$port"
+      done
+      continue
+    fi
+    case "$role" in server|agent) ;; *) continue ;; esac
+    hosts=$(docker exec "$node" cat /etc/hosts </dev/null 2>/dev/null) || continue
+    case "$hosts" in *host.k3d.internal*) ;; *) printf 'unaliased\t%s\t%s\n' "$cluster" "$node" ;; esac
+    [ "$role" = server ] || continue
+    dns=$(docker exec "$node" cat /var/lib/rancher/k3s/server/manifests/coredns.yaml </dev/null 2>/dev/null) || continue
+    case "$dns" in *host.k3d.internal*) found=has ;; *) found=lacks ;; esac
+    printf 'coredns\t%s\t%s\n' "$cluster" "$found"
+  done
+fi
+"""
+
+
 class K3dHost(FactBase):
     """Everything the k3d deploy needs to know about a host, in one round trip, as the login
     user (who runs Docker and k3d), under that user's run lock when `lock` is given.
     `k3d cluster list` prints no cluster token without --token. With `images` (references,
     space-separated), also which of them each running node of `cluster` holds (`NODE_IMAGES`).
-    With `ports`, also what `harmony.k3d.ports` decides the cluster's ports from (`PORTS`)."""
+    With `ports`, also what `harmony.k3d.ports` decides the cluster's ports from (`PORTS`); with
+    `health`, what the cluster lost since k3d last started it (`HEALTH`)."""
 
     def command(self, bin_dir: str = "", lock: str = "", wait: int = 60, who: str = "", watch: str = "",
-                cluster: str = "", images: str = "", ports: bool = False) -> str:
+                cluster: str = "", images: str = "", ports: bool = False, health: bool = False) -> str:
         state_dir = k3d_state_dir("$HOME")
         locked = runlock.script(runlock.K3D_LOCK, lock, wait, who, watch) if lock else ""
         return locked + f"bin={shlex.quote(bin_dir)}\n" + bindir.SCRIPT + f"""printf 'system\\t%s\\narch\\t%s\\nhome\\t%s\\nbin_dir\\t%s\\n' "$(uname -s)" "$(uname -m)" "$HOME" "$bin"
@@ -126,10 +161,11 @@ if [ -x "$bin/$exe" ]; then
 fi
 state_dir="{state_dir}"
 """ + (f"cluster={shlex.quote(cluster)}\n" if cluster else "") + (
-            f"images={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + (PORTS if ports else "") + "true"
+            f"images={shlex.quote(images)}\n{NODE_IMAGES}" if images else "") + (PORTS if ports else "") + (
+            HEALTH if health and cluster else "") + "true"
 
     def process(self, output: list[str]) -> K3dHostState:
-        state, kept, seen = K3dHostState(), [], engine.Seen()
+        state, kept, health, seen = K3dHostState(), [], [], engine.Seen()
         for line in output:
             kind, _, rest = line.partition("\t")
             fields = rest.split("\t")
@@ -153,10 +189,14 @@ state_dir="{state_dir}"
                 state.listening.add(int(rest, 16))
             elif kind == "published":
                 state.listening.update(int(p) for p in re.findall(r":(\d{1,5})->", rest))
+            elif kind in ("unaliased", "coredns", "unpublished") and len(fields) == 2:
+                health.append((kind, *fields))
         state.kept_ports = _kept_ports(kept)
         state.engine = engine.decide(seen, state.system)
         if Platform(state.system, "none", "none", state.docker).os == "windows":
             state.files = {path: replace(file, mode=UNKEPT) for path, file in state.files.items()}
+        for name in {cluster for _, cluster, _ in health} & set(state.clusters):
+            state.clusters[name] = _with_health(state.clusters[name], [(k, v) for k, c, v in health if c == name])
         return state
 
 
@@ -175,6 +215,17 @@ def _kept_ports(lines: list[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _with_health(cluster: K3dCluster, found: list[tuple[str, str]]) -> K3dCluster:
+    """The cluster with what `HEALTH` found lost. CoreDNS's NodeHosts counts as lost only where
+    no running server's manifest has host.k3d.internal: k3d rewrites one server's alone."""
+    coredns = [value for kind, value in found if kind == "coredns"]
+    alias = [f"{value}'s /etc/hosts" for kind, value in found if kind == "unaliased"]
+    if coredns and "has" not in coredns:
+        alias.append("CoreDNS's NodeHosts")
+    return replace(cluster, lost_alias=tuple(alias),
+                   unpublished=tuple(value for kind, value in found if kind == "unpublished"))
+
+
 def _k3d_clusters(text: str) -> dict[str, K3dCluster]:
     try:
         listed = json.loads(text) if text.strip() else []
@@ -189,6 +240,8 @@ def _k3d_clusters(text: str) -> dict[str, K3dCluster]:
             running=sum(bool((n.get("State") or {}).get("Running")) for n in nodes),
             image=next((n.get("image", "") for n in nodes if n["role"] == "server"), ""),
             agent_names=tuple(sorted(n["name"] for n in nodes if n["role"] == "agent")),
+            down=tuple(sorted(n["name"] for n in item.get("nodes") or []
+                              if not (n.get("State") or {}).get("Running"))),
         )
     return clusters
 
@@ -199,4 +252,5 @@ class K3dStatus(K3dHost):
     def process(self, output: list[str]) -> dict:
         state = super().process(output)
         return {"docker": state.docker, "engine": state.engine.summary(), "system": state.system, "arch": state.arch,
+                "engine_problem": state.engine.problem,  # why it cannot be used, with its fix (status's reason)
                 "clusters": {name: vars(c) for name, c in state.clusters.items()}}

@@ -113,9 +113,11 @@ def asset(system: str, machine: str) -> releases.Asset:
 def k3d_state(settings: K3dSettings, check_name: str, published: bool = False) -> K3dHostState | None:
     """The host's state for k3d, read under the login user's run lock (`harmony.runlock`); None
     after adding an operation that fails the host, where another run holds it. With `published`
-    (up), also what the cluster's ports 80 and 443 are decided from (`harmony.k3d.ports`)."""
+    (up), also what the cluster's ports 80 and 443 are decided from (`harmony.k3d.ports`) and
+    what the cluster lost since k3d started it (`harmony.k3d.health`)."""
     taken, held_here = runlock.take(host), windowslock.of(host)
-    asked = {"cluster": settings.cluster, "ports": True} if published and ports.unmapped(settings) else {}
+    asked = {"cluster": settings.cluster, "health": True,
+             **({"ports": True} if ports.unmapped(settings) else {})} if published else {}
     state = host.get_fact(K3dHost, bin_dir=settings.bin_dir or "", **taken, **{**shipped(settings), **asked},
                           **USER)
     state.lock = held_here or state.lock

@@ -31,11 +31,11 @@ class K3d(Runtime):
     def fit(self, platform: Platform, settings) -> Fit:
         how = platform.os if platform.os in GET_DOCKER else "linux"
         if platform.engine.problem:
-            return Fit(False, platform.engine.problem)
+            return Fit(False, platform.engine.problem, asleep=platform.docker == "stopped")
         if platform.docker == "absent" and not (settings.install_docker and can_install_docker(platform)):
             return Fit(False, f"Docker is not installed: {GET_DOCKER[how]}")
         if platform.docker not in ("running", "absent"):
-            return Fit(False, f"Docker is installed but its engine does not answer: {START_DOCKER[how]}")
+            return Fit(False, f"Docker is installed but its engine does not answer: {START_DOCKER[how]}", asleep=True)
         if platform.docker != "running":
             return Fit(True, "Docker will be installed")
         engine = platform.engine
@@ -69,27 +69,30 @@ class K3d(Runtime):
         return K3dStatus
 
     def fact_arguments(self, settings) -> dict:
-        return {"bin_dir": settings.bin_dir} if settings.bin_dir else {}
+        found = {"cluster": settings.cluster, "health": True}  # what status says the cluster lost
+        return {**found, "bin_dir": settings.bin_dir} if settings.bin_dir else found
 
     def running(self, fact: dict, cluster: str) -> bool:
         return bool((fact.get("clusters") or {}).get(cluster, {}).get("running"))
 
     def status_row(self, host, fact, nodes, cluster, settings) -> dict:
+        from harmony.k3d import health
+
         state = (fact or {}).get("clusters", {}).get(cluster)
         ready = sorted(n.name for n in nodes.values() if n.ready)
         nodes.clear()  # the cluster's nodes are all this host's
-        total = state["servers"] + state["agents"] if state else 0
         return {"docker": (fact or {}).get("docker"), "engine": (fact or {}).get("engine"),
                 "system": (fact or {}).get("system"), "arch": (fact or {}).get("arch"), "cluster": state,
-                "nodes_ready": ready,
-                "healthy": bool(state) and state["running"] == total == len(ready)}
+                "nodes_ready": ready, **health.status(fact, state, len(ready))}
 
     def status_line(self, row: dict) -> str:
-        cluster, engine = row["cluster"], row.get("engine") or {}
+        from harmony.k3d import health
+
+        cluster, engine, ready = row["cluster"], row.get("engine") or {}, len(row["nodes_ready"])
         at = f"{engine['title']} at {engine['endpoint']}" if engine.get("title") else f"Docker {row['docker']}"
         return f"k3d, {at}, " + (
             f"{cluster['servers']} server(s) and {cluster['agents']} agent(s), {cluster['running']} running, "
-            f"{cluster['image']}, {len(row['nodes_ready'])} node(s) Ready" if cluster else "no cluster")
+            f"{cluster['image']}, {ready} node(s) Ready{health.note(row)}" if cluster else "no cluster")
 
     def installed(self, row: dict) -> str:
         """The release of the cluster's k3s image (rancher/k3s:v1.31.4-k3s1: v1.31.4+k3s1)."""

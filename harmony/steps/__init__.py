@@ -70,6 +70,7 @@ class Flow:
     pin: bool = True  # resolve the release (the command downloads)
     whole: bool = True  # resolve the cluster the hosts make (not only each host)
     reads_workloads: bool = False  # read and check the project's workloads
+    reading: bool = False  # only reads the hosts: a runtime whose engine sleeps is still chosen (status)
     started: float = field(default_factory=time.monotonic)
     # prepare.check_input
     hosts: list[Host] = field(default_factory=list)

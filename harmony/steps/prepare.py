@@ -69,7 +69,7 @@ def choose_runtime(flow: Flow) -> None:
         if not platform:
             raise RunFailed(f"{host.name}: cannot read its facts to choose a runtime: "
                             f"{reasons.get(host.name, 'no answer')}")
-        choice = runtime.choose(host.name, runtime.Platform(**platform), list(flow.candidates.items()))
+        choice = runtime.choose(host.name, runtime.Platform(**platform), list(flow.candidates.items()), flow.reading)
         flow.runtime, flow.reason = choice.runtime, choice.reason
     flow.settings = flow.candidates[flow.runtime]
 

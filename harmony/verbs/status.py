@@ -85,4 +85,4 @@ STEPS = (
 @handles_errors
 def status(target, **options):
     """Per host: installed k3s version, service state, node Ready in the API, earliest certificate expiry."""
-    return perform(Flow(build_request(target, **options), pin=False), STEPS)
+    return perform(Flow(build_request(target, **options), pin=False, reading=True), STEPS)

@@ -28,7 +28,21 @@ contract that harmony uses, and really runs the cluster in Docker:
 - `k3d cluster list -o json` lists clusters with their nodes and running counts (no token);
 - `k3d node create NAME --cluster C --role agent --image I` adds an agent container `k3d-NAME-0`,
   and `k3d node delete NODE` removes one, as k3d names and removes them;
-- `k3d cluster start NAME` starts a cluster's stopped containers, servers first;
+- every node container gets the restart policy k3d gives it (`unless-stopped`): Docker starts it
+  again when the engine comes back, on its own, unless it was stopped;
+- host.k3d.internal (the cluster network's gateway, as k3d's GetHostIP finds it on Linux) goes
+  into the /etc/hosts of each node that `cluster create`, `node create` and `cluster start` start,
+  and of no other: Docker writes /etc/hosts anew at every start of a container, so a node Docker
+  restarted by itself lacks it (k3d issue #1221);
+- `k3d cluster start NAME` (pkg/client/cluster.go ClusterStart) starts a cluster's stopped
+  containers: servers one by one in name order, each waited for until it logs that k3s is up
+  after its start, then agents (waited for until they join), then the others; and
+  `k3d cluster stop NAME` stops every container of the cluster;
+- Not modelled: the load-balancer container `k3d-NAME-serverlb` (the API and the ports are
+  published by the first server, above; its state would be read from `cluster list` as any
+  container's), the tools node k3d starts to find the host's address, CoreDNS's NodeHosts (the
+  stand-in k3s writes no CoreDNS manifest for k3d to rewrite), registries k3d creates, `subnet`
+  and the static IPs it gives servers, `cluster start`'s `--timeout`;
 - `k3d cluster delete NAME` removes a cluster's containers and network;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
   the published API port;
@@ -167,6 +181,7 @@ def create(config_path: str) -> None:
         wait_for_log(node, "is up and running")
     for i in range(int(config.get("agents", 0))):
         start_agent(name, f"k3d-{name}-agent-{i}", image, token)
+    inject_host_alias(name, [c["Name"].lstrip("/") for c in containers(name)])
     print(f"INFO[0000] Cluster '{name}' created successfully!", file=sys.stderr)
 
 
@@ -199,8 +214,11 @@ def start_container(*args: str) -> None:
 
 
 def run_node(*args: str) -> None:
-    """Start a node's container (`docker run -d ARGS`); where the tests ask for nodes that reach
-    no registry (NO_REGISTRY_ENV), marked so for the stand-in k3s before it starts."""
+    """Start a node's container (`docker run -d ARGS`), with the restart policy k3d gives every
+    node it creates (pkg/client/cluster.go: node.Restart; pkg/runtimes/docker/translate.go:
+    `unless-stopped`), so that Docker starts it again when the engine comes back; where the tests
+    ask for nodes that reach no registry (NO_REGISTRY_ENV), marked so before k3s starts."""
+    args = ("--restart", "unless-stopped", *args)
     if not os.environ.get(NO_REGISTRY_ENV):
         start_container("run", "-d", *args)
         return
@@ -221,6 +239,7 @@ def node_create(name: str, cluster: str, image: str) -> None:
         fail(f"Failed to find cluster '{cluster}'")
     env = dict(item.split("=", 1) for item in servers[0]["Config"]["Env"])
     start_agent(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"], env["K3S_TOKEN"])
+    inject_host_alias(cluster, [f"k3d-{name}-0"])
     print("INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
 
 
@@ -374,10 +393,11 @@ def option(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1] if name in argv else ""
 
 
-def wait_for_log(node: str, text: str, timeout: float = 60) -> None:
+def wait_for_log(node: str, text: str, timeout: float = 60, since: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logs = subprocess.run(["docker", "logs", node], capture_output=True, text=True, timeout=30)
+        logs = subprocess.run(["docker", "logs", *(["--since", since] if since else []), node],
+                              capture_output=True, text=True, timeout=30)
         if text in logs.stdout + logs.stderr:
             return
         if "level=fatal" in logs.stderr:
@@ -387,13 +407,48 @@ def wait_for_log(node: str, text: str, timeout: float = 60) -> None:
 
 
 def start(name: str) -> None:
-    nodes = sorted(containers(name), key=lambda c: c["Config"]["Labels"]["k3d.role"] != "server")
+    """k3d's ClusterStart: the stopped servers one by one in name order, each waited for until it
+    logs that k3s is up (a log line after its start, as NodeStart's ReadyLogMessage since the
+    start time), then the stopped agents, then the other stopped containers; then
+    host.k3d.internal into /etc/hosts of the servers and agents it started (and only those: a
+    node Docker started again by its restart policy keeps the /etc/hosts Docker wrote anew)."""
+    nodes = containers(name)
     if not nodes:
         fail(f"No nodes found for cluster '{name}'")
-    for node in nodes:
-        if not node["State"]["Running"]:
-            docker("start", node["Id"])
+    order = {"server": 0, "agent": 1}
+    stopped = sorted((n for n in nodes if not n["State"]["Running"]),
+                     key=lambda n: (order.get(n["Config"]["Labels"]["k3d.role"], 2), n["Name"]))
+    started = []
+    for node in stopped:
+        role, node_name = node["Config"]["Labels"]["k3d.role"], node["Name"].lstrip("/")
+        since = docker("info", "-f", "{{.SystemTime}}")
+        docker("start", node["Id"])
+        if role in order:
+            wait_for_log(node_name, "is up and running" if role == "server" else "joined", since=since)
+            started.append(node_name)
+    if started:
+        inject_host_alias(name, started)
     print(f"INFO[0000] Started cluster '{name}'", file=sys.stderr)
+
+
+def stop(name: str) -> None:
+    """k3d's ClusterStop: every container of the cluster stopped (`docker stop`: Docker then
+    leaves it stopped when the engine comes back, whatever its restart policy)."""
+    ids = [c["Id"] for c in containers(name)]
+    if not ids:
+        fail(f"No nodes found for cluster '{name}'")
+    docker("stop", *ids)
+    print(f"INFO[0000] Stopped cluster '{name}'", file=sys.stderr)
+
+
+def inject_host_alias(cluster: str, nodes: list[str]) -> None:
+    """host.k3d.internal, the cluster network's gateway on Linux (pkg/client/host.go GetHostIP),
+    appended to each node's /etc/hosts, as k3d's cluster create, cluster start and node create do
+    (pkg/client/cluster.go ClusterStart, node.go NodeAddToCluster). Docker writes /etc/hosts anew
+    whenever it starts a container, so the entry lasts until the node's next start."""
+    gateway = docker("network", "inspect", f"k3d-{cluster}", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}")
+    for node in nodes:
+        docker("exec", node, "sh", "-c", f"echo '{gateway} host.k3d.internal' >> /etc/hosts")
 
 
 def delete(name: str) -> None:
@@ -432,6 +487,8 @@ def main(argv: list[str]) -> None:
         docker("rm", "-f", argv[2])
     elif argv[:2] == ["cluster", "start"] and len(argv) > 2:
         start(argv[2])
+    elif argv[:2] == ["cluster", "stop"] and len(argv) > 2:
+        stop(argv[2])
     elif argv[:2] == ["cluster", "delete"] and len(argv) > 2:
         delete(argv[2])
     elif argv[:2] == ["kubeconfig", "get"] and len(argv) > 2:

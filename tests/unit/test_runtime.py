@@ -57,3 +57,17 @@ def test_docker_can_be_installed_when_asked_where_an_init_system_can_run_it():
         choose("h", Platform("Linux", "openrc", "none", "absent"), candidates(install_docker=True))
     asked, not_asked = candidates(install_docker=True)[1][1], candidates()[1][1]
     assert K3D.fit(LINUX_SYSTEMD_ROOT, asked).ok and not K3D.fit(LINUX_SYSTEMD_ROOT, not_asked).ok
+
+
+@pytest.mark.parametrize("platform", [Platform("Linux", "none", "root", "stopped"),
+                                      Platform("Darwin", "none", "password", "stopped"),
+                                      Platform("MINGW64_NT-10.0", "none", "none", "stopped")])
+def test_status_reads_a_k3d_host_whose_docker_sleeps_where_up_refuses(platform):
+    """A laptop's Docker after a sleep or a reboot: status reports the cluster out of reach
+    (harmony.k3d.health); a verb that changes the host still says what to start."""
+    choice = choose("h", platform, candidates(), reading=True)
+    assert choice.runtime.name == "k3d" and choice.reason.startswith("Docker is installed but its engine does not answer")
+    with pytest.raises(BadInput, match="no runtime"):
+        choose("h", platform, candidates())
+    with pytest.raises(BadInput, match="docker is not installed"):  # nothing there to read
+        choose("h", Platform("Linux", "none", "root", "absent"), candidates(), reading=True)

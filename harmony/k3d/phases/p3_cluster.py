@@ -7,7 +7,7 @@ import shlex
 
 from harmony import operations
 from harmony.facts import same_file, text_sha256
-from harmony.k3d import render
+from harmony.k3d import health, render
 from harmony.k3d.hostrun import USER, K3dHostRun, as_user
 from harmony.k3d.spec import same_spec, scalable, spec_difference
 from harmony.phase import Phase
@@ -35,7 +35,8 @@ def cluster_command(node: K3dHostRun) -> tuple[str | None, str]:
     """The k3d command that brings the cluster to its spec, and what it does, in words.
 
     Only the number of agents changes in place (`k3d node create/delete`); any other change
-    re-creates the cluster, which preflight allows only when asked.
+    re-creates the cluster, which preflight allows only when asked. A cluster of its spec that
+    is stopped, partly running or lost host.k3d.internal is brought back (`harmony.k3d.health`).
     """
     settings, cluster, version = node.settings, node.cluster, node.version
     k3d, spec, name = shlex.quote(node.paths.k3d), shlex.quote(node.paths.spec), shlex.quote(settings.cluster)
@@ -51,9 +52,7 @@ def cluster_command(node: K3dHostRun) -> tuple[str | None, str]:
         difference = spec_difference(cluster, settings, version)
         return (f"{k3d} cluster delete {name} && {k3d} cluster create --config {spec}",
                 f"Re-create ({difference})")
-    if cluster.running < cluster.servers + cluster.agents:
-        return f"{k3d} cluster start {name}", "Start"
-    return None, ""
+    return health.recovery(k3d, name, cluster)
 
 
 PHASE = Phase("cluster", run, should_run)
