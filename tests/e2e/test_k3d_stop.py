@@ -1,9 +1,12 @@
 """Ctrl-C on a local k3d run (`harmony.localconnect`, `harmony.controller`): the run's commands
 run in process groups of their own, so a stop reaches harmony alone, and harmony ends them, with
-everything they started, when it ends the run; `down` removes what the stopped create left."""
+everything they started, when it ends the run. What the stopped create left (k3d rolls nothing
+back) is a cluster `status` calls unfinished, `up` creates again (`harmony.k3d.unfinished`), and
+`down` removes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +31,7 @@ def in_session(session: str) -> str:
     return subprocess.run(["pgrep", "-a", "-s", session], capture_output=True, text=True).stdout
 
 
-def test_a_stop_during_k3d_cluster_create_ends_its_command_group_and_down_removes_the_rest(
+def test_a_stop_during_k3d_cluster_create_ends_its_command_group_and_up_creates_the_cluster_again(
         harmony, mirror, k3d_cluster, tmp_path):
     bin_dir = tmp_path / "bin"
     settings = ["--version", NEW, "--name", k3d_cluster,
@@ -40,6 +43,8 @@ def test_a_stop_during_k3d_cluster_create_ends_its_command_group_and_down_remove
         assert until(lambda: session_of(creating), timeout=120), run.stderr.read() if run.poll() is not None else ""
         session = session_of(creating)
         assert session and session != str(run.pid)  # a group of its own: a terminal's Ctrl-C reaches harmony alone
+        # Once k3d has made a node's container, so that what it leaves is a cluster k3d lists.
+        assert until(lambda: containers(k3d_cluster), timeout=60)
         os.kill(run.pid, signal.SIGINT)  # as Ctrl-C would, now
         code = run.wait(timeout=60)
     finally:
@@ -51,7 +56,23 @@ def test_a_stop_during_k3d_cluster_create_ends_its_command_group_and_down_remove
     assert "harmony: error: stopped by SIGINT during 'k3d up | cluster | Create the k3d cluster" in stderr, stderr
     assert until(lambda: in_session(session) == "", timeout=10), in_session(session)  # k3d and its docker runs
 
-    # Whatever the stopped create left (a network, containers) is the cluster's: `down` removes it.
+    # What the stopped create left is a cluster k3d lists: status says its create never ended.
+    mark = harmony.home / ".config" / "harmony" / "k3d" / f"{k3d_cluster}.creating"
+    assert mark.exists()
+    status = harmony("status", "--json", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
+    (row,) = json.loads(status.stdout)["hosts"]
+    assert (row["state"], row["healthy"]) == ("unfinished", False), row
+    # up deletes it and creates it again: the kubeconfig follows, and the cluster is whole.
+    up = harmony("up", "--yes", *settings)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert (f"Re-create the k3d cluster {k3d_cluster} (its create was stopped before it ended)" in up.stdout
+            and "1 host: 1 changed" in up.stdout), up.stdout
+    status = harmony("status", "--json", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
+    (row,) = json.loads(status.stdout)["hosts"]
+    assert status.returncode == 0 and (row["state"], row["healthy"]) == ("running", True), row
+    assert not mark.exists()
+
+    # `down` removes it.
     down = harmony("down", "--yes", "--name", k3d_cluster, "--set", f"k3d_bin_dir={bin_dir}")
     assert down.returncode == 0, down.stdout + down.stderr
     assert not containers(k3d_cluster)
