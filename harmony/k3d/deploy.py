@@ -4,7 +4,8 @@
 rendered k3d config, and fetches its kubeconfig to the controller; an existing cluster made from
 the same spec is left alone, one whose spec changed is re-created only when asked (the phases of
 `harmony.k3d.lifecycle`). `images` imports the project's built images into the nodes that lack
-them (`harmony.k3d.images`). `down` deletes the cluster (harmony's alone: `harmony.k3d.spec.foreign`). Each decides from one fact (`K3dHost`).
+them (`harmony.k3d.images`). `down` deletes the cluster (harmony's alone:
+`harmony.k3d.spec.foreign`). Each decides from one fact (`K3dHost`).
 """
 
 from __future__ import annotations
