@@ -4,7 +4,8 @@
 rendered k3d config, and fetches its kubeconfig to the controller; an existing cluster made from
 the same spec is left alone, one whose spec changed is re-created only when asked (the phases of
 `harmony.k3d.lifecycle`). `images` imports the project's built images into the nodes that lack
-them (`harmony.k3d.images`). `down` deletes the cluster. Each decides from one fact (`K3dHost`).
+them (`harmony.k3d.images`). `down` deletes the cluster (harmony's alone:
+`harmony.k3d.spec.foreign`). Each decides from one fact (`K3dHost`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harmony.k3d import lifecycle, resolve
 from harmony.k3d.hostrun import USER, K3dHostRun, as_user, k3d_state, paths_of
 from harmony.k3d.phases.p4_kubeconfig import fetch_kubeconfig, write_kubeconfig
 from harmony.k3d.settings import from_data
+from harmony.k3d.spec import foreign
 
 
 @deploy("k3d up")
@@ -74,11 +76,15 @@ def down() -> None:
     if state is None:
         return
     paths = paths_of(state, settings)
+    not_ours = foreign(state, paths, settings.cluster)
+    if not_ours:
+        operations.fail(name="Delete the k3d cluster", message=not_ours, **USER)
+        return
     if settings.cluster in state.clusters:
         operations.run(name=f"Delete the k3d cluster {settings.cluster}",
                        command=f"{shlex.quote(paths.k3d)} cluster delete {shlex.quote(settings.cluster)}",
                        **as_user(state))
-    removed = [p for p in (paths.spec, paths.kubeconfig) if p in state.files]
+    removed = [p for p in (paths.spec, paths.kubeconfig, paths.creating) if p in state.files]
     if settings.purge and paths.k3d in state.files:
         removed.append(paths.k3d)
     operations.remove(name="Remove the cluster's files", targets=removed, **USER)

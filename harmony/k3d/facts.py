@@ -14,6 +14,7 @@ from harmony import engine, runlock
 from harmony.engine import Engine
 from harmony.facts import UNKEPT, FileState
 from harmony.k3d import bindir
+from harmony.k3d.unfinished import marker
 from harmony.runlock import Lock
 from harmony.runtime import Platform
 
@@ -33,6 +34,7 @@ class K3dCluster:
     # "CoreDNS's NodeHosts"; and the host ports its stopped containers published ("IP:PORT->PORT/tcp").
     lost_alias: tuple[str, ...] = ()
     unpublished: tuple[str, ...] = ()
+    unfinished: bool = False  # harmony's create of it began and never ended (`harmony.k3d.unfinished`)
 
 
 @dataclass
@@ -195,6 +197,8 @@ state_dir="{state_dir}"
         state.engine = engine.decide(seen, state.system)
         if Platform(state.system, "none", "none", state.docker).os == "windows":
             state.files = {path: replace(file, mode=UNKEPT) for path, file in state.files.items()}
+        for name in [n for n in state.clusters if marker(k3d_state_dir(state.home), n) in state.files]:
+            state.clusters[name] = replace(state.clusters[name], unfinished=True)
         for name in {cluster for _, cluster, _ in health} & set(state.clusters):
             state.clusters[name] = _with_health(state.clusters[name], [(k, v) for k, c, v in health if c == name])
         return state

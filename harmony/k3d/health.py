@@ -26,24 +26,29 @@ STOPPED = "stopped"
 PARTLY = "partly running"
 NO_ENGINE = "engine not answering"
 ABSENT = "absent"
+UNFINISHED = "unfinished"  # harmony's create of it was stopped midway (`harmony.k3d.unfinished`)
+UNFINISHED_WHY = "its create was stopped before it ended"
 
 
 def state(docker: str, cluster: K3dCluster | None) -> str:
     """The cluster's state in a word or three: running (each of its containers; something may be
     lost: `lost`), stopped (no server or agent runs), partly running, the engine not answering
-    (installed, not answering: k3d then lists no cluster), absent."""
+    (installed, not answering: k3d then lists no cluster), absent, unfinished (whatever runs of
+    it: its create never ended, so what it lacks it never had)."""
     if docker == "stopped":
         return NO_ENGINE
     if cluster is None:
         return ABSENT
+    if cluster.unfinished:
+        return UNFINISHED
     if not cluster.down:
         return RUNNING
     return STOPPED if cluster.running == 0 else PARTLY
 
 
 def lost(cluster: K3dCluster | None) -> list[str]:
-    """What the cluster lost that `up` gives back, in words."""
-    if cluster is None:
+    """What the cluster lost that `up` gives back, in words (an unfinished one had nothing to lose)."""
+    if cluster is None or cluster.unfinished:
         return []
     return [f"host.k3d.internal in {where}" for where in cluster.lost_alias] + \
         [f"port {port}" for port in cluster.unpublished]
@@ -80,7 +85,9 @@ def status(fact: dict | None, cluster: dict | None, ready: int) -> dict:
 
 def note(row: dict) -> str:
     """What a cluster's status line adds where it is not whole: its state, the containers down,
-    what is lost, and that `up` brings it back."""
+    what is lost, and what `up` does: it brings the cluster back, or creates an unfinished one again."""
+    if row["state"] == UNFINISHED:
+        return f"; {UNFINISHED} ({UNFINISHED_WHY}): harmony up creates it again"
     said = [row["state"] + (f" ({', '.join(row['down'])} down)" if row["down"] else "")] \
         if row["state"] != RUNNING else []
     said += [f"lost: {'; '.join(row['lost'])}"] if row["lost"] else []

@@ -15,7 +15,7 @@ from pyinfra import host
 from harmony import operations, releases, runlock, windowslock
 from harmony.errors import BadInput
 from harmony.images.shipping import DATA_KEY as IMAGES_KEY
-from harmony.k3d import bindir, ports, render
+from harmony.k3d import bindir, ports, render, unfinished
 from harmony.k3d.facts import K3dCluster, K3dHost, K3dHostState, k3d_state_dir
 from harmony.k3d.settings import K3dSettings
 from harmony.resolved import Resolved
@@ -93,12 +93,13 @@ class Paths:
     k3d: str
     spec: str
     kubeconfig: str
+    creating: str  # there while harmony's create of the cluster has not ended (`harmony.k3d.unfinished`)
 
 
 def paths_of(state: K3dHostState, settings: K3dSettings) -> Paths:
     directory = k3d_state_dir(state.home)
     return Paths(f"{state.bin_dir}/{bindir.executable(state.system)}", f"{directory}/{settings.cluster}.yaml",
-                 f"{directory}/{settings.cluster}.kubeconfig")
+                 f"{directory}/{settings.cluster}.kubeconfig", unfinished.marker(directory, settings.cluster))
 
 
 def asset(system: str, machine: str) -> releases.Asset:

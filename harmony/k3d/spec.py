@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from harmony.facts import text_sha256
 from harmony.k3d import render
-from harmony.k3d.facts import K3dCluster
-from harmony.k3d.hostrun import K3dHostRun
+from harmony.k3d.facts import K3dCluster, K3dHostState
+from harmony.k3d.hostrun import K3dHostRun, Paths
 from harmony.k3d.settings import K3dSettings
 
 
@@ -31,3 +31,14 @@ def spec_difference(cluster: K3dCluster, settings: K3dSettings, version: str) ->
     actual = {"servers": cluster.servers, "agents": cluster.agents, "image": cluster.image}
     changes = [f"{key} {actual[key]} -> {wanted[key]}" for key in wanted if actual[key] != wanted[key]]
     return ", ".join(changes) or "other settings"
+
+
+def foreign(state: K3dHostState, paths: Paths, name: str) -> str | None:
+    """Why harmony leaves alone the cluster k3d lists under its name, where it keeps no spec of it:
+    harmony writes the spec before every create, so it did not create this one (another tool did,
+    or harmony's files were removed) and neither changes nor deletes it."""
+    if name not in state.clusters or paths.spec in state.files:
+        return None
+    return (f"k3d cluster '{name}' is not harmony's (harmony keeps no spec of it at {paths.spec}): harmony "
+            f"neither changes nor deletes it; give another name (--name), or delete it yourself "
+            f"(k3d cluster delete {name})")

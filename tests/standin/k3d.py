@@ -6,11 +6,21 @@ contract that harmony uses, and really runs the cluster in Docker:
 
 - `k3d version` prints k3d's two lines;
 - `k3d cluster create --config FILE` reads a `k3d.io/v1alpha5` `Simple` config (name, servers,
-  agents, image, kubeAPI host IP and port, k3s extra args, token) and starts one container per
+  agents, image, kubeAPI host IP and port, k3s extra args, token) and runs one container per
   node from the config's image (`rancher/k3s:<tag>`, which the tests build locally around the
-  stand-in k3s), on a network `k3d-<name>`, with k3d's labels; it returns once the first server
-  logs that k3s is up, as k3d waits for. Unlike k3d, the API port is published by the first
+  stand-in k3s), on a network `k3d-<name>` (one of that name already there is re-used and
+  labelled external, as k3d's ClusterPrepNetwork does; `cluster delete` then keeps it), with
+  k3d's labels. As k3d v5.7.4's ClusterRun, it first creates every node's container (none
+  started), then starts the servers one by one, each waited for until k3s is up, then the
+  agents, then puts host.k3d.internal in. Unlike k3d, the API port is published by the first
   server itself, not by a load-balancer container;
+- a create killed midway (SIGTERM, SIGINT) rolls nothing back: k3d installs no signal handler
+  (cmd/cluster/clusterCreate.go rolls back only an error ClusterRun returns), so Go's default
+  ends it where it is. What it made stays: the network, containers never started (Docker's
+  state `created`), the servers it started, host.k3d.internal in no node. `cluster list` lists
+  such a cluster as any (by its containers' labels), `cluster create` of its name fails as for
+  any existing cluster, and `kubeconfig get` fails until its first server has run (k3s writes
+  the kubeconfig when it starts);
 - the config's `ports` (`[{port: "[IP:][HOSTPORT:]PORT[/PROTO]", nodeFilters: [loadbalancer]}]`,
   Docker's port syntax, which k3d parses with Docker's own `nat.ParsePortSpec`): real k3d
   publishes them from its load-balancer container `k3d-NAME-serverlb`, which forwards each to
@@ -40,12 +50,17 @@ contract that harmony uses, and really runs the cluster in Docker:
   `k3d cluster stop NAME` stops every container of the cluster;
 - Not modelled: the load-balancer container `k3d-NAME-serverlb` (the API and the ports are
   published by the first server, above; its state would be read from `cluster list` as any
-  container's), the tools node k3d starts to find the host's address, CoreDNS's NodeHosts (the
+  container's; a create killed before it starts leaves it `created`, its config, which only the
+  create writes, never in it), the tools node k3d starts to find the host's address (a killed
+  create leaves it running), the image volume `k3d-NAME-images`, CoreDNS's NodeHosts (the
   stand-in k3s writes no CoreDNS manifest for k3d to rewrite), registries k3d creates, `subnet`
-  and the static IPs it gives servers, `cluster start`'s `--timeout`;
-- `k3d cluster delete NAME` removes a cluster's containers and network;
+  and the static IPs it gives servers, `cluster start`'s `--timeout`, the agents started at
+  once (one by one here);
+- `k3d cluster delete NAME` removes a cluster's containers and the network its create made; a
+  name with no containers is `nothing to delete`;
 - `k3d kubeconfig get NAME` prints the cluster's kubeconfig, named `k3d-<name>`, pointing at
-  the published API port;
+  the published API port, copied out of the first server's container (`docker cp`, as k3d's
+  GetKubeconfig: a stopped server's too);
 - with STANDIN_K3D_NO_REGISTRY set in its environment (a test's knob, not k3d's), every node
   container it starts is marked as reaching no registry (/etc/standin-no-registry, put in
   before k3s starts: the stand-in kubelet then runs only images its node holds);
@@ -99,6 +114,9 @@ K3S_DEFAULT = "v1.31.4-k3s1"
 # no registry, marked with the stand-in k3s's NO_REGISTRY file (a test's knob, not k3d's).
 NO_REGISTRY_ENV = "STANDIN_K3D_NO_REGISTRY"
 NO_REGISTRY = "/etc/standin-no-registry"
+# k3d's label saying the cluster's network was there before it (re-used): delete then keeps it.
+NETWORK_EXTERNAL = "k3d.cluster.network.external"
+KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"  # where the stand-in k3s writes it (k3s's K3S_KUBECONFIG_OUTPUT: /output)
 
 
 class PortTaken(Exception):
@@ -143,6 +161,11 @@ def list_clusters() -> list[dict]:
 
 
 def create(config_path: str) -> None:
+    """k3d's ClusterRun: the network (an existing one of the name re-used, ClusterPrepNetwork),
+    every node's container created (ClusterCreate: `docker create`, none started), then started
+    (ClusterStart: the servers one by one, each waited for, then the agents), then
+    host.k3d.internal. Like k3d, which handles no signal, a create killed midway rolls nothing
+    back: what it made so far stays, never-started containers ("created") among it."""
     with open(config_path) as f:
         config = yaml.safe_load(f)
     if config.get("apiVersion") != "k3d.io/v1alpha5" or config.get("kind") != "Simple":
@@ -156,8 +179,13 @@ def create(config_path: str) -> None:
     token = config.get("token") or "k3d-standin-token"
     extra = [a["arg"] for a in config.get("options", {}).get("k3s", {}).get("extraArgs", [])]
     network = f"k3d-{name}"
-    docker("network", "create", "--label", "app=k3d", network)
-    labels = ["--label", "app=k3d", "--label", f"k3d.cluster={name}"]
+    external = bool(docker("network", "ls", "-q", "--filter", f"name=^{network}$"))
+    if external:
+        warn("INFO", f"Re-using existing network '{network}'")
+    else:
+        docker("network", "create", "--label", "app=k3d", network)
+    labels = ["--label", "app=k3d", "--label", f"k3d.cluster={name}",
+              "--label", f"{NETWORK_EXTERNAL}={str(external).lower()}"]
     server0 = f"k3d-{name}-server-0"
     published = []
     for mapping in config.get("ports") or []:
@@ -165,31 +193,37 @@ def create(config_path: str) -> None:
         if any(f not in ("loadbalancer", "server:0") for f in filters):
             fail(f"stand-in k3d does not implement the node filters {filters}")
         published += ["-p", str(mapping["port"])]
-    for i in range(int(config.get("servers", 1))):
+    servers = int(config.get("servers", 1))
+    made = []
+    for i in range(servers):
         node = f"k3d-{name}-server-{i}"
         ports = ["-p", f"{host_ip}:{host_port}:6443", *published] if i == 0 else []
-        join = ["--cluster-init"] if i == 0 and int(config.get("servers", 1)) > 1 else \
+        join = ["--cluster-init"] if i == 0 and servers > 1 else \
             ([] if i == 0 else ["--server", f"https://{server0}:6443"])
+        made.append((node, "is up and running", create_node(
+            "--name", node, "--hostname", node, "--network", network, *labels, "--label", "k3d.role=server",
+            *ports, "-e", f"K3S_TOKEN={token}", image,
+            "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)))
+    for i in range(int(config.get("agents", 0))):
+        made.append(agent_node(name, f"k3d-{name}-agent-{i}", image, token, labels[-2:]))
+    for node, ready, container in made:
         try:
-            run_node("--name", node, "--hostname", node, "--network", network, *labels,
-                     "--label", "k3d.role=server", *ports, "-e", f"K3S_TOKEN={token}", image,
-                     "server", "--tls-san", host_ip, "--tls-san", "127.0.0.1", *join, *extra)
+            start_container("start", container)
         except PortTaken as error:
             roll_back(name, f"Failed Cluster Start: Failed to add one or more helper nodes: runtime failed to start "
                             f"node 'k3d-{name}-serverlb': docker failed to start container for node "
                             f"'k3d-{name}-serverlb': {error}")
-        wait_for_log(node, "is up and running")
-    for i in range(int(config.get("agents", 0))):
-        start_agent(name, f"k3d-{name}-agent-{i}", image, token)
-    inject_host_alias(name, [c["Name"].lstrip("/") for c in containers(name)])
+        wait_for_log(node, ready)
+    inject_host_alias(name, [node for node, _, _ in made])
     print(f"INFO[0000] Cluster '{name}' created successfully!", file=sys.stderr)
 
 
-def start_agent(cluster: str, node: str, image: str, token: str) -> None:
-    run_node("--name", node, "--hostname", node, "--network", f"k3d-{cluster}",
-           "--label", "app=k3d", "--label", f"k3d.cluster={cluster}", "--label", "k3d.role=agent",
-           "-e", f"K3S_URL=https://k3d-{cluster}-server-0:6443", "-e", f"K3S_TOKEN={token}", image, "agent")
-    wait_for_log(node, "joined")
+def agent_node(cluster: str, node: str, image: str, token: str, network_label: list[str]) -> tuple[str, str, str]:
+    """An agent's container, created (not started): its name, the log line it is ready at, its ID."""
+    return node, "joined", create_node(
+        "--name", node, "--hostname", node, "--network", f"k3d-{cluster}", "--label", "app=k3d",
+        "--label", f"k3d.cluster={cluster}", "--label", "k3d.role=agent", *network_label,
+        "-e", f"K3S_URL=https://k3d-{cluster}-server-0:6443", "-e", f"K3S_TOKEN={token}", image, "agent")
 
 
 def roll_back(name: str, error: str) -> None:
@@ -213,16 +247,15 @@ def start_container(*args: str) -> None:
     fail(f"docker {args[0]}: {said}")
 
 
-def run_node(*args: str) -> None:
-    """Start a node's container (`docker run -d ARGS`), with the restart policy k3d gives every
-    node it creates (pkg/client/cluster.go: node.Restart; pkg/runtimes/docker/translate.go:
-    `unless-stopped`), so that Docker starts it again when the engine comes back; where the tests
-    ask for nodes that reach no registry (NO_REGISTRY_ENV), marked so before k3s starts."""
-    args = ("--restart", "unless-stopped", *args)
+def create_node(*args: str) -> str:
+    """A node's container created, not started (`docker create ARGS`, as k3d's NodeCreate), with
+    the restart policy k3d gives every node it creates (pkg/client/cluster.go: node.Restart;
+    pkg/runtimes/docker/translate.go: `unless-stopped`), so that Docker starts it again when the
+    engine comes back; where the tests ask for nodes that reach no registry (NO_REGISTRY_ENV),
+    marked so before k3s starts. Its ID."""
+    container = docker("create", "--restart", "unless-stopped", *args)
     if not os.environ.get(NO_REGISTRY_ENV):
-        start_container("run", "-d", *args)
-        return
-    container = docker("create", *args)
+        return container
     mark = io.BytesIO()
     with tarfile.open(fileobj=mark, mode="w") as tar:
         tar.addfile(tarfile.TarInfo(NO_REGISTRY.rpartition("/")[2]), io.BytesIO())
@@ -230,7 +263,7 @@ def run_node(*args: str) -> None:
                             input=mark.getvalue(), capture_output=True, timeout=60)
     if copied.returncode != 0:
         fail(f"docker cp: {copied.stderr.decode().strip()}")
-    start_container("start", container)
+    return container
 
 
 def node_create(name: str, cluster: str, image: str) -> None:
@@ -238,7 +271,11 @@ def node_create(name: str, cluster: str, image: str) -> None:
     if not servers:
         fail(f"Failed to find cluster '{cluster}'")
     env = dict(item.split("=", 1) for item in servers[0]["Config"]["Env"])
-    start_agent(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"], env["K3S_TOKEN"])
+    external = servers[0]["Config"]["Labels"].get(NETWORK_EXTERNAL, "false")
+    node, ready, container = agent_node(cluster, f"k3d-{name}-0", image or servers[0]["Config"]["Image"],
+                                        env["K3S_TOKEN"], ["--label", f"{NETWORK_EXTERNAL}={external}"])
+    start_container("start", container)
+    wait_for_log(node, ready)
     inject_host_alias(cluster, [f"k3d-{name}-0"])
     print("INFO[0000] Successfully created 1 node(s)!", file=sys.stderr)
 
@@ -452,10 +489,16 @@ def inject_host_alias(cluster: str, nodes: list[str]) -> None:
 
 
 def delete(name: str) -> None:
-    ids = [c["Id"] for c in containers(name)]
-    if ids:
-        docker("rm", "-f", *ids)
-    docker("network", "rm", f"k3d-{name}", check=False)
+    """k3d's ClusterDelete: the cluster's containers removed, and its network where the create
+    made it (not where it re-used one: NETWORK_EXTERNAL); a name with no containers is nothing
+    to delete (cmd/cluster/clusterDelete.go), its network left."""
+    nodes = containers(name)
+    if not nodes:
+        print(f"INFO[0000] No nodes found for cluster '{name}', nothing to delete.", file=sys.stderr)
+        return
+    docker("rm", "-f", *(c["Id"] for c in nodes))
+    if all(c["Config"]["Labels"].get(NETWORK_EXTERNAL) != "true" for c in nodes):
+        docker("network", "rm", f"k3d-{name}", check=False)
     print(f"INFO[0000] Successfully deleted cluster {name}!", file=sys.stderr)
 
 
@@ -464,7 +507,14 @@ def kubeconfig(name: str) -> None:
     if not nodes:
         fail(f"Failed to get cluster '{name}': No nodes found for given cluster")
     binding = nodes[0]["HostConfig"]["PortBindings"]["6443/tcp"][0]
-    config = yaml.safe_load(docker("exec", nodes[0]["Id"], "cat", "/etc/rancher/k3s/k3s.yaml"))
+    # Copied out of the container, as k3d's GetKubeconfig does (a stopped server's too; a server
+    # never started has none yet: k3s writes it when it starts).
+    copied = subprocess.run(["docker", "cp", f"{nodes[0]['Id']}:{KUBECONFIG}", "-"], capture_output=True, timeout=60)
+    if copied.returncode != 0:
+        fail(f"runtime failed to pull kubeconfig from node 'k3d-{name}-server-0': "
+             f"{copied.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
+        config = yaml.safe_load(tar.extractfile(tar.getmembers()[0]).read())
     context = f"k3d-{name}"
     config["clusters"][0].update(name=context)
     config["clusters"][0]["cluster"]["server"] = f"https://{binding['HostIp']}:{binding['HostPort']}"

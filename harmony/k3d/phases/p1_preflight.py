@@ -1,7 +1,9 @@
 """Preflight: the host's state read (under its run lock), Docker there and answering (installed
 first, if asked), the cluster's port mappings (`harmony.k3d.ports`: a new cluster's 80 and 443
-on free host ports), the cluster's spec one k3d can reach from the running cluster, and a k3d
-release for the host. Never passed: it is the checks, and reads the state the others decide from."""
+on free host ports), the cluster harmony's (it keeps its spec: another tool's cluster of the
+name is refused), its spec one k3d can reach from the running cluster (or its create left
+unfinished: `harmony.k3d.unfinished`), and a k3d release for the host. Never passed: it is
+the checks, and reads the state the others decide from."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from harmony.errors import BadInput
 from harmony.k3d import ports
 from harmony.k3d.facts import K3dHostState
 from harmony.k3d.hostrun import K3dHostRun, k3d_state
-from harmony.k3d.spec import same_spec, scalable, spec_difference
+from harmony.k3d.spec import foreign, same_spec, scalable, spec_difference
 from harmony.urls import insecure_urls
 from harmony.phase import Phase
 from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
@@ -50,7 +52,12 @@ def run(node: K3dHostRun) -> None:
     elif problem:
         node.refuse("Check Docker", problem)
         return
-    if node.cluster and not same_spec(node) and not scalable(node) and not settings.recreate:
+    not_ours = foreign(state, node.paths, settings.cluster)
+    if not_ours:
+        node.refuse(f"Check the k3d cluster {settings.cluster} is harmony's", not_ours)
+        return
+    if node.cluster and not node.cluster.unfinished and not same_spec(node) and not scalable(node) \
+            and not settings.recreate:
         difference = spec_difference(node.cluster, settings, node.version)
         node.refuse(
             f"Check the k3d cluster against its spec ({difference})",

@@ -7,7 +7,7 @@ import shlex
 
 from harmony import operations
 from harmony.facts import same_file, text_sha256
-from harmony.k3d import health, render
+from harmony.k3d import health, render, unfinished
 from harmony.k3d.hostrun import USER, K3dHostRun, as_user
 from harmony.k3d.spec import same_spec, scalable, spec_difference
 from harmony.phase import Phase
@@ -36,12 +36,17 @@ def cluster_command(node: K3dHostRun) -> tuple[str | None, str]:
 
     Only the number of agents changes in place (`k3d node create/delete`); any other change
     re-creates the cluster, which preflight allows only when asked. A cluster of its spec that
-    is stopped, partly running or lost host.k3d.internal is brought back (`harmony.k3d.health`).
+    is stopped, partly running or lost host.k3d.internal is brought back (`harmony.k3d.health`);
+    one whose create was stopped midway is created again (`harmony.k3d.unfinished`: every
+    create runs under its mark).
     """
     settings, cluster, version = node.settings, node.cluster, node.version
     k3d, spec, name = shlex.quote(node.paths.k3d), shlex.quote(node.paths.spec), shlex.quote(settings.cluster)
+    create, delete = f"{k3d} cluster create --config {spec}", f"{k3d} cluster delete {name}"
     if cluster is None:
-        return f"{k3d} cluster create --config {spec}", "Create"
+        return unfinished.marked(node.paths.creating, create), "Create"
+    if cluster.unfinished:
+        return unfinished.marked(node.paths.creating, delete, create), f"Re-create ({health.UNFINISHED_WHY})"
     if scalable(node) and not settings.recreate:
         image = shlex.quote(render.image(version))
         added = [f"{k3d} node create {shlex.quote(f'{settings.cluster}-agent-{i}')} --cluster {name}"
@@ -50,8 +55,7 @@ def cluster_command(node: K3dHostRun) -> tuple[str | None, str]:
         return " && ".join(added + removed), f"Scale (agents {cluster.agents} -> {settings.agents})"
     if not same_spec(node):
         difference = spec_difference(cluster, settings, version)
-        return (f"{k3d} cluster delete {name} && {k3d} cluster create --config {spec}",
-                f"Re-create ({difference})")
+        return unfinished.marked(node.paths.creating, delete, create), f"Re-create ({difference})"
     return health.recovery(k3d, name, cluster)
 
 
