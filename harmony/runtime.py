@@ -185,6 +185,17 @@ START_DOCKER = {
 }
 
 
+def docker_fix(system: str, docker: str) -> str | None:
+    """Why a host of this `uname -s` cannot use Docker, which `docker info` finds `docker`
+    (absent, stopped), and how to get it there or started; None where it runs."""
+    how = Platform(system, "none", "none", docker).os
+    if docker == "absent":
+        return f"Docker is not installed: {GET_DOCKER.get(how, GET_DOCKER['linux'])}"
+    if docker != "running":
+        return f"Docker does not answer: {START_DOCKER.get(how, START_DOCKER['linux'])}"
+    return None
+
+
 def can_install_docker(platform: Platform) -> bool:
     """harmony installs Docker from the distribution's packages (when asked) only where an init
     system can run it and the login user can become root."""

@@ -19,7 +19,7 @@ What real k3d v5.7.4 leaves to chance there (pkg/client/cluster.go, pkg/runtimes
 from __future__ import annotations
 
 from harmony.k3d.facts import K3dCluster
-from harmony.runtime import START_DOCKER, Platform
+from harmony.runtime import docker_fix
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -76,9 +76,8 @@ def status(fact: dict | None, cluster: dict | None, ready: int) -> dict:
     row = {"state": state(fact.get("docker", ""), found), "down": list(found.down) if found else [],
            "lost": lost(found)}
     if row["state"] == NO_ENGINE:
-        how = Platform(fact.get("system", ""), "none", "none", "stopped").os
-        row.update(reachable=False, reason=fact.get("engine_problem") or
-                   f"Docker does not answer: {START_DOCKER.get(how, START_DOCKER['linux'])}")
+        row.update(reachable=False,
+                   reason=fact.get("engine_problem") or docker_fix(fact.get("system", ""), "stopped"))
     whole = found is not None and found.servers + found.agents == ready
     return {**row, "healthy": row["state"] == RUNNING and not row["lost"] and whole}
 

@@ -78,11 +78,11 @@ class K3d(Runtime):
     def status_row(self, host, fact, nodes, cluster, settings) -> dict:
         from harmony.k3d import health
 
-        state = (fact or {}).get("clusters", {}).get(cluster)
+        read = fact or {}
+        state = read.get("clusters", {}).get(cluster)
         ready = sorted(n.name for n in nodes.values() if n.ready)
         nodes.clear()  # the cluster's nodes are all this host's
-        return {"docker": (fact or {}).get("docker"), "engine": (fact or {}).get("engine"),
-                "system": (fact or {}).get("system"), "arch": (fact or {}).get("arch"), "cluster": state,
+        return {**{key: read.get(key) for key in ("docker", "engine", "system", "arch")}, "cluster": state,
                 "nodes_ready": ready, **health.status(fact, state, len(ready))}
 
     def status_line(self, row: dict) -> str:

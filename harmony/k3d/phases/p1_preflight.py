@@ -17,7 +17,7 @@ from harmony.k3d.hostrun import K3dHostRun, k3d_state
 from harmony.k3d.spec import foreign, same_spec, scalable, spec_difference
 from harmony.urls import insecure_urls
 from harmony.phase import Phase
-from harmony.runtime import GET_DOCKER, START_DOCKER, Platform
+from harmony.runtime import docker_fix
 
 INSTALL_DOCKER = """set -e
 if command -v apt-get >/dev/null; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
@@ -80,14 +80,7 @@ def docker_problem(state: K3dHostState) -> str | None:
     """Why the k3d run cannot use the host's Docker, with the fix: the engine's own
     (`harmony.engine`: a context that is not there, another engine's socket, Rancher Desktop
     on containerd, Podman short of what k3d needs), else the platform's."""
-    how = Platform(state.system, "none", "none", state.docker).os
-    if state.engine.problem:
-        return state.engine.problem
-    if state.docker == "absent":
-        return f"Docker is not installed: {GET_DOCKER.get(how, GET_DOCKER['linux'])}"
-    if state.docker != "running":
-        return f"Docker does not answer: {START_DOCKER.get(how, START_DOCKER['linux'])}"
-    return None
+    return state.engine.problem or docker_fix(state.system, state.docker)
 
 
 PHASE = Phase("preflight", run)
