@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
 # The sockets engines put where the user's own files are (or, Podman's rootful one, in /run),
@@ -206,16 +206,12 @@ def decide(seen: Seen, system: str = "Linux") -> Engine:
     if not context:
         chosen = seen.env.get("DOCKER_CONTEXT") or seen.env.get("currentContext") or "default"
         where = "DOCKER_CONTEXT" if source == "DOCKER_CONTEXT" else "currentContext in docker's config.json"
-        return _with(found, context=chosen, problem=f"docker's context '{chosen}' ({where}) cannot be used "
+        return replace(found, context=chosen, problem=f"docker's context '{chosen}' ({where}) cannot be used "
                      f"({seen.context.strip() or 'no answer'}): `docker context ls` lists them, "
                      "`docker context use NAME` chooses one")
     if seen.info.get("ServerVersion"):
         return _answering(found, seen, system)
-    return _with(found, problem=_not_answering(found, seen, system))
-
-
-def _with(engine: Engine, **changes) -> Engine:
-    return Engine(**{**vars(engine), **changes})
+    return replace(found, problem=_not_answering(found, seen, system))
 
 
 def _kind(info: dict, server: dict) -> str:
@@ -240,10 +236,10 @@ def _kind_at(path: str, info: dict) -> str:
 
 def _answering(found: Engine, seen: Seen, system: str) -> Engine:
     info = seen.info
-    engine = _with(found, kind=_kind(info, seen.server), version=str(info.get("ServerVersion")),
+    engine = replace(found, kind=_kind(info, seen.server), version=str(info.get("ServerVersion")),
                    name=str(info.get("Name") or ""), os=str(info.get("OperatingSystem") or ""),
                    rootless="name=rootless" in (info.get("SecurityOptions") or []))
-    return _with(engine, problem=_podman_problem(engine, info, seen, system) if engine.kind == "podman" else "")
+    return replace(engine, problem=_podman_problem(engine, info, seen, system) if engine.kind == "podman" else "")
 
 
 def _podman_problem(engine: Engine, info: dict, seen: Seen, system: str) -> str:
