@@ -409,8 +409,9 @@ def connect_problem(host, error: BaseException) -> str:
     and the exception it was raised from; where a bastion failed, that bastion and why."""
     from harmony.sshconnect import BastionError
 
-    cause, data, timeout = error.__context__ or error, host.data, host.state.config.CONNECT_TIMEOUT
+    cause, data, default = error.__context__ or error, host.data, host.state.config.CONNECT_TIMEOUT
     endpoint = getattr(getattr(host, "connector", None), "endpoint", None)  # as resolved through ~/.ssh/config
+    timeout = endpoint and endpoint.connect_timeout or default  # the file's ConnectTimeout, else the run's
     if endpoint is not None:
         user, hostname, port = endpoint.user, endpoint.hostname, endpoint.port
     else:
@@ -422,7 +423,8 @@ def connect_problem(host, error: BaseException) -> str:
             onward = cause.reaching
             said = getattr(cause.cause, "text", "") or str(cause.cause) or type(cause.cause).__name__
             return f"bastion {hop.where} could not open the way to {onward.hostname}:{onward.port} ({said})"
-        return f"bastion {hop.where}: " + _problem(cause.cause, hop.user, hop.hostname, hop.port, timeout)
+        return f"bastion {hop.where}: " + _problem(cause.cause, hop.user, hop.hostname, hop.port,
+                                                   hop.connect_timeout or default)
     return _problem(cause, user, hostname, port, timeout, error)
 
 

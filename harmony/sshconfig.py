@@ -58,6 +58,7 @@ class Endpoint:
     strict_host_key_checking: str | None = None
     known_hosts_files: tuple[str, ...] = ()
     forward_agent: bool = False
+    connect_timeout: int | None = None  # seconds, for the connection and its handshake (OpenSSH's)
     options: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -156,7 +157,16 @@ def resolve(name: str, config, user: str | None = None, port: int | None = None,
     known = tuple(os.path.expanduser(path) for path in (options.get("userknownhostsfile") or "").split())
     return Endpoint(name, hostname, port, user, identity, proxy, tuple(jumps),
                     options.get("stricthostkeychecking"), known, options.get("forwardagent") == "yes",
-                    dict(options))
+                    _seconds(options.get("connecttimeout"), name), dict(options))
+
+
+def _seconds(text: str | None, name: str) -> int | None:
+    """ConnectTimeout's whole seconds, as OpenSSH reads them; None where not given (or `none`)."""
+    if text is None or text.strip().lower() == "none":
+        return None
+    if not text.strip().isdigit() or int(text) == 0:
+        raise BadInput(f"SSH config: ConnectTimeout {shown.value(text)} for {name}: give a whole number of seconds")
+    return int(text)
 
 
 def route(endpoint: Endpoint, config) -> list[Endpoint]:

@@ -101,9 +101,10 @@ class Connector(SSHConnector):
         kwargs.update(_pyinfra_ssh_config_file=os.devnull, _pyinfra_ssh_strict_host_key_checking=strict,
                       _pyinfra_ssh_known_hosts_file=known,
                       _pyinfra_ssh_forward_agent=data.get("ssh_forward_agent") or endpoint.forward_agent)
-        sock = self.hops_and_sock(endpoint, config, kwargs)
+        sock = self.hops_and_sock(endpoint, config, kwargs)  # each hop's own timeout, else the run's
         if sock is not None:
             kwargs["sock"] = sock
+        kwargs["timeout"] = endpoint.connect_timeout or kwargs.get("timeout")
         return kwargs
 
     def hops_and_sock(self, endpoint: sshconfig.Endpoint, config, base: dict, depth: int = 0):
@@ -124,10 +125,11 @@ class Connector(SSHConnector):
             keys = [path for path in hop.identity_files if os.path.isfile(path)]
             login = {"key_filename": keys} if keys else {"pkey": base["pkey"]} if base.get("pkey") else {}
             agent = not login and base.get("allow_agent", True)
+            timeout = hop.connect_timeout or base.get("timeout")
             try:
                 with login_turn(hop):
                     client.connect(
-                        hop.hostname, port=hop.port, username=hop.user, sock=sock, timeout=base.get("timeout"),
+                        hop.hostname, port=hop.port, username=hop.user, sock=sock, timeout=timeout,
                         allow_agent=agent, look_for_keys=agent and base.get("look_for_keys", True),
                         _pyinfra_ssh_config_file=os.devnull,
                         _pyinfra_ssh_strict_host_key_checking=base["_pyinfra_ssh_strict_host_key_checking"],
@@ -140,7 +142,7 @@ class Connector(SSHConnector):
             onward = hops[index + 1] if index + 1 < len(hops) else endpoint
             try:
                 sock = client.get_transport().open_channel(
-                    "direct-tcpip", (onward.hostname, onward.port), ("127.0.0.1", 0), timeout=base.get("timeout"))
+                    "direct-tcpip", (onward.hostname, onward.port), ("127.0.0.1", 0), timeout=timeout)
             except Exception as error:
                 self.close_hops()
                 raise BastionError(hop, error, onward) from error

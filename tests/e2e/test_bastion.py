@@ -64,10 +64,13 @@ def test_up_through_a_bastion_then_through_an_alias_with_proxyjump(harmony, bast
     assert ready(harmony)
 
     # A ProxyCommand of the user's own, run by the shell with its tokens expanded: the system
-    # ssh's -W through the bastion.
+    # ssh's -W through the bastion. Its login on the bastion comes before the target's own
+    # handshake, in the same connect timeout: on a loaded CI machine the two took over the
+    # default 10 s once, so the file gives more, as a user behind a slow proxy would.
     if shutil.which("ssh"):
         (harmony.home / ".ssh" / "config").write_text(
             f"Host edge2\n  HostName {target.ip}\n  User root\n  IdentityFile {harmony.ssh_key}\n"
+            f"  ConnectTimeout 60\n"
             f"  ProxyCommand ssh -i {harmony.ssh_key} -p {bastion.ssh_port} -o BatchMode=yes "
             f"-o StrictHostKeyChecking=accept-new -W %h:%p %r@127.0.0.1 2>/dev/null\n")
         piped = harmony("up", "edge2", "--set", f"k3s_server_address={target.ip}", *common)

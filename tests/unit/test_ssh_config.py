@@ -181,3 +181,35 @@ def test_a_project_file_cannot_give_a_proxycommand(tmp_path):
     assert "\n" not in str(refused.value) and refused.value.exit_code == 2
     path.write_text("ssh:\n  bastion: [ops@b1, b2:2200]\n")
     assert project.load(path).ssh["bastion"] == ["ops@b1", "b2:2200"]
+
+
+def test_connect_timeout_is_the_file_s_for_the_host_and_each_hop(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("Host slow\n  HostName 10.0.0.9\n  ConnectTimeout 45\n  ProxyJump hop\n"
+                    "Host hop\n  ConnectTimeout 20\nHost plain\n  HostName 10.0.0.8\n")
+    config = sshconfig.load(str(path))
+    slow = sshconfig.resolve("slow", config)
+    assert slow.connect_timeout == 45
+    assert [hop.connect_timeout for hop in sshconfig.route(slow, config)] == [20]
+    assert sshconfig.resolve("plain", config).connect_timeout is None  # the run's own (pyinfra's 10 s)
+    host = SimpleNamespace(name="slow", data={}, connector=SimpleNamespace(endpoint=slow),
+                           state=SimpleNamespace(config=SimpleNamespace(CONNECT_TIMEOUT=10)))
+    stalled = paramiko.SSHException("No existing session")
+    assert connect_problem(host, raised(stalled)) == "no SSH answer within 45 s (10.0.0.9:22)"
+    path.write_text("Host slow\n  ConnectTimeout 5s\n")
+    with pytest.raises(BadInput, match=r"ConnectTimeout '5s' for slow: give a whole number of seconds"):
+        sshconfig.resolve("slow", sshconfig.load(str(path)))
+
+
+def test_the_connector_gives_paramiko_the_file_s_connect_timeout(tmp_path):
+    from pyinfra.api import Config, Inventory, State
+    from harmony.sshconnect import Connector
+
+    path = tmp_path / "config"
+    path.write_text("Host slow\n  HostName 127.0.0.1\n  ConnectTimeout 45\nHost plain\n  HostName 127.0.0.1\n")
+    inventory = Inventory(([("slow", {"ssh_config_file": str(path)}),
+                            ("plain", {"ssh_config_file": str(path)})], {}))
+    state = State(inventory, Config())
+    timeouts = {name: Connector(state, inventory.get_host(name)).make_paramiko_kwargs()["timeout"]
+                for name in ("slow", "plain")}
+    assert timeouts == {"slow": 45, "plain": Config().CONNECT_TIMEOUT}
