@@ -10,9 +10,10 @@ import click
 
 from harmony.verbs import (bundle, certs, check, down, init, kubeconfig, lab, plan, remove, restore, schema,
                             snapshot, status, up)
+from harmony.verbs.command import Verbs
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("harmony", cls=Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harmony", prog_name="harmony", help="Show harmony's version and exit.", message=(
     "%(prog)s, version %(version)s\n"
     "k3s: harmony status shows the release each host runs; up, plan and init pin one with --k3s-version"))

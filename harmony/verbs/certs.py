@@ -12,8 +12,8 @@ import click
 from harmony.errors import BadInput
 from harmony.steps import Flow, cluster, hosts, perform, prepare
 from harmony.verbs import up
-from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb, ask,
-                                   build_request, handles_errors, require_terminal, with_options)
+from harmony.verbs.command import (CONNECTION_OPTIONS, JSON_OPTION, PROJECT_OPTION, RUNTIME_OPTION, TARGET, Verb, Verbs,
+                                   ask, build_request, handles_errors, require_terminal, with_options)
 
 
 def only_k3s(flow: Flow) -> None:
@@ -37,7 +37,7 @@ STEPS = (
 DRY_STEPS = (*STEPS[:STEPS.index(prepare.resolve) + 1], hosts.plan_hosts)
 
 
-@click.group()
+@click.group(cls=Verbs)
 def certs():
     """Rotate k3s's certificates, node by node (status shows them)."""
 

@@ -7,6 +7,8 @@ answers at once.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import functools
 import gc
 import os
@@ -346,12 +348,39 @@ class Verb(click.Command):
                     formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
-        wants_json = "--json" in args
-        try:
+        with usage_errors_as_json(info_name, args):
             return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as error:
-            if wants_json:
-                from harmony import report
 
-                click.echo(report.outcome(info_name, error.exit_code, error.format_message()))
-            raise
+
+class Verbs(click.Group):
+    """A group of commands (harmony itself, `certs`, `lab`): where --json was given, a usage
+    error met before a command is found (a misspelt command, an option the group does not take)
+    prints one JSON object too, so that `harmony chek --json > drift.json` writes no empty file."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        with usage_errors_as_json(self.name, args):
+            return super().make_context(info_name, args, parent, **extra)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        with usage_errors_as_json(self.name, args):
+            name = args[0] if args else ""
+            if not name.startswith("-") and self.get_command(ctx, name) is None:
+                close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+                if close:  # Click names no command of its own
+                    ctx.fail(f"No such command '{name}'. Did you mean '{close[0]}'?")
+            return super().resolve_command(ctx, args)
+
+
+@contextlib.contextmanager
+def usage_errors_as_json(command: str, args: list[str]):
+    """Print a Click usage error raised inside as `command`'s JSON object where `args` ask for
+    --json (Click then prints its usage text to stderr, and exits 2)."""
+    wants_json = "--json" in args
+    try:
+        yield
+    except click.UsageError as error:
+        if wants_json:
+            from harmony import report
+
+            click.echo(report.outcome(command, error.exit_code, error.format_message()))
+        raise

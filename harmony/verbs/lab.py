@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from harmony.verbs.command import (DRAIN_OPTION, JSON_OPTION, RELEASE_OPTIONS, UP_OPTIONS, VERBOSE_OPTION, Verb,
+from harmony.verbs.command import (DRAIN_OPTION, JSON_OPTION, RELEASE_OPTIONS, UP_OPTIONS, VERBOSE_OPTION, Verb, Verbs,
                                    build_request, handles_errors, say_done, with_options)
 
 LAB_OPTIONS = [
@@ -16,7 +16,7 @@ LAB_OPTIONS = [
 ]
 
 
-@click.group(short_help="A throwaway multi-node cluster of Vagrant machines.")
+@click.group(cls=Verbs, short_help="A throwaway multi-node cluster of Vagrant machines.")
 def lab():
     """A throwaway multi-node cluster of Vagrant machines on this workstation (see Vagrantfile)."""
 

@@ -63,6 +63,20 @@ def test_a_usage_error_click_finds_prints_one_object_too(tmp_path):
     assert "No such option '--nope'" in result.stderr
 
 
+@pytest.mark.parametrize("args, command, error", [
+    (["chek", "--json"], "harmony", "No such command 'chek'. Did you mean 'check'?"),
+    (["--json"], "harmony", "No such option '--json'. Did you mean '--version'?"),
+    (["certs", "rotte", "--json"], "certs", "No such command 'rotte'. Did you mean 'rotate'?"),
+    (["certs", "--json"], "certs", "No such option '--json'."),
+    (["lab", "nope", "--json"], "lab", "No such command 'nope'."),
+])
+def test_a_usage_error_before_any_command_prints_one_object_too(tmp_path, args, command, error):
+    result = run(tmp_path, *args)
+    assert result.returncode == 2
+    assert parsed(result) == {"command": command, "ok": False, "exit": 2, "error": error}
+    assert error in result.stderr
+
+
 def test_init_says_what_it_wrote_or_why_not_in_one_object(tmp_path):
     result = run(tmp_path, "init", "--json", "--k3s-version", "v1.31.4+k3s1")
     assert result.returncode == 0, result.stderr
