@@ -18,6 +18,11 @@ from harmony.errors import RunFailed
 # healthy voting member; False with the reason (Unhealthy, MemberIsLearner, NotAMember) else.
 ETCD_VOTER = "EtcdIsVoter"
 
+# The label harmony gives each node whose k3s it installed (`harmony.steps.cluster.claim_nodes`):
+# pruning takes out only nodes that carry it, never one another tool joined.
+MANAGED_BY = "app.kubernetes.io/managed-by"
+HARMONY = "harmony"
+
 
 @dataclass(frozen=True)
 class ListedNode:
@@ -27,6 +32,7 @@ class ListedNode:
     version: str
     etcd_voter: dict | None = None  # its EtcdIsVoter condition, where k3s set one
     address: str = ""  # its InternalIP, where its host may be reached
+    managed: bool = False  # labelled as harmony's (MANAGED_BY): harmony installed its k3s
 
 
 def etcd_problem(node: ListedNode) -> str:
@@ -80,6 +86,7 @@ def list_nodes(kubeconfig: dict, timeout: float = 5.0) -> list[ListedNode]:
             etcd_voter=next((c for c in status.get("conditions") or [] if c.get("type") == ETCD_VOTER), None),
             address=next((a.get("address", "") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
                          ""),
+            managed=labels.get(MANAGED_BY) == HARMONY,
         ))
     return nodes
 

@@ -33,6 +33,7 @@ class RunContext:
     phases: list[str] = field(default_factory=list)  # the lifecycle's phases, in the order hosts met them
     passed: dict[str, list[PassedPhase]] = field(default_factory=dict)  # host name -> its phases passed, in order
     published: dict[str, tuple[str, ...]] = field(default_factory=dict)  # host name -> the port mappings in effect (k3d)
+    nodes: dict[str, str] = field(default_factory=dict)  # host name -> its node's name (k3s)
 
     def refuse(self, host: str, why: str) -> None:
         """Note that `host` would fail, and why: the first reason found is the one told."""

@@ -154,6 +154,7 @@ class RunResult:
     stopped: Interrupted | None = None  # the stop that ended the run, for the command to raise once reported
     phases: list[str] = field(default_factory=list)  # the lifecycle's phases, in order
     published: dict[str, tuple[str, ...]] = field(default_factory=dict)  # host name -> its port mappings in effect
+    nodes: dict[str, str] = field(default_factory=dict)  # host name -> its node's name, where its deploy named it
 
     def of(self, name: str) -> HostResult:
         """The host's result; one that says nothing is proven where pyinfra had none."""
@@ -526,7 +527,8 @@ def run(target: Target, deploy: str, options: RunOptions, dry: bool = False, qui
         hosts = _results(state, log.lines, dry, error or "")
         context = runcontext.of(state)
     return RunResult(hosts, Interrupted(signal.Signals(stopper.signal).name, stopper.stopped_during, stopper.forced)
-                     if stopper.signal else None, context.phases, context.published)
+                     if stopper.signal else None, context.phases, context.published,
+                     context.nodes)
 
 
 def _follow(state, progress) -> None:

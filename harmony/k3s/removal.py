@@ -63,15 +63,23 @@ def node_of(row: dict, address: str, nodes: list) -> str:
 
 def chosen(rows: list[dict], nodes: list, named: tuple[str, ...] = ()) -> list[Leaving]:
     """The nodes that leave, in order: the `named` hosts' (harmony remove), else the nodes no
-    host of the inventory is (pruning). `rows`: each host's status row, its node resolved
-    (`node_of`); `nodes`: the API's."""
+    host of the inventory is and that harmony installed (pruning: `strangers` are left). `rows`:
+    each host's status row, its node resolved (`node_of`); `nodes`: the API's."""
     by_name = {n.name: n for n in nodes}
     if named:
         node = {row["host"]: row.get("node") or "" for row in rows}
         return ordered([Leaving(node[h] or h, "etcd" in getattr(by_name.get(node[h]), "roles", ()), host=h,
                                 listed=node[h] in by_name) for h in named])
     kept = {row.get("node") for row in rows}
-    return ordered([Leaving(n.name, "etcd" in n.roles, address=n.address) for n in nodes if n.name not in kept])
+    return ordered([Leaving(n.name, "etcd" in n.roles, address=n.address) for n in nodes
+                    if n.name not in kept and n.managed])
+
+
+def strangers(rows: list[dict], nodes: list) -> list[str]:
+    """The nodes no host of the inventory is that harmony did not install (no label of its own:
+    another tool, or a person, joined them): pruning never takes them."""
+    kept = {row.get("node") for row in rows}
+    return [n.name for n in nodes if n.name not in kept and not n.managed]
 
 
 def pruning_refusal(rows: list[dict]) -> str | None:

@@ -58,6 +58,31 @@ def wait_for_nodes(flow: Flow) -> None:
     say_windows(flow, wsl.mirrored(path, merge))
 
 
+def claim_nodes(flow: Flow) -> None:
+    """Label the nodes whose k3s this run installed, of the hosts it did not fail, as harmony's
+    (`readiness.MANAGED_BY`), where they are not yet: pruning takes out only nodes so labelled,
+    never one another tool joined. A node's labels are the API's alone (the kubelet and k3s
+    keep those they did not set), so this changes no host; a rerun finds them and writes nothing."""
+    import dataclasses
+
+    from harmony import readiness
+    from harmony.errors import RunFailed
+
+    installed = {node for host, node in (flow.result.nodes if flow.result else {}).items() if host in flow.ok}
+    unlabelled = [node.name for node in flow.nodes if node.name in installed and not node.managed]
+    if not unlabelled:
+        return
+    api = readiness.core_api(flow.config)
+    for name in unlabelled:
+        try:
+            api.patch_node(name, {"metadata": {"labels": {readiness.MANAGED_BY: readiness.HARMONY}}},
+                           _request_timeout=10)
+        except Exception as error:  # the API's or the connection's, in a line
+            raise RunFailed(f"node {name}: the API refused harmony's label {readiness.MANAGED_BY}="
+                            f"{readiness.HARMONY} ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]})") from None
+    flow.nodes = [dataclasses.replace(node, managed=True) if node.name in unlabelled else node for node in flow.nodes]
+
+
 def forget(flow: Flow) -> None:
     """Where every host's cluster was removed: drop its entries from the user's kubeconfig (and
     Windows', on WSL 2), and the kubeconfigs fetched from its hosts."""
@@ -114,7 +139,7 @@ def survey(flow: Flow) -> Survey:
         row.update(chosen.status_row(host, fact, nodes, request.name, flow.settings))
         rows.append(row)
     unlisted = [{"node": n.name, "roles": list(n.roles), "version": n.version, "ready": n.ready,
-                 "address": n.address} for n in nodes.values()]
+                 "address": n.address, "managed": n.managed} for n in nodes.values()]
     return Survey(state, rows, unlisted)
 
 

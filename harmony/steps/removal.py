@@ -85,6 +85,9 @@ def _plan(flow: Flow, named: bool) -> None:
     for row in rows:
         row["node"] = removal.node_of(row, data[row["host"]].get("ssh_hostname") or row["host"], nodes)
     leaving = removal.chosen(rows, nodes, flow.request.remove)
+    if not named:
+        flow.plan_extra["nodes_not_pruned"] = strangers = removal.strangers(rows, nodes)
+        flow.plan_notes += [_not_pruned(node) for node in strangers]
     up, down_why = removal.members_up(rows, nodes)
     refusal = (None if named else removal.pruning_refusal(rows)) or removal.quorum_refusal(
         [n.name for n in nodes if "etcd" in n.roles], up, down_why, [n.node for n in leaving if n.server])
@@ -107,8 +110,21 @@ def _survey(flow: Flow) -> tuple[list[dict], list, dict | None]:
     return rows, readiness.list_nodes(config) if config else [], config
 
 
+def _not_pruned(node: str) -> str:
+    from harmony.readiness import HARMONY, MANAGED_BY
+
+    return (f"node {node} is not in the inventory, and harmony did not install it (no label {MANAGED_BY}="
+            f"{HARMONY}): not pruned; add its host to the inventory and run harmony remove, or take it out "
+            "with what joined it")
+
+
 def prune(flow: Flow) -> None:
-    """`up`: the nodes planned to leave, leave (the report says how each did)."""
+    """`up`: the nodes planned to leave, leave (the report says how each did); the report names
+    those left because harmony did not install them."""
+    strangers = flow.plan_extra.get("nodes_not_pruned") or []
+    if strangers:
+        flow.report.notes += [_not_pruned(node) for node in strangers]
+        flow.report.extra["nodes_not_pruned"] = strangers
     if flow.leaving:
         _take_out(flow, flow.report)
 

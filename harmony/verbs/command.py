@@ -87,7 +87,8 @@ CERT_OPTION = [click.option(
 
 PRUNE_OPTION = [click.option(
     "--prune-nodes", "k3s_prune_nodes", is_flag=True, default=None,
-    help="Take out of the cluster the nodes no host of TARGET is (drained, deleted, a server's etcd member "
+    help="Take out of the cluster the nodes no host of TARGET is and whose k3s harmony installed (drained, "
+         "deleted, a server's etcd member "
          "removed if etcd keeps its quorum, k3s uninstalled where its host is reached at its node's address); "
          "data k3s_prune_nodes. Never by default.")]
 

@@ -33,8 +33,10 @@ def report_status(flow: Flow) -> None:
     if healthy and not every:
         lines.append(folded(healthy))
     lines += [f"node {node['node']} ({','.join(node['roles']) or 'agent'}, {node['version']}, "
-              f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the "
-              "inventory: add its host back, or take it out with harmony up --prune-nodes" for node in survey.unlisted]
+              f"{'Ready' if node['ready'] else 'not Ready'}) is in the cluster but not in the inventory: "
+              + ("add its host back, or take it out with harmony up --prune-nodes" if node["managed"] else
+                 "harmony did not install it, and leaves it (add its host to the inventory to manage it)")
+              for node in survey.unlisted]
     flow.report = report.Report("status", name, hosts, report.STATUS, started=flow.started,
                                 ok=all(r["reachable"] for r in rows), notes=lines,
                                 extra={"api": survey.api, "nodes_not_in_inventory": survey.unlisted})

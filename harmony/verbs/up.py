@@ -62,6 +62,7 @@ STEPS = (
     hosts.confirm,
     hosts.run_hosts,
     cluster.wait_for_nodes,
+    cluster.claim_nodes,
     say_nodes,
     hosts.require_every_host,
     removal.prune,

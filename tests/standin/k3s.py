@@ -9,7 +9,7 @@ follows the parts of the real program's contract that harmony depends on (see do
   makes a server CA, writes the token files (`K10<sha256 of the CA>::server:<secret>`) and the
   admin kubeconfig at /etc/rancher/k3s/k3s.yaml (mode 0600), serves an HTTPS API on 6443
   (/cacerts, /ping, /readyz, /version, /api, /apis, /api/v1/nodes with client-certificate auth;
-  cordoning by a PATCH of a node, /api/v1/pods and pod evictions, over pods that tests plant in
+  a node's labels and cordoning by a PATCH of it (merged: labels set so survive its re-registration), /api/v1/pods and pod evictions, over pods that tests plant in
   its data dir, as it runs no workloads), and tells systemd READY=1 once it is serving (at once,
   unlike the real k3s's 10 to 30 s, unless HARMONY_STANDIN_START_SECONDS says otherwise);
 - `k3s agent` and `k3s server --server URL` join a server: they fetch /cacerts, check the CA hash
@@ -654,7 +654,8 @@ class Registry:
             return json.load(f)
 
     def register(self, node: dict) -> None:
-        """Add or refresh a node; as in Kubernetes, a node registering again stays cordoned."""
+        """Add or refresh a node; as in Kubernetes, a node registering again stays cordoned and
+        keeps the labels set through the API (the kubelet reconciles only its own)."""
         with self.lock:
             nodes = self.load()
             old = nodes.get(node["name"], {})
@@ -662,19 +663,24 @@ class Registry:
                 return
             node["created"] = old.get("created", node["created"])
             node["unschedulable"] = old.get("unschedulable", False)
+            node["api_labels"] = old.get("api_labels", {})
             if "etcd" in old:
                 node["etcd"] = old["etcd"]
             nodes[node["name"]] = node
             self._save(nodes)
 
-    def set_unschedulable(self, name: str, value: bool) -> dict | None:
+    def patch(self, name: str, labels: dict, unschedulable: bool | None) -> dict | None:
+        """A merge patch of a node's labels (a null value removes one) and spec.unschedulable."""
         with self.lock:
             nodes = self.load()
             if name not in nodes:
                 return None
-            nodes[name]["unschedulable"] = value
+            node = nodes[name]
+            node["api_labels"] = {k: v for k, v in {**node.get("api_labels", {}), **labels}.items() if v is not None}
+            if unschedulable is not None:
+                node["unschedulable"] = unschedulable
             self._save(nodes)
-            return nodes[name]
+            return node
 
     def set_etcd_status(self, name: str, status: str, reason: str, message: str) -> None:
         """Set a node's EtcdIsVoter condition, as k3s's setEtcdStatusCondition: its transition
@@ -961,6 +967,7 @@ def node_object(node: dict) -> dict:
     for role in node["roles"]:
         labels[f"node-role.kubernetes.io/{role}"] = "true"
     labels.update(node["labels"])
+    labels.update(node.get("api_labels") or {})
     taints = []
     for taint in node["taints"] + (["node.kubernetes.io/unschedulable:NoSchedule"] if node.get("unschedulable") else []):
         key_value, _, effect = taint.partition(":")
@@ -1166,8 +1173,9 @@ class Api(BaseHTTPRequestHandler):
         return self.reply(200, server_request(*self.join, "/db/info"))
 
     def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
-        """Cordon and uncordon: a patch of a node's spec.unschedulable, logged to the journal;
-        other objects' patches (server-side apply among them) are the object store's."""
+        """A node's merge or strategic merge patch: its labels, and spec.unschedulable (cordon and
+        uncordon, logged to the journal); each only where the patch gives it, as the API server
+        merges. Other objects' patches (server-side apply among them) are the object store's."""
         path = self.path.split("?", 1)[0]
         if not path.startswith("/api/v1/nodes/"):
             return self.objects_api()
@@ -1175,11 +1183,13 @@ class Api(BaseHTTPRequestHandler):
             return self.reply(401, {"message": "Unauthorized"})
         patch = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         name = path.rsplit("/", 1)[1]
-        value = bool((patch.get("spec") or {}).get("unschedulable"))
-        node = self.registry.set_unschedulable(name, value) if path.startswith("/api/v1/nodes/") else None
+        spec = patch.get("spec") or {}
+        value = bool(spec["unschedulable"]) if "unschedulable" in spec else None  # null: removed, schedulable
+        node = self.registry.patch(name, (patch.get("metadata") or {}).get("labels") or {}, value)
         if node is None:
             return self.reply(404, not_found(path))
-        log(f"node {name} {'cordoned' if value else 'uncordoned'}")
+        if value is not None:
+            log(f"node {name} {'cordoned' if value else 'uncordoned'}")
         return self.reply(200, node_object(node))
 
     def server_bootstrap(self) -> None:

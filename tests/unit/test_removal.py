@@ -7,7 +7,8 @@ import pytest
 
 from harmony import project
 from harmony.errors import BadInput
-from harmony.k3s.removal import Leaving, chosen, members_up, node_of, ordered, pruning_refusal, quorum_refusal, steps
+from harmony.k3s.removal import (Leaving, chosen, members_up, node_of, ordered, pruning_refusal, quorum_refusal, steps,
+                                 strangers)
 from harmony.readiness import ListedNode
 
 S1_S2_S3 = ["s1", "s2", "s3"]
@@ -68,8 +69,8 @@ def test_agents_alone_leave_whatever_etcd_s_state():
     assert quorum_refusal(S1_S2_S3, {"s1"}, {"s2": "stopped", "s3": "stopped"}, []) is None
 
 
-def node(name: str, roles=(), ready: bool = True, address: str = "") -> ListedNode:
-    return ListedNode(name, ready, tuple(roles), "v1.31.4+k3s1", address=address)
+def node(name: str, roles=(), ready: bool = True, address: str = "", managed: bool = True) -> ListedNode:
+    return ListedNode(name, ready, tuple(roles), "v1.31.4+k3s1", address=address, managed=managed)
 
 
 NODES = [node("n1", ["etcd"], address="10.0.0.1"), node("n2", ["etcd"], address="10.0.0.2"),
@@ -84,6 +85,17 @@ def test_pruning_takes_the_nodes_no_host_is_agents_first_and_where_to_reach_them
     rows = [row("s1", "n1"), row("s2", "n2")]
     assert chosen(rows, NODES) == [Leaving("w1", False, address="10.0.0.9"), Leaving("n3", True, address="10.0.0.3")]
     assert pruning_refusal(rows) is None
+
+
+def test_pruning_never_takes_a_node_harmony_did_not_install():
+    rows = [row("s1", "n1"), row("s2", "n2")]
+    joined_by_hand = node("edge7", address="10.0.0.7", managed=False)
+    assert chosen(rows, [*NODES, joined_by_hand]) == chosen(rows, NODES)
+    assert strangers(rows, [*NODES, joined_by_hand]) == ["edge7"]
+    assert strangers(rows, NODES) == []
+    # Named by the user (harmony remove), a host of the inventory leaves whoever joined it.
+    assert chosen([*rows, row("e7", "edge7")], [*NODES, joined_by_hand], ("e7",)) == [
+        Leaving("edge7", False, host="e7")]
 
 
 def test_a_named_host_leaves_as_its_node_and_one_whose_node_is_gone_is_only_uninstalled():
@@ -113,3 +125,24 @@ def test_harmony_yaml_prunes_with_cluster_k3s_prune_nodes_and_refuses_another_va
     assert project.parse("cluster:\n  k3s:\n    prune_nodes: true\n", path).data == {"k3s_prune_nodes": True}
     with pytest.raises(BadInput, match="cluster.k3s.prune_nodes: must be true or false"):
         project.parse("cluster:\n  k3s:\n    prune_nodes: prune\n", path)
+
+
+def test_up_labels_only_the_nodes_it_installed_on_hosts_it_did_not_fail_and_only_once(monkeypatch):
+    from types import SimpleNamespace
+
+    from harmony import readiness
+    from harmony.steps import cluster
+
+    patched = []
+    api = SimpleNamespace(patch_node=lambda name, body, **_: patched.append((name, body)))
+    monkeypatch.setattr(readiness, "core_api", lambda config: api)
+    listed = [node("n1", managed=False), node("n2", managed=False), node("n3"), node("edge7", managed=False)]
+    flow = SimpleNamespace(result=SimpleNamespace(nodes={"s1": "n1", "s2": "n2", "s3": "n3"}), ok={"s1", "s3"},
+                           nodes=listed, config={})
+    cluster.claim_nodes(flow)
+    # n2's host failed this run; n3 is labelled already; edge7 is no host's (joined by hand).
+    assert patched == [("n1", {"metadata": {"labels": {"app.kubernetes.io/managed-by": "harmony"}}})]
+    assert [n.managed for n in flow.nodes] == [True, False, True, False]
+    patched.clear()
+    cluster.claim_nodes(flow)
+    assert patched == []

@@ -18,7 +18,8 @@ def test_each_verb_lists_its_steps_in_order():
     prepared = ["prepare.check_input", "prepare.choose_runtime", "prepare.resolve"]
     assert names(up.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
                                "prepare.resolve", "removal.plan_pruning", "hosts.confirm", "hosts.run_hosts",
-                               "cluster.wait_for_nodes", "up.say_nodes", "hosts.require_every_host", "removal.prune",
+                               "cluster.wait_for_nodes", "cluster.claim_nodes", "up.say_nodes", "hosts.require_every_host",
+                                   "removal.prune",
                                "images.ship_images", "up.apply_workloads"]
     assert names(plan.STEPS) == ["prepare.check_input", "prepare.choose_runtime", "images.check_builds",
                                  "prepare.resolve_known", "removal.plan_pruning", "known.plan_hosts",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from pyinfra import host, inventory
 
-from harmony import shell
+from harmony import runcontext, shell
 from harmony.k3s import cluster, operations, paths
 from harmony.k3s.facts import HostState
 from harmony.k3s.hostrun import K3sHostRun
@@ -32,6 +32,7 @@ def should_run(node: K3sHostRun) -> bool:
 def run(node: K3sHostRun) -> None:
     settings, state, service = node.settings, node.state, node.service
     unit, this_turn = state.unit(service.name), turn(node)
+    runcontext.of(host.state).nodes[host.name] = this_turn.node  # the node harmony's up installed
     changed = bool(node.placed or node.removed)
     pending = unit.active and not changed and restart_pending(state, service.name, paths.RUN_FILES)
     if pending:
