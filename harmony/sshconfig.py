@@ -160,13 +160,19 @@ def resolve(name: str, config, user: str | None = None, port: int | None = None,
                     _seconds(options.get("connecttimeout"), name), dict(options))
 
 
+TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
 def _seconds(text: str | None, name: str) -> int | None:
-    """ConnectTimeout's whole seconds, as OpenSSH reads them; None where not given (or `none`)."""
-    if text is None or text.strip().lower() == "none":
+    """ConnectTimeout in seconds, read as OpenSSH reads a time (`30`, `30s`, `1m30s`: sshd_config(5)
+    TIME FORMATS); None where not given, or 0, which OpenSSH takes for no timeout and harmony, whose
+    runs are bounded, for its own default."""
+    if text is None:
         return None
-    if not text.strip().isdigit() or int(text) == 0:
-        raise BadInput(f"SSH config: ConnectTimeout {shown.value(text)} for {name}: give a whole number of seconds")
-    return int(text)
+    parts = re.findall(r"(\d+)([smhdw]?)", text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise BadInput(f"SSH config: ConnectTimeout {shown.value(text)} for {name}: give seconds, as 30 or 1m30s")
+    return sum(int(number) * TIME_UNITS[unit] for number, unit in parts) or None
 
 
 def route(endpoint: Endpoint, config) -> list[Endpoint]:

@@ -196,8 +196,11 @@ def test_connect_timeout_is_the_file_s_for_the_host_and_each_hop(tmp_path):
                            state=SimpleNamespace(config=SimpleNamespace(CONNECT_TIMEOUT=10)))
     stalled = paramiko.SSHException("No existing session")
     assert connect_problem(host, raised(stalled)) == "no SSH answer within 45 s (10.0.0.9:22)"
-    path.write_text("Host slow\n  ConnectTimeout 5s\n")
-    with pytest.raises(BadInput, match=r"ConnectTimeout '5s' for slow: give a whole number of seconds"):
+    for given, seconds in (("5s", 5), ("1m30s", 90), ("2M", 120), ("0", None)):  # OpenSSH's time format
+        path.write_text(f"Host slow\n  ConnectTimeout {given}\n")
+        assert sshconfig.resolve("slow", sshconfig.load(str(path))).connect_timeout == seconds, given
+    path.write_text("Host slow\n  ConnectTimeout soon\n")
+    with pytest.raises(BadInput, match=r"ConnectTimeout 'soon' for slow: give seconds, as 30 or 1m30s"):
         sshconfig.resolve("slow", sshconfig.load(str(path)))
 
 
