@@ -44,7 +44,6 @@ STEPS = (
     hosts.run_hosts,
     hosts.require_every_host,
     cluster.wait_for_nodes,
-    cluster.claim_nodes,
     say_nodes,
 )
 
