@@ -62,25 +62,29 @@ def claim_nodes(flow: Flow) -> None:
     """Label the nodes whose k3s this run installed, of the hosts it did not fail, as harmony's
     (`readiness.MANAGED_BY`), where they are not yet: pruning takes out only nodes so labelled,
     never one another tool joined. A node's labels are the API's alone (the kubelet and k3s
-    keep those they did not set), so this changes no host; a rerun finds them and writes nothing."""
+    keep those they did not set), so this changes no host; a rerun finds them and writes nothing.
+    A label the API does not take (another run restarting k3s under this one) fails nothing:
+    the report says so, and the next `up` labels the node."""
     import dataclasses
 
     from harmony import readiness
-    from harmony.errors import RunFailed
 
     installed = {node for host, node in (flow.result.nodes if flow.result else {}).items() if host in flow.ok}
     unlabelled = [node.name for node in flow.nodes if node.name in installed and not node.managed]
     if not unlabelled:
         return
-    api = readiness.core_api(flow.config)
+    api, labelled = readiness.core_api(flow.config), set()
     for name in unlabelled:
         try:
             api.patch_node(name, {"metadata": {"labels": {readiness.MANAGED_BY: readiness.HARMONY}}},
                            _request_timeout=10)
+            labelled.add(name)
         except Exception as error:  # the API's or the connection's, in a line
-            raise RunFailed(f"node {name}: the API refused harmony's label {readiness.MANAGED_BY}="
-                            f"{readiness.HARMONY} ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]})") from None
-    flow.nodes = [dataclasses.replace(node, managed=True) if node.name in unlabelled else node for node in flow.nodes]
+            flow.report.notes.append(
+                f"node {name}: not labelled {readiness.MANAGED_BY}={readiness.HARMONY} ({type(error).__name__}: "
+                f"{(str(error).splitlines() or [''])[0][:200]}): the next harmony up labels it; until then "
+                "--prune-nodes leaves it")
+    flow.nodes = [dataclasses.replace(node, managed=True) if node.name in labelled else node for node in flow.nodes]
 
 
 def forget(flow: Flow) -> None:

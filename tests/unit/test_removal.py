@@ -146,3 +146,24 @@ def test_up_labels_only_the_nodes_it_installed_on_hosts_it_did_not_fail_and_only
     patched.clear()
     cluster.claim_nodes(flow)
     assert patched == []
+
+
+def test_a_label_the_api_does_not_take_fails_nothing_and_is_said(monkeypatch):
+    from types import SimpleNamespace
+
+    from harmony import readiness
+    from harmony.steps import cluster
+
+    def patch_node(name, body, **_):
+        if name == "n1":  # another run restarting k3s under this one
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(readiness, "core_api", lambda config: SimpleNamespace(patch_node=patch_node))
+    flow = SimpleNamespace(result=SimpleNamespace(nodes={"s1": "n1", "s2": "n2"}), ok={"s1", "s2"},
+                           nodes=[node("n1", managed=False), node("n2", managed=False)], config={},
+                           report=SimpleNamespace(notes=[]))
+    cluster.claim_nodes(flow)
+    assert [n.managed for n in flow.nodes] == [False, True]
+    assert flow.report.notes == [
+        "node n1: not labelled app.kubernetes.io/managed-by=harmony (ConnectionResetError: [Errno 104] Connection "
+        "reset by peer): the next harmony up labels it; until then --prune-nodes leaves it"]
