@@ -8,7 +8,6 @@ answers at once.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import gc
 import os
@@ -364,12 +363,11 @@ class Verbs(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         with usage_errors_as_json(self.name, args):
-            name = args[0] if args else ""
-            if not name.startswith("-") and self.get_command(ctx, name) is None:
-                close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
-                if close:  # Click names no command of its own
-                    ctx.fail(f"No such command '{name}'. Did you mean '{close[0]}'?")
-            return super().resolve_command(ctx, args)
+            try:
+                return super().resolve_command(ctx, args)
+            except click.exceptions.NoSuchCommand as error:  # Click's close commands (difflib's, best
+                error.possibilities = error.possibilities[:1]  # first): the closest alone, as options get
+                raise
 
 
 @contextlib.contextmanager

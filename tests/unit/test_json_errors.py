@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -75,6 +76,16 @@ def test_a_usage_error_before_any_command_prints_one_object_too(tmp_path, args, 
     assert result.returncode == 2
     assert parsed(result) == {"command": command, "ok": False, "exit": 2, "error": error}
     assert error in result.stderr
+
+
+def test_shell_completion_after_a_misspelt_command_completes_and_raises_nothing(tmp_path):
+    # Click completes with resilient parsing: a command it cannot find is no error there.
+    script = Path(sys.executable).parent / "harmony"
+    env = {**os.environ, "HOME": str(tmp_path), "_HARMONY_COMPLETE": "bash_complete",
+           "COMP_WORDS": "harmony chek st", "COMP_CWORD": "2"}
+    result = subprocess.run([str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert "plain,status" in result.stdout.splitlines()
 
 
 def test_init_says_what_it_wrote_or_why_not_in_one_object(tmp_path):
