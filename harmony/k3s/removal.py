@@ -70,16 +70,20 @@ def chosen(rows: list[dict], nodes: list, named: tuple[str, ...] = ()) -> list[L
         node = {row["host"]: row.get("node") or "" for row in rows}
         return ordered([Leaving(node[h] or h, "etcd" in getattr(by_name.get(node[h]), "roles", ()), host=h,
                                 listed=node[h] in by_name) for h in named])
-    kept = {row.get("node") for row in rows}
-    return ordered([Leaving(n.name, "etcd" in n.roles, address=n.address) for n in nodes
-                    if n.name not in kept and n.managed])
+    return ordered([Leaving(n.name, "etcd" in n.roles, address=n.address) for n in _unlisted(rows, nodes)
+                    if n.managed])
 
 
 def strangers(rows: list[dict], nodes: list) -> list[str]:
     """The nodes no host of the inventory is that harmony did not install (no label of its own:
     another tool, or a person, joined them): pruning never takes them."""
+    return [n.name for n in _unlisted(rows, nodes) if not n.managed]
+
+
+def _unlisted(rows: list[dict], nodes: list) -> list:
+    """The nodes no host of the inventory is."""
     kept = {row.get("node") for row in rows}
-    return [n.name for n in nodes if n.name not in kept and not n.managed]
+    return [n for n in nodes if n.name not in kept]
 
 
 def pruning_refusal(rows: list[dict]) -> str | None:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from harmony import project
+from harmony import project, readiness
 from harmony.errors import BadInput
 from harmony.k3s.removal import (Leaving, chosen, members_up, node_of, ordered, pruning_refusal, quorum_refusal, steps,
                                  strangers)
 from harmony.readiness import ListedNode
+from harmony.steps import cluster
 
 S1_S2_S3 = ["s1", "s2", "s3"]
 
@@ -128,11 +131,6 @@ def test_harmony_yaml_prunes_with_cluster_k3s_prune_nodes_and_refuses_another_va
 
 
 def test_up_labels_only_the_nodes_it_installed_on_hosts_it_did_not_fail_and_only_once(monkeypatch):
-    from types import SimpleNamespace
-
-    from harmony import readiness
-    from harmony.steps import cluster
-
     patched = []
     api = SimpleNamespace(patch_node=lambda name, body, **_: patched.append((name, body)))
     monkeypatch.setattr(readiness, "core_api", lambda config: api)
@@ -149,11 +147,6 @@ def test_up_labels_only_the_nodes_it_installed_on_hosts_it_did_not_fail_and_only
 
 
 def test_a_label_the_api_does_not_take_fails_nothing_and_is_said(monkeypatch):
-    from types import SimpleNamespace
-
-    from harmony import readiness
-    from harmony.steps import cluster
-
     def patch_node(name, body, **_):
         if name == "n1":  # another run restarting k3s under this one
             raise ConnectionResetError(104, "Connection reset by peer")
