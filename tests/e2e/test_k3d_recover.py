@@ -88,6 +88,35 @@ def docker0() -> bool:
     return subprocess.run(["ip", "link", "show", "docker0"], capture_output=True, timeout=30).returncode == 0
 
 
+def bridges() -> dict[str, list[str]]:
+    """This machine's bridge interfaces, each with its IPv4 addresses."""
+    listed = subprocess.run(["ip", "-j", "addr", "show", "type", "bridge"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    return {link["ifname"]: [a["local"] for a in link.get("addr_info", []) if a.get("family") == "inet"]
+            for link in json.loads(listed or "[]") if "ifname" in link}
+
+
+def free_subnet() -> int:
+    """A third octet N where neither 10.213.N.0/24 (the test's bridge) nor 10.214.N.0/24 (its
+    engine's pool) is on any interface: a pool that overlaps a route is no pool to dockerd."""
+    taken = {address.split(".")[2] for addresses in bridges().values() for address in addresses
+             if address.startswith(("10.213.", "10.214."))}
+    start = int(uuid.uuid4().hex[:2], 16)  # two tests' engines at once: most likely apart
+    return next(n for n in ((start + i) % 250 + 1 for i in range(250)) if str(n) not in taken)
+
+
+def remove_bridges(pool: str, networks: list[str]) -> None:
+    """Delete the bridges the test's engine made for its networks: Docker's `br-<ID[:12]>` of
+    each of its `networks` (as it listed them, where it still answered), and any bridge with an
+    address in its `pool` (10.214.N.0/24, where it did not). Its data root goes with the test,
+    and with it the engine's record of them: no dockerd would ever remove them, and a later
+    engine whose pool overlaps one would find no pool at all."""
+    prefix = pool.rsplit(".", 1)[0] + "."
+    for name, addresses in bridges().items():
+        if name in {f"br-{network[:12]}" for network in networks} or any(a.startswith(prefix) for a in addresses):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=30)
+
+
 @pytest.fixture
 def engine():
     """The test's own dockerd, running, holding the stand-in k3s image (the main engine's, as
@@ -96,7 +125,7 @@ def engine():
         pytest.skip("a second dockerd needs root and the dockerd binary")
     root = Path(tempfile.mkdtemp(prefix="hrec-", dir="/tmp"))  # short: unix socket paths are
     bridge = f"hrec{uuid.uuid4().hex[:8]}"
-    subnet = int(uuid.uuid4().hex[:2], 16) % 250 + 1
+    subnet = free_subnet()
     started = Engine(root, bridge, f"10.214.{subnet}.0/24")
     try:
         # In memory: the image's files are written once and dropped at once (on disk, deleting
@@ -109,10 +138,13 @@ def engine():
         started.start()
         yield started
     finally:
+        networks = []
         if started.process is not None and started.process.poll() is None:
             ids = started.docker("ps", "-aq", check=False).split()
             if ids:
                 started.docker("rm", "-f", *ids, check=False, timeout=120)
+            networks = started.docker("network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge",
+                                      check=False).split()
         started.stop()
         if started.process is not None:
             try:
@@ -120,6 +152,7 @@ def engine():
             except ProcessLookupError:
                 pass
         subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=30)
+        remove_bridges(started.pool, networks)
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
                   if line.split()[1] == str(root) or line.split()[1].startswith(f"{root}/")]
         for mount in sorted(mounts, reverse=True):
